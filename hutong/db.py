@@ -1,0 +1,142 @@
+"""Storage: one SQLAlchemy 2.0 engine per node, SQLite (WAL) embedded, PostgreSQL by URL.
+
+Every service declares its tables on ``Base``; the schema is owned by the Alembic migrations in
+``hutong/migrations`` (``Database.migrate``). Write transactions on SQLite start with
+``BEGIN IMMEDIATE`` so concurrent worker processes queue instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from hutong.errors import ConfigError, Unavailable
+
+# Modules that declare tables on Base. Alembic and tests import them all so the metadata is whole.
+MODEL_MODULES = (
+    "hutong.audit",
+    "hutong.pki",
+    "identity_svc.models",
+    "seal_svc.models",
+    "cert_svc.models",
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def load_models() -> MetaData:
+    """Import every model module (those not yet written are skipped) and return the full metadata."""
+    for name in MODEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return Base.metadata
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin); pysqlite's implicit BEGIN is deferred.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _normalise_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """The node's database: engine, sessions and schema migration."""
+
+    def __init__(self, url: str) -> None:
+        self.url = _normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except Exception as exc:  # bad URL, missing driver
+            raise ConfigError("DATABASE_URL_INVALID", f"database URL cannot be used: {exc}") from None
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def sqlite_in(cls, directory: Path) -> Database:
+        return cls(f"sqlite:///{directory / 'hutong.db'}")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any exception."""
+        with self._sessions() as s:
+            try:
+                yield s
+                s.commit()
+            except OperationalError as exc:
+                s.rollback()
+                raise Unavailable("DATABASE_UNAVAILABLE", "the database cannot be reached") from exc
+            except BaseException:
+                s.rollback()
+                raise
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as c:
+                c.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            raise Unavailable(
+                "DATABASE_UNAVAILABLE", f"database cannot be reached ({self.engine.url.render_as_string()})"
+            ) from exc
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from alembic import command
+
+        self.ping()
+        command.upgrade(alembic_config(self.url), "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    here = Path(__file__).parent
+    cfg = Config()
+    cfg.set_main_option("script_location", str(here / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    return cfg

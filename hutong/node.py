@@ -1,0 +1,147 @@
+"""A node: its configuration, database, HSM token, PKI and audit log, wired together once.
+
+``init_node`` prepares a data directory (SoftHSM2 token, database schema, PKI) and is safe to run
+again; ``open_node`` opens a prepared one. Services receive the ``Node`` and take what they need.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hsm import HsmConfig, KeyManager
+from hsm.softhsm import SOFTHSM_MODULE, init_token
+from hutong.audit import AuditLog
+from hutong.config import CONFIG_FILE, NodeConfig, load_config
+from hutong.db import Database
+from hutong.errors import ConfigError
+from hutong.pki import NodePki
+
+SOFTHSM_DIR = "softhsm"
+
+
+@dataclass
+class Node:
+    config: NodeConfig
+    db: Database
+    keys: KeyManager
+    pki: NodePki
+    audit: AuditLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audit = AuditLog(self.db)
+
+    @property
+    def id(self) -> str:
+        return self.config.node.id
+
+    def close(self) -> None:
+        self.keys.close()
+        self.db.dispose()
+
+
+def hsm_config(cfg: NodeConfig) -> HsmConfig:
+    if cfg.uses_embedded_hsm:
+        if SOFTHSM_MODULE is None:
+            raise ConfigError("HSM_MODULE_NOT_FOUND", "SoftHSM2 is not installed: run scripts/setup")
+        return HsmConfig(
+            module_path=SOFTHSM_MODULE,
+            token_label=cfg.hsm.token_label,
+            pin_file=cfg.pin_file,
+            pin_env=cfg.hsm.pin_env,
+            softhsm_conf=cfg.data_dir / SOFTHSM_DIR / "softhsm2.conf",
+        )
+    return HsmConfig(
+        module_path=cfg.hsm.module,
+        token_label=cfg.hsm.token_label,
+        pin_file=cfg.pin_file if cfg.pin_file.exists() else None,
+        pin_env=cfg.hsm.pin_env,
+    )
+
+
+def _write_secret(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+def _ensure_embedded_token(cfg: NodeConfig) -> None:
+    """Create the data directory's SoftHSM2 token and its PINs (files, mode 0600) if missing."""
+    conf = cfg.data_dir / SOFTHSM_DIR / "softhsm2.conf"
+    if conf.exists() and cfg.pin_file.exists():
+        return
+    pin = _write_secret(cfg.pin_file)
+    so_pin = _write_secret(cfg.pin_file.with_name("hsm-so-pin"))
+    init_token(
+        tokendir=cfg.data_dir / SOFTHSM_DIR / "tokens",
+        conf_path=conf,
+        label=cfg.hsm.token_label,
+        pin=pin,
+        so_pin=so_pin,
+    )
+
+
+def _default_config_text(node_id: str, name: str) -> str:
+    return (
+        "# Hutong node configuration. Environment variables HUTONG_* override these values.\n"
+        f'[node]\nid = "{node_id}"\nname = "{name}"\n\n'
+        '[server]\nlisten = "127.0.0.1:7443"\nworkers = 1\n\n'
+        "# [hsm]\n# module = \"/usr/lib/your-hsm/pkcs11.so\"   # empty = SoftHSM2 token in this directory\n"
+        '# token_label = "hutong-node"\n# pin_file = "/run/secrets/hsm-pin"\n\n'
+        '# database_url = "postgresql://hutong@db/hutong"   # empty = SQLite in this directory\n'
+    )
+
+
+def is_initialised(data_dir: Path) -> bool:
+    return (data_dir / CONFIG_FILE).exists()
+
+
+def init_node(data_dir: Path, *, node_id: str | None = None, name: str | None = None) -> Node:
+    """Prepare (or complete) a data directory and return the open node.
+
+    If preparing a new directory fails, everything created in it is removed again.
+    """
+    fresh = not data_dir.exists() or not any(data_dir.iterdir())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if not (data_dir / CONFIG_FILE).exists():
+            (data_dir / CONFIG_FILE).write_text(
+                _default_config_text(node_id or "node-local", name or "Hutong node"), encoding="utf-8"
+            )
+        cfg = load_config(data_dir)
+        if cfg.uses_embedded_hsm:
+            _ensure_embedded_token(cfg)
+        node = open_node(data_dir, cfg=cfg, migrate=True)
+        try:
+            node.pki.bootstrap()
+        except BaseException:
+            node.close()
+            raise
+        return node
+    except BaseException:
+        if fresh:
+            for child in data_dir.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+
+
+def open_node(data_dir: Path, *, cfg: NodeConfig | None = None, migrate: bool = False) -> Node:
+    cfg = cfg or load_config(data_dir)
+    db = Database(cfg.effective_database_url)
+    try:
+        if migrate:
+            db.migrate()
+        else:
+            db.ping()
+        keys = KeyManager(hsm_config(cfg))
+    except BaseException:
+        db.dispose()
+        raise
+    pki = NodePki(keys, db, node_id=cfg.node.id, node_name=cfg.node.name)
+    return Node(config=cfg, db=db, keys=keys, pki=pki)

@@ -1,0 +1,281 @@
+"""The node's own PKI, bootstrapped inside the HSM on first start.
+
+A root CA certifies three subordinates: the seal CA (certificates of organisations' seals), the
+issuer CA (certificates of departments that issue e-certificates) and the TSA (RFC 3161
+timestamps). The token-signing key (ID/access tokens, ES256) and two secret keys -- the HMAC
+key of the blind index and the AES key that protects stored personal data -- complete the set.
+Every private key is generated in the token and never leaves it; certificates are kept in the
+database (served to relying parties) and imported into the token beside their keys.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from sqlalchemy import DateTime, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
+from hsm.x509 import issue_certificate
+from hutong import audit
+from hutong.db import Base, Database
+from hutong.errors import NotFound
+
+ROOT, SEAL_CA, ISSUER_CA, TSA, TOKEN = "root-ca", "seal-ca", "issuer-ca", "tsa", "token-signing"
+BLIND_INDEX, DATA_KEY = "blind-index", "data-key"
+KEY_PREFIX = "node."
+
+
+def key_label(name: str) -> str:
+    return KEY_PREFIX + name
+
+
+class NodeCertificate(Base):
+    __tablename__ = "node_certificates"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_label: Mapped[str] = mapped_column(String(200))
+    pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a certificate may be used for."""
+
+    ca: bool
+    key_usage: dict[str, bool]
+    eku: tuple[x509.ObjectIdentifier, ...] = ()
+    path_length: int | None = None
+
+
+_NO_USAGE = dict.fromkeys(
+    ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+     "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"), False
+)
+CA_PROFILE = Profile(ca=True, key_usage={**_NO_USAGE, "key_cert_sign": True, "crl_sign": True})
+SUB_CA_PROFILE = Profile(ca=True, key_usage={**_NO_USAGE, "key_cert_sign": True, "crl_sign": True}, path_length=0)
+TSA_PROFILE = Profile(
+    ca=False, key_usage={**_NO_USAGE, "digital_signature": True}, eku=(ExtendedKeyUsageOID.TIME_STAMPING,)
+)
+# Seals and issuers sign documents: digitalSignature + nonRepudiation (contentCommitment).
+SIGNER_PROFILE = Profile(ca=False, key_usage={**_NO_USAGE, "digital_signature": True, "content_commitment": True})
+TOKEN_PROFILE = Profile(ca=False, key_usage={**_NO_USAGE, "digital_signature": True})
+
+
+def _extensions(
+    profile: Profile, subject_key: PublicKeyTypes, issuer_key: PublicKeyTypes
+) -> list[x509.Extension[x509.ExtensionType]]:
+    exts: list[x509.Extension[x509.ExtensionType]] = [
+        x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(profile.ca, profile.path_length)),
+        x509.Extension(x509.KeyUsage.oid, True, x509.KeyUsage(**profile.key_usage)),
+        x509.Extension(
+            x509.SubjectKeyIdentifier.oid, False, x509.SubjectKeyIdentifier.from_public_key(subject_key)  # type: ignore[arg-type]
+        ),
+        x509.Extension(
+            x509.AuthorityKeyIdentifier.oid,
+            False,
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key),  # type: ignore[arg-type]
+        ),
+    ]
+    if profile.eku:
+        exts.append(x509.Extension(x509.ExtendedKeyUsage.oid, True, x509.ExtendedKeyUsage(list(profile.eku))))
+    return exts
+
+
+def node_name(node_id: str, node_name_: str, role: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, node_name_),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, node_id),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{node_name_} {role}"),
+        ]
+    )
+
+
+class NodePki:
+    """The node's keys and certificates; CAs that issue further certificates and CRLs."""
+
+    def __init__(self, keys: KeyManager, db: Database, *, node_id: str, node_name: str) -> None:
+        self.keys = keys
+        self.db = db
+        self.node_id = node_id
+        self.node_name = node_name
+        self._certs: dict[str, x509.Certificate] = {}
+
+    # -- bootstrap -------------------------------------------------------------------------
+    def bootstrap(self) -> bool:
+        """Create whatever is missing. Returns True if anything was created."""
+        created = False
+        with self.db.session() as s:
+            have = {c.name for c in s.scalars(select(NodeCertificate))}
+        now = datetime.now(UTC) - timedelta(minutes=5)
+        if ROOT not in have:
+            self._make(ROOT, CA_PROFILE, issuer=None, years=20, not_before=now)
+            created = True
+        for name, profile, years in (
+            (SEAL_CA, SUB_CA_PROFILE, 10),
+            (ISSUER_CA, SUB_CA_PROFILE, 10),
+            (TSA, TSA_PROFILE, 10),
+            (TOKEN, TOKEN_PROFILE, 5),
+        ):
+            if name not in have:
+                self._make(name, profile, issuer=ROOT, years=years, not_before=now)
+                created = True
+        existing = {k.label for k in self.keys.list_keys()}
+        for name, kind in ((BLIND_INDEX, "hmac"), (DATA_KEY, "aes")):
+            if key_label(name) not in existing:
+                self.keys.create_secret_key(CreateSecretKeyRequest(label=key_label(name), kind=kind))
+                self._audit("pki.secret-key.create", key_label(name))
+                created = True
+        return created
+
+    def _make(self, name: str, profile: Profile, *, issuer: str | None, years: int, not_before: datetime) -> None:
+        label = key_label(name)
+        try:
+            info = self.keys.get_key(label)
+        except NotFound:
+            info = self.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
+        subject = node_name(self.node_id, self.node_name, name)
+        cert = self._sign(
+            subject=subject,
+            public_key=info.public_key,
+            issuer=issuer,
+            profile=profile,
+            not_before=not_before,
+            not_after=not_before + timedelta(days=365 * years),
+        )
+        self.keys.import_certificate(label, cert)
+        with self.db.session() as s:
+            s.add(NodeCertificate(name=name, key_label=label, pem=_pem(cert), created_at=datetime.now(UTC)))
+            audit.append(s, actor="node", action="pki.certificate.create", target=name,
+                         details={"serial": format(cert.serial_number, "x"), "subject": subject.rfc4514_string()})
+
+    def _sign(
+        self,
+        *,
+        subject: x509.Name,
+        public_key: PublicKeyTypes,
+        issuer: str | None,
+        profile: Profile,
+        not_before: datetime,
+        not_after: datetime,
+        extra: Sequence[x509.Extension[x509.ExtensionType]] = (),
+    ) -> x509.Certificate:
+        if issuer is None:
+            signer, issuer_name, issuer_key = self.signer_for_label(key_label(ROOT)), None, public_key
+        else:
+            ca = self.certificate(issuer)
+            signer, issuer_name, issuer_key = self.signer(issuer), ca.subject, ca.public_key()
+            not_after = min(not_after, ca.not_valid_after_utc)
+        return issue_certificate(
+            issuer_signer=signer,
+            issuer_name=issuer_name,
+            subject=subject,
+            subject_public_key=public_key,
+            serial=secrets.randbits(127) | 1,
+            not_before=not_before,
+            not_after=not_after,
+            extensions=[*_extensions(profile, public_key, issuer_key), *extra],
+        )
+
+    def _audit(self, action: str, target: str) -> None:
+        with self.db.session() as s:
+            audit.append(s, actor="node", action=action, target=target)
+
+    # -- use -------------------------------------------------------------------------------
+    def certificate(self, name: str) -> x509.Certificate:
+        if name not in self._certs:
+            with self.db.session() as s:
+                row = s.get(NodeCertificate, name)
+            if row is None:
+                raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"this node has no {name} certificate")
+            self._certs[name] = x509.load_pem_x509_certificate(row.pem.encode())
+        return self._certs[name]
+
+    def signer(self, name: str) -> HsmSigner:
+        return self.signer_for_label(key_label(name))
+
+    def signer_for_label(self, label: str) -> HsmSigner:
+        return self.keys.signer(label)
+
+    def chain(self, name: str) -> list[x509.Certificate]:
+        """The certificate of ``name`` followed by the root (leaf first)."""
+        return [self.certificate(name)] if name == ROOT else [self.certificate(name), self.certificate(ROOT)]
+
+    def issue(
+        self,
+        *,
+        ca: str,
+        subject: x509.Name,
+        public_key: PublicKeyTypes,
+        years: int = 3,
+        profile: Profile = SIGNER_PROFILE,
+        extra: Sequence[x509.Extension[x509.ExtensionType]] = (),
+    ) -> x509.Certificate:
+        """Issue an end-entity certificate from one of the node's CAs (seal CA, issuer CA)."""
+        now = datetime.now(UTC) - timedelta(minutes=5)
+        return self._sign(subject=subject, public_key=public_key, issuer=ca, profile=profile,
+                          not_before=now, not_after=now + timedelta(days=365 * years), extra=extra)
+
+    def crl(self, *, ca: str, revoked: Iterable[tuple[int, datetime]], number: int,
+            next_update: timedelta = timedelta(days=1)) -> x509.CertificateRevocationList:
+        """A CRL of ``ca`` listing ``(serial, revocation time)`` pairs, signed in the HSM."""
+        ca_cert = self.certificate(ca)
+        now = datetime.now(UTC).replace(microsecond=0)
+        entries = [
+            {"user_certificate": serial, "revocation_date": asn1_x509.Time({"utc_time": when.astimezone(UTC)})}
+            for serial, when in revoked
+        ]
+        tbs = asn1_crl.TbsCertList(
+            {
+                "version": "v2",
+                "signature": {"algorithm": "sha256_ecdsa"},
+                "issuer": asn1_x509.Name.load(ca_cert.subject.public_bytes()),
+                "this_update": asn1_x509.Time({"utc_time": now}),
+                "next_update": asn1_x509.Time({"utc_time": now + next_update}),
+                "revoked_certificates": entries or None,
+                "crl_extensions": [
+                    {"extn_id": "crl_number", "critical": False, "extn_value": number},
+                    {
+                        "extn_id": "authority_key_identifier",
+                        "critical": False,
+                        "extn_value": {"key_identifier": x509.SubjectKeyIdentifier.from_public_key(
+                            ca_cert.public_key()).digest},  # type: ignore[arg-type]
+                    },
+                ],
+            }
+        )
+        signature = self.signer(ca).sign(tbs.dump(), hash_name="sha256")
+        crl = asn1_crl.CertificateList(
+            {"tbs_cert_list": tbs, "signature_algorithm": {"algorithm": "sha256_ecdsa"}, "signature": signature}
+        )
+        return x509.load_der_x509_crl(crl.dump())
+
+    def blind_index(self, value: str) -> str:
+        """Deterministic keyed hash of a personal identifier (HMAC key in the HSM)."""
+        return self.keys.hmac_sha256(key_label(BLIND_INDEX), value.encode()).hex()
+
+    def seal_data(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
+        return self.keys.encrypt(key_label(DATA_KEY), plaintext, aad=aad)
+
+    def open_data(self, blob: bytes, *, aad: bytes = b"") -> bytes:
+        return self.keys.decrypt(key_label(DATA_KEY), blob, aad=aad)
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def certificates_in(session: Session) -> list[NodeCertificate]:
+    return list(session.scalars(select(NodeCertificate).order_by(NodeCertificate.name)))

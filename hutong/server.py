@@ -1,0 +1,157 @@
+"""The gRPC server: all three services on one port, health checking, reflection, graceful stop.
+
+With ``workers > 1`` the parent spawns that many processes that each open the node and bind the
+same port with SO_REUSEPORT (the kernel spreads connections). Processes rather than threads
+because PyKCS11 holds the GIL during C_Sign; 'spawn' rather than 'fork' so every worker
+initialises its own PKCS#11 library and database pool.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import multiprocessing
+import signal
+import sys
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from hutong.node import Node, init_node, is_initialised, open_node
+from hutong.rpc import ErrorInterceptor
+
+log = logging.getLogger("hutong.server")
+
+SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service")
+GRACE_SECONDS = 10.0
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: what log shippers expect."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    services: list[str]
+
+    def stop(self, grace: float = GRACE_SECONDS) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+
+
+def _credentials(node: Node) -> grpc.ServerCredentials | None:
+    s = node.config.server
+    if not s.tls_cert_file:
+        return None
+    key, cert = Path(s.tls_key_file).read_bytes(), Path(s.tls_cert_file).read_bytes()
+    client_ca = Path(s.tls_client_ca_file).read_bytes() if s.tls_client_ca_file else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=client_ca,
+                                       require_client_auth=client_ca is not None)
+
+
+def add_services(server: grpc.Server, node: Node) -> list[str]:
+    names: list[str] = []
+    for module_name in SERVICE_MODULES:
+        module = importlib.import_module(module_name)
+        names.extend(module.add_to_server(server, node))
+    return names
+
+
+def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False) -> RunningServer:
+    limit = node.config.server.max_message_bytes
+    options: list[tuple[str, Any]] = [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+    ]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), interceptors=[ErrorInterceptor()],
+                         options=options)
+    names = add_services(server, node)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ["", *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+    creds = _credentials(node)
+    port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
+    server.start()
+    return RunningServer(server=server, port=port, health=health_servicer, services=names)
+
+
+def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
+    """Run one server process until SIGTERM/SIGINT, then stop gracefully."""
+    setup_logging()
+    node = open_node(data_dir)
+    running = start_server(node, listen, reuse_port=reuse_port)
+    host = listen.rpartition(":")[0]
+    log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)
+    print(f"listening on {host}:{running.port}", flush=True)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop.wait()
+    log.info("stopping: draining calls for up to %.0f s", GRACE_SECONDS)
+    running.stop()
+    node.close()
+
+
+def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = None) -> None:
+    """Initialise the data directory if it is new, then serve with one or more worker processes."""
+    if not is_initialised(data_dir):
+        print(f"initialising a new node in {data_dir.name}/ ...", file=sys.stderr, flush=True)
+        init_node(data_dir).close()
+    node = open_node(data_dir)
+    listen = listen or node.config.server.listen
+    workers = workers or node.config.server.workers
+    node.close()
+    if workers == 1:
+        _serve_one(data_dir, listen, reuse_port=False)
+        return
+    if listen.endswith(":0"):
+        raise SystemExit("error: CONFIG_INVALID: --workers > 1 needs a fixed port in --listen")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_serve_one, args=(data_dir, listen, True), daemon=False) for _ in range(workers)]
+    for p in procs:
+        p.start()
+
+    def forward(_signum: int, _frame: FrameType | None) -> None:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # each worker drains its calls on SIGTERM
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for p in procs:
+        p.join()
+    if any(p.exitcode not in (0, -signal.SIGTERM) for p in procs):
+        raise SystemExit(1)

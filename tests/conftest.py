@@ -1,0 +1,179 @@
+"""Shared fixtures: real SoftHSM2 tokens, real databases (SQLite and a PostgreSQL server started here),
+real gRPC servers on loopback.
+
+All SoftHSM tokens of a test session live in one token directory (SoftHSM reads its configuration
+once per process); each node gets its own token label, database and data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+_SOFTHSM_ROOT = Path(tempfile.mkdtemp(prefix="hutong-softhsm-"))
+(_SOFTHSM_ROOT / "tokens").mkdir()
+(_SOFTHSM_ROOT / "softhsm2.conf").write_text(
+    f"directories.tokendir = {_SOFTHSM_ROOT / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+)
+# Before anything loads the PKCS#11 module (and inherited by subprocess servers).
+os.environ["SOFTHSM2_CONF"] = str(_SOFTHSM_ROOT / "softhsm2.conf")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SOFTHSM_ROOT, ignore_errors=True)
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+def _pg_bin() -> Path | None:
+    base = Path("/usr/lib/postgresql")
+    versions = sorted(base.glob("*/bin/initdb")) if base.exists() else []
+    return versions[-1].parent if versions else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; CI runs as root.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a loopback port; yields a base URL without database."""
+    if url := os.environ.get("HUTONG_TEST_POSTGRES_URL"):
+        yield url.rstrip("/")
+        return
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.fail("PostgreSQL is not installed: run scripts/setup")
+    root = Path(tempfile.mkdtemp(prefix="hutong-pg-"))
+    datadir = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "hutong",
+                                 "--no-sync"]), check=True, capture_output=True)
+    port = _free_port()
+    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l",
+                                 str(root / "log"), "-w", "start"]), check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://hutong@127.0.0.1:{port}"
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _create_database(base_url: str) -> str:
+    import sqlalchemy
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    engine = sqlalchemy.create_engine(f"{base_url}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return f"{base_url}/{name}"
+
+
+# -- nodes ------------------------------------------------------------------------------------
+
+NodeFactory = Callable[..., "object"]
+
+
+@pytest.fixture(scope="session")
+def node_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[NodeFactory]:
+    """``make(node_id="a", backend="sqlite"|"postgresql", config="extra toml") -> Node`` (initialised)."""
+    from hutong.node import init_node
+
+    made = []
+
+    def make(node_id: str | None = None, *, backend: str = "sqlite", config: str = "") -> object:
+        node_id = node_id or "n-" + uuid.uuid4().hex[:8]
+        data_dir = tmp_path_factory.mktemp(f"node-{node_id}")
+        lines = [f'[node]\nid = "{node_id}"\nname = "Node {node_id}"\n', f'[hsm]\ntoken_label = "{node_id}"\n']
+        if backend == "postgresql":
+            url = _create_database(request.getfixturevalue("postgres_server"))
+            lines.insert(0, f'database_url = "{url}"\n')
+        (data_dir / "hutong.toml").write_text("".join(lines) + config)
+        node = init_node(data_dir)
+        made.append(node)
+        return node
+
+    yield make
+    for node in made:
+        node.close()
+
+
+@pytest.fixture
+def node(node_factory: NodeFactory) -> object:
+    """A fresh node on SQLite with its own SoftHSM token and PKI."""
+    return node_factory()
+
+
+@pytest.fixture
+def pg_node(node_factory: NodeFactory) -> object:
+    """A fresh node on PostgreSQL."""
+    return node_factory(backend="postgresql")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_node(request: pytest.FixtureRequest, node_factory: NodeFactory) -> object:
+    """Contract suites run once per database backend."""
+    return node_factory(backend=request.param)
+
+
+# -- servers ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[object], grpc.Channel]]:
+    """``serve(node) -> channel``: a real gRPC server for the node on 127.0.0.1, stopped afterwards."""
+    from hutong.server import start_server
+
+    running, channels = [], []
+
+    def start(node: object) -> grpc.Channel:
+        srv = start_server(node, "127.0.0.1:0", threads=8)  # type: ignore[arg-type]
+        running.append(srv)
+        limit = node.config.server.max_message_bytes  # type: ignore[attr-defined]
+        ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}", options=[
+            ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
+        grpc.channel_ready_future(ch).result(timeout=10)
+        channels.append(ch)
+        return ch
+
+    yield start
+    for ch in channels:
+        ch.close()
+    for srv in running:
+        srv.stop(grace=0)
+
+
+@pytest.fixture
+def channel(node: object, serve: Callable[[object], grpc.Channel]) -> grpc.Channel:
+    """A channel to a running server for the ``node`` fixture."""
+    return serve(node)
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
