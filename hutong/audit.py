@@ -125,7 +125,7 @@ def verify_chain(db: Database, *, batch: int = 5000) -> ChainReport:
     def stream() -> Iterable[AuditRecord]:
         after = 0
         while True:
-            with db.session() as s:
+            with db.session(readonly=True) as s:
                 rows = list(
                     s.scalars(select(AuditRecord).where(AuditRecord.seq > after).order_by(AuditRecord.seq).limit(batch))
                 )

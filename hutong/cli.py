@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hutong.audit import AuditLog
 from hutong.errors import HutongError
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -44,14 +45,20 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _audit_verify(args: argparse.Namespace) -> int:
-    from hutong.node import open_node
+def _audit_log(data_dir: Path) -> AuditLog:
+    """The node's audit log, opened from its configuration alone (auditors need no HSM PIN)."""
+    from hutong.config import load_config
+    from hutong.db import Database
 
-    node = open_node(args.data_dir)
+    return AuditLog(Database(load_config(data_dir).effective_database_url))
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    log = _audit_log(args.data_dir)
     try:
-        report = node.audit.verify()
+        report = log.verify()
     finally:
-        node.close()
+        log.db.dispose()
     if args.json:
         print(json.dumps({"ok": report.ok, "records": report.records, "first_broken": report.first_broken,
                           "problem": report.problem}))
@@ -67,20 +74,15 @@ def _hsm_audit_sink(args: argparse.Namespace) -> Callable[[str, str, dict[str, s
     data_dir: Path | None = getattr(args, "data_dir", None)
 
     def sink(action: str, target: str, details: dict[str, str]) -> None:
-        from hutong.audit import AuditLog
-        from hutong.config import load_config
-        from hutong.db import Database
-
         if data_dir is None or not (data_dir / "hutong.toml").exists():
             print(f"audit: {action} {target} (no --data-dir: not recorded in a node log)", file=sys.stderr)
             return
-        db = Database(load_config(data_dir).effective_database_url)
+        log = _audit_log(data_dir)
         try:
-            outcome = details.pop("outcome", "ok") if "outcome" in details else "ok"
-            AuditLog(db).record(actor="officer", action=f"hsm.{action}", target=target, outcome=outcome,
-                                details=details)
+            outcome = details.pop("outcome", "ok")
+            log.record(actor="officer", action=f"hsm.{action}", target=target, outcome=outcome, details=details)
         finally:
-            db.dispose()
+            log.db.dispose()
 
     return sink
 

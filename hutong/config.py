@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ _ENV = {
 
 
 def _typed(cls: type, raw: Mapping[str, Any], where: str) -> Any:
-    known = {f for f in cls.__dataclass_fields__}
+    known = {f.name for f in fields(cls)}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError("CONFIG_INVALID", f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}")

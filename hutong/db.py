@@ -23,6 +23,7 @@ from hutong.errors import ConfigError, Unavailable
 MODEL_MODULES = (
     "hutong.audit",
     "hutong.pki",
+    "hutong.federation.models",
     "identity_svc.models",
     "seal_svc.models",
     "cert_svc.models",
@@ -64,7 +65,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers take the write lock up front so two processes never deadlock upgrading a read lock;
+    # read-only transactions stay deferred and run concurrently under WAL.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("hutong_readonly") else "BEGIN IMMEDIATE")
 
 
 def _normalise_url(url: str) -> str:
@@ -98,10 +101,16 @@ class Database:
         return cls(f"sqlite:///{directory / 'hutong.db'}")
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any exception."""
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any exception.
+
+        ``readonly=True`` for transactions that only read: on SQLite they do not queue behind writers.
+        Do not open a second session inside a write session on SQLite: it waits for the first one.
+        """
         with self._sessions() as s:
             try:
+                if readonly:
+                    s.connection(execution_options={"hutong_readonly": True})
                 yield s
                 s.commit()
             except OperationalError as exc:

@@ -12,13 +12,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hsm import HsmConfig, KeyManager
 from hsm.softhsm import SOFTHSM_MODULE, init_token
+
+from hsm import HsmConfig, KeyManager
 from hutong.audit import AuditLog
 from hutong.config import CONFIG_FILE, NodeConfig, load_config
 from hutong.db import Database
 from hutong.errors import ConfigError
-from hutong.pki import NodePki
+from hutong.pki import TOKEN, NodePki, key_label
 
 SOFTHSM_DIR = "softhsm"
 
@@ -37,6 +38,11 @@ class Node:
     @property
     def id(self) -> str:
         return self.config.node.id
+
+    def check(self) -> None:
+        """Fail fast at start-up: the database answers and the token opens with the PIN."""
+        self.db.ping()
+        self.keys.get_key(key_label(TOKEN))
 
     def close(self) -> None:
         self.keys.close()
@@ -105,10 +111,10 @@ def is_initialised(data_dir: Path) -> bool:
 def init_node(data_dir: Path, *, node_id: str | None = None, name: str | None = None) -> Node:
     """Prepare (or complete) a data directory and return the open node.
 
-    If preparing a new directory fails, everything created in it is removed again.
+    If preparing fails, whatever this attempt created in the directory is removed again.
     """
-    fresh = not data_dir.exists() or not any(data_dir.iterdir())
     data_dir.mkdir(parents=True, exist_ok=True)
+    before = set(data_dir.iterdir())
     try:
         if not (data_dir / CONFIG_FILE).exists():
             (data_dir / CONFIG_FILE).write_text(
@@ -125,9 +131,8 @@ def init_node(data_dir: Path, *, node_id: str | None = None, name: str | None = 
             raise
         return node
     except BaseException:
-        if fresh:
-            for child in data_dir.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        for child in set(data_dir.iterdir()) - before:  # only what this attempt created
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
         raise
 
 

@@ -31,6 +31,7 @@ from hutong.db import Base, Database
 from hutong.errors import NotFound
 
 ROOT, SEAL_CA, ISSUER_CA, TSA, TOKEN = "root-ca", "seal-ca", "issuer-ca", "tsa", "token-signing"
+TRUST_LIST = "trust-list"  # signs the federation trust list (used on the hub)
 BLIND_INDEX, DATA_KEY = "blind-index", "data-key"
 KEY_PREFIX = "node."
 
@@ -70,6 +71,16 @@ TSA_PROFILE = Profile(
 # Seals and issuers sign documents: digitalSignature + nonRepudiation (contentCommitment).
 SIGNER_PROFILE = Profile(ca=False, key_usage={**_NO_USAGE, "digital_signature": True, "content_commitment": True})
 TOKEN_PROFILE = Profile(ca=False, key_usage={**_NO_USAGE, "digital_signature": True})
+
+
+# What the root certifies at bootstrap (and again on rotation): profile, lifetime in years.
+_SUBORDINATES: dict[str, tuple[Profile, int]] = {
+    SEAL_CA: (SUB_CA_PROFILE, 10),
+    ISSUER_CA: (SUB_CA_PROFILE, 10),
+    TSA: (TSA_PROFILE, 10),
+    TOKEN: (TOKEN_PROFILE, 5),
+    TRUST_LIST: (TOKEN_PROFILE, 5),
+}
 
 
 def _extensions(
@@ -117,18 +128,13 @@ class NodePki:
     def bootstrap(self) -> bool:
         """Create whatever is missing. Returns True if anything was created."""
         created = False
-        with self.db.session() as s:
+        with self.db.session(readonly=True) as s:
             have = {c.name for c in s.scalars(select(NodeCertificate))}
         now = datetime.now(UTC) - timedelta(minutes=5)
         if ROOT not in have:
             self._make(ROOT, CA_PROFILE, issuer=None, years=20, not_before=now)
             created = True
-        for name, profile, years in (
-            (SEAL_CA, SUB_CA_PROFILE, 10),
-            (ISSUER_CA, SUB_CA_PROFILE, 10),
-            (TSA, TSA_PROFILE, 10),
-            (TOKEN, TOKEN_PROFILE, 5),
-        ):
+        for name, (profile, years) in _SUBORDINATES.items():
             if name not in have:
                 self._make(name, profile, issuer=ROOT, years=years, not_before=now)
                 created = True
@@ -189,6 +195,25 @@ class NodePki:
             extensions=[*_extensions(profile, public_key, issuer_key), *extra],
         )
 
+    def rotate(self, name: str) -> x509.Certificate:
+        """New key for a subordinate (root-certified) role; the old key and certificate stay for verification."""
+        profile, years = _SUBORDINATES[name]
+        new, retired_label = self.keys.rotate_key(key_label(name))
+        now = datetime.now(UTC) - timedelta(minutes=5)
+        cert = self._sign(subject=node_name(self.node_id, self.node_name, name), public_key=new.public_key,
+                          issuer=ROOT, profile=profile, not_before=now, not_after=now + timedelta(days=365 * years))
+        self.keys.import_certificate(key_label(name), cert)
+        with self.db.session() as s:
+            row = s.get(NodeCertificate, name)
+            assert row is not None
+            s.add(NodeCertificate(name=retired_label.removeprefix(KEY_PREFIX), key_label=retired_label, pem=row.pem,
+                                  created_at=row.created_at))
+            row.pem, row.created_at = _pem(cert), datetime.now(UTC)
+            audit.append(s, actor="node", action="pki.key.rotate", target=name,
+                         details={"retired": retired_label, "serial": format(cert.serial_number, "x")})
+        self._certs.pop(name, None)
+        return cert
+
     def _audit(self, action: str, target: str) -> None:
         with self.db.session() as s:
             audit.append(s, actor="node", action=action, target=target)
@@ -196,7 +221,7 @@ class NodePki:
     # -- use -------------------------------------------------------------------------------
     def certificate(self, name: str) -> x509.Certificate:
         if name not in self._certs:
-            with self.db.session() as s:
+            with self.db.session(readonly=True) as s:
                 row = s.get(NodeCertificate, name)
             if row is None:
                 raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"this node has no {name} certificate")

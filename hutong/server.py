@@ -131,9 +131,12 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
         print(f"initialising a new node in {data_dir.name}/ ...", file=sys.stderr, flush=True)
         init_node(data_dir).close()
     node = open_node(data_dir)
+    try:
+        node.check()
+    finally:
+        node.close()
     listen = listen or node.config.server.listen
     workers = workers or node.config.server.workers
-    node.close()
     if workers == 1:
         _serve_one(data_dir, listen, reuse_port=False)
         return

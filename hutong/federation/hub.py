@@ -1,0 +1,94 @@
+"""The hub's side of federation: member descriptors in, signed trust lists out.
+
+A node describes itself (``describe_node``: CA certificates, token-signing JWKS, endpoints, type
+mapping); the hub operator adds that descriptor; ``publish`` signs a new list with the next
+sequence number. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hutong import audit, jws, pki
+from hutong.errors import NotFound
+from hutong.federation.models import FederationMember, TrustListPublication
+from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
+from hutong.node import Node
+
+
+def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[str, Any] | None = None,
+                  type_mapping: dict[str, str] | None = None) -> MemberEntry:
+    """What other members need to verify this node's tokens, seals and certificates offline."""
+    cfg = node.config.section("federation")
+    token_key = node.pki.certificate(pki.TOKEN).public_key()
+    return MemberEntry(
+        node_id=node.id,
+        name=node.config.node.name,
+        endpoints=endpoints or list(cfg.get("endpoints", [node.config.server.listen])),
+        root_ca=pem(node.pki.certificate(pki.ROOT)),
+        seal_ca=pem(node.pki.certificate(pki.SEAL_CA)),
+        issuer_ca=pem(node.pki.certificate(pki.ISSUER_CA)),
+        tsa=pem(node.pki.certificate(pki.TSA)),
+        jwks=jwks or {"keys": [jws.public_jwk(token_key)]},  # type: ignore[arg-type]
+        type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
+    )
+
+
+def add_member(node: Node, entry: MemberEntry, *, actor: str = "operator") -> None:
+    """Add or update a member (takes effect at the next publication)."""
+    with node.db.session() as s:
+        row = s.get(FederationMember, entry.node_id)
+        action = "federation.member.update" if row else "federation.member.add"
+        if row is None:
+            row = FederationMember(node_id=entry.node_id)
+            s.add(row)
+        row.descriptor = json.dumps(asdict(entry), ensure_ascii=False)
+        row.updated_at = datetime.now(UTC)
+        audit.append(s, actor=actor, action=action, target=entry.node_id)
+
+
+def remove_member(node: Node, node_id: str, *, actor: str = "operator") -> None:
+    with node.db.session() as s:
+        row = s.get(FederationMember, node_id)
+        if row is None:
+            raise NotFound("NODE_NOT_IN_TRUST_LIST", f"node {node_id!r} is not a member")
+        s.delete(row)
+        audit.append(s, actor=actor, action="federation.member.remove", target=node_id)
+
+
+def members(node: Node) -> list[MemberEntry]:
+    with node.db.session(readonly=True) as s:
+        return _members(s)
+
+
+def _members(s: Session) -> list[MemberEntry]:
+    rows = s.scalars(select(FederationMember).order_by(FederationMember.node_id))
+    return [MemberEntry.from_dict(json.loads(r.descriptor)) for r in rows]
+
+
+def publish(node: Node, *, validity: timedelta = DEFAULT_VALIDITY, actor: str = "operator") -> str:
+    """Sign and record the next trust list (hub key in the HSM, x5c up to the hub root)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    with node.db.session() as s:
+        seq = (s.scalar(select(func.max(TrustListPublication.sequence))) or 0) + 1
+        tl = TrustList(sequence=seq, hub_id=node.id, issued_at=now, next_update=now + validity,
+                       members=tuple(_members(s)))
+        token = sign_trust_list(tl, node.pki.signer(pki.TRUST_LIST), node.pki.chain(pki.TRUST_LIST))
+        s.add(TrustListPublication(sequence=seq, token=token, issued_at=now, next_update=tl.next_update))
+        audit.append(s, actor=actor, action="federation.trust-list.publish", target=str(seq),
+                     details={"members": [m.node_id for m in tl.members]})
+    return token
+
+
+def latest(node: Node) -> str:
+    with node.db.session(readonly=True) as s:
+        token = s.scalar(select(TrustListPublication.token).order_by(TrustListPublication.sequence.desc()).limit(1))
+    if token is None:
+        raise NotFound("TRUST_LIST_MISSING", "this hub has not published a trust list yet")
+    return token

@@ -1,0 +1,202 @@
+"""The federation's trust list: what every member node needs to verify every other member offline.
+
+The hub signs the list (compact JWS, ES256, key in the hub's HSM, ``x5c`` chaining to the hub's
+root CA, which members are given out of band). Members accept a list only if it verifies against
+that root and its sequence number is newer than the one they hold; they keep the last good copy
+on disk, warn well before ``next_update`` and fail closed (``TRUST_LIST_STALE``) once it is older
+than ``next_update`` plus a grace period -- a list that silently expires takes verifiers down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from hsm import HsmSigner
+from hutong import jws
+from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+
+log = logging.getLogger("hutong.federation")
+
+TYP = "hutong-trust-list+jwt"
+DEFAULT_VALIDITY = timedelta(days=7)
+DEFAULT_WARN_BEFORE = timedelta(days=2)
+DEFAULT_GRACE = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class MemberEntry:
+    """One member node as the trust list describes it (all certificates PEM)."""
+
+    node_id: str
+    name: str
+    endpoints: list[str]
+    root_ca: str
+    seal_ca: str
+    issuer_ca: str
+    tsa: str
+    jwks: dict[str, Any]
+    type_mapping: dict[str, str] = field(default_factory=dict)  # local type code -> national type code
+    issuer_certificates: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> MemberEntry:
+        try:
+            entry = cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})  # type: ignore[arg-type]
+            for pem in (entry.root_ca, entry.seal_ca, entry.issuer_ca, entry.tsa):
+                x509.load_pem_x509_certificate(pem.encode())
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgument("MEMBER_DESCRIPTOR_INVALID", f"member descriptor is incomplete or malformed: {exc}") \
+                from None
+        return entry
+
+    def certificates(self, name: str) -> list[x509.Certificate]:
+        pem = {"root": self.root_ca, "seal": self.seal_ca, "issuer": self.issuer_ca, "tsa": self.tsa}[name]
+        return [x509.load_pem_x509_certificate(pem.encode())]
+
+
+@dataclass(frozen=True)
+class TrustList:
+    sequence: int
+    hub_id: str
+    issued_at: datetime
+    next_update: datetime
+    members: tuple[MemberEntry, ...]
+
+    def member(self, node_id: str) -> MemberEntry:
+        for m in self.members:
+            if m.node_id == node_id:
+                return m
+        raise NotFound("NODE_NOT_IN_TRUST_LIST", f"node {node_id!r} is not a member of the federation")
+
+    def claims(self) -> dict[str, Any]:
+        return {
+            "seq": self.sequence,
+            "iss": self.hub_id,
+            "iat": int(self.issued_at.timestamp()),
+            "next_update": int(self.next_update.timestamp()),
+            "members": [asdict(m) for m in self.members],
+        }
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, Any]) -> TrustList:
+        try:
+            return cls(
+                sequence=int(claims["seq"]),
+                hub_id=str(claims["iss"]),
+                issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
+                next_update=datetime.fromtimestamp(int(claims["next_update"]), UTC),
+                members=tuple(MemberEntry.from_dict(m) for m in claims["members"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise InvalidArgument("TRUST_LIST_MALFORMED", "the trust list's content is malformed") from None
+
+
+def sign_trust_list(tl: TrustList, signer: HsmSigner, chain: Sequence[x509.Certificate]) -> str:
+    return jws.sign_compact(signer, tl.claims(), typ=TYP, x5c=chain)
+
+
+def verify_trust_list(token: str, hub_roots: Sequence[x509.Certificate]) -> TrustList:
+    """Check the hub's signature and that the signing certificate chains to a configured hub root."""
+    header = jws.unverified_header(token)
+    if header.get("typ") != TYP:
+        raise InvalidArgument("TRUST_LIST_MALFORMED", "this is not a trust list")
+    chain = jws.x5c_chain(header)
+    if not chain:
+        raise PermissionDenied("TRUST_LIST_UNKNOWN_SIGNER", "the trust list names no signing certificate")
+    leaf = chain[0]
+    if not any(_issued_by(leaf, root) for root in hub_roots):
+        raise PermissionDenied("TRUST_LIST_UNKNOWN_SIGNER", "the trust list is not signed by the configured hub")
+    try:
+        payload = jws.verify_compact(token, leaf.public_key())  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - any verification failure is the same verdict here
+        raise PermissionDenied("TRUST_LIST_SIGNATURE_INVALID", "the trust list's signature does not verify") from None
+    now = datetime.now(UTC)
+    if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+        raise PermissionDenied("TRUST_LIST_UNKNOWN_SIGNER", "the hub's signing certificate is not valid now")
+    return TrustList.from_claims(json.loads(payload))
+
+
+def _issued_by(cert: x509.Certificate, root: x509.Certificate) -> bool:
+    if cert == root:
+        return True
+    try:
+        cert.verify_directly_issued_by(root)
+    except Exception:  # noqa: BLE001 - InvalidSignature, wrong key type: not issued by this root
+        return False
+    return True
+
+
+@dataclass
+class TrustListStore:
+    """A member's copy: the last good list on disk, freshness policy, atomic replacement."""
+
+    path: Path
+    hub_roots: list[x509.Certificate]
+    warn_before: timedelta = DEFAULT_WARN_BEFORE
+    grace: timedelta = DEFAULT_GRACE
+    _current: TrustList | None = None
+    _token: str | None = None
+
+    @classmethod
+    def load_roots(cls, pem_file: Path) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates(pem_file.read_bytes())
+
+    def accept(self, token: str) -> TrustList:
+        """Verify a newly fetched list and make it current; an older or equal sequence is refused."""
+        tl = verify_trust_list(token, self.hub_roots)
+        held = self._load()
+        if held is not None and tl.sequence <= held.sequence:
+            raise FailedPrecondition(
+                "TRUST_LIST_OLDER",
+                f"trust list #{tl.sequence} is not newer than the one held (#{held.sequence}); keeping #{held.sequence}",
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(token)
+        os.replace(tmp, self.path)  # atomic: a crash never leaves a half-written list
+        self._current, self._token = tl, token
+        log.info("trust list #%d accepted (%d members, next update %s)", tl.sequence, len(tl.members),
+                 tl.next_update.isoformat())
+        return tl
+
+    def _load(self) -> TrustList | None:
+        if self._current is None and self.path.exists():
+            token = self.path.read_text()
+            self._current, self._token = verify_trust_list(token, self.hub_roots), token
+        return self._current
+
+    @property
+    def token(self) -> str | None:
+        self._load()
+        return self._token
+
+    def current(self, now: datetime | None = None) -> TrustList:
+        """The list in force; warns ahead of next_update, refuses once past it plus the grace period."""
+        tl = self._load()
+        if tl is None:
+            raise FailedPrecondition("TRUST_LIST_MISSING", "no trust list has been fetched yet: run a refresh")
+        now = now or datetime.now(UTC)
+        if now > tl.next_update + self.grace:
+            raise FailedPrecondition(
+                "TRUST_LIST_STALE",
+                f"trust list #{tl.sequence} expired at {tl.next_update.isoformat()} (grace {self.grace}); "
+                "refresh it from the hub",
+            )
+        if now > tl.next_update - self.warn_before:
+            log.warning("trust list #%d is due for renewal at %s: refresh it from the hub", tl.sequence,
+                        tl.next_update.isoformat())
+        return tl
+
+
+def pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
