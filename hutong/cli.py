@@ -14,13 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hsm import HsmConfig
 from hutong.audit import AuditLog
 from hutong.errors import HutongError
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Areas that contribute command groups; a missing one (not installed) is skipped.
-AREA_CLIS = ("identity_svc.cli", "seal_svc.cli", "cert_svc.cli", "hutong.federation_cli", "bench.cli")
+AREA_CLIS = ("identity_svc.cli", "seal_svc.cli", "cert_svc.cli", "hutong.federation.cli", "bench.cli")
 
 
 def data_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -80,11 +81,21 @@ def _hsm_audit_sink(args: argparse.Namespace) -> Callable[[str, str, dict[str, s
         log = _audit_log(data_dir)
         try:
             outcome = details.pop("outcome", "ok")
-            log.record(actor="officer", action=f"hsm.{action}", target=target, outcome=outcome, details=details)
+            log.record(actor="officer", action=action, target=target, outcome=outcome, details=details)
         finally:
             log.db.dispose()
 
     return sink
+
+
+def _hsm_config(args: argparse.Namespace) -> HsmConfig:
+    """With --data-dir, the node's own token settings; otherwise --module/--token/--pin-file or environment."""
+    from hsm.cli import config_from_args
+    from hutong.config import load_config
+    from hutong.node import hsm_config
+
+    data_dir: Path | None = getattr(args, "data_dir", None)
+    return hsm_config(load_config(data_dir)) if data_dir else config_from_args(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hsm.cli import register as register_hsm
 
-    register_hsm(sub, audit_sink_factory=_hsm_audit_sink)
+    register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config)
     for module_name in AREA_CLIS:
         try:
             module = importlib.import_module(module_name)

@@ -6,20 +6,24 @@ again; ``open_node`` opens a prepared one. Services receive the ``Node`` and tak
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from hsm.softhsm import SOFTHSM_MODULE, init_token
+from typing import TYPE_CHECKING
 
 from hsm import HsmConfig, KeyManager
+from hsm.softhsm import SOFTHSM_MODULE, init_token
 from hutong.audit import AuditLog
 from hutong.config import CONFIG_FILE, NodeConfig, load_config
 from hutong.db import Database
 from hutong.errors import ConfigError
 from hutong.pki import TOKEN, NodePki, key_label
+
+if TYPE_CHECKING:
+    from hutong.federation.member import Trust
 
 SOFTHSM_DIR = "softhsm"
 
@@ -38,6 +42,13 @@ class Node:
     @property
     def id(self) -> str:
         return self.config.node.id
+
+    @functools.cached_property
+    def trust(self) -> Trust:
+        """Trust anchors: this node's CAs plus, when federated, every member's (trust list)."""
+        from hutong.federation.member import Trust
+
+        return Trust(self)
 
     def check(self) -> None:
         """Fail fast at start-up: the database answers and the token opens with the PIN."""

@@ -25,6 +25,7 @@ from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
+from hsm.model import SecretKind
 from hsm.x509 import issue_certificate
 from hutong import audit
 from hutong.db import Base, Database
@@ -139,7 +140,8 @@ class NodePki:
                 self._make(name, profile, issuer=ROOT, years=years, not_before=now)
                 created = True
         existing = {k.label for k in self.keys.list_keys()}
-        for name, kind in ((BLIND_INDEX, "hmac"), (DATA_KEY, "aes")):
+        secret_keys: tuple[tuple[str, SecretKind], ...] = ((BLIND_INDEX, "hmac"), (DATA_KEY, "aes"))
+        for name, kind in secret_keys:
             if key_label(name) not in existing:
                 self.keys.create_secret_key(CreateSecretKeyRequest(label=key_label(name), kind=kind))
                 self._audit("pki.secret-key.create", key_label(name))

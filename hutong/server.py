@@ -74,11 +74,23 @@ def _credentials(node: Node) -> grpc.ServerCredentials | None:
 
 
 def add_services(server: grpc.Server, node: Node) -> list[str]:
-    names: list[str] = []
+    from hutong.federation import service as federation
+
+    names = federation.add_to_server(server, node, node.trust)
     for module_name in SERVICE_MODULES:
         module = importlib.import_module(module_name)
         names.extend(module.add_to_server(server, node))
     return names
+
+
+def start_trust_refresher(node: Node) -> threading.Event | None:
+    """Members fetch the trust list from the hub now and on a schedule."""
+    if not (node.trust.federated and node.trust.hub_target):
+        return None
+    from hutong.federation.service import grpc_fetcher
+
+    channel = grpc.insecure_channel(node.trust.hub_target)
+    return node.trust.start_refresher(grpc_fetcher(channel))
 
 
 def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False) -> RunningServer:
@@ -109,6 +121,7 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     setup_logging()
     node = open_node(data_dir)
     running = start_server(node, listen, reuse_port=reuse_port)
+    refresher = start_trust_refresher(node)
     host = listen.rpartition(":")[0]
     log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)
     print(f"listening on {host}:{running.port}", flush=True)
@@ -120,6 +133,8 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stop.wait()
+    if refresher:
+        refresher.set()
     log.info("stopping: draining calls for up to %.0f s", GRACE_SECONDS)
     running.stop()
     node.close()

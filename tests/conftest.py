@@ -105,7 +105,8 @@ def node_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
     def make(node_id: str | None = None, *, backend: str = "sqlite", config: str = "") -> object:
         node_id = node_id or "n-" + uuid.uuid4().hex[:8]
         data_dir = tmp_path_factory.mktemp(f"node-{node_id}")
-        lines = [f'[node]\nid = "{node_id}"\nname = "Node {node_id}"\n', f'[hsm]\ntoken_label = "{node_id}-{uuid.uuid4().hex[:8]}"\n']
+        token = f"{node_id}-{uuid.uuid4().hex[:8]}"
+        lines = [f'[node]\nid = "{node_id}"\nname = "Node {node_id}"\n', f'[hsm]\ntoken_label = "{token}"\n']
         if backend == "postgresql":
             url = _create_database(request.getfixturevalue("postgres_server"))
             lines.insert(0, f'database_url = "{url}"\n')

@@ -158,7 +158,7 @@ class TrustListStore:
         if held is not None and tl.sequence <= held.sequence:
             raise FailedPrecondition(
                 "TRUST_LIST_OLDER",
-                f"trust list #{tl.sequence} is not newer than the one held (#{held.sequence}); keeping #{held.sequence}",
+                f"trust list #{tl.sequence} is not newer than the one held (#{held.sequence}); keeping that one",
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")

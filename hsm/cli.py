@@ -1,0 +1,384 @@
+"""The officers' HSM commands: ``hutong hsm status|list|keygen|export-public|csr|import-cert|rotate|destroy``.
+
+HSM settings come from ``--module/--token/--pin-file`` or HUTONG_HSM_MODULE, HUTONG_HSM_TOKEN,
+HUTONG_HSM_PIN_FILE, HUTONG_HSM_PIN. There is deliberately no PIN option: command lines are visible to
+every user of the machine. Every command, whether it succeeds or fails, is reported to the audit sink.
+
+Rotation: ``rotate --label L`` generates a new key, renames the old one to ``L.retired-<UTC
+YYYYmmddTHHMMSSZ>`` (kept, with its certificate, to verify what it signed) and makes the new key ``L``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from hsm import errors
+from hsm.config import HsmConfig
+from hsm.keys import KeyManager
+from hsm.model import CreateKeyRequest, KeyAlgorithm, KeyInfo, SecretKeyInfo
+from hsm.softhsm import SOFTHSM_MODULE, init_token
+from hsm.x509 import build_csr
+from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
+
+AuditSink = Callable[[str, str, dict[str, str]], None]  # (action, target, details); never PINs
+AuditSinkFactory = Callable[[argparse.Namespace], AuditSink]
+ConfigFactory = Callable[[argparse.Namespace], HsmConfig]
+Handler = Callable[[argparse.Namespace, dict[str, str]], str]  # fills audit details, returns the target
+
+
+def config_from_args(args: argparse.Namespace) -> HsmConfig:
+    module = args.module or os.environ.get("HUTONG_HSM_MODULE") or SOFTHSM_MODULE
+    token = args.token or os.environ.get("HUTONG_HSM_TOKEN")
+    if not module:
+        raise errors.module_not_found("no PKCS#11 module: pass --module or set HUTONG_HSM_MODULE")
+    if not token:
+        raise errors.token_not_found("no token label: pass --token or set HUTONG_HSM_TOKEN")
+    pin_file = args.pin_file or os.environ.get("HUTONG_HSM_PIN_FILE")
+    return HsmConfig(
+        module_path=module,
+        token_label=token,
+        pin_file=Path(pin_file) if pin_file else None,
+        softhsm_conf=args.softhsm_conf,
+    )
+
+
+def _write_out(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(data.decode())
+    else:
+        out.write_bytes(data)
+
+
+def _info_row(k: KeyInfo | SecretKeyInfo) -> dict[str, str | bool]:
+    return {
+        "label": k.label,
+        "id": k.id.hex(),
+        "kind": k.kind,
+        "uri": k.uri,
+        "sensitive": k.sensitive,
+        "extractable": k.extractable,
+        "always_sensitive": k.always_sensitive,
+        "never_extractable": k.never_extractable,
+        "local": k.local,
+        "key_gen_mechanism": k.key_gen_mechanism or "",
+        "certificate": isinstance(k, KeyInfo) and k.has_certificate,
+    }
+
+
+# -- commands (run with an open KeyManager; they fill ``audit`` and return the audit target) ----------
+def _status(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
+    t = km.token_info()
+    pin = (
+        "locked"
+        if t.pin_locked
+        else "final try"
+        if t.pin_final_try
+        else "count low"
+        if t.pin_count_low
+        else "ok"
+    )
+    data = {
+        "label": t.label,
+        "manufacturer": t.manufacturer,
+        "model": t.model,
+        "serial": t.serial,
+        "pin": pin,
+        "flags": list(t.flags),
+        "keys": len(km.list_keys()),
+        "free_public_memory": t.free_public_memory,
+        "free_private_memory": t.free_private_memory,
+    }
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        for k, v in data.items():
+            print(f"{k + ':':22}{' '.join(v) if isinstance(v, list) else ('unknown' if v is None else v)}")
+    audit["pin"] = pin
+    return t.label
+
+
+def _list(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
+    rows = [_info_row(k) for k in km.list_keys()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        cols = ("label", "kind", "id", "sensitive", "never_extractable", "local", "certificate")
+        table = [[c.upper().replace("_", "-") for c in cols]] + [
+            [str(r[c]).lower() if isinstance(r[c], bool) else str(r[c]) for c in cols] for r in rows
+        ]
+        widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+        for row in table:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    audit["count"] = str(len(rows))
+    return km.config.token_label
+
+
+def _keygen(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
+    audit["algorithm"] = args.algorithm
+    info = km.create_key(CreateKeyRequest(label=args.label, algorithm=KeyAlgorithm(args.algorithm)))
+    audit.update(id=info.id.hex(), uri=info.uri)
+    print(info.uri)
+    return args.label
+
+
+def _export_public(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
+    info = km.get_key(args.key)
+    pem = info.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    _write_out(pem, args.out)
+    audit["id"] = info.id.hex()
+    return info.label
+
+
+def _csr(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
+    try:
+        subject = x509.Name.from_rfc4514_string(args.subject)
+    except ValueError:
+        raise InvalidArgument(
+            "INVALID_ARGUMENT", f"'{args.subject}' is not a distinguished name like CN=x,O=y"
+        ) from None
+    signer = km.signer(args.key)
+    csr = build_csr(signer, subject)
+    _write_out(csr.public_bytes(serialization.Encoding.PEM), args.out)
+    audit.update(id=signer.key.id.hex(), subject=subject.rfc4514_string())
+    return signer.key.label
+
+
+def _import_cert(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
+    raw = args.cert.read_bytes()
+    try:
+        cert = (
+            x509.load_pem_x509_certificate(raw)
+            if b"-----BEGIN" in raw
+            else x509.load_der_x509_certificate(raw)
+        )
+    except ValueError:
+        raise InvalidArgument(
+            "INVALID_ARGUMENT", f"{args.cert} is not an X.509 certificate (PEM or DER)"
+        ) from None
+    km.import_certificate(args.key, cert)
+    audit.update(serial=format(cert.serial_number, "x"), subject=cert.subject.rfc4514_string())
+    return args.key
+
+
+def _rotate(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
+    new, retired = km.rotate_key(
+        args.label, algorithm=KeyAlgorithm(args.algorithm) if args.algorithm else None
+    )
+    audit.update(id=new.id.hex(), retired_label=retired, algorithm=new.kind)
+    print(f"active:  {new.uri}\nretired: {retired}")
+    return args.label
+
+
+def _destroy(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
+    try:
+        info: KeyInfo | SecretKeyInfo = km.get_key(args.key)
+    except HutongError as exc:
+        if exc.reason != errors.HSM_KEY_NOT_FOUND:
+            raise
+        info = km.get_secret_key(args.key)
+    audit["id"] = info.id.hex()
+    if not (args.yes and not sys.stdin.isatty()):
+        # Typed confirmation: --yes alone is not enough at a terminal, where a slip is most likely.
+        print(
+            f"Destroying '{info.label}' ({info.kind}, id {info.id.hex()}) cannot be undone. "
+            "Type the key label to confirm: ",
+            end="",
+            flush=True,
+            file=sys.stderr,
+        )
+        answer = sys.stdin.readline().strip()
+        if not sys.stdin.isatty():
+            print(file=sys.stderr)  # a terminal echoed the newline; piped input did not
+        if answer != info.label:
+            audit["confirmed"] = "no"
+            raise FailedPrecondition(
+                "HSM_DESTROY_NOT_CONFIRMED", f"key '{info.label}' kept: confirmation did not match"
+            )
+    km.destroy_key(info.uri)
+    print(f"destroyed {info.label}")
+    return info.label
+
+
+def _init_token(args: argparse.Namespace, audit: dict[str, str]) -> str:
+    """SoftHSM only: make a token in ``--dir`` (softhsm2.conf + tokens/); PIN files are created if missing."""
+    token = args.token or os.environ.get("HUTONG_HSM_TOKEN")
+    if not token:
+        raise errors.token_not_found("no token label: pass --token or set HUTONG_HSM_TOKEN")
+    pin = _pin_for_init(args.pin_file or os.environ.get("HUTONG_HSM_PIN_FILE"), "HUTONG_HSM_PIN", "user")
+    so_pin = _pin_for_init(args.so_pin_file, "HUTONG_HSM_SO_PIN", "security officer")
+    conf = args.dir / "softhsm2.conf"
+    init_token(
+        tokendir=args.dir / "tokens",
+        conf_path=conf,
+        label=token,
+        pin=pin,
+        so_pin=so_pin,
+        module_path=args.module or os.environ.get("HUTONG_HSM_MODULE") or None,
+    )
+    audit["softhsm_conf"] = str(conf)
+    print(f"token '{token}' initialised; SOFTHSM2_CONF={conf}")
+    return token
+
+
+def _pin_for_init(path: str | Path | None, env: str, who: str) -> str:
+    if path is not None and Path(path).exists():
+        return HsmConfig(module_path="", token_label="", pin_file=Path(path)).read_pin()
+    if path is not None:
+        pin = secrets.token_urlsafe(18)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(pin + "\n")
+        return pin
+    if os.environ.get(env):
+        return os.environ[env]
+    raise errors.pin_missing(f"no {who} PIN: pass a PIN file (created if missing) or set {env}")
+
+
+# -- wiring ---------------------------------------------------------------------------------------
+def _runner(
+    name: str,
+    handler: Callable[..., str],
+    audit_sink_factory: AuditSinkFactory,
+    config_factory: ConfigFactory,
+    *,
+    needs_token: bool = True,
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        action = f"hsm.{name}"
+        details: dict[str, str] = {}
+        target = getattr(args, "key", None) or getattr(args, "label", None) or ""
+        try:
+            sink = audit_sink_factory(args)  # before acting: no audit, no operation
+        except HutongError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        try:
+            if needs_token:
+                with KeyManager(config_factory(args)) as km:
+                    details["token"] = km.config.token_label
+                    target = handler(km, args, details)
+            else:
+                target = handler(args, details)
+            details["outcome"] = "ok"
+            code = 0
+        except HutongError as exc:
+            details.update(outcome="failed", reason=exc.reason, message=exc.message)
+            print(f"error: {exc}", file=sys.stderr)
+            code = 1
+        except OSError as exc:
+            details.update(outcome="failed", reason="IO_ERROR", message=f"{exc.filename}: {exc.strerror}")
+            print(f"error: IO_ERROR: {exc.filename}: {exc.strerror}", file=sys.stderr)
+            code = 1
+        except Exception as exc:  # never a traceback for officers; the type tells an engineer where to look
+            details.update(outcome="failed", reason="INTERNAL", message=type(exc).__name__)
+            print(f"error: INTERNAL: unexpected {type(exc).__name__}", file=sys.stderr)
+            code = 1
+        try:
+            sink(action, str(target), details)
+        except Exception as exc:
+            print(
+                f"error: AUDIT_FAILED: the audit log did not record {action} ({type(exc).__name__})",
+                file=sys.stderr,
+            )
+            return 1
+        return code
+
+    return run
+
+
+def register(
+    subparsers: argparse._SubParsersAction,
+    *,
+    audit_sink_factory: AuditSinkFactory,  # type: ignore[type-arg]
+    config_factory: ConfigFactory = config_from_args,
+) -> None:
+    """Add the ``hsm`` command group; each subcommand sets ``args.func(args) -> exit code``."""
+    hsm = subparsers.add_parser("hsm", help="HSM officers' commands (keys inside the PKCS#11 token)")
+    sub = hsm.add_subparsers(dest="hsm_command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--module", help="PKCS#11 module path (env HUTONG_HSM_MODULE; default SoftHSM2)")
+    common.add_argument("--token", help="token label (env HUTONG_HSM_TOKEN)")
+    common.add_argument(
+        "--pin-file", help="file holding the user PIN (env HUTONG_HSM_PIN_FILE, else HUTONG_HSM_PIN)"
+    )
+    common.add_argument("--softhsm-conf", type=Path, help="softhsm2.conf, unless SOFTHSM2_CONF is set")
+    common.add_argument("--data-dir", type=Path,
+                        help="a node's data directory: use its token and record in its audit log")
+    algorithms = [a.value for a in KeyAlgorithm]
+
+    def add(
+        name: str, handler: Callable[..., str], help_: str, *, needs_token: bool = True
+    ) -> argparse.ArgumentParser:
+        # No abbreviations: "--pin 1234" must be an error, not a PIN file called 1234.
+        p = sub.add_parser(name, parents=[common], help=help_, description=help_, allow_abbrev=False)
+        p.set_defaults(
+            func=_runner(name, handler, audit_sink_factory, config_factory, needs_token=needs_token)
+        )
+        return p
+
+    p = add(
+        "init-token",
+        _init_token,
+        "create a SoftHSM2 token (PIN files are created if missing)",
+        needs_token=False,
+    )
+    p.add_argument("--dir", type=Path, required=True, help="directory for softhsm2.conf and tokens/")
+    p.add_argument("--so-pin-file", type=Path, help="file holding the SO PIN (env HUTONG_HSM_SO_PIN)")
+    p = add("status", _status, "token status: model, serial, PIN state, key count")
+    p.add_argument("--json", action="store_true")
+    p = add("list", _list, "list keys with their attributes")
+    p.add_argument("--json", action="store_true")
+    p = add("keygen", _keygen, "generate a key pair inside the token")
+    p.add_argument("--label", required=True)
+    p.add_argument("--algorithm", choices=algorithms, default=KeyAlgorithm.EC_P256.value)
+    p = add("export-public", _export_public, "export a public key (PEM)")
+    p.add_argument("--key", required=True, help="label or pkcs11: URI")
+    p.add_argument("--out", type=Path)
+    p = add("csr", _csr, "make a PKCS#10 request signed by a key in the token")
+    p.add_argument("--key", required=True, help="label or pkcs11: URI")
+    p.add_argument("--subject", required=True, help='e.g. "CN=Seal CA,O=Hutong,C=CN"')
+    p.add_argument("--out", type=Path)
+    p = add("import-cert", _import_cert, "store a certificate beside its key")
+    p.add_argument("--key", required=True, help="label or pkcs11: URI")
+    p.add_argument("--cert", type=Path, required=True, help="PEM or DER file")
+    p = add("rotate", _rotate, "new key under LABEL; the old one becomes LABEL.retired-<UTC time>")
+    p.add_argument("--label", required=True)
+    p.add_argument("--algorithm", choices=algorithms, help="default: the old key's algorithm")
+    p = add("destroy", _destroy, "destroy a key (asks for the label to be typed)")
+    p.add_argument("--key", required=True, help="label or pkcs11: URI")
+    p.add_argument(
+        "--yes", action="store_true", help="skip the confirmation, only when stdin is not a terminal"
+    )
+
+
+def _stderr_sink(args: argparse.Namespace) -> AuditSink:
+    def sink(action: str, target: str, details: dict[str, str]) -> None:
+        print(
+            "audit: " + json.dumps({"action": action, "target": target, **details}, sort_keys=True),
+            file=sys.stderr,
+        )
+
+    return sink
+
+
+def main(argv: Sequence[str] | None = None, *, audit_sink_factory: AuditSinkFactory = _stderr_sink) -> int:
+    """Stand-alone entry (``python -m hsm.cli hsm ...``); audit records go to stderr as JSON lines."""
+    parser = argparse.ArgumentParser(prog="hutong")
+    register(parser.add_subparsers(dest="command", required=True), audit_sink_factory=audit_sink_factory)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,498 @@
+"""The key manager: keys generated and used inside a PKCS#11 token (modelled on smallstep's kms).
+
+Every call into the module runs under the module's lock (see ``hsm._module``) on this manager's one
+logged-in session; a stale session (token re-inserted, process forked) is replaced once, transparently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import PyKCS11
+from asn1crypto import core as asn1_core
+from asn1crypto import keys as asn1_keys
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from PyKCS11 import LowLevel as L
+
+from hsm import _objects as objects
+from hsm import errors
+from hsm._module import Module, clean_label, find_slot, get_module
+from hsm._objects import Handle, Session
+from hsm.config import HsmConfig
+from hsm.model import (
+    CreateKeyRequest,
+    CreateSecretKeyRequest,
+    KeyAlgorithm,
+    KeyInfo,
+    PublicKey,
+    SecretKeyInfo,
+    StoredKey,
+    TokenInfo,
+)
+from hsm.signer import HsmSigner
+from hsm.uri import KeyRef, to_ref
+from hutong.errors import HutongError
+
+__all__ = [
+    "CreateKeyRequest",
+    "CreateSecretKeyRequest",
+    "HsmSigner",
+    "KeyAlgorithm",
+    "KeyInfo",
+    "KeyManager",
+    "SecretKeyInfo",
+    "StoredKey",
+    "TokenInfo",
+]
+
+T = TypeVar("T")
+
+# Return codes after which the same operation succeeds on a fresh, freshly logged-in session.
+_STALE_SESSION = {
+    L.CKR_SESSION_HANDLE_INVALID,
+    L.CKR_SESSION_CLOSED,
+    L.CKR_USER_NOT_LOGGED_IN,
+    L.CKR_CRYPTOKI_NOT_INITIALIZED,
+    L.CKR_DEVICE_REMOVED,
+    L.CKR_TOKEN_NOT_PRESENT,
+}
+# SoftHSM 2.6 reports a failed GCM tag check as CKR_GENERAL_ERROR; the standard codes are the others.
+_DECRYPT_FAILED = {L.CKR_ENCRYPTED_DATA_INVALID, L.CKR_ENCRYPTED_DATA_LEN_RANGE, L.CKR_GENERAL_ERROR}
+_GCM_VERSION = b"\x01"
+_GCM_IV_LEN, _GCM_TAG_BITS = 12, 128
+_UNAVAILABLE = 0xFFFFFFFFFFFFFFFF  # CK_UNAVAILABLE_INFORMATION
+_ANY_KEY = (L.CKO_PRIVATE_KEY, L.CKO_SECRET_KEY)
+_PRIVATE_ONLY = [
+    (L.CKA_TOKEN, True),
+    (L.CKA_PRIVATE, True),
+    (L.CKA_SENSITIVE, True),
+    (L.CKA_EXTRACTABLE, False),
+]
+
+
+class KeyManager:
+    """Keys on one token of one PKCS#11 module. Thread-safe; usable again in a forked child."""
+
+    def __init__(self, config: HsmConfig) -> None:
+        config.apply_softhsm_conf()
+        self.config = config
+        self._session: Session | None = None
+        self._generation = -1
+        self._slot: int | None = None
+        self._handles: dict[tuple[int, bytes, str], Handle] = {}
+        self._closed = False
+        # Open and log in now, so that a wrong module, token or PIN is reported at start-up.
+        self._call(f"opening HSM token '{config.token_label}'", lambda s: None)
+
+    # -- sessions ------------------------------------------------------------------------------
+    def _pin_source(self) -> str:
+        if self.config.pin_file is not None:
+            return f"file {self.config.pin_file}"
+        return f"environment variable {self.config.pin_env}"
+
+    def _open(self, mod: Module) -> Session:
+        """A new session on the token, logged in as the user; caller holds ``mod.lock``."""
+        label = self.config.token_label
+        slot = find_slot(mod, label)
+        info = mod.lib.getTokenInfo(slot)
+        if info.flags & L.CKF_USER_PIN_LOCKED:
+            # Do not even try: a locked PIN needs an officer, and attempts may be counted.
+            raise errors.pin_locked(
+                f"the user PIN of HSM token '{label}' is locked; an officer must unlock it"
+            )
+        if not info.flags & L.CKF_USER_PIN_INITIALIZED:
+            raise errors.token_not_found(f"HSM token '{label}' has no user PIN yet: initialise it first")
+        pin = self.config.read_pin()
+        session = mod.lib.openSession(slot, L.CKF_RW_SESSION)
+        try:
+            session.login(pin)
+        except PyKCS11.PyKCS11Error as exc:
+            # CKU_USER login is per application: another manager in this process already logged in.
+            if exc.value != L.CKR_USER_ALREADY_LOGGED_IN:
+                session.closeSession()
+                if exc.value in (L.CKR_PIN_INCORRECT, L.CKR_PIN_LEN_RANGE, L.CKR_PIN_INVALID):
+                    raise errors.pin_incorrect(
+                        f"HSM token '{label}' rejected the PIN from {self._pin_source()}"
+                    ) from None
+                raise
+        self._slot = slot
+        return session
+
+    def _call(self, operation: str, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` with the logged-in session under the module lock, mapping PKCS#11 failures."""
+        if self._closed:
+            raise errors.unavailable(f"{operation} failed: the key manager is closed")
+        mod = get_module(self.config.module_path)
+        with mod.lock:
+            for attempt in (1, 2):
+                try:
+                    if self._session is None or self._generation != mod.generation:
+                        self._session, self._generation = None, mod.generation
+                        self._handles.clear()
+                        self._session = self._open(mod)
+                    return fn(self._session)
+                except PyKCS11.PyKCS11Error as exc:
+                    if attempt == 1 and exc.value in _STALE_SESSION:
+                        self._session = None
+                        continue
+                    raise errors.from_pkcs11(exc, operation) from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close this manager's session. Never C_Logout: other managers in the process share the login."""
+        if self._closed:
+            return
+        self._closed = True
+        mod = get_module(self.config.module_path)
+        with mod.lock:
+            if self._session is not None and self._generation == mod.generation:
+                # A session already gone with the token has nothing left to release.
+                with contextlib.suppress(PyKCS11.PyKCS11Error):
+                    self._session.closeSession()
+            self._session = None
+            self._handles.clear()
+
+    def __enter__(self) -> KeyManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _private(self, s: Session, ref: KeyRef) -> Handle:
+        return objects.find_key(s, ref, [L.CKO_PRIVATE_KEY], self.config.token_label)
+
+    def _secret(self, s: Session, ref: KeyRef) -> Handle:
+        return objects.find_key(s, ref, [L.CKO_SECRET_KEY], self.config.token_label)
+
+    def _pair_info(self, s: Session, handle: Handle, cert_ids: set[bytes] | None = None) -> KeyInfo:
+        return objects.key_info(s, handle, self.config.token_label, cert_ids)
+
+    def _secret_info(self, s: Session, handle: Handle) -> SecretKeyInfo:
+        return objects.secret_info(s, handle, self.config.token_label)
+
+    # -- key pairs -----------------------------------------------------------------------------
+    def create_key(self, req: CreateKeyRequest) -> KeyInfo:
+        """Generate a key pair inside the token: sensitive, never extractable, for signing only."""
+        objects.check_label(req.label)
+
+        def run(s: Session) -> KeyInfo:
+            key_id = objects.new_id(s, req.key_id, req.label)
+            common = [(L.CKA_TOKEN, True), (L.CKA_LABEL, req.label), (L.CKA_ID, key_id)]
+            pub = [
+                *common,
+                (L.CKA_CLASS, L.CKO_PUBLIC_KEY),
+                (L.CKA_PRIVATE, False),
+                (L.CKA_VERIFY, True),
+                (L.CKA_ENCRYPT, False),
+                (L.CKA_WRAP, False),
+            ]
+            priv = [
+                *common,
+                *_PRIVATE_ONLY,
+                (L.CKA_CLASS, L.CKO_PRIVATE_KEY),
+                (L.CKA_SIGN, True),
+                (L.CKA_DECRYPT, False),
+                (L.CKA_UNWRAP, False),
+                (L.CKA_DERIVE, False),
+            ]
+            if req.algorithm.is_ec:
+                params = asn1_keys.ECDomainParameters({"named": req.algorithm.curve_name}).dump()
+                pub += [(L.CKA_KEY_TYPE, L.CKK_EC), (L.CKA_EC_PARAMS, params)]
+                priv += [(L.CKA_KEY_TYPE, L.CKK_EC)]
+                mech = PyKCS11.Mechanism(L.CKM_EC_KEY_PAIR_GEN)
+            else:
+                pub += [
+                    (L.CKA_KEY_TYPE, L.CKK_RSA),
+                    (L.CKA_MODULUS_BITS, req.algorithm.rsa_bits),
+                    (L.CKA_PUBLIC_EXPONENT, b"\x01\x00\x01"),
+                ]
+                priv += [(L.CKA_KEY_TYPE, L.CKK_RSA)]
+                mech = PyKCS11.Mechanism(L.CKM_RSA_PKCS_KEY_PAIR_GEN)
+            _pub_h, priv_h = s.generateKeyPair(pub, priv, mecha=mech)
+            return self._pair_info(s, priv_h)
+
+        return self._call(f"generating {req.algorithm.value} key '{req.label}'", run)
+
+    def get_key(self, ref: str | KeyRef) -> KeyInfo:
+        """A key pair by label, ``KeyRef`` or ``pkcs11:`` URI (also keys made by other tools)."""
+        key = to_ref(ref)
+        return self._call(
+            f"reading key {key.describe()}", lambda s: self._pair_info(s, self._private(s, key))
+        )
+
+    def public_key(self, ref: str | KeyRef) -> PublicKey:
+        return self.get_key(ref).public_key
+
+    def public_key_pem(self, ref: str | KeyRef) -> bytes:
+        return self.public_key(ref).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def list_keys(self) -> list[KeyInfo | SecretKeyInfo]:
+        """Every private and secret key on the token, ordered by label."""
+
+        def run(s: Session) -> list[KeyInfo | SecretKeyInfo]:
+            cert_ids = {
+                bytes(s.getAttributeValue(c, [L.CKA_ID])[0] or b"")
+                for c in s.findObjects([(L.CKA_CLASS, L.CKO_CERTIFICATE)])
+            }
+            cert_ids.discard(b"")
+            found: list[KeyInfo | SecretKeyInfo] = []
+            for h in s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY)]):
+                try:
+                    found.append(self._pair_info(s, h, cert_ids))
+                except HutongError:
+                    continue  # e.g. an EC key whose public half was deleted: unusable, not listable
+            secrets = s.findObjects([(L.CKA_CLASS, L.CKO_SECRET_KEY)])
+            found += [self._secret_info(s, h) for h in secrets]
+            return sorted(found, key=lambda k: (k.label, k.id))
+
+        return self._call("listing keys", run)
+
+    def signer(self, ref: str | KeyRef) -> HsmSigner:
+        info = self.get_key(ref)
+        if info.algorithm is None:
+            raise errors.mechanism_unsupported(
+                f"key '{info.label}' is {info.kind}: not supported for signing"
+            )
+        return HsmSigner(self, info)
+
+    def _sign(self, key: KeyInfo, mechanism: Any, data: bytes, operation: str) -> bytes:
+        """Sign with ``key``'s private key (used by HsmSigner); the key handle is cached per session."""
+        cache_key = (L.CKO_PRIVATE_KEY, key.id, key.label)
+
+        def run(s: Session) -> bytes:
+            for attempt in (1, 2):
+                handle = self._handles.get(cache_key)
+                if handle is None:
+                    # By id if it has one: a signer stays bound to its key even after rotation relabels it.
+                    ref = KeyRef(id=key.id) if key.id else KeyRef(label=key.label)
+                    handle = self._private(s, ref)
+                    self._handles[cache_key] = handle
+                try:
+                    return bytes(s.sign(handle, data, mechanism))
+                except PyKCS11.PyKCS11Error as exc:
+                    # The key was destroyed or renamed elsewhere: look it up again once.
+                    if attempt == 1 and exc.value in (L.CKR_KEY_HANDLE_INVALID, L.CKR_OBJECT_HANDLE_INVALID):
+                        del self._handles[cache_key]
+                        continue
+                    raise
+            raise AssertionError("unreachable")
+
+        return self._call(operation, run)
+
+    # -- secret keys ---------------------------------------------------------------------------
+    def create_secret_key(self, req: CreateSecretKeyRequest) -> SecretKeyInfo:
+        """A 256-bit HMAC (generic secret) or AES key generated inside the token; never extractable."""
+        objects.check_label(req.label)
+
+        def run(s: Session) -> SecretKeyInfo:
+            key_id = objects.new_id(s, req.key_id, req.label)
+            template = [
+                (L.CKA_CLASS, L.CKO_SECRET_KEY),
+                (L.CKA_LABEL, req.label),
+                (L.CKA_ID, key_id),
+                (L.CKA_VALUE_LEN, 32),
+                *_PRIVATE_ONLY,
+                (L.CKA_WRAP, False),
+                (L.CKA_UNWRAP, False),
+                (L.CKA_DERIVE, False),
+            ]
+            if req.kind == "hmac":
+                template += [
+                    (L.CKA_KEY_TYPE, L.CKK_GENERIC_SECRET),
+                    (L.CKA_SIGN, True),
+                    (L.CKA_VERIFY, True),
+                    (L.CKA_ENCRYPT, False),
+                    (L.CKA_DECRYPT, False),
+                ]
+                mech = PyKCS11.Mechanism(L.CKM_GENERIC_SECRET_KEY_GEN)
+            elif req.kind == "aes":
+                template += [
+                    (L.CKA_KEY_TYPE, L.CKK_AES),
+                    (L.CKA_ENCRYPT, True),
+                    (L.CKA_DECRYPT, True),
+                    (L.CKA_SIGN, False),
+                    (L.CKA_VERIFY, False),
+                ]
+                mech = PyKCS11.Mechanism(L.CKM_AES_KEY_GEN)
+            else:
+                raise errors.mechanism_unsupported(f"unknown secret key kind '{req.kind}' (hmac or aes)")
+            return self._secret_info(s, s.generateKey(template, mecha=mech))
+
+        return self._call(f"generating {req.kind} key '{req.label}'", run)
+
+    def get_secret_key(self, ref: str | KeyRef) -> SecretKeyInfo:
+        key = to_ref(ref)
+        return self._call(
+            f"reading key {key.describe()}", lambda s: self._secret_info(s, self._secret(s, key))
+        )
+
+    def hmac_sha256(self, ref: str | KeyRef, data: bytes) -> bytes:
+        """HMAC-SHA256 computed inside the token (CKM_SHA256_HMAC)."""
+        key = to_ref(ref)
+
+        def run(s: Session) -> bytes:
+            return bytes(s.sign(self._secret(s, key), data, PyKCS11.Mechanism(L.CKM_SHA256_HMAC)))
+
+        return self._call(f"HMAC with key {key.describe()}", run)
+
+    def encrypt(self, ref: str | KeyRef, plaintext: bytes, aad: bytes = b"") -> bytes:
+        """AES-256-GCM inside the token. Blob: version 0x01 || 12-byte random IV || ciphertext || 16-byte tag.
+
+        The version byte is authenticated with ``aad``. Random 96-bit IVs are safe for 2**32 blobs per key.
+        """
+        key = to_ref(ref)
+        iv = os.urandom(_GCM_IV_LEN)
+
+        def run(s: Session) -> bytes:
+            mech = PyKCS11.AES_GCM_Mechanism(iv, _GCM_VERSION + aad, _GCM_TAG_BITS)
+            handle = self._secret(s, key)
+            if not plaintext:
+                # C_Encrypt rejects an empty buffer (CKR_ARGUMENTS_BAD); the multi-part form gives the tag.
+                s.encryptInit(mech, handle)
+                return _GCM_VERSION + iv + bytes(s.encryptFinal())
+            return _GCM_VERSION + iv + bytes(s.encrypt(handle, plaintext, mech))
+
+        return self._call(f"encrypting with key {key.describe()}", run)
+
+    def decrypt(self, ref: str | KeyRef, blob: bytes, aad: bytes = b"") -> bytes:
+        """Inverse of ``encrypt``; HSM_DECRYPT_FAILED if the blob, the key or ``aad`` do not match."""
+        key = to_ref(ref)
+        if len(blob) < 1 + _GCM_IV_LEN + _GCM_TAG_BITS // 8 or blob[:1] != _GCM_VERSION:
+            raise errors.decrypt_failed("not an encrypted blob of a known version")
+        iv, body = blob[1 : 1 + _GCM_IV_LEN], blob[1 + _GCM_IV_LEN :]
+
+        def run(s: Session) -> bytes:
+            handle = self._secret(s, key)
+            mech = PyKCS11.AES_GCM_Mechanism(iv, _GCM_VERSION + aad, _GCM_TAG_BITS)
+            try:
+                return bytes(s.decrypt(handle, body, mech))
+            except PyKCS11.PyKCS11Error as exc:
+                if exc.value in _DECRYPT_FAILED:
+                    raise errors.decrypt_failed(
+                        "the encrypted data or its associated data is not authentic"
+                    ) from None
+                raise
+
+        return self._call(f"decrypting with key {key.describe()}", run)
+
+    # -- certificates --------------------------------------------------------------------------
+    def import_certificate(self, ref: str | KeyRef, cert: x509.Certificate) -> None:
+        """Store ``cert`` beside its key (same CKA_ID and label), replacing an older one."""
+        key = to_ref(ref)
+
+        def run(s: Session) -> None:
+            info = self._pair_info(s, self._private(s, key))
+            if cert.public_key() != info.public_key:
+                raise errors.certificate_mismatch(
+                    f"the certificate is not for key '{info.label}' (public keys differ)"
+                )
+            match = objects.same_key(info.label, info.id)
+            for old in s.findObjects([(L.CKA_CLASS, L.CKO_CERTIFICATE), *match]):
+                s.destroyObject(old)
+            s.createObject(
+                [
+                    (L.CKA_CLASS, L.CKO_CERTIFICATE),
+                    (L.CKA_CERTIFICATE_TYPE, L.CKC_X_509),
+                    (L.CKA_TOKEN, True),
+                    (L.CKA_PRIVATE, False),
+                    (L.CKA_LABEL, info.label),
+                    (L.CKA_ID, info.id),
+                    (L.CKA_SUBJECT, cert.subject.public_bytes()),
+                    (L.CKA_ISSUER, cert.issuer.public_bytes()),
+                    (L.CKA_SERIAL_NUMBER, asn1_core.Integer(cert.serial_number).dump()),
+                    (L.CKA_VALUE, cert.public_bytes(serialization.Encoding.DER)),
+                ]
+            )
+
+        self._call(f"importing a certificate for key {key.describe()}", run)
+
+    def get_certificate(self, ref: str | KeyRef) -> x509.Certificate | None:
+        key = to_ref(ref)
+
+        def run(s: Session) -> x509.Certificate | None:
+            label, key_id = s.getAttributeValue(self._private(s, key), [L.CKA_LABEL, L.CKA_ID])
+            return objects.certificate(s, label or "", bytes(key_id or b""))
+
+        return self._call(f"reading the certificate of key {key.describe()}", run)
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def destroy_key(self, ref: str | KeyRef) -> None:
+        """Destroy a key: private, public and certificate objects (or the secret key)."""
+        key = to_ref(ref)
+
+        def run(s: Session) -> None:
+            handle = objects.find_key(s, key, _ANY_KEY, self.config.token_label)
+            for obj in objects.companions(s, handle):
+                s.destroyObject(obj)
+            self._handles.clear()
+
+        self._call(f"destroying key {key.describe()}", run)
+
+    def rename_key(self, ref: str | KeyRef, new_label: str) -> None:
+        """Relabel every object of a key (its CKA_ID stays, so id URIs keep working)."""
+        key = to_ref(ref)
+        objects.check_label(new_label)
+
+        def run(s: Session) -> None:
+            handle = objects.find_key(s, key, _ANY_KEY, self.config.token_label)
+            objects.refuse_taken_label(s, new_label)
+            for obj in objects.companions(s, handle):
+                s.setAttributeValue(obj, [(L.CKA_LABEL, new_label)])
+            self._handles.clear()
+
+        self._call(f"renaming key {key.describe()}", run)
+
+    def rotate_key(
+        self, label: str, *, algorithm: KeyAlgorithm | None = None, now: datetime | None = None
+    ) -> tuple[KeyInfo, str]:
+        """Make a fresh key the active ``label``; the old one stays, as ``<label>.retired-<UTC time>``.
+
+        The new key is generated under a pending label first, so a failure leaves the old key active.
+        Returns the new key and the retired label (e.g. ``root-ca.retired-20250101T120000Z``).
+        """
+        old = self.get_key(label)
+        stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        retired, pending = f"{label}.retired-{stamp}", f"{label}.pending-{stamp}"
+        alg = algorithm or old.algorithm
+        if alg is None:
+            raise errors.mechanism_unsupported(
+                f"key '{label}' is {old.kind}: name an algorithm for its successor"
+            )
+        new = self.create_key(CreateKeyRequest(label=pending, algorithm=alg))
+        self.rename_key(KeyRef(id=old.id) if old.id else old.label, retired)
+        self.rename_key(KeyRef(id=new.id), label)
+        return self.get_key(KeyRef(id=new.id)), retired
+
+    def token_info(self) -> TokenInfo:
+        def run(s: Session) -> TokenInfo:
+            mod = get_module(self.config.module_path)
+            t = mod.lib.getTokenInfo(self._slot)
+            flags = int(t.flags)
+
+            def mem(v: int) -> int | None:
+                return None if v < 0 or v == _UNAVAILABLE else int(v)
+
+            return TokenInfo(
+                label=clean_label(t.label),
+                manufacturer=t.manufacturerID.strip(),
+                model=t.model.strip(),
+                serial=t.serialNumber.strip(),
+                flags=tuple(t.flags2text()),
+                total_public_memory=mem(t.ulTotalPublicMemory),
+                free_public_memory=mem(t.ulFreePublicMemory),
+                total_private_memory=mem(t.ulTotalPrivateMemory),
+                free_private_memory=mem(t.ulFreePrivateMemory),
+                pin_count_low=bool(flags & L.CKF_USER_PIN_COUNT_LOW),
+                pin_final_try=bool(flags & L.CKF_USER_PIN_FINAL_TRY),
+                pin_locked=bool(flags & L.CKF_USER_PIN_LOCKED),
+                pin_to_be_changed=bool(flags & L.CKF_USER_PIN_TO_BE_CHANGED),
+            )
+
+        return self._call(f"reading the status of HSM token '{self.config.token_label}'", run)

@@ -1,0 +1,55 @@
+"""Every error reason the code can raise is in the error reference, with its status code, and vice versa."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hutong.errors import Kind
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["hutong", "hsm", "identity_svc", "seal_svc", "cert_svc", "clients/hutong_client"]
+CLASS_KIND = {
+    "InvalidArgument": "INVALID_ARGUMENT", "NotFound": "NOT_FOUND", "AlreadyExists": "ALREADY_EXISTS",
+    "PermissionDenied": "PERMISSION_DENIED", "Unauthenticated": "UNAUTHENTICATED",
+    "FailedPrecondition": "FAILED_PRECONDITION", "ResourceExhausted": "RESOURCE_EXHAUSTED",
+    "Unavailable": "UNAVAILABLE", "Unimplemented": "UNIMPLEMENTED", "Internal": "INTERNAL",
+    "ConfigError": "FAILED_PRECONDITION", "HutongError": "INTERNAL",
+}
+# Class("REASON", ...) or Class(REASON_CONSTANT, ...) with REASON_CONSTANT = "REASON" defined somewhere.
+RAISE = re.compile(r"\b(" + "|".join(CLASS_KIND) + r")\(\s*(?:reason=)?(\"?)([A-Z][A-Z0-9_]+)\"?\s*[,)]")
+CONSTANT = re.compile(r"^\s*([A-Z][A-Z0-9_]+)(?::\s*\w+)?\s*=\s*\"([A-Z][A-Z0-9_]+)\"", re.M)
+ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*`?([A-Z_]+)`?\s*\|", re.M)
+
+
+def _sources() -> list[str]:
+    return [p.read_text(encoding="utf-8") for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
+            if "/v1/" not in str(p)]
+
+
+def _raised() -> dict[str, set[str]]:
+    sources = _sources()
+    constants = {name: value for text in sources for name, value in CONSTANT.findall(text)}
+    found: dict[str, set[str]] = {}
+    for text in sources:
+        for cls, quoted, token in RAISE.findall(text):
+            reason = token if quoted else constants.get(token)
+            if reason:
+                found.setdefault(reason, set()).add(CLASS_KIND[cls])
+    return found
+
+
+def _documented() -> dict[str, str]:
+    return dict(ROW.findall((ROOT / "docs" / "errors.md").read_text(encoding="utf-8")))
+
+
+def test_every_raised_reason_is_documented_with_its_status() -> None:
+    documented = _documented()
+    missing = sorted(r for r in _raised() if r not in documented)
+    assert not missing, f"add these reasons to docs/errors.md: {missing}"
+    wrong = {r: (kinds, documented[r]) for r, kinds in _raised().items() if documented[r] not in kinds}
+    assert not wrong, f"status in docs/errors.md differs from the code: {wrong}"
+
+
+def test_documented_statuses_are_real_codes() -> None:
+    assert set(_documented().values()) <= {k.value for k in Kind}
