@@ -177,8 +177,11 @@ class KeyManager:
 
     # -- key pairs -----------------------------------------------------------------------------
     def create_key(self, req: CreateKeyRequest) -> KeyInfo:
-        """Generate a key pair inside the token: sensitive, never extractable, for signing only."""
+        """Generate a key pair inside the token: sensitive, never extractable, for one usage only."""
         objects.check_label(req.label)
+        decrypting = req.usage == "decrypt"
+        if decrypting and req.algorithm.is_ec:
+            raise errors.mechanism_unsupported("decrypting keys are RSA (RSA-OAEP); EC keys only sign here")
 
         def run(s: Session) -> KeyInfo:
             key_id = objects.new_id(s, req.key_id, req.label)
@@ -187,16 +190,16 @@ class KeyManager:
                 *common,
                 (L.CKA_CLASS, L.CKO_PUBLIC_KEY),
                 (L.CKA_PRIVATE, False),
-                (L.CKA_VERIFY, True),
-                (L.CKA_ENCRYPT, False),
+                (L.CKA_VERIFY, not decrypting),
+                (L.CKA_ENCRYPT, decrypting),
                 (L.CKA_WRAP, False),
             ]
             priv = [
                 *common,
                 *_PRIVATE_ONLY,
                 (L.CKA_CLASS, L.CKO_PRIVATE_KEY),
-                (L.CKA_SIGN, True),
-                (L.CKA_DECRYPT, False),
+                (L.CKA_SIGN, not decrypting),
+                (L.CKA_DECRYPT, decrypting),
                 (L.CKA_UNWRAP, False),
                 (L.CKA_DERIVE, False),
             ]
@@ -217,6 +220,24 @@ class KeyManager:
             return self._pair_info(s, priv_h)
 
         return self._call(f"generating {req.algorithm.value} key '{req.label}'", run)
+
+    def decrypt_rsa_oaep(self, ref: str | KeyRef, ciphertext: bytes) -> bytes:
+        """RSA-OAEP (SHA-1, MGF1-SHA-1: what SoftHSM 2.6 offers; JWE "RSA-OAEP") decryption inside the token.
+
+        Used to receive a content key (e.g. of a federation JWE); the private key never leaves the token.
+        """
+        key = to_ref(ref)
+
+        def run(s: Session) -> bytes:
+            mech = PyKCS11.RSAOAEPMechanism(L.CKM_SHA_1, L.CKG_MGF1_SHA1)
+            try:
+                return bytes(s.decrypt(self._private(s, key), ciphertext, mech))
+            except PyKCS11.PyKCS11Error as exc:
+                if exc.value in _DECRYPT_FAILED:
+                    raise errors.decrypt_failed("the encrypted key is not for this key or was altered") from None
+                raise
+
+        return self._call(f"decrypting with key {key.describe()}", run)
 
     def get_key(self, ref: str | KeyRef) -> KeyInfo:
         """A key pair by label, ``KeyRef`` or ``pkcs11:`` URI (also keys made by other tools)."""

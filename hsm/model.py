@@ -60,6 +60,9 @@ class CreateKeyRequest:
     label: str
     algorithm: KeyAlgorithm
     key_id: bytes | None = None  # CKA_ID; 16 random bytes when None
+    # "sign" (default) or "decrypt": an RSA key that receives encrypted keys (RSA-OAEP), e.g. federation JWE.
+    # One purpose per key: a decrypting key never signs.
+    usage: Literal["sign", "decrypt"] = "sign"
 
 
 @dataclass(frozen=True)
