@@ -24,6 +24,7 @@ MODEL_MODULES = (
     "hutong.audit",
     "hutong.pki",
     "hutong.federation.models",
+    "hutong.federation.assertion",
     "identity_svc.models",
     "seal_svc.models",
     "cert_svc.models",

@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk as jose_jwk
 from jose import jws as jose_jws
 from jose.exceptions import JOSEError
@@ -42,6 +42,15 @@ def public_jwk(public_key: ec.EllipticCurvePublicKey, *, kid: str | None = None)
     nums = public_key.public_numbers()
     jwk = {"kty": "EC", "crv": crv, "x": _b64(nums.x.to_bytes(size, "big")), "y": _b64(nums.y.to_bytes(size, "big"))}
     return {**jwk, "kid": kid or thumbprint(jwk), "alg": name, "use": "sig"}
+
+
+def rsa_encryption_jwk(public_key: rsa.RSAPublicKey) -> dict[str, str]:
+    """Public JWK of an RSA key that receives JWE (RSA-OAEP)."""
+    nums = public_key.public_numbers()
+    jwk = {"kty": "RSA", "n": _b64(nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")),
+           "e": _b64(nums.e.to_bytes((nums.e.bit_length() + 7) // 8, "big"))}
+    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":")).encode()
+    return {**jwk, "kid": _b64(hashlib.sha256(canonical).digest()), "alg": "RSA-OAEP", "use": "enc"}
 
 
 def thumbprint(jwk: Mapping[str, str]) -> str:

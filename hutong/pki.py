@@ -33,6 +33,7 @@ from hutong.errors import NotFound
 
 ROOT, SEAL_CA, ISSUER_CA, TSA, TOKEN = "root-ca", "seal-ca", "issuer-ca", "tsa", "token-signing"
 TRUST_LIST = "trust-list"  # signs the federation trust list (used on the hub)
+FEDERATION_ENC = "federation-enc"  # RSA-OAEP: receives federation assertions encrypted to this node
 BLIND_INDEX, DATA_KEY = "blind-index", "data-key"
 KEY_PREFIX = "node."
 
@@ -140,6 +141,11 @@ class NodePki:
                 self._make(name, profile, issuer=ROOT, years=years, not_before=now)
                 created = True
         existing = {k.label for k in self.keys.list_keys()}
+        if key_label(FEDERATION_ENC) not in existing:
+            self.keys.create_key(CreateKeyRequest(label=key_label(FEDERATION_ENC), algorithm=KeyAlgorithm.RSA_2048,
+                                                  usage="decrypt"))
+            self._audit("pki.decrypt-key.create", key_label(FEDERATION_ENC))
+            created = True
         secret_keys: tuple[tuple[str, SecretKind], ...] = ((BLIND_INDEX, "hmac"), (DATA_KEY, "aes"))
         for name, kind in secret_keys:
             if key_label(name) not in existing:

@@ -36,6 +36,7 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         issuer_ca=pem(node.pki.certificate(pki.ISSUER_CA)),
         tsa=pem(node.pki.certificate(pki.TSA)),
         jwks=jwks or {"keys": [jws.public_jwk(token_key)]},  # type: ignore[arg-type]
+        enc_jwk=jws.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
         type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
     )
 

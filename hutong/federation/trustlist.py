@@ -45,6 +45,7 @@ class MemberEntry:
     issuer_ca: str
     tsa: str
     jwks: dict[str, Any]
+    enc_jwk: dict[str, str] = field(default_factory=dict)  # RSA-OAEP key federation assertions are encrypted to
     type_mapping: dict[str, str] = field(default_factory=dict)  # local type code -> national type code
     issuer_certificates: list[str] = field(default_factory=list)
 

@@ -108,3 +108,41 @@ def test_hub_signing_key_rollover_keeps_verification(tmp_path, hub_node, provinc
     hub_node.pki.rotate(pki.TRUST_LIST)
     tl = store.accept(hub.publish(hub_node))
     assert tl.sequence == 2
+
+
+def _federate(tmp_path: Path, hub_node, *nodes) -> None:  # type: ignore[no-untyped-def]
+    """Publish a list naming ``nodes`` and install it at each of them (as a refresh would)."""
+    for n in nodes:
+        hub.add_member(hub_node, hub.describe_node(n))
+    token = hub.publish(hub_node)
+    for n in nodes:
+        store = TrustListStore(path=tmp_path / n.id / "trust-list.jws", hub_roots=[hub_node.pki.certificate(pki.ROOT)])
+        store.accept(token)
+        n.trust.store = store
+
+
+def test_assertion_from_a_to_b_is_accepted_once(tmp_path, hub_node, province, node_factory) -> None:  # type: ignore[no-untyped-def]
+    from hutong.federation import assertion
+
+    prov_b = node_factory("prov-b")
+    _federate(tmp_path, hub_node, province, prov_b)
+    token = assertion.issue(province, audience_node="prov-b", claims={"acr": "high", "name": "张三"})
+    accepted = assertion.accept(prov_b, token)
+    assert accepted.issuer_node == "prov-a" and accepted.claims["acr"] == "high" and accepted.claims["name"] == "张三"
+    for bad_node, reason in ((prov_b, "ASSERTION_REPLAYED"), (province, "ASSERTION_INVALID")):
+        with pytest.raises(HutongError) as err:
+            assertion.accept(bad_node, token)  # replayed at B; A cannot even decrypt what was meant for B
+        assert _reason(err) == reason
+
+
+def test_assertion_from_a_removed_member_is_refused(tmp_path, hub_node, province, node_factory) -> None:  # type: ignore[no-untyped-def]
+    from hutong.federation import assertion
+
+    prov_b = node_factory("prov-b")
+    _federate(tmp_path, hub_node, province, prov_b)
+    token = assertion.issue(province, audience_node="prov-b", claims={"acr": "substantial"})
+    hub.remove_member(hub_node, "prov-a")
+    prov_b.trust.store.accept(hub.publish(hub_node))
+    with pytest.raises(HutongError) as err:
+        assertion.accept(prov_b, token)
+    assert _reason(err) == "NODE_NOT_IN_TRUST_LIST"
