@@ -82,7 +82,7 @@ _ENV = {
 }
 
 
-def _typed(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+def typed_section(cls: type, raw: Mapping[str, Any], where: str) -> Any:
     known = {f.name for f in fields(cls)}
     unknown = set(raw) - known
     if unknown:
@@ -121,10 +121,10 @@ def load_config(data_dir: Path, env: Mapping[str, str] | None = None) -> NodeCon
     db_url = raw.get("database_url", sections.get("database", {}).get("url", ""))
     cfg = NodeConfig(
         data_dir=data_dir,
-        node=_typed(NodeSettings, sections.pop("node", {}), "node"),
+        node=typed_section(NodeSettings, sections.pop("node", {}), "node"),
         database_url=str(db_url),
-        hsm=_typed(HsmSettings, sections.pop("hsm", {}), "hsm"),
-        server=_typed(ServerSettings, sections.pop("server", {}), "server"),
+        hsm=typed_section(HsmSettings, sections.pop("hsm", {}), "hsm"),
+        server=typed_section(ServerSettings, sections.pop("server", {}), "server"),
         sections={k: v for k, v in sections.items() if k != "database"},
     )
     _validate(cfg)

@@ -17,7 +17,7 @@ CLASS_KIND = {
     "ConfigError": "FAILED_PRECONDITION", "HutongError": "INTERNAL",
 }
 # Class("REASON", ...) or Class(REASON_CONSTANT, ...) with REASON_CONSTANT = "REASON" defined somewhere.
-RAISE = re.compile(r"\b(" + "|".join(CLASS_KIND) + r")\(\s*(?:reason=)?(\"?)([A-Z][A-Z0-9_]+)\"?\s*[,)]")
+RAISE = re.compile(r"\b(" + "|".join(CLASS_KIND) + r")\(\s*(?:reason=)?(?:\w+\.)?(\"?)([A-Z][A-Z0-9_]+)\"?\s*[,)]")
 CONSTANT = re.compile(r"^\s*([A-Z][A-Z0-9_]+)(?::\s*\w+)?\s*=\s*\"([A-Z][A-Z0-9_]+)\"", re.M)
 ROW = re.compile(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*`?([A-Z_]+)`?\s*\|", re.M)
 

@@ -1,0 +1,87 @@
+"""Who may read a certificate: its issuing department, its holder, or a platform within the
+holder's consent (purpose stated, every access recorded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cert_svc import consent, issuers, reasons, records
+from cert_svc.consent import HolderResolver
+from cert_svc.models import CertificateRow
+from cert_svc.records import CertView
+from hutong.auth import Principal
+from hutong.errors import HutongError, PermissionDenied
+from hutong.node import Node
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The ways a caller may be entitled to read: as issuer, as holder, as a consented platform."""
+
+    node: Node
+    holder_of: HolderResolver
+
+    def _issuer_uscc(self, s: Session, principal: Principal) -> str | None:
+        try:
+            return issuers.acting_issuer(s, principal).uscc
+        except HutongError:
+            return None
+
+    def _holder_index(self, principal: Principal) -> str | None:
+        if principal.kind == "platform":
+            return None
+        try:
+            return self.holder_of(principal)
+        except HutongError:
+            return None
+
+    def get(self, principal: Principal, identifier: str, purpose: str, action: str = "read") -> CertView:
+        with self.node.db.session() as s:
+            row = records.find(s, identifier)
+            if self._issuer_uscc(s, principal) == row.issuer_uscc or self._holder_index(principal) == row.holder_index:
+                return records.view(self.node, row)
+            if principal.kind != "platform":
+                raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the holder or the issuer may read this")
+            purpose = consent.require_purpose(purpose)
+            granted = consent.in_force(s, principal.subject, row.holder_index, row.series)[0]
+            current = records.latest(s, row.series) or row
+            consent.record_access(s, principal, granted, current.identifier, purpose, action)
+            return records.view(self.node, current)
+
+    def list_own(self, principal: Principal, offset: int, limit: int) -> tuple[list[CertView], bool]:
+        index = self.holder_of(principal)
+        with self.node.db.session() as s:
+            query = select(CertificateRow).where(CertificateRow.holder_index == index)
+            return self._page(s, query, offset, limit)
+
+    def list_issued(self, principal: Principal, type_code: str, offset: int, limit: int) -> tuple[list[CertView], bool]:
+        with self.node.db.session() as s:
+            issuer = issuers.acting_issuer(s, principal)
+            query = select(CertificateRow).where(CertificateRow.issuer_uscc == issuer.uscc)
+            if type_code:
+                query = query.where(CertificateRow.type_code == type_code.strip().upper())
+            return self._page(s, query, offset, limit)
+
+    def _page(self, s: Session, query: object, offset: int, limit: int) -> tuple[list[CertView], bool]:
+        q = query.order_by(CertificateRow.issued_at, CertificateRow.identifier)  # type: ignore[attr-defined]
+        rows = list(s.scalars(q.offset(offset).limit(limit + 1)))
+        return [records.view(self.node, r) for r in rows[:limit]], len(rows) > limit
+
+    def list_for_platform(self, principal: Principal, holder: records.Holder, purpose: str) -> list[CertView]:
+        """The latest version of every certificate the holder's consents in force cover."""
+        if principal.kind != "platform":
+            raise PermissionDenied(reasons.NO_CONSENT, "only platforms read others' certificates within a consent")
+        purpose = consent.require_purpose(purpose)
+        index = self.node.pki.blind_index(records.holder_key(holder.kind or "person", holder.id))
+        out: list[CertView] = []
+        with self.node.db.session() as s:
+            for granted in consent.in_force(s, principal.subject, index):
+                for series in granted.series.split(","):
+                    row = records.latest(s, series)
+                    if row is not None and all(v.identifier != row.identifier for v in out):
+                        consent.record_access(s, principal, granted, row.identifier, purpose, "list")
+                        out.append(records.view(self.node, row))
+        return out

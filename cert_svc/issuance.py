@@ -1,0 +1,309 @@
+"""Issuing certificates (single, batch, new versions): check, number, sign, store, audit.
+
+Every row is checked completely before anything is written. A batch is processed in chunks, one
+transaction per chunk with a savepoint per row, so a row that fails at any step leaves no trace
+and never affects the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cert_svc import catalogue, issuers, jws, reasons, records, statuslist
+from cert_svc.catalogue import CertTypeSpec
+from cert_svc.issuers import Issuer
+from cert_svc.models import CertificateRow, SerialCounter
+from cert_svc.records import CertView, Holder
+from hutong import audit, identifiers
+from hutong.auth import Principal
+from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
+from hutong.node import Node
+
+CHUNK = 200
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    type_code: str
+    holder: Holder
+    fields: Mapping[str, str]
+    valid_from: str = ""
+    valid_until: str = ""
+    predecessor: str = ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request that passed every check, ready to be numbered and signed."""
+
+    spec: CertTypeSpec
+    holder: Holder
+    fields: dict[str, str]
+    valid_from: date
+    valid_until: date | None
+    predecessor: str = ""
+    extra_claims: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    row: int
+    identifier: str = ""
+    error: HutongError | None = None
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+def prepare(spec: CertTypeSpec, req: IssueRequest, today: date | None = None) -> Prepared:
+    holder = _check_holder(spec, req.holder)
+    fields = catalogue.check_fields(spec, req.fields)
+    valid_from = _parse_date(req.valid_from, "valid_from") or today or datetime.now(UTC).date()
+    valid_until = validity_end(spec, valid_from, _parse_date(req.valid_until, "valid_until"))
+    predecessor = str(identifiers.parse_certificate_id(req.predecessor)) if req.predecessor else ""
+    return Prepared(spec, holder, fields, valid_from, valid_until, predecessor)
+
+
+def _check_holder(spec: CertTypeSpec, holder: Holder) -> Holder:
+    if holder.kind and holder.kind != spec.holder_kind:
+        raise InvalidArgument(reasons.HOLDER_KIND_MISMATCH, f"this type is held by a {spec.holder_kind}")
+    name = holder.name.strip()
+    if not name or len(name) > 200:
+        raise InvalidArgument(reasons.FIELD_INVALID, "the holder's name is required", metadata={"field": "holder"})
+    return Holder(kind=spec.holder_kind, id=records.holder_key(spec.holder_kind, holder.id), name=name)
+
+
+def _parse_date(text: str, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidArgument(reasons.VALIDITY_INVALID, f"{name} is not a YYYY-MM-DD date") from None
+
+
+def _add_years(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
+
+
+def validity_end(spec: CertTypeSpec, start: date, end: date | None) -> date | None:
+    rule = spec.validity
+    if end is None:
+        if rule.default_years:
+            return _add_years(start, rule.default_years)
+        return None  # check_spec guarantees open-ended is allowed here
+    if end <= start:
+        raise InvalidArgument(reasons.VALIDITY_INVALID, "valid_until must be after valid_from")
+    if rule.max_years and end > _add_years(start, rule.max_years):
+        raise InvalidArgument(reasons.VALIDITY_INVALID, f"this type is valid for at most {rule.max_years} years")
+    return end
+
+
+# -- numbering, signing, storing -----------------------------------------------------------------
+
+def _serials(s: Session, issuer: str, type_code: str, count: int) -> list[str]:
+    year = datetime.now(UTC).year
+    counter = s.get(SerialCounter, (issuer, type_code, year))
+    if counter is None:
+        counter = SerialCounter(issuer_uscc=issuer, type_code=type_code, year=year, next_value=1)
+        s.add(counter)
+    first = counter.next_value
+    counter.next_value = first + count
+    s.flush()
+    return [f"{year}{n:07d}" for n in range(first, first + count)]
+
+
+def _claims(p: Prepared, issuer: Issuer, identifier: str, version: int, status_ref: tuple[str, int]) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "jti": identifier, "iss": issuer.uscc, "iss_name": issuer.name, "type": p.spec.code,
+        "type_name": p.spec.name, "ver": version, "iat": int(time.time()),
+        "holder": {"kind": p.holder.kind, "id": p.holder.id, "name": p.holder.name}, "fields": p.fields,
+        "valid_from": p.valid_from.isoformat(), "valid_until": p.valid_until.isoformat() if p.valid_until else None,
+        "status": {"status_list": {"idx": status_ref[1], "uri": status_ref[0]}},
+    }
+    if p.predecessor:
+        claims["predecessor"] = p.predecessor
+    return {**claims, **p.extra_claims}
+
+
+class _Signer:
+    """Signs a certificate's two forms with the issuer key: the full JWS and the QR JWS."""
+
+    def __init__(self, node: Node, issuer: Issuer) -> None:
+        self._hsm = node.keys.signer(issuer.key_label)
+        self._x5c = jws.x5c_value(issuers.chain(node, issuer)[:2])  # issuer certificate + issuer CA
+        self._kid = issuer.kid
+
+    def _raw(self, data: bytes) -> bytes:
+        return self._hsm.sign_raw_ecdsa(data, hash_name="sha256")
+
+    def forms(self, claims: dict[str, Any]) -> tuple[str, str]:
+        token = jws.sign_compact({"typ": jws.CERT_TYP, "kid": self._kid, "x5c": self._x5c}, claims, self._raw)
+        # The QR carries what a verifier needs, no personal data, and the full JWS's digest.
+        qr_claims = {k: claims[k] for k in ("jti", "iss", "type", "valid_from", "valid_until", "status")}
+        qr = jws.sign_compact({"typ": jws.QR_TYP, "kid": self._kid}, {**qr_claims, "dig": jws.digest(token)},
+                              self._raw)
+        return token, qr
+
+
+def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers.CertificateId,
+           status_ref: tuple[str, int], signer: _Signer, principal: Principal) -> CertificateRow:
+    identifier, version = str(cid), int(cid.version)
+    token, qr = signer.forms(_claims(p, issuer, identifier, version, status_ref))
+    now = datetime.now(UTC)
+    row = CertificateRow(
+        identifier=identifier, series=identifier.rsplit(".", 2)[0], version=version, type_code=p.spec.code,
+        issuer_uscc=issuer.uscc, holder_kind=p.holder.kind, holder_index=node.pki.blind_index(p.holder.id),
+        sealed_forms=records.seal_forms(node, identifier, token, qr), valid_from=p.valid_from,
+        valid_until=p.valid_until, status="valid", status_reason="", status_changed_at=now,
+        status_list_id=status_ref[0], status_index=status_ref[1], predecessor=p.predecessor or None, issued_at=now,
+    )
+    s.add(row)
+    if p.predecessor:
+        _link_predecessor(s, row)
+    s.flush()
+    audit.append(s, actor=principal.actor, action="cert.issue", target=identifier,
+                 details={"type": p.spec.code, "version": version, "predecessor": p.predecessor})
+    return row
+
+
+def _link_predecessor(s: Session, row: CertificateRow) -> None:
+    """A successor may follow only a transferred-out certificate of the same holder (when it is ours)."""
+    assert row.predecessor
+    pred = s.get(CertificateRow, row.predecessor)
+    if pred is None:
+        return  # held at another node: the link is recorded, the check is that node's
+    if pred.status != "transferred_out" or pred.holder_index != row.holder_index:
+        raise FailedPrecondition(reasons.PREDECESSOR_INVALID,
+                                 "the predecessor must be a transferred-out certificate of the same holder")
+    pred.successor = row.identifier
+
+
+# -- entry points --------------------------------------------------------------------------------
+
+def issue(node: Node, principal: Principal, req: IssueRequest) -> CertView:
+    outcome = next(issue_batch(node, principal, req.type_code, [(1, req)]))[0]
+    if outcome.error is not None:
+        raise outcome.error
+    with node.db.session() as s:
+        return records.view(node, records.find(s, outcome.identifier))
+
+
+BatchRow = tuple[int, "IssueRequest | HutongError"]
+
+
+def issue_batch(node: Node, principal: Principal, type_code: str,
+                rows: Iterable[BatchRow]) -> Iterator[list[RowOutcome]]:
+    """Issue rows of one type; yields the outcomes chunk by chunk. Errors of the caller's standing
+    (not an issuer, not authorised, unknown type) are raised before any row is processed."""
+    with node.db.session() as s:
+        spec = catalogue.get_type(s, type_code, for_issuing=True)
+        issuer = issuers.acting_issuer(s, principal)
+    issuers.require_authorised(issuer, spec.code)
+    signer = _Signer(node, issuer)
+    chunk: list[BatchRow] = []
+    for item in rows:
+        chunk.append(item)
+        if len(chunk) >= CHUNK:
+            yield _issue_chunk(node, principal, spec, issuer, signer, chunk)
+            chunk = []
+    if chunk:
+        yield _issue_chunk(node, principal, spec, issuer, signer, chunk)
+
+
+def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: Issuer, signer: _Signer,
+                 chunk: list[BatchRow]) -> list[RowOutcome]:
+    outcomes: dict[int, RowOutcome] = {}
+    ready: list[tuple[int, Prepared]] = []
+    for n, item in chunk:
+        try:
+            if isinstance(item, HutongError):
+                raise item
+            ready.append((n, prepare(spec, replace(item, type_code=spec.code))))
+        except HutongError as exc:
+            outcomes[n] = RowOutcome(n, error=exc)
+    if ready:
+        with node.db.session() as s:
+            serials = _serials(s, issuer.uscc, spec.code, len(ready))
+            refs = statuslist.assign(s, issuer.uscc, len(ready))
+            for (n, p), serial, ref in zip(ready, serials, refs, strict=True):
+                outcomes[n] = _store_one(node, s, principal, issuer, signer, n, p, serial, ref)
+    return [outcomes[n] for n, _ in chunk]
+
+
+def _store_one(node: Node, s: Session, principal: Principal, issuer: Issuer, signer: _Signer, n: int,
+               p: Prepared, serial: str, ref: tuple[str, int]) -> RowOutcome:
+    cid = identifiers.build_certificate_id(p.spec.code, issuer.uscc, serial, 1)
+    try:
+        with s.begin_nested():
+            _store(node, s, p, issuer, cid, ref, signer, principal)
+        return RowOutcome(n, identifier=str(cid))
+    except HutongError as exc:
+        return RowOutcome(n, error=exc)
+
+
+def new_version(node: Node, principal: Principal, identifier: str, fields: Mapping[str, str],
+                valid_until: str = "", reason: str = "") -> CertView:
+    """Re-issue with changed fields as version + 1; the previous version becomes invalid."""
+    with node.db.session() as s:
+        old = records.find(s, identifier)
+        issuer = issuers.acting_issuer(s, principal)
+        issuers.require_issuer_of(issuer, old.issuer_uscc, old.type_code)
+        if old.status != "valid":
+            raise FailedPrecondition(reasons.INVALID_TRANSITION, f"a {old.status} certificate cannot be updated")
+        spec = catalogue.get_type(s, old.type_code)
+        current = records.view(node, old)
+        end = valid_until or (old.valid_until.isoformat() if old.valid_until else "")
+        p = prepare(spec, IssueRequest(spec.code, current.holder, fields, old.valid_from.isoformat(), end))
+        p = replace(p, extra_claims={"supersedes": old.identifier})
+        cid = identifiers.parse_certificate_id(old.identifier)
+        cid = identifiers.build_certificate_id(cid.type_code, cid.issuer_uscc, cid.serial, old.version + 1)
+        ref = statuslist.assign(s, issuer.uscc, 1)[0]
+        row = _store(node, s, p, issuer, cid, ref, _Signer(node, issuer), principal)
+        row.supersedes = old.identifier
+        old.superseded_by, old.status, old.status_reason = row.identifier, "invalid", "superseded: " + reason[:400]
+        old.status_changed_at = datetime.now(UTC)
+        statuslist.touch(s, [old.status_list_id])
+        audit.append(s, actor=principal.actor, action="cert.update", target=old.identifier,
+                     details={"new_version": row.identifier, "reason": reason[:200]})
+        s.flush()
+        return records.view(node, row)
+
+
+
+# -- CSV batches ---------------------------------------------------------------------------------
+CSV_HOLDER_COLUMNS = ("holder_id", "holder_name")
+CSV_OPTIONAL_COLUMNS = ("valid_from", "valid_until", "predecessor")
+
+
+def csv_rows(text: str, type_code: str) -> Iterator[BatchRow]:
+    """Rows of a UTF-8 CSV with a header: holder_id, holder_name, [valid_from, valid_until,
+    predecessor], then the type's field names. A malformed header fails the whole batch; a
+    malformed row fails only itself."""
+    import csv
+
+    reader = csv.reader(text.lstrip("\ufeff").splitlines())
+    header = [h.strip() for h in next(reader, [])]
+    missing = [c for c in CSV_HOLDER_COLUMNS if c not in header]
+    if missing or len(set(header)) != len(header):
+        raise InvalidArgument(reasons.BATCH_INVALID, f"the CSV header needs unique columns incl. {missing}")
+    special = set(CSV_HOLDER_COLUMNS + CSV_OPTIONAL_COLUMNS)
+    for n, values in enumerate(reader, start=1):
+        if len(values) != len(header):
+            yield n, InvalidArgument(reasons.BATCH_INVALID, f"row {n} has {len(values)} columns, not {len(header)}")
+            continue
+        row = dict(zip(header, values, strict=True))
+        yield n, IssueRequest(
+            type_code=type_code, holder=Holder(kind="", id=row["holder_id"], name=row["holder_name"]),
+            fields={k: v for k, v in row.items() if k not in special},
+            valid_from=row.get("valid_from", ""), valid_until=row.get("valid_until", ""),
+            predecessor=row.get("predecessor", ""),
+        )

@@ -1,0 +1,94 @@
+"""Reading stored certificates: lookup by identifier, decryption of the signed forms, the view
+returned to callers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cert_svc import jws, reasons
+from cert_svc.models import CertificateRow
+from hutong import identifiers
+from hutong.errors import NotFound
+from hutong.node import Node
+
+
+@dataclass(frozen=True)
+class Holder:
+    kind: str  # person / organisation
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class CertView:
+    identifier: str
+    type_code: str
+    type_name: str
+    issuer_uscc: str
+    issuer_name: str
+    holder: Holder
+    fields: dict[str, str]
+    valid_from: date
+    valid_until: date | None
+    status: str
+    status_reason: str
+    version: int
+    issued_at: datetime
+    status_changed_at: datetime
+    jws: str
+    qr: str
+    links: dict[str, str] = field(default_factory=dict)  # supersedes, superseded_by, predecessor, successor
+
+
+def holder_key(kind: str, holder_id: str) -> str:
+    """What the blind index is computed over: the normalised ID number or USCC itself."""
+    return identifiers.normalise_citizen_id(holder_id) if kind == "person" else identifiers.normalise_uscc(holder_id)
+
+
+def aad(identifier: str) -> bytes:
+    # Binds the ciphertext to its row: a blob copied onto another certificate does not decrypt.
+    return b"cert:" + identifier.encode()
+
+
+def seal_forms(node: Node, identifier: str, token: str, qr: str) -> bytes:
+    return node.pki.seal_data(json.dumps({"jws": token, "qr": qr}).encode(), aad=aad(identifier))
+
+
+def find(s: Session, identifier: str) -> CertificateRow:
+    """The row of a well-formed identifier (IDENTIFIER reasons for a malformed one)."""
+    canonical = str(identifiers.parse_certificate_id(identifier))
+    row = s.get(CertificateRow, canonical)
+    if row is None:
+        raise NotFound(reasons.CERT_NOT_FOUND, "no certificate has this identifier")
+    return row
+
+
+def series_of(identifier: str) -> str:
+    cid = identifiers.parse_certificate_id(identifier)
+    return ".".join((identifiers.CERT_ID_PREFIX, cid.type_code, cid.issuer_uscc, cid.serial))
+
+
+def latest(s: Session, series: str) -> CertificateRow | None:
+    return s.scalars(select(CertificateRow).where(CertificateRow.series == series)
+                     .order_by(CertificateRow.version.desc()).limit(1)).first()
+
+
+def view(node: Node, row: CertificateRow) -> CertView:
+    forms = json.loads(node.pki.open_data(row.sealed_forms, aad=aad(row.identifier)))
+    claims = jws.Compact(forms["jws"]).payload
+    h = claims["holder"]
+    links = {k: v for k, v in (("supersedes", row.supersedes), ("superseded_by", row.superseded_by),
+                               ("predecessor", row.predecessor), ("successor", row.successor)) if v}
+    return CertView(
+        identifier=row.identifier, type_code=row.type_code, type_name=claims.get("type_name", ""),
+        issuer_uscc=row.issuer_uscc, issuer_name=claims.get("iss_name", ""),
+        holder=Holder(kind=h["kind"], id=h["id"], name=h.get("name", "")), fields=dict(claims["fields"]),
+        valid_from=row.valid_from, valid_until=row.valid_until, status=row.status, status_reason=row.status_reason,
+        version=row.version, issued_at=row.issued_at, status_changed_at=row.status_changed_at,
+        jws=forms["jws"], qr=forms["qr"], links=links,
+    )

@@ -1,0 +1,217 @@
+"""The printable rendition: an A4 PDF with the type's layout, the fields, the identifier and a QR
+code carrying the verification data, sealed with the issuing department's e-seal via seal_svc.
+
+Chinese text is set in WenQuanYi Micro Hei, subset and embedded (pyHanko + fontTools/HarfBuzz).
+The certificate's JWS is stored in the document catalogue (``/HutongCertificate``) so the PDF can
+be verified as a certificate, not only as a sealed document.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+import qrcode
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.images import pil_image
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+from cert_svc import catalogue, issuers, reasons
+from cert_svc.catalogue import CertTypeSpec
+from cert_svc.offline import Finding
+from cert_svc.records import CertView
+from hutong.auth import Principal
+from hutong.errors import FailedPrecondition, InvalidArgument, Unavailable
+from hutong.node import Node
+
+CATALOG_KEY = "/HutongCertificate"
+PAGE_W, PAGE_H, MARGIN = 595.0, 842.0, 60.0
+QR_SIZE = 150.0
+BOTTOM = 260.0
+CHUNK = 256 * 1024  # lowest text line
+SEAL_BOX = (PAGE_W - MARGIN - 160.0, 90.0, 150.0, 150.0)  # x, y, width, height of the visible seal
+_FONT_GLOBS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/**/wqy-microhei.ttc",
+               "/usr/share/fonts/**/*.ttc")
+
+
+@lru_cache(maxsize=1)
+def _font_bytes() -> bytes:
+    """Face 0 of the installed CJK collection as a standalone TrueType font (found at run time)."""
+    from fontTools.ttLib import TTCollection
+
+    for pattern in _FONT_GLOBS:
+        for path in sorted(glob.glob(pattern, recursive=True)):
+            out = io.BytesIO()
+            TTCollection(path).fonts[0].save(out)
+            return out.getvalue()
+    raise Unavailable("CJK_FONT_MISSING", "no CJK font is installed (fonts-wqy-microhei): run scripts/setup")
+
+
+class _Page:
+    """A content stream in progress: text in one embedded font, plus images."""
+
+    def __init__(self, writer: PdfFileWriter) -> None:
+        self.writer = writer
+        self.font = GlyphAccumulator(writer, io.BytesIO(_font_bytes()), font_size=12)
+        self.ops: list[bytes] = []
+        self.xobjects = generic.DictionaryObject()
+
+    def width(self, text: str, size: float) -> float:
+        return self.font.shape(text).x_advance * size
+
+    def text(self, x: float, y: float, text: str, size: float = 12.0) -> None:
+        shaped = self.font.shape(text)
+        self.ops.append(b"BT /F1 %g Tf %g %g Td %s ET" % (size, x, y, shaped.graphics_ops))
+
+    def centred(self, y: float, text: str, size: float) -> None:
+        self.text((PAGE_W - self.width(text, size)) / 2, y, text, size)
+
+    def wrapped(self, x: float, y: float, text: str, size: float, max_width: float) -> float:
+        """Write ``text`` in lines no wider than ``max_width``; returns the y below the last line."""
+        line = ""
+        for ch in text:
+            if line and self.width(line + ch, size) > max_width:
+                if y - size * 1.5 < BOTTOM:  # the QR code and the seal own the space below
+                    line = line[:-1] + "…"
+                    break
+                self.text(x, y, line, size)
+                y, line = y - size * 1.5, ""
+            line += ch
+        self.text(x, y, line, size)
+        return y - size * 1.5
+
+    def _scale_widths(self) -> None:
+        # pyHanko writes /W in font units; PDF wants 1/1000 em (WenQuanYi has 2048 units per em).
+        scale = 1000 / self.font.units_per_em
+        widths = self.font.cidfont_obj["/W"]
+        for item in widths:
+            if isinstance(item, generic.ArrayObject):
+                for i, w in enumerate(item):
+                    item[i] = generic.NumberObject(round(int(w) * scale))
+
+    def image(self, name: str, png_image: Any, x: float, y: float, w: float, h: float) -> None:
+        self.xobjects[pdf_name("/" + name)] = pil_image(png_image, self.writer)
+        self.ops.append(b"q %g 0 0 %g %g %g cm /%s Do Q" % (w, h, x, y, name.encode()))
+
+    def finish(self) -> None:
+        self.font.prepare_write()
+        self._scale_widths()
+        resources = generic.DictionaryObject({
+            pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): self.font.as_resource()}),
+            pdf_name("/XObject"): self.xobjects,
+        })
+        contents = self.writer.add_object(generic.StreamObject(stream_data=b"\n".join(self.ops)))
+        self.writer.insert_page(PageObject(contents=contents, media_box=[0, 0, PAGE_W, PAGE_H], resources=resources))
+
+
+def qr_image(content: str) -> Any:
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
+    qr.add_data(content)
+    qr.make(fit=True)
+    return qr.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
+
+
+def _field_lines(cert: CertView, spec: CertTypeSpec) -> list[tuple[str, str]]:
+    labels = {f.name: f.label for f in spec.fields}
+    order = list(spec.layout.field_order) + [f.name for f in spec.fields if f.name not in spec.layout.field_order]
+    lines = [("持证主体" if spec.holder_kind == "organisation" else "持证人", cert.holder.name)]
+    if spec.holder_kind == "organisation":
+        lines.append(("统一社会信用代码", cert.holder.id))
+    lines += [(labels[n], cert.fields[n]) for n in order if n in cert.fields and not n.endswith("_id")]
+    until = cert.valid_until.isoformat() if cert.valid_until else "长期"
+    lines += [("有效期", f"{cert.valid_from.isoformat()} 至 {until}"), ("发证机关", cert.issuer_name)]
+    return lines
+
+
+def render(cert: CertView, spec: CertTypeSpec) -> bytes:
+    """The unsealed rendition (the seal is applied afterwards, into the space left for it)."""
+    writer = PdfFileWriter()
+    page = _Page(writer)
+    page.centred(PAGE_H - 110, spec.layout.title or spec.name, 30)
+    page.centred(PAGE_H - 140, f"证照标识 {cert.identifier}", 9)
+    y = PAGE_H - 190
+    for label, value in _field_lines(cert, spec):
+        if y < BOTTOM:
+            break
+        page.text(MARGIN, y, label, 12)
+        y = page.wrapped(MARGIN + 130, y, value, 12, PAGE_W - 2 * MARGIN - 130)
+        y -= 6
+    page.image("QR", qr_image(cert.qr), MARGIN, 90, QR_SIZE, QR_SIZE)
+    page.text(MARGIN, 75, "扫描二维码核验本证照", 9)
+    if spec.layout.footer:
+        page.centred(45, spec.layout.footer, 9)
+    page.finish()
+    writer.root[pdf_name(CATALOG_KEY)] = generic.TextStringObject(cert.jws)
+    writer.document_meta.title = f"{spec.name} {cert.identifier}"  # type: ignore[attr-defined]
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def embedded_token(data: bytes) -> str:
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        value = reader.root.get(CATALOG_KEY)
+    except Exception:  # noqa: BLE001 - any unreadable PDF is the caller's bad input
+        raise InvalidArgument(reasons.RENDITION_INVALID, "the file is not a readable PDF") from None
+    if value is None:
+        raise InvalidArgument(reasons.RENDITION_INVALID, "the PDF carries no Hutong e-certificate")
+    return str(value)
+
+
+class Renditions:
+    """Builds the sealed rendition of a certificate on demand.
+
+    The department's seal (``seal_id`` on its issuer record) is applied through seal_svc's
+    in-process API as the department's platform, so seal_svc's grant checks, accounting and audit
+    apply: the department grants its platform the use of its seal. No seal configured: refused.
+    """
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def build(self, cert: CertView) -> bytes:
+        from seal_svc.sealing import Placement, SealOptions, seal_pdf
+
+        with self.node.db.session() as s:
+            spec = catalogue.get_type(s, cert.type_code)
+            issuer = issuers.get(s, cert.issuer_uscc)
+        if not issuer.seal_id or not issuer.platform_client_id:
+            raise FailedPrecondition(reasons.ISSUER_SEAL_MISSING,
+                                     "the issuing department has no seal and platform configured for renditions")
+        sealer = Principal(kind="platform", subject=issuer.platform_client_id, platform=issuer.platform_client_id)
+        x, y, w, h = SEAL_BOX
+        options = SealOptions(placement=Placement(page=1, x=x, y=y, width=w, height=h),
+                              reason=f"{spec.name} {cert.identifier}", location=issuer.name)
+        return seal_pdf(self.node, seal_id=issuer.seal_id, pdf=render(cert, spec), principal=sealer, options=options)
+
+    def chunks(self, cert: CertView) -> Iterator[bytes]:
+        data = self.build(cert)
+        for i in range(0, len(data), CHUNK):
+            yield data[i:i + CHUNK]
+
+
+def seal_findings(node: Node, data: bytes, issuer_uscc: str) -> list[Finding]:
+    """The seal check of a rendition: sealed, intact, trusted, and by the issuing department."""
+    from seal_svc.settings import load_settings
+    from seal_svc.trust import local_trust
+    from seal_svc.verify import Verdict, verify_pdf
+
+    settings = load_settings(node)
+    report = verify_pdf(data, local_trust(node), limit=settings.max_upload_bytes, temp_dir=settings.temp_dir)
+    seals = [sig for sig in report.signatures if sig.kind == "seal"]
+    if not seals:
+        return [Finding(reasons.PDF_SEAL, "the rendition is not sealed", True)]
+    if report.verdict != Verdict.VALID:
+        problems = "; ".join(f.message for f in report.findings) or report.verdict.value
+        return [Finding(reasons.PDF_SEAL, f"the rendition's seal does not verify: {problems}",
+                        report.verdict == Verdict.INVALID)]
+    if all(sig.org_uscc != issuer_uscc for sig in seals):
+        return [Finding(reasons.PDF_SEAL, "the rendition is not sealed by the issuing department", True)]
+    return [Finding("PDF_SEAL_VALID", "sealed by the issuing department; the seal verifies")]

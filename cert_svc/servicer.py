@@ -1,0 +1,305 @@
+"""gRPC <-> domain for cert_svc: converts messages, authenticates the caller, calls the domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cert_svc import access, catalogue, consent, issuance, issuers, lifecycle, reasons, rendition, statuslist
+from cert_svc.catalogue import CertTypeSpec, FieldSpec, Layout, ValidityRule
+from cert_svc.consent import HolderResolver
+from cert_svc.offline import Verification
+from cert_svc.records import CertView, Holder
+from cert_svc.verify import Verifier
+from hutong.auth import Authenticator, Principal
+from hutong.cert.v1 import cert_pb2 as pb
+from hutong.cert.v1 import cert_pb2_grpc as pb_grpc
+from hutong.common.v1 import common_pb2
+from hutong.errors import InvalidArgument
+from hutong.node import Node
+from hutong.rpc import metadata_dict
+
+Ctx: TypeAlias = grpc.ServicerContext
+DEFAULT_PAGE, MAX_PAGE = 50, 500
+
+_KIND_TO_PB = {"person": pb.HOLDER_KIND_PERSON, "organisation": pb.HOLDER_KIND_ORGANISATION}
+_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
+_TYPE_TO_PB = {t: getattr(pb, f"FIELD_TYPE_{t.upper()}") for t in catalogue.FIELD_TYPES}
+_TYPE_FROM_PB = {v: k for k, v in _TYPE_TO_PB.items()}
+_STATUS_TO_PB = {s: getattr(pb, f"CERT_STATUS_{s.upper()}") for s in lifecycle.STATES}
+_STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
+_VERDICT = {"valid": common_pb2.VERDICT_VALID, "invalid": common_pb2.VERDICT_INVALID,
+            "indeterminate": common_pb2.VERDICT_INDETERMINATE}
+
+
+def _ts(at: datetime | None) -> Timestamp | None:
+    if at is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(at if at.tzinfo else at.replace(tzinfo=UTC))
+    return ts
+
+
+def _page(req: Any) -> tuple[int, int]:
+    size, token = req.page.page_size or DEFAULT_PAGE, req.page.page_token or "0"
+    if not token.isdigit() or size < 0:
+        raise InvalidArgument("PAGE_TOKEN_INVALID", "page_token must come from a previous response")
+    return int(token), min(size, MAX_PAGE)
+
+
+def _next_page(offset: int, count: int, more: bool) -> common_pb2.PageResponse:
+    return common_pb2.PageResponse(next_page_token=str(offset + count) if more else "")
+
+
+# -- conversions ---------------------------------------------------------------------------------
+
+def type_to_pb(t: CertTypeSpec) -> pb.CertType:
+    return pb.CertType(
+        code=t.code, name=t.name, authority=t.authority, holder_kind=_KIND_TO_PB[t.holder_kind], active=t.active,
+        fields=[pb.FieldSpec(name=f.name, label=f.label, type=_TYPE_TO_PB[f.type], required=f.required,
+                             pattern=f.pattern, max_length=f.max_length, choices=list(f.choices)) for f in t.fields],
+        validity=pb.ValidityRule(default_years=t.validity.default_years, max_years=t.validity.max_years,
+                                 open_ended_allowed=t.validity.open_ended_allowed),
+        layout=pb.Layout(title=t.layout.title, field_order=list(t.layout.field_order), footer=t.layout.footer),
+    )
+
+
+def type_from_pb(t: pb.CertType) -> CertTypeSpec:
+    return CertTypeSpec(
+        code=t.code, name=t.name, authority=t.authority, holder_kind=_KIND_FROM_PB.get(t.holder_kind, ""),  # type: ignore[arg-type]
+        fields=tuple(FieldSpec(name=f.name, label=f.label, type=_TYPE_FROM_PB.get(f.type, ""),  # type: ignore[arg-type]
+                               required=f.required, pattern=f.pattern, max_length=f.max_length,
+                               choices=tuple(f.choices)) for f in t.fields),
+        validity=ValidityRule(t.validity.default_years, t.validity.max_years, t.validity.open_ended_allowed),
+        layout=Layout(t.layout.title, tuple(t.layout.field_order), t.layout.footer), active=t.active,
+    )
+
+
+def cert_to_pb(c: CertView) -> pb.Certificate:
+    return pb.Certificate(
+        identifier=c.identifier, type_code=c.type_code, type_name=c.type_name, issuer_uscc=c.issuer_uscc,
+        issuer_name=c.issuer_name, holder=pb.Holder(kind=_KIND_TO_PB[c.holder.kind], id=c.holder.id,
+                                                    name=c.holder.name),
+        fields=c.fields, valid_from=c.valid_from.isoformat(),
+        valid_until=c.valid_until.isoformat() if c.valid_until else "", status=_STATUS_TO_PB[c.status],
+        status_reason=c.status_reason, version=c.version, supersedes=c.links.get("supersedes", ""),
+        superseded_by=c.links.get("superseded_by", ""), predecessor=c.links.get("predecessor", ""),
+        successor=c.links.get("successor", ""), issued_at=_ts(c.issued_at),
+        status_changed_at=_ts(c.status_changed_at), jws=c.jws, qr=c.qr,
+    )
+
+
+def _holder(h: pb.Holder) -> Holder:
+    return Holder(kind=_KIND_FROM_PB.get(h.kind, ""), id=h.id, name=h.name)
+
+
+def _consent(c: consent.Consent) -> pb.Consent:
+    return pb.Consent(consent_id=c.consent_id, platform=c.platform, identifiers=list(c.identifiers),
+                      purpose=c.purpose, expires_at=_ts(c.expires_at), created_at=_ts(c.created_at),
+                      withdrawn_at=_ts(c.withdrawn_at))
+
+
+def verification_to_pb(v: Verification) -> pb.VerifyResponse:
+    c = v.claims
+    summary = pb.CertificateSummary(
+        identifier=str(c.get("jti", "")), type_code=str(c.get("type", "")), type_name=str(c.get("type_name", "")),
+        issuer_uscc=str(c.get("iss", "")), issuer_name=str(c.get("iss_name", "")),
+        status=_STATUS_TO_PB.get(v.status or "", pb.CERT_STATUS_UNSPECIFIED),
+        valid_from=str(c.get("valid_from", "")), valid_until=str(c.get("valid_until") or ""))
+    return pb.VerifyResponse(verdict=_VERDICT[v.verdict], certificate=summary, findings=[
+        common_pb2.VerificationFinding(reason=f.reason, message=f.message, fatal=f.fatal) for f in v.findings])
+
+
+def _issuer(node: Node, i: issuers.Issuer) -> pb.Issuer:
+    return pb.Issuer(uscc=i.uscc, name=i.name, type_codes=list(i.type_codes),
+                     platform_client_id=i.platform_client_id or "", seal_id=i.seal_id or "", kid=i.kid,
+                     created_at=_ts(i.created_at),
+                     chain=common_pb2.CertificateChain(certificates_der=issuers.chain_der(node, i)))
+
+
+# -- the service ---------------------------------------------------------------------------------
+
+class CertServicer(pb_grpc.CertServiceServicer):
+    def __init__(self, node: Node, authn: Authenticator, holder_of: HolderResolver,
+                 verifier: Verifier | None = None) -> None:
+        self.node, self.authn, self.holder_of = node, authn, holder_of
+        self.reader = access.Reader(node, holder_of)
+        self.verifier = verifier or Verifier(node)
+        self.renditions = rendition.Renditions(node)
+        self._operator_platforms = frozenset(node.config.section("cert").get("operator_platforms", ()))
+
+    def _who(self, context: Ctx) -> Principal:
+        principal = self.authn.authenticate(metadata_dict(context))
+        # Platforms the node's configuration names act as the operator for catalogue and issuers.
+        if principal.kind == "platform" and principal.subject in self._operator_platforms:
+            return Principal(kind="operator", subject=principal.subject, platform=principal.subject)
+        return principal
+
+    # catalogue
+    def ListTypes(self, request: pb.ListTypesRequest, context: Ctx) -> pb.ListTypesResponse:
+        with self.node.db.session() as s:
+            return pb.ListTypesResponse(types=[type_to_pb(t) for t in catalogue.list_types(s)])
+
+    def GetType(self, request: pb.GetTypeRequest, context: Ctx) -> pb.GetTypeResponse:
+        with self.node.db.session() as s:
+            return pb.GetTypeResponse(type=type_to_pb(catalogue.get_type(s, request.code)))
+
+    def PutType(self, request: pb.PutTypeRequest, context: Ctx) -> pb.PutTypeResponse:
+        principal = self._who(context)
+        issuers.require_operator(principal)
+        with self.node.db.session() as s:
+            spec = catalogue.put_type(s, type_from_pb(request.type), actor=principal.actor)
+        return pb.PutTypeResponse(type=type_to_pb(spec))
+
+    # issuers
+    def RegisterIssuer(self, request: pb.RegisterIssuerRequest, context: Ctx) -> pb.RegisterIssuerResponse:
+        issuer = issuers.register(self.node, self._who(context), uscc=request.uscc, name=request.name,
+                                  type_codes=list(request.type_codes),
+                                  platform_client_id=request.platform_client_id or None,
+                                  seal_id=request.seal_id or None)
+        return pb.RegisterIssuerResponse(issuer=_issuer(self.node, issuer))
+
+    def AuthoriseIssuer(self, request: pb.AuthoriseIssuerRequest, context: Ctx) -> pb.AuthoriseIssuerResponse:
+        issuer = issuers.authorise(self.node, self._who(context), uscc=request.uscc,
+                                   type_codes=list(request.type_codes))
+        return pb.AuthoriseIssuerResponse(issuer=_issuer(self.node, issuer))
+
+    def ListIssuers(self, request: pb.ListIssuersRequest, context: Ctx) -> pb.ListIssuersResponse:
+        with self.node.db.session() as s:
+            found = issuers.list_all(s)
+        return pb.ListIssuersResponse(issuers=[_issuer(self.node, i) for i in found])
+
+    # issuance and lifecycle
+    def IssueCertificate(self, request: pb.IssueCertificateRequest, context: Ctx) -> pb.IssueCertificateResponse:
+        req = issuance.IssueRequest(type_code=request.type_code, holder=_holder(request.holder),
+                                    fields=dict(request.fields), valid_from=request.valid_from,
+                                    valid_until=request.valid_until, predecessor=request.predecessor)
+        return pb.IssueCertificateResponse(certificate=cert_to_pb(issuance.issue(self.node, self._who(context), req)))
+
+    def IssueBatch(self, request_iterator: Iterable[pb.IssueBatchRequest],
+                   context: Ctx) -> Iterator[pb.IssueBatchResponse]:
+        principal = self._who(context)
+        type_code, data = _read_batch(request_iterator)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument(reasons.BATCH_INVALID, "the CSV is not UTF-8") from None
+        rows = list(issuance.csv_rows(text, type_code))  # a bad header fails before anything is issued
+        issued = failed = 0
+        for outcomes in issuance.issue_batch(self.node, principal, type_code, rows):
+            results = []
+            for o in outcomes:
+                err = o.error
+                results.append(pb.BatchRowResult(row=o.row, identifier=o.identifier, reason=err.reason if err else "",
+                                                 message=err.message if err else ""))
+                issued, failed = issued + (err is None), failed + (err is not None)
+            yield pb.IssueBatchResponse(results=results)
+        yield pb.IssueBatchResponse(summary=pb.BatchSummary(rows=len(rows), issued=issued, failed=failed))
+
+    def UpdateCertificate(self, request: pb.UpdateCertificateRequest, context: Ctx) -> pb.UpdateCertificateResponse:
+        view = issuance.new_version(self.node, self._who(context), request.identifier, dict(request.fields),
+                                    request.valid_until, request.reason)
+        return pb.UpdateCertificateResponse(certificate=cert_to_pb(view))
+
+    def ChangeStatus(self, request: pb.ChangeStatusRequest, context: Ctx) -> pb.ChangeStatusResponse:
+        principal = self._who(context)
+        status = _STATUS_FROM_PB.get(request.status)
+        if status is None:
+            raise InvalidArgument(reasons.INVALID_TRANSITION, "name the new status")
+        view = lifecycle.change_status(self.node, principal, request.identifier, status, request.reason)
+        return pb.ChangeStatusResponse(certificate=cert_to_pb(view))
+
+    # reading
+    def GetCertificate(self, request: pb.GetCertificateRequest, context: Ctx) -> pb.GetCertificateResponse:
+        view = self.reader.get(self._who(context), request.identifier, request.purpose)
+        return pb.GetCertificateResponse(certificate=cert_to_pb(view))
+
+    def ListCertificates(self, request: pb.ListCertificatesRequest, context: Ctx) -> pb.ListCertificatesResponse:
+        principal = self._who(context)
+        if request.holder.id:
+            found = self.reader.list_for_platform(principal, _holder(request.holder), request.purpose)
+            return pb.ListCertificatesResponse(certificates=[cert_to_pb(c) for c in found])
+        offset, limit = _page(request)
+        if principal.kind == "platform" or request.type_code:
+            views, more = self.reader.list_issued(principal, request.type_code, offset, limit)
+        else:
+            views, more = self.reader.list_own(principal, offset, limit)
+        return pb.ListCertificatesResponse(certificates=[cert_to_pb(c) for c in views],
+                                           page=_next_page(offset, len(views), more))
+
+    def DownloadRendition(self, request: pb.DownloadRenditionRequest, context: Ctx) -> Iterator[common_pb2.Chunk]:
+        view = self.reader.get(self._who(context), request.identifier, request.purpose, action="rendition")
+        for chunk in self.renditions.chunks(view):
+            yield common_pb2.Chunk(data=chunk)
+
+    # consents
+    def GrantConsent(self, request: pb.GrantConsentRequest, context: Ctx) -> pb.GrantConsentResponse:
+        principal = self._who(context)
+        expires = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else datetime.now(UTC)
+        granted = consent.grant(self.node, principal, self.holder_of(principal), platform=request.platform,
+                                identifiers=list(request.identifiers), purpose=request.purpose, expires_at=expires)
+        return pb.GrantConsentResponse(consent=_consent(granted))
+
+    def WithdrawConsent(self, request: pb.WithdrawConsentRequest, context: Ctx) -> pb.WithdrawConsentResponse:
+        principal = self._who(context)
+        done = consent.withdraw(self.node, principal, self.holder_of(principal), request.consent_id)
+        return pb.WithdrawConsentResponse(consent=_consent(done))
+
+    def ListConsents(self, request: pb.ListConsentsRequest, context: Ctx) -> pb.ListConsentsResponse:
+        found = consent.list_consents(self.node, self.holder_of(self._who(context)))
+        return pb.ListConsentsResponse(consents=[_consent(c) for c in found])
+
+    def ListAccessLog(self, request: pb.ListAccessLogRequest, context: Ctx) -> pb.ListAccessLogResponse:
+        offset, limit = _page(request)
+        records, more = consent.access_log(self.node, self.holder_of(self._who(context)), offset, limit)
+        return pb.ListAccessLogResponse(page=_next_page(offset, len(records), more), records=[
+            pb.AccessRecord(at=_ts(r.at), platform=r.platform, identifier=r.identifier, purpose=r.purpose,
+                            consent_id=r.consent_id, action=r.action) for r in records])
+
+    # verification (no authentication)
+    def GetStatusList(self, request: pb.GetStatusListRequest, context: Ctx) -> pb.GetStatusListResponse:
+        return pb.GetStatusListResponse(token=statuslist.token(self.node, request.list_id))
+
+    def GetTrustBundle(self, request: pb.GetTrustBundleRequest, context: Ctx) -> pb.GetTrustBundleResponse:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        with self.node.db.session() as s:
+            chains = [common_pb2.CertificateChain(certificates_der=issuers.chain_der(self.node, i)[:2])
+                      for i in issuers.list_all(s)]
+        return pb.GetTrustBundleResponse(
+            root_certificates_der=[c.public_bytes(Encoding.DER) for c in self.verifier.roots()],
+            issuer_chains=chains, node=common_pb2.NodeInfo(node_id=self.node.id, node_name=self.node.config.node.name))
+
+    def Verify(self, request: pb.VerifyRequest, context: Ctx) -> pb.VerifyResponse:
+        which = request.WhichOneof("subject")
+        if which == "identifier":
+            return verification_to_pb(self.verifier.identifier(request.identifier))
+        if which in ("jws", "qr"):
+            return verification_to_pb(self.verifier.token(getattr(request, which)))
+        raise InvalidArgument(reasons.JWS_INVALID, "give an identifier, a JWS or the QR content")
+
+    def VerifyRendition(self, request_iterator: Iterable[common_pb2.Chunk], context: Ctx) -> pb.VerifyResponse:
+        limit = self.node.config.server.max_message_bytes * 16
+        data = bytearray()
+        for chunk in request_iterator:
+            data += chunk.data
+            if len(data) > limit:
+                raise InvalidArgument(reasons.RENDITION_INVALID, "the PDF is larger than any rendition")
+        return verification_to_pb(self.verifier.pdf(bytes(data)))
+
+
+def _read_batch(requests: Iterable[pb.IssueBatchRequest]) -> tuple[str, bytes]:
+    type_code, data = "", bytearray()
+    for req in requests:
+        if req.HasField("header"):
+            type_code = req.header.type_code
+        elif req.HasField("csv"):
+            data += req.csv.data
+    if not type_code:
+        raise InvalidArgument(reasons.BATCH_INVALID, "the batch starts with a header naming the type")
+    return type_code, bytes(data)
+

@@ -1,0 +1,114 @@
+"""Server side of the status lists: random index assignment and signed, cached list tokens.
+
+Each issuer has lists of ``LIST_SIZE`` entries; a certificate gets a random free index (so a list
+position says nothing about issuance order) and a new list opens once one is ``FILL`` full. The
+list token is signed by the issuer key and re-signed when a status changed since the last
+signing or half its TTL has passed, so a verifier that refreshes on TTL sees any change within
+one TTL.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cert_svc import issuers, jws, reasons
+from cert_svc.issuers import Issuer
+from cert_svc.models import CertificateRow, StatusListRow
+from hutong.errors import NotFound
+from hutong.node import Node
+
+LIST_SIZE = 131072  # the herd-privacy minimum the W3C Bitstring Status List recommends
+FILL = 0.75  # keep random picks cheap: open a new list at 75 % use
+DEFAULT_TTL = 300
+
+
+def ttl_seconds(node: Node) -> int:
+    return int(node.config.section("cert").get("status_list_ttl", DEFAULT_TTL))
+
+
+def _open_list(s: Session, issuer_uscc: str) -> StatusListRow:
+    rows = list(s.scalars(select(StatusListRow).where(StatusListRow.issuer_uscc == issuer_uscc)))
+    for row in rows:
+        if row.used < row.size * FILL:
+            return row
+    row = StatusListRow(list_id=f"{issuer_uscc}-{len(rows) + 1}", issuer_uscc=issuer_uscc, size=LIST_SIZE,
+                        used=0, changed_at=datetime.now(UTC))
+    s.add(row)
+    s.flush()
+    return row
+
+
+def assign(s: Session, issuer_uscc: str, count: int) -> list[tuple[str, int]]:
+    """``count`` fresh (list id, random index) pairs, reserved in the caller's transaction."""
+    out: list[tuple[str, int]] = []
+    while len(out) < count:
+        row = _open_list(s, issuer_uscc)
+        room = min(count - len(out), int(row.size * FILL) - row.used)
+        picked = _pick(s, row, room)
+        row.used += len(picked)
+        s.flush()
+        out.extend((row.list_id, i) for i in picked)
+    return out
+
+
+def _pick(s: Session, row: StatusListRow, count: int) -> list[int]:
+    chosen: set[int] = set()
+    while len(chosen) < count:
+        wanted = {secrets.randbelow(row.size) for _ in range((count - len(chosen)) * 2)} - chosen
+        taken = set(s.scalars(select(CertificateRow.status_index).where(
+            CertificateRow.status_list_id == row.list_id, CertificateRow.status_index.in_(wanted))))
+        chosen |= set(list(wanted - taken)[: count - len(chosen)])
+    return list(chosen)
+
+
+def touch(s: Session, list_ids: Sequence[str]) -> None:
+    """Mark lists changed (a status changed) so the next fetch re-signs them."""
+    for list_id in set(list_ids):
+        row = s.get(StatusListRow, list_id)
+        if row is not None:
+            row.changed_at = datetime.now(UTC)
+
+
+def token(node: Node, list_id: str) -> str:
+    """The current signed token of a list (cached while still current)."""
+    ttl = ttl_seconds(node)
+    with node.db.session() as s:
+        row = s.get(StatusListRow, list_id)
+        if row is None:
+            raise NotFound(reasons.STATUS_LIST_NOT_FOUND, "no status list has this id")
+        if row.token and row.signed_at and _current(row, ttl):
+            return row.token
+        issuer = issuers.get(s, row.issuer_uscc)
+        values = {idx: jws.STATUS_VALUES[st] for idx, st in s.execute(
+            select(CertificateRow.status_index, CertificateRow.status).where(
+                CertificateRow.status_list_id == list_id, CertificateRow.status != "valid"))}
+        signed = _sign(node, issuer, list_id, values, row.size, ttl)
+        row.token, row.signed_at = signed, datetime.now(UTC)
+        return signed
+
+
+def _current(row: StatusListRow, ttl: int) -> bool:
+    signed_at = _aware(row.signed_at)
+    return signed_at >= _aware(row.changed_at) and datetime.now(UTC) - signed_at < timedelta(seconds=ttl / 2)
+
+
+def _aware(at: datetime | None) -> datetime:
+    # SQLite returns naive datetimes; everything is stored in UTC.
+    assert at is not None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _sign(node: Node, issuer: Issuer, list_id: str, values: dict[int, int], size: int, ttl: int) -> str:
+    now = int(time.time())
+    header = {"typ": jws.STATUS_LIST_TYP, "kid": issuer.kid, "x5c": jws.x5c_value(issuers.chain(node, issuer)[:2])}
+    payload = {"sub": list_id, "iss": issuer.uscc, "iat": now, "exp": now + ttl, "ttl": ttl,
+               "status_list": {"bits": jws.STATUS_BITS, "lst": jws.pack_status(values, size)}}
+    signer = node.keys.signer(issuer.key_label)
+    return jws.sign_compact(header, payload, lambda data: signer.sign_raw_ecdsa(data, hash_name="sha256"))
+

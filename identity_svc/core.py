@@ -1,0 +1,83 @@
+"""``Identity``: what every identity_svc domain function needs, built once per node.
+
+Domain functions take an ``Identity`` first and plain values after; they open their own
+transactions (``idn.node.db.session()``) and raise ``hutong.errors`` with stable reasons.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+from argon2 import PasswordHasher, Type
+
+from hutong.errors import InvalidArgument
+from hutong.node import Node
+from identity_svc.settings import IdentitySettings, load_settings
+from identity_svc.signing import TokenSigner
+
+Level = Literal["low", "substantial", "high"]
+LEVELS: tuple[Level, ...] = ("low", "substantial", "high")
+
+
+def level_rank(level: str) -> int:
+    return LEVELS.index(level)  # type: ignore[arg-type]
+
+
+def check_level(level: str) -> Level:
+    if level not in LEVELS:
+        raise InvalidArgument("LEVEL_INVALID", f"level of assurance must be one of {', '.join(LEVELS)}")
+    return level  # type: ignore[return-value]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@dataclass
+class Identity:
+    node: Node
+    settings: IdentitySettings
+    clock: Callable[[], float] = field(default=time.time)  # seconds since the epoch; tests may replace it
+
+    @classmethod
+    def of(cls, node: Node) -> Identity:
+        return cls(node=node, settings=load_settings(node))
+
+    @cached_property
+    def hasher(self) -> PasswordHasher:
+        s = self.settings
+        return PasswordHasher(time_cost=s.argon2_time_cost, memory_cost=s.argon2_memory_kib,
+                              parallelism=s.argon2_parallelism, type=Type.ID)
+
+    @cached_property
+    def signer(self) -> TokenSigner:
+        return TokenSigner(self.node)
+
+    @cached_property
+    def dummy_password_hash(self) -> str:
+        """Verified when the person does not exist, so that an unknown identity costs as much time as a
+        wrong password and the two cannot be told apart."""
+        return self.hasher.hash("not the password of anyone")
+
+    def now(self) -> float:
+        return self.clock()
+
+    # -- personal data: sealed at rest, found by blind index (both keys in the HSM) -----------
+    def person_index(self, citizen_id: str) -> str:
+        """Blind index of a normalised citizen ID number (the same value every service computes)."""
+        return self.node.pki.blind_index(citizen_id)
+
+    def keyed_hash(self, purpose: str, value: str) -> str:
+        """A blind index for something other than a bare ID number, separated by purpose."""
+        return self.node.pki.blind_index(f"{purpose}:{value}")
+
+    def seal(self, purpose: str, value: str) -> bytes:
+        return self.node.pki.seal_data(value.encode(), aad=purpose.encode())
+
+    def unseal(self, purpose: str, blob: bytes) -> str:
+        return self.node.pki.open_data(blob, aad=purpose.encode()).decode()

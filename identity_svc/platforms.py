@@ -1,0 +1,106 @@
+"""Relying platforms: registered by the operator (``hutong platform add``), authenticated per call.
+
+Scopes a platform may be registered for:
+- ``openid``: always; a pairwise ``sub`` (or the local account id when ``pairwise`` is off);
+- ``profile``: the person's name;
+- ``id_number``: the citizen ID number itself (only platforms registered for it ever receive it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from hutong import audit
+from hutong.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from identity_svc.core import Identity, Level, check_level
+from identity_svc.credentials import client_secret_matches, hash_client_secret, new_client_secret
+from identity_svc.models import Platform
+
+SCOPES = ("openid", "profile", "id_number")
+_CLIENT_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{2,79}")
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    client_id: str
+    name: str
+    scopes: frozenset[str]
+    required_acr: Level
+    pairwise: bool
+
+
+@dataclass(frozen=True)
+class NewPlatform:
+    info: PlatformInfo
+    client_secret: str  # shown once; only its hash is stored
+
+
+def _info(row: Platform) -> PlatformInfo:
+    return PlatformInfo(client_id=row.client_id, name=row.name, scopes=frozenset(row.scopes.split()),
+                        required_acr=check_level(row.required_acr), pairwise=row.pairwise)
+
+
+def check_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    unknown = set(scopes) - set(SCOPES)
+    if unknown:
+        raise InvalidArgument("SCOPE_UNKNOWN", f"unknown scope(s) {', '.join(sorted(unknown))}; known: {SCOPES}")
+    return frozenset(scopes) | {"openid"}
+
+
+def add_platform(idn: Identity, *, client_id: str, name: str, scopes: list[str] | tuple[str, ...] = ("openid",),
+                 required_acr: str = "substantial", pairwise: bool = True) -> NewPlatform:
+    if not _CLIENT_ID_RE.fullmatch(client_id):
+        raise InvalidArgument("CLIENT_ID_INVALID", "a client id has 3-80 characters: a-z 0-9 . _ -")
+    info = PlatformInfo(client_id, name.strip() or client_id, check_scopes(scopes), check_level(required_acr),
+                        pairwise)
+    secret = new_client_secret()
+    with idn.node.db.session() as s:
+        if s.get(Platform, client_id) is not None:
+            raise AlreadyExists("PLATFORM_EXISTS", f"platform {client_id} is already registered")
+        s.add(Platform(client_id=client_id, name=info.name, secret_hash=hash_client_secret(secret),
+                       scopes=" ".join(sorted(info.scopes)), required_acr=info.required_acr, pairwise=pairwise,
+                       created_at=datetime.now(UTC)))
+        audit.append(s, actor="operator", action="identity.platform.add", target=client_id,
+                     details={"scopes": sorted(info.scopes), "required_acr": info.required_acr, "pairwise": pairwise})
+    return NewPlatform(info=info, client_secret=secret)
+
+
+def list_platforms(idn: Identity) -> list[PlatformInfo]:
+    with idn.node.db.session() as s:
+        return [_info(p) for p in s.scalars(select(Platform).order_by(Platform.client_id))]
+
+
+def remove_platform(idn: Identity, client_id: str) -> None:
+    """Remove a platform; its sessions end with it (their tokens fail at the next use)."""
+    from identity_svc.sessions import revoke_platform_sessions
+
+    with idn.node.db.session() as s:
+        row = s.get(Platform, client_id)
+        if row is None:
+            raise NotFound("PLATFORM_NOT_FOUND", f"no platform {client_id}")
+        ended = revoke_platform_sessions(idn, s, client_id)
+        s.delete(row)
+        audit.append(s, actor="operator", action="identity.platform.remove", target=client_id,
+                     details={"sessions_ended": ended})
+
+
+def get_platform(idn: Identity, client_id: str) -> PlatformInfo:
+    with idn.node.db.session() as s:
+        row = s.get(Platform, client_id)
+    if row is None:
+        raise NotFound("PLATFORM_NOT_FOUND", f"no platform {client_id}")
+    return _info(row)
+
+
+def authenticate_platform(idn: Identity, client_id: str, secret: str) -> PlatformInfo:
+    if not client_id or not secret:
+        raise Unauthenticated("CLIENT_CREDENTIALS_MISSING", "this call needs the platform's client id and secret")
+    with idn.node.db.session() as s:
+        row = s.get(Platform, client_id)
+    if row is None or not client_secret_matches(row.secret_hash, secret):
+        raise Unauthenticated("CLIENT_AUTHENTICATION_FAILED", "unknown client id or wrong client secret")
+    return _info(row)

@@ -1,0 +1,247 @@
+"""Sessions and tokens: issuing, rotating refresh tokens, checking, revoking.
+
+A session (``TokenFamily``, the ``sid`` claim) is one login of one person at one platform, optionally
+in an organisation's context. Each refresh spends its refresh token and issues a new one; presenting
+a spent refresh token again is taken as theft and revokes the whole family. Access tokens are
+checked against their session at every use, so revocation and logout-everywhere take effect at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from hutong import audit
+from hutong.errors import HutongError, PermissionDenied, Unauthenticated
+from hutong.identifiers import normalise_uscc
+from hutong_client.tokens import verify_token
+from identity_svc.core import Identity, new_id
+from identity_svc.credentials import hash_token
+from identity_svc.models import Organisation, Person, RefreshToken, TokenFamily
+from identity_svc.orgs import roles_in_force
+from identity_svc.persons import citizen_id_of, get_person, name_of
+from identity_svc.platforms import PlatformInfo, get_platform
+from identity_svc.signing import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE
+
+REFRESH_PREFIX = "rt_"
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    id_token: str
+    refresh_token: str
+    expires_in: int
+    acr: str
+    amr: tuple[str, ...]
+    subject: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """What a successful login established."""
+
+    acr: str
+    amr: tuple[str, ...]
+    scopes: frozenset[str]
+    nonce: str = ""
+
+
+@dataclass(frozen=True)
+class AccessCheck:
+    """A verified access token and the session behind it, as of now."""
+
+    claims: dict[str, Any]
+    family: TokenFamily
+    roles: tuple[str, ...]  # organisation roles in force now (org-context sessions only)
+
+
+def subject_for(idn: Identity, person_id: str, platform: PlatformInfo) -> str:
+    """``sub`` as ``platform`` sees the person: pairwise (unlinkable across platforms) by default."""
+    if not platform.pairwise:
+        return person_id
+    return idn.keyed_hash("pairwise-sub", f"{platform.client_id}|{person_id}")[:40]
+
+
+# -- issuing ----------------------------------------------------------------------------------------
+
+def start_session(idn: Identity, s: Session, person: Person, platform: PlatformInfo, auth: Authentication, *,
+                  org_uscc: str | None = None, auth_time: float | None = None) -> TokenSet:
+    now = idn.now()
+    family = TokenFamily(id=new_id("sid"), person_id=person.id, client_id=platform.client_id, acr=auth.acr,
+                         amr=" ".join(auth.amr), scopes=" ".join(sorted(auth.scopes)), org_uscc=org_uscc,
+                         auth_time=auth_time or now, expires_at=now + idn.settings.refresh_token_seconds)
+    s.add(family)
+    s.flush()
+    return _mint(idn, s, family, person, platform, nonce=auth.nonce)
+
+
+def _org_claims(s: Session, family: TokenFamily, subject: str, now: float) -> dict[str, Any]:
+    if family.org_uscc is None:
+        return {}
+    org = s.get(Organisation, family.org_uscc)
+    roles = roles_in_force(s, family.org_uscc, family.person_id, now)
+    if org is None or not roles:
+        raise PermissionDenied("GRANT_REVOKED", "the person no longer holds a role in this organisation")
+    return {"org_uscc": org.uscc, "org_name": org.name, "roles": list(roles), "act": {"sub": subject}}
+
+
+def _id_claims(idn: Identity, person: Person, scopes: set[str]) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    if "profile" in scopes:
+        claims["name"] = name_of(idn, person)
+    if "id_number" in scopes:
+        claims["id_number"] = citizen_id_of(idn, person)
+    return claims
+
+
+def _mint(idn: Identity, s: Session, family: TokenFamily, person: Person, platform: PlatformInfo, *,
+          nonce: str = "") -> TokenSet:
+    now = int(idn.now())
+    st = idn.settings
+    refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    s.add(RefreshToken(token_hash=hash_token(refresh), family_id=family.id, issued_at=now))
+    sub = subject_for(idn, person.id, platform)
+    scopes = set(family.scopes.split())
+    common = {"iss": st.issuer, "sub": sub, "aud": platform.client_id, "iat": now, "acr": family.acr,
+              "amr": family.amr.split(), "sid": family.id, **_org_claims(s, family, sub, idn.now())}
+    access = {**common, "exp": now + st.access_token_seconds, "jti": new_id("at"), "client_id": platform.client_id,
+              "scope": " ".join(sorted(scopes))}
+    id_token = {**common, "exp": now + st.id_token_seconds, "auth_time": int(family.auth_time),
+                **({"nonce": nonce} if nonce else {}), **_id_claims(idn, person, scopes)}
+    return TokenSet(access_token=idn.signer.sign(access, typ=ACCESS_TOKEN_TYPE),
+                    id_token=idn.signer.sign(id_token, typ=ID_TOKEN_TYPE), refresh_token=refresh,
+                    expires_in=st.access_token_seconds, acr=family.acr, amr=tuple(family.amr.split()),
+                    subject=sub, scopes=tuple(sorted(scopes)))
+
+
+# -- checking ---------------------------------------------------------------------------------------
+
+def _live_family(idn: Identity, s: Session, family_id: str) -> TokenFamily:
+    family = s.get(TokenFamily, family_id)
+    if family is None or family.revoked_at is not None:
+        raise Unauthenticated("TOKEN_REVOKED", "the session has ended (revoked or logged out)")
+    if family.expires_at <= idn.now():
+        raise Unauthenticated("TOKEN_EXPIRED", "the session has expired: log in again")
+    return family
+
+
+def verify_access_token(idn: Identity, token: str, *, audience: str | None) -> AccessCheck:
+    """Signature, issuer, expiry, audience, and the session (and organisation grants) still in force."""
+    claims = verify_token(token, idn.signer.jwks(), issuer=idn.settings.issuer, audience=audience, kind="access",
+                          leeway=0)
+    with idn.node.db.session() as s:
+        family = _live_family(idn, s, str(claims.get("sid", "")))
+        roles = roles_in_force(s, family.org_uscc, family.person_id, idn.now()) if family.org_uscc else ()
+    if family.org_uscc and not roles:
+        raise PermissionDenied("GRANT_REVOKED", "the person no longer holds a role in this organisation")
+    return AccessCheck(claims=claims, family=family, roles=roles)
+
+
+# -- refresh, revoke, logout ------------------------------------------------------------------------
+
+def _revoke_family(s: Session, family: TokenFamily, reason: str, now: float) -> None:
+    if family.revoked_at is None:
+        family.revoked_at, family.revoke_reason = now, reason
+
+
+def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str) -> TokenSet | HutongError:
+    rt = s.get(RefreshToken, hash_token(token), with_for_update=True)
+    if rt is None:
+        raise Unauthenticated("REFRESH_TOKEN_INVALID", "unknown refresh token")
+    family = s.get(TokenFamily, rt.family_id)
+    if family is None or family.client_id != platform.client_id:
+        raise Unauthenticated("TOKEN_WRONG_AUDIENCE", "the refresh token was issued to another platform")
+    if rt.used_at is not None:
+        # Spent before: someone else holds a copy. End the session for both holders (committed).
+        _revoke_family(s, family, "refresh-token-reuse", idn.now())
+        audit.append(s, actor=f"platform:{platform.client_id}", action="identity.token.reuse",
+                     target=f"session:{family.id}", outcome="REFRESH_TOKEN_REUSED")
+        return Unauthenticated("REFRESH_TOKEN_REUSED", "the refresh token was already used; the session is revoked")
+    family = _live_family(idn, s, family.id)
+    rt.used_at = idn.now()
+    return _mint(idn, s, family, get_person(s, family.person_id), platform)
+
+
+def refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
+    with idn.node.db.session() as s:
+        outcome = _rotate(idn, s, platform, token)
+    if isinstance(outcome, HutongError):
+        raise outcome
+    return outcome
+
+
+def _family_of(idn: Identity, s: Session, token: str) -> TokenFamily | None:
+    if token.startswith(REFRESH_PREFIX):
+        rt = s.get(RefreshToken, hash_token(token))
+        return s.get(TokenFamily, rt.family_id) if rt else None
+    # An expired access token can still name its session: revoking it is harmless and expected.
+    claims = verify_token(token, idn.signer.jwks(), issuer=idn.settings.issuer, audience=None,
+                          kind="access", leeway=10**9)
+    return s.get(TokenFamily, str(claims.get("sid", "")))
+
+
+def revoke(idn: Identity, platform: PlatformInfo, token: str) -> None:
+    """Revoke the session an access or refresh token belongs to (RFC 7009)."""
+    with idn.node.db.session() as s:
+        family = _family_of(idn, s, token)
+        if family is None:
+            raise Unauthenticated("TOKEN_INVALID", "unknown token")
+        if family.client_id != platform.client_id:
+            raise Unauthenticated("TOKEN_WRONG_AUDIENCE", "the token was issued to another platform")
+        _revoke_family(s, family, "revoked", idn.now())
+        audit.append(s, actor=f"platform:{platform.client_id}", action="identity.token.revoke",
+                     target=f"session:{family.id}")
+
+
+def _revoke_where(idn: Identity, s: Session, condition: Any, reason: str) -> int:
+    result = s.execute(update(TokenFamily).where(condition, TokenFamily.revoked_at.is_(None))
+                       .values(revoked_at=idn.now(), revoke_reason=reason))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def logout_everywhere(idn: Identity, person_id: str) -> int:
+    with idn.node.db.session() as s:
+        ended = _revoke_where(idn, s, TokenFamily.person_id == person_id, "logout-everywhere")
+        audit.append(s, actor=f"person:{person_id}", action="identity.logout-everywhere",
+                     target=f"person:{person_id}", details={"sessions_ended": ended})
+    return ended
+
+
+def revoke_platform_sessions(idn: Identity, s: Session, client_id: str) -> int:
+    return _revoke_where(idn, s, TokenFamily.client_id == client_id, "platform-removed")
+
+
+def switch_organisation(idn: Identity, check: AccessCheck, uscc: str) -> TokenSet:
+    """A new session at the same platform and level, acting for the organisation."""
+    code = normalise_uscc(uscc)
+    base = check.family
+    platform = get_platform(idn, base.client_id)
+    with idn.node.db.session() as s:
+        if not roles_in_force(s, code, base.person_id, idn.now()):
+            raise PermissionDenied("NOT_A_MEMBER", "the person holds no role in force in this organisation")
+        auth = Authentication(acr=base.acr, amr=tuple(base.amr.split()), scopes=frozenset(base.scopes.split()))
+        tokens = start_session(idn, s, get_person(s, base.person_id), platform, auth, org_uscc=code,
+                               auth_time=base.auth_time)
+        audit.append(s, actor=f"person:{base.person_id} via {platform.client_id}", action="identity.org.switch",
+                     target=f"org:{code}")
+    return tokens
+
+
+@dataclass(frozen=True)
+class Introspection:
+    check: AccessCheck | None
+    inactive_reason: str = ""
+
+
+def introspect(idn: Identity, platform: PlatformInfo, token: str) -> Introspection:
+    """RFC 7662: a token that cannot be used is reported inactive (with the reason), not as an error."""
+    try:
+        return Introspection(verify_access_token(idn, token, audience=platform.client_id))
+    except (Unauthenticated, PermissionDenied) as err:
+        return Introspection(None, err.reason)

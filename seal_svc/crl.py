@@ -1,0 +1,60 @@
+"""Publishing revocation: the seal CA's CRL (revoked seals) and the root's (covering the seal CA and TSA).
+
+A CRL is kept in the database and re-issued (HSM signature) only when a seal was revoked since, or
+when it has passed half its validity, so verifying a document does not cost an HSM operation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hutong import audit, pki
+from hutong.node import Node
+from seal_svc.models import SealCrlRow, SealRow
+from seal_svc.seals import CrlInfo, SealStatus, _utc
+
+
+def _revoked(session: Session, ca: str) -> list[tuple[int, datetime]]:
+    if ca != pki.SEAL_CA:
+        return []  # the node's sub-CAs are never revoked by this service
+    rows = session.execute(
+        select(SealRow.cert_serial, SealRow.revoked_at).where(SealRow.status == SealStatus.REVOKED.value))
+    return [(int(serial, 16), _utc(at) or datetime.now(UTC)) for serial, at in rows]
+
+
+def _fresh_enough(row: SealCrlRow | None, now: datetime) -> bool:
+    if row is None or row.stale:
+        return False
+    this, nxt = _utc(row.this_update), _utc(row.next_update)
+    assert this is not None and nxt is not None
+    return now < this + (nxt - this) / 2
+
+
+def current_crl(node: Node, ca: str = pki.SEAL_CA, *, hours: int = 24) -> CrlInfo:
+    """The newest CRL of ``ca`` (seal CA or root), issuing a new one if needed."""
+    now = datetime.now(UTC)
+    with node.db.session() as s:
+        # Locks the row (PostgreSQL; SQLite holds the write lock already) so two workers agree on the number.
+        row = s.scalars(select(SealCrlRow).where(SealCrlRow.ca == ca).with_for_update()).first()
+        if row is not None and _fresh_enough(row, now):
+            return _info(row)
+        number = (row.number + 1) if row else 1
+        crl = node.pki.crl(ca=ca, revoked=_revoked(s, ca), number=number, next_update=timedelta(hours=hours))
+        der = crl.public_bytes(serialization.Encoding.DER)
+        if row is None:
+            row = SealCrlRow(ca=ca)
+            s.add(row)
+        row.number, row.der, row.stale = number, der, 0
+        row.this_update, row.next_update = crl.last_update_utc, crl.next_update_utc or now + timedelta(hours=hours)
+        audit.append(s, actor="node", action="seal.crl.issue", target=ca, details={"number": number})
+        return _info(row)
+
+
+def _info(row: SealCrlRow) -> CrlInfo:
+    this, nxt = _utc(row.this_update), _utc(row.next_update)
+    assert this is not None and nxt is not None
+    return CrlInfo(der=row.der, number=row.number, this_update=this, next_update=nxt)

@@ -1,0 +1,122 @@
+"""Seal images: the red round seal generated with Pillow, or a PNG the organisation uploads.
+
+The image is placed in the PDF as a picture, so the PDF needs no font: the CJK glyphs are
+rendered here from the system's WenQuanYi Micro Hei (looked up at run time, or ``[seal] font_path``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+from hutong.errors import FailedPrecondition, InvalidArgument
+
+SEAL_RED = (218, 24, 32, 255)
+SIZE = 512  # pixels; placed at e.g. 120 pt it still prints at >300 dpi
+MAX_UPLOAD_PIXELS = 2048 * 2048
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc",
+    "/usr/share/fonts/wenquanyi/wqy-microhei/wqy-microhei.ttc",
+)
+
+
+@lru_cache(maxsize=4)
+def find_cjk_font(configured: str = "") -> Path:
+    """The CJK font file: configured path, a known location, or whatever fontconfig offers for zh."""
+    if configured:
+        path = Path(configured)
+        if path.is_file():
+            return path
+        raise FailedPrecondition("SEAL_FONT_MISSING", f"[seal] font_path {configured} does not exist")
+    for candidate in _FONT_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    fc_match = shutil.which("fc-match")
+    if fc_match:
+        out = subprocess.run([fc_match, "-f", "%{file}", ":lang=zh"], capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip() and Path(out.stdout.strip()).is_file():
+            return Path(out.stdout.strip())
+    raise FailedPrecondition("SEAL_FONT_MISSING",
+                             "no CJK font found: install fonts-wqy-microhei or set [seal] font_path")
+
+
+def _star(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float) -> None:
+    inner = radius * math.sin(math.radians(18)) / math.sin(math.radians(126))
+    points = []
+    for k in range(10):
+        r = radius if k % 2 == 0 else inner
+        angle = math.radians(-90 + 36 * k)
+        points.append((cx + r * math.cos(angle), cy + r * math.sin(angle)))
+    draw.polygon(points, fill=SEAL_RED)
+
+
+def _glyph(char: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+    box = font.getbbox(char)
+    side = int(max(box[2], box[3]) * 1.3) + 4
+    tile = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    ImageDraw.Draw(tile).text((side / 2, side / 2), char, font=font, fill=SEAL_RED, anchor="mm")
+    return tile
+
+
+def _arc_text(img: Image.Image, text: str, font: ImageFont.FreeTypeFont, radius: float) -> None:
+    """Characters along the upper arc, left to right, each turned to face outwards."""
+    n = len(text)
+    span = min(250.0, 22.0 * n + 40.0) if n > 1 else 0.0
+    cx = cy = SIZE / 2
+    for i, char in enumerate(text):
+        theta = -span / 2 + (span * i / (n - 1) if n > 1 else 0.0)  # degrees clockwise from the top
+        tile = _glyph(char, font).rotate(-theta, resample=Image.Resampling.BICUBIC)
+        x = cx + radius * math.sin(math.radians(theta)) - tile.width / 2
+        y = cy - radius * math.cos(math.radians(theta)) - tile.height / 2
+        img.alpha_composite(tile, (round(x), round(y)))
+
+
+def generate_seal_image(org_name: str, caption: str, *, font_path: str = "") -> bytes:
+    """A red round seal: ring, the organisation's name around the top, a star, the caption below."""
+    font_file = str(find_cjk_font(font_path))
+    img = Image.new("RGBA", (SIZE, SIZE), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    ring = SIZE * 0.035
+    draw.ellipse((ring / 2, ring / 2, SIZE - ring / 2, SIZE - ring / 2), outline=SEAL_RED, width=round(ring))
+    # Long names get smaller characters so they still fit on the arc.
+    name_size = round(SIZE * (0.12 if len(org_name) <= 12 else 0.095 if len(org_name) <= 18 else 0.075))
+    _arc_text(img, org_name, ImageFont.truetype(font_file, name_size), SIZE / 2 - ring - name_size * 0.75)
+    _star(draw, SIZE / 2, SIZE / 2, SIZE * 0.16)
+    if caption:
+        font = ImageFont.truetype(font_file, round(SIZE * 0.075))
+        draw.text((SIZE / 2, SIZE * 0.76), caption, font=font, fill=SEAL_RED, anchor="mm")
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def check_uploaded_png(data: bytes) -> bytes:
+    """Accept an uploaded PNG only if it really is a PNG of sensible size; returns it normalised to RGBA."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InvalidArgument("SEAL_IMAGE_INVALID", "the seal image is larger than 2 MiB")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != "PNG":
+                raise InvalidArgument("SEAL_IMAGE_INVALID", "the seal image must be a PNG")
+            if im.width * im.height > MAX_UPLOAD_PIXELS or min(im.size) < 32:
+                raise InvalidArgument("SEAL_IMAGE_INVALID", "the seal image must be 32 to 2048 pixels a side")
+            rgba = im.convert("RGBA")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise InvalidArgument("SEAL_IMAGE_INVALID", "the seal image is not a readable PNG") from None
+    out = io.BytesIO()
+    rgba.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def load_image(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as im:
+        return im.convert("RGBA")

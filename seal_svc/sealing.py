@@ -1,0 +1,258 @@
+"""Sealing a PDF: pyHanko does the PDF and CMS work, the HSM makes the signatures.
+
+Order of events, so that a failure leaves nothing behind:
+1. check the caller may use the seal and the options make sense (before reading the upload);
+2. spool the upload to disk, open and check it (not a PDF, truncated, encrypted, page/position);
+3. write the sealed document to a second temporary file (incremental update: earlier seals stay valid);
+4. in one transaction: re-check, charge the grant one use, audit (who, seal, document hashes);
+5. only then hand the output back. Any failure before 4 commits discards the temporary files.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from pyhanko.pdf_utils import layout
+from pyhanko.pdf_utils.images import PdfImage
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.validation import read_certification_data
+from pyhanko.stamp import StaticStampStyle
+
+from hutong import pki
+from hutong.auth import Principal
+from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
+from hutong.node import Node
+from seal_svc import image
+from seal_svc.pdf_signer import HsmPdfSigner, HsmTimeStamper
+from seal_svc.pdfio import Spooled, finish, open_pdf, spool, spool_bytes, temp_file
+from seal_svc.seals import SealInfo, SealService
+from seal_svc.trust import TrustSource, local_trust, validation_context
+
+
+class PadesLevel(enum.Enum):
+    B_B = "B-B"
+    B_T = "B-T"
+    B_LT = "B-LT"
+    B_LTA = "B-LTA"
+
+
+class Certification(enum.Enum):
+    """DocMDP level when the seal certifies the document (``None`` in options = approval seal)."""
+
+    NO_CHANGES = MDPPerm.NO_CHANGES
+    FORM_FILLING = MDPPerm.FILL_FORMS
+    ANNOTATIONS = MDPPerm.ANNOTATE
+
+
+@dataclass(frozen=True)
+class Placement:
+    page: int  # from 1
+    x: float  # PDF points from the page's lower-left corner
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class SealOptions:
+    placement: Placement | None = None  # a new visible seal here ...
+    field_name: str = ""  # ... or into this existing empty signature field
+    reason: str = ""
+    location: str = ""
+    level: PadesLevel = PadesLevel.B_T
+    certification: Certification | None = None
+
+
+@dataclass
+class SealedDocument:
+    """The sealed PDF on disk (close it when done) and what was done."""
+
+    output: Spooled
+    seal_id: str
+    field_name: str
+    level: PadesLevel
+    input_sha256: str
+    signing_time: datetime
+
+    def read(self) -> bytes:
+        self.output.file.seek(0)
+        return self.output.file.read()
+
+    def close(self) -> None:
+        self.output.close()
+
+
+def check_options(options: SealOptions) -> None:
+    if (options.placement is None) == (not options.field_name):
+        raise InvalidArgument("PLACEMENT_REQUIRED", "give either a page position or an existing field name")
+    p = options.placement
+    if p is not None and (p.width <= 0 or p.height <= 0 or min(p.x, p.y) < 0):
+        raise InvalidArgument("POSITION_OUT_OF_RANGE", "the seal's box must have a positive size on the page")
+    if len(options.reason) > 500 or len(options.location) > 200:
+        raise InvalidArgument("SEAL_TEXT_TOO_LONG", "reason (500) or location (200) is too long")
+
+
+class Sealer:
+    """Seals documents for one node. Build once; thread-safe."""
+
+    def __init__(self, seals: SealService, trust: TrustSource | None = None) -> None:
+        self.seals = seals
+        self.node = seals.node
+        self.settings = seals.settings
+        self.trust = trust or local_trust(self.node, crl_hours=self.settings.crl_hours)
+
+    def precheck(self, principal: Principal, seal_id: str, options: SealOptions, declared_size: int = 0) -> SealInfo:
+        """Everything that can be refused before the document is read."""
+        check_options(options)
+        if declared_size > self.settings.max_upload_bytes:
+            from seal_svc.pdfio import too_large
+
+            raise too_large(self.settings.max_upload_bytes)
+        return self.seals.authorise_use(principal, seal_id)
+
+    def seal_chunks(self, principal: Principal, seal_id: str, chunks: Iterable[bytes], options: SealOptions,
+                    *, declared_size: int = 0) -> SealedDocument:
+        self.precheck(principal, seal_id, options, declared_size)
+        upload = spool(chunks, limit=self.settings.max_upload_bytes, temp_dir=self.settings.temp_dir)
+        try:
+            return self.seal_spooled(principal, seal_id, upload, options)
+        finally:
+            upload.close()
+
+    def seal_spooled(self, principal: Principal, seal_id: str, upload: Spooled, options: SealOptions) -> SealedDocument:
+        info = self.precheck(principal, seal_id, options)
+        reader = open_pdf(upload)
+        field_name, spec = _field_for(reader, seal_id, options)
+        out = temp_file(self.settings.temp_dir)
+        try:
+            signing_time = self._sign(info, reader, upload, out, field_name, spec, options)
+            output = finish(out)
+            with self.node.db.session() as s:
+                self.seals.record_use(s, principal, seal_id, {
+                    "document_sha256": upload.sha256, "sealed_sha256": output.sha256, "size": upload.size,
+                    "field": field_name, "level": options.level.value,
+                    "certification": options.certification.name if options.certification else None,
+                })
+        except BaseException:
+            out.close()
+            raise
+        return SealedDocument(output=output, seal_id=seal_id, field_name=field_name, level=options.level,
+                              input_sha256=upload.sha256, signing_time=signing_time)
+
+    def _sign(self, info: SealInfo, reader: PdfFileReader, upload: Spooled, out: BinaryIO, field_name: str,
+              spec: SigFieldSpec | None, options: SealOptions) -> datetime:
+        level = options.level
+        long_term = level in (PadesLevel.B_LT, PadesLevel.B_LTA)
+        meta = signers.PdfSignatureMetadata(
+            field_name=field_name, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES,
+            reason=options.reason or None, location=options.location or None, name=info.name,
+            certify=options.certification is not None,
+            docmdp_permissions=options.certification.value if options.certification else MDPPerm.FILL_FORMS,
+            embed_validation_info=long_term, use_pades_lta=level is PadesLevel.B_LTA,
+            validation_context=validation_context(self.trust()) if long_term else None,
+        )
+        hsm = self.node.keys.signer(self.seals.key_label(info.seal_id))
+        chain = [info.certificate, *self.node.pki.chain(pki.SEAL_CA)]
+        timestamper = None
+        if level is not PadesLevel.B_B:
+            timestamper = HsmTimeStamper(self.node.pki.signer(pki.TSA), self.node.pki.certificate(pki.TSA),
+                                         [self.node.pki.certificate(pki.ROOT)])
+        stamp = StaticStampStyle(
+            background=PdfImage(image.load_image(info.image_png)), border_width=0, background_opacity=1.0,
+            background_layout=layout.SimpleBoxLayoutRule(
+                x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MID,
+                margins=layout.Margins.uniform(0)),
+        )
+        pdf_signer = signers.PdfSigner(meta, HsmPdfSigner(hsm, info.certificate, chain), timestamper=timestamper,
+                                       stamp_style=stamp, new_field_spec=spec)
+        writer = IncrementalPdfFileWriter(upload.file, prev=reader, strict=False)
+        signing_time = datetime.now(UTC)
+        try:
+            pdf_signer.sign_pdf(writer, existing_fields_only=spec is None,
+                                bytes_reserved=self.settings.signature_bytes_reserved, output=out)
+        except HutongError:
+            raise
+        except SigningError as exc:
+            raise FailedPrecondition("PDF_SIGNING_REFUSED", f"the document cannot be sealed: {exc}") from None
+        return signing_time
+
+
+def _page_box(reader: PdfFileReader, page_ix: int) -> tuple[float, float, float, float]:
+    page_ref, _ = reader.find_page_for_modification(page_ix)
+    node = page_ref.get_object()
+    while node is not None:
+        if "/MediaBox" in node:
+            box = [float(v) for v in node["/MediaBox"]]
+            return min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])
+        parent = node.get("/Parent")
+        node = parent.get_object() if parent is not None else None
+    return 0.0, 0.0, 612.0, 792.0  # no MediaBox anywhere: US Letter, as readers assume
+
+
+def _check_new_field_allowed(reader: PdfFileReader) -> None:
+    """Refuse up front what would break a certifying seal. DocMDP allows signing existing fields
+    only (level 2; validators such as pyHanko treat level 3 alike), so after certification a new
+    visible seal would make the certification report a disallowed change."""
+    cert = read_certification_data(reader)
+    if cert is None:
+        return
+    if cert.permission == MDPPerm.NO_CHANGES:
+        raise FailedPrecondition("DOCUMENT_LOCKED", "the document is certified against any change")
+    raise FailedPrecondition("DOCUMENT_LOCKED", "the document is certified: seal into one of its existing "
+                             "empty signature fields")
+
+
+def _field_for(reader: PdfFileReader, seal_id: str, options: SealOptions) -> tuple[str, SigFieldSpec | None]:
+    """The signature field to fill: an existing empty one, or the spec of a new one."""
+    existing = {name: value for name, value, _ in fields.enumerate_sig_fields(reader)}
+    if options.certification is not None and any(v is not None for v in existing.values()):
+        raise FailedPrecondition("CERTIFICATION_NOT_POSSIBLE", "only the first seal of a document can certify it")
+    if options.field_name:
+        if options.field_name not in existing:
+            raise InvalidArgument("FIELD_NOT_FOUND", "the document has no signature field of that name")
+        if existing[options.field_name] is not None:
+            raise FailedPrecondition("FIELD_ALREADY_SIGNED", "that signature field is already signed")
+        return options.field_name, None
+    p = options.placement
+    assert p is not None
+    _check_new_field_allowed(reader)
+    pages = int(reader.root["/Pages"]["/Count"])
+    if not 1 <= p.page <= pages:
+        raise InvalidArgument("PAGE_OUT_OF_RANGE", f"the document has {pages} page(s)")
+    llx, lly, urx, ury = _page_box(reader, p.page - 1)
+    if p.x < llx or p.y < lly or p.x + p.width > urx or p.y + p.height > ury:
+        raise InvalidArgument("POSITION_OUT_OF_RANGE", "the seal's box does not fit on the page")
+    name, n = f"Seal_{seal_id}", 1
+    while name in existing:
+        n += 1
+        name = f"Seal_{seal_id}_{n}"
+    box = (round(p.x), round(p.y), round(p.x + p.width), round(p.y + p.height))
+    return name, SigFieldSpec(sig_field_name=name, on_page=p.page - 1, box=box)
+
+
+def seal_pdf(node: Node, *, seal_id: str, pdf: bytes | BinaryIO, principal: Principal,
+             options: SealOptions, service: SealService | None = None) -> bytes:
+    """In-process API (cert_svc and others): seal ``pdf`` and return the sealed bytes.
+
+    Same checks, grant accounting and audit as the RPC. ``service`` may be passed to reuse one.
+    """
+    sealer = Sealer(service or SealService(node))
+    sealer.precheck(principal, seal_id, options)
+    upload = spool_bytes(pdf, limit=sealer.settings.max_upload_bytes, temp_dir=sealer.settings.temp_dir)
+    try:
+        doc = sealer.seal_spooled(principal, seal_id, upload, options)
+    finally:
+        upload.close()
+    try:
+        return doc.read()
+    finally:
+        doc.close()
+

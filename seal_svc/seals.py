@@ -1,0 +1,378 @@
+"""Seals and grants: the domain layer (no gRPC). Every change is audited in its own transaction.
+
+Who may do what:
+- manage a seal (create, suspend, reactivate, revoke, grant): a person acting for the seal's
+  organisation with one of ``MANAGE_ROLES``, or a node operator;
+- read a seal: anyone in the organisation's context, a grantee, or an operator;
+- use a seal: only the holder of a current grant (person by account id, platform by client id).
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hsm import CreateKeyRequest, KeyAlgorithm
+from hutong import audit, pki
+from hutong.auth import Principal
+from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
+from hutong.identifiers import parse_uscc
+from hutong.node import Node
+from seal_svc import image
+from seal_svc.certs import seal_subject
+from seal_svc.models import SealCrlRow, SealGrantRow, SealRow
+from seal_svc.settings import SealSettings, load_settings
+
+# Roles (organisation context) that may manage the organisation's seals.
+MANAGE_ROLES = frozenset({"legal_representative", "administrator"})
+KEY_LABEL_PREFIX = "seal."
+MAX_PAGE = 500
+
+
+class SealType(enum.Enum):
+    OFFICIAL = "official"
+    CONTRACT = "contract"
+    FINANCE = "finance"
+    INVOICE = "invoice"
+    LEGAL_REPRESENTATIVE = "legal_representative"
+
+    @property
+    def caption(self) -> str:
+        """The words under the star (and the certificate's OU)."""
+        return _CAPTIONS[self]
+
+
+_CAPTIONS = {
+    SealType.OFFICIAL: "公章",
+    SealType.CONTRACT: "合同专用章",
+    SealType.FINANCE: "财务专用章",
+    SealType.INVOICE: "发票专用章",
+    SealType.LEGAL_REPRESENTATIVE: "法定代表人章",
+}
+
+
+class SealStatus(enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class SealInfo:
+    seal_id: str
+    org_uscc: str
+    org_name: str
+    type: SealType
+    name: str
+    status: SealStatus
+    certificate: x509.Certificate
+    created_at: datetime
+    status_changed_at: datetime
+    image_png: bytes = b""
+
+    @property
+    def certificate_serial(self) -> str:
+        return format(self.certificate.serial_number, "x")
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    grant_id: str
+    seal_id: str
+    grantee_kind: str  # person / platform
+    grantee: str
+    not_before: datetime | None
+    not_after: datetime | None
+    max_uses: int | None
+    uses: int
+    revoked: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    der: bytes
+    number: int
+    this_update: datetime
+    next_update: datetime
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands timezone-aware columns back naive; they were stored as UTC.
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _seal_info(row: SealRow, *, with_image: bool = True) -> SealInfo:
+    return SealInfo(
+        seal_id=row.id, org_uscc=row.org_uscc, org_name=row.org_name, type=SealType(row.type), name=row.name,
+        status=SealStatus(row.status), certificate=x509.load_pem_x509_certificate(row.cert_pem.encode()),
+        created_at=_utc(row.created_at) or row.created_at,
+        status_changed_at=_utc(row.status_changed_at) or row.status_changed_at,
+        image_png=row.image_png if with_image else b"",
+    )
+
+
+def _grant_info(row: SealGrantRow) -> GrantInfo:
+    return GrantInfo(
+        grant_id=row.id, seal_id=row.seal_id, grantee_kind=row.grantee_kind, grantee=row.grantee,
+        not_before=_utc(row.not_before), not_after=_utc(row.not_after), max_uses=row.max_uses, uses=row.uses,
+        revoked=row.revoked_at is not None, created_at=_utc(row.created_at) or row.created_at,
+    )
+
+
+def may_manage(principal: Principal, org_uscc: str) -> bool:
+    if principal.kind == "operator":
+        return True
+    return principal.org_uscc == org_uscc and bool(MANAGE_ROLES.intersection(principal.roles))
+
+
+def _require_manage(principal: Principal, org_uscc: str) -> None:
+    if not may_manage(principal, org_uscc):
+        raise PermissionDenied("NOT_ORG_ADMIN", "only the organisation's administrators may manage its seals")
+
+
+def _grant_matches(grant: SealGrantRow, principal: Principal) -> bool:
+    return principal.kind in ("person", "platform") and grant.grantee_kind == principal.kind \
+        and grant.grantee == principal.subject
+
+
+def _load(session: Session, seal_id: str, *, lock: bool = False) -> SealRow:
+    stmt = select(SealRow).where(SealRow.id == seal_id)
+    row = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if row is None:
+        raise NotFound("SEAL_NOT_FOUND", "no seal with this id")
+    return row
+
+
+def check_usable(row: SealRow) -> None:
+    if row.status == SealStatus.SUSPENDED.value:
+        raise FailedPrecondition("SEAL_SUSPENDED", "the seal is suspended")
+    if row.status == SealStatus.REVOKED.value:
+        raise FailedPrecondition("SEAL_REVOKED", "the seal has been revoked")
+
+
+def _usable_grant(grants: list[SealGrantRow], now: datetime) -> SealGrantRow:
+    """The grant to charge for one use, or the error that explains why there is none."""
+    if not grants:
+        raise PermissionDenied("NOT_GRANTED", "the caller holds no grant for this seal")
+    problem: Exception | None = None
+    for g in grants:
+        nb, na = _utc(g.not_before), _utc(g.not_after)
+        if (nb and now < nb) or (na and now >= na):
+            problem = problem or PermissionDenied("GRANT_EXPIRED", "the caller's grant for this seal is not valid now")
+        elif g.max_uses is not None and g.uses >= g.max_uses:
+            problem = ResourceExhausted("GRANT_EXHAUSTED", "the caller's grant for this seal has no uses left")
+        else:
+            return g
+    assert problem is not None
+    raise problem
+
+
+class SealService:
+    """Seals, grants and the seal CRL of one node. Thread-safe; construct once per node."""
+
+    def __init__(self, node: Node, settings: SealSettings | None = None) -> None:
+        self.node = node
+        self.settings = settings or load_settings(node)
+
+    # -- seals -----------------------------------------------------------------------------
+    def create_seal(self, principal: Principal, *, org_uscc: str, org_name: str, seal_type: SealType,
+                    name: str = "", image_png: bytes = b"") -> SealInfo:
+        """A new active seal: key pair generated in the HSM, certificate from the node's seal CA."""
+        uscc = parse_uscc(org_uscc).code
+        _require_manage(principal, uscc)
+        org_name = self._org_name(uscc, org_name.strip())
+        name = name.strip() or f"{org_name}{seal_type.caption}"
+        if not 1 <= len(org_name) <= 60 or not 1 <= len(name) <= 100:
+            raise InvalidArgument("SEAL_NAME_INVALID", "organisation name (1-60) and seal name (1-100) are required")
+        png = image.check_uploaded_png(image_png) if image_png else image.generate_seal_image(
+            org_name, "" if seal_type is SealType.OFFICIAL else seal_type.caption, font_path=self.settings.font_path)
+        seal_id = "seal-" + secrets.token_hex(8)
+        label = KEY_LABEL_PREFIX + seal_id
+        key = self.node.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
+        try:
+            cert = self.node.pki.issue(ca=pki.SEAL_CA, public_key=key.public_key, subject=seal_subject(
+                org_name=org_name, org_uscc=uscc, caption=seal_type.caption, seal_name=name, seal_id=seal_id))
+            self.node.keys.import_certificate(label, cert)
+            now = datetime.now(UTC)
+            row = SealRow(id=seal_id, org_uscc=uscc, org_name=org_name, type=seal_type.value, name=name,
+                          status=SealStatus.ACTIVE.value, key_label=label, image_png=png, created_at=now,
+                          created_by=principal.actor, status_changed_at=now,
+                          cert_serial=format(cert.serial_number, "x"),
+                          cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode())
+            with self.node.db.session() as s:
+                s.add(row)
+                audit.append(s, actor=principal.actor, action="seal.create", target=seal_id,
+                             details={"org_uscc": uscc, "type": seal_type.value, "serial": row.cert_serial})
+        except BaseException:
+            # No seal row exists, so the key must not outlive this failed attempt.
+            self.node.keys.destroy_key(label)
+            raise
+        return _seal_info(row)
+
+    def _org_name(self, uscc: str, given: str) -> str:
+        """The registered name when identity_svc knows the organisation (it came from the register)."""
+        try:
+            from identity_svc.models import Organisation
+        except ImportError:
+            registered = None
+        else:
+            with self.node.db.session() as s:
+                org = s.get(Organisation, uscc)
+                registered = org.name if org is not None else None
+        if registered is None:
+            if not given:
+                raise InvalidArgument("ORG_NAME_REQUIRED", "the organisation is not registered here: give its name")
+            return given
+        if given and given != registered:
+            raise InvalidArgument("ORG_NAME_MISMATCH", "the name differs from the organisation's registered name")
+        return registered
+
+    def get_seal(self, principal: Principal, seal_id: str) -> SealInfo:
+        with self.node.db.session() as s:
+            row = _load(s, seal_id)
+            grants = list(s.scalars(select(SealGrantRow).where(SealGrantRow.seal_id == seal_id)))
+        if not (principal.kind == "operator" or principal.org_uscc == row.org_uscc
+                or any(_grant_matches(g, principal) for g in grants)):
+            # Same answer as for an unknown id: seal ids of other organisations are not disclosed.
+            raise NotFound("SEAL_NOT_FOUND", "no seal with this id")
+        return _seal_info(row)
+
+    def list_seals(self, principal: Principal, *, org_uscc: str = "", page_size: int = 0,
+                   page_token: str = "") -> tuple[list[SealInfo], str]:
+        org = org_uscc or principal.org_uscc or ""
+        if not org:
+            raise InvalidArgument("ORG_REQUIRED", "name the organisation (or call in an organisation context)")
+        if principal.kind != "operator" and principal.org_uscc != org:
+            raise PermissionDenied("NOT_ORG_MEMBER", "only the organisation's members may list its seals")
+        size = min(page_size or 50, MAX_PAGE)
+        stmt = select(SealRow).where(SealRow.org_uscc == org).order_by(SealRow.id).limit(size + 1)
+        if page_token:
+            stmt = stmt.where(SealRow.id > page_token)
+        with self.node.db.session() as s:
+            rows = list(s.scalars(stmt))
+        more = len(rows) > size
+        rows = rows[:size]
+        return [_seal_info(r, with_image=False) for r in rows], (rows[-1].id if more else "")
+
+    def suspend_seal(self, principal: Principal, seal_id: str, reason: str = "") -> SealInfo:
+        return self._set_status(principal, seal_id, SealStatus.SUSPENDED, reason)
+
+    def reactivate_seal(self, principal: Principal, seal_id: str) -> SealInfo:
+        return self._set_status(principal, seal_id, SealStatus.ACTIVE, "")
+
+    def revoke_seal(self, principal: Principal, seal_id: str, reason: str = "") -> SealInfo:
+        """Permanent; the certificate is listed on the next CRL (issued on the next request)."""
+        return self._set_status(principal, seal_id, SealStatus.REVOKED, reason)
+
+    def _set_status(self, principal: Principal, seal_id: str, target: SealStatus, reason: str) -> SealInfo:
+        with self.node.db.session() as s:
+            row = _load(s, seal_id, lock=True)
+            _require_manage(principal, row.org_uscc)
+            if row.status == SealStatus.REVOKED.value:
+                raise FailedPrecondition("SEAL_REVOKED", "the seal has been revoked; revocation is permanent")
+            if row.status == target.value:
+                return _seal_info(row)  # idempotent
+            now = datetime.now(UTC)
+            row.status, row.status_changed_at, row.status_reason = target.value, now, reason[:500]
+            if target is SealStatus.REVOKED:
+                row.revoked_at = now
+                s.execute(update(SealCrlRow).where(SealCrlRow.ca == pki.SEAL_CA).values(stale=1))
+            audit.append(s, actor=principal.actor, action=f"seal.{_VERB[target]}", target=seal_id,
+                         details={"reason": reason[:200], "serial": row.cert_serial})
+            return _seal_info(row)
+
+    # -- grants ----------------------------------------------------------------------------
+    def grant(self, principal: Principal, seal_id: str, *, grantee_kind: str, grantee: str,
+              not_before: datetime | None = None, not_after: datetime | None = None,
+              max_uses: int | None = None) -> GrantInfo:
+        if grantee_kind not in ("person", "platform") or not grantee.strip():
+            raise InvalidArgument("GRANTEE_INVALID", "a grant names a person or a platform")
+        if not_before and not_after and not_after <= not_before:
+            raise InvalidArgument("GRANT_WINDOW_INVALID", "the grant must end after it begins")
+        if max_uses is not None and max_uses < 1:
+            raise InvalidArgument("GRANT_LIMIT_INVALID", "a usage limit is at least 1")
+        with self.node.db.session() as s:
+            row = _load(s, seal_id)
+            _require_manage(principal, row.org_uscc)
+            if row.status == SealStatus.REVOKED.value:
+                raise FailedPrecondition("SEAL_REVOKED", "the seal has been revoked")
+            grant = SealGrantRow(id="grant-" + secrets.token_hex(8), seal_id=seal_id, grantee_kind=grantee_kind,
+                                 grantee=grantee.strip(), not_before=not_before, not_after=not_after,
+                                 max_uses=max_uses, uses=0, created_at=datetime.now(UTC), created_by=principal.actor)
+            s.add(grant)
+            audit.append(s, actor=principal.actor, action="seal.grant", target=seal_id,
+                         details={"grant": grant.id, "grantee": f"{grantee_kind}:{grant.grantee}",
+                                  "max_uses": max_uses, "not_after": not_after})
+            s.flush()
+            return _grant_info(grant)
+
+    def list_grants(self, principal: Principal, seal_id: str) -> list[GrantInfo]:
+        with self.node.db.session() as s:
+            row = _load(s, seal_id)
+            _require_manage(principal, row.org_uscc)
+            rows = s.scalars(select(SealGrantRow).where(SealGrantRow.seal_id == seal_id)
+                             .order_by(SealGrantRow.created_at))
+            return [_grant_info(g) for g in rows]
+
+    def revoke_grant(self, principal: Principal, grant_id: str) -> GrantInfo:
+        with self.node.db.session() as s:
+            grant = s.get(SealGrantRow, grant_id)
+            if grant is None:
+                raise NotFound("GRANT_NOT_FOUND", "no grant with this id")
+            _require_manage(principal, _load(s, grant.seal_id).org_uscc)
+            if grant.revoked_at is None:
+                grant.revoked_at = datetime.now(UTC)
+                audit.append(s, actor=principal.actor, action="seal.grant.revoke", target=grant.seal_id,
+                             details={"grant": grant_id})
+            return _grant_info(grant)
+
+    # -- use (called by sealing) -------------------------------------------------------------
+    def authorise_use(self, principal: Principal, seal_id: str) -> SealInfo:
+        """Check, without changing anything, that ``principal`` may use the seal now."""
+        with self.node.db.session() as s:
+            row = _load(s, seal_id)
+            check_usable(row)
+            _usable_grant(self._grants_of(s, seal_id, principal), datetime.now(UTC))
+            return _seal_info(row)
+
+    def record_use(self, session: Session, principal: Principal, seal_id: str, details: dict[str, object]) -> None:
+        """In the caller's transaction: re-check, charge one use to the grant atomically, audit."""
+        row = _load(session, seal_id, lock=True)
+        check_usable(row)
+        grant = _usable_grant(self._grants_of(session, seal_id, principal), datetime.now(UTC))
+        # Conditional update: two concurrent uses of a one-use grant cannot both succeed.
+        charged = session.execute(
+            update(SealGrantRow)
+            .where(SealGrantRow.id == grant.id, SealGrantRow.revoked_at.is_(None),
+                   (SealGrantRow.max_uses.is_(None)) | (SealGrantRow.uses < SealGrantRow.max_uses))
+            .values(uses=SealGrantRow.uses + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if charged.rowcount != 1:  # type: ignore[attr-defined]
+            raise ResourceExhausted("GRANT_EXHAUSTED", "the caller's grant for this seal has no uses left")
+        audit.append(session, actor=principal.actor, action="seal.use", target=seal_id,
+                     details={"grant": grant.id, **details})
+
+    @staticmethod
+    def _grants_of(session: Session, seal_id: str, principal: Principal) -> list[SealGrantRow]:
+        rows = session.scalars(select(SealGrantRow).where(
+            SealGrantRow.seal_id == seal_id, SealGrantRow.revoked_at.is_(None),
+            SealGrantRow.grantee == principal.subject))
+        return [g for g in rows if _grant_matches(g, principal)]
+
+    def key_label(self, seal_id: str) -> str:
+        with self.node.db.session() as s:
+            return _load(s, seal_id).key_label
+
+
+_VERB = {SealStatus.SUSPENDED: "suspend", SealStatus.ACTIVE: "reactivate", SealStatus.REVOKED: "revoke"}

@@ -1,0 +1,64 @@
+"""Wiring: ``add_to_server`` for the node's gRPC server, and the in-process entry points.
+
+In-process API (stable; no gRPC), for cert_svc and other services in the same process::
+
+    from seal_svc.service import SealService, Sealer, SealOptions, Placement, PadesLevel, seal_pdf
+    seals = SealService(node)
+    seal = seals.create_seal(operator, org_uscc=..., org_name=..., seal_type=SealType.OFFICIAL)
+    seals.grant(operator, seal.seal_id, grantee_kind="platform", grantee="cert_svc")
+    sealed = seal_pdf(node, seal_id=seal.seal_id, pdf=pdf_bytes, principal=service_principal("cert_svc"),
+                      options=SealOptions(placement=Placement(page=1, x=400, y=60, width=120, height=120)))
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from hutong.auth import Authenticator, Principal
+from hutong.errors import Unauthenticated
+from hutong.node import Node
+from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from seal_svc.sealing import Certification, PadesLevel, Placement, SealedDocument, Sealer, SealOptions, seal_pdf
+from seal_svc.seals import GrantInfo, SealInfo, SealService, SealStatus, SealType
+from seal_svc.servicer import SealServicer
+from seal_svc.trust import TrustMaterial, TrustSource, combine, local_trust
+from seal_svc.verify import Verdict, VerificationReport, verify_pdf
+
+__all__ = [
+    "Certification", "GrantInfo", "PadesLevel", "Placement", "SealInfo", "SealOptions", "SealService", "SealStatus",
+    "SealType", "SealedDocument", "Sealer", "TrustMaterial", "TrustSource", "VerificationReport", "Verdict",
+    "add_to_server", "combine", "local_trust", "operator_principal", "seal_pdf", "service_principal", "verify_pdf",
+]
+
+SERVICE_NAME = seal_pb2.DESCRIPTOR.services_by_name["SealService"].full_name
+
+
+def service_principal(name: str) -> Principal:
+    """How an in-process service (e.g. ``cert_svc``) uses a seal: as a platform holding a grant."""
+    return Principal(kind="platform", subject=name)
+
+
+def operator_principal(name: str = "operator") -> Principal:
+    """The node operator: may create and manage any organisation's seals (never use them without a grant)."""
+    return Principal(kind="operator", subject=name)
+
+
+class _NoAuthenticator:
+    def authenticate(self, metadata: object) -> Principal:
+        raise Unauthenticated("AUTHENTICATION_UNAVAILABLE", "this node cannot authenticate callers")
+
+
+def default_authenticator(node: Node) -> Authenticator:
+    try:
+        from identity_svc.authn import TokenAuthenticator  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return _NoAuthenticator()
+    return TokenAuthenticator(node)  # type: ignore[no-any-return]
+
+
+def add_to_server(server: grpc.Server, node: Node, *, authenticator: Authenticator | None = None,
+                  trust: TrustSource | None = None) -> list[str]:
+    seals = SealService(node)
+    servicer = SealServicer(seals, Sealer(seals, trust), authenticator or default_authenticator(node))
+    seal_pb2_grpc.add_SealServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    return [SERVICE_NAME]

@@ -1,0 +1,44 @@
+"""The ``[seal]`` section of ``hutong.toml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from hutong.errors import ConfigError
+from hutong.node import Node
+
+
+@dataclass(frozen=True)
+class SealSettings:
+    max_upload_bytes: int = 0  # 0 = [server] max_upload_bytes
+    font_path: str = ""  # CJK font for generated seal images; empty = find WenQuanYi Micro Hei
+    # Space for the CMS signature in the PDF (hex, so twice the DER size). Fixed so pyHanko never
+    # makes a dry-run signature to measure it (that would cost a second HSM signature).
+    signature_bytes_reserved: int = 32768
+    crl_hours: int = 24  # validity of a published CRL; a fresh one is issued at half-life
+    temp_dir: str = ""  # where uploads are spooled; empty = <data-dir>/tmp
+    chunk_bytes: int = 1024 * 1024  # size of streamed output chunks
+
+
+def load_settings(node: Node, **overrides: Any) -> SealSettings:
+    raw = dict(node.config.section("seal"))
+    known = {f.name for f in fields(SealSettings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError("CONFIG_INVALID", f"unknown setting(s) in [seal]: {', '.join(sorted(unknown))}")
+    defaults = SealSettings()
+    values: dict[str, Any] = {}
+    for key, value in {**raw, **overrides}.items():
+        want = type(getattr(defaults, key))
+        try:
+            values[key] = want(value)
+        except (TypeError, ValueError):
+            raise ConfigError("CONFIG_INVALID", f"[seal] {key} must be a {want.__name__}") from None
+    settings = replace(defaults, **values)
+    if not settings.max_upload_bytes:
+        settings = replace(settings, max_upload_bytes=node.config.server.max_upload_bytes)
+    if not settings.temp_dir:
+        settings = replace(settings, temp_dir=str(Path(node.config.data_dir) / "tmp"))
+    return settings

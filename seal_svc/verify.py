@@ -1,0 +1,234 @@
+"""Verifying a sealed PDF: pyHanko's ``validate_pdf_signature`` per signature, against the roots and
+CRLs of a ``TrustSource``, summed up into one verdict per signature and one for the document.
+
+Verdicts: INVALID when something is definitely wrong (bytes changed, bad signature, revoked seal,
+untrusted issuer, disallowed change); INDETERMINATE when a fact cannot be established (e.g. no
+revocation data); VALID otherwise. Revocation is judged now, so a seal revoked after sealing shows.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.fields import MDPPerm
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.status import ModificationInfo, SignatureCoverageLevel, SignatureStatus
+
+from seal_svc.certs import identity_of
+from seal_svc.pdfio import Spooled, open_pdf, spool
+from seal_svc.trust import TrustSource, validation_context
+
+
+class Verdict(enum.Enum):
+    VALID = "valid"
+    INVALID = "invalid"
+    INDETERMINATE = "indeterminate"
+
+
+class Revocation(enum.Enum):
+    GOOD = "good"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Finding:
+    reason: str
+    message: str
+    fatal: bool  # True: makes the verdict INVALID; False: at most INDETERMINATE
+
+
+@dataclass
+class SignatureReport:
+    field_name: str
+    kind: str  # "seal" or "document_timestamp"
+    verdict: Verdict = Verdict.INVALID
+    intact: bool = False
+    signature_valid: bool = False
+    trusted: bool = False
+    coverage: str = ""  # entire_file / entire_revision / partial
+    modification: str = ""  # none / lta_updates / form_filling / annotations / other
+    changes_allowed: bool = False
+    certification: str = ""  # DocMDP: no_changes / form_filling / annotations; "" = approval seal
+    org_name: str = ""
+    org_uscc: str = ""
+    seal_id: str = ""
+    seal_name: str = ""
+    signing_time: datetime | None = None
+    has_timestamp: bool = False
+    timestamp_valid: bool = False
+    timestamp_time: datetime | None = None
+    revocation: Revocation = Revocation.UNKNOWN
+    revoked_at: datetime | None = None
+    trust_anchor: str = ""
+    certificate_der: bytes = b""
+    reason: str = ""
+    location: str = ""
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class VerificationReport:
+    verdict: Verdict
+    signatures: list[SignatureReport]
+    findings: list[Finding]
+    document_sha256: str
+
+
+_COVERAGE = {
+    SignatureCoverageLevel.ENTIRE_FILE: "entire_file",
+    SignatureCoverageLevel.ENTIRE_REVISION: "entire_revision",
+}
+_MODIFICATION = {
+    ModificationLevel.NONE: "none",
+    ModificationLevel.LTA_UPDATES: "lta_updates",
+    ModificationLevel.FORM_FILLING: "form_filling",
+    ModificationLevel.ANNOTATIONS: "annotations",
+    ModificationLevel.OTHER: "other",
+}
+_CERTIFICATION = {MDPPerm.NO_CHANGES: "no_changes", MDPPerm.FILL_FORMS: "form_filling",
+                  MDPPerm.ANNOTATE: "annotations"}
+# Trust problems that mean "cannot tell yet" rather than "wrong".
+_UNDECIDED = {AdESIndeterminate.TRY_LATER, AdESIndeterminate.REVOCATION_OUT_OF_BOUNDS_NO_POE,
+              AdESIndeterminate.OUT_OF_BOUNDS_NO_POE, AdESIndeterminate.NO_POE, AdESIndeterminate.GENERIC,
+              AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED}
+
+
+def _text(sig: EmbeddedPdfSignature, key: str) -> str:
+    value = sig.sig_object.get(key)
+    return str(value) if value is not None else ""
+
+
+def _integrity(report: SignatureReport, status: ModificationInfo) -> None:
+    report.coverage = _COVERAGE.get(status.coverage, "partial") if status.coverage else "partial"
+    level = status.modification_level
+    report.modification = _MODIFICATION[level] if level is not None else ""
+    allowed = status.docmdp_ok if status.docmdp_ok is not None else level is not ModificationLevel.OTHER
+    report.changes_allowed = bool(allowed) and report.coverage != "partial"
+    if report.coverage == "partial":
+        report.findings.append(Finding("COVERAGE_PARTIAL", "the signature does not cover a whole revision", True))
+    elif not report.changes_allowed:
+        report.findings.append(Finding("CHANGE_NOT_ALLOWED", "the document was changed after sealing in a way "
+                                       "that is not allowed", True))
+
+
+def _crypto_and_trust(report: SignatureReport, status: SignatureStatus) -> None:
+    report.intact, report.signature_valid, report.trusted = status.intact, status.valid, status.trusted
+    report.certificate_der = status.signing_cert.dump()
+    if status.validation_path is not None:
+        report.trust_anchor = status.validation_path.first.subject.human_friendly
+    if not status.intact:
+        report.findings.append(Finding("SIGNATURE_BROKEN", "the signed bytes were changed after sealing", True))
+    elif not status.valid:
+        report.findings.append(Finding("SIGNATURE_INVALID", "the cryptographic signature does not verify", True))
+    problem = status.trust_problem_indic
+    if status.revoked or problem in (AdESFailure.REVOKED, AdESIndeterminate.REVOKED_NO_POE,
+                                     AdESIndeterminate.REVOKED_CA_NO_POE):
+        report.revocation = Revocation.REVOKED
+        details = status.revocation_details
+        report.revoked_at = details.revocation_date if details else None
+        report.findings.append(Finding("SEAL_REVOKED", "the seal's certificate has been revoked", True))
+    elif status.trusted:
+        report.revocation = Revocation.GOOD
+    elif problem in _UNDECIDED:
+        report.findings.append(Finding("REVOCATION_UNKNOWN", f"the certificate status cannot be established "
+                                       f"({problem.standard_name})", False))
+    elif status.intact and status.valid:
+        report.findings.append(Finding("SIGNER_UNTRUSTED", "the certificate does not chain to a trusted node CA "
+                                       f"({problem.standard_name if problem else 'no path'})", True))
+
+
+def _timestamp(report: SignatureReport, status: Any) -> None:
+    tst = getattr(status, "timestamp_validity", None)
+    if tst is None:
+        return
+    report.has_timestamp = True
+    report.timestamp_time = tst.timestamp
+    report.timestamp_valid = bool(tst.intact and tst.valid and tst.trusted)
+    if not report.timestamp_valid:
+        report.findings.append(Finding("TIMESTAMP_INVALID", "the signature timestamp does not verify or is not "
+                                       "from a trusted TSA", not (tst.intact and tst.valid)))
+
+
+def _identity(report: SignatureReport, sig: EmbeddedPdfSignature) -> None:
+    who = identity_of(sig.signer_cert)
+    report.org_name, report.org_uscc, report.seal_id, report.seal_name = (
+        who.org_name, who.org_uscc, who.seal_id, who.seal_name)
+
+
+def _decide(report: SignatureReport) -> Verdict:
+    if any(f.fatal for f in report.findings):
+        return Verdict.INVALID
+    if report.findings or not report.trusted:
+        return Verdict.INDETERMINATE
+    return Verdict.VALID
+
+
+def _verify_one(sig: EmbeddedPdfSignature, trust: TrustSource) -> SignatureReport:
+    is_ts = sig.sig_object_type == "/DocTimeStamp"
+    report = SignatureReport(field_name=str(sig.field_name), kind="document_timestamp" if is_ts else "seal",
+                             reason=_text(sig, "/Reason"), location=_text(sig, "/Location"))
+    try:
+        vc = validation_context(trust())
+        status: Any
+        if is_ts:
+            status = validate_pdf_timestamp(sig, validation_context=vc)
+            report.timestamp_time, report.has_timestamp = status.timestamp, True
+            report.timestamp_valid = status.trusted
+        else:
+            status = validate_pdf_signature(sig, signer_validation_context=vc, ts_validation_context=vc)
+            report.signing_time = status.signer_reported_dt
+            level = sig.docmdp_level
+            report.certification = _CERTIFICATION.get(level, "") if level else ""
+            _identity(report, sig)
+            _timestamp(report, status)
+        _crypto_and_trust(report, status)
+        _integrity(report, status)
+    except Exception as exc:  # noqa: BLE001 - a damaged signature is a finding about the document, not an error
+        report.findings.append(Finding("SIGNATURE_UNREADABLE", f"the signature cannot be evaluated: "
+                                       f"{type(exc).__name__}", True))
+    report.verdict = _decide(report)
+    return report
+
+
+def verify_reader(reader: PdfFileReader, trust: TrustSource, document_sha256: str) -> VerificationReport:
+    sigs = list(reader.embedded_signatures)
+    if not sigs:
+        return VerificationReport(Verdict.INVALID, [], [Finding("NO_SIGNATURES", "the document carries no seal",
+                                                                True)], document_sha256)
+    reports = [_verify_one(sig, trust) for sig in sigs]
+    verdicts = {r.verdict for r in reports}
+    overall = (Verdict.INVALID if Verdict.INVALID in verdicts
+               else Verdict.INDETERMINATE if Verdict.INDETERMINATE in verdicts else Verdict.VALID)
+    return VerificationReport(overall, reports, [], document_sha256)
+
+
+def verify_spooled(doc: Spooled, trust: TrustSource) -> VerificationReport:
+    return verify_reader(open_pdf(doc), trust, doc.sha256)
+
+
+def verify_chunks(chunks: Iterable[bytes], trust: TrustSource, *, limit: int, temp_dir: str) -> VerificationReport:
+    doc = spool(chunks, limit=limit, temp_dir=temp_dir)
+    try:
+        return verify_spooled(doc, trust)
+    finally:
+        doc.close()
+
+
+def verify_pdf(pdf: bytes, trust: TrustSource, *, limit: int, temp_dir: str) -> VerificationReport:
+    """In-process API: verify a PDF held in memory."""
+    from seal_svc.pdfio import spool_bytes
+
+    doc = spool_bytes(pdf, limit=limit, temp_dir=temp_dir)
+    try:
+        return verify_spooled(doc, trust)
+    finally:
+        doc.close()

@@ -1,0 +1,149 @@
+"""Issuing over gRPC: the JWS verifies with an independent library, identifiers carry the right check
+character, and every bad input gets its own status and reason with nothing stored."""
+
+from __future__ import annotations
+
+import base64
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from joserfc import jws as jose_jws
+from joserfc.jwk import ECKey
+
+from cert_svc import catalogue
+from hutong import identifiers
+from hutong.cert.v1 import cert_pb2 as pb
+from hutong.errors import HutongError
+from hutong.rpc import error_from_rpc
+
+from .conftest import (
+    BOB,
+    COMPANY_USCC,
+    ISSUER,
+    ISSUER_PERSON,
+    ISSUER_USCC,
+    OTHER_ISSUER,
+    PERSON_ID,
+    Env,
+    diploma_fields,
+    licence_fields,
+)
+
+
+def issue(env: Env, who: list[tuple[str, str]] = ISSUER, **kw: object) -> pb.Certificate:
+    req = pb.IssueCertificateRequest(
+        type_code=str(kw.pop("type_code", catalogue.BUSINESS_LICENCE)),
+        holder=pb.Holder(id=str(kw.pop("holder_id", COMPANY_USCC)), name="福建省某某科技有限公司"),
+        fields=kw.pop("fields", licence_fields()), **kw)  # type: ignore[arg-type]
+    return env.stub.IssueCertificate(req, metadata=who).certificate
+
+
+def reason_of(call: object) -> tuple[grpc.StatusCode, str]:
+    """Status and reason of a failing stub call (grpc.RpcError) or SDK call (typed HutongError)."""
+    with pytest.raises((grpc.RpcError, HutongError)) as info:
+        call()  # type: ignore[operator]
+    err = info.value if isinstance(info.value, HutongError) else error_from_rpc(info.value)  # type: ignore[arg-type]
+    return getattr(grpc.StatusCode, err.kind.value), err.reason
+
+
+def test_design_identifier_example() -> None:
+    cid = identifiers.parse_certificate_id("1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U")
+    assert (cid.type_code, cid.serial, cid.check) == ("11100000000013338W011", "20230000403", "U")
+
+
+def test_default_catalogue(env: Env) -> None:
+    types = env.stub.ListTypes(pb.ListTypesRequest(), metadata=BOB).types
+    wanted = {"营业执照", "居民身份证电子证照", "机动车驾驶证电子证照", "学历证书", "食品经营许可证"}
+    assert {t.name for t in types} >= wanted
+    for t in types:
+        identifiers.parse_uscc(t.code[:18])
+
+
+def test_issued_jws_verifies_with_joserfc_and_identifier_checks(env: Env) -> None:
+    cert = issue(env)
+    cid = identifiers.parse_certificate_id(cert.identifier)  # check character right
+    assert (cid.type_code, cid.issuer_uscc, cid.version) == (catalogue.BUSINESS_LICENCE, ISSUER_USCC, "001")
+    # x5c makes the header larger than joserfc's default 512-byte guard
+    registry = jose_jws.JWSRegistry(algorithms=["ES256"])
+    registry.max_header_length = 8192
+    header = jose_jws.extract_compact(cert.jws.encode(), registry=registry).protected
+    assert header["alg"] == "ES256" and header["kid"]
+    leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    key = ECKey.import_key(leaf.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    token = jose_jws.deserialize_compact(cert.jws, key, registry=registry)
+    assert b'"jti":"' + cert.identifier.encode() in token.payload
+    head, payload, sig = cert.jws.split(".")
+    tampered = head + "." + payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB") + "." + sig
+    with pytest.raises(Exception):  # noqa: B017 - joserfc's BadSignatureError or a decode error
+        jose_jws.deserialize_compact(tampered, key, registry=registry)
+    code, reason = reason_of(lambda: env.stub.Verify(pb.VerifyRequest(jws=tampered)))
+    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "JWS_INVALID")
+    verdict = env.stub.Verify(pb.VerifyRequest(jws=cert.jws))
+    assert verdict.verdict == 1, verdict.findings
+    assert env.stub.Verify(pb.VerifyRequest(qr=cert.qr)).verdict == 1
+    by_id = env.stub.Verify(pb.VerifyRequest(identifier=cert.identifier))
+    assert by_id.verdict == 1 and by_id.certificate.issuer_uscc == ISSUER_USCC
+
+
+def test_person_in_department_context_issues(env: Env) -> None:
+    assert issue(env, ISSUER_PERSON).issuer_uscc == ISSUER_USCC
+
+
+@pytest.mark.parametrize(("kw", "who", "code", "reason"), [
+    ({"type_code": "11100000000013338W999"}, ISSUER, "INVALID_ARGUMENT", "CERT_TYPE_UNKNOWN"),
+    ({"fields": licence_fields(established_on="2020-13-01")}, ISSUER, "INVALID_ARGUMENT", "FIELD_INVALID"),
+    ({"fields": licence_fields(colour="red")}, ISSUER, "INVALID_ARGUMENT", "FIELD_INVALID"),
+    ({"fields": {k: v for k, v in licence_fields().items() if k != "name"}}, ISSUER, "INVALID_ARGUMENT",
+     "FIELD_INVALID"),
+    ({"holder_id": "91350100M000100Y44"}, ISSUER, "INVALID_ARGUMENT", "CHECK_CHARACTER_MISMATCH"),
+    ({"type_code": catalogue.DIPLOMA, "holder_id": "11010519491231002Y", "fields": diploma_fields()}, OTHER_ISSUER,
+     "INVALID_ARGUMENT", "CITIZEN_ID_INVALID_FORMAT"),
+    ({"type_code": catalogue.DIPLOMA, "holder_id": PERSON_ID, "fields": diploma_fields()}, ISSUER,
+     "PERMISSION_DENIED", "ISSUER_NOT_AUTHORISED"),
+    ({}, BOB, "PERMISSION_DENIED", "NOT_AN_ISSUER"),
+    ({"valid_until": "2001-01-01"}, ISSUER, "INVALID_ARGUMENT", "VALIDITY_INVALID"),
+    ({"predecessor": "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.V"}, ISSUER,
+     "INVALID_ARGUMENT", "CHECK_CHARACTER_MISMATCH"),
+])
+def test_bad_issue_input(env: Env, kw: dict[str, object], who: list[tuple[str, str]], code: str,
+                         reason: str) -> None:
+    before = env.count()
+    assert reason_of(lambda: issue(env, who, **kw)) == (getattr(grpc.StatusCode, code), reason)
+    assert env.count() == before
+
+
+@pytest.mark.parametrize(("identifier", "reason"), [
+    ("1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.V", "CHECK_CHARACTER_MISMATCH"),
+    ("1.2.156.3005.2.11100000000013338W011.11430000006122244L.2023.001.U", "CERT_ID_INVALID_FORMAT"),
+    ("2.16.840.1", "CERT_ID_INVALID_FORMAT"),
+])
+def test_malformed_identifiers(env: Env, identifier: str, reason: str) -> None:
+    got = reason_of(lambda: env.stub.GetCertificate(pb.GetCertificateRequest(identifier=identifier), metadata=ISSUER))
+    assert got == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+    assert reason_of(lambda: env.stub.Verify(pb.VerifyRequest(identifier=identifier)))[1] == reason
+
+
+def test_batch_reports_each_row(env: Env) -> None:
+    from hutong_client.cert import CertClient
+
+    fields = licence_fields()
+    header = "holder_id,holder_name," + ",".join(fields)
+    good = ",".join(fields.values())
+    csv = "\n".join([
+        header,
+        f"{COMPANY_USCC},甲公司,{good}",
+        f"91350100M000100Y44,乙公司,{good}",  # wrong check character
+        f"91110000600037341L,丙公司,{good.replace('2020-01-01', 'yesterday')}",
+        "91110000600037341L,丁公司",  # too few columns
+        f"121200004013590816,戊单位,{good}",
+    ]).encode()
+    before = env.count()
+    responses = list(CertClient(env.channel, metadata=ISSUER).issue_batch(catalogue.BUSINESS_LICENCE, csv))
+    rows = {r.row: r for resp in responses for r in resp.results}
+    assert responses[-1].summary.rows == 5 and responses[-1].summary.issued == 2
+    assert [rows[n].reason for n in range(1, 6)] == ["", "CHECK_CHARACTER_MISMATCH", "FIELD_INVALID",
+                                                     "BATCH_INVALID", ""]
+    assert rows[1].identifier and rows[5].identifier
+    assert env.count() == before + 2

@@ -1,0 +1,82 @@
+"""Lifecycle and status lists seen by a caching verifier; consent enforcement and the access log."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from sqlalchemy import update
+
+from cert_svc import catalogue
+from cert_svc.models import ConsentRow
+from hutong.cert.v1 import cert_pb2 as pb
+from hutong.errors import FailedPrecondition
+from hutong_client.cert import CertClient
+
+from .conftest import ALICE, BOB, ISSUER, OTHER_ISSUER, PERSON_ID, PLATFORM, TTL, Env, diploma_fields
+from .test_issue import issue, reason_of
+
+
+def diploma(env: Env) -> pb.Certificate:
+    return issue(env, OTHER_ISSUER, type_code=catalogue.DIPLOMA, holder_id=PERSON_ID, fields=diploma_fields())
+
+
+def test_suspension_seen_after_refresh_and_stale_list_refused(env: Env) -> None:
+    issuer = CertClient(env.channel, metadata=ISSUER)
+    cert = issue(env)
+    verifier = issuer.offline_verifier()
+    assert verifier.verify(cert.jws).verdict == "valid"
+    issuer.suspend(cert.identifier, "inspection")
+    time.sleep(TTL + 0.2)  # no later than one TTL after the suspension the verifier sees it
+    result = verifier.verify(cert.jws)
+    assert (result.verdict, result.status) == ("invalid", "suspended")
+    offline = issuer.offline_verifier(refresh=False)
+    offline.status.put(issuer.status_list(result.claims["status"]["status_list"]["uri"]))
+    assert offline.verify(cert.jws).status == "suspended"
+    time.sleep(TTL + 0.2)
+    with pytest.raises(FailedPrecondition) as info:
+        offline.verify(cert.jws)
+    assert info.value.reason == "STATUS_LIST_STALE"
+
+
+def test_transitions_and_versions(env: Env) -> None:
+    issuer = CertClient(env.channel, metadata=ISSUER)
+    cert = issue(env)
+    issuer.revoke(cert.identifier, "fraud")
+    code, reason = reason_of(lambda: issuer.change_status(cert.identifier, pb.CERT_STATUS_VALID))
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "INVALID_TRANSITION")
+    other = issue(env)
+    newer = issuer.update(other.identifier, dict(other.fields, address="新地址"), "moved")
+    assert newer.version == 2 and newer.supersedes == other.identifier
+    assert issuer.get(other.identifier).status == pb.CERT_STATUS_INVALID
+    code, reason = reason_of(lambda: CertClient(env.channel, metadata=OTHER_ISSUER).suspend(newer.identifier))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "ISSUER_NOT_AUTHORISED")
+
+
+def test_consent_enforced_and_logged(env: Env) -> None:
+    cert = diploma(env)
+    alice, platform = CertClient(env.channel, metadata=ALICE), CertClient(env.channel, metadata=PLATFORM)
+    assert cert.identifier in {c.identifier for c in alice.list()}
+    assert reason_of(lambda: platform.get(cert.identifier, "job application"))[1] == "NO_CONSENT"
+    code, reason = reason_of(lambda: CertClient(env.channel, metadata=BOB).get(cert.identifier))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_CERT_HOLDER")
+    granted = alice.grant_consent("portal", [cert.identifier], "job application", datetime.now(UTC) + timedelta(days=1))
+    assert reason_of(lambda: platform.get(cert.identifier, ""))[1] == "PURPOSE_REQUIRED"
+    assert platform.get(cert.identifier, "job application").identifier == cert.identifier
+    listed = platform.list(holder_id=PERSON_ID, holder_kind=pb.HOLDER_KIND_PERSON, purpose="job application")
+    assert [c.identifier for c in listed] == [cert.identifier]
+    log = alice.access_log()
+    assert [(r.platform, r.purpose, r.action) for r in log][:2] == [("portal", "job application", "list"),
+                                                                    ("portal", "job application", "read")]
+    alice.withdraw_consent(granted.consent_id)
+    code, reason = reason_of(lambda: platform.get(cert.identifier, "job application"))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "CONSENT_WITHDRAWN")
+    again = alice.grant_consent("portal", [cert.identifier], "loan", datetime.now(UTC) + timedelta(days=1))
+    with env.node.db.session() as s:
+        s.execute(update(ConsentRow).where(ConsentRow.consent_id == again.consent_id)
+                  .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    assert reason_of(lambda: platform.get(cert.identifier, "loan"))[1] == "CONSENT_EXPIRED"
+    assert reason_of(lambda: CertClient(env.channel, metadata=BOB).grant_consent(
+        "portal", [cert.identifier], "x", datetime.now(UTC) + timedelta(days=1)))[1] == "NOT_CERT_HOLDER"

@@ -1,0 +1,142 @@
+"""Tokens: JWKS, offline verification, expiry, tampering, audience, refresh rotation and reuse, revocation."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hutong.auth import Principal
+from hutong.errors import PermissionDenied, Unauthenticated
+from hutong_client.identity import IdentityClient
+from hutong_client.tokens import verify_token
+from identity_svc import login, platforms
+from identity_svc.authn import TokenAuthenticator
+from identity_svc.core import Identity
+from identity_svc.platforms import get_platform
+
+from .conftest import LI, PASSWORD, ZHANG, World
+
+
+@pytest.fixture
+def zhang(world: World) -> World:
+    world.register(ZHANG)
+    return world
+
+
+def _tamper(token: str) -> str:
+    header, payload, signature = token.split(".")
+    i = len(payload) // 2
+    return f"{header}.{payload[:i]}{'A' if payload[i] != 'A' else 'B'}{payload[i + 1:]}.{signature}"
+
+
+def test_access_token_authenticates_the_person(zhang: World) -> None:
+    tokens = zhang.portal.login(ZHANG, PASSWORD)
+    principal = TokenAuthenticator(zhang.node).authenticate({"authorization": f"Bearer {tokens.access_token}"})
+    assert (principal.kind, principal.platform, principal.acr) == ("person", "portal", "substantial")
+    assert principal.subject.startswith("p_") and ZHANG not in principal.actor
+    claims = zhang.portal.verify(tokens.access_token, kind="access")
+    assert claims["client_id"] == "portal" and claims["sid"]
+
+
+def test_platform_credentials_authenticate_the_platform(zhang: World) -> None:
+    secret = zhang.portal._client_secret
+    principal = TokenAuthenticator(zhang.node).authenticate(
+        {"x-hutong-client-id": "portal", "x-hutong-client-secret": secret})
+    assert principal == Principal(kind="platform", subject="portal", platform="portal",
+                                  scopes=("openid", "profile"))
+
+
+def test_missing_tampered_and_wrong_type_tokens(zhang: World, expect) -> None:
+    tokens = zhang.portal.login(ZHANG, PASSWORD)
+    expect(Unauthenticated, "TOKEN_MISSING", zhang.portal.logout_everywhere)
+    expect(Unauthenticated, "TOKEN_INVALID", zhang.portal.as_person(_tamper(tokens.access_token)).logout_everywhere)
+    expect(Unauthenticated, "TOKEN_INVALID", zhang.portal.as_person("not-a-jwt").logout_everywhere)
+    expect(Unauthenticated, "TOKEN_WRONG_TYPE", zhang.portal.as_person(tokens.id_token).logout_everywhere)
+    keys, issuer = zhang.portal.jwks()
+    expect(Unauthenticated, "TOKEN_INVALID", verify_token, _tamper(tokens.id_token), keys, issuer=issuer,
+           audience="portal")
+
+
+def test_expired_tokens(zhang: World, expect) -> None:
+    past = Identity.of(zhang.node)
+    past.clock = lambda: time.time() - 3600  # logged in an hour ago: the tokens expired long since
+    tokens = login.login(past, get_platform(past, "portal"), login.LoginRequest(ZHANG, PASSWORD))
+    expect(Unauthenticated, "TOKEN_EXPIRED", zhang.portal.as_person(tokens.access_token).logout_everywhere)
+    expect(Unauthenticated, "TOKEN_EXPIRED", zhang.portal.verify_id_token, tokens.id_token)
+    assert zhang.portal.introspect(tokens.access_token).inactive_reason == "TOKEN_EXPIRED"
+
+
+def test_wrong_audience(zhang: World, expect) -> None:
+    tokens = zhang.portal.login(ZHANG, PASSWORD)
+    expect(Unauthenticated, "TOKEN_WRONG_AUDIENCE", zhang.idapp.verify_id_token, tokens.id_token)
+    # A platform presenting another platform's token as its own:
+    expect(Unauthenticated, "TOKEN_WRONG_AUDIENCE", zhang.idapp.as_person(tokens.access_token).logout_everywhere)
+    result = zhang.idapp.introspect(tokens.access_token)
+    assert (result.active, result.inactive_reason) == (False, "TOKEN_WRONG_AUDIENCE")
+    expect(Unauthenticated, "TOKEN_WRONG_AUDIENCE", zhang.idapp.refresh, tokens.refresh_token)
+    keys, _ = zhang.portal.jwks()
+    expect(Unauthenticated, "TOKEN_WRONG_ISSUER", verify_token, tokens.id_token, keys, issuer="urn:other",
+           audience="portal")
+
+
+def test_introspection_of_an_active_token(zhang: World) -> None:
+    tokens = zhang.portal.login(ZHANG, PASSWORD)
+    result = zhang.portal.introspect(tokens.access_token)
+    assert result.active and result.subject == tokens.subject and result.client_id == "portal"
+    assert list(result.scopes) == ["openid"]
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(zhang: World, expect) -> None:
+    first = zhang.portal.login(ZHANG, PASSWORD)
+    second = zhang.portal.refresh(first.refresh_token)
+    assert second.refresh_token != first.refresh_token and second.subject == first.subject
+    zhang.portal.as_person(second.access_token).my_organisations()  # usable
+    expect(Unauthenticated, "REFRESH_TOKEN_REUSED", zhang.portal.refresh, first.refresh_token)
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.portal.refresh, second.refresh_token)
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.portal.as_person(second.access_token).my_organisations)
+    expect(Unauthenticated, "REFRESH_TOKEN_INVALID", zhang.portal.refresh, "rt_unknown")
+
+
+def test_revocation_ends_the_session_only(zhang: World, expect) -> None:
+    a = zhang.portal.login(ZHANG, PASSWORD)
+    b = zhang.portal.login(ZHANG, PASSWORD)
+    expect(Unauthenticated, "TOKEN_WRONG_AUDIENCE", zhang.idapp.revoke, a.access_token)
+    zhang.portal.revoke(a.access_token)
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.portal.as_person(a.access_token).my_organisations)
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.portal.refresh, a.refresh_token)
+    assert zhang.portal.introspect(a.access_token).inactive_reason == "TOKEN_REVOKED"
+    zhang.portal.revoke(b.refresh_token)
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.portal.as_person(b.access_token).my_organisations)
+
+
+def test_logout_everywhere(zhang: World, expect) -> None:
+    zhang.register(LI)
+    mine = [zhang.portal.login(ZHANG, PASSWORD), zhang.idapp.login(ZHANG, PASSWORD)]
+    theirs = zhang.portal.login(LI, PASSWORD)
+    assert zhang.portal.as_person(mine[0].access_token).logout_everywhere() == 2
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.idapp.as_person(mine[1].access_token).my_organisations)
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.idapp.refresh, mine[1].refresh_token)
+    zhang.portal.as_person(theirs.access_token).my_organisations()
+
+
+def test_step_up_for_person_calls(zhang: World) -> None:
+    tokens = zhang.portal.login(ZHANG, PASSWORD)
+    authn = TokenAuthenticator(zhang.node)
+    with pytest.raises(PermissionDenied) as info:
+        authn.person({"authorization": f"Bearer {tokens.access_token}"}, min_acr="high")
+    assert info.value.reason == "STEP_UP_REQUIRED"
+
+
+def test_jwks_matches_the_hsm_token_key(zhang: World) -> None:
+    keys, issuer = IdentityClient(zhang.channel).jwks()
+    (key,) = keys["keys"]
+    assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
+    assert "d" not in key and issuer == zhang.idn.settings.issuer
+
+
+def test_removing_a_platform_ends_its_sessions(zhang: World, expect) -> None:
+    tokens = zhang.portal.login(ZHANG, PASSWORD)
+    platforms.remove_platform(zhang.idn, "portal")
+    orphan = IdentityClient(zhang.channel, access_token=tokens.access_token)
+    expect(Unauthenticated, "TOKEN_REVOKED", orphan.my_organisations)
