@@ -13,7 +13,7 @@ from hutong.errors import InvalidArgument
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
 from hutong.rpc import metadata_dict
-from identity_svc import login, orgs, persons, sessions
+from identity_svc import federation, login, orgs, persons, sessions
 from identity_svc.authn import TokenAuthenticator
 from identity_svc.core import Identity
 from identity_svc.sessions import TokenSet
@@ -130,6 +130,18 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         kid = persons.register_public_key(self.idn, who.subject, public_key_pem=request.public_key_pem,
                                           certificate=request.certificate)
         return pb.RegisterPublicKeyResponse(key_id=kid)
+
+    def CreateFederationAssertion(self, request: pb.CreateFederationAssertionRequest,
+                                  context: Ctx) -> pb.CreateFederationAssertionResponse:
+        check = self.authn.access(metadata_dict(context))
+        token = federation.issue(self.idn, check, audience_node=request.audience_node)
+        return pb.CreateFederationAssertionResponse(assertion=token)
+
+    def ExchangeFederationAssertion(self, request: pb.ExchangeFederationAssertionRequest,
+                                    context: Ctx) -> pb.ExchangeFederationAssertionResponse:
+        platform = self.authn.platform(metadata_dict(context))
+        return pb.ExchangeFederationAssertionResponse(tokens=_tokens(federation.accept(self.idn, platform,
+                                                                                      request.assertion)))
 
     def LogoutEverywhere(self, request: pb.LogoutEverywhereRequest, context: Ctx) -> pb.LogoutEverywhereResponse:
         who = self.authn.person(metadata_dict(context))

@@ -13,16 +13,7 @@ from hutong.errors import HutongError
 from hutong.federation import hub
 from hutong.federation.trustlist import TrustListStore
 from hutong.jws import _b64
-
-
-@pytest.fixture
-def hub_node(node_factory):  # type: ignore[no-untyped-def]
-    return node_factory("hub")
-
-
-@pytest.fixture
-def province(node_factory):  # type: ignore[no-untyped-def]
-    return node_factory("prov-a")
+from tests.federation.conftest import federate
 
 
 def _store(tmp_path: Path, hub_node) -> TrustListStore:  # type: ignore[no-untyped-def]
@@ -110,22 +101,10 @@ def test_hub_signing_key_rollover_keeps_verification(tmp_path, hub_node, provinc
     assert tl.sequence == 2
 
 
-def _federate(tmp_path: Path, hub_node, *nodes) -> None:  # type: ignore[no-untyped-def]
-    """Publish a list naming ``nodes`` and install it at each of them (as a refresh would)."""
-    for n in nodes:
-        hub.add_member(hub_node, hub.describe_node(n))
-    token = hub.publish(hub_node)
-    for n in nodes:
-        store = TrustListStore(path=tmp_path / n.id / "trust-list.jws", hub_roots=[hub_node.pki.certificate(pki.ROOT)])
-        store.accept(token)
-        n.trust.store = store
-
-
-def test_assertion_from_a_to_b_is_accepted_once(tmp_path, hub_node, province, node_factory) -> None:  # type: ignore[no-untyped-def]
+def test_assertion_from_a_to_b_is_accepted_once(tmp_path, hub_node, province, prov_b) -> None:  # type: ignore[no-untyped-def]
     from hutong.federation import assertion
 
-    prov_b = node_factory("prov-b")
-    _federate(tmp_path, hub_node, province, prov_b)
+    federate(hub_node, [province, prov_b], tmp_path)
     token = assertion.issue(province, audience_node="prov-b", claims={"acr": "high", "name": "张三"})
     accepted = assertion.accept(prov_b, token)
     assert accepted.issuer_node == "prov-a" and accepted.claims["acr"] == "high" and accepted.claims["name"] == "张三"
@@ -135,11 +114,10 @@ def test_assertion_from_a_to_b_is_accepted_once(tmp_path, hub_node, province, no
         assert _reason(err) == reason
 
 
-def test_assertion_from_a_removed_member_is_refused(tmp_path, hub_node, province, node_factory) -> None:  # type: ignore[no-untyped-def]
+def test_assertion_from_a_removed_member_is_refused(tmp_path, hub_node, province, prov_b) -> None:  # type: ignore[no-untyped-def]
     from hutong.federation import assertion
 
-    prov_b = node_factory("prov-b")
-    _federate(tmp_path, hub_node, province, prov_b)
+    federate(hub_node, [province, prov_b], tmp_path)
     token = assertion.issue(province, audience_node="prov-b", claims={"acr": "substantial"})
     hub.remove_member(hub_node, "prov-a")
     prov_b.trust.store.accept(hub.publish(hub_node))

@@ -345,3 +345,27 @@ class SwitchOrganisationResponse(_message.Message):
     TOKENS_FIELD_NUMBER: _ClassVar[int]
     tokens: TokenSet
     def __init__(self, tokens: _Optional[_Union[TokenSet, _Mapping]] = ...) -> None: ...
+
+class CreateFederationAssertionRequest(_message.Message):
+    __slots__ = ("audience_node",)
+    AUDIENCE_NODE_FIELD_NUMBER: _ClassVar[int]
+    audience_node: str
+    def __init__(self, audience_node: _Optional[str] = ...) -> None: ...
+
+class CreateFederationAssertionResponse(_message.Message):
+    __slots__ = ("assertion",)
+    ASSERTION_FIELD_NUMBER: _ClassVar[int]
+    assertion: str
+    def __init__(self, assertion: _Optional[str] = ...) -> None: ...
+
+class ExchangeFederationAssertionRequest(_message.Message):
+    __slots__ = ("assertion",)
+    ASSERTION_FIELD_NUMBER: _ClassVar[int]
+    assertion: str
+    def __init__(self, assertion: _Optional[str] = ...) -> None: ...
+
+class ExchangeFederationAssertionResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: TokenSet
+    def __init__(self, tokens: _Optional[_Union[TokenSet, _Mapping]] = ...) -> None: ...

@@ -89,6 +89,16 @@ class IdentityServiceStub:
                 request_serializer=hutong_dot_identity_dot_v1_dot_identity__pb2.LogoutEverywhereRequest.SerializeToString,
                 response_deserializer=hutong_dot_identity_dot_v1_dot_identity__pb2.LogoutEverywhereResponse.FromString,
                 _registered_method=True)
+        self.CreateFederationAssertion = channel.unary_unary(
+                '/hutong.identity.v1.IdentityService/CreateFederationAssertion',
+                request_serializer=hutong_dot_identity_dot_v1_dot_identity__pb2.CreateFederationAssertionRequest.SerializeToString,
+                response_deserializer=hutong_dot_identity_dot_v1_dot_identity__pb2.CreateFederationAssertionResponse.FromString,
+                _registered_method=True)
+        self.ExchangeFederationAssertion = channel.unary_unary(
+                '/hutong.identity.v1.IdentityService/ExchangeFederationAssertion',
+                request_serializer=hutong_dot_identity_dot_v1_dot_identity__pb2.ExchangeFederationAssertionRequest.SerializeToString,
+                response_deserializer=hutong_dot_identity_dot_v1_dot_identity__pb2.ExchangeFederationAssertionResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -171,6 +181,20 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateFederationAssertion(self, request, context):
+        """person, at the home node: a short-lived assertion for another member node (signed here, encrypted to it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExchangeFederationAssertion(self, request, context):
+        """platform, at the visited node: sign the person in from a member node's assertion (no second registration).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -228,6 +252,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.LogoutEverywhere,
                     request_deserializer=hutong_dot_identity_dot_v1_dot_identity__pb2.LogoutEverywhereRequest.FromString,
                     response_serializer=hutong_dot_identity_dot_v1_dot_identity__pb2.LogoutEverywhereResponse.SerializeToString,
+            ),
+            'CreateFederationAssertion': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateFederationAssertion,
+                    request_deserializer=hutong_dot_identity_dot_v1_dot_identity__pb2.CreateFederationAssertionRequest.FromString,
+                    response_serializer=hutong_dot_identity_dot_v1_dot_identity__pb2.CreateFederationAssertionResponse.SerializeToString,
+            ),
+            'ExchangeFederationAssertion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExchangeFederationAssertion,
+                    request_deserializer=hutong_dot_identity_dot_v1_dot_identity__pb2.ExchangeFederationAssertionRequest.FromString,
+                    response_serializer=hutong_dot_identity_dot_v1_dot_identity__pb2.ExchangeFederationAssertionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -527,6 +561,60 @@ class IdentityService:
             '/hutong.identity.v1.IdentityService/LogoutEverywhere',
             hutong_dot_identity_dot_v1_dot_identity__pb2.LogoutEverywhereRequest.SerializeToString,
             hutong_dot_identity_dot_v1_dot_identity__pb2.LogoutEverywhereResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateFederationAssertion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hutong.identity.v1.IdentityService/CreateFederationAssertion',
+            hutong_dot_identity_dot_v1_dot_identity__pb2.CreateFederationAssertionRequest.SerializeToString,
+            hutong_dot_identity_dot_v1_dot_identity__pb2.CreateFederationAssertionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExchangeFederationAssertion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hutong.identity.v1.IdentityService/ExchangeFederationAssertion',
+            hutong_dot_identity_dot_v1_dot_identity__pb2.ExchangeFederationAssertionRequest.SerializeToString,
+            hutong_dot_identity_dot_v1_dot_identity__pb2.ExchangeFederationAssertionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,75 @@
+"""Register once, recognised everywhere: a person's home node vouches for them to another node.
+
+At home node A, a signed-in person asks for an assertion addressed to node B (``issue``). A platform
+attached to B presents it (``accept``): B finds the person by its own blind index of the ID number
+-- or creates exactly one linked account, without a password -- and starts a session of its own at
+exactly the level A reached (never raised: a platform that needs more gets STEP_UP_REQUIRED).
+The assertion carries the minimum dataset: ID number and name (encrypted to B), level, methods,
+authentication time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from hutong import audit
+from hutong.errors import InvalidArgument
+from hutong.federation import assertion
+from hutong.identifiers import normalise_citizen_id
+from identity_svc.core import LEVELS, Identity, new_id
+from identity_svc.login import _enforce_level, _granted_scopes
+from identity_svc.models import Person
+from identity_svc.persons import _aad, citizen_id_of, find_person, get_person, name_of
+from identity_svc.platforms import PlatformInfo
+from identity_svc.sessions import AccessCheck, Authentication, TokenSet, start_session
+
+
+def issue(idn: Identity, check: AccessCheck, *, audience_node: str) -> str:
+    """An assertion about the signed-in person for ``audience_node`` (short-lived, encrypted to it)."""
+    family = check.family
+    with idn.node.db.session(readonly=True) as s:
+        person = get_person(s, family.person_id)
+        id_number, name = citizen_id_of(idn, person), name_of(idn, person)
+    token = assertion.issue(idn.node, audience_node=audience_node, claims={
+        "id_number": id_number, "name": name, "acr": family.acr, "amr": family.amr.split(),
+        "auth_time": int(family.auth_time),
+    })
+    with idn.node.db.session() as s:
+        audit.append(s, actor=f"person:{family.person_id}", action="identity.federation.assert",
+                     target=f"node:{audience_node}", details={"acr": family.acr})
+    return token
+
+
+def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
+    """Verify an assertion from a member node and sign the person in here, for ``platform``."""
+    a = assertion.accept(idn.node, token)
+    claims = a.claims
+    acr = str(claims.get("acr", ""))
+    if acr not in LEVELS:
+        raise InvalidArgument("ASSERTION_MALFORMED", "the assertion names no valid level of assurance")
+    _enforce_level(platform, acr)  # the home node's level, never raised here
+    number = normalise_citizen_id(str(claims.get("id_number", "")))
+    amr = tuple(str(m) for m in claims.get("amr", [])) + ("fed",)
+    auth = Authentication(acr=acr, amr=amr, scopes=_granted_scopes(platform, ()))
+    with idn.node.db.session() as s:
+        person = find_person(idn, s, number)
+        if person is None:
+            person = _link_person(idn, number, str(claims.get("name", "")), home=a.issuer_node)
+            s.add(person)
+            s.flush()
+            audit.append(s, actor=f"node:{a.issuer_node}", action="identity.person.link", target=f"person:{person.id}")
+        tokens = start_session(idn, s, person, platform, auth, auth_time=float(claims.get("auth_time", 0)) or None)
+        audit.append(s, actor=f"platform:{platform.client_id}", action="identity.login.federated",
+                     target=f"person:{person.id}", details={"acr": acr, "home": a.issuer_node})
+    return tokens
+
+
+def _link_person(idn: Identity, number: str, name: str, *, home: str) -> Person:
+    """A local account for a person registered at ``home``: no password here (they sign in at home)."""
+    person_id = new_id("p")
+    return Person(id=person_id, id_index=idn.person_index(number),
+                  id_sealed=idn.seal(_aad("citizen-id", person_id), number),
+                  name_sealed=idn.seal(_aad("name", person_id), name),
+                  password_hash=idn.hasher.hash(secrets.token_urlsafe(32)),  # a password nobody knows
+                  totp_confirmed=False, totp_last_step=0, created_at=datetime.now(UTC))
