@@ -34,7 +34,7 @@ from seal_svc import image
 from seal_svc.pdf_signer import HsmPdfSigner, HsmTimeStamper
 from seal_svc.pdfio import Spooled, finish, open_pdf, spool, spool_bytes, temp_file
 from seal_svc.seals import SealInfo, SealService
-from seal_svc.trust import TrustSource, local_trust, validation_context
+from seal_svc.trust import TrustSource, node_trust, validation_context
 
 
 class PadesLevel(enum.Enum):
@@ -107,7 +107,7 @@ class Sealer:
         self.seals = seals
         self.node = seals.node
         self.settings = seals.settings
-        self.trust = trust or local_trust(self.node, crl_hours=self.settings.crl_hours)
+        self.trust = trust or node_trust(self.node, crl_hours=self.settings.crl_hours)
 
     def precheck(self, principal: Principal, seal_id: str, options: SealOptions, declared_size: int = 0) -> SealInfo:
         """Everything that can be refused before the document is read."""

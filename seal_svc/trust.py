@@ -1,21 +1,28 @@
 """Which CAs a verifier trusts, and with which revocation data: a pluggable source.
 
-A ``TrustSource`` is any callable returning ``TrustMaterial``. The default is this node's own root
-(with its seal CA, TSA and current CRLs); the federation adds every member's through ``combine``.
+A ``TrustSource`` is any callable returning ``TrustMaterial``. ``local_trust`` is this node's own root
+(with its seal CA, TSA and current CRLs); ``node_trust`` adds every federation member's (trust list +
+their published CRLs) -- the default of the node's verifier.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import grpc
 from asn1crypto import crl as asn1_crl
 from cryptography import x509
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
 from hutong import pki
+from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
+from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from seal_svc.crl import current_crl
 from seal_svc.pdf_signer import to_asn1
 
@@ -28,6 +35,7 @@ class TrustMaterial:
 
 
 TrustSource = Callable[[], TrustMaterial]
+log = logging.getLogger("hutong.seal")
 
 
 def local_trust(node: Node, *, crl_hours: int = 24) -> TrustSource:
@@ -42,6 +50,69 @@ def local_trust(node: Node, *, crl_hours: int = 24) -> TrustSource:
         )
 
     return source
+
+
+class MemberCrls:
+    """Other members' published CRLs (seal CA and root), fetched from their SealService and cached until
+    their next update. An unreachable member keeps its last CRLs; once those expire, its seals verify as
+    revocation-unknown (indeterminate), never as good."""
+
+    def __init__(self, fetch: Callable[[MemberEntry], tuple[bytes, ...]] | None = None, *,
+                 refresh_seconds: float = 300.0) -> None:
+        self._fetch = fetch or fetch_member_crls
+        self._refresh = timedelta(seconds=refresh_seconds)  # re-fetch this often even if a CRL is still current
+        self._cache: dict[str, tuple[datetime, tuple[bytes, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def crls(self, member: MemberEntry) -> tuple[bytes, ...]:
+        now = datetime.now(UTC)
+        with self._lock:
+            cached = self._cache.get(member.node_id)
+        if cached and now < cached[0]:
+            return cached[1]
+        try:
+            ders = self._fetch(member)
+        except Exception as exc:  # noqa: BLE001 - a member being down must not break verification here
+            log.warning("cannot fetch the CRLs of node %s (%s): using what is cached", member.node_id, exc)
+            return cached[1] if cached else ()
+        next_update = min((x509.load_der_x509_crl(d).next_update_utc or now for d in ders), default=now)
+        with self._lock:
+            self._cache[member.node_id] = (min(next_update, now + self._refresh), ders)
+        return ders
+
+
+def fetch_member_crls(member: MemberEntry, *, timeout: float = 5.0) -> tuple[bytes, ...]:
+    """GetCrl on the member's first endpoint: its seal CA's and root's CRLs."""
+    if not member.endpoints:
+        raise ValueError("the member lists no endpoint")
+    with grpc.insecure_channel(member.endpoints[0]) as channel:
+        resp = seal_pb2_grpc.SealServiceStub(channel).GetCrl(seal_pb2.GetCrlRequest(), timeout=timeout)
+    return (bytes(resp.crl_der), bytes(resp.root_crl_der))
+
+
+def member_trust(node: Node, crls: MemberCrls | None = None) -> TrustSource:
+    """Every other federation member's root (trust anchor), seal CA and TSA, with their published CRLs.
+
+    Fails closed with TRUST_LIST_STALE when the node's trust list is stale past its grace period.
+    """
+    refresh = float(node.config.section("federation").get("crl_refresh_seconds", 300))
+    cache = crls or MemberCrls(refresh_seconds=refresh)
+
+    def source() -> TrustMaterial:
+        tl = node.trust.trust_list()
+        members = [m for m in (tl.members if tl else ()) if m.node_id != node.id]
+        return TrustMaterial(
+            roots=tuple(c for m in members for c in m.certificates("root")),
+            intermediates=tuple(c for m in members for role in ("seal", "tsa") for c in m.certificates(role)),
+            crls_der=tuple(d for m in members for d in cache.crls(m)),
+        )
+
+    return source
+
+
+def node_trust(node: Node, *, crl_hours: int = 24) -> TrustSource:
+    """What this node's verifier trusts: itself, plus every member of its federation."""
+    return combine(local_trust(node, crl_hours=crl_hours), member_trust(node))
 
 
 def combine(*sources: TrustSource) -> TrustSource:

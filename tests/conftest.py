@@ -154,6 +154,7 @@ def serve() -> Iterator[Callable[[object], grpc.Channel]]:
         ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}", options=[
             ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
         grpc.channel_ready_future(ch).result(timeout=10)
+        ch.hutong_target = f"127.0.0.1:{srv.port}"  # type: ignore[attr-defined]  # where peers reach this node
         channels.append(ch)
         return ch
 
