@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from cert_svc import federation
 from cert_svc.consent import identity_holder_resolver
 from cert_svc.servicer import CertServicer
 from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
@@ -13,6 +14,7 @@ from hutong.node import Node
 def add_to_server(server: grpc.Server, node: Node) -> list[str]:
     from identity_svc.authn import TokenAuthenticator
 
+    federation.register()  # serve other members' requests arriving through the hub
     servicer = CertServicer(node, TokenAuthenticator(node), identity_holder_resolver(node))
     cert_pb2_grpc.add_CertServiceServicer_to_server(servicer, server)
     return [cert_pb2.DESCRIPTOR.services_by_name["CertService"].full_name]

@@ -9,7 +9,18 @@ from typing import Any, TypeAlias
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from cert_svc import access, catalogue, consent, issuance, issuers, lifecycle, reasons, rendition, statuslist
+from cert_svc import (
+    access,
+    catalogue,
+    consent,
+    federation,
+    issuance,
+    issuers,
+    lifecycle,
+    reasons,
+    rendition,
+    statuslist,
+)
 from cert_svc.catalogue import CertTypeSpec, FieldSpec, Layout, ValidityRule
 from cert_svc.consent import HolderResolver
 from cert_svc.offline import Verification
@@ -130,14 +141,9 @@ class CertServicer(pb_grpc.CertServiceServicer):
         self.reader = access.Reader(node, holder_of)
         self.verifier = verifier or Verifier(node)
         self.renditions = rendition.Renditions(node)
-        self._operator_platforms = frozenset(node.config.section("cert").get("operator_platforms", ()))
 
     def _who(self, context: Ctx) -> Principal:
-        principal = self.authn.authenticate(metadata_dict(context))
-        # Platforms the node's configuration names act as the operator for catalogue and issuers.
-        if principal.kind == "platform" and principal.subject in self._operator_platforms:
-            return Principal(kind="operator", subject=principal.subject, platform=principal.subject)
-        return principal
+        return self.authn.authenticate(metadata_dict(context))
 
     # catalogue
     def ListTypes(self, request: pb.ListTypesRequest, context: Ctx) -> pb.ListTypesResponse:
@@ -217,6 +223,12 @@ class CertServicer(pb_grpc.CertServiceServicer):
     def GetCertificate(self, request: pb.GetCertificateRequest, context: Ctx) -> pb.GetCertificateResponse:
         view = self.reader.get(self._who(context), request.identifier, request.purpose)
         return pb.GetCertificateResponse(certificate=cert_to_pb(view))
+
+    def FetchRemoteCertificate(self, request: pb.FetchRemoteCertificateRequest,
+                               context: Ctx) -> pb.FetchRemoteCertificateResponse:
+        token = federation.fetch_remote(self.node, self._who(context), node_id=request.node_id,
+                                        identifier=request.identifier, purpose=request.purpose)
+        return pb.FetchRemoteCertificateResponse(jws=token, node_id=request.node_id)
 
     def ListCertificates(self, request: pb.ListCertificatesRequest, context: Ctx) -> pb.ListCertificatesResponse:
         principal = self._who(context)

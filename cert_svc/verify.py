@@ -9,27 +9,71 @@ another node without a fresh status list is INDETERMINATE.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+import grpc
 from cryptography import x509
 
-from cert_svc import issuers, offline, records, rendition
+from cert_svc import issuers, jws, offline, reasons, records, rendition
 from cert_svc.models import CertificateRow
 from cert_svc.offline import Roots, Verification
-from hutong import pki
+from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
 from hutong.errors import NotFound
+from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 
 ROOT_PROVIDERS: list[Roots] = []
+
+
+def fetch_status_list(member: MemberEntry, list_id: str, *, timeout: float = 5.0) -> str:
+    """GetStatusList on the member's first endpoint (status lists are public and signed)."""
+    if not member.endpoints:
+        raise NotFound(reasons.STATUS_LIST_NOT_FOUND, f"node {member.node_id} lists no endpoint")
+    with grpc.insecure_channel(member.endpoints[0]) as channel:
+        try:
+            resp = cert_pb2_grpc.CertServiceStub(channel).GetStatusList(
+                cert_pb2.GetStatusListRequest(list_id=list_id), timeout=timeout)
+        except grpc.RpcError:
+            raise offline.stale_error(list_id) from None  # unreachable: no fresh list, so refuse
+    return str(resp.token)
+
+
+class RemoteStatus:
+    """Status of other members' certificates: their signed status lists, fetched and cached per TTL."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self._caches: dict[str, offline.StatusListCache] = {}
+
+    def member_for(self, chain: Sequence[x509.Certificate]) -> MemberEntry | None:
+        """The member whose issuer CA issued this chain's leaf (None: ours, or no member's)."""
+        tl = self.node.trust.trust_list()
+        for m in tl.members if tl and chain else ():
+            if m.node_id != self.node.id and jws.chain_problem(chain[:1], m.certificates("issuer"),
+                                                               datetime.now(UTC)) == "":
+                return m
+        return None
+
+    def status_of(self, member: MemberEntry) -> offline.StatusOf:
+        cache = self._caches.get(member.node_id)
+        if cache is None:
+            node_id = member.node_id
+            cache = offline.StatusListCache(roots=lambda: self.node.trust.member(node_id).certificates("root"),
+                                            fetch=lambda uri: fetch_status_list(self.node.trust.member(node_id), uri))
+            self._caches[node_id] = cache
+        return cache.status_of
 
 
 class Verifier:
     def __init__(self, node: Node, roots: Roots | None = None) -> None:
         self.node = node
         self._roots = roots
+        self.remote = RemoteStatus(node)
 
     def roots(self) -> list[x509.Certificate]:
-        out = [self.node.pki.certificate(pki.ROOT)]
+        """This node's root and, when federated, every member's (trust list; TRUST_LIST_STALE when stale)."""
+        out = self.node.trust.certificates("root")
         for provider in ([self._roots] if self._roots else []) + ROOT_PROVIDERS:
             out.extend(provider())
         return out
@@ -54,8 +98,13 @@ class Verifier:
         return type_code in issuer.type_codes
 
     def token(self, token: str) -> Verification:
-        return offline.verify_token(token, roots=self.roots, status_of=self._status_of,
-                                    chain_for_kid=self._chain_for_kid, is_authorised=self._is_authorised)
+        member = self.remote.member_for(jws.Compact(token).x5c())
+        status_of = self.remote.status_of(member) if member else self._status_of
+        result = offline.verify_token(token, roots=self.roots, status_of=status_of,
+                                      chain_for_kid=self._chain_for_kid, is_authorised=self._is_authorised)
+        if member and (national := member.type_mapping.get(str(result.claims.get("type", "")))):
+            result.claims["national_type"] = national  # the member's type code in the national catalogue
+        return result
 
     def identifier(self, identifier: str) -> Verification:
         with self.node.db.session() as s:

@@ -24,6 +24,8 @@ from identity_svc.persons import _aad, citizen_id_of, find_person, get_person, n
 from identity_svc.platforms import PlatformInfo
 from identity_svc.sessions import AccessCheck, Authentication, TokenSet, start_session
 
+OP = "identity.login"
+
 
 def issue(idn: Identity, check: AccessCheck, *, audience_node: str) -> str:
     """An assertion about the signed-in person for ``audience_node`` (short-lived, encrypted to it)."""
@@ -31,7 +33,7 @@ def issue(idn: Identity, check: AccessCheck, *, audience_node: str) -> str:
     with idn.node.db.session(readonly=True) as s:
         person = get_person(s, family.person_id)
         id_number, name = citizen_id_of(idn, person), name_of(idn, person)
-    token = assertion.issue(idn.node, audience_node=audience_node, claims={
+    token = assertion.issue(idn.node, audience_node=audience_node, op=OP, claims={
         "id_number": id_number, "name": name, "acr": family.acr, "amr": family.amr.split(),
         "auth_time": int(family.auth_time),
     })
@@ -43,7 +45,7 @@ def issue(idn: Identity, check: AccessCheck, *, audience_node: str) -> str:
 
 def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
     """Verify an assertion from a member node and sign the person in here, for ``platform``."""
-    a = assertion.accept(idn.node, token)
+    a = assertion.accept(idn.node, token, op=OP)
     claims = a.claims
     acr = str(claims.get("acr", ""))
     if acr not in LEVELS:

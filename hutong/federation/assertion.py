@@ -1,4 +1,4 @@
-"""Federation assertions: node A vouches for a person to node B, readable only by B.
+"""Federation assertions: node A vouches for a person -- or makes a request -- to node B, readable only by B.
 
 A signs the claims (compact JWS, ES256, A's token key — verifiable from A's JWKS in the trust
 list) and encrypts that JWS to B's federation encryption key (JWE, RSA-OAEP + A256GCM, B's key
@@ -51,13 +51,13 @@ class Assertion:
     claims: dict[str, Any]
 
 
-def issue(node: Node, *, audience_node: str, claims: Mapping[str, Any]) -> str:
-    """Sign ``claims`` as this node and encrypt them to ``audience_node``'s key from the trust list."""
+def issue(node: Node, *, audience_node: str, op: str, claims: Mapping[str, Any]) -> str:
+    """Sign ``claims`` for operation ``op`` as this node and encrypt them to ``audience_node``'s key."""
     enc_jwk = node.trust.member(audience_node).enc_jwk
     if not enc_jwk:
         raise PermissionDenied("NODE_CANNOT_RECEIVE", f"node {audience_node!r} publishes no encryption key")
     now = datetime.now(UTC)
-    body = {**claims, "iss": node.id, "aud": audience_node, "iat": int(now.timestamp()),
+    body = {**claims, "op": op, "iss": node.id, "aud": audience_node, "iat": int(now.timestamp()),
             "exp": int((now + LIFETIME).timestamp()), "jti": secrets.token_urlsafe(16)}
     inner = jws.sign_compact(node.pki.signer(pki.TOKEN), body, typ=TYP)
     token: bytes = jose_jwe.encrypt(inner.encode(), dict(enc_jwk), encryption="A256GCM", algorithm="RSA-OAEP",
@@ -84,8 +84,11 @@ def _decrypt(node: Node, token: str) -> str:
             from None
 
 
-def accept(node: Node, token: str) -> Assertion:
-    """Decrypt, verify against the trust list, check audience, lifetime and replay; record the jti."""
+def accept(node: Node, token: str, *, op: str | None) -> Assertion:
+    """Decrypt, verify against the trust list, check operation, audience, lifetime and replay; record the jti.
+
+    ``op=None`` accepts any operation (a dispatcher that routes on ``claims["op"]``).
+    """
     inner = _decrypt(node, token)
     if jws.unverified_header(inner).get("typ") != TYP:
         raise InvalidArgument("ASSERTION_MALFORMED", "this is not a federation assertion")
@@ -95,6 +98,8 @@ def accept(node: Node, token: str) -> Assertion:
         claims = json.loads(jws.verify_compact(inner, jwks))
     except Unauthenticated:
         raise Unauthenticated("ASSERTION_INVALID", f"the assertion is not signed by node {issuer!r}") from None
+    if op is not None and claims.get("op") != op:
+        raise Unauthenticated("ASSERTION_INVALID", f"this assertion is not for {op!r}")
     if claims.get("aud") != node.id:
         raise Unauthenticated("ASSERTION_WRONG_AUDIENCE", f"the assertion is for {claims.get('aud')!r}, not this node")
     now = datetime.now(UTC)

@@ -9,7 +9,7 @@ from dataclasses import asdict
 import grpc
 
 from hutong.errors import NotFound
-from hutong.federation import hub
+from hutong.federation import hub, relay
 from hutong.federation.member import Trust
 from hutong.federation.trustlist import TrustList
 from hutong.federation.v1 import federation_pb2 as pb
@@ -40,6 +40,13 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
     def DescribeNode(self, request: pb.DescribeNodeRequest, context: grpc.ServicerContext) -> pb.DescribeNodeResponse:
         entry = hub.describe_node(self.node)
         return pb.DescribeNodeResponse(descriptor_json=json.dumps(asdict(entry), ensure_ascii=False))
+
+    def Relay(self, request: pb.RelayRequest, context: grpc.ServicerContext) -> pb.RelayResponse:
+        return pb.RelayResponse(envelope=relay.relay(self.node, target_node=request.target_node,
+                                                     envelope=request.envelope))
+
+    def Deliver(self, request: pb.DeliverRequest, context: grpc.ServicerContext) -> pb.DeliverResponse:
+        return pb.DeliverResponse(envelope=relay.deliver(self.node, request.envelope))
 
 
 def _payload(token: str) -> bytes:

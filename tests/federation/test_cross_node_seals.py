@@ -9,7 +9,7 @@ import pytest
 
 from hutong.federation import hub
 from hutong.node import Node
-from seal_svc.sealing import Placement, SealOptions, Sealer
+from seal_svc.sealing import Placement, Sealer, SealOptions
 from seal_svc.seals import SealService, SealType
 from seal_svc.verify import Verdict, verify_pdf
 from tests.federation.conftest import install_trust_list

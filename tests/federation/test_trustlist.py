@@ -105,12 +105,15 @@ def test_assertion_from_a_to_b_is_accepted_once(tmp_path, hub_node, province, pr
     from hutong.federation import assertion
 
     federate(hub_node, [province, prov_b], tmp_path)
-    token = assertion.issue(province, audience_node="prov-b", claims={"acr": "high", "name": "张三"})
-    accepted = assertion.accept(prov_b, token)
+    token = assertion.issue(province, audience_node="prov-b", op="test", claims={"acr": "high", "name": "张三"})
+    with pytest.raises(HutongError) as err:
+        assertion.accept(prov_b, token, op="other")  # an envelope for one operation is not good for another
+    assert _reason(err) == "ASSERTION_INVALID"
+    accepted = assertion.accept(prov_b, token, op="test")
     assert accepted.issuer_node == "prov-a" and accepted.claims["acr"] == "high" and accepted.claims["name"] == "张三"
     for bad_node, reason in ((prov_b, "ASSERTION_REPLAYED"), (province, "ASSERTION_INVALID")):
         with pytest.raises(HutongError) as err:
-            assertion.accept(bad_node, token)  # replayed at B; A cannot even decrypt what was meant for B
+            assertion.accept(bad_node, token, op="test")  # replayed at B; A cannot even decrypt what was meant for B
         assert _reason(err) == reason
 
 
@@ -118,9 +121,9 @@ def test_assertion_from_a_removed_member_is_refused(tmp_path, hub_node, province
     from hutong.federation import assertion
 
     federate(hub_node, [province, prov_b], tmp_path)
-    token = assertion.issue(province, audience_node="prov-b", claims={"acr": "substantial"})
+    token = assertion.issue(province, audience_node="prov-b", op="test", claims={"acr": "substantial"})
     hub.remove_member(hub_node, "prov-a")
     prov_b.trust.store.accept(hub.publish(hub_node))
     with pytest.raises(HutongError) as err:
-        assertion.accept(prov_b, token)
+        assertion.accept(prov_b, token, op="test")
     assert _reason(err) == "NODE_NOT_IN_TRUST_LIST"

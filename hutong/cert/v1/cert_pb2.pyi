@@ -403,6 +403,24 @@ class GetCertificateResponse(_message.Message):
     certificate: Certificate
     def __init__(self, certificate: _Optional[_Union[Certificate, _Mapping]] = ...) -> None: ...
 
+class FetchRemoteCertificateRequest(_message.Message):
+    __slots__ = ("node_id", "identifier", "purpose")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    identifier: str
+    purpose: str
+    def __init__(self, node_id: _Optional[str] = ..., identifier: _Optional[str] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class FetchRemoteCertificateResponse(_message.Message):
+    __slots__ = ("jws", "node_id")
+    JWS_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    jws: str
+    node_id: str
+    def __init__(self, jws: _Optional[str] = ..., node_id: _Optional[str] = ...) -> None: ...
+
 class ListCertificatesRequest(_message.Message):
     __slots__ = ("holder", "purpose", "type_code", "page")
     HOLDER_FIELD_NUMBER: _ClassVar[int]

@@ -95,6 +95,11 @@ class CertServiceStub:
                 request_serializer=hutong_dot_cert_dot_v1_dot_cert__pb2.ListCertificatesRequest.SerializeToString,
                 response_deserializer=hutong_dot_cert_dot_v1_dot_cert__pb2.ListCertificatesResponse.FromString,
                 _registered_method=True)
+        self.FetchRemoteCertificate = channel.unary_unary(
+                '/hutong.cert.v1.CertService/FetchRemoteCertificate',
+                request_serializer=hutong_dot_cert_dot_v1_dot_cert__pb2.FetchRemoteCertificateRequest.SerializeToString,
+                response_deserializer=hutong_dot_cert_dot_v1_dot_cert__pb2.FetchRemoteCertificateResponse.FromString,
+                _registered_method=True)
         self.DownloadRendition = channel.unary_stream(
                 '/hutong.cert.v1.CertService/DownloadRendition',
                 request_serializer=hutong_dot_cert_dot_v1_dot_cert__pb2.DownloadRenditionRequest.SerializeToString,
@@ -225,6 +230,14 @@ class CertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FetchRemoteCertificate(self, request, context):
+        """platform: read a certificate held at another member node, through the hub, within the holder's
+        consent there (the consent names this platform as "<this node id>/<client id>").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DownloadRendition(self, request, context):
         """The printable rendition: PDF with the fields and a QR code, sealed by the issuing department.
         """
@@ -344,6 +357,11 @@ def add_CertServiceServicer_to_server(servicer, server):
                     servicer.ListCertificates,
                     request_deserializer=hutong_dot_cert_dot_v1_dot_cert__pb2.ListCertificatesRequest.FromString,
                     response_serializer=hutong_dot_cert_dot_v1_dot_cert__pb2.ListCertificatesResponse.SerializeToString,
+            ),
+            'FetchRemoteCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.FetchRemoteCertificate,
+                    request_deserializer=hutong_dot_cert_dot_v1_dot_cert__pb2.FetchRemoteCertificateRequest.FromString,
+                    response_serializer=hutong_dot_cert_dot_v1_dot_cert__pb2.FetchRemoteCertificateResponse.SerializeToString,
             ),
             'DownloadRendition': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadRendition,
@@ -715,6 +733,33 @@ class CertService:
             '/hutong.cert.v1.CertService/ListCertificates',
             hutong_dot_cert_dot_v1_dot_cert__pb2.ListCertificatesRequest.SerializeToString,
             hutong_dot_cert_dot_v1_dot_cert__pb2.ListCertificatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchRemoteCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hutong.cert.v1.CertService/FetchRemoteCertificate',
+            hutong_dot_cert_dot_v1_dot_cert__pb2.FetchRemoteCertificateRequest.SerializeToString,
+            hutong_dot_cert_dot_v1_dot_cert__pb2.FetchRemoteCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%hutong/federation/v1/federation.proto\x12\x14hutong.federation.v1\"-\n\x13GetTrustListRequest\x12\x16\n\x0eknown_sequence\x18\x01 \x01(\x03\"<\n\x14GetTrustListResponse\x12\x12\n\ntrust_list\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\"\x15\n\x13\x44\x65scribeNodeRequest\"/\n\x14\x44\x65scribeNodeResponse\x12\x17\n\x0f\x64\x65scriptor_json\x18\x01 \x01(\t2\xe1\x01\n\x11\x46\x65\x64\x65rationService\x12\x65\n\x0cGetTrustList\x12).hutong.federation.v1.GetTrustListRequest\x1a*.hutong.federation.v1.GetTrustListResponse\x12\x65\n\x0c\x44\x65scribeNode\x12).hutong.federation.v1.DescribeNodeRequest\x1a*.hutong.federation.v1.DescribeNodeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%hutong/federation/v1/federation.proto\x12\x14hutong.federation.v1\"-\n\x13GetTrustListRequest\x12\x16\n\x0eknown_sequence\x18\x01 \x01(\x03\"<\n\x14GetTrustListResponse\x12\x12\n\ntrust_list\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\"\x15\n\x13\x44\x65scribeNodeRequest\"/\n\x14\x44\x65scribeNodeResponse\x12\x17\n\x0f\x64\x65scriptor_json\x18\x01 \x01(\t\"5\n\x0cRelayRequest\x12\x13\n\x0btarget_node\x18\x01 \x01(\t\x12\x10\n\x08\x65nvelope\x18\x02 \x01(\t\"!\n\rRelayResponse\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\t\"\"\n\x0e\x44\x65liverRequest\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\t\"#\n\x0f\x44\x65liverResponse\x12\x10\n\x08\x65nvelope\x18\x01 \x01(\t2\x8b\x03\n\x11\x46\x65\x64\x65rationService\x12\x65\n\x0cGetTrustList\x12).hutong.federation.v1.GetTrustListRequest\x1a*.hutong.federation.v1.GetTrustListResponse\x12\x65\n\x0c\x44\x65scribeNode\x12).hutong.federation.v1.DescribeNodeRequest\x1a*.hutong.federation.v1.DescribeNodeResponse\x12P\n\x05Relay\x12\".hutong.federation.v1.RelayRequest\x1a#.hutong.federation.v1.RelayResponse\x12V\n\x07\x44\x65liver\x12$.hutong.federation.v1.DeliverRequest\x1a%.hutong.federation.v1.DeliverResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBENODEREQUEST']._serialized_end=193
   _globals['_DESCRIBENODERESPONSE']._serialized_start=195
   _globals['_DESCRIBENODERESPONSE']._serialized_end=242
-  _globals['_FEDERATIONSERVICE']._serialized_start=245
-  _globals['_FEDERATIONSERVICE']._serialized_end=470
+  _globals['_RELAYREQUEST']._serialized_start=244
+  _globals['_RELAYREQUEST']._serialized_end=297
+  _globals['_RELAYRESPONSE']._serialized_start=299
+  _globals['_RELAYRESPONSE']._serialized_end=332
+  _globals['_DELIVERREQUEST']._serialized_start=334
+  _globals['_DELIVERREQUEST']._serialized_end=368
+  _globals['_DELIVERRESPONSE']._serialized_start=370
+  _globals['_DELIVERRESPONSE']._serialized_end=405
+  _globals['_FEDERATIONSERVICE']._serialized_start=408
+  _globals['_FEDERATIONSERVICE']._serialized_end=803
 # @@protoc_insertion_point(module_scope)

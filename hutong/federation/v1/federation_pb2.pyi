@@ -27,3 +27,29 @@ class DescribeNodeResponse(_message.Message):
     DESCRIPTOR_JSON_FIELD_NUMBER: _ClassVar[int]
     descriptor_json: str
     def __init__(self, descriptor_json: _Optional[str] = ...) -> None: ...
+
+class RelayRequest(_message.Message):
+    __slots__ = ("target_node", "envelope")
+    TARGET_NODE_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    target_node: str
+    envelope: str
+    def __init__(self, target_node: _Optional[str] = ..., envelope: _Optional[str] = ...) -> None: ...
+
+class RelayResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: str
+    def __init__(self, envelope: _Optional[str] = ...) -> None: ...
+
+class DeliverRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: str
+    def __init__(self, envelope: _Optional[str] = ...) -> None: ...
+
+class DeliverResponse(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: str
+    def __init__(self, envelope: _Optional[str] = ...) -> None: ...

@@ -44,6 +44,16 @@ class FederationServiceStub:
                 request_serializer=hutong_dot_federation_dot_v1_dot_federation__pb2.DescribeNodeRequest.SerializeToString,
                 response_deserializer=hutong_dot_federation_dot_v1_dot_federation__pb2.DescribeNodeResponse.FromString,
                 _registered_method=True)
+        self.Relay = channel.unary_unary(
+                '/hutong.federation.v1.FederationService/Relay',
+                request_serializer=hutong_dot_federation_dot_v1_dot_federation__pb2.RelayRequest.SerializeToString,
+                response_deserializer=hutong_dot_federation_dot_v1_dot_federation__pb2.RelayResponse.FromString,
+                _registered_method=True)
+        self.Deliver = channel.unary_unary(
+                '/hutong.federation.v1.FederationService/Deliver',
+                request_serializer=hutong_dot_federation_dot_v1_dot_federation__pb2.DeliverRequest.SerializeToString,
+                response_deserializer=hutong_dot_federation_dot_v1_dot_federation__pb2.DeliverResponse.FromString,
+                _registered_method=True)
 
 
 class FederationServiceServicer:
@@ -63,6 +73,22 @@ class FederationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Relay(self, request, context):
+        """The hub: pass a member's sealed request on to another member and its sealed answer back. The hub
+        cannot read either (each is encrypted to its receiving node); it checks both ends are members.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Deliver(self, request, context):
+        """A member: act on a sealed request from another member (e.g. read a certificate within the holder's
+        consent) and answer with a response sealed to the requester.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +101,16 @@ def add_FederationServiceServicer_to_server(servicer, server):
                     servicer.DescribeNode,
                     request_deserializer=hutong_dot_federation_dot_v1_dot_federation__pb2.DescribeNodeRequest.FromString,
                     response_serializer=hutong_dot_federation_dot_v1_dot_federation__pb2.DescribeNodeResponse.SerializeToString,
+            ),
+            'Relay': grpc.unary_unary_rpc_method_handler(
+                    servicer.Relay,
+                    request_deserializer=hutong_dot_federation_dot_v1_dot_federation__pb2.RelayRequest.FromString,
+                    response_serializer=hutong_dot_federation_dot_v1_dot_federation__pb2.RelayResponse.SerializeToString,
+            ),
+            'Deliver': grpc.unary_unary_rpc_method_handler(
+                    servicer.Deliver,
+                    request_deserializer=hutong_dot_federation_dot_v1_dot_federation__pb2.DeliverRequest.FromString,
+                    response_serializer=hutong_dot_federation_dot_v1_dot_federation__pb2.DeliverResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +167,60 @@ class FederationService:
             '/hutong.federation.v1.FederationService/DescribeNode',
             hutong_dot_federation_dot_v1_dot_federation__pb2.DescribeNodeRequest.SerializeToString,
             hutong_dot_federation_dot_v1_dot_federation__pb2.DescribeNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Relay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hutong.federation.v1.FederationService/Relay',
+            hutong_dot_federation_dot_v1_dot_federation__pb2.RelayRequest.SerializeToString,
+            hutong_dot_federation_dot_v1_dot_federation__pb2.RelayResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Deliver(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hutong.federation.v1.FederationService/Deliver',
+            hutong_dot_federation_dot_v1_dot_federation__pb2.DeliverRequest.SerializeToString,
+            hutong_dot_federation_dot_v1_dot_federation__pb2.DeliverResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,84 @@
+"""Requests between member nodes, through the hub.
+
+The requesting node seals a request to the target node (``assertion.issue``: its signature inside,
+encrypted to the target), sends it to the hub's ``Relay``; the hub checks both ends are members and
+passes it to the target's ``Deliver``. The target opens it (signature from the trust list, audience,
+lifetime, replay), runs the handler registered for the operation and seals the answer back to the
+requester. The hub routes but reads nothing.
+
+Services register handlers for their operations: ``HANDLERS["cert.fetch"] = fn(node, assertion) -> dict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import grpc
+
+from hutong.errors import FailedPrecondition, HutongError, NotFound, Unimplemented
+from hutong.federation import assertion
+from hutong.federation.assertion import Assertion
+from hutong.federation.v1 import federation_pb2 as pb
+from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
+from hutong.node import Node
+from hutong.rpc import error_from_rpc
+
+Handler = Callable[[Node, Assertion], Mapping[str, Any]]
+HANDLERS: dict[str, Handler] = {}
+TIMEOUT = 15.0
+
+
+def _call(target: str, method: str, request: Any) -> Any:
+    with grpc.insecure_channel(target) as channel:
+        try:
+            return getattr(pb_grpc.FederationServiceStub(channel), method)(request, timeout=TIMEOUT)
+        except grpc.RpcError as exc:
+            raise error_from_rpc(exc) from None
+
+
+def send(node: Node, *, target_node: str, op: str, claims: Mapping[str, Any]) -> dict[str, Any]:
+    """Ask ``target_node`` to perform ``op`` via the hub; returns the target's verified answer."""
+    if not node.trust.hub_target:
+        raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation: no hub to relay through")
+    node.trust.member(target_node)  # NODE_NOT_IN_TRUST_LIST before anything leaves this node
+    envelope = assertion.issue(node, audience_node=target_node, op=op, claims=claims)
+    answer = _call(node.trust.hub_target, "Relay", pb.RelayRequest(target_node=target_node, envelope=envelope))
+    result = assertion.accept(node, answer.envelope, op=f"{op}.result")
+    if result.issuer_node != target_node:
+        raise FailedPrecondition("RELAY_MISROUTED", "the answer did not come from the node asked")
+    return result.claims
+
+
+def relay(hub: Node, *, target_node: str, envelope: str) -> str:
+    """The hub's part: forward to a member listed in the hub's own latest trust list."""
+    from hutong.federation.hub import members
+
+    target = next((m for m in members(hub) if m.node_id == target_node), None)
+    if target is None or not target.endpoints:
+        raise NotFound("NODE_NOT_IN_TRUST_LIST", f"node {target_node!r} is not a reachable member")
+    return str(_call(target.endpoints[0], "Deliver", pb.DeliverRequest(envelope=envelope)).envelope)
+
+
+def deliver(node: Node, envelope: str) -> str:
+    """The target's part: open, dispatch, seal the answer (errors travel back as a sealed error)."""
+    request = assertion.accept(node, envelope, op=None)
+    op = str(request.claims.get("op", ""))
+    handler = HANDLERS.get(op)
+    if handler is None:
+        raise Unimplemented("OPERATION_UNKNOWN", f"this node does not serve {op!r} for other nodes")
+    try:
+        answer: dict[str, Any] = {"ok": True, **handler(node, request)}
+    except HutongError as err:  # the requester's platform gets the real reason (e.g. NO_CONSENT)
+        answer = {"ok": False, "kind": err.kind.value, "reason": err.reason, "message": err.message}
+    return assertion.issue(node, audience_node=request.issuer_node, op=f"{op}.result", claims=answer)
+
+
+def raise_for(answer: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Turn a sealed error answer back into the typed error it was."""
+    if answer.get("ok"):
+        return answer
+    from hutong.errors import Kind, error_for
+
+    kind = Kind(answer.get("kind", "INTERNAL")) if answer.get("kind") in Kind._value2member_map_ else Kind.INTERNAL
+    raise error_for(kind, str(answer.get("reason", "INTERNAL_ERROR")), str(answer.get("message", "")))
