@@ -8,108 +8,32 @@ be verified as a certificate, not only as a sealed document.
 
 from __future__ import annotations
 
-import glob
 import io
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 import qrcode
 from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 from pyhanko.pdf_utils.generic import pdf_name
-from pyhanko.pdf_utils.images import pil_image
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from cert_svc import catalogue, issuers, reasons
 from cert_svc.catalogue import CertTypeSpec
 from cert_svc.offline import Finding
 from cert_svc.records import CertView
-from hutong.auth import Principal
-from hutong.errors import FailedPrecondition, InvalidArgument, Unavailable
+from hutong.auth import service_principal
+from hutong.errors import FailedPrecondition, InvalidArgument
 from hutong.node import Node
+from hutong.pdfpage import A4, Page
 
 CATALOG_KEY = "/HutongCertificate"
-PAGE_W, PAGE_H, MARGIN = 595.0, 842.0, 60.0
+SERVICE_NAME = "cert_svc"  # the in-process principal that seals renditions
+(PAGE_W, PAGE_H), MARGIN = A4, 60.0
 QR_SIZE = 150.0
 BOTTOM = 260.0
 CHUNK = 256 * 1024  # lowest text line
 SEAL_BOX = (PAGE_W - MARGIN - 160.0, 90.0, 150.0, 150.0)  # x, y, width, height of the visible seal
-_FONT_GLOBS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/**/wqy-microhei.ttc",
-               "/usr/share/fonts/**/*.ttc")
-
-
-@lru_cache(maxsize=1)
-def _font_bytes() -> bytes:
-    """Face 0 of the installed CJK collection as a standalone TrueType font (found at run time)."""
-    from fontTools.ttLib import TTCollection
-
-    for pattern in _FONT_GLOBS:
-        for path in sorted(glob.glob(pattern, recursive=True)):
-            out = io.BytesIO()
-            TTCollection(path).fonts[0].save(out)
-            return out.getvalue()
-    raise Unavailable("CJK_FONT_MISSING", "no CJK font is installed (fonts-wqy-microhei): run scripts/setup")
-
-
-class _Page:
-    """A content stream in progress: text in one embedded font, plus images."""
-
-    def __init__(self, writer: PdfFileWriter) -> None:
-        self.writer = writer
-        self.font = GlyphAccumulator(writer, io.BytesIO(_font_bytes()), font_size=12)
-        self.ops: list[bytes] = []
-        self.xobjects = generic.DictionaryObject()
-
-    def width(self, text: str, size: float) -> float:
-        return self.font.shape(text).x_advance * size
-
-    def text(self, x: float, y: float, text: str, size: float = 12.0) -> None:
-        shaped = self.font.shape(text)
-        self.ops.append(b"BT /F1 %g Tf %g %g Td %s ET" % (size, x, y, shaped.graphics_ops))
-
-    def centred(self, y: float, text: str, size: float) -> None:
-        self.text((PAGE_W - self.width(text, size)) / 2, y, text, size)
-
-    def wrapped(self, x: float, y: float, text: str, size: float, max_width: float) -> float:
-        """Write ``text`` in lines no wider than ``max_width``; returns the y below the last line."""
-        line = ""
-        for ch in text:
-            if line and self.width(line + ch, size) > max_width:
-                if y - size * 1.5 < BOTTOM:  # the QR code and the seal own the space below
-                    line = line[:-1] + "…"
-                    break
-                self.text(x, y, line, size)
-                y, line = y - size * 1.5, ""
-            line += ch
-        self.text(x, y, line, size)
-        return y - size * 1.5
-
-    def _scale_widths(self) -> None:
-        # pyHanko writes /W in font units; PDF wants 1/1000 em (WenQuanYi has 2048 units per em).
-        scale = 1000 / self.font.units_per_em
-        widths = self.font.cidfont_obj["/W"]
-        for item in widths:
-            if isinstance(item, generic.ArrayObject):
-                for i, w in enumerate(item):
-                    item[i] = generic.NumberObject(round(int(w) * scale))
-
-    def image(self, name: str, png_image: Any, x: float, y: float, w: float, h: float) -> None:
-        self.xobjects[pdf_name("/" + name)] = pil_image(png_image, self.writer)
-        self.ops.append(b"q %g 0 0 %g %g %g cm /%s Do Q" % (w, h, x, y, name.encode()))
-
-    def finish(self) -> None:
-        self.font.prepare_write()
-        self._scale_widths()
-        resources = generic.DictionaryObject({
-            pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): self.font.as_resource()}),
-            pdf_name("/XObject"): self.xobjects,
-        })
-        contents = self.writer.add_object(generic.StreamObject(stream_data=b"\n".join(self.ops)))
-        self.writer.insert_page(PageObject(contents=contents, media_box=[0, 0, PAGE_W, PAGE_H], resources=resources))
-
-
 def qr_image(content: str) -> Any:
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
     qr.add_data(content)
@@ -132,7 +56,7 @@ def _field_lines(cert: CertView, spec: CertTypeSpec) -> list[tuple[str, str]]:
 def render(cert: CertView, spec: CertTypeSpec) -> bytes:
     """The unsealed rendition (the seal is applied afterwards, into the space left for it)."""
     writer = PdfFileWriter()
-    page = _Page(writer)
+    page = Page(writer)
     page.centred(PAGE_H - 110, spec.layout.title or spec.name, 30)
     page.centred(PAGE_H - 140, f"证照标识 {cert.identifier}", 9)
     y = PAGE_H - 190
@@ -140,7 +64,7 @@ def render(cert: CertView, spec: CertTypeSpec) -> bytes:
         if y < BOTTOM:
             break
         page.text(MARGIN, y, label, 12)
-        y = page.wrapped(MARGIN + 130, y, value, 12, PAGE_W - 2 * MARGIN - 130)
+        y = page.wrapped(MARGIN + 130, y, value, 12, PAGE_W - 2 * MARGIN - 130, bottom=BOTTOM)
         y -= 6
     page.image("QR", qr_image(cert.qr), MARGIN, 90, QR_SIZE, QR_SIZE)
     page.text(MARGIN, 75, "扫描二维码核验本证照", 9)
@@ -169,8 +93,9 @@ class Renditions:
     """Builds the sealed rendition of a certificate on demand.
 
     The department's seal (``seal_id`` on its issuer record) is applied through seal_svc's
-    in-process API as the department's platform, so seal_svc's grant checks, accounting and audit
-    apply: the department grants its platform the use of its seal. No seal configured: refused.
+    in-process API by the service principal ``cert_svc`` acting for the department's platform, so
+    seal_svc's grant checks, accounting and audit apply: the department grants its platform the use
+    of its seal. No seal configured: refused.
     """
 
     def __init__(self, node: Node) -> None:
@@ -185,7 +110,7 @@ class Renditions:
         if not issuer.seal_id or not issuer.platform_client_id:
             raise FailedPrecondition(reasons.ISSUER_SEAL_MISSING,
                                      "the issuing department has no seal and platform configured for renditions")
-        sealer = Principal(kind="platform", subject=issuer.platform_client_id, platform=issuer.platform_client_id)
+        sealer = service_principal(SERVICE_NAME, on_behalf_of=issuer.platform_client_id)
         x, y, w, h = SEAL_BOX
         options = SealOptions(placement=Placement(page=1, x=x, y=y, width=w, height=h),
                               reason=f"{spec.name} {cert.identifier}", location=issuer.name)

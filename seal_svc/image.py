@@ -8,46 +8,16 @@ from __future__ import annotations
 
 import io
 import math
-import shutil
-import subprocess
-from functools import lru_cache
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from hutong.errors import FailedPrecondition, InvalidArgument
+from hutong.errors import InvalidArgument
+from hutong.pdfpage import find_cjk_font
 
 SEAL_RED = (218, 24, 32, 255)
 SIZE = 512  # pixels; placed at e.g. 120 pt it still prints at >300 dpi
 MAX_UPLOAD_PIXELS = 2048 * 2048
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-
-_FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc",
-    "/usr/share/fonts/wenquanyi/wqy-microhei/wqy-microhei.ttc",
-)
-
-
-@lru_cache(maxsize=4)
-def find_cjk_font(configured: str = "") -> Path:
-    """The CJK font file: configured path, a known location, or whatever fontconfig offers for zh."""
-    if configured:
-        path = Path(configured)
-        if path.is_file():
-            return path
-        raise FailedPrecondition("SEAL_FONT_MISSING", f"[seal] font_path {configured} does not exist")
-    for candidate in _FONT_CANDIDATES:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    fc_match = shutil.which("fc-match")
-    if fc_match:
-        out = subprocess.run([fc_match, "-f", "%{file}", ":lang=zh"], capture_output=True, text=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip() and Path(out.stdout.strip()).is_file():
-            return Path(out.stdout.strip())
-    raise FailedPrecondition("SEAL_FONT_MISSING",
-                             "no CJK font found: install fonts-wqy-microhei or set [seal] font_path")
-
 
 def _star(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float) -> None:
     inner = radius * math.sin(math.radians(18)) / math.sin(math.radians(126))
@@ -82,7 +52,7 @@ def _arc_text(img: Image.Image, text: str, font: ImageFont.FreeTypeFont, radius:
 
 def generate_seal_image(org_name: str, caption: str, *, font_path: str = "") -> bytes:
     """A red round seal: ring, the organisation's name around the top, a star, the caption below."""
-    font_file = str(find_cjk_font(font_path))
+    font_file = str(find_cjk_font(font_path))  # CJK_FONT_MISSING when absent
     img = Image.new("RGBA", (SIZE, SIZE), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     ring = SIZE * 0.035

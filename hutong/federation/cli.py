@@ -11,7 +11,7 @@ from pathlib import Path
 
 import grpc
 
-from hutong.errors import InvalidArgument
+from hutong.errors import FailedPrecondition, InvalidArgument
 
 EXAMPLES = """examples:
   hutong federation describe --data-dir var/prov-a > prov-a.json        # on the member
@@ -119,7 +119,7 @@ def _refresh(args: argparse.Namespace) -> int:
     node = _open(args)
     try:
         if not node.trust.federated:
-            raise InvalidArgument("NOT_FEDERATED", "this node has not joined a federation (hutong federation join)")
+            raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation (hutong federation join)")
         with grpc.insecure_channel(node.trust.hub_target) as channel:
             tl = node.trust.refresh(grpc_fetcher(channel))
     finally:

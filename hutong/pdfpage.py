@@ -1,0 +1,125 @@
+"""Simple PDF pages with Chinese text: the CJK font lookup and an A4 page writer.
+
+Used for printable e-certificate renditions, the seal image's glyphs and the demo's contract. Text is set
+in WenQuanYi Micro Hei (Debian fonts-wqy-microhei), subset and embedded by pyHanko (fontTools/HarfBuzz),
+so every viewer shows the same glyphs.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.images import pil_image
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+from hutong.errors import FailedPrecondition
+
+A4 = (595.0, 842.0)
+_FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc",
+    "/usr/share/fonts/wenquanyi/wqy-microhei/wqy-microhei.ttc",
+)
+
+
+@lru_cache(maxsize=4)
+def find_cjk_font(configured: str = "") -> Path:
+    """The CJK font file: a configured path, a known location, or whatever fontconfig offers for zh."""
+    if configured:
+        path = Path(configured)
+        if path.is_file():
+            return path
+        raise FailedPrecondition("CJK_FONT_MISSING", f"the configured font {configured} does not exist")
+    for candidate in _FONT_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    fc_match = shutil.which("fc-match")
+    if fc_match:
+        out = subprocess.run([fc_match, "-f", "%{file}", ":lang=zh"], capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip() and Path(out.stdout.strip()).is_file():
+            return Path(out.stdout.strip())
+    raise FailedPrecondition("CJK_FONT_MISSING", "no CJK font is installed: install fonts-wqy-microhei (scripts/setup)")
+
+
+@lru_cache(maxsize=1)
+def cjk_font_bytes() -> bytes:
+    """Face 0 of the CJK font (a .ttc collection) as a standalone TrueType font, for embedding."""
+    from fontTools.ttLib import TTCollection, TTFont
+
+    path = find_cjk_font()
+    out = io.BytesIO()
+    font = TTCollection(str(path)).fonts[0] if path.suffix.lower() == ".ttc" else TTFont(str(path))
+    font.save(out)
+    return out.getvalue()
+
+
+class Page:
+    """A page in progress: text in the embedded CJK font, plus images; ``finish`` adds it to the writer."""
+
+    def __init__(self, writer: PdfFileWriter, size: tuple[float, float] = A4) -> None:
+        self.writer = writer
+        self.width_pt, self.height_pt = size
+        self.font = GlyphAccumulator(writer, io.BytesIO(cjk_font_bytes()), font_size=12)
+        self.ops: list[bytes] = []
+        self.xobjects = generic.DictionaryObject()
+
+    def width(self, text: str, size: float) -> float:
+        return float(self.font.shape(text).x_advance * size)
+
+    def text(self, x: float, y: float, text: str, size: float = 12.0) -> None:
+        shaped = self.font.shape(text)
+        self.ops.append(b"BT /F1 %g Tf %g %g Td %s ET" % (size, x, y, shaped.graphics_ops))
+
+    def centred(self, y: float, text: str, size: float) -> None:
+        self.text((self.width_pt - self.width(text, size)) / 2, y, text, size)
+
+    def wrapped(self, x: float, y: float, text: str, size: float, max_width: float, *, bottom: float = 0.0) -> float:
+        """Write ``text`` in lines no wider than ``max_width`` down to ``bottom``; returns the y below it."""
+        line = ""
+        for ch in text:
+            if line and self.width(line + ch, size) > max_width:
+                if y - size * 1.5 < bottom:
+                    line = line[:-1] + "…"
+                    break
+                self.text(x, y, line, size)
+                y, line = y - size * 1.5, ""
+            line += ch
+        self.text(x, y, line, size)
+        return y - size * 1.5
+
+    def image(self, name: str, png_image: Any, x: float, y: float, w: float, h: float) -> None:
+        self.xobjects[pdf_name("/" + name)] = pil_image(png_image, self.writer)
+        self.ops.append(b"q %g 0 0 %g %g %g cm /%s Do Q" % (w, h, x, y, name.encode()))
+
+    def _scale_widths(self) -> None:
+        # pyHanko writes /W in font units; PDF wants 1/1000 em (WenQuanYi has 2048 units per em).
+        scale = 1000 / self.font.units_per_em
+        for item in self.font.cidfont_obj["/W"]:
+            if isinstance(item, generic.ArrayObject):
+                for i, w in enumerate(item):
+                    item[i] = generic.NumberObject(round(int(w) * scale))
+
+    def finish(self) -> None:
+        self.font.prepare_write()
+        self._scale_widths()
+        resources = generic.DictionaryObject({
+            pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): self.font.as_resource()}),
+            pdf_name("/XObject"): self.xobjects,
+        })
+        contents = self.writer.add_object(generic.StreamObject(stream_data=b"\n".join(self.ops)))
+        self.writer.insert_page(PageObject(contents=contents, media_box=[0, 0, self.width_pt, self.height_pt],
+                                           resources=resources))
+
+
+def to_bytes(writer: PdfFileWriter) -> bytes:
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
