@@ -21,6 +21,7 @@ from PyKCS11 import LowLevel as L
 
 from hsm import _objects as objects
 from hsm import errors
+from hsm._bytes import as_bytes
 from hsm._module import Module, clean_label, find_slot, get_module
 from hsm._objects import Handle, Session
 from hsm.config import HsmConfig
@@ -231,7 +232,7 @@ class KeyManager:
         def run(s: Session) -> bytes:
             mech = PyKCS11.RSAOAEPMechanism(L.CKM_SHA_1, L.CKG_MGF1_SHA1)
             try:
-                return bytes(s.decrypt(self._private(s, key), ciphertext, mech))
+                return as_bytes(s.decrypt(self._private(s, key), ciphertext, mech))
             except PyKCS11.PyKCS11Error as exc:
                 if exc.value in _DECRYPT_FAILED:
                     raise errors.decrypt_failed("the encrypted key is not for this key or was altered") from None
@@ -283,29 +284,32 @@ class KeyManager:
             )
         return HsmSigner(self, info)
 
+    def _with_handle(self, s: Session, cls: int, ref: KeyRef, use: Callable[[Handle], T]) -> T:
+        """Run ``use`` with the (cached) handle of ``ref``: object searches cost ~0.7 ms, signatures less.
+
+        If the object was destroyed or relabelled elsewhere the handle is stale: look it up once more.
+        """
+        cache_key = (cls, ref.id or b"", ref.label or "")
+        for attempt in (1, 2):
+            handle = self._handles.get(cache_key)
+            if handle is None:
+                handle = objects.find_key(s, ref, [cls], self.config.token_label)
+                self._handles[cache_key] = handle
+            try:
+                return use(handle)
+            except PyKCS11.PyKCS11Error as exc:
+                if attempt == 1 and exc.value in (L.CKR_KEY_HANDLE_INVALID, L.CKR_OBJECT_HANDLE_INVALID):
+                    del self._handles[cache_key]
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
     def _sign(self, key: KeyInfo, mechanism: Any, data: bytes, operation: str) -> bytes:
-        """Sign with ``key``'s private key (used by HsmSigner); the key handle is cached per session."""
-        cache_key = (L.CKO_PRIVATE_KEY, key.id, key.label)
-
-        def run(s: Session) -> bytes:
-            for attempt in (1, 2):
-                handle = self._handles.get(cache_key)
-                if handle is None:
-                    # By id if it has one: a signer stays bound to its key even after rotation relabels it.
-                    ref = KeyRef(id=key.id) if key.id else KeyRef(label=key.label)
-                    handle = self._private(s, ref)
-                    self._handles[cache_key] = handle
-                try:
-                    return bytes(s.sign(handle, data, mechanism))
-                except PyKCS11.PyKCS11Error as exc:
-                    # The key was destroyed or renamed elsewhere: look it up again once.
-                    if attempt == 1 and exc.value in (L.CKR_KEY_HANDLE_INVALID, L.CKR_OBJECT_HANDLE_INVALID):
-                        del self._handles[cache_key]
-                        continue
-                    raise
-            raise AssertionError("unreachable")
-
-        return self._call(operation, run)
+        """Sign with ``key``'s private key (used by HsmSigner)."""
+        # By id if it has one: a signer stays bound to its key even after rotation relabels it.
+        ref = KeyRef(id=key.id) if key.id else KeyRef(label=key.label)
+        return self._call(operation, lambda s: self._with_handle(
+            s, L.CKO_PRIVATE_KEY, ref, lambda h: as_bytes(s.sign(h, data, mechanism))))
 
     # -- secret keys ---------------------------------------------------------------------------
     def create_secret_key(self, req: CreateSecretKeyRequest) -> SecretKeyInfo:
@@ -359,7 +363,8 @@ class KeyManager:
         key = to_ref(ref)
 
         def run(s: Session) -> bytes:
-            return bytes(s.sign(self._secret(s, key), data, PyKCS11.Mechanism(L.CKM_SHA256_HMAC)))
+            mech = PyKCS11.Mechanism(L.CKM_SHA256_HMAC)
+            return self._with_handle(s, L.CKO_SECRET_KEY, key, lambda h: as_bytes(s.sign(h, data, mech)))
 
         return self._call(f"HMAC with key {key.describe()}", run)
 
@@ -373,12 +378,15 @@ class KeyManager:
 
         def run(s: Session) -> bytes:
             mech = PyKCS11.AES_GCM_Mechanism(iv, _GCM_VERSION + aad, _GCM_TAG_BITS)
-            handle = self._secret(s, key)
-            if not plaintext:
-                # C_Encrypt rejects an empty buffer (CKR_ARGUMENTS_BAD); the multi-part form gives the tag.
-                s.encryptInit(mech, handle)
-                return _GCM_VERSION + iv + bytes(s.encryptFinal())
-            return _GCM_VERSION + iv + bytes(s.encrypt(handle, plaintext, mech))
+
+            def use(handle: Handle) -> bytes:
+                if not plaintext:
+                    # C_Encrypt rejects an empty buffer (CKR_ARGUMENTS_BAD); the multi-part form gives the tag.
+                    s.encryptInit(mech, handle)
+                    return as_bytes(s.encryptFinal())
+                return as_bytes(s.encrypt(handle, plaintext, mech))
+
+            return _GCM_VERSION + iv + self._with_handle(s, L.CKO_SECRET_KEY, key, use)
 
         return self._call(f"encrypting with key {key.describe()}", run)
 
@@ -390,10 +398,9 @@ class KeyManager:
         iv, body = blob[1 : 1 + _GCM_IV_LEN], blob[1 + _GCM_IV_LEN :]
 
         def run(s: Session) -> bytes:
-            handle = self._secret(s, key)
             mech = PyKCS11.AES_GCM_Mechanism(iv, _GCM_VERSION + aad, _GCM_TAG_BITS)
             try:
-                return bytes(s.decrypt(handle, body, mech))
+                return self._with_handle(s, L.CKO_SECRET_KEY, key, lambda h: as_bytes(s.decrypt(h, body, mech)))
             except PyKCS11.PyKCS11Error as exc:
                 if exc.value in _DECRYPT_FAILED:
                     raise errors.decrypt_failed(

@@ -1,0 +1,1 @@
+"""Benchmarks: measured performance against peers and limits (issue 8). Run ``hutong bench --quick --out DIR``."""

@@ -1,0 +1,157 @@
+"""Figure 5: certificate issuance (JWS only, IssueBatch; and with the sealed PDF rendition), lookup by
+identifier p99 as the repository grows, and offline certificate verification in the SDK (one core)."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.core import Mode, Row, load_rate, not_measured, percentile, rate_row, run_load, timed_rate
+from bench.seed import Repository
+from bench.world import ISSUER_PLATFORM, ISSUER_USCC, ORG_NAME, ORG_USCC, Prepared, channel, platform_metadata
+
+FIG_BATCH = "certificate issuance/s, JWS only, IssueBatch"
+FIG_PDF = "certificate issuance/s with sealed PDF rendition"
+FIG_OFFLINE = "offline certificate verification in the SDK, per core"
+
+
+def licence_fields(prep: Prepared) -> dict[str, str]:
+    return {"name": ORG_NAME, "entity_type": "有限责任公司", "legal_representative": "测试0",
+            "legal_representative_id": prep.people[0], "registered_capital": "100", "established_on": "2020-01-01",
+            "address": "福建省福州市鼓楼区某某路1号", "business_scope": "软件开发；信息技术咨询服务",
+            "registration_authority": "福州市市场监督管理局"}
+
+
+def batch_csv(prep: Prepared, rows: int) -> bytes:
+    import csv
+
+    fields = licence_fields(prep)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["holder_id", "holder_name", *fields])
+    for _ in range(rows):
+        writer.writerow([ORG_USCC, ORG_NAME, *fields.values()])
+    return out.getvalue().encode()
+
+
+def _client(target: str, prep: Prepared) -> Any:
+    from hutong_client.cert import CertClient
+
+    return CertClient(channel(target), metadata=platform_metadata(ISSUER_PLATFORM, prep.issuer_secret), timeout=300)
+
+
+def batch_op(args: tuple[str, Prepared, int]) -> Callable[[], object]:
+    target, prep, rows = args
+    client, data = _client(target, prep), batch_csv(prep, rows)
+
+    def op() -> None:
+        summary = None
+        for msg in client.issue_batch(prep.type_code, data):
+            if msg.HasField("summary"):
+                summary = msg.summary
+        if summary is None or summary.issued != rows:
+            raise RuntimeError(f"batch issued {summary.issued if summary else 0} of {rows}")
+
+    return op
+
+
+def issue_with_pdf_op(args: tuple[str, Prepared]) -> Callable[[], object]:
+    target, prep = args
+    client, fields = _client(target, prep), licence_fields(prep)
+
+    def op() -> None:
+        cert = client.issue(prep.type_code, ORG_USCC, ORG_NAME, fields)
+        pdf = client.rendition(cert.identifier)
+        if not pdf.startswith(b"%PDF"):
+            raise RuntimeError("the rendition is not a PDF")
+
+    return op
+
+
+def run(mode: Mode, target: str, prep: Prepared, latency: dict[str, list[tuple[float, float]]]) -> list[Row]:
+    rows: list[Row] = []
+    try:
+        res = run_load(batch_op, (target, prep, mode.batch_rows), procs=1, threads=2, seconds=mode.seconds)
+        if res.ops == 0 or res.errors:
+            raise RuntimeError(res.first_error or "no batch finished in the time given")
+        rows.append(rate_row(FIG_BATCH, res.ops * mode.batch_rows / res.seconds, 300, unit="/s",
+                             note=f"{mode.batch_rows} rows a batch, 2 batches at a time"))
+    except Exception as exc:  # noqa: BLE001 - reported as a row
+        rows.append(not_measured(FIG_BATCH, ">= 300/s", str(exc)))
+    try:
+        value = load_rate(issue_with_pdf_op, (target, prep), procs=1, threads=4, seconds=mode.seconds)
+        rows.append(rate_row(FIG_PDF, value, 50, unit="/s", note="IssueCertificate + DownloadRendition (sealed)"))
+    except Exception as exc:  # noqa: BLE001
+        rows.append(not_measured(FIG_PDF, ">= 50/s", str(exc)))
+    client = _client(target, prep)
+    try:
+        cert = client.issue(prep.type_code, ORG_USCC, ORG_NAME, licence_fields(prep))
+    except Exception as exc:  # noqa: BLE001
+        why = f"cannot issue a certificate: {exc}"
+        return [*rows, not_measured(lookup_figure(mode), "<= 1.5x and <= 5 ms", why),
+                not_measured(FIG_OFFLINE, ">= 3000/s", why)]
+    rows.append(offline_row(mode, client, cert.jws))
+    rows.append(lookup_row(mode, target, prep, cert, latency))
+    return rows
+
+
+def offline_row(mode: Mode, client: Any, token: str) -> Row:
+    try:
+        verifier = client.offline_verifier(refresh=True)
+        result = verifier.verify(token)  # fetches the status list once; cached for its TTL
+        if result.verdict != "valid":
+            raise RuntimeError(f"the SDK found the certificate {result.verdict}: {result.findings}")
+        value = timed_rate(lambda: verifier.verify(token), mode.seconds)
+        return rate_row(FIG_OFFLINE, value, 3000, unit="/s", note="one thread, trust bundle and status list cached")
+    except Exception as exc:  # noqa: BLE001
+        return not_measured(FIG_OFFLINE, ">= 3000/s", str(exc))
+
+
+def lookup_figure(mode: Mode) -> str:
+    name = f"lookup by identifier p99, {mode.repo_large:,} vs {mode.repo_small:,} stored certificates"
+    return name if mode.name == "full" else name + " [1,000,000 in full mode only]"
+
+
+def _sizes(mode: Mode) -> list[int]:
+    small, large = mode.repo_small, mode.repo_large
+    if mode.name != "full":
+        return [small, large]
+    return sorted({small, int((small * large) ** 0.5), large})
+
+
+def lookup_row(mode: Mode, target: str, prep: Prepared, cert: Any,
+               latency: dict[str, list[tuple[float, float]]]) -> Row:
+    """GetCertificate (issuer platform) of random stored identifiers, one client, sequential."""
+    figure = lookup_figure(mode)
+    try:
+        repo = Repository(Path(prep.data_dir), prep.type_code, ISSUER_USCC, cert.jws, cert.qr)
+        client = _client(target, prep)
+        rng = random.Random(8)
+        p99: dict[int, float] = {}
+        p50: dict[int, float] = {}
+        for size in _sizes(mode):
+            repo.grow_to(size)
+            from bench.seed import identifier
+
+            for n in rng.sample(range(size), 20):  # warm-up
+                client.get(identifier(prep.type_code, ISSUER_USCC, n))
+            times = []
+            for n in rng.sample(range(size), min(size, mode.lookups)):
+                ident = identifier(prep.type_code, ISSUER_USCC, n)
+                t0 = time.perf_counter()
+                client.get(ident)
+                times.append(time.perf_counter() - t0)
+            p99[size], p50[size] = percentile(times, 99) * 1000, percentile(times, 50) * 1000
+        latency["lookup p99 ms vs stored certificates"] = sorted(p99.items())
+        latency["lookup p50 ms vs stored certificates"] = sorted(p50.items())
+        small, large = mode.repo_small, mode.repo_large
+        ratio = p99[large] / p99[small]
+        met = ratio <= 1.5 and p99[large] <= 5.0
+        return Row(figure, p99[large], p99[small], ratio, "<= 1.5x and <= 5 ms", met, "ms",
+                   f"GetCertificate over gRPC, sequential; p50 {p50[large]:.2f} vs {p50[small]:.2f} ms")
+    except Exception as exc:  # noqa: BLE001
+        return not_measured(figure, "<= 1.5x and <= 5 ms", f"{type(exc).__name__}: {exc}")
