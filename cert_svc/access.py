@@ -39,9 +39,10 @@ class Reader:
             return None
 
     def get(self, principal: Principal, identifier: str, purpose: str, action: str = "read") -> CertView:
+        holder = self._holder_index(principal)  # outside the write transaction: the resolver reads on its own
         with self.node.db.session() as s:
             row = records.find(s, identifier)
-            if self._issuer_uscc(s, principal) == row.issuer_uscc or self._holder_index(principal) == row.holder_index:
+            if self._issuer_uscc(s, principal) == row.issuer_uscc or holder == row.holder_index:
                 return records.view(self.node, row)
             if principal.kind != "platform":
                 raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the holder or the issuer may read this")

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cert_svc import catalogue, issuers, jws, reasons, records, statuslist
+from cert_svc import catalogue, issuers, jws, lifecycle, reasons, records, statuslist
 from cert_svc.catalogue import CertTypeSpec
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow, SerialCounter
@@ -172,6 +172,8 @@ def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers
     s.flush()
     audit.append(s, actor=principal.actor, action="cert.issue", target=identifier,
                  details={"type": p.spec.code, "version": version, "predecessor": p.predecessor})
+    lifecycle.notify(lifecycle.StatusChange(node, s, principal.actor, identifier, p.spec.code, p.holder, p.fields,
+                                            "", row.status))
     return row
 
 
@@ -274,6 +276,8 @@ def new_version(node: Node, principal: Principal, identifier: str, fields: Mappi
         statuslist.touch(s, [old.status_list_id])
         audit.append(s, actor=principal.actor, action="cert.update", target=old.identifier,
                      details={"new_version": row.identifier, "reason": reason[:200]})
+        lifecycle.notify(lifecycle.StatusChange(node, s, principal.actor, old.identifier, old.type_code,
+                                                current.holder, current.fields, "valid", old.status))
         s.flush()
         return records.view(node, row)
 

@@ -23,7 +23,7 @@ from cert_svc import catalogue, jws, reasons
 from cert_svc.models import IssuerRow
 from hsm import CreateKeyRequest, KeyAlgorithm, KeyInfo
 from hutong import audit, identifiers, pki
-from hutong.auth import Principal
+from hutong.auth import OPERATOR_SCOPE, Principal
 from hutong.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from hutong.node import Node
 
@@ -55,8 +55,10 @@ class Issuer:
 
 
 def require_operator(principal: Principal) -> None:
-    if principal.kind != "operator":
-        raise PermissionDenied(reasons.OPERATOR_REQUIRED, "only the node operator may do this")
+    """The catalogue and the issuers are the node operator's: a platform registered with ``node:operate``."""
+    if not principal.is_operator:
+        raise PermissionDenied(reasons.OPERATOR_REQUIRED, "only the node operator (a platform registered with "
+                               f"the {OPERATOR_SCOPE} scope) may do this")
 
 
 def chain(node: Node, issuer: Issuer) -> list[x509.Certificate]:

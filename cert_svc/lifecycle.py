@@ -7,11 +7,14 @@ the final states. Every other state is final. Updates are new versions (see ``is
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cert_svc import issuers, reasons, records, statuslist
-from cert_svc.records import CertView
+from sqlalchemy.orm import Session
+
+from cert_svc import issuers, legal_person, reasons, records, statuslist
+from cert_svc.records import CertView, Holder
 from hutong import audit
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, InvalidArgument
@@ -25,10 +28,31 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     **{state: frozenset() for state in _FINAL},
 }
 
-# Called after a status change is committed: (certificate view, old status). The legal-person
-# binding of business licences hooks in here.
-StatusListener = Callable[[CertView, str], None]
-listeners: list[StatusListener] = []
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A certificate entering a status (issuing included: ``old`` is empty), seen inside its transaction."""
+
+    node: Node
+    session: Session  # the change's open transaction
+    actor: str
+    identifier: str
+    type_code: str
+    holder: Holder
+    fields: Mapping[str, str]
+    old: str
+    new: str
+
+
+# Called inside the transaction of every status change and issue: a listener that raises undoes the
+# change (in a batch, the row). The legal-person binding of business licences hooks in here.
+StatusListener = Callable[[StatusChange], None]
+listeners: list[StatusListener] = [legal_person.on_status_change]
+
+
+def notify(change: StatusChange) -> None:
+    for listener in listeners:
+        listener(change)
 
 
 def check_transition(old: str, new: str) -> None:
@@ -52,6 +76,6 @@ def change_status(node: Node, principal: Principal, identifier: str, status: str
                      details={"from": old, "to": status, "reason": reason[:200]})
         s.flush()
         result = records.view(node, row)
-    for listener in listeners:
-        listener(result, old)
+        notify(StatusChange(node, s, principal.actor, row.identifier, row.type_code, result.holder, result.fields,
+                            old, status))
     return result

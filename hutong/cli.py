@@ -1,8 +1,11 @@
 """``hutong``: one command for operators, officers, departments and platforms.
 
 Each area adds its own command group (``register(subparsers)`` in ``<area>/cli.py``); this module
-only wires them together and turns every failure into one line ``error: REASON: what to do``.
-Exit codes: 0 success, 1 a check failed (e.g. a broken audit chain), 2 an error, 130 interrupted.
+only wires them together, offers the options every group spells the same way (``--data-dir``,
+``--target``, TLS, ``--token-file``, ``--json``), and turns every failure into one line
+``error: REASON: message (what to do)``, never a traceback.
+Exit codes: 0 success, 1 a check failed (e.g. a broken audit chain, a seal or certificate that does not
+verify, rows of a batch refused), 2 an error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -10,23 +13,159 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hsm import HsmConfig
 from hutong.audit import AuditLog
-from hutong.errors import HutongError
+from hutong.errors import HutongError, InvalidArgument, Unauthenticated
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Areas that contribute command groups; a missing one (not installed) is skipped.
-AREA_CLIS = ("identity_svc.cli", "seal_svc.cli", "cert_svc.cli", "hutong.federation.cli", "bench.cli")
+AREA_CLIS = ("identity_svc.cli", "seal_svc.cli", "cert_svc.cli", "hutong.federation.cli", "hutong.demo.cli",
+             "bench.cli")
 
 
 def data_dir_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=Path("var/node"),
                    help="the node's data directory (default: var/node)")
+
+
+# -- options and output shared by every area's commands ---------------------------------------------
+DEFAULT_TARGET = "127.0.0.1:7443"
+EXAMPLES = argparse.RawDescriptionHelpFormatter
+
+
+def json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output (JSON) instead of a table")
+
+
+def connection_args(p: argparse.ArgumentParser) -> None:
+    """How gRPC commands reach a node and who they are: the same names in every group.
+
+    Secrets never go on the command line (process lists, shell history): a person's access token comes
+    from ``--token-file`` or ``$HUTONG_TOKEN``, a platform's secret from ``--client-secret-file`` or
+    ``$HUTONG_CLIENT_SECRET``."""
+    env = os.environ.get
+    g = p.add_argument_group("connection")
+    g.add_argument("--target", default=env("HUTONG_TARGET", DEFAULT_TARGET),
+                   help=f"the node, HOST:PORT (default: $HUTONG_TARGET or {DEFAULT_TARGET})")
+    g.add_argument("--tls-ca", default=env("HUTONG_TLS_CA"), help="CA certificate (PEM) of the node: use TLS")
+    g.add_argument("--tls-cert", default=env("HUTONG_TLS_CERT"), help="client certificate (PEM) for mTLS")
+    g.add_argument("--tls-key", default=env("HUTONG_TLS_KEY"), help="client key (PEM) for mTLS")
+    g.add_argument("--tls-server-name", default="", help="name to check in the node's certificate")
+    g.add_argument("--timeout", type=float, default=30.0, help="deadline of each call in seconds (default 30)")
+    g.add_argument("--token-file", default=None,
+                   help="a person's access token or session (from `hutong identity login`); else $HUTONG_TOKEN")
+    g.add_argument("--client-id", default=env("HUTONG_CLIENT_ID", ""),
+                   help="a platform's client id (default: $HUTONG_CLIENT_ID)")
+    g.add_argument("--client-secret-file", default=None, help="file holding the client secret "
+                   "(else $HUTONG_CLIENT_SECRET)")
+
+
+def add_command(group: Any, name: str, help_: str, func: Callable[[argparse.Namespace], int], *, epilog: str = "",
+                connection: bool = True) -> argparse.ArgumentParser:
+    """A subcommand with the shared shape: help as description, the group's examples, ``--json`` and (for gRPC
+    commands) the connection options."""
+    p: argparse.ArgumentParser = group.add_parser(name, help=help_, description=help_, epilog=epilog,
+                                                  formatter_class=EXAMPLES)
+    p.set_defaults(func=func)
+    json_arg(p)
+    if connection:
+        connection_args(p)
+    return p
+
+
+def read_file(path: str | Path, what: str = "file") -> bytes:
+    """A file's bytes, or the one-line error that names it."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidArgument("FILE_UNREADABLE", f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def client_secret(args: argparse.Namespace) -> str:
+    if getattr(args, "client_secret_file", None):
+        return read_file(args.client_secret_file, "client secret file").decode().strip()
+    return os.environ.get("HUTONG_CLIENT_SECRET", "")
+
+
+def sdk(args: argparse.Namespace, *, person: bool = False, anonymous: bool = False, token_file: bool = True) -> Any:
+    """The SDK (``hutong_client.Hutong``) for a command's connection options.
+
+    ``person``: the command needs a person's token; otherwise a token or platform credentials will do;
+    ``anonymous``: public calls (verification) that need neither; ``token_file=False``: the command
+    writes the token file rather than reading it (login)."""
+    from hutong_client import Hutong
+    from hutong_client.session_file import load_token
+
+    client_id = args.client_id or ""
+    secret = client_secret(args) if client_id else ""
+    token = load_token(args.token_file if token_file else None, target=args.target, client_id=client_id,
+                       client_secret=secret, tls=_tls(args), timeout=args.timeout)
+    if not anonymous and not token and (person or not client_id):
+        raise Unauthenticated("TOKEN_REQUIRED", "give --token-file or set HUTONG_TOKEN"
+                              + ("" if person else " (or platform credentials: --client-id, HUTONG_CLIENT_SECRET)"))
+    return Hutong(args.target, client_id=client_id, client_secret=secret, token=token, tls=_tls(args),
+                  timeout=args.timeout)
+
+
+def _tls(args: argparse.Namespace) -> Any:
+    from hutong_client import TlsOptions
+
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return None
+    return TlsOptions(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
+
+
+def print_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, empty: str = "(none)") -> None:
+    """Rows as an aligned table with a header (column names upper-cased)."""
+    import unicodedata
+
+    def width(text: str) -> int:  # CJK characters take two columns in a terminal
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    table = [[c.upper().replace("_", "-") for c in columns]]
+    table += [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
+    if len(table) == 1:
+        print(empty)
+        return
+    widths = [max(width(row[i]) for row in table) for i in range(len(columns))]
+    for row in table:
+        print("  ".join(cell + " " * (w - width(cell)) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def progress(done: int, total: int, label: str = "") -> None:
+    """A progress bar on stderr (only when it is a terminal, so logs and pipes stay clean)."""
+    if not sys.stderr.isatty():
+        return
+    width = 40
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label}".rstrip(), end=end, file=sys.stderr,
+          flush=True)
+
+
+# What to do, for the reasons people meet most often at the command line.
+HINTS = {
+    "UNAVAILABLE": "is a node running at --target / $HUTONG_TARGET? (TLS: --tls-ca)",
+    "TOKEN_REQUIRED": "log in first: hutong identity login --token-file FILE",
+    "TOKEN_MISSING": "log in first: hutong identity login --token-file FILE",
+    "TOKEN_EXPIRED": "log in again (a session file from `hutong identity login` refreshes itself)",
+    "TOKEN_INVALID": "the token file does not hold a token of this node: log in again",
+    "CLIENT_CREDENTIALS_MISSING": "give --client-id and $HUTONG_CLIENT_SECRET (or --client-secret-file)",
+    "CLIENT_AUTHENTICATION_FAILED": "check --client-id and the client secret (hutong platform add prints it once)",
+    "NODE_NOT_INITIALISED": "run `hutong node init --data-dir DIR` first",
+    "DEADLINE_EXCEEDED": "the node did not answer in time: raise --timeout or check the node",
+}
 
 
 def _node_init(args: argparse.Namespace) -> int:
@@ -103,7 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hutong",
         description="Hutong (互通): identity, e-seals and e-licences for a federated government-service network.",
         epilog="examples:\n  hutong serve --data-dir var/node --listen 127.0.0.1:7443\n"
-        "  hutong audit verify --data-dir var/node\n  hutong demo --out demo-out",
+        "  hutong audit verify --data-dir var/node\n  hutong demo --out demo-out\n"
+        "  hutong identity login --id-number 11010519491231002X --token-file me.session\n"
+        "  hutong seal sign SEAL_ID contract.pdf sealed.pdf --token-file me.session\n"
+        "  hutong cert verify 1.2.156.3005.2....\n\n"
+        "every gRPC command takes --target, --tls-ca/--tls-cert/--tls-key, --token-file, --client-id;\n"
+        "add --json for machine-readable output.\n"
+        "exit codes: 0 ok, 1 a check failed (verification, audit chain, batch rows), 2 error, 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -148,9 +293,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except HutongError as err:
-        print(f"error: {err.reason}: {err.message}", file=sys.stderr)
+        hint = HINTS.get(err.reason, "")
+        print(f"error: {err.reason}: {err.message}" + (f" ({hint})" if hint and hint not in err.message else ""),
+              file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # a file named on the command line: missing, unreadable, not writable
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: FILE_UNREADABLE: {exc.strerror or exc}{where} (check the path and its permissions)",
+              file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -8,6 +8,7 @@ so every viewer shows the same glyphs.
 from __future__ import annotations
 
 import io
+import logging
 import shutil
 import subprocess
 from functools import lru_cache
@@ -23,6 +24,8 @@ from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 from hutong.errors import FailedPrecondition
 
 A4 = (595.0, 842.0)
+# fontTools reports tables it leaves out of a subset (e.g. "FFTM NOT subset") on stderr: not our users' concern.
+logging.getLogger("fontTools").setLevel(logging.ERROR)
 _FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc",

@@ -28,5 +28,7 @@ ordinary domain API on an ``Identity``::
     principal = TokenAuthenticator(idn).authenticate({"authorization": f"Bearer {org_tokens.access_token}"})
 
 Platform principals: ``{"x-hutong-client-id": portal.info.client_id, "x-hutong-client-secret":
-portal.client_secret}``. For fast tests set ``[identity] argon2_time_cost = 1``, ``argon2_memory_kib = 1024``.
+portal.client_secret}``; the node operator is a platform registered with ``hutong.auth.OPERATOR_SCOPE``
+(``scopes=["openid", "node:operate"]``). For fast tests set ``[identity] argon2_time_cost = 1``,
+``argon2_memory_kib = 1024``; ``tests/identity_fixtures.py`` wraps this recipe for other suites.
 """

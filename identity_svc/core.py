@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
 from argon2 import PasswordHasher, Type
+from sqlalchemy.orm import Session
 
 from hutong.errors import InvalidArgument
 from hutong.node import Node
@@ -66,6 +68,15 @@ class Identity:
 
     def now(self) -> float:
         return self.clock()
+
+    @contextmanager
+    def transaction(self, session: Session | None = None) -> Iterator[Session]:
+        """The caller's open transaction (another service binding its own change to ours), else a new one."""
+        if session is not None:
+            yield session
+            return
+        with self.node.db.session() as s:
+            yield s
 
     # -- personal data: sealed at rest, found by blind index (both keys in the HSM) -----------
     def person_index(self, citizen_id: str) -> str:

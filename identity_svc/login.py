@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from hutong import audit
+from hutong.auth import OPERATOR_SCOPE
 from hutong.errors import FailedPrecondition, HutongError, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_citizen_id
 from identity_svc import throttle
@@ -117,6 +118,9 @@ def _enforce_level(platform: PlatformInfo, acr: str) -> None:
 
 def _granted_scopes(platform: PlatformInfo, requested: tuple[str, ...]) -> frozenset[str]:
     scopes = check_scopes(requested or ("openid",))
+    if OPERATOR_SCOPE in scopes:
+        raise PermissionDenied("SCOPE_NOT_ALLOWED",
+                               f"{OPERATOR_SCOPE} is a platform's own scope, never in a person's token")
     if not scopes <= platform.scopes:
         raise PermissionDenied("SCOPE_NOT_ALLOWED",
                                f"this platform is not registered for scope(s) {sorted(scopes - platform.scopes)}")

@@ -118,11 +118,19 @@ class Throttle(Base):
 
 
 class Organisation(Base):
+    """A legal person and the binding of its legal representative (see ``identity_svc.orgs``).
+
+    The representative is bound by the blind index of their citizen ID, so a business licence can bind
+    someone who has not registered on this node yet."""
+
     __tablename__ = "identity_orgs"
 
     uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
-    representative_id: Mapped[str] = mapped_column(ForeignKey("identity_persons.id"))
+    representative_index: Mapped[str] = mapped_column(INDEX, index=True)  # blind index of the representative's ID
+    binding_source: Mapped[str] = mapped_column(String(120))  # "register" or "licence:<e-certificate identifier>"
+    binding_state: Mapped[str] = mapped_column(String(20))  # bound | suspended | ended
+    binding_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -1,11 +1,20 @@
 """Legal persons: registration, the legal representative, administrators and staff grants.
 
 Roles a person holds in an organisation (as carried in tokens and ``Principal.roles``):
-- ``legal_representative`` (bound through the register; holds every power: also ``administrator``
-  and ``matter:*``);
+- ``legal_representative`` (bound, see below; holds every power: also ``administrator`` and ``matter:*``);
 - ``administrator`` (appointed by the legal representative; grants and revokes staff roles);
 - ``staff`` with ``matter:*`` (all matters) or ``matter:<name>`` per named matter.
 Roles are recomputed from the grants in force at every token use, so a revocation bites at once.
+
+The legal representative's binding (one per organisation, by the blind index of their citizen ID):
+- made by ``register_organisation`` (the legal-entity register names the caller), or by
+  ``bind_legal_representative`` from a valid electronic business licence (cert_svc; the organisation
+  record is created if missing, the person need not be registered yet); a later binding replaces an
+  earlier one;
+- ``end_binding`` ends it when its source (that licence) is revoked, cancelled, deregistered,
+  invalidated or transferred out, or suspends it while the licence is suspended (暂扣): then the
+  representative's organisation-context tokens are refused at their next use with
+  ``REPRESENTATION_ENDED`` / ``REPRESENTATION_SUSPENDED``. Grants the representative made stay.
 """
 
 from __future__ import annotations
@@ -20,12 +29,14 @@ from hutong import audit
 from hutong.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from hutong.identifiers import normalise_citizen_id, normalise_uscc
 from identity_svc.core import Identity, new_id
-from identity_svc.models import Organisation, OrgGrant
+from identity_svc.models import Organisation, OrgGrant, Person
 from identity_svc.persons import citizen_id_of, find_person, get_person, summary
 from identity_svc.registers import clean_name, register_for
 
 LEGAL_REPRESENTATIVE, ADMINISTRATOR, STAFF = "legal_representative", "administrator", "staff"
 ALL_MATTERS = "*"
+BOUND, SUSPENDED, ENDED = "bound", "suspended", "ended"  # states of the legal representative's binding
+REGISTER_SOURCE = "register"
 
 
 @dataclass(frozen=True)
@@ -71,19 +82,45 @@ def _grant_roles(g: OrgGrant) -> list[str]:
     return [STAFF, *(f"matter:{m}" for m in g.matters.split("\n"))]
 
 
+def _person_index(s: Session, person_id: str) -> str | None:
+    person = s.get(Person, person_id)
+    return person.id_index if person is not None else None
+
+
 def roles_in_force(s: Session, uscc: str, person_id: str, now: float) -> tuple[str, ...]:
     """Every role the person holds in the organisation right now (empty: none)."""
     org = s.get(Organisation, uscc)
     if org is None:
         return ()
     roles: list[str] = []
-    if org.representative_id == person_id:
+    if org.binding_state == BOUND and org.representative_index == _person_index(s, person_id):
         roles += [LEGAL_REPRESENTATIVE, ADMINISTRATOR, f"matter:{ALL_MATTERS}"]
     grants = s.scalars(select(OrgGrant).where(OrgGrant.org_uscc == uscc, OrgGrant.person_id == person_id))
     for g in grants:
         if _in_force(g, now):
             roles += _grant_roles(g)
     return tuple(dict.fromkeys(roles))  # de-duplicated, order kept
+
+
+def binding_lapsed(s: Session, uscc: str, person_id: str) -> PermissionDenied | None:
+    """Why the person, bound as the organisation's legal representative, no longer acts as such (None: not that)."""
+    org = s.get(Organisation, uscc)
+    if org is None or org.binding_state == BOUND or org.representative_index != _person_index(s, person_id):
+        return None
+    if org.binding_state == SUSPENDED:
+        return PermissionDenied("REPRESENTATION_SUSPENDED", "the business licence binding this person as the "
+                                "organisation's legal representative is suspended")
+    return PermissionDenied("REPRESENTATION_ENDED", "this person is no longer bound as the organisation's legal "
+                            "representative (the business licence is no longer valid)")
+
+
+def roles_required(s: Session, uscc: str, person_id: str, now: float) -> tuple[str, ...]:
+    """``roles_in_force`` for an organisation-context token: none left is refused, with the reason."""
+    roles = roles_in_force(s, uscc, person_id, now)
+    if not roles:
+        raise binding_lapsed(s, uscc, person_id) or PermissionDenied(
+            "GRANT_REVOKED", "the person no longer holds a role in this organisation")
+    return roles
 
 
 def _org(s: Session, uscc: str) -> Organisation:
@@ -114,9 +151,54 @@ def register_organisation(idn: Identity, person_id: str, *, uscc: str, name: str
     with idn.node.db.session() as s:
         if s.get(Organisation, code) is not None:
             raise AlreadyExists("ORGANISATION_ALREADY_REGISTERED", "this organisation is already registered")
-        s.add(Organisation(uscc=code, name=name, representative_id=person_id, registered_at=datetime.now(UTC)))
+        now = datetime.now(UTC)
+        s.add(Organisation(uscc=code, name=name, representative_index=idn.person_index(citizen_id),
+                           binding_source=REGISTER_SOURCE, binding_state=BOUND, binding_changed_at=now,
+                           registered_at=now))
         audit.append(s, actor=f"person:{person_id}", action="identity.org.register", target=f"org:{code}")
     return OrgView(code, name, (LEGAL_REPRESENTATIVE, ADMINISTRATOR, f"matter:{ALL_MATTERS}"))
+
+
+def bind_legal_representative(idn: Identity, *, uscc: str, org_name: str, representative_id_number: str,
+                              source: str, actor: str = "system", session: Session | None = None) -> None:
+    """Bind the legal representative that ``source`` proves (``"licence:<identifier>"`` of a valid electronic
+    business licence), replacing any earlier binding; creates the organisation if missing. Audited. With
+    ``session``, inside the caller's transaction (the licence change and the binding commit together)."""
+    code, name = normalise_uscc(uscc), clean_name(org_name)
+    index = idn.person_index(normalise_citizen_id(representative_id_number))
+    now = datetime.now(UTC)
+    with idn.transaction(session) as s:
+        org = s.get(Organisation, code)
+        created = org is None
+        if org is None:
+            if not name:
+                raise InvalidArgument("NAME_REQUIRED", "the organisation's name is required")
+            org = Organisation(uscc=code, name=name, registered_at=now)
+            s.add(org)
+        elif name:
+            org.name = name
+        org.representative_index, org.binding_source, org.binding_state = index, source, BOUND
+        org.binding_changed_at = now
+        person = s.scalars(select(Person.id).where(Person.id_index == index)).first()
+        audit.append(s, actor=actor, action="identity.org.bind", target=f"org:{code}",
+                     details={"source": source, "organisation_created": created,
+                              "representative": f"person:{person}" if person else "not registered yet"})
+
+
+def end_binding(idn: Identity, *, uscc: str, source: str, suspend: bool = False, actor: str = "system",
+                session: Session | None = None) -> bool:
+    """End (``suspend``: suspend) the legal representative's binding made by ``source``; a binding made since
+    by another source is left alone. Effective at the representative's next token use. Audited; returns
+    whether anything changed."""
+    code, state = normalise_uscc(uscc), SUSPENDED if suspend else ENDED
+    with idn.transaction(session) as s:
+        org = s.get(Organisation, code)
+        if org is None or org.binding_source != source or org.binding_state in (state, ENDED):
+            return False
+        org.binding_state, org.binding_changed_at = state, datetime.now(UTC)
+        audit.append(s, actor=actor, action=f"identity.org.binding-{state}", target=f"org:{code}",
+                     details={"source": source})
+    return True
 
 
 def _matters(spec: GrantSpec) -> str:
@@ -187,7 +269,7 @@ def my_organisations(idn: Identity, person_id: str) -> list[OrgView]:
     with idn.node.db.session() as s:
         granted = select(OrgGrant.org_uscc).where(OrgGrant.person_id == person_id)
         orgs = s.scalars(select(Organisation).where(
-            or_(Organisation.representative_id == person_id, Organisation.uscc.in_(granted))))
+            or_(Organisation.representative_index == _person_index(s, person_id), Organisation.uscc.in_(granted))))
         views = [OrgView(o.uscc, o.name, roles_in_force(s, o.uscc, person_id, now)) for o in orgs]
     return [v for v in views if v.roles]
 

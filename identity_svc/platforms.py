@@ -3,7 +3,10 @@
 Scopes a platform may be registered for:
 - ``openid``: always; a pairwise ``sub`` (or the local account id when ``pairwise`` is off);
 - ``profile``: the person's name;
-- ``id_number``: the citizen ID number itself (only platforms registered for it ever receive it).
+- ``id_number``: the citizen ID number itself (only platforms registered for it ever receive it);
+- ``node:operate`` (``hutong.auth.OPERATOR_SCOPE``): the platform is the node operator's (it manages the
+  certificate catalogue, issuers and any organisation's seals). It belongs to the platform's own
+  credentials: persons' tokens never carry it (``login`` refuses it with SCOPE_NOT_ALLOWED).
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from hutong import audit
+from hutong.auth import OPERATOR_SCOPE
 from hutong.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
 from identity_svc.core import Identity, Level, check_level
 from identity_svc.credentials import client_secret_matches, hash_client_secret, new_client_secret
 from identity_svc.models import Platform
 
-SCOPES = ("openid", "profile", "id_number")
+SCOPES = ("openid", "profile", "id_number", OPERATOR_SCOPE)
 _CLIENT_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{2,79}")
 
 

@@ -22,7 +22,7 @@ from hutong_client.tokens import verify_token
 from identity_svc.core import Identity, new_id
 from identity_svc.credentials import hash_token
 from identity_svc.models import Organisation, Person, RefreshToken, TokenFamily
-from identity_svc.orgs import roles_in_force
+from identity_svc.orgs import binding_lapsed, roles_in_force, roles_required
 from identity_svc.persons import citizen_id_of, get_person, name_of
 from identity_svc.platforms import PlatformInfo, get_platform
 from identity_svc.signing import ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE
@@ -84,10 +84,9 @@ def start_session(idn: Identity, s: Session, person: Person, platform: PlatformI
 def _org_claims(s: Session, family: TokenFamily, subject: str, now: float) -> dict[str, Any]:
     if family.org_uscc is None:
         return {}
+    roles = roles_required(s, family.org_uscc, family.person_id, now)
     org = s.get(Organisation, family.org_uscc)
-    roles = roles_in_force(s, family.org_uscc, family.person_id, now)
-    if org is None or not roles:
-        raise PermissionDenied("GRANT_REVOKED", "the person no longer holds a role in this organisation")
+    assert org is not None  # roles imply the organisation
     return {"org_uscc": org.uscc, "org_name": org.name, "roles": list(roles), "act": {"sub": subject}}
 
 
@@ -137,9 +136,7 @@ def verify_access_token(idn: Identity, token: str, *, audience: str | None) -> A
                           leeway=0)
     with idn.node.db.session() as s:
         family = _live_family(idn, s, str(claims.get("sid", "")))
-        roles = roles_in_force(s, family.org_uscc, family.person_id, idn.now()) if family.org_uscc else ()
-    if family.org_uscc and not roles:
-        raise PermissionDenied("GRANT_REVOKED", "the person no longer holds a role in this organisation")
+        roles = roles_required(s, family.org_uscc, family.person_id, idn.now()) if family.org_uscc else ()
     return AccessCheck(claims=claims, family=family, roles=roles)
 
 
@@ -224,7 +221,8 @@ def switch_organisation(idn: Identity, check: AccessCheck, uscc: str) -> TokenSe
     platform = get_platform(idn, base.client_id)
     with idn.node.db.session() as s:
         if not roles_in_force(s, code, base.person_id, idn.now()):
-            raise PermissionDenied("NOT_A_MEMBER", "the person holds no role in force in this organisation")
+            raise binding_lapsed(s, code, base.person_id) or PermissionDenied(
+                "NOT_A_MEMBER", "the person holds no role in force in this organisation")
         auth = Authentication(acr=base.acr, amr=tuple(base.amr.split()), scopes=frozenset(base.scopes.split()))
         tokens = start_session(idn, s, get_person(s, base.person_id), platform, auth, org_uscc=code,
                                auth_time=base.auth_time)

@@ -1,22 +1,20 @@
-"""``hutong seal ...``: manage seals and seal/verify PDFs on disk, talking to a node over gRPC.
+"""``hutong seal create|list|grant|revoke|sign|verify``: seals and sealed PDFs, over gRPC through the SDK.
 
-The access token comes from ``--token-file`` or ``HUTONG_TOKEN`` (never a command-line value: it
-would show in the process list and shell history).
+Who: ``--token-file`` (a session from ``hutong identity login``) or ``$HUTONG_TOKEN`` for a person, or
+``--client-id`` + ``$HUTONG_CLIENT_SECRET`` for a platform (never a secret on the command line: it would
+show in the process list and shell history). Tables by default, ``--json`` for scripts.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import grpc
-
-from hutong.errors import InvalidArgument, Unauthenticated
+from hutong.cli import EXAMPLES, add_command, print_json, print_table, progress, sdk
+from hutong.errors import InvalidArgument
 from hutong.seal.v1 import seal_pb2
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
@@ -27,49 +25,55 @@ _LEVELS = {"B-B": seal_pb2.PADES_LEVEL_B_B, "B-T": seal_pb2.PADES_LEVEL_B_T, "B-
            "B-LTA": seal_pb2.PADES_LEVEL_B_LTA}
 _CERTIFY = {"no-changes": seal_pb2.CERTIFICATION_NO_CHANGES, "form-filling": seal_pb2.CERTIFICATION_FORM_FILLING,
             "annotations": seal_pb2.CERTIFICATION_ANNOTATIONS}
-MAX_MESSAGE = 8 * 1024 * 1024
+EXAMPLES_TEXT = """examples:
+  hutong seal create --org-uscc 91350100M000100Y43 --type contract --token-file me.session
+  hutong seal list --org-uscc 91350100M000100Y43 --token-file me.session
+  hutong seal grant SEAL_ID --platform portal --max-uses 100 --token-file me.session
+  hutong seal sign SEAL_ID contract.pdf contract-sealed.pdf --reason 同意 --token-file me.session
+  hutong seal sign SEAL_ID a.pdf b.pdf c.pdf --out-dir sealed/ --client-id portal   # many files, progress bar
+  hutong seal verify contract-sealed.pdf --json --token-file me.session
 
-
-def _token(args: argparse.Namespace) -> str:
-    if args.token_file:
-        return Path(args.token_file).read_text(encoding="utf-8").strip()
-    token = os.environ.get("HUTONG_TOKEN", "")
-    if not token:
-        raise Unauthenticated("TOKEN_REQUIRED", "give --token-file or set HUTONG_TOKEN")
-    return token
+exit codes: 0 ok, 1 a document does not verify as valid, 2 error, 130 interrupted"""
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from hutong_client.seal import SealClient
-
-    options = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE)]
-    if args.tls_ca:
-        creds = grpc.ssl_channel_credentials(root_certificates=Path(args.tls_ca).read_bytes())
-        channel = grpc.secure_channel(args.target, creds, options=options)
-    else:
-        channel = grpc.insecure_channel(args.target, options=options)
-    return SealClient(channel, token=_token(args))
+    return sdk(args).seal
 
 
-def _seal_line(s: Any) -> str:
-    status = seal_pb2.SealStatus.Name(s.status).removeprefix("SEAL_STATUS_").lower()
-    kind = seal_pb2.SealType.Name(s.type).removeprefix("SEAL_TYPE_").lower()
-    return f"{s.seal_id}  {status:9}  {kind:20}  {s.org_uscc}  {s.name}"
+def _name(enum: Any, value: int, prefix: str) -> str:
+    return str(enum.Name(value)).removeprefix(prefix).lower().replace("_", "-")
+
+
+def _seal_row(s: Any) -> dict[str, str]:
+    return {"seal_id": s.seal_id, "status": _name(seal_pb2.SealStatus, s.status, "SEAL_STATUS_"),
+            "type": _name(seal_pb2.SealType, s.type, "SEAL_TYPE_"), "org_uscc": s.org_uscc, "name": s.name}
+
+
+def _seal_out(args: argparse.Namespace, seals: list[Any], *, table: bool = True) -> None:
+    rows = [_seal_row(s) for s in seals]
+    if args.json:
+        print_json(rows if table else rows[0])
+    elif table:
+        print_table(rows, ("seal_id", "status", "type", "org_uscc", "name"), empty="no seals")
+    else:  # one seal: its id first, so scripts can take the first word
+        r = rows[0]
+        print(f"{r['seal_id']}  {r['status']}  {r['type']}  {r['org_uscc']}  {r['name']}")
 
 
 def _create(args: argparse.Namespace) -> int:
-    image = Path(args.image).read_bytes() if args.image else b""
+    from hutong.cli import read_file
+
+    image = read_file(args.image, "seal image") if args.image else b""
     seal = _client(args).create_seal(org_uscc=args.org_uscc, org_name=args.org_name, type=_TYPES[args.type],
                                      name=args.name, image_png=image)
-    print(_seal_line(seal))
     if args.image_out:
         Path(args.image_out).write_bytes(seal.image_png)
+    _seal_out(args, [seal], table=False)
     return EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:
-    for seal in _client(args).list_seals(args.org_uscc):
-        print(_seal_line(seal))
+    _seal_out(args, _client(args).list_seals(args.org_uscc))
     return EXIT_OK
 
 
@@ -82,13 +86,22 @@ def _when(value: str | None) -> datetime | None:
         raise InvalidArgument("TIME_INVALID", f"not an ISO 8601 time: {value}") from None
 
 
+def _grant_row(g: Any, seal_id: str) -> dict[str, Any]:
+    kind = _name(seal_pb2.GranteeKind, g.grantee_kind, "GRANTEE_KIND_") if g.grantee_kind else ""
+    return {"grant_id": g.grant_id, "seal_id": seal_id, "grantee": f"{kind}:{g.grantee}" if kind else g.grantee,
+            "uses": g.uses, "max_uses": g.max_uses or "unlimited"}
+
+
 def _grant(args: argparse.Namespace) -> int:
     kind, grantee = ((seal_pb2.GRANTEE_KIND_PERSON, args.person) if args.person
                      else (seal_pb2.GRANTEE_KIND_PLATFORM, args.platform))
     g = _client(args).grant(args.seal_id, grantee=grantee, kind=kind, max_uses=args.max_uses,
                             not_before=_when(args.not_before), not_after=_when(args.not_after))
-    print(f"{g.grant_id}  {args.seal_id}  {'person' if args.person else 'platform'}:{g.grantee}"
-          f"  uses {g.uses}/{g.max_uses or 'unlimited'}")
+    row = _grant_row(g, args.seal_id)
+    if args.json:
+        print_json(row)
+    else:
+        print(f"{row['grant_id']}  {row['seal_id']}  {row['grantee']}  uses {row['uses']}/{row['max_uses']}")
     return EXIT_OK
 
 
@@ -96,21 +109,51 @@ def _revoke(args: argparse.Namespace) -> int:
     client = _client(args)
     if args.grant:
         g = client.revoke_grant(args.id)
-        print(f"{g.grant_id}  revoked")
+        if args.json:
+            print_json({"grant_id": g.grant_id, "revoked": True})
+        else:
+            print(f"{g.grant_id}  revoked")
     else:
-        print(_seal_line(client.revoke_seal(args.id, args.reason)))
+        _seal_out(args, [client.revoke_seal(args.id, args.reason)], table=False)
     return EXIT_OK
 
 
+def _sign_jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    files = [Path(f) for f in args.files]
+    if args.out_dir is None:
+        if len(files) != 2:
+            raise InvalidArgument("ARGUMENTS_INVALID", "give INPUT OUTPUT, or several inputs with --out-dir DIR")
+        return [(files[0], files[1])]
+    out_dir = Path(args.out_dir)
+    if not out_dir.is_dir():
+        raise InvalidArgument("ARGUMENTS_INVALID", f"--out-dir {out_dir} is not a directory")
+    return [(f, out_dir / f.name) for f in files]
+
+
 def _sign(args: argparse.Namespace) -> int:
+    jobs = _sign_jobs(args)
+    for src, _ in jobs:
+        if not src.is_file():
+            raise InvalidArgument("FILE_UNREADABLE", f"cannot read the input {src}: no such file")
     placement = None
     if args.field is None:
         placement = seal_pb2.Placement(page=args.page, x=args.x, y=args.y, width=args.size, height=args.size)
-    result = _client(args).sign_file(
-        args.input, args.output, args.seal_id, placement=placement, field_name=args.field or "",
-        reason=args.reason, location=args.location, level=_LEVELS[args.level],
-        certification=_CERTIFY[args.certify] if args.certify else seal_pb2.CERTIFICATION_UNSPECIFIED)
-    print(f"sealed {args.output}: field {result.field_name}, {args.level}, sha256 {result.output_sha256}")
+    client = _client(args)
+    results = []
+    for n, (src, dest) in enumerate(jobs, start=1):
+        result = client.sign_file(
+            src, dest, args.seal_id, placement=placement, field_name=args.field or "",
+            reason=args.reason, location=args.location, level=_LEVELS[args.level],
+            certification=_CERTIFY[args.certify] if args.certify else seal_pb2.CERTIFICATION_UNSPECIFIED)
+        results.append({"input": str(src), "output": str(dest), "field": result.field_name, "level": args.level,
+                        "sha256": result.output_sha256})
+        if len(jobs) > 1:
+            progress(n, len(jobs), src.name)
+    if args.json:
+        print_json(results if args.out_dir is not None else results[0])
+    else:
+        for r in results:
+            print(f"sealed {r['output']}: field {r['field']}, {r['level']}, sha256 {r['sha256']}")
     return EXIT_OK
 
 
@@ -119,10 +162,12 @@ def _verify(args: argparse.Namespace) -> int:
 
     from hutong.common.v1 import common_pb2
 
+    if not Path(args.input).is_file():
+        raise InvalidArgument("FILE_UNREADABLE", f"cannot read the input {args.input}: no such file")
     report = _client(args).verify_file(args.input)
     verdict = common_pb2.Verdict.Name(report.verdict).removeprefix("VERDICT_").lower()
     if args.json:
-        print(json.dumps(MessageToDict(report), ensure_ascii=False, indent=2))
+        print_json(MessageToDict(report))
     else:
         print(f"{args.input}: {verdict}")
         for s in report.signatures:
@@ -136,31 +181,27 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.verdict == common_pb2.VERDICT_VALID else EXIT_CHECK_FAILED
 
 
-def _connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", default=os.environ.get("HUTONG_TARGET", "127.0.0.1:7443"),
-                   help="the node, HOST:PORT (default: $HUTONG_TARGET or 127.0.0.1:7443)")
-    p.add_argument("--token-file", default=None, help="file holding an access token (else $HUTONG_TOKEN)")
-    p.add_argument("--tls-ca", default=None, help="CA certificate (PEM) to use TLS to the node")
-
-
 def register(subparsers: Any) -> None:
-    seal = subparsers.add_parser("seal", help="electronic seals: create, grant, seal and verify PDFs")
+    seal = subparsers.add_parser("seal", help="electronic seals: create, grant, seal and verify PDFs",
+                                 description="Electronic seals of organisations, over gRPC.", epilog=EXAMPLES_TEXT,
+                                 formatter_class=EXAMPLES)
     sub = seal.add_subparsers(dest="sub", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("create", help="create a seal for your organisation (key in the node's HSM)")
+    def command(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        return add_command(sub, name, help_, func, epilog=EXAMPLES_TEXT)
+
+    p = command("create", "create a seal for your organisation (key in the node's HSM)", _create)
     p.add_argument("--org-uscc", required=True)
     p.add_argument("--org-name", default="", help="needed when the organisation is not registered at the node")
     p.add_argument("--type", choices=sorted(_TYPES), default="official")
     p.add_argument("--name", default="", help="display name (default: organisation name + type)")
     p.add_argument("--image", default=None, help="PNG to use instead of the generated red round seal")
     p.add_argument("--image-out", default=None, help="write the seal image (PNG) here")
-    p.set_defaults(func=_create)
 
-    p = sub.add_parser("list", help="list an organisation's seals")
+    p = command("list", "list an organisation's seals", _list)
     p.add_argument("--org-uscc", default="", help="default: your organisation context")
-    p.set_defaults(func=_list)
 
-    p = sub.add_parser("grant", help="let a person or a platform use a seal")
+    p = command("grant", "let a person or a platform use a seal", _grant)
     p.add_argument("seal_id")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--person", help="the person's account id")
@@ -168,18 +209,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-uses", type=int, default=0, help="0 = unlimited")
     p.add_argument("--not-before", default=None, help="ISO 8601 time")
     p.add_argument("--not-after", default=None, help="ISO 8601 time")
-    p.set_defaults(func=_grant)
 
-    p = sub.add_parser("revoke", help="revoke a seal (permanent, published on the CRL) or, with --grant, a grant")
+    p = command("revoke", "revoke a seal (permanent, published on the CRL) or, with --grant, a grant", _revoke)
     p.add_argument("id", help="seal id (or grant id with --grant)")
     p.add_argument("--grant", action="store_true")
     p.add_argument("--reason", default="")
-    p.set_defaults(func=_revoke)
 
-    p = sub.add_parser("sign", help="seal a PDF file")
+    p = command("sign", "seal PDF files: INPUT OUTPUT, or INPUT... --out-dir DIR (progress bar)", _sign)
     p.add_argument("seal_id")
-    p.add_argument("input")
-    p.add_argument("output")
+    p.add_argument("files", nargs="+", metavar="FILE", help="INPUT OUTPUT, or inputs with --out-dir")
+    p.add_argument("--out-dir", default=None, help="seal every input into this directory (same file names)")
     p.add_argument("--field", default=None, help="an existing empty signature field (instead of a position)")
     p.add_argument("--page", type=int, default=1)
     p.add_argument("--x", type=float, default=400.0, help="points from the left edge")
@@ -189,15 +228,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--location", default="")
     p.add_argument("--level", choices=sorted(_LEVELS), default="B-T")
     p.add_argument("--certify", choices=sorted(_CERTIFY), default=None, help="certify the document (DocMDP)")
-    p.set_defaults(func=_sign)
 
-    p = sub.add_parser("verify", help="verify the seals on a PDF (exit 1 unless valid)")
+    p = command("verify", "verify the seals on a PDF (exit 1 unless valid)", _verify)
     p.add_argument("input")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_verify)
-
-    for parser in sub.choices.values():
-        _connection_args(parser)
 
 
 if __name__ == "__main__":  # pragma: no cover

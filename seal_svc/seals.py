@@ -2,9 +2,11 @@
 
 Who may do what:
 - manage a seal (create, suspend, reactivate, revoke, grant): a person acting for the seal's
-  organisation with one of ``MANAGE_ROLES``, or a node operator;
-- read a seal: anyone in the organisation's context, a grantee, or an operator;
-- use a seal: only the holder of a current grant (person by account id, platform by client id).
+  organisation with one of ``MANAGE_ROLES``, or the node operator (``Principal.is_operator``);
+- read a seal: anyone in the organisation's context, a grantee, or the operator;
+- use a seal: only the holder of a current grant: a person by account id, and only while their token
+  is in the seal's organisation context (else ORG_CONTEXT_REQUIRED); a platform by client id; an
+  in-process service (``hutong.auth.service_principal``) by the grant of the platform it acts for.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from hsm import CreateKeyRequest, KeyAlgorithm
 from hutong import audit, pki
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
-from hutong.identifiers import parse_uscc
+from hutong.identifiers import normalise_citizen_id, parse_uscc
 from hutong.node import Node
 from seal_svc import image
 from seal_svc.certs import seal_subject
@@ -130,7 +132,7 @@ def _grant_info(row: SealGrantRow) -> GrantInfo:
 
 
 def may_manage(principal: Principal, org_uscc: str) -> bool:
-    if principal.kind == "operator":
+    if principal.is_operator:
         return True
     return principal.org_uscc == org_uscc and bool(MANAGE_ROLES.intersection(principal.roles))
 
@@ -140,9 +142,23 @@ def _require_manage(principal: Principal, org_uscc: str) -> None:
         raise PermissionDenied("NOT_ORG_ADMIN", "only the organisation's administrators may manage its seals")
 
 
+def _grantee(principal: Principal) -> tuple[str, str] | None:
+    """Whose grants the caller uses: (grantee kind, grantee)."""
+    if principal.kind in ("person", "platform"):
+        return principal.kind, principal.subject
+    if principal.kind == "service" and principal.platform:
+        return "platform", principal.platform
+    return None
+
+
 def _grant_matches(grant: SealGrantRow, principal: Principal) -> bool:
-    return principal.kind in ("person", "platform") and grant.grantee_kind == principal.kind \
-        and grant.grantee == principal.subject
+    return _grantee(principal) == (grant.grantee_kind, grant.grantee)
+
+
+def _require_use_context(principal: Principal, row: SealRow) -> None:
+    if principal.kind == "person" and principal.org_uscc != row.org_uscc:
+        raise PermissionDenied("ORG_CONTEXT_REQUIRED", "a person uses an organisation's seal only while acting for "
+                               "it: switch into the organisation first")
 
 
 def _load(session: Session, seal_id: str, *, lock: bool = False) -> SealRow:
@@ -241,7 +257,7 @@ class SealService:
         with self.node.db.session() as s:
             row = _load(s, seal_id)
             grants = list(s.scalars(select(SealGrantRow).where(SealGrantRow.seal_id == seal_id)))
-        if not (principal.kind == "operator" or principal.org_uscc == row.org_uscc
+        if not (principal.is_operator or principal.org_uscc == row.org_uscc
                 or any(_grant_matches(g, principal) for g in grants)):
             # Same answer as for an unknown id: seal ids of other organisations are not disclosed.
             raise NotFound("SEAL_NOT_FOUND", "no seal with this id")
@@ -252,7 +268,7 @@ class SealService:
         org = org_uscc or principal.org_uscc or ""
         if not org:
             raise InvalidArgument("ORG_REQUIRED", "name the organisation (or call in an organisation context)")
-        if principal.kind != "operator" and principal.org_uscc != org:
+        if not principal.is_operator and principal.org_uscc != org:
             raise PermissionDenied("NOT_ORG_MEMBER", "only the organisation's members may list its seals")
         size = min(page_size or 50, MAX_PAGE)
         stmt = select(SealRow).where(SealRow.org_uscc == org).order_by(SealRow.id).limit(size + 1)
@@ -301,6 +317,8 @@ class SealService:
             raise InvalidArgument("GRANT_WINDOW_INVALID", "the grant must end after it begins")
         if max_uses is not None and max_uses < 1:
             raise InvalidArgument("GRANT_LIMIT_INVALID", "a usage limit is at least 1")
+        if grantee_kind == "person":
+            grantee = self._person_account(grantee)
         with self.node.db.session() as s:
             row = _load(s, seal_id)
             _require_manage(principal, row.org_uscc)
@@ -315,6 +333,24 @@ class SealService:
                                   "max_uses": max_uses, "not_after": not_after})
             s.flush()
             return _grant_info(grant)
+
+    def _person_account(self, grantee: str) -> str:
+        """A person named by citizen ID number (what an organisation knows of its staff) -> their account here.
+
+        Anything else is taken as an account id already. Platforms never see account ids (pairwise ``sub``).
+        """
+        try:
+            number = normalise_citizen_id(grantee)
+        except InvalidArgument:
+            return grantee.strip()
+        from identity_svc.core import Identity
+        from identity_svc.persons import find_person
+
+        with self.node.db.session(readonly=True) as s:
+            person = find_person(Identity.of(self.node), s, number)
+            if person is None:
+                raise NotFound("PERSON_NOT_FOUND", "no person with this ID number is registered at this node")
+            return person.id
 
     def list_grants(self, principal: Principal, seal_id: str) -> list[GrantInfo]:
         with self.node.db.session() as s:
@@ -342,6 +378,7 @@ class SealService:
         with self.node.db.session() as s:
             row = _load(s, seal_id)
             check_usable(row)
+            _require_use_context(principal, row)
             _usable_grant(self._grants_of(s, seal_id, principal), datetime.now(UTC))
             return _seal_info(row)
 
@@ -349,6 +386,7 @@ class SealService:
         """In the caller's transaction: re-check, charge one use to the grant atomically, audit."""
         row = _load(session, seal_id, lock=True)
         check_usable(row)
+        _require_use_context(principal, row)
         grant = _usable_grant(self._grants_of(session, seal_id, principal), datetime.now(UTC))
         # Conditional update: two concurrent uses of a one-use grant cannot both succeed.
         charged = session.execute(
@@ -365,10 +403,12 @@ class SealService:
 
     @staticmethod
     def _grants_of(session: Session, seal_id: str, principal: Principal) -> list[SealGrantRow]:
-        rows = session.scalars(select(SealGrantRow).where(
+        grantee = _grantee(principal)
+        if grantee is None:
+            return []
+        return list(session.scalars(select(SealGrantRow).where(
             SealGrantRow.seal_id == seal_id, SealGrantRow.revoked_at.is_(None),
-            SealGrantRow.grantee == principal.subject))
-        return [g for g in rows if _grant_matches(g, principal)]
+            SealGrantRow.grantee_kind == grantee[0], SealGrantRow.grantee == grantee[1])))
 
     def key_label(self, seal_id: str) -> str:
         with self.node.db.session() as s:

@@ -4,17 +4,23 @@ In-process API (stable; no gRPC), for cert_svc and other services in the same pr
 
     from seal_svc.service import SealService, Sealer, SealOptions, Placement, PadesLevel, seal_pdf
     seals = SealService(node)
-    seal = seals.create_seal(operator, org_uscc=..., org_name=..., seal_type=SealType.OFFICIAL)
-    seals.grant(operator, seal.seal_id, grantee_kind="platform", grantee="cert_svc")
-    sealed = seal_pdf(node, seal_id=seal.seal_id, pdf=pdf_bytes, principal=service_principal("cert_svc"),
+    seal = seals.create_seal(admin, org_uscc=..., org_name=..., seal_type=SealType.OFFICIAL)
+    seals.grant(admin, seal.seal_id, grantee_kind="platform", grantee="dept-platform")
+    sealed = seal_pdf(node, seal_id=seal.seal_id, pdf=pdf_bytes,
+                      principal=service_principal("cert_svc", on_behalf_of="dept-platform"),
                       options=SealOptions(placement=Placement(page=1, x=400, y=60, width=120, height=120)))
+
+``admin`` is a principal allowed to manage the organisation's seals (its administrator in the
+organisation's context, or the operator platform: ``Principal.is_operator``). A service principal
+(``hutong.auth.service_principal``) exists only in-process and uses the grants of the platform it
+acts for.
 """
 
 from __future__ import annotations
 
 import grpc
 
-from hutong.auth import Authenticator, Principal
+from hutong.auth import Authenticator, Principal, service_principal
 from hutong.errors import Unauthenticated
 from hutong.node import Node
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
@@ -27,20 +33,10 @@ from seal_svc.verify import Verdict, VerificationReport, verify_pdf
 __all__ = [
     "Certification", "GrantInfo", "PadesLevel", "Placement", "SealInfo", "SealOptions", "SealService", "SealStatus",
     "SealType", "SealedDocument", "Sealer", "TrustMaterial", "TrustSource", "VerificationReport", "Verdict",
-    "add_to_server", "combine", "local_trust", "operator_principal", "seal_pdf", "service_principal", "verify_pdf",
+    "add_to_server", "combine", "local_trust", "seal_pdf", "service_principal", "verify_pdf",
 ]
 
 SERVICE_NAME = seal_pb2.DESCRIPTOR.services_by_name["SealService"].full_name
-
-
-def service_principal(name: str) -> Principal:
-    """How an in-process service (e.g. ``cert_svc``) uses a seal: as a platform holding a grant."""
-    return Principal(kind="platform", subject=name)
-
-
-def operator_principal(name: str = "operator") -> Principal:
-    """The node operator: may create and manage any organisation's seals (never use them without a grant)."""
-    return Principal(kind="operator", subject=name)
 
 
 class _NoAuthenticator:

@@ -1,20 +1,22 @@
 """Python SDK for the e-certificate service, with offline verification.
 
-    client = CertClient(channel, token=access_token)            # or metadata=[client id/secret]
+    client = CertClient(channel, token=access_token)            # or client_id= / client_secret= (a platform)
     cert = client.issue(type_code, holder_id, holder_name, fields)
     verifier = client.offline_verifier()                         # trust bundle fetched once
     result = verifier.verify(cert.jws)                           # status lists cached per TTL
 
 The offline verifier needs the node only to refresh status lists once their TTL has run out; with
-``fetch=None`` it never calls out, and refuses a stale list (STATUS_LIST_STALE) instead of trusting it.
+``refresh=False`` it never calls out, and refuses a stale list (STATUS_LIST_STALE) instead of trusting it.
 Failures raise the typed ``hutong.errors`` exception the node reported (reason kept).
 """
 
 from __future__ import annotations
 
 import builtins
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, BinaryIO
 
 import grpc
 from cryptography import x509
@@ -24,10 +26,8 @@ from cert_svc.offline import StatusListCache, Verification, verify_token
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc
 from hutong.common.v1 import common_pb2
-from hutong.rpc import error_from_rpc
-
-T = TypeVar("T")
-CHUNK = 1024 * 1024
+from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy
+from hutong_client._streams import Source, atomic_file, replayable
 
 
 class OfflineVerifier:
@@ -37,8 +37,21 @@ class OfflineVerifier:
                  fetch: Callable[[str], str] | None = None, clock: Callable[[], float] | None = None) -> None:
         self.roots = list(roots)
         self._by_kid = {jws.kid_of(c[0]): list(c) for c in issuer_chains if c}
-        kwargs: dict[str, Any] = {"clock": clock} if clock else {}
-        self.status = StatusListCache(lambda: self.roots, fetch, **kwargs)
+        self._fetch, self._clock = fetch, clock
+        self.forget_status_lists()
+
+    def forget_status_lists(self) -> None:
+        """Drop the cached status lists: the next check fetches fresh ones (or refuses, without ``fetch``)."""
+        kwargs: dict[str, Any] = {"clock": self._clock} if self._clock else {}
+        self.status = StatusListCache(lambda: self.roots, self._fetch, **kwargs)
+
+    @classmethod
+    def from_bundle(cls, bundle: pb.GetTrustBundleResponse, fetch: Callable[[str], str] | None = None,
+                    clock: Callable[[], float] | None = None) -> OfflineVerifier:
+        """From a cached ``GetTrustBundle`` answer (e.g. ``bundle.SerializeToString()`` kept on disk)."""
+        roots = [x509.load_der_x509_certificate(d) for d in bundle.root_certificates_der]
+        chains = [[x509.load_der_x509_certificate(d) for d in c.certificates_der] for c in bundle.issuer_chains]
+        return cls(roots, chains, fetch, clock)
 
     def verify(self, token: str) -> Verification:
         return verify_token(token, roots=lambda: self.roots, status_of=self.status.status_of,
@@ -46,24 +59,34 @@ class OfflineVerifier:
 
 
 class CertClient:
-    def __init__(self, channel: grpc.Channel, *, token: str | None = None,
-                 metadata: Sequence[tuple[str, str]] = (), timeout: float = 600.0) -> None:
-        self._stub = cert_pb2_grpc.CertServiceStub(channel)  # type: ignore[no-untyped-call]
-        self._metadata = [*metadata, *([("authorization", f"Bearer {token}")] if token else [])]
-        self._timeout = timeout
+    """CertService: catalogue, issuing, lifecycle, consent, renditions, verification."""
 
-    def _call(self, fn: Callable[..., T], request: Any) -> T:
-        try:
-            return fn(request, metadata=self._metadata, timeout=self._timeout)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
+    def __init__(self, channel: grpc.Channel, *, token: Any = None, client_id: str = "", client_secret: str = "",
+                 metadata: Sequence[tuple[str, str]] = (), timeout: float = DEFAULT_TIMEOUT,
+                 retry: RetryPolicy | None = None, caller: Caller | None = None) -> None:
+        """Authenticate as a person (access ``token`` or ``identity.Session``) and/or a platform (client id +
+        secret); ``metadata`` adds raw pairs (tests)."""
+        creds = Credentials(client_id, client_secret, token or None, extra=tuple(metadata))
+        self._caller = caller.with_credentials(creds) if caller else Caller(channel, creds, timeout=timeout,
+                                                                            retry=retry)
+        self._stub = cert_pb2_grpc.CertServiceStub(self._caller.channel)  # type: ignore[no-untyped-call]
+
+    def _unary(self, method: Callable[..., Any], request: Any, *, idempotent: bool = False) -> Any:
+        return self._caller.unary(method, request, idempotent=idempotent)
 
     # catalogue and issuers
     def types(self) -> list[pb.CertType]:
-        return list(self._call(self._stub.ListTypes, pb.ListTypesRequest()).types)
+        return list(self._unary(self._stub.ListTypes, pb.ListTypesRequest(), idempotent=True).types)
 
     def issuers(self) -> list[pb.Issuer]:
-        return list(self._call(self._stub.ListIssuers, pb.ListIssuersRequest()).issuers)
+        return list(self._unary(self._stub.ListIssuers, pb.ListIssuersRequest(), idempotent=True).issuers)
+
+    def register_issuer(self, uscc: str, name: str, type_codes: Iterable[str], *, platform_client_id: str = "",
+                        seal_id: str = "") -> pb.Issuer:
+        """Operator only (a platform with the node:operate scope): register a department as an issuer."""
+        req = pb.RegisterIssuerRequest(uscc=uscc, name=name, type_codes=builtins.list(type_codes),
+                                       platform_client_id=platform_client_id, seal_id=seal_id)
+        return self._unary(self._stub.RegisterIssuer, req).issuer  # type: ignore[no-any-return]
 
     # issuing
     def issue(self, type_code: str, holder_id: str, holder_name: str, fields: Mapping[str, str], *,
@@ -71,24 +94,23 @@ class CertClient:
         req = pb.IssueCertificateRequest(type_code=type_code, holder=pb.Holder(id=holder_id, name=holder_name),
                                          fields=dict(fields), valid_from=valid_from, valid_until=valid_until,
                                          predecessor=predecessor)
-        return self._call(self._stub.IssueCertificate, req).certificate
+        return self._unary(self._stub.IssueCertificate, req).certificate  # type: ignore[no-any-return]
 
-    def issue_batch(self, type_code: str, csv_bytes: bytes) -> Iterator[pb.IssueBatchResponse]:
-        """Streams per-row outcomes as the node processes them; the last message carries the summary."""
+    def issue_batch(self, type_code: str, csv: Source) -> Iterator[pb.IssueBatchResponse]:
+        """Streams per-row outcomes as the node processes them; the last message carries the summary.
+        ``csv`` is a path, bytes or a binary stream (header row: holder_id,holder_name,<fields>)."""
+        make, _ = replayable(csv)
 
         def requests() -> Iterator[pb.IssueBatchRequest]:
             yield pb.IssueBatchRequest(header=pb.IssueBatchHeader(type_code=type_code))
-            for i in range(0, len(csv_bytes), CHUNK):
-                yield pb.IssueBatchRequest(csv=common_pb2.Chunk(data=csv_bytes[i:i + CHUNK]))
+            for block in make():
+                yield pb.IssueBatchRequest(csv=common_pb2.Chunk(data=block))
 
-        try:
-            yield from self._stub.IssueBatch(requests(), metadata=self._metadata, timeout=self._timeout)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
+        return self._caller.bidi_stream(self._stub.IssueBatch, requests())
 
     def change_status(self, identifier: str, status: pb.CertStatus, reason: str = "") -> pb.Certificate:
         req = pb.ChangeStatusRequest(identifier=identifier, status=status, reason=reason)
-        return self._call(self._stub.ChangeStatus, req).certificate
+        return self._unary(self._stub.ChangeStatus, req).certificate  # type: ignore[no-any-return]
 
     def suspend(self, identifier: str, reason: str = "") -> pb.Certificate:
         return self.change_status(identifier, pb.CERT_STATUS_SUSPENDED, reason)
@@ -98,57 +120,91 @@ class CertClient:
 
     def update(self, identifier: str, fields: Mapping[str, str], reason: str = "") -> pb.Certificate:
         req = pb.UpdateCertificateRequest(identifier=identifier, fields=dict(fields), reason=reason)
-        return self._call(self._stub.UpdateCertificate, req).certificate
+        return self._unary(self._stub.UpdateCertificate, req).certificate  # type: ignore[no-any-return]
 
     # reading and consent
     def get(self, identifier: str, purpose: str = "") -> pb.Certificate:
-        return self._call(self._stub.GetCertificate, pb.GetCertificateRequest(identifier=identifier,
-                                                                               purpose=purpose)).certificate
+        req = pb.GetCertificateRequest(identifier=identifier, purpose=purpose)
+        return self._unary(self._stub.GetCertificate, req, idempotent=True).certificate  # type: ignore[no-any-return]
+
+    def fetch_remote(self, node_id: str, identifier: str, purpose: str) -> str:
+        """Platform: a certificate held at member node ``node_id``, through the hub, within the holder's consent
+        there (given to "<this node>/<client id>"); returns the issuer-signed JWS (verify it with ``verify``)."""
+        req = pb.FetchRemoteCertificateRequest(node_id=node_id, identifier=identifier, purpose=purpose)
+        return str(self._unary(self._stub.FetchRemoteCertificate, req, idempotent=True).jws)
 
     def list(self, *, holder_id: str = "", holder_kind: pb.HolderKind = pb.HOLDER_KIND_UNSPECIFIED, purpose: str = "",
-             type_code: str = "") -> list[pb.Certificate]:
+             type_code: str = "") -> builtins.list[pb.Certificate]:
         req = pb.ListCertificatesRequest(holder=pb.Holder(id=holder_id, kind=holder_kind), purpose=purpose,
                                          type_code=type_code)
-        return list(self._call(self._stub.ListCertificates, req).certificates)
+        return builtins.list(self._unary(self._stub.ListCertificates, req, idempotent=True).certificates)
 
-    def grant_consent(self, platform: str, identifiers: Iterable[str], purpose: str, expires_at: Any) -> pb.Consent:
-        req = pb.GrantConsentRequest(platform=platform, identifiers=list(identifiers), purpose=purpose)
+    def grant_consent(self, platform: str, identifiers: Iterable[str], purpose: str,
+                      expires_at: datetime) -> pb.Consent:
+        req = pb.GrantConsentRequest(platform=platform, identifiers=builtins.list(identifiers), purpose=purpose)
         req.expires_at.FromDatetime(expires_at)
-        return self._call(self._stub.GrantConsent, req).consent
+        return self._unary(self._stub.GrantConsent, req).consent  # type: ignore[no-any-return]
 
     def withdraw_consent(self, consent_id: str) -> pb.Consent:
-        return self._call(self._stub.WithdrawConsent, pb.WithdrawConsentRequest(consent_id=consent_id)).consent
+        req = pb.WithdrawConsentRequest(consent_id=consent_id)
+        return self._unary(self._stub.WithdrawConsent, req).consent  # type: ignore[no-any-return]
 
     def access_log(self) -> builtins.list[pb.AccessRecord]:
-        return list(self._call(self._stub.ListAccessLog, pb.ListAccessLogRequest()).records)
+        return builtins.list(self._unary(self._stub.ListAccessLog, pb.ListAccessLogRequest(), idempotent=True).records)
+
+    def download_rendition(self, identifier: str, sink: BinaryIO | str | os.PathLike[str], *,
+                           purpose: str = "") -> int:
+        """Stream the sealed PDF rendition into a binary stream or a path (written atomically); returns its size."""
+        req = pb.DownloadRenditionRequest(identifier=identifier, purpose=purpose)
+        size = 0
+
+        def copy(out: BinaryIO) -> int:
+            written = 0
+            for chunk in self._caller.server_stream(self._stub.DownloadRendition, req, idempotent=True):
+                out.write(chunk.data)
+                written += len(chunk.data)
+            return written
+
+        if hasattr(sink, "write"):
+            size = copy(sink)  # type: ignore[arg-type]
+        else:
+            with atomic_file(sink) as out:  # type: ignore[arg-type]
+                size = copy(out)
+        return size
 
     def rendition(self, identifier: str, purpose: str = "") -> bytes:
-        try:
-            stream = self._stub.DownloadRendition(pb.DownloadRenditionRequest(identifier=identifier, purpose=purpose),
-                                                  metadata=self._metadata, timeout=self._timeout)
-            return b"".join(chunk.data for chunk in stream)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
+        """The sealed PDF rendition in memory (see ``download_rendition`` for large files)."""
+        import io
+
+        buf = io.BytesIO()
+        self.download_rendition(identifier, buf, purpose=purpose)
+        return buf.getvalue()
 
     # verification
     def verify(self, *, identifier: str = "", jws_token: str = "", qr: str = "") -> pb.VerifyResponse:
         req = (pb.VerifyRequest(identifier=identifier) if identifier else
                pb.VerifyRequest(jws=jws_token) if jws_token else pb.VerifyRequest(qr=qr))
-        return self._call(self._stub.Verify, req)
+        return self._unary(self._stub.Verify, req, idempotent=True)  # type: ignore[no-any-return]
 
-    def verify_rendition(self, pdf: bytes) -> pb.VerifyResponse:
-        chunks = (common_pb2.Chunk(data=pdf[i:i + CHUNK]) for i in range(0, len(pdf), CHUNK))
-        try:
-            return self._stub.VerifyRendition(chunks, metadata=self._metadata, timeout=self._timeout)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
+    def verify_rendition(self, pdf: Source) -> pb.VerifyResponse:
+        """Verify a rendition given as a path, bytes or a binary stream."""
+        make, _ = replayable(pdf)
+        return self._caller.client_stream(self._stub.VerifyRendition,
+                                          lambda: (common_pb2.Chunk(data=b) for b in make()),
+                                          idempotent=not hasattr(pdf, "read"))
 
     def status_list(self, list_id: str) -> str:
-        return self._call(self._stub.GetStatusList, pb.GetStatusListRequest(list_id=list_id)).token
+        req = pb.GetStatusListRequest(list_id=list_id)
+        return self._unary(self._stub.GetStatusList, req, idempotent=True).token  # type: ignore[no-any-return]
+
+    def trust_bundle(self) -> pb.GetTrustBundleResponse:
+        """Root certificates and issuer chains, to cache for offline verification."""
+        return self._unary(self._stub.GetTrustBundle, pb.GetTrustBundleRequest(),  # type: ignore[no-any-return]
+                           idempotent=True)
 
     def offline_verifier(self, *, refresh: bool = True, clock: Callable[[], float] | None = None) -> OfflineVerifier:
         """A verifier from the node's trust bundle; ``refresh=False`` never calls the node again."""
-        bundle = self._call(self._stub.GetTrustBundle, pb.GetTrustBundleRequest())
-        roots = [x509.load_der_x509_certificate(d) for d in bundle.root_certificates_der]
-        chains = [[x509.load_der_x509_certificate(d) for d in c.certificates_der] for c in bundle.issuer_chains]
-        return OfflineVerifier(roots, chains, self.status_list if refresh else None, clock)
+        return OfflineVerifier.from_bundle(self.trust_bundle(), self.status_list if refresh else None, clock)
+
+
+__all__ = ["CertClient", "OfflineVerifier"]

@@ -1,43 +1,34 @@
-"""Identity SDK: typed methods over the identity gRPC services.
+"""Identity SDK: persons, logins, sessions that refresh themselves, organisations, offline token checks.
 
     platform = IdentityClient(channel, client_id="portal", client_secret=secret)
     platform.register_person("11010519491231002X", "张三", "correct horse 1")
-    tokens = platform.login("11010519491231002X", "correct horse 1", totp_code="123456")
-    claims = platform.verify_id_token(tokens.id_token)          # offline, against the cached JWKS
-    person = platform.as_person(tokens.access_token)            # calls made on the person's behalf
-    person.begin_totp_enrolment()
+    session = platform.login_session("11010519491231002X", "correct horse 1", totp_code="123456")
+    claims = platform.verify_id_token(session.tokens.id_token)   # offline, against the cached JWKS
+    person = platform.as_person(session)                          # calls on the person's behalf,
+    person.begin_totp_enrolment()                                 # token refreshed before it expires
 
-Every failure raises the ``hutong.errors`` class of its status with the server's stable ``reason``.
+Every failure raises the ``hutong.errors`` class of its status with the node's stable ``reason``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hutong.auth import AUTHORIZATION, CLIENT_ID, CLIENT_SECRET
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
-from hutong.rpc import error_from_rpc
+from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy
 from hutong_client.tokens import TokenKind, verify_token
 
-T = TypeVar("T")
 Role = Literal["administrator", "staff"]
 _ROLES = {"administrator": pb.GRANT_ROLE_ADMINISTRATOR, "staff": pb.GRANT_ROLE_STAFF}
-
-
-@contextmanager
-def _typed_errors() -> Iterator[None]:
-    try:
-        yield
-    except grpc.RpcError as exc:
-        raise error_from_rpc(exc) from None
 
 
 def _ts(when: datetime | None) -> Timestamp | None:
@@ -48,37 +39,84 @@ def _ts(when: datetime | None) -> Timestamp | None:
     return ts
 
 
+class Session:
+    """A person's session at a platform: the current token set, refreshed shortly before the access token
+    expires (or when the node said TOKEN_EXPIRED). Refresh tokens rotate: each refresh spends the old
+    one; ``on_refresh`` receives every new token set (to persist it). Safe to share between threads.
+    """
+
+    def __init__(self, tokens: pb.TokenSet, refresher: Callable[[str], pb.TokenSet], *, margin: float = 60.0,
+                 clock: Callable[[], float] = time.time,
+                 on_refresh: Callable[[pb.TokenSet], None] | None = None) -> None:
+        self._refresher, self._margin, self._clock, self._on_refresh = refresher, margin, clock, on_refresh
+        self._lock = threading.Lock()
+        self._set(tokens)
+
+    def _set(self, tokens: pb.TokenSet) -> None:
+        self._tokens = tokens
+        self._expires_at = self._clock() + tokens.expires_in
+        self._early = min(self._margin, tokens.expires_in / 2)
+
+    @property
+    def tokens(self) -> pb.TokenSet:
+        return self._tokens
+
+    @property
+    def expires_at(self) -> float:
+        """When the current access token expires (``clock`` seconds)."""
+        return self._expires_at
+
+    def access_token(self) -> str:
+        """A current access token, refreshed first when it is about to expire."""
+        with self._lock:
+            if self._clock() >= self._expires_at - self._early:
+                self._refresh_locked()
+            return self._tokens.access_token
+
+    def refresh(self) -> pb.TokenSet:
+        """Exchange the refresh token now (the old one is spent); returns the new token set."""
+        with self._lock:
+            return self._refresh_locked()
+
+    def _refresh_locked(self) -> pb.TokenSet:
+        tokens = self._refresher(self._tokens.refresh_token)
+        self._set(tokens)
+        if self._on_refresh is not None:
+            self._on_refresh(tokens)
+        return tokens
+
+
 class IdentityClient:
+    """IdentityService and OrganisationService. Platform calls use the client id + secret; person calls
+    (TOTP, keys, organisations) a client from ``as_person``."""
+
     def __init__(self, channel: grpc.Channel, *, client_id: str = "", client_secret: str = "",
-                 access_token: str = "", timeout: float = 30.0) -> None:
-        self.channel = channel
-        self.client_id, self._client_secret, self._access_token = client_id, client_secret, access_token
-        self.timeout = timeout
-        self._identity = pb_grpc.IdentityServiceStub(channel)
-        self._orgs = pb_grpc.OrganisationServiceStub(channel)
+                 access_token: str | Session = "", timeout: float = DEFAULT_TIMEOUT,
+                 retry: RetryPolicy | None = None, caller: Caller | None = None) -> None:
+        creds = Credentials(client_id, client_secret, access_token or None)
+        self._caller = caller.with_credentials(creds) if caller else Caller(channel, creds, timeout=timeout,
+                                                                            retry=retry)
+        self.channel = self._caller.channel
+        self.client_id, self._client_secret = client_id, client_secret
+        self.timeout = self._caller.timeout
+        self._identity = pb_grpc.IdentityServiceStub(self.channel)
+        self._orgs = pb_grpc.OrganisationServiceStub(self.channel)
         self._jwks: tuple[dict[str, Any], str] | None = None
 
-    def as_person(self, access_token: str) -> IdentityClient:
-        """A client making calls on behalf of the person this access token was issued for."""
+    def as_person(self, token: str | Session) -> IdentityClient:
+        """A client making calls on behalf of the person this access token (or session) belongs to."""
         return IdentityClient(self.channel, client_id=self.client_id, client_secret=self._client_secret,
-                              access_token=access_token, timeout=self.timeout)
-
-    def _metadata(self) -> list[tuple[str, str]]:
-        md = [(CLIENT_ID, self.client_id), (CLIENT_SECRET, self._client_secret)] if self.client_id else []
-        return md + ([(AUTHORIZATION, f"Bearer {self._access_token}")] if self._access_token else [])
-
-    def _call(self, method: Callable[..., T], request: Any) -> T:
-        with _typed_errors():
-            return method(request, metadata=self._metadata(), timeout=self.timeout)
+                              access_token=token, caller=self._caller)
 
     # -- persons and logins (platform credentials) --------------------------------------------
     def register_person(self, id_number: str, name: str, password: str) -> str:
         """Returns the person's ``sub`` for this platform."""
         req = pb.RegisterPersonRequest(id_number=id_number, name=name, password=password)
-        return self._call(self._identity.RegisterPerson, req).subject
+        return self._caller.unary(self._identity.RegisterPerson, req).subject
 
     def create_login_challenge(self, id_number: str) -> pb.CreateLoginChallengeResponse:
-        return self._call(self._identity.CreateLoginChallenge, pb.CreateLoginChallengeRequest(id_number=id_number))
+        req = pb.CreateLoginChallengeRequest(id_number=id_number)
+        return self._caller.unary(self._identity.CreateLoginChallenge, req)
 
     def login(self, id_number: str, password: str, *, totp_code: str = "", challenge_id: str = "",
               signature: bytes = b"", scopes: Sequence[str] = (), nonce: str = "") -> pb.TokenSet:
@@ -87,22 +125,34 @@ class IdentityClient:
             req.totp_code = totp_code
         elif challenge_id:
             req.key_signature.CopyFrom(pb.KeySignature(challenge_id=challenge_id, signature=signature))
-        return self._call(self._identity.Login, req).tokens
+        return self._caller.unary(self._identity.Login, req).tokens
+
+    def login_session(self, id_number: str, password: str, *, margin: float = 60.0,
+                      on_refresh: Callable[[pb.TokenSet], None] | None = None, **login: Any) -> Session:
+        """``login`` and wrap the tokens in a ``Session`` that refreshes itself through this platform."""
+        return self.session(self.login(id_number, password, **login), margin=margin, on_refresh=on_refresh)
+
+    def session(self, tokens: pb.TokenSet, *, margin: float = 60.0,
+                on_refresh: Callable[[pb.TokenSet], None] | None = None) -> Session:
+        """A self-refreshing session from a token set (e.g. one persisted earlier, or from ``switch_organisation``)."""
+        return Session(tokens, self.refresh, margin=margin, on_refresh=on_refresh)
 
     def refresh(self, refresh_token: str) -> pb.TokenSet:
-        return self._call(self._identity.RefreshToken, pb.RefreshTokenRequest(refresh_token=refresh_token)).tokens
+        req = pb.RefreshTokenRequest(refresh_token=refresh_token)
+        return self._caller.unary(self._identity.RefreshToken, req).tokens
 
     def revoke(self, token: str) -> None:
-        self._call(self._identity.RevokeToken, pb.RevokeTokenRequest(token=token))
+        self._caller.unary(self._identity.RevokeToken, pb.RevokeTokenRequest(token=token), idempotent=True)
 
     def introspect(self, token: str) -> pb.IntrospectTokenResponse:
-        return self._call(self._identity.IntrospectToken, pb.IntrospectTokenRequest(token=token))
+        req = pb.IntrospectTokenRequest(token=token)
+        return self._caller.unary(self._identity.IntrospectToken, req, idempotent=True)
 
     # -- keys and offline verification -----------------------------------------------------------
     def jwks(self, *, refresh: bool = False) -> tuple[dict[str, Any], str]:
         """The node's JWKS and token issuer (cached after the first call)."""
         if self._jwks is None or refresh:
-            resp = self._call(self._identity.GetJwks, pb.GetJwksRequest())
+            resp = self._caller.unary(self._identity.GetJwks, pb.GetJwksRequest(), idempotent=True)
             self._jwks = (json.loads(resp.jwks_json), resp.issuer)
         return self._jwks
 
@@ -116,33 +166,46 @@ class IdentityClient:
 
     # -- the person's own account (access token) -----------------------------------------------
     def begin_totp_enrolment(self) -> pb.BeginTotpEnrolmentResponse:
-        return self._call(self._identity.BeginTotpEnrolment, pb.BeginTotpEnrolmentRequest())
+        return self._caller.unary(self._identity.BeginTotpEnrolment, pb.BeginTotpEnrolmentRequest())
 
     def confirm_totp_enrolment(self, code: str) -> None:
-        self._call(self._identity.ConfirmTotpEnrolment, pb.ConfirmTotpEnrolmentRequest(code=code))
+        self._caller.unary(self._identity.ConfirmTotpEnrolment, pb.ConfirmTotpEnrolmentRequest(code=code))
 
     def register_public_key(self, *, public_key_pem: str = "", certificate: bytes = b"") -> str:
         req = (pb.RegisterPublicKeyRequest(public_key_pem=public_key_pem) if public_key_pem
                else pb.RegisterPublicKeyRequest(certificate=certificate))
-        return self._call(self._identity.RegisterPublicKey, req).key_id
+        return self._caller.unary(self._identity.RegisterPublicKey, req).key_id
 
     def logout_everywhere(self) -> int:
-        return self._call(self._identity.LogoutEverywhere, pb.LogoutEverywhereRequest()).sessions_ended
+        return self._caller.unary(self._identity.LogoutEverywhere, pb.LogoutEverywhereRequest()).sessions_ended
+
+    # -- across nodes ----------------------------------------------------------------------------
+    def create_federation_assertion(self, audience_node: str) -> str:
+        """At the person's home node (access token): an assertion for member node ``audience_node``, valid
+        two minutes, readable only by that node."""
+        req = pb.CreateFederationAssertionRequest(audience_node=audience_node)
+        return str(self._caller.unary(self._identity.CreateFederationAssertion, req).assertion)
+
+    def exchange_federation_assertion(self, assertion: str) -> pb.TokenSet:
+        """At the visited node (platform credentials): this node's tokens for the person, no registration."""
+        req = pb.ExchangeFederationAssertionRequest(assertion=assertion)
+        return self._caller.unary(self._identity.ExchangeFederationAssertion, req).tokens
 
     # -- organisations (access token) ------------------------------------------------------------
     def register_organisation(self, uscc: str, name: str) -> pb.Organisation:
         req = pb.RegisterOrganisationRequest(uscc=uscc, name=name)
-        return self._call(self._orgs.RegisterOrganisation, req).organisation
+        return self._caller.unary(self._orgs.RegisterOrganisation, req).organisation
 
     def create_grant(self, uscc: str, id_number: str, role: Role, *, all_matters: bool = False,
                      matters: Sequence[str] = (), valid_from: datetime | None = None,
                      valid_until: datetime | None = None) -> pb.Grant:
         req = pb.CreateGrantRequest(uscc=uscc, id_number=id_number, role=_ROLES[role], all_matters=all_matters,
                                     matters=list(matters), valid_from=_ts(valid_from), valid_until=_ts(valid_until))
-        return self._call(self._orgs.CreateGrant, req).grant
+        return self._caller.unary(self._orgs.CreateGrant, req).grant
 
     def revoke_grant(self, uscc: str, grant_id: str) -> pb.Grant:
-        return self._call(self._orgs.RevokeGrant, pb.RevokeGrantRequest(uscc=uscc, grant_id=grant_id)).grant
+        req = pb.RevokeGrantRequest(uscc=uscc, grant_id=grant_id)
+        return self._caller.unary(self._orgs.RevokeGrant, req).grant
 
     def list_grants(self, uscc: str, *, page_size: int = 100) -> list[pb.Grant]:
         grants: list[pb.Grant] = []
@@ -150,14 +213,16 @@ class IdentityClient:
         while True:
             req = pb.ListGrantsRequest(uscc=uscc)
             req.page.page_size, req.page.page_token = page_size, token
-            resp = self._call(self._orgs.ListGrants, req)
+            resp = self._caller.unary(self._orgs.ListGrants, req, idempotent=True)
             grants.extend(resp.grants)
             token = resp.page.next_page_token
             if not token:
                 return grants
 
     def my_organisations(self) -> list[pb.Organisation]:
-        return list(self._call(self._orgs.ListMyOrganisations, pb.ListMyOrganisationsRequest()).organisations)
+        resp = self._caller.unary(self._orgs.ListMyOrganisations, pb.ListMyOrganisationsRequest(), idempotent=True)
+        return list(resp.organisations)
 
     def switch_organisation(self, uscc: str) -> pb.TokenSet:
-        return self._call(self._orgs.SwitchOrganisation, pb.SwitchOrganisationRequest(uscc=uscc)).tokens
+        req = pb.SwitchOrganisationRequest(uscc=uscc)
+        return self._caller.unary(self._orgs.SwitchOrganisation, req).tokens

@@ -1,13 +1,15 @@
-"""Python SDK for the seal service: manage seals and grants, seal and verify PDFs streamed from disk.
+"""Python SDK for the seal service: manage seals and grants, seal and verify PDFs streamed in chunks.
 
     client = SealClient(channel, token=access_token)
     result = client.sign_file("contract.pdf", "contract-sealed.pdf", seal_id,
                               placement=seal_pb2.Placement(page=1, x=400, y=60, width=120, height=120))
-    report = client.verify_file("contract-sealed.pdf")
+    report = client.verify_file("contract-sealed.pdf")             # the node's verdict
+    offline = client.offline_verifier()                             # trust material fetched once ...
+    report = offline.verify("contract-sealed.pdf")                  # ... then no calls to the node
 
-Failures raise the typed ``hutong.errors`` exception the node reported (reason kept). Files are
-streamed in 1 MiB chunks both ways; a sealed file only appears at its destination once it is
-complete and its SHA-256 matches what the node announced.
+Failures raise the typed ``hutong.errors`` exception the node reported (reason kept). Documents are
+streamed in 1 MiB chunks both ways, from paths, bytes or binary streams; a sealed file only appears at
+its destination once it is complete and its SHA-256 matches what the node announced.
 """
 
 from __future__ import annotations
@@ -15,41 +17,73 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import grpc
+from cryptography import x509
 
 from hutong.common.v1 import common_pb2
 from hutong.errors import Internal
-from hutong.rpc import error_from_rpc
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy
+from hutong_client._streams import Source, atomic_file, chunks, replayable
 
-CHUNK = 1024 * 1024
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from seal_svc.trust import TrustMaterial
+    from seal_svc.verify import VerificationReport
+
+DEFAULT_OFFLINE_LIMIT = 512 * 1024 * 1024
 
 
-def _file_chunks(f: BinaryIO) -> Iterator[bytes]:
-    while block := f.read(CHUNK):
-        yield block
+def trust_material(crl: seal_pb2.GetCrlResponse) -> TrustMaterial:
+    """A node's seal trust material (root, seal CA, both CRLs) from its ``GetCrl`` answer."""
+    from seal_svc.trust import TrustMaterial
+
+    certs = [x509.load_der_x509_certificate(d) for d in crl.ca_certificates_der]
+    roots = tuple(c for c in certs if c.subject == c.issuer)
+    return TrustMaterial(roots=roots, intermediates=tuple(c for c in certs if c not in roots),
+                         crls_der=tuple(d for d in (crl.crl_der, crl.root_crl_der) if d))
+
+
+class OfflinePdfVerifier:
+    """Verifies sealed PDFs locally with the node's own verification logic (``seal_svc.verify``) against
+    cached trust material: one node's, or several (federation members) combined. Nothing is fetched:
+    a document's verdict uses the CRLs held here, so refresh them (``SealClient.trust_material``)
+    before their next update."""
+
+    def __init__(self, *materials: TrustMaterial, limit: int = DEFAULT_OFFLINE_LIMIT,
+                 temp_dir: str | None = None) -> None:
+        from seal_svc.trust import combine
+
+        self._trust = combine(*(lambda m=m: m for m in materials))
+        self._limit, self._temp_dir = limit, temp_dir or tempfile.gettempdir()
+
+    def verify(self, source: Source) -> VerificationReport:
+        """The report for a PDF given as a path, bytes or a binary stream."""
+        from seal_svc.verify import verify_chunks
+
+        make, _ = replayable(source)
+        return verify_chunks(make(), self._trust, limit=self._limit, temp_dir=self._temp_dir)
 
 
 class SealClient:
-    def __init__(self, channel: grpc.Channel, *, token: str | None = None, client_id: str = "",
-                 client_secret: str = "", timeout: float = 600.0) -> None:
-        """Authenticate as a person (access ``token``) and/or a platform (client id + secret)."""
-        self._stub = seal_pb2_grpc.SealServiceStub(channel)  # type: ignore[no-untyped-call]
-        self._metadata = [("authorization", f"Bearer {token}")] if token else []
-        if client_id:
-            self._metadata += [("x-hutong-client-id", client_id), ("x-hutong-client-secret", client_secret)]
-        self._timeout = timeout
+    """SealService: seals, grants, sealing and verifying PDFs."""
 
-    def _call(self, fn: Callable[..., T], request: Any) -> T:
-        try:
-            return fn(request, metadata=self._metadata, timeout=self._timeout)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
+    def __init__(self, channel: grpc.Channel, *, token: Any = None, client_id: str = "",
+                 client_secret: str = "", timeout: float = DEFAULT_TIMEOUT, retry: RetryPolicy | None = None,
+                 caller: Caller | None = None) -> None:
+        """Authenticate as a person (access ``token`` or ``identity.Session``) and/or a platform (client id +
+        secret)."""
+        creds = Credentials(client_id, client_secret, token or None)
+        self._caller = caller.with_credentials(creds) if caller else Caller(channel, creds, timeout=timeout,
+                                                                            retry=retry)
+        self._stub = seal_pb2_grpc.SealServiceStub(self._caller.channel)  # type: ignore[no-untyped-call]
+
+    @property
+    def _metadata(self) -> list[tuple[str, str]]:
+        return self._caller.metadata
 
     # -- seals and grants ------------------------------------------------------------------
     def create_seal(self, *, org_uscc: str, org_name: str = "",
@@ -57,30 +91,33 @@ class SealClient:
                     name: str = "", image_png: bytes = b"") -> seal_pb2.Seal:
         req = seal_pb2.CreateSealRequest(org_uscc=org_uscc, org_name=org_name, type=type, name=name,
                                          image_png=image_png)
-        return self._call(self._stub.CreateSeal, req).seal
+        return self._caller.unary(self._stub.CreateSeal, req).seal
 
     def get_seal(self, seal_id: str) -> seal_pb2.Seal:
-        return self._call(self._stub.GetSeal, seal_pb2.GetSealRequest(seal_id=seal_id)).seal
+        return self._caller.unary(self._stub.GetSeal, seal_pb2.GetSealRequest(seal_id=seal_id), idempotent=True).seal
 
     def list_seals(self, org_uscc: str = "") -> list[seal_pb2.Seal]:
         seals: list[seal_pb2.Seal] = []
         token = ""
         while True:
-            resp = self._call(self._stub.ListSeals, seal_pb2.ListSealsRequest(
-                org_uscc=org_uscc, page=common_pb2.PageRequest(page_size=500, page_token=token)))
+            req = seal_pb2.ListSealsRequest(org_uscc=org_uscc,
+                                            page=common_pb2.PageRequest(page_size=500, page_token=token))
+            resp = self._caller.unary(self._stub.ListSeals, req, idempotent=True)
             seals.extend(resp.seals)
             token = resp.page.next_page_token
             if not token:
                 return seals
 
     def suspend_seal(self, seal_id: str, reason: str = "") -> seal_pb2.Seal:
-        return self._call(self._stub.SuspendSeal, seal_pb2.SuspendSealRequest(seal_id=seal_id, reason=reason)).seal
+        return self._caller.unary(self._stub.SuspendSeal, seal_pb2.SuspendSealRequest(seal_id=seal_id,
+                                                                                       reason=reason)).seal
 
     def reactivate_seal(self, seal_id: str) -> seal_pb2.Seal:
-        return self._call(self._stub.ReactivateSeal, seal_pb2.ReactivateSealRequest(seal_id=seal_id)).seal
+        return self._caller.unary(self._stub.ReactivateSeal, seal_pb2.ReactivateSealRequest(seal_id=seal_id)).seal
 
     def revoke_seal(self, seal_id: str, reason: str = "") -> seal_pb2.Seal:
-        return self._call(self._stub.RevokeSeal, seal_pb2.RevokeSealRequest(seal_id=seal_id, reason=reason)).seal
+        return self._caller.unary(self._stub.RevokeSeal, seal_pb2.RevokeSealRequest(seal_id=seal_id,
+                                                                                     reason=reason)).seal
 
     def grant(self, seal_id: str, *, grantee: str, kind: seal_pb2.GranteeKind = seal_pb2.GRANTEE_KIND_PERSON,
               max_uses: int = 0, not_before: Any = None, not_after: Any = None) -> seal_pb2.Grant:
@@ -89,79 +126,96 @@ class SealClient:
             req.not_before.FromDatetime(not_before)
         if not_after is not None:
             req.not_after.FromDatetime(not_after)
-        return self._call(self._stub.GrantSeal, req).grant
+        return self._caller.unary(self._stub.GrantSeal, req).grant
 
     def list_grants(self, seal_id: str) -> list[seal_pb2.Grant]:
-        return list(self._call(self._stub.ListGrants, seal_pb2.ListGrantsRequest(seal_id=seal_id)).grants)
+        req = seal_pb2.ListGrantsRequest(seal_id=seal_id)
+        return list(self._caller.unary(self._stub.ListGrants, req, idempotent=True).grants)
 
     def revoke_grant(self, grant_id: str) -> seal_pb2.Grant:
-        return self._call(self._stub.RevokeGrant, seal_pb2.RevokeGrantRequest(grant_id=grant_id)).grant
+        return self._caller.unary(self._stub.RevokeGrant, seal_pb2.RevokeGrantRequest(grant_id=grant_id)).grant
 
     def get_crl(self) -> seal_pb2.GetCrlResponse:
-        return self._call(self._stub.GetCrl, seal_pb2.GetCrlRequest())
+        return self._caller.unary(self._stub.GetCrl, seal_pb2.GetCrlRequest(), idempotent=True)
 
     # -- sealing -----------------------------------------------------------------------------
-    def sign_stream(self, source: BinaryIO, sink: BinaryIO, header: seal_pb2.SignPdfHeader) -> seal_pb2.SignPdfResult:
-        """Seal what ``source`` holds into ``sink``; checks size and SHA-256 of what came back."""
+    def sign_stream(self, source: BinaryIO | Iterable[bytes], sink: BinaryIO,
+                    header: seal_pb2.SignPdfHeader) -> seal_pb2.SignPdfResult:
+        """Seal what ``source`` holds (a binary stream or an iterable of chunks) into ``sink``; checks size and
+        SHA-256 of what came back. Never retried: a seal use counts against the caller's grant."""
+        blocks = chunks(source) if hasattr(source, "read") else source  # type: ignore[arg-type]
 
         def requests() -> Iterator[seal_pb2.SignPdfRequest]:
             yield seal_pb2.SignPdfRequest(header=header)
-            for block in _file_chunks(source):
+            for block in blocks:
                 yield seal_pb2.SignPdfRequest(chunk=common_pb2.Chunk(data=block))
 
         result: seal_pb2.SignPdfResult | None = None
         digest, size = hashlib.sha256(), 0
-        try:
-            for msg in self._stub.SignPdf(requests(), metadata=self._metadata, timeout=self._timeout):
-                if msg.WhichOneof("msg") == "result":
-                    result = msg.result
-                else:
-                    digest.update(msg.chunk.data)
-                    size += len(msg.chunk.data)
-                    sink.write(msg.chunk.data)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
+        for msg in self._caller.bidi_stream(self._stub.SignPdf, requests()):
+            if msg.WhichOneof("msg") == "result":
+                result = msg.result
+            else:
+                digest.update(msg.chunk.data)
+                size += len(msg.chunk.data)
+                sink.write(msg.chunk.data)
         if result is None or size != result.output_size or digest.hexdigest() != result.output_sha256:
             raise Internal("INCOMPLETE_RESPONSE", "the sealed document did not arrive complete")
         return result
 
-    def sign_file(self, src: str | os.PathLike[str], dest: str | os.PathLike[str], seal_id: str, *,
-                  placement: seal_pb2.Placement | None = None, field_name: str = "", reason: str = "",
-                  location: str = "", level: seal_pb2.PadesLevel = seal_pb2.PADES_LEVEL_B_T,
-                  certification: seal_pb2.Certification = seal_pb2.CERTIFICATION_UNSPECIFIED,
-                  ) -> seal_pb2.SignPdfResult:
-        src, dest = Path(src), Path(dest)
+    def sign(self, source: Source, sink: BinaryIO | str | os.PathLike[str], seal_id: str, *,
+             placement: seal_pb2.Placement | None = None, field_name: str = "", reason: str = "",
+             location: str = "", level: seal_pb2.PadesLevel = seal_pb2.PADES_LEVEL_B_T,
+             certification: seal_pb2.Certification = seal_pb2.CERTIFICATION_UNSPECIFIED) -> seal_pb2.SignPdfResult:
+        """Seal a PDF from a path, bytes or a binary stream into a path (written atomically) or a binary stream.
+
+        Give ``placement`` (page + box, points from the bottom-left corner) or the name of an existing empty
+        signature field."""
+        make, size = replayable(source)
         header = seal_pb2.SignPdfHeader(seal_id=seal_id, reason=reason, location=location, level=level,
-                                        certification=certification, document_size=src.stat().st_size)
+                                        certification=certification, document_size=size)
         if placement is not None:
             header.placement.CopyFrom(placement)
         else:
             header.field_name = field_name
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        try:
-            with src.open("rb") as source, os.fdopen(fd, "wb") as sink:
-                result = self.sign_stream(source, sink, header)
-            os.replace(tmp, dest)  # only a complete, checked document ever appears at dest
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return result
+        if hasattr(sink, "write"):
+            return self.sign_stream(make(), sink, header)  # type: ignore[arg-type]
+        with atomic_file(sink) as out:  # type: ignore[arg-type]
+            return self.sign_stream(make(), out, header)
+
+    def sign_file(self, src: str | os.PathLike[str], dest: str | os.PathLike[str], seal_id: str,
+                  **options: Any) -> seal_pb2.SignPdfResult:
+        """``sign`` from one file to another (same options)."""
+        return self.sign(Path(src), Path(dest), seal_id, **options)
 
     # -- verifying ---------------------------------------------------------------------------
-    def verify_stream(self, source: BinaryIO, size: int = 0) -> seal_pb2.VerifyPdfResponse:
+    def verify(self, source: Source) -> seal_pb2.VerifyPdfResponse:
+        """The node's verification report for a PDF given as a path, bytes or a binary stream (retried on
+        UNAVAILABLE when the source can be read again)."""
+        make, size = replayable(source)
+
         def requests() -> Iterator[seal_pb2.VerifyPdfRequest]:
             yield seal_pb2.VerifyPdfRequest(header=seal_pb2.VerifyPdfHeader(document_size=size))
-            for block in _file_chunks(source):
+            for block in make():
                 yield seal_pb2.VerifyPdfRequest(chunk=common_pb2.Chunk(data=block))
 
-        return self._call(self._stub.VerifyPdf, requests())
+        replay = not hasattr(source, "read") or source.seekable()  # type: ignore[union-attr]
+        return self._caller.client_stream(self._stub.VerifyPdf, requests, idempotent=replay)
+
+    def verify_stream(self, source: BinaryIO, size: int = 0) -> seal_pb2.VerifyPdfResponse:
+        return self.verify(source)
 
     def verify_file(self, path: str | os.PathLike[str]) -> seal_pb2.VerifyPdfResponse:
-        p = Path(path)
-        with p.open("rb") as f:
-            return self.verify_stream(f, p.stat().st_size)
+        return self.verify(Path(path))
 
     def verify_bytes(self, data: bytes) -> seal_pb2.VerifyPdfResponse:
-        import io
+        return self.verify(data)
 
-        return self.verify_stream(io.BytesIO(data), len(data))
+    # -- offline -----------------------------------------------------------------------------
+    def trust_material(self) -> TrustMaterial:
+        """This node's seal trust material (root, seal CA, current CRLs) for offline verification."""
+        return trust_material(self.get_crl())
+
+    def offline_verifier(self, *extra: TrustMaterial, temp_dir: str | None = None) -> OfflinePdfVerifier:
+        """A verifier that needs the node no more: this node's trust material plus any ``extra`` (other nodes)."""
+        return OfflinePdfVerifier(self.trust_material(), *extra, temp_dir=temp_dir)

@@ -1,66 +1,33 @@
-"""cert_svc fixtures: one node per module (PKI bootstrap is the slow part), a real gRPC server with the
-cert servicer behind the real error interceptor, issuers registered through the domain API.
+"""cert_svc fixtures: one node per module (PKI bootstrap is the slow part) served by the node's real gRPC
+server (identity, seal and cert services behind the real error interceptor and authenticator).
 
-Callers are named in the ``x-test-principal`` metadata (``kind:subject[:org_uscc[:role,role]]``)
-and a holder's ID number comes from ``HOLDERS``: the identity service's token machinery is tested in
-tests/identity, and keeping it out here keeps this suite fast.
+Callers send real identity_svc access tokens and platform client credentials (``tests/identity_fixtures``):
+``env.issuer`` is the market regulator's platform (linked to its issuer record), ``env.issuer_person`` a
+clerk acting for that department (all matters), ``env.alice``/``env.bob`` persons, ``env.portal`` a relying
+platform, ``env.operator`` the operator platform (``node:operate``). Issuers are registered through the
+domain API by the operator's principal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from concurrent import futures
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
 import pytest
+from identity_fixtures import IDENTITY_CONFIG, Identities, Metadata, citizen_id
 
 from cert_svc import catalogue, issuers
-from cert_svc.consent import HolderResolver
-from cert_svc.servicer import CertServicer
-from hutong.auth import Principal
 from hutong.cert.v1 import cert_pb2_grpc
-from hutong.errors import Unauthenticated
 from hutong.node import Node
-from hutong.rpc import ErrorInterceptor
 
 ISSUER_USCC = "11430000006122244L"  # the issuer of DESIGN.md's example identifier
 OTHER_USCC = "91110000600037341L"
 COMPANY_USCC = "91350100M000100Y43"
-PERSON_ID = "11010519491231002X"
-OTHER_PERSON_ID = "110102199101010078"
-HOLDERS = {"alice": PERSON_ID, "bob": OTHER_PERSON_ID}
+PERSON_ID = "11010519491231002X"  # alice
+OTHER_PERSON_ID = "110102199101010078"  # bob
+CLERK_ID = citizen_id(7)
 TTL = 2  # seconds: status lists go stale quickly so the tests can watch it happen
-OPERATOR = Principal(kind="operator", subject="op")
-
-
-class HeaderAuthenticator:
-    def authenticate(self, metadata: Mapping[str, str]) -> Principal:
-        raw = metadata.get("x-test-principal")
-        if not raw:
-            raise Unauthenticated("TOKEN_MISSING", "no test principal")
-        kind, subject, org, roles = (raw.split(":", 3) + ["", ""])[:4]
-        return Principal(kind=kind, subject=subject, org_uscc=org or None,  # type: ignore[arg-type]
-                         roles=tuple(filter(None, roles.split(","))), platform=subject if kind == "platform" else None)
-
-
-def holder_resolver(node: Node) -> HolderResolver:
-    def resolve(p: Principal) -> str:
-        return node.pki.blind_index(p.org_uscc or HOLDERS[p.subject])
-
-    return resolve
-
-
-def who(spec: str) -> list[tuple[str, str]]:
-    return [("x-test-principal", spec)]
-
-
-ISSUER = who("platform:amr-platform")  # the market regulator's platform (linked to the issuer)
-ISSUER_PERSON = who(f"person:clerk:{ISSUER_USCC}:matter:*")
-OTHER_ISSUER = who("platform:edu-platform")
-ALICE, BOB = who("person:alice"), who("person:bob")
-PLATFORM = who("platform:portal")
-COMPANY_ADMIN = who(f"person:alice:{COMPANY_USCC}:administrator")
 
 
 @dataclass
@@ -69,22 +36,30 @@ class Env:
     channel: grpc.Channel
     stub: cert_pb2_grpc.CertServiceStub
     count: Callable[[], int]
+    people: Identities
+    operator: Metadata
+    issuer: Metadata
+    issuer_person: Metadata
+    other_issuer: Metadata
+    alice: Metadata
+    bob: Metadata
+    portal: Metadata
 
 
 @pytest.fixture(scope="module")
 def env(node_factory: Callable[..., object]) -> Iterator[Env]:
-    node: Node = node_factory(config=f"[cert]\nstatus_list_ttl = {TTL}\n")  # type: ignore[assignment]
-    issuers.register(node, OPERATOR, uscc=ISSUER_USCC, name="湖南省市场监督管理局",
+    from hutong.server import start_server
+
+    node: Node = node_factory(config=f"[cert]\nstatus_list_ttl = {TTL}\n" + IDENTITY_CONFIG)  # type: ignore[assignment]
+    people = Identities(node)
+    operator = people.operator()
+    issuers.register(node, operator.principal, uscc=ISSUER_USCC, name="湖南省市场监督管理局",
                      type_codes=[catalogue.BUSINESS_LICENCE, catalogue.FOOD_PERMIT],
                      platform_client_id="amr-platform")
-    issuers.register(node, OPERATOR, uscc=OTHER_USCC, name="某教育厅", type_codes=[catalogue.DIPLOMA],
+    issuers.register(node, operator.principal, uscc=OTHER_USCC, name="某教育厅", type_codes=[catalogue.DIPLOMA],
                      platform_client_id="edu-platform")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=[ErrorInterceptor()])
-    cert_pb2_grpc.add_CertServiceServicer_to_server(
-        CertServicer(node, HeaderAuthenticator(), holder_resolver(node)), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    running = start_server(node, "127.0.0.1:0", threads=8)
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
 
     def count() -> int:
         from sqlalchemy import func, select
@@ -94,9 +69,13 @@ def env(node_factory: Callable[..., object]) -> Iterator[Env]:
         with node.db.session() as s:
             return int(s.scalar(select(func.count()).select_from(CertificateRow)) or 0)
 
-    yield Env(node, channel, cert_pb2_grpc.CertServiceStub(channel), count)  # type: ignore[no-untyped-call]
+    yield Env(node, channel, cert_pb2_grpc.CertServiceStub(channel), count, people,  # type: ignore[no-untyped-call]
+              operator=operator.metadata, issuer=people.platform("amr-platform").metadata,
+              issuer_person=people.organisation(ISSUER_USCC, "湖南省市场监督管理局", CLERK_ID).metadata,
+              other_issuer=people.platform("edu-platform").metadata, alice=people.person(PERSON_ID, "张三").metadata,
+              bob=people.person(OTHER_PERSON_ID, "李四").metadata, portal=people.platform("portal").metadata)
     channel.close()
-    server.stop(0)
+    running.stop(0)
 
 
 def licence_fields(**changes: str) -> dict[str, str]:

@@ -18,26 +18,16 @@ from hutong.cert.v1 import cert_pb2 as pb
 from hutong.errors import HutongError
 from hutong.rpc import error_from_rpc
 
-from .conftest import (
-    BOB,
-    COMPANY_USCC,
-    ISSUER,
-    ISSUER_PERSON,
-    ISSUER_USCC,
-    OTHER_ISSUER,
-    PERSON_ID,
-    Env,
-    diploma_fields,
-    licence_fields,
-)
+from .conftest import COMPANY_USCC, ISSUER_USCC, PERSON_ID, Env, diploma_fields, licence_fields
 
 
-def issue(env: Env, who: list[tuple[str, str]] = ISSUER, **kw: object) -> pb.Certificate:
+def issue(env: Env, who: list[tuple[str, str]] | None = None, **kw: object) -> pb.Certificate:
+    """Issue (default: a business licence of COMPANY_USCC, by the market regulator's platform)."""
     req = pb.IssueCertificateRequest(
         type_code=str(kw.pop("type_code", catalogue.BUSINESS_LICENCE)),
         holder=pb.Holder(id=str(kw.pop("holder_id", COMPANY_USCC)), name="福建省某某科技有限公司"),
         fields=kw.pop("fields", licence_fields()), **kw)  # type: ignore[arg-type]
-    return env.stub.IssueCertificate(req, metadata=who).certificate
+    return env.stub.IssueCertificate(req, metadata=who or env.issuer).certificate
 
 
 def reason_of(call: object) -> tuple[grpc.StatusCode, str]:
@@ -54,7 +44,7 @@ def test_design_identifier_example() -> None:
 
 
 def test_default_catalogue(env: Env) -> None:
-    types = env.stub.ListTypes(pb.ListTypesRequest(), metadata=BOB).types
+    types = env.stub.ListTypes(pb.ListTypesRequest(), metadata=env.bob).types
     wanted = {"营业执照", "居民身份证电子证照", "机动车驾驶证电子证照", "学历证书", "食品经营许可证"}
     assert {t.name for t in types} >= wanted
     for t in types:
@@ -88,29 +78,28 @@ def test_issued_jws_verifies_with_joserfc_and_identifier_checks(env: Env) -> Non
 
 
 def test_person_in_department_context_issues(env: Env) -> None:
-    assert issue(env, ISSUER_PERSON).issuer_uscc == ISSUER_USCC
+    assert issue(env, env.issuer_person).issuer_uscc == ISSUER_USCC
 
 
 @pytest.mark.parametrize(("kw", "who", "code", "reason"), [
-    ({"type_code": "11100000000013338W999"}, ISSUER, "INVALID_ARGUMENT", "CERT_TYPE_UNKNOWN"),
-    ({"fields": licence_fields(established_on="2020-13-01")}, ISSUER, "INVALID_ARGUMENT", "FIELD_INVALID"),
-    ({"fields": licence_fields(colour="red")}, ISSUER, "INVALID_ARGUMENT", "FIELD_INVALID"),
-    ({"fields": {k: v for k, v in licence_fields().items() if k != "name"}}, ISSUER, "INVALID_ARGUMENT",
+    ({"type_code": "11100000000013338W999"}, "issuer", "INVALID_ARGUMENT", "CERT_TYPE_UNKNOWN"),
+    ({"fields": licence_fields(established_on="2020-13-01")}, "issuer", "INVALID_ARGUMENT", "FIELD_INVALID"),
+    ({"fields": licence_fields(colour="red")}, "issuer", "INVALID_ARGUMENT", "FIELD_INVALID"),
+    ({"fields": {k: v for k, v in licence_fields().items() if k != "name"}}, "issuer", "INVALID_ARGUMENT",
      "FIELD_INVALID"),
-    ({"holder_id": "91350100M000100Y44"}, ISSUER, "INVALID_ARGUMENT", "CHECK_CHARACTER_MISMATCH"),
-    ({"type_code": catalogue.DIPLOMA, "holder_id": "11010519491231002Y", "fields": diploma_fields()}, OTHER_ISSUER,
+    ({"holder_id": "91350100M000100Y44"}, "issuer", "INVALID_ARGUMENT", "CHECK_CHARACTER_MISMATCH"),
+    ({"type_code": catalogue.DIPLOMA, "holder_id": "11010519491231002Y", "fields": diploma_fields()}, "other_issuer",
      "INVALID_ARGUMENT", "CITIZEN_ID_INVALID_FORMAT"),
-    ({"type_code": catalogue.DIPLOMA, "holder_id": PERSON_ID, "fields": diploma_fields()}, ISSUER,
+    ({"type_code": catalogue.DIPLOMA, "holder_id": PERSON_ID, "fields": diploma_fields()}, "issuer",
      "PERMISSION_DENIED", "ISSUER_NOT_AUTHORISED"),
-    ({}, BOB, "PERMISSION_DENIED", "NOT_AN_ISSUER"),
-    ({"valid_until": "2001-01-01"}, ISSUER, "INVALID_ARGUMENT", "VALIDITY_INVALID"),
-    ({"predecessor": "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.V"}, ISSUER,
+    ({}, "bob", "PERMISSION_DENIED", "NOT_AN_ISSUER"),
+    ({"valid_until": "2001-01-01"}, "issuer", "INVALID_ARGUMENT", "VALIDITY_INVALID"),
+    ({"predecessor": "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.V"}, "issuer",
      "INVALID_ARGUMENT", "CHECK_CHARACTER_MISMATCH"),
 ])
-def test_bad_issue_input(env: Env, kw: dict[str, object], who: list[tuple[str, str]], code: str,
-                         reason: str) -> None:
+def test_bad_issue_input(env: Env, kw: dict[str, object], who: str, code: str, reason: str) -> None:
     before = env.count()
-    assert reason_of(lambda: issue(env, who, **kw)) == (getattr(grpc.StatusCode, code), reason)
+    assert reason_of(lambda: issue(env, getattr(env, who), **kw)) == (getattr(grpc.StatusCode, code), reason)
     assert env.count() == before
 
 
@@ -120,7 +109,8 @@ def test_bad_issue_input(env: Env, kw: dict[str, object], who: list[tuple[str, s
     ("2.16.840.1", "CERT_ID_INVALID_FORMAT"),
 ])
 def test_malformed_identifiers(env: Env, identifier: str, reason: str) -> None:
-    got = reason_of(lambda: env.stub.GetCertificate(pb.GetCertificateRequest(identifier=identifier), metadata=ISSUER))
+    got = reason_of(lambda: env.stub.GetCertificate(pb.GetCertificateRequest(identifier=identifier),
+                                                     metadata=env.issuer))
     assert got == (grpc.StatusCode.INVALID_ARGUMENT, reason)
     assert reason_of(lambda: env.stub.Verify(pb.VerifyRequest(identifier=identifier)))[1] == reason
 
@@ -140,7 +130,7 @@ def test_batch_reports_each_row(env: Env) -> None:
         f"121200004013590816,戊单位,{good}",
     ]).encode()
     before = env.count()
-    responses = list(CertClient(env.channel, metadata=ISSUER).issue_batch(catalogue.BUSINESS_LICENCE, csv))
+    responses = list(CertClient(env.channel, metadata=env.issuer).issue_batch(catalogue.BUSINESS_LICENCE, csv))
     rows = {r.row: r for resp in responses for r in resp.results}
     assert responses[-1].summary.rows == 5 and responses[-1].summary.issued == 2
     assert [rows[n].reason for n in range(1, 6)] == ["", "CHECK_CHARACTER_MISMATCH", "FIELD_INVALID",

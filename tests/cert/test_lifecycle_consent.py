@@ -15,16 +15,16 @@ from hutong.cert.v1 import cert_pb2 as pb
 from hutong.errors import FailedPrecondition
 from hutong_client.cert import CertClient
 
-from .conftest import ALICE, BOB, ISSUER, OTHER_ISSUER, PERSON_ID, PLATFORM, TTL, Env, diploma_fields
+from .conftest import PERSON_ID, TTL, Env, diploma_fields
 from .test_issue import issue, reason_of
 
 
 def diploma(env: Env) -> pb.Certificate:
-    return issue(env, OTHER_ISSUER, type_code=catalogue.DIPLOMA, holder_id=PERSON_ID, fields=diploma_fields())
+    return issue(env, env.other_issuer, type_code=catalogue.DIPLOMA, holder_id=PERSON_ID, fields=diploma_fields())
 
 
 def test_suspension_seen_after_refresh_and_stale_list_refused(env: Env) -> None:
-    issuer = CertClient(env.channel, metadata=ISSUER)
+    issuer = CertClient(env.channel, metadata=env.issuer)
     cert = issue(env)
     verifier = issuer.offline_verifier()
     assert verifier.verify(cert.jws).verdict == "valid"
@@ -42,7 +42,7 @@ def test_suspension_seen_after_refresh_and_stale_list_refused(env: Env) -> None:
 
 
 def test_transitions_and_versions(env: Env) -> None:
-    issuer = CertClient(env.channel, metadata=ISSUER)
+    issuer = CertClient(env.channel, metadata=env.issuer)
     cert = issue(env)
     issuer.revoke(cert.identifier, "fraud")
     code, reason = reason_of(lambda: issuer.change_status(cert.identifier, pb.CERT_STATUS_VALID))
@@ -51,16 +51,16 @@ def test_transitions_and_versions(env: Env) -> None:
     newer = issuer.update(other.identifier, dict(other.fields, address="新地址"), "moved")
     assert newer.version == 2 and newer.supersedes == other.identifier
     assert issuer.get(other.identifier).status == pb.CERT_STATUS_INVALID
-    code, reason = reason_of(lambda: CertClient(env.channel, metadata=OTHER_ISSUER).suspend(newer.identifier))
+    code, reason = reason_of(lambda: CertClient(env.channel, metadata=env.other_issuer).suspend(newer.identifier))
     assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "ISSUER_NOT_AUTHORISED")
 
 
 def test_consent_enforced_and_logged(env: Env) -> None:
     cert = diploma(env)
-    alice, platform = CertClient(env.channel, metadata=ALICE), CertClient(env.channel, metadata=PLATFORM)
+    alice, platform = CertClient(env.channel, metadata=env.alice), CertClient(env.channel, metadata=env.portal)
     assert cert.identifier in {c.identifier for c in alice.list()}
     assert reason_of(lambda: platform.get(cert.identifier, "job application"))[1] == "NO_CONSENT"
-    code, reason = reason_of(lambda: CertClient(env.channel, metadata=BOB).get(cert.identifier))
+    code, reason = reason_of(lambda: CertClient(env.channel, metadata=env.bob).get(cert.identifier))
     assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "NOT_CERT_HOLDER")
     granted = alice.grant_consent("portal", [cert.identifier], "job application", datetime.now(UTC) + timedelta(days=1))
     assert reason_of(lambda: platform.get(cert.identifier, ""))[1] == "PURPOSE_REQUIRED"
@@ -78,5 +78,5 @@ def test_consent_enforced_and_logged(env: Env) -> None:
         s.execute(update(ConsentRow).where(ConsentRow.consent_id == again.consent_id)
                   .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     assert reason_of(lambda: platform.get(cert.identifier, "loan"))[1] == "CONSENT_EXPIRED"
-    assert reason_of(lambda: CertClient(env.channel, metadata=BOB).grant_consent(
+    assert reason_of(lambda: CertClient(env.channel, metadata=env.bob).grant_consent(
         "portal", [cert.identifier], "x", datetime.now(UTC) + timedelta(days=1)))[1] == "NOT_CERT_HOLDER"

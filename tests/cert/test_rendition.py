@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from cert_svc import catalogue, issuers
-from hutong.auth import Principal
+from hutong.audit import AuditRecord
 from hutong_client.cert import CertClient
 
-from .conftest import OPERATOR, PERSON_ID, Env, diploma_fields, who
+from .conftest import PERSON_ID, Env, diploma_fields
 from .test_issue import issue
 
 SEALED_ISSUER = "121200004013590816"
@@ -20,17 +20,18 @@ SEALED_ISSUER = "121200004013590816"
 
 @pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils (pdfsig) not installed")
 def test_sealed_rendition(env: Env, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
     from seal_svc.seals import SealService, SealType
 
-    seals = SealService(env.node)
-    admin = Principal(kind="person", subject="dept-admin", org_uscc=SEALED_ISSUER, roles=("administrator",))
-    seal = seals.create_seal(admin, org_uscc=SEALED_ISSUER, org_name="某某大学", seal_type=SealType.OFFICIAL)
-    seals.grant(admin, seal.seal_id, grantee_kind="platform", grantee="uni-platform")
-    issuers.register(env.node, OPERATOR, uscc=SEALED_ISSUER, name="某某大学", type_codes=[catalogue.DIPLOMA],
+    seals, operator = SealService(env.node), env.people.operator().principal
+    seal = seals.create_seal(operator, org_uscc=SEALED_ISSUER, org_name="某某大学", seal_type=SealType.OFFICIAL)
+    seals.grant(operator, seal.seal_id, grantee_kind="platform", grantee="uni-platform")
+    issuers.register(env.node, operator, uscc=SEALED_ISSUER, name="某某大学", type_codes=[catalogue.DIPLOMA],
                      platform_client_id="uni-platform", seal_id=seal.seal_id)
-    cert = issue(env, who("platform:uni-platform"), type_code=catalogue.DIPLOMA, holder_id=PERSON_ID,
-                 fields=diploma_fields())
-    client = CertClient(env.channel, metadata=who("person:alice"))
+    cert = issue(env, env.people.platform("uni-platform").metadata, type_code=catalogue.DIPLOMA,
+                 holder_id=PERSON_ID, fields=diploma_fields())
+    client = CertClient(env.channel, metadata=env.alice)
     pdf = client.rendition(cert.identifier)
     (tmp_path / "r.pdf").write_bytes(pdf)
     out = subprocess.run(["pdfsig", str(tmp_path / "r.pdf")], capture_output=True, text=True)
@@ -38,3 +39,7 @@ def test_sealed_rendition(env: Env, tmp_path: Path) -> None:
     result = client.verify_rendition(pdf)
     assert result.verdict == 1, result.findings
     assert result.certificate.identifier == cert.identifier
+    with env.node.db.session() as s:  # sealed in-process by cert_svc, with the department platform's grant
+        actors = set(s.scalars(select(AuditRecord.actor).where(AuditRecord.action == "seal.use",
+                                                               AuditRecord.target == seal.seal_id)))
+    assert actors == {"service:cert_svc via uni-platform"}

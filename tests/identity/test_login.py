@@ -16,7 +16,7 @@ from hutong.errors import FailedPrecondition, PermissionDenied, ResourceExhauste
 from hutong_client.identity import IdentityClient
 from identity_svc import totp
 
-from .conftest import EXTRA, LI, NOT_REGISTERED, PASSWORD, WANG, ZHANG, World
+from .conftest import EXTRA, LI, NOT_REGISTERED, PASSWORD, PEOPLE, WANG, ZHANG, World
 
 
 def _enrol_totp(person: IdentityClient) -> str:
@@ -151,3 +151,20 @@ def test_id_number_only_for_platforms_registered_for_it(world: World, expect) ->
     assert ZHANG not in json.dumps(plain)
     tokens = world.idapp.login(ZHANG, PASSWORD, scopes=["openid", "id_number"])
     assert world.idapp.verify_id_token(tokens.id_token)["id_number"] == ZHANG
+
+
+def test_operator_scope_is_the_platforms_own(world: World, expect) -> None:
+    """A platform registered with node:operate is the operator; a person's token never carries the scope."""
+    from hutong.auth import OPERATOR_SCOPE
+    from identity_svc import platforms
+    from identity_svc.authn import TokenAuthenticator
+
+    ops = platforms.add_platform(world.idn, client_id="ops", name="Operator", scopes=["openid", OPERATOR_SCOPE])
+    authn = TokenAuthenticator(world.idn)
+    assert authn.authenticate({"x-hutong-client-id": "ops", "x-hutong-client-secret": ops.client_secret}).is_operator
+    client = IdentityClient(world.channel, client_id="ops", client_secret=ops.client_secret)
+    client.register_person(ZHANG, PEOPLE[ZHANG], PASSWORD)
+    expect(PermissionDenied, "SCOPE_NOT_ALLOWED", client.login, ZHANG, PASSWORD, scopes=["openid", OPERATOR_SCOPE])
+    person = authn.authenticate({"authorization": f"Bearer {client.login(ZHANG, PASSWORD).access_token}",
+                                 "x-hutong-client-id": "ops", "x-hutong-client-secret": ops.client_secret})
+    assert person.kind == "person" and not person.is_operator

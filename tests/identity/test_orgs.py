@@ -143,3 +143,33 @@ def test_logins_failures_grants_and_revocations_are_audited(acme: World) -> None
                      ("identity.grant.create", "ok"), ("identity.grant.revoke", "ok"), ("identity.org.register", "ok")]:
         assert expected in rows
     assert acme.node.audit.verify().ok
+
+
+def test_licence_binding_replaces_suspends_and_ends(acme: World, expect) -> None:
+    """``bind_legal_representative`` / ``end_binding`` (what cert_svc calls for business licences)."""
+    from identity_svc import orgs
+
+    rep: IdentityClient = acme.rep  # type: ignore[attr-defined]
+    zhang_org = rep.as_person(rep.switch_organisation(USCC).access_token)
+    orgs.bind_legal_representative(acme.idn, uscc=USCC, org_name=NAME, representative_id_number=LI,
+                                   source="licence:L1", actor="test")
+    expect(PermissionDenied, "GRANT_REVOKED", zhang_org.list_grants, USCC)  # LI represents ACME now
+    li_org = _login(acme, LI)
+    li_org = li_org.as_person(li_org.switch_organisation(USCC).access_token)
+    assert orgs.end_binding(acme.idn, uscc=USCC, source="licence:L0") is False  # not the binding's source
+    assert orgs.end_binding(acme.idn, uscc=USCC, source="licence:L1", suspend=True)
+    expect(PermissionDenied, "REPRESENTATION_SUSPENDED", li_org.list_grants, USCC)
+    orgs.bind_legal_representative(acme.idn, uscc=USCC, org_name=NAME, representative_id_number=LI,
+                                   source="licence:L1")
+    li_org.list_grants(USCC)  # valid again: the same token works
+    assert orgs.end_binding(acme.idn, uscc=USCC, source="licence:L1")
+    expect(PermissionDenied, "REPRESENTATION_ENDED", li_org.list_grants, USCC)
+    expect(PermissionDenied, "REPRESENTATION_ENDED", _login(acme, LI).switch_organisation, USCC)
+    # A licence for an organisation identity_svc does not know yet creates it; the person may register later.
+    orgs.bind_legal_representative(acme.idn, uscc=OTHER_ORG[0], org_name=OTHER_ORG[1],
+                                   representative_id_number=NOT_REGISTERED, source="licence:L2")
+    with acme.node.db.session() as s:
+        actions = list(s.scalars(select(AuditRecord.action).where(AuditRecord.action.like("identity.org.bind%"))
+                                 .order_by(AuditRecord.seq)))
+    assert actions == ["identity.org.bind", "identity.org.binding-suspended", "identity.org.bind",
+                       "identity.org.binding-ended", "identity.org.bind"]

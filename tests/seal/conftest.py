@@ -1,15 +1,23 @@
-"""Seal fixtures: a node's SealService/Sealer, organisations, principals and a ready seal + grant."""
+"""Seal fixtures: a node's SealService/Sealer, organisations, principals and a ready seal + grant.
+
+Domain tests use plain ``Principal`` values (``admin_of``, ``staff``); the gRPC tests (``rpc``) call with
+real identity_svc tokens and platform credentials (``tests/identity_fixtures.py``) and the node's own
+authenticator.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from identity_fixtures import IDENTITY_CONFIG, Caller, Identities, citizen_id  # noqa: E402
 
 from hutong.auth import Principal  # noqa: E402
 from seal_svc.sealing import Sealer  # noqa: E402
@@ -19,6 +27,7 @@ USCC_A = "91350100M000100Y43"
 USCC_B = "91110000600037341L"
 ORG_A = "福建省某某科技有限公司"
 ORG_B = "北京某某贸易有限公司"
+REPRESENTATIVE_A, STAFF_A = citizen_id(1), citizen_id(2)  # citizen IDs of org A's people (gRPC tests)
 
 
 def admin_of(uscc: str) -> Principal:
@@ -46,6 +55,12 @@ class SealEnv:
 
 
 @pytest.fixture
+def node(node_factory: Callable[..., object]) -> object:
+    """A fresh node whose identity service hashes passwords cheaply."""
+    return node_factory(config=IDENTITY_CONFIG)
+
+
+@pytest.fixture
 def env(node: object) -> SealEnv:
     service = SealService(node)  # type: ignore[arg-type]
     return SealEnv(node=node, service=service, sealer=Sealer(service))
@@ -53,43 +68,29 @@ def env(node: object) -> SealEnv:
 
 # -- a real gRPC server for the seal service -------------------------------------------------
 
-class TokenTable:
-    """Stands in for identity_svc's authenticator: opaque bearer tokens mapped to principals."""
-
-    def __init__(self) -> None:
-        self.tokens: dict[str, Principal] = {}
-
-    def issue(self, principal: Principal) -> str:
-        import secrets
-
-        token = secrets.token_urlsafe(16)
-        self.tokens[token] = principal
-        return token
-
-    def authenticate(self, metadata: dict[str, str]) -> Principal:
-        from hutong.errors import Unauthenticated
-
-        value = metadata.get("authorization", "")
-        principal = self.tokens.get(value.removeprefix("Bearer "))
-        if principal is None:
-            raise Unauthenticated("TOKEN_INVALID", "unknown token")
-        return principal
-
-
 @dataclass
 class SealRpc:
     env: SealEnv
     channel: object
-    tokens: TokenTable
+    people: Identities
+    admin: Caller  # org A's legal representative, in org A's context
+    staff: Caller  # a staff member of org A (all matters), in org A's context
     target: str = ""
 
-    def client(self, principal: Principal) -> object:
+    def client(self, caller: Caller) -> object:
         from hutong_client.seal import SealClient
 
-        return SealClient(self.channel, token=self.tokens.issue(principal))  # type: ignore[arg-type]
+        return SealClient(self.channel, token=caller.token or None, client_id=caller.client_id,  # type: ignore[arg-type]
+                          client_secret=caller.client_secret)
+
+    def seal_for(self, **kw: object) -> SealInfo:
+        """A new seal of org A granted to ``staff`` (or ``user=``)."""
+        kw.setdefault("user", self.staff.principal)
+        return self.env.seal_for(**kw)  # type: ignore[arg-type]
 
 
-def start_seal_server(node: object, tokens: TokenTable) -> tuple[object, object, str]:
+def start_seal_server(node: object) -> tuple[object, object, str]:
+    """The seal service behind the real error interceptor and the node's real authenticator."""
     from concurrent import futures
 
     import grpc
@@ -100,7 +101,7 @@ def start_seal_server(node: object, tokens: TokenTable) -> tuple[object, object,
     limit = node.config.server.max_message_bytes  # type: ignore[attr-defined]
     opts = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), interceptors=[ErrorInterceptor()], options=opts)
-    add_to_server(server, node, authenticator=tokens)  # type: ignore[arg-type]
+    add_to_server(server, node)  # type: ignore[arg-type]
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=opts)
@@ -108,10 +109,25 @@ def start_seal_server(node: object, tokens: TokenTable) -> tuple[object, object,
     return server, channel, f"127.0.0.1:{port}"
 
 
+def org_a_people(env: SealEnv) -> tuple[Identities, Caller, Caller]:
+    """Org A registered in identity_svc: its legal representative and a staff member, both acting for it."""
+    people = Identities(env.node)  # type: ignore[arg-type]
+    admin = people.organisation(USCC_A, ORG_A, REPRESENTATIVE_A)
+    return people, admin, people.member(admin, STAFF_A)
+
+
+@contextmanager
+def seal_rpc(env: SealEnv) -> Iterator[SealRpc]:
+    people, admin, staff_a = org_a_people(env)
+    server, channel, target = start_seal_server(env.node)
+    try:
+        yield SealRpc(env=env, channel=channel, people=people, admin=admin, staff=staff_a, target=target)
+    finally:
+        channel.close()  # type: ignore[attr-defined]
+        server.stop(grace=0)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def rpc(env: SealEnv) -> Iterator[SealRpc]:
-    tokens = TokenTable()
-    server, channel, target = start_seal_server(env.node, tokens)
-    yield SealRpc(env=env, channel=channel, tokens=tokens, target=target)
-    channel.close()  # type: ignore[attr-defined]
-    server.stop(grace=0)  # type: ignore[attr-defined]
+    with seal_rpc(env) as r:
+        yield r

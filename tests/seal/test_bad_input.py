@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import USCC_A, SealRpc, TokenTable, admin_of, staff, start_seal_server
+from conftest import ORG_A, USCC_A, USCC_B, SealRpc, admin_of, seal_rpc
 from pdfgen import make_pdf
 from pyhanko.pdf_utils.crypt import StandardSecurityHandler
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -64,8 +64,8 @@ def _expect(code: grpc.StatusCode, reason: str, action: Callable[[], object], rp
 
 @pytest.fixture
 def ready(rpc: SealRpc) -> tuple[SealRpc, str, object]:
-    seal = rpc.env.seal_for()
-    return rpc, seal.seal_id, rpc.client(staff())
+    seal = rpc.seal_for()
+    return rpc, seal.seal_id, rpc.client(rpc.staff)
 
 
 CASES: list[tuple[str, grpc.StatusCode, str, Callable[[], bytes], dict[str, object]]] = [
@@ -94,49 +94,61 @@ def test_bad_documents(ready: tuple[SealRpc, str, object], tmp_path: Path, name:
 def test_bad_seals_and_grants(rpc: SealRpc, tmp_path: Path) -> None:
     env, admin = rpc.env, admin_of(USCC_A)
     pdf = make_pdf()
-    client = rpc.client(staff())
+    client = rpc.client(rpc.staff)
     cases: list[tuple[grpc.StatusCode, str, str]] = [(grpc.StatusCode.NOT_FOUND, "SEAL_NOT_FOUND", "seal-0000")]
-    suspended = env.seal_for()
+    suspended = rpc.seal_for()
     env.service.suspend_seal(admin, suspended.seal_id)
     cases.append((grpc.StatusCode.FAILED_PRECONDITION, "SEAL_SUSPENDED", suspended.seal_id))
-    revoked = env.seal_for()
+    revoked = rpc.seal_for()
     env.service.revoke_seal(admin, revoked.seal_id)
     cases.append((grpc.StatusCode.FAILED_PRECONDITION, "SEAL_REVOKED", revoked.seal_id))
-    ungranted = env.service.create_seal(admin, org_uscc=USCC_A, org_name="某公司", seal_type=env.seal_for().type)
+    ungranted = env.service.create_seal(admin, org_uscc=USCC_A, org_name=ORG_A, seal_type=rpc.seal_for().type)
     cases.append((grpc.StatusCode.PERMISSION_DENIED, "NOT_GRANTED", ungranted.seal_id))
-    expired = env.seal_for(not_after=datetime.now(UTC) - timedelta(minutes=1))
+    expired = rpc.seal_for(not_after=datetime.now(UTC) - timedelta(minutes=1))
     cases.append((grpc.StatusCode.PERMISSION_DENIED, "GRANT_EXPIRED", expired.seal_id))
-    exhausted = env.seal_for(max_uses=1)
+    exhausted = rpc.seal_for(max_uses=1)
     _sign(client, exhausted.seal_id, pdf, tmp_path).unlink()  # uses the only use
     cases.append((grpc.StatusCode.RESOURCE_EXHAUSTED, "GRANT_EXHAUSTED", exhausted.seal_id))
     for code, reason, seal_id in cases:
         _expect(code, reason, lambda seal_id=seal_id: _sign(client, seal_id, pdf, tmp_path), rpc, tmp_path)
 
 
+def test_person_uses_a_seal_only_in_its_organisation_context(rpc: SealRpc, tmp_path: Path) -> None:
+    """The grantee's own token (no organisation) or a token for another organisation: refused."""
+    from conftest import REPRESENTATIVE_A, STAFF_A
+
+    seal = rpc.seal_for()
+    elsewhere = rpc.people.member(rpc.people.organisation(USCC_B, "乙公司", REPRESENTATIVE_A), STAFF_A)
+    assert elsewhere.subject == rpc.staff.subject  # the grantee, acting for another organisation
+    for who in (rpc.people.person(STAFF_A), elsewhere):
+        _expect(grpc.StatusCode.PERMISSION_DENIED, "ORG_CONTEXT_REQUIRED",
+                lambda who=who: _sign(rpc.client(who), seal.seal_id, make_pdf(), tmp_path), rpc, tmp_path)
+    assert _sign(rpc.client(rpc.staff), seal.seal_id, make_pdf(), tmp_path).exists()
+
+
 def test_no_token_and_bad_token(ready: tuple[SealRpc, str, object], tmp_path: Path) -> None:
     rpc, seal_id, _ = ready
     from hutong_client.seal import SealClient
 
-    for client in (SealClient(rpc.channel), SealClient(rpc.channel, token="forged")):  # type: ignore[arg-type]
-        _expect(grpc.StatusCode.UNAUTHENTICATED, "TOKEN_INVALID",
+    for client, reason in ((SealClient(rpc.channel), "TOKEN_MISSING"),  # type: ignore[arg-type]
+                           (SealClient(rpc.channel, token="forged"), "TOKEN_INVALID")):  # type: ignore[arg-type]
+        _expect(grpc.StatusCode.UNAUTHENTICATED, reason,
                 lambda client=client: _sign(client, seal_id, make_pdf(), tmp_path), rpc, tmp_path)
 
 
 def test_oversized_upload(node_factory: Callable[..., object], tmp_path: Path) -> None:
     from conftest import SealEnv
+    from identity_fixtures import IDENTITY_CONFIG
 
     from seal_svc.sealing import Sealer
     from seal_svc.seals import SealService
 
-    node = node_factory(config="[seal]\nmax_upload_bytes = 300000\n")
+    node = node_factory(config="[seal]\nmax_upload_bytes = 300000\n" + IDENTITY_CONFIG)
     service = SealService(node)  # type: ignore[arg-type]
     env = SealEnv(node=node, service=service, sealer=Sealer(service))
-    tokens = TokenTable()
-    server, channel, _ = start_seal_server(node, tokens)
-    try:
-        rpc = SealRpc(env=env, channel=channel, tokens=tokens)
-        seal = env.seal_for()
-        client = rpc.client(staff())
+    with seal_rpc(env) as rpc:
+        seal = rpc.seal_for()
+        client = rpc.client(rpc.staff)
         big = make_pdf(filler_bytes=400_000)
         # Declared size: refused before any upload; undeclared (raw stream): refused while receiving.
         _expect(grpc.StatusCode.RESOURCE_EXHAUSTED, "UPLOAD_TOO_LARGE",
@@ -147,9 +159,6 @@ def test_oversized_upload(node_factory: Callable[..., object], tmp_path: Path) -
         _expect(grpc.StatusCode.RESOURCE_EXHAUSTED, "UPLOAD_TOO_LARGE",
                 lambda: client.verify_stream(io.BytesIO(big)), rpc, tmp_path)  # type: ignore[attr-defined]
         assert _sign(client, seal.seal_id, make_pdf(), tmp_path).exists()  # under the limit: fine
-    finally:
-        channel.close()
-        server.stop(grace=0)
 
 
 def test_header_must_come_first(ready: tuple[SealRpc, str, object]) -> None:

@@ -3,7 +3,6 @@ after warm-up) grows by at most three times the document size."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import SealEnv, staff
+from conftest import SealEnv, org_a_people
 from pdfgen import make_pdf_file
 
 from hutong.common.v1 import common_pb2
@@ -39,16 +38,14 @@ def _client(port: int, token: str) -> object:
 
 @pytest.mark.slow
 def test_50mb_pdf_seals_and_verifies_within_three_times_its_size(env: SealEnv, tmp_path: Path) -> None:
-    seal = env.seal_for()
-    user = staff()
-    tokens = {"t-staff": {"kind": user.kind, "subject": user.subject, "org_uscc": user.org_uscc}}
+    user = org_a_people(env)[2]  # a staff member's real token, for the server in the other process
+    seal = env.seal_for(user=user.principal)
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("seal_server_proc.py")), str(env.node.config.data_dir)],  # type: ignore[attr-defined]
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        env={**__import__("os").environ, "HUTONG_TEST_TOKENS": json.dumps(tokens)})
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        client = _client(int(proc.stdout.readline()), "t-staff")
+        client = _client(int(proc.stdout.readline()), user.token)
         small = make_pdf_file(tmp_path / "small.pdf")
         client.sign_file(small, tmp_path / "small-sealed.pdf", seal.seal_id, placement=CORNER)  # type: ignore[attr-defined]
         client.verify_file(tmp_path / "small-sealed.pdf")  # type: ignore[attr-defined]  # warm-up

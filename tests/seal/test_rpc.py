@@ -1,11 +1,11 @@
-"""The seal service over a real gRPC server: SDK and CLI, create -> grant -> seal -> verify -> revoke."""
+"""The seal service over a real gRPC server, real tokens: SDK and CLI, create -> grant -> seal -> verify -> revoke."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from conftest import ORG_A, USCC_A, SealRpc, admin_of, staff
+from conftest import ORG_A, USCC_A, SealRpc
 from cryptography import x509
 from pdfgen import make_pdf_file
 
@@ -18,16 +18,16 @@ CORNER = seal_pb2.Placement(page=1, x=400, y=60, width=120, height=120)
 
 
 def test_sdk_lifecycle_over_grpc(rpc: SealRpc, tmp_path: Path) -> None:
-    admin = rpc.client(admin_of(USCC_A))
+    admin = rpc.client(rpc.admin)
     seal = admin.create_seal(org_uscc=USCC_A, org_name=ORG_A, type=seal_pb2.SEAL_TYPE_CONTRACT)  # type: ignore[attr-defined]
     assert seal.status == seal_pb2.SEAL_STATUS_ACTIVE and seal.image_png.startswith(b"\x89PNG")
     assert [s.seal_id for s in admin.list_seals()] == [seal.seal_id]  # type: ignore[attr-defined]
-    grant = admin.grant(seal.seal_id, grantee="staff-1", max_uses=5)  # type: ignore[attr-defined]
+    grant = admin.grant(seal.seal_id, grantee=rpc.staff.subject, max_uses=5)  # type: ignore[attr-defined]
     assert grant.max_uses == 5 and grant.uses == 0
 
-    user = rpc.client(staff())
+    user = rpc.client(rpc.staff)
     with pytest.raises(PermissionDenied):  # staff may use, not manage
-        user.grant(seal.seal_id, grantee="staff-2")  # type: ignore[attr-defined]
+        user.grant(seal.seal_id, grantee="someone-else")  # type: ignore[attr-defined]
     src = make_pdf_file(tmp_path / "contract.pdf", pages=3)
     result = user.sign_file(src, tmp_path / "sealed.pdf", seal.seal_id, placement=CORNER, reason="同意",  # type: ignore[attr-defined]
                             level=seal_pb2.PADES_LEVEL_B_LTA)
@@ -55,7 +55,7 @@ def test_cli_create_grant_sign_verify_revoke(rpc: SealRpc, tmp_path: Path, monke
                                              capsys: pytest.CaptureFixture[str]) -> None:
     conn = ["--target", rpc.target]
     admin_token = tmp_path / "admin.token"
-    admin_token.write_text(rpc.tokens.issue(admin_of(USCC_A)))
+    admin_token.write_text(rpc.admin.token)
     as_admin = [*conn, "--token-file", str(admin_token)]
     assert hutong_main(["seal", "create", "--org-uscc", USCC_A, "--org-name", ORG_A, "--type", "contract",
                         "--image-out", str(tmp_path / "seal.png"), *as_admin]) == 0
@@ -63,10 +63,10 @@ def test_cli_create_grant_sign_verify_revoke(rpc: SealRpc, tmp_path: Path, monke
     assert (tmp_path / "seal.png").read_bytes().startswith(b"\x89PNG")
     assert hutong_main(["seal", "list", *as_admin]) == 0
     assert seal_id in capsys.readouterr().out
-    assert hutong_main(["seal", "grant", seal_id, "--person", "staff-1", "--max-uses", "2", *as_admin]) == 0
+    assert hutong_main(["seal", "grant", seal_id, "--person", rpc.staff.subject, "--max-uses", "2", *as_admin]) == 0
     capsys.readouterr()
 
-    monkeypatch.setenv("HUTONG_TOKEN", rpc.tokens.issue(staff()))
+    monkeypatch.setenv("HUTONG_TOKEN", rpc.staff.token)
     src = make_pdf_file(tmp_path / "in.pdf")
     assert hutong_main(["seal", "sign", seal_id, str(src), str(tmp_path / "out.pdf"), "--reason", "同意",
                         "--level", "B-B", *conn]) == 0
@@ -85,8 +85,8 @@ def test_cli_create_grant_sign_verify_revoke(rpc: SealRpc, tmp_path: Path, monke
 
 def test_large_messages_are_chunked(rpc: SealRpc, tmp_path: Path) -> None:
     """A document bigger than gRPC's 4 MiB default message size goes through in chunks."""
-    seal = rpc.env.seal_for()
-    user = rpc.client(staff())
+    seal = rpc.seal_for()
+    user = rpc.client(rpc.staff)
     src = make_pdf_file(tmp_path / "big.pdf", filler_bytes=12 * 1024 * 1024)
     user.sign_file(src, tmp_path / "big-sealed.pdf", seal.seal_id, placement=CORNER)  # type: ignore[attr-defined]
     assert (tmp_path / "big-sealed.pdf").stat().st_size > src.stat().st_size

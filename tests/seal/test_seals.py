@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from hutong import pki
 from hutong.audit import AuditRecord
-from hutong.auth import Principal
+from hutong.auth import OPERATOR_SCOPE, Principal, service_principal
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from seal_svc.crl import current_crl
 from seal_svc.seals import SealStatus, SealType
@@ -67,7 +67,12 @@ def test_only_admins_of_the_organisation_create_and_manage(env: SealEnv) -> None
         env.service.create_seal(admin_of(USCC_A), org_uscc="91110000600037341N", org_name=ORG_A,
                                 seal_type=SealType.OFFICIAL)
     assert len(env.node.keys.list_keys()) == keys_before  # type: ignore[attr-defined]
-    operator = Principal(kind="operator", subject="ops")
+    for not_operator in (Principal(kind="platform", subject="ops", scopes=("openid",)),
+                         Principal(kind="person", subject="p", scopes=(OPERATOR_SCOPE,)),
+                         service_principal("ops", on_behalf_of="ops")):
+        with pytest.raises(PermissionDenied):
+            env.service.create_seal(not_operator, org_uscc=USCC_B, org_name="乙公司", seal_type=SealType.OFFICIAL)
+    operator = Principal(kind="platform", subject="ops", platform="ops", scopes=("openid", OPERATOR_SCOPE))
     info = env.service.create_seal(operator, org_uscc=USCC_B, org_name="乙公司", seal_type=SealType.OFFICIAL)
     with pytest.raises(PermissionDenied):
         env.service.suspend_seal(admin_of(USCC_A), info.seal_id)
@@ -162,3 +167,18 @@ def test_revoked_grant_no_longer_works(env: SealEnv) -> None:
     with pytest.raises(PermissionDenied) as e:
         env.service.authorise_use(staff(), info.seal_id)
     assert e.value.reason == "NOT_GRANTED"
+
+
+def test_use_needs_the_organisation_context_and_services_use_their_platform_grant(env: SealEnv) -> None:
+    info = env.seal_for()
+    for outside in (staff(uscc=USCC_B), Principal(kind="person", subject="staff-1")):  # the grantee, not for A
+        with pytest.raises(PermissionDenied) as e:
+            env.service.authorise_use(outside, info.seal_id)
+        assert e.value.reason == "ORG_CONTEXT_REQUIRED"
+    dept = env.seal_for(user=Principal(kind="platform", subject="dept"))
+    env.service.authorise_use(service_principal("cert_svc", on_behalf_of="dept"), dept.seal_id)
+    for other in (service_principal("cert_svc"), service_principal("dept"),
+                  Principal(kind="platform", subject="cert_svc")):
+        with pytest.raises(PermissionDenied) as e:
+            env.service.authorise_use(other, dept.seal_id)
+        assert e.value.reason == "NOT_GRANTED"
