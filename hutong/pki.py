@@ -236,6 +236,18 @@ class NodePki:
             self._certs[name] = x509.load_pem_x509_certificate(row.pem.encode())
         return self._certs[name]
 
+    def with_retired(self, name: str) -> list[x509.Certificate]:
+        """The current certificate of ``name``, then those of its retired keys still valid (newest first).
+
+        After a rotation, what the old key signed must keep verifying: JWKS and trust lists publish them all.
+        """
+        now = datetime.now(UTC)
+        with self.db.session(readonly=True) as s:
+            rows = s.scalars(select(NodeCertificate).where(NodeCertificate.name.like(f"{name}.retired-%"))
+                             .order_by(NodeCertificate.created_at.desc()))
+            retired = [x509.load_pem_x509_certificate(r.pem.encode()) for r in rows]
+        return [self.certificate(name), *(c for c in retired if c.not_valid_after_utc > now)]
+
     def signer(self, name: str) -> HsmSigner:
         return self.signer_for_label(key_label(name))
 

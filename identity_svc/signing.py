@@ -19,6 +19,11 @@ ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068: keeps access tokens and ID tokens apar
 ID_TOKEN_TYPE = "JWT"
 
 
+def token_jwks(node: Node) -> dict[str, Any]:
+    """The node's token-verification keys as a JWKS (what GetJwks and the trust list publish)."""
+    return {"keys": [jws.public_jwk(c.public_key()) for c in node.pki.with_retired(pki.TOKEN)]}  # type: ignore[arg-type]
+
+
 class TokenSigner:
     def __init__(self, node: Node) -> None:
         self._node = node
@@ -33,7 +38,8 @@ class TokenSigner:
         return jws.public_jwk(self._signer.public_key)  # type: ignore[arg-type]
 
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [self.public_jwk]}
+        """The current key and retired ones still valid: tokens signed before a rotation keep verifying."""
+        return token_jwks(self._node)
 
     def jwks_json(self) -> str:
         return json.dumps(self.jwks(), separators=(",", ":"))

@@ -26,7 +26,6 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
                   type_mapping: dict[str, str] | None = None) -> MemberEntry:
     """What other members need to verify this node's tokens, seals and certificates offline."""
     cfg = node.config.section("federation")
-    token_key = node.pki.certificate(pki.TOKEN).public_key()
     return MemberEntry(
         node_id=node.id,
         name=node.config.node.name,
@@ -35,7 +34,8 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         seal_ca=pem(node.pki.certificate(pki.SEAL_CA)),
         issuer_ca=pem(node.pki.certificate(pki.ISSUER_CA)),
         tsa=pem(node.pki.certificate(pki.TSA)),
-        jwks=jwks or {"keys": [jws.public_jwk(token_key)]},  # type: ignore[arg-type]
+        jwks=jwks or {"keys": [jws.public_jwk(c.public_key())  # type: ignore[arg-type]
+                               for c in node.pki.with_retired(pki.TOKEN)]},
         enc_jwk=jws.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
         type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
     )

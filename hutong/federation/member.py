@@ -17,11 +17,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from cryptography import x509
 
-from hutong import jws, pki
+from hutong import pki
 from hutong.errors import HutongError, NotFound
 from hutong.federation.trustlist import MemberEntry, TrustList, TrustListStore
 from hutong.node import Node
@@ -80,11 +80,6 @@ class Trust:
         if tl is None:
             raise NotFound("NODE_NOT_IN_TRUST_LIST", "this node is not federated")
         return tl.member(node_id)
-
-    def jwks(self, node_id: str) -> dict[str, Any]:
-        if node_id == self.node.id:
-            return {"keys": [jws.public_jwk(self.node.pki.certificate(pki.TOKEN).public_key())]}  # type: ignore[arg-type]
-        return self.member(node_id).jwks
 
     # -- refreshing ----------------------------------------------------------------------------
     def refresh(self, fetch: Callable[[int], str]) -> TrustList | None:

@@ -151,3 +151,19 @@ def test_b_refuses_a_after_a_is_removed_from_the_trust_list(world: dict[str, Any
     with pytest.raises(HutongError) as err:
         _exchange(world["service_b"], token)
     assert err.value.reason == "NODE_NOT_IN_TRUST_LIST"
+
+
+def test_member_token_key_rollover_keeps_earlier_tokens_verifiable(world: dict[str, Any], hub_node: Node,
+                                                                    tmp_path: Path) -> None:
+    """A rotates its token key and republishes its descriptor: assertions and tokens signed before the
+    rotation still verify (A's JWKS and the trust list carry the retired key), new ones use the new key."""
+    before = _login_high(world)
+    token_before = _assertion_for(before, "prov-b")
+    id_token_before = before.sdk().login(CITIZEN, PASSWORD).id_token
+    world["a"].pki.rotate("token-signing")
+    hub.add_member(hub_node, hub.describe_node(world["a"]))
+    install_trust_list(hub_node, hub.publish(hub_node), [world["a"], world["b"]], tmp_path)
+    jwks, issuer = world["portal_a"].sdk().jwks(refresh=True)
+    assert len(jwks["keys"]) == 2
+    verify_token(id_token_before, jwks, issuer=issuer, audience="portal-a", kind="id")
+    assert _exchange(world["service_b"], token_before).acr  # signed with the retired key, still accepted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -127,3 +128,15 @@ def test_assertion_from_a_removed_member_is_refused(tmp_path, hub_node, province
     with pytest.raises(HutongError) as err:
         assertion.accept(prov_b, token, op="test")
     assert _reason(err) == "NODE_NOT_IN_TRUST_LIST"
+
+
+def test_unsigned_list_is_refused(tmp_path, hub_node, province) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    hub.add_member(hub_node, hub.describe_node(province))
+    header, payload, _ = hub.publish(hub_node).split(".")
+    head = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    unsigned = _b64(json.dumps({**head, "alg": "none"}).encode()) + f".{payload}."
+    with pytest.raises(HutongError) as err:
+        _store(tmp_path, hub_node).accept(unsigned)
+    assert _reason(err) in ("TRUST_LIST_SIGNATURE_INVALID", "TRUST_LIST_MALFORMED")
