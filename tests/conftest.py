@@ -29,6 +29,11 @@ _SOFTHSM_ROOT = Path(tempfile.mkdtemp(prefix="hutong-softhsm-"))
 os.environ["SOFTHSM2_CONF"] = str(_SOFTHSM_ROOT / "softhsm2.conf")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                     help="database of the nodes tests create by default (scripts/test runs the services on both)")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SOFTHSM_ROOT, ignore_errors=True)
 
@@ -68,7 +73,9 @@ def postgres_server() -> Iterator[str]:
     subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "hutong",
                                  "--no-sync"]), check=True, capture_output=True)
     port = _free_port()
-    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off"
+    # Many nodes live in one test session, each with its own pool: allow plenty of connections.
+    opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off "
+            "-c max_connections=1000")
     subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l",
                                  str(root / "log"), "-w", "start"]), check=True, capture_output=True)
     try:
@@ -97,12 +104,17 @@ NodeFactory = Callable[..., "object"]
 
 @pytest.fixture(scope="session")
 def node_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[NodeFactory]:
-    """``make(node_id="a", backend="sqlite"|"postgresql", config="extra toml") -> Node`` (initialised)."""
+    """``make(node_id="a", backend="sqlite"|"postgresql", config="extra toml") -> Node`` (initialised).
+
+    The backend defaults to ``--db`` (SQLite unless the run asks for PostgreSQL)."""
     from hutong.node import init_node
 
     made = []
 
-    def make(node_id: str | None = None, *, backend: str = "sqlite", config: str = "") -> object:
+    default_backend = request.config.getoption("--db")
+
+    def make(node_id: str | None = None, *, backend: str = "", config: str = "") -> object:
+        backend = backend or default_backend
         node_id = node_id or "n-" + uuid.uuid4().hex[:8]
         data_dir = tmp_path_factory.mktemp(f"node-{node_id}")
         token = f"{node_id}-{uuid.uuid4().hex[:8]}"
@@ -122,7 +134,7 @@ def node_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
 
 @pytest.fixture
 def node(node_factory: NodeFactory) -> object:
-    """A fresh node on SQLite with its own SoftHSM token and PKI."""
+    """A fresh node (``--db``: SQLite by default) with its own SoftHSM token and PKI."""
     return node_factory()
 
 
