@@ -27,6 +27,9 @@ OPERATOR_SCOPE = "node:operate"  # a platform with this scope is the node operat
 AUTHORIZATION = "authorization"  # "Bearer <access token>"
 CLIENT_ID = "x-hutong-client-id"  # a relying platform's client id ...
 CLIENT_SECRET = "x-hutong-client-secret"  # ... and its secret (over TLS only in production)
+# Set by the server from the verified mTLS client certificate (SHA-256 of its DER, hex); a value sent by
+# the client under this name is dropped, so only the TLS layer can vouch for it.
+PEER_CERT_SHA256 = "x-hutong-peer-cert-sha256"
 
 
 @dataclass(frozen=True)

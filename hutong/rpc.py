@@ -7,16 +7,20 @@ with an opaque reference, logged server-side, so no internals leak to callers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from hutong.auth import PEER_CERT_SHA256
 from hutong.errors import ERROR_DOMAIN, HutongError, Kind
 
 log = logging.getLogger("hutong.rpc")
@@ -92,8 +96,14 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
 
 def metadata_dict(context: grpc.ServicerContext) -> dict[str, str]:
-    """Invocation metadata as a dict (text values only), for the authenticator."""
-    return {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+    """Invocation metadata as a dict (text values only), for the authenticator, plus the fingerprint of the
+    verified mTLS client certificate when there is one (``PEER_CERT_SHA256``, never taken from the client)."""
+    md = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str) and k != PEER_CERT_SHA256}
+    pem = (context.auth_context() or {}).get("x509_pem_cert")
+    if pem:
+        der = x509.load_pem_x509_certificate(pem[0]).public_bytes(serialization.Encoding.DER)
+        md[PEER_CERT_SHA256] = hashlib.sha256(der).hexdigest()
+    return md
 
 
 def error_from_rpc(exc: grpc.RpcError) -> HutongError:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hutong.auth import AUTHORIZATION, CLIENT_ID, CLIENT_SECRET, Principal
+from hutong.auth import AUTHORIZATION, CLIENT_ID, CLIENT_SECRET, PEER_CERT_SHA256, Principal
 from hutong.errors import PermissionDenied, Unauthenticated
 from hutong.node import Node
 from identity_svc.core import Identity, level_rank
@@ -45,7 +45,7 @@ class TokenAuthenticator:
         """The caller: a person (bearer token) or else a platform (client credentials)."""
         if metadata.get(AUTHORIZATION):
             return self.person(metadata)
-        if metadata.get(CLIENT_ID):
+        if metadata.get(CLIENT_ID) or metadata.get(PEER_CERT_SHA256):
             p = self.platform(metadata)
             return Principal(kind="platform", subject=p.client_id, platform=p.client_id,
                              scopes=tuple(sorted(p.scopes)))
@@ -57,12 +57,14 @@ class TokenAuthenticator:
 
     def access(self, metadata: Mapping[str, str]) -> AccessCheck:
         """The verified access token and its session (for identity_svc's own calls)."""
-        audience = self.platform(metadata).client_id if metadata.get(CLIENT_ID) else None
+        audience = self.platform(metadata).client_id if metadata.get(CLIENT_ID) or metadata.get(PEER_CERT_SHA256) \
+            else None
         return verify_access_token(self.idn, bearer_token(metadata), audience=audience)
 
     def platform(self, metadata: Mapping[str, str]) -> PlatformInfo:
         """The calling platform, from its client credentials."""
-        return authenticate_platform(self.idn, metadata.get(CLIENT_ID, ""), metadata.get(CLIENT_SECRET, ""))
+        return authenticate_platform(self.idn, metadata.get(CLIENT_ID, ""), metadata.get(CLIENT_SECRET, ""),
+                                     metadata.get(PEER_CERT_SHA256, ""))
 
     @staticmethod
     def principal_of(check: AccessCheck, *, min_acr: str = "low") -> Principal:

@@ -63,7 +63,8 @@ def _add(args: argparse.Namespace) -> int:
     with _identity(args) as idn:
         new = platforms.add_platform(idn, client_id=args.client_id, name=args.name or args.client_id,
                                      scopes=args.scope or ["openid"], required_acr=args.required_level,
-                                     pairwise=not args.public_subject)
+                                     pairwise=not args.public_subject,
+                                     client_cert_pem=args.client_cert.read_bytes() if args.client_cert else b"")
     if args.json:
         print(json.dumps({**_platform_json(new.info), "client_secret": new.client_secret}))
     else:
@@ -320,6 +321,8 @@ def register(subparsers: Any) -> None:
     add.add_argument("--scope", action="append", choices=platforms.SCOPES,
                      help="allowed scope (repeat); default openid")
     add.add_argument("--required-level", choices=LEVELS, default="substantial")
+    add.add_argument("--client-cert", type=Path, metavar="PEM",
+                     help="the platform's mTLS client certificate: it may then call without its secret")
     add.add_argument("--public-subject", action="store_true",
                      help="give this platform the account id as sub instead of a pairwise one")
     _command(platform, "list", "list platforms", _list, PLATFORM_EXAMPLES)

@@ -62,6 +62,8 @@ class Platform(Base):
     client_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     secret_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of a 256-bit random secret
+    # SHA-256 (hex) of the platform's mTLS client certificate, when it authenticates that way
+    cert_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     scopes: Mapped[str] = mapped_column(Text)  # space-separated allowed scopes
     required_acr: Mapped[str] = mapped_column(String(20))
     pairwise: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -95,6 +97,8 @@ class TokenFamily(Base):
     expires_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     revoke_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # ``sub`` as the platform sees the person, fixed at login so a refresh needs no HSM HMAC (None: older rows).
+    subject: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RefreshToken(Base):

@@ -11,10 +11,13 @@ Scopes a platform may be registered for:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from hutong import audit
@@ -56,7 +59,8 @@ def check_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozen
 
 
 def add_platform(idn: Identity, *, client_id: str, name: str, scopes: list[str] | tuple[str, ...] = ("openid",),
-                 required_acr: str = "substantial", pairwise: bool = True) -> NewPlatform:
+                 required_acr: str = "substantial", pairwise: bool = True, client_cert_pem: bytes = b"") -> NewPlatform:
+    """Register a platform; it authenticates with the returned secret, or with ``client_cert_pem`` over mTLS."""
     if not _CLIENT_ID_RE.fullmatch(client_id):
         raise InvalidArgument("CLIENT_ID_INVALID", "a client id has 3-80 characters: a-z 0-9 . _ -")
     info = PlatformInfo(client_id, name.strip() or client_id, check_scopes(scopes), check_level(required_acr),
@@ -67,6 +71,7 @@ def add_platform(idn: Identity, *, client_id: str, name: str, scopes: list[str] 
             raise AlreadyExists("PLATFORM_EXISTS", f"platform {client_id} is already registered")
         s.add(Platform(client_id=client_id, name=info.name, secret_hash=hash_client_secret(secret),
                        scopes=" ".join(sorted(info.scopes)), required_acr=info.required_acr, pairwise=pairwise,
+                       cert_sha256=cert_fingerprint(client_cert_pem) if client_cert_pem else None,
                        created_at=datetime.now(UTC)))
         audit.append(s, actor="operator", action="identity.platform.add", target=client_id,
                      details={"scopes": sorted(info.scopes), "required_acr": info.required_acr, "pairwise": pairwise})
@@ -93,18 +98,35 @@ def remove_platform(idn: Identity, client_id: str) -> None:
 
 
 def get_platform(idn: Identity, client_id: str) -> PlatformInfo:
-    with idn.node.db.session() as s:
+    with idn.node.db.session(readonly=True) as s:
         row = s.get(Platform, client_id)
     if row is None:
         raise NotFound("PLATFORM_NOT_FOUND", f"no platform {client_id}")
     return _info(row)
 
 
-def authenticate_platform(idn: Identity, client_id: str, secret: str) -> PlatformInfo:
-    if not client_id or not secret:
-        raise Unauthenticated("CLIENT_CREDENTIALS_MISSING", "this call needs the platform's client id and secret")
-    with idn.node.db.session() as s:
-        row = s.get(Platform, client_id)
-    if row is None or not client_secret_matches(row.secret_hash, secret):
-        raise Unauthenticated("CLIENT_AUTHENTICATION_FAILED", "unknown client id or wrong client secret")
-    return _info(row)
+def cert_fingerprint(pem: bytes) -> str:
+    """SHA-256 (hex) of a client certificate's DER: what the server sees of an mTLS peer."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise InvalidArgument("CLIENT_CERTIFICATE_INVALID", "the platform's client certificate is not PEM") from None
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def authenticate_platform(idn: Identity, client_id: str, secret: str, peer_cert_sha256: str = "") -> PlatformInfo:
+    """The platform by client id + secret, or by the mTLS client certificate it was registered with."""
+    if client_id and secret:
+        with idn.node.db.session(readonly=True) as s:  # a read: no write lock, so it never queues behind writers
+            row = s.get(Platform, client_id)
+        if row is None or not client_secret_matches(row.secret_hash, secret):
+            raise Unauthenticated("CLIENT_AUTHENTICATION_FAILED", "unknown client id or wrong client secret")
+        return _info(row)
+    if peer_cert_sha256:
+        with idn.node.db.session(readonly=True) as s:
+            row = s.scalars(select(Platform).where(Platform.cert_sha256 == peer_cert_sha256)).first()
+        if row is None or (client_id and row.client_id != client_id):
+            raise Unauthenticated("CLIENT_AUTHENTICATION_FAILED", "this client certificate belongs to no platform")
+        return _info(row)
+    raise Unauthenticated("CLIENT_CREDENTIALS_MISSING",
+                          "this call needs the platform's client id and secret, or its mTLS client certificate")

@@ -4,7 +4,6 @@ deadlines and retries, streaming from files / bytes / streams, offline verificat
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from hutong_client._channel import Caller, Credentials
 from hutong_client.cert import OfflineVerifier
 from hutong_client.identity import Session
 from hutong_client.tokens import verify_token
+from tests.tls_fixtures import tls_files
 
 
 @pytest.fixture
@@ -175,49 +175,10 @@ def test_tls_options_name_unreadable_files(tmp_path: Path) -> None:
     assert e.value.reason == "TLS_OPTIONS_INVALID"
 
 
-def _pki(tmp: Path) -> dict[str, Path]:
-    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate (PEM files)."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-
-    def make(cn: str, issuer: tuple[Any, x509.Name] | None, *, ca: bool = False,
-             san: x509.GeneralName | None = None) -> tuple[Any, x509.Certificate]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        sign_key, issuer_name = issuer or (key, name)
-        b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name).public_key(key.public_key())
-             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-             .not_valid_after(now + dt.timedelta(days=1))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if san is not None:
-            b = b.add_extension(x509.SubjectAlternativeName([san]), critical=False)
-        return key, b.sign(sign_key, hashes.SHA256())
-
-    ca_key, ca = make("test CA", None, ca=True)
-    files: dict[str, Path] = {}
-    for role, san in (("server", x509.IPAddress(ipaddress.ip_address("127.0.0.1"))), ("client", None)):
-        key, cert = make(role, (ca_key, ca.subject), san=san)
-        files[f"{role}_key"] = tmp / f"{role}.key"
-        files[f"{role}_key"].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                           serialization.PrivateFormat.PKCS8,
-                                                           serialization.NoEncryption()))
-        files[f"{role}_cert"] = tmp / f"{role}.pem"
-        files[f"{role}_cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files["ca"] = tmp / "ca.pem"
-    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return files
-
-
 def test_mutual_tls(node_factory: Callable[..., Any], tmp_path: Path) -> None:
     from hutong.server import start_server
 
-    f = _pki(tmp_path)
+    f = tls_files(tmp_path)
     node = node_factory(config=f'[server]\ntls_cert_file = "{f["server_cert"]}"\ntls_key_file = "{f["server_key"]}"\n'
                                f'tls_client_ca_file = "{f["ca"]}"\n')
     server = start_server(node, "127.0.0.1:0", threads=4)
