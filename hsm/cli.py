@@ -304,7 +304,20 @@ def register(
     config_factory: ConfigFactory = config_from_args,
 ) -> None:
     """Add the ``hsm`` command group; each subcommand sets ``args.func(args) -> exit code``."""
-    hsm = subparsers.add_parser("hsm", help="HSM officers' commands (keys inside the PKCS#11 token)")
+    hsm = subparsers.add_parser(
+        "hsm", help="HSM officers' commands (keys inside the PKCS#11 token)",
+        description="Keys never leave the token; PINs come from a file or HUTONG_HSM_PIN, never the command line. "
+        "Every command is recorded in the node's audit log when --data-dir names the node.",
+        epilog="examples:\n"
+        "  hutong hsm status --data-dir var/node\n"
+        "  hutong hsm list --data-dir var/node --json\n"
+        "  hutong hsm keygen --data-dir var/node --label dept.seal-2027 --algorithm ec-p256\n"
+        "  hutong hsm csr --data-dir var/node --key dept.seal-2027 --subject 'CN=Seal,O=Dept,C=CN' --out seal.csr\n"
+        "  hutong hsm import-cert --data-dir var/node --key dept.seal-2027 --cert seal.pem\n"
+        "  hutong hsm rotate --data-dir var/node --label node.token-signing\n"
+        "  hutong hsm destroy --data-dir var/node --key old-key      # asks you to type the label\n"
+        "  hutong hsm list --module /opt/hsm/lib/pkcs11.so --token prod --pin-file /run/secrets/pin",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = hsm.add_subparsers(dest="hsm_command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--module", help="PKCS#11 module path (env HUTONG_HSM_MODULE; default SoftHSM2)")
