@@ -40,12 +40,16 @@ class Reader:
 
     def get(self, principal: Principal, identifier: str, purpose: str, action: str = "read") -> CertView:
         holder = self._holder_index(principal)  # outside the write transaction: the resolver reads on its own
-        with self.node.db.session() as s:
+        # The issuer and the holder read without the write lock (nothing is recorded for them) ...
+        with self.node.db.session(readonly=True) as s:
             row = records.find(s, identifier)
             if self._issuer_uscc(s, principal) == row.issuer_uscc or holder == row.holder_index:
                 return records.view(self.node, row)
-            if principal.kind != "platform":
-                raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the holder or the issuer may read this")
+        if principal.kind != "platform":
+            raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the holder or the issuer may read this")
+        # ... a platform reads within consent, and the access is recorded in the same (write) transaction.
+        with self.node.db.session() as s:
+            row = records.find(s, identifier)
             purpose = consent.require_purpose(purpose)
             granted = consent.in_force(s, principal.subject, row.holder_index, row.series)[0]
             current = records.latest(s, row.series) or row

@@ -14,6 +14,7 @@ import json
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from asn1crypto import core as asn1_core
@@ -97,8 +98,11 @@ class Compact:
         self.token = token.strip()
 
     def x5c(self) -> list[x509.Certificate]:
+        values = self.header.get("x5c") or []
         try:
-            return [x509.load_der_x509_certificate(base64.b64decode(c)) for c in self.header.get("x5c") or []]
+            if isinstance(values, list) and all(isinstance(v, str) for v in values):
+                return list(_load_x5c(tuple(values)))  # the same few issuer chains over and over: parsed once
+            return [x509.load_der_x509_certificate(base64.b64decode(c)) for c in values]
         except (ValueError, TypeError):
             raise _invalid("x5c header holds an unreadable certificate") from None
 
@@ -111,6 +115,11 @@ class Compact:
             public_key.verify(encode_dss_signature(r, s), self.signing_input, ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
             raise _invalid("signature does not verify: the content was changed or signed by another key") from None
+
+
+@lru_cache(maxsize=256)
+def _load_x5c(values: tuple[str, ...]) -> tuple[x509.Certificate, ...]:
+    return tuple(x509.load_der_x509_certificate(base64.b64decode(c)) for c in values)
 
 
 def x5c_value(chain: Sequence[x509.Certificate]) -> list[str]:
@@ -138,6 +147,13 @@ def chain_problem(chain: Sequence[x509.Certificate], roots: Sequence[x509.Certif
     for cert in chain:
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
             return f"certificate {cert.subject.rfc4514_string()} is outside its validity period"
+    return _path_problem(tuple(chain), tuple(roots))
+
+
+@lru_cache(maxsize=256)
+def _path_problem(chain: tuple[x509.Certificate, ...], roots: tuple[x509.Certificate, ...]) -> str:
+    """The time-independent part of ``chain_problem`` (signatures, CA flags, anchor): a pure function of the
+    certificates' bytes (``Certificate`` hashes and compares by its DER), so it is computed once per chain."""
     for child, parent in zip(chain, chain[1:], strict=False):
         if not _issued_by(child, parent) or not _is_ca(parent):
             return "the certificate chain is broken"
@@ -171,13 +187,19 @@ def authorised_types_extension(codes: Sequence[str]) -> x509.Extension[x509.Exte
 
 def authorised_types(cert: x509.Certificate) -> set[str]:
     """The type codes an issuer certificate is authorised for (empty: none)."""
+    return set(_authorised_types(cert))
+
+
+@lru_cache(maxsize=256)
+def _authorised_types(cert: x509.Certificate) -> frozenset[str]:
     try:
         ext = cert.extensions.get_extension_for_oid(AUTHORISED_TYPES_OID).value
     except x509.ExtensionNotFound:
-        return set()
-    return {str(v.native) for v in _TypeCodes.load(ext.value)}  # type: ignore[attr-defined]
+        return frozenset()
+    return frozenset(str(v.native) for v in _TypeCodes.load(ext.value))  # type: ignore[attr-defined]
 
 
+@lru_cache(maxsize=256)
 def organisation_id(cert: x509.Certificate) -> str:
     attrs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)
     return str(attrs[0].value) if attrs else ""
@@ -195,10 +217,18 @@ def pack_status(values: Mapping[int, int], size: int, bits: int = STATUS_BITS) -
 
 
 def unpack_status(lst: str, index: int, bits: int = STATUS_BITS) -> int:
+    return status_value(status_bytes(lst), index, bits)
+
+
+def status_bytes(lst: str) -> bytes:
+    """The decompressed bitstring of a status list's ``lst`` (decode once per fetched list)."""
     try:
-        data = zlib.decompress(b64u_decode(lst))
+        return zlib.decompress(b64u_decode(lst))
     except zlib.error:
         raise InvalidArgument(reasons.STATUS_LIST_INVALID, "the status list is not zlib-compressed") from None
+
+
+def status_value(data: bytes, index: int, bits: int = STATUS_BITS) -> int:
     per_byte = 8 // bits
     if index < 0 or index // per_byte >= len(data):
         raise InvalidArgument(reasons.STATUS_LIST_INVALID, "the status index lies outside the status list")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from cryptography import x509
@@ -142,8 +143,12 @@ class StatusList:
     def fresh(self, now: float) -> bool:
         return now < self.issued_at + self.ttl
 
+    @cached_property
+    def _data(self) -> bytes:  # decompressed once per fetched list, not per lookup
+        return jws.status_bytes(self.lst)
+
     def status_at(self, index: int) -> str:
-        value = jws.unpack_status(self.lst, index, self.bits)
+        value = jws.status_value(self._data, index, self.bits)
         return jws.STATUS_NAMES.get(value, "invalid")
 
 

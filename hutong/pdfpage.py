@@ -22,6 +22,7 @@ from pyhanko.pdf_utils.images import pil_image
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
 from hutong.errors import FailedPrecondition
+from hutong.pdffont import SharedFontAccumulator
 
 A4 = (595.0, 842.0)
 # fontTools reports tables it leaves out of a subset (e.g. "FFTM NOT subset") on stderr: not our users' concern.
@@ -67,10 +68,13 @@ def cjk_font_bytes() -> bytes:
 class Page:
     """A page in progress: text in the embedded CJK font, plus images; ``finish`` adds it to the writer."""
 
-    def __init__(self, writer: PdfFileWriter, size: tuple[float, float] = A4) -> None:
+    def __init__(self, writer: PdfFileWriter, size: tuple[float, float] = A4, *, shared_font: bool = True) -> None:
+        """``shared_font``: the font parsed once per process (``hutong.pdffont``, milliseconds a page); False
+        uses pyHanko's own accumulator, which parses and subsets the whole font each time (~2 s)."""
         self.writer = writer
         self.width_pt, self.height_pt = size
-        self.font = GlyphAccumulator(writer, io.BytesIO(cjk_font_bytes()), font_size=12)
+        self.font = (SharedFontAccumulator(writer, font_size=12) if shared_font
+                     else GlyphAccumulator(writer, io.BytesIO(cjk_font_bytes()), font_size=12))
         self.ops: list[bytes] = []
         self.xobjects = generic.DictionaryObject()
 

@@ -75,10 +75,18 @@ def start_session(idn: Identity, s: Session, person: Person, platform: PlatformI
     now = idn.now()
     family = TokenFamily(id=new_id("sid"), person_id=person.id, client_id=platform.client_id, acr=auth.acr,
                          amr=" ".join(auth.amr), scopes=" ".join(sorted(auth.scopes)), org_uscc=org_uscc,
-                         auth_time=auth_time or now, expires_at=now + idn.settings.refresh_token_seconds)
+                         auth_time=auth_time or now, expires_at=now + idn.settings.refresh_token_seconds,
+                         subject=subject_for(idn, person.id, platform))
     s.add(family)
     s.flush()
-    return _mint(idn, s, family, person, platform, nonce=auth.nonce)
+    return _mint(idn, s, family, platform, person=person, nonce=auth.nonce)
+
+
+def _subject(idn: Identity, family: TokenFamily, platform: PlatformInfo) -> str:
+    """The session's ``sub``: the pairwise value stored at login (no HSM call per refresh)."""
+    if platform.pairwise and family.subject:
+        return family.subject
+    return subject_for(idn, family.person_id, platform)
 
 
 def _org_claims(s: Session, family: TokenFamily, subject: str, now: float) -> dict[str, Any]:
@@ -90,8 +98,13 @@ def _org_claims(s: Session, family: TokenFamily, subject: str, now: float) -> di
     return {"org_uscc": org.uscc, "org_name": org.name, "roles": list(roles), "act": {"sub": subject}}
 
 
-def _id_claims(idn: Identity, person: Person, scopes: set[str]) -> dict[str, Any]:
+def _id_claims(idn: Identity, s: Session, family: TokenFamily, person: Person | None,
+               scopes: set[str]) -> dict[str, Any]:
+    """Personal claims the scopes ask for; the person's row is read and decrypted only then."""
     claims: dict[str, Any] = {}
+    if not scopes & {"profile", "id_number"}:
+        return claims
+    person = person or get_person(s, family.person_id)
     if "profile" in scopes:
         claims["name"] = name_of(idn, person)
     if "id_number" in scopes:
@@ -99,24 +112,45 @@ def _id_claims(idn: Identity, person: Person, scopes: set[str]) -> dict[str, Any
     return claims
 
 
-def _mint(idn: Identity, s: Session, family: TokenFamily, person: Person, platform: PlatformInfo, *,
+@dataclass(frozen=True)
+class _Minted:
+    """Signed tokens of a session and the refresh token to store with them."""
+
+    family_id: str
+    issued_at: int
+    tokens: TokenSet
+
+
+def _mint(idn: Identity, s: Session, family: TokenFamily, platform: PlatformInfo, *, person: Person | None = None,
           nonce: str = "") -> TokenSet:
+    minted = _sign_tokens(idn, s, family, platform, person=person, nonce=nonce)
+    _store_refresh(s, minted)
+    return minted.tokens
+
+
+def _store_refresh(s: Session, minted: _Minted) -> None:
+    s.add(RefreshToken(token_hash=hash_token(minted.tokens.refresh_token), family_id=minted.family_id,
+                       issued_at=minted.issued_at))
+
+
+def _sign_tokens(idn: Identity, s: Session, family: TokenFamily, platform: PlatformInfo, *,
+                 person: Person | None = None, nonce: str = "") -> _Minted:
     now = int(idn.now())
     st = idn.settings
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
-    s.add(RefreshToken(token_hash=hash_token(refresh), family_id=family.id, issued_at=now))
-    sub = subject_for(idn, person.id, platform)
+    sub = _subject(idn, family, platform)
     scopes = set(family.scopes.split())
     common = {"iss": st.issuer, "sub": sub, "aud": platform.client_id, "iat": now, "acr": family.acr,
               "amr": family.amr.split(), "sid": family.id, **_org_claims(s, family, sub, idn.now())}
     access = {**common, "exp": now + st.access_token_seconds, "jti": new_id("at"), "client_id": platform.client_id,
               "scope": " ".join(sorted(scopes))}
     id_token = {**common, "exp": now + st.id_token_seconds, "auth_time": int(family.auth_time),
-                **({"nonce": nonce} if nonce else {}), **_id_claims(idn, person, scopes)}
-    return TokenSet(access_token=idn.signer.sign(access, typ=ACCESS_TOKEN_TYPE),
-                    id_token=idn.signer.sign(id_token, typ=ID_TOKEN_TYPE), refresh_token=refresh,
-                    expires_in=st.access_token_seconds, acr=family.acr, amr=tuple(family.amr.split()),
-                    subject=sub, scopes=tuple(sorted(scopes)))
+                **({"nonce": nonce} if nonce else {}), **_id_claims(idn, s, family, person, scopes)}
+    tokens = TokenSet(access_token=idn.signer.sign(access, typ=ACCESS_TOKEN_TYPE),
+                      id_token=idn.signer.sign(id_token, typ=ID_TOKEN_TYPE), refresh_token=refresh,
+                      expires_in=st.access_token_seconds, acr=family.acr, amr=tuple(family.amr.split()),
+                      subject=sub, scopes=tuple(sorted(scopes)))
+    return _Minted(family_id=family.id, issued_at=now, tokens=tokens)
 
 
 # -- checking ---------------------------------------------------------------------------------------
@@ -134,7 +168,7 @@ def verify_access_token(idn: Identity, token: str, *, audience: str | None) -> A
     """Signature, issuer, expiry, audience, and the session (and organisation grants) still in force."""
     claims = verify_token(token, idn.signer.jwks(), issuer=idn.settings.issuer, audience=audience, kind="access",
                           leeway=0)
-    with idn.node.db.session() as s:
+    with idn.node.db.session(readonly=True) as s:
         family = _live_family(idn, s, str(claims.get("sid", "")))
         roles = roles_required(s, family.org_uscc, family.person_id, idn.now()) if family.org_uscc else ()
     return AccessCheck(claims=claims, family=family, roles=roles)
@@ -147,7 +181,22 @@ def _revoke_family(s: Session, family: TokenFamily, reason: str, now: float) -> 
         family.revoked_at, family.revoke_reason = now, reason
 
 
-def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str) -> TokenSet | HutongError:
+def _presign(idn: Identity, platform: PlatformInfo, token: str) -> _Minted | None:
+    """The new tokens of a refresh that looks good, signed before the write transaction so that the two HSM
+    signatures do not hold the database's write lock. They are handed out only if every check in that
+    transaction passes for the same session (``_rotate``); otherwise they are discarded. Organisation
+    sessions are minted in the transaction (their roles are read there)."""
+    with idn.node.db.session(readonly=True) as s:
+        rt = s.get(RefreshToken, hash_token(token))
+        family = s.get(TokenFamily, rt.family_id) if rt is not None else None
+        if (rt is None or rt.used_at is not None or family is None or family.client_id != platform.client_id
+                or family.org_uscc is not None or family.revoked_at is not None or family.expires_at <= idn.now()):
+            return None
+        return _sign_tokens(idn, s, family, platform)
+
+
+def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str,
+            presigned: _Minted | None = None) -> TokenSet | HutongError:
     rt = s.get(RefreshToken, hash_token(token), with_for_update=True)
     if rt is None:
         raise Unauthenticated("REFRESH_TOKEN_INVALID", "unknown refresh token")
@@ -162,12 +211,17 @@ def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str) -> To
         return Unauthenticated("REFRESH_TOKEN_REUSED", "the refresh token was already used; the session is revoked")
     family = _live_family(idn, s, family.id)
     rt.used_at = idn.now()
-    return _mint(idn, s, family, get_person(s, family.person_id), platform)
+    if presigned is not None and presigned.family_id == family.id:
+        _store_refresh(s, presigned)
+        return presigned.tokens
+    # The person's row is needed only for personal claims (the foreign key guarantees it still exists).
+    return _mint(idn, s, family, platform)
 
 
 def refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
+    presigned = _presign(idn, platform, token)
     with idn.node.db.session() as s:
-        outcome = _rotate(idn, s, platform, token)
+        outcome = _rotate(idn, s, platform, token, presigned)
     if isinstance(outcome, HutongError):
         raise outcome
     return outcome

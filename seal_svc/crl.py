@@ -37,6 +37,10 @@ def _fresh_enough(row: SealCrlRow | None, now: datetime) -> bool:
 def current_crl(node: Node, ca: str = pki.SEAL_CA, *, hours: int = 24) -> CrlInfo:
     """The newest CRL of ``ca`` (seal CA or root), issuing a new one if needed."""
     now = datetime.now(UTC)
+    with node.db.session(readonly=True) as s:  # the common case: current, read without the write lock
+        row = s.scalars(select(SealCrlRow).where(SealCrlRow.ca == ca)).first()
+        if row is not None and _fresh_enough(row, now):
+            return _info(row)
     with node.db.session() as s:
         # Locks the row (PostgreSQL; SQLite holds the write lock already) so two workers agree on the number.
         row = s.scalars(select(SealCrlRow).where(SealCrlRow.ca == ca).with_for_update()).first()

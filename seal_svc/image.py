@@ -6,10 +6,19 @@ rendered here from the system's WenQuanYi Micro Hei (looked up at run time, or `
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import threading
+import zlib
+from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.images import PdfImage
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 
 from hutong.errors import InvalidArgument
 from hutong.pdfpage import find_cjk_font
@@ -90,3 +99,59 @@ def check_uploaded_png(data: bytes) -> bytes:
 def load_image(data: bytes) -> Image.Image:
     with Image.open(io.BytesIO(data)) as im:
         return im.convert("RGBA")
+
+
+class StampImage(PdfImage):
+    """The seal image as a pyHanko ``PdfImage`` whose image XObjects (colour + alpha mask) are decoded and
+    Flate-compressed once per image and then only added to each document: the same objects pyHanko's
+    ``pil_image`` writes, without re-decoding the PNG and re-compressing 512x512 pixels per seal."""
+
+    def __init__(self, png: bytes) -> None:
+        self._prepared = _prepared(hashlib.sha256(png).digest(), png)
+        super().__init__(self._prepared.image)
+
+    @property
+    def image_ref(self) -> generic.IndirectObject:
+        assert self.writer is not None
+        ref = self._image_ref
+        if ref is None or ref.get_pdf_handler() is not self.writer:
+            self._image_ref = ref = self._prepared.add_to(self.writer)
+        return ref
+
+
+@dataclass(frozen=True)
+class _PreparedImage:
+    image: Image.Image  # RGBA, read only
+    rgb_flate: bytes
+    alpha_flate: bytes
+
+    def _stream(self, colour_space: str, data: bytes, extra: dict[str, Any]) -> generic.StreamObject:
+        return generic.StreamObject({
+            pdf_name("/Type"): pdf_name("/XObject"), pdf_name("/Subtype"): pdf_name("/Image"),
+            pdf_name("/Width"): generic.NumberObject(self.image.width),
+            pdf_name("/Height"): generic.NumberObject(self.image.height),
+            pdf_name("/ColorSpace"): pdf_name(colour_space), pdf_name("/BitsPerComponent"): generic.NumberObject(8),
+            pdf_name("/Filter"): pdf_name("/FlateDecode"), **extra,
+        }, encoded_data=data)
+
+    def add_to(self, writer: BasePdfFileWriter) -> generic.IndirectObject:
+        smask = writer.add_object(self._stream("/DeviceGray", self.alpha_flate, {}))
+        return writer.add_object(self._stream("/DeviceRGB", self.rgb_flate, {pdf_name("/SMask"): smask}))
+
+
+_PREPARED: dict[bytes, _PreparedImage] = {}
+_PREPARED_LOCK = threading.Lock()
+
+
+def _prepared(digest: bytes, png: bytes) -> _PreparedImage:
+    with _PREPARED_LOCK:
+        found = _PREPARED.get(digest)
+    if found is None:
+        rgba = load_image(png)
+        found = _PreparedImage(image=rgba, rgb_flate=zlib.compress(rgba.convert("RGB").tobytes()),
+                               alpha_flate=zlib.compress(rgba.getchannel("A").tobytes()))
+        with _PREPARED_LOCK:
+            if len(_PREPARED) >= 64:
+                _PREPARED.clear()
+            _PREPARED[digest] = found
+    return found

@@ -7,12 +7,17 @@ signs the DER of the signed attributes (seal) or of the TSTInfo's signed attribu
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 from asn1crypto import algos, cms, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.sign import general
+from pyhanko.sign.attributes import SigningCertificateV2Provider
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
@@ -31,18 +36,64 @@ def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
+_FORMS: dict[tuple[bytes, tuple[bytes, ...]], tuple[asn1_x509.Certificate, SimpleCertificateStore]] = {}
+_FORMS_LOCK = threading.Lock()
+
+
+def asn1_forms(cert: x509.Certificate,
+               chain: list[x509.Certificate]) -> tuple[asn1_x509.Certificate, SimpleCertificateStore]:
+    """The asn1crypto forms of a seal certificate and its chain, built once per certificate chain and parsed
+    in full up front, so that the threads sharing them only ever read them."""
+    der = serialization.Encoding.DER
+    key = (cert.public_bytes(der), tuple(c.public_bytes(der) for c in chain))
+    with _FORMS_LOCK:
+        found = _FORMS.get(key)
+    if found is None:
+        found = (asn1_x509.Certificate.load(key[0]),
+                 SimpleCertificateStore.from_certs([asn1_x509.Certificate.load(d) for d in key[1]]))
+        for c in (found[0], *found[1]):
+            _ = c.native, c.sha256, c.issuer_serial
+        with _FORMS_LOCK:
+            if len(_FORMS) >= 256:
+                _FORMS.clear()
+            _FORMS[key] = found
+    return found
+
+
+@lru_cache(maxsize=64)
+def _signing_certificate_v2_der(cert_der: bytes) -> bytes:
+    return general.as_signing_certificate_v2(asn1_x509.Certificate.load(cert_der)).dump()
+
+
+def signing_certificate_v2(cert: asn1_x509.Certificate) -> tsp.SigningCertificateV2:
+    """ESS signing-certificate-v2 (RFC 5035) of ``cert``, encoded once per certificate: asn1crypto re-encodes
+    the issuer name in it at some 5 ms a time."""
+    return tsp.SigningCertificateV2.load(_signing_certificate_v2_der(cert.dump()))
+
+
+class _SigningCertificateV2(SigningCertificateV2Provider):
+    async def build_attr_value(self, dry_run: bool = False) -> tsp.SigningCertificateV2:
+        return signing_certificate_v2(self.signing_cert)
+
+
 class HsmPdfSigner(Signer):
     """A pyHanko signer for one seal: certificate chain here, private key in the HSM."""
 
     def __init__(self, hsm_signer: HsmSigner, cert: x509.Certificate, chain: list[x509.Certificate]) -> None:
         self._hsm = hsm_signer
+        signing_cert, registry = asn1_forms(cert, chain)
         super().__init__(
-            signing_cert=to_asn1(cert),
-            cert_registry=SimpleCertificateStore.from_certs([to_asn1(c) for c in chain]),
+            signing_cert=signing_cert,
+            cert_registry=registry,
             # Fixed, so pyHanko needs no dry-run signature to pick a mechanism.
             signature_mechanism=ECDSA_SHA256,
             embed_roots=True,
         )
+
+    def _signed_attr_providers(self, *args: Any, **kwargs: Any) -> list[Any]:
+        # pyHanko's providers, with the signing-certificate-v2 attribute from the per-certificate cache.
+        return [_SigningCertificateV2(p.signing_cert) if type(p) is SigningCertificateV2Provider else p
+                for p in super()._signed_attr_providers(*args, **kwargs)]
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         if dry_run:
@@ -63,8 +114,9 @@ class HsmTimeStamper(DummyTimeStamper):
     def __init__(self, hsm_signer: HsmSigner, tsa_cert: x509.Certificate, chain: list[x509.Certificate]) -> None:
         self._hsm = hsm_signer
         self._placeholder = False
-        super().__init__(tsa_cert=to_asn1(tsa_cert), tsa_key=None,  # type: ignore[arg-type]
-                         certs_to_embed=SimpleCertificateStore.from_certs([to_asn1(c) for c in chain]))
+        asn1_tsa, store = asn1_forms(tsa_cert, chain)  # parsed once per certificate chain, shared read-only
+        super().__init__(tsa_cert=asn1_tsa, tsa_key=None,  # type: ignore[arg-type]
+                         certs_to_embed=store)
 
     def _build_tst_info(self, message_imprint: tsp.MessageImprint, dt: datetime, req: tsp.TimeStampReq) -> tsp.TSTInfo:
         info = super()._build_tst_info(message_imprint, dt, req)
@@ -113,13 +165,12 @@ def _tsa_signed_attrs(tsa_cert: asn1_x509.Certificate, tst_info_data: bytes, md_
     import hashlib
 
     from asn1crypto import core
-    from pyhanko.sign import general
     from pyhanko.sign.general import simple_cms_attribute
 
     digest = hashlib.new(md_algorithm, tst_info_data).digest()
     return cms.CMSAttributes([
         simple_cms_attribute("content_type", "tst_info"),
         simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt.astimezone(UTC))})),
-        simple_cms_attribute("signing_certificate_v2", general.as_signing_certificate_v2(tsa_cert)),
+        simple_cms_attribute("signing_certificate_v2", signing_certificate_v2(tsa_cert)),
         simple_cms_attribute("message_digest", digest),
     ])

@@ -375,7 +375,7 @@ class SealService:
     # -- use (called by sealing) -------------------------------------------------------------
     def authorise_use(self, principal: Principal, seal_id: str) -> SealInfo:
         """Check, without changing anything, that ``principal`` may use the seal now."""
-        with self.node.db.session() as s:
+        with self.node.db.session(readonly=True) as s:  # a read: never queues behind writers
             row = _load(s, seal_id)
             check_usable(row)
             _require_use_context(principal, row)
@@ -411,7 +411,7 @@ class SealService:
             SealGrantRow.grantee_kind == grantee[0], SealGrantRow.grantee == grantee[1])))
 
     def key_label(self, seal_id: str) -> str:
-        with self.node.db.session() as s:
+        with self.node.db.session(readonly=True) as s:
             return _load(s, seal_id).key_label
 
 

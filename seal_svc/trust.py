@@ -12,10 +12,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import grpc
 from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
@@ -24,7 +27,6 @@ from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from seal_svc.crl import current_crl
-from seal_svc.pdf_signer import to_asn1
 
 
 @dataclass(frozen=True)
@@ -140,12 +142,30 @@ REVOCATION_REQUIRED = CertRevTrustPolicy(RevocationCheckingPolicy(
 def validation_context(material: TrustMaterial) -> ValidationContext:
     """pyHanko/certvalidator context over the material: no network, CRLs required, time = now.
 
-    When sealing at B-LT/B-LTA pyHanko embeds exactly these certificates and CRLs in the DSS.
+    A new context per call (its validation time is now, and it keeps per-validation state); the parsed
+    certificates and CRLs in it are reused until the material changes (a CRL re-issued or re-fetched is new
+    bytes, so a new parse). When sealing at B-LT/B-LTA pyHanko embeds exactly these in the DSS.
     """
+    der = serialization.Encoding.DER
     return ValidationContext(
-        trust_roots=[to_asn1(c) for c in material.roots],
-        other_certs=[to_asn1(c) for c in material.intermediates],
-        crls=[asn1_crl.CertificateList.load(d) for d in material.crls_der],
+        trust_roots=[_parsed_cert(c.public_bytes(der)) for c in material.roots],
+        other_certs=[_parsed_cert(c.public_bytes(der)) for c in material.intermediates],
+        crls=[_parsed_crl(d) for d in material.crls_der],
         allow_fetching=False,
         revinfo_policy=REVOCATION_REQUIRED,
     )
+
+
+# Parsed in full when first seen (``.native``), so the threads sharing them only read them afterwards.
+@lru_cache(maxsize=512)
+def _parsed_cert(der: bytes) -> asn1_x509.Certificate:
+    cert = asn1_x509.Certificate.load(der)
+    _ = cert.native, cert.sha256, cert.issuer_serial
+    return cert
+
+
+@lru_cache(maxsize=128)
+def _parsed_crl(der: bytes) -> asn1_crl.CertificateList:
+    crl = asn1_crl.CertificateList.load(der)
+    _ = crl.native, crl.sha256
+    return crl

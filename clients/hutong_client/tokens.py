@@ -13,10 +13,12 @@ TOKEN_WRONG_TYPE. Revocation cannot be seen offline: use introspection where tha
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from jose import jws, jwt
+from jose import jwk, jws, jwt
+from jose.backends.base import Key
 from jose.exceptions import ExpiredSignatureError, JOSEError
 
 from hutong.errors import Unauthenticated
@@ -24,6 +26,40 @@ from hutong.errors import Unauthenticated
 TokenKind = Literal["access", "id"]
 _TYP = {"access": "at+jwt", "id": "JWT"}
 ALGORITHMS = ["ES256"]
+_KEYS: dict[tuple[Any, ...], tuple[tuple[Any, Key], ...]] = {}  # JWKS content -> (kid, constructed key)
+_KEYS_LOCK = threading.Lock()
+_KEYS_MAX = 64
+
+
+def _key_set(keys: Mapping[str, Any]) -> tuple[tuple[Any, Key], ...] | None:
+    """The JWKS's keys constructed once per JWKS content (building an EC key from x/y is most of a verify);
+    None when the set is not a plain list of JWKs, and jose then reads it as before."""
+    try:
+        ident = tuple(tuple(sorted(k.items())) for k in keys["keys"])
+        hash(ident)
+    except (KeyError, TypeError, AttributeError):
+        return None
+    with _KEYS_LOCK:
+        cached = _KEYS.get(ident)
+    if cached is None:
+        try:
+            cached = tuple((k.get("kid"), jwk.construct(k, ALGORITHMS[0])) for k in keys["keys"])
+        except JOSEError:
+            return None
+        with _KEYS_LOCK:
+            if len(_KEYS) >= _KEYS_MAX:
+                _KEYS.clear()
+            _KEYS[ident] = cached
+    return cached
+
+
+def _keys_for(keys: Mapping[str, Any], header: Mapping[str, Any]) -> Any:
+    """What jose verifies against: the constructed keys, the one named by ``kid`` first."""
+    constructed = _key_set(keys)
+    if constructed is None:
+        return keys
+    kid = header.get("kid")
+    return [k for i, k in constructed if i == kid] + [k for i, k in constructed if i != kid]
 
 
 def _header(token: str) -> dict[str, Any]:
@@ -55,7 +91,7 @@ def verify_token(
     options = {"verify_aud": False, "verify_iss": False, "verify_sub": False, "verify_jti": False,
                "verify_at_hash": False, "leeway": leeway}
     try:
-        claims: dict[str, Any] = jwt.decode(token, keys, algorithms=ALGORITHMS, options=options)
+        claims: dict[str, Any] = jwt.decode(token, _keys_for(keys, header), algorithms=ALGORITHMS, options=options)
     except ExpiredSignatureError:
         raise Unauthenticated("TOKEN_EXPIRED", "the token has expired") from None
     except JOSEError:

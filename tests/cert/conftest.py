@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from identity_fixtures import IDENTITY_CONFIG, Identities, Metadata, citizen_id
 
 from cert_svc import catalogue, issuers
 from hutong.cert.v1 import cert_pb2_grpc
 from hutong.node import Node
+from tests.identity_fixtures import IDENTITY_CONFIG, Identities, Metadata, citizen_id
 
 ISSUER_USCC = "11430000006122244L"  # the issuer of DESIGN.md's example identifier
 OTHER_USCC = "91110000600037341L"

@@ -5,13 +5,13 @@ revoking it ends the binding, each refused at the next use of the organisation t
 from __future__ import annotations
 
 import grpc
-from identity_fixtures import Caller, citizen_id
 
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.seal.v1 import seal_pb2
 from hutong_client.cert import CertClient
 from hutong_client.identity import IdentityClient
 from hutong_client.seal import SealClient
+from tests.identity_fixtures import Caller, citizen_id
 
 from .conftest import Env, licence_fields
 from .test_issue import issue, reason_of

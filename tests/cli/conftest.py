@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients"))
-
-from sdk_world import world  # noqa: E402, F401  (fixture)
+from tests.clients.sdk_world import world  # noqa: F401  (fixture)
 
 Run = Callable[..., tuple[int, str, str]]
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sdk_world import ACME, PASSWORD, ZHANG, World, licence_fields
 
 from hutong.seal.v1 import seal_pb2
 from hutong_client import Hutong
+from tests.clients.sdk_world import ACME, PASSWORD, ZHANG, World, licence_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 Run = Callable[..., tuple[int, str, str]]  # the ``run`` fixture (tests/cli/conftest.py)

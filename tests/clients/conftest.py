@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.clients.sdk_world import world  # noqa: F401  (fixture)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE))
 
-from sdk_world import world  # noqa: E402, F401  (fixture)
 
 
 def load_path(path: Path) -> ModuleType:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from sdk_world import ACME, PASSWORD, ZHANG, World, licence_fields
+from tests.clients.sdk_world import ACME, PASSWORD, ZHANG, World, licence_fields
 
 
 def test_platform_logs_in_and_seals(world: World, example: Callable[[str], ModuleType], pdf: Path,

@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sdk_world import PASSWORD, ZHANG, World
+
+from tests.clients.sdk_world import PASSWORD, ZHANG, World
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "clients" / "node"

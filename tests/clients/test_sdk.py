@@ -11,7 +11,6 @@ from typing import Any
 
 import grpc
 import pytest
-from sdk_world import ACME, LI, PASSWORD, ZHANG, World
 
 from hutong.common.v1 import common_pb2
 from hutong.errors import HutongError, InvalidArgument, Unauthenticated, Unavailable
@@ -22,6 +21,7 @@ from hutong_client._channel import Caller, Credentials
 from hutong_client.cert import OfflineVerifier
 from hutong_client.identity import Session
 from hutong_client.tokens import verify_token
+from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, World
 from tests.tls_fixtures import tls_files
 
 

@@ -140,3 +140,30 @@ def test_removing_a_platform_ends_its_sessions(zhang: World, expect) -> None:
     platforms.remove_platform(zhang.idn, "portal")
     orphan = IdentityClient(zhang.channel, access_token=tokens.access_token)
     expect(Unauthenticated, "TOKEN_REVOKED", orphan.my_organisations)
+
+
+def test_presigned_refresh_tokens_are_dropped_when_the_session_ends_meanwhile(zhang: World, expect,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refresh signs the new tokens before its write transaction; a logout in between still wins."""
+    from identity_svc import sessions
+
+    first = zhang.portal.login(ZHANG, PASSWORD)
+    real = sessions._presign
+    ended: list[int] = []
+
+    def presign_then_logout(idn: Identity, platform: platforms.PlatformInfo, token: str) -> object:
+        minted = real(idn, platform, token)
+        assert minted is not None  # the tokens were signed ...
+        sessions.revoke(idn, platform, token)  # ... the session ends before the write transaction ...
+        ended.append(1)
+        return minted
+
+    monkeypatch.setattr(sessions, "_presign", presign_then_logout)
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.portal.refresh, first.refresh_token)  # ... so none is handed out
+    assert ended
+    monkeypatch.setattr(sessions, "_presign", real)
+    second = zhang.portal.login(ZHANG, PASSWORD)
+    third = zhang.portal.refresh(second.refresh_token)  # the ordinary path: presigned tokens are the ones returned
+    assert verify_token(third.access_token, zhang.idn.signer.jwks(), issuer=zhang.idn.settings.issuer,
+                        audience=None)["sid"] == verify_token(second.access_token, zhang.idn.signer.jwks(),
+                                                              issuer=zhang.idn.settings.issuer, audience=None)["sid"]

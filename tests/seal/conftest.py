@@ -7,21 +7,16 @@ authenticator.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from identity_fixtures import IDENTITY_CONFIG, Caller, Identities, citizen_id  # noqa: E402
-
-from hutong.auth import Principal  # noqa: E402
-from seal_svc.sealing import Sealer  # noqa: E402
-from seal_svc.seals import SealInfo, SealService, SealType  # noqa: E402
+from hutong.auth import Principal
+from seal_svc.sealing import Sealer
+from seal_svc.seals import SealInfo, SealService, SealType
+from tests.identity_fixtures import IDENTITY_CONFIG, Caller, Identities, citizen_id
 
 USCC_A = "91350100M000100Y43"
 USCC_B = "91110000600037341L"

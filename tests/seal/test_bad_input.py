@@ -10,8 +10,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import ORG_A, USCC_A, USCC_B, SealRpc, admin_of, seal_rpc
-from pdfgen import make_pdf
 from pyhanko.pdf_utils.crypt import StandardSecurityHandler
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
@@ -21,6 +19,8 @@ from hutong.audit import AuditRecord
 from hutong.errors import HutongError
 from hutong.seal.v1 import seal_pb2
 from seal_svc.models import SealCrlRow, SealGrantRow, SealRow
+from tests.seal.conftest import ORG_A, USCC_A, USCC_B, SealRpc, admin_of, seal_rpc
+from tests.seal.pdfgen import make_pdf
 
 CORNER = seal_pb2.Placement(page=1, x=400, y=60, width=120, height=120)
 
@@ -115,7 +115,7 @@ def test_bad_seals_and_grants(rpc: SealRpc, tmp_path: Path) -> None:
 
 def test_person_uses_a_seal_only_in_its_organisation_context(rpc: SealRpc, tmp_path: Path) -> None:
     """The grantee's own token (no organisation) or a token for another organisation: refused."""
-    from conftest import REPRESENTATIVE_A, STAFF_A
+    from tests.seal.conftest import REPRESENTATIVE_A, STAFF_A
 
     seal = rpc.seal_for()
     elsewhere = rpc.people.member(rpc.people.organisation(USCC_B, "乙公司", REPRESENTATIVE_A), STAFF_A)
@@ -137,11 +137,10 @@ def test_no_token_and_bad_token(ready: tuple[SealRpc, str, object], tmp_path: Pa
 
 
 def test_oversized_upload(node_factory: Callable[..., object], tmp_path: Path) -> None:
-    from conftest import SealEnv
-    from identity_fixtures import IDENTITY_CONFIG
-
     from seal_svc.sealing import Sealer
     from seal_svc.seals import SealService
+    from tests.identity_fixtures import IDENTITY_CONFIG
+    from tests.seal.conftest import SealEnv
 
     node = node_factory(config="[seal]\nmax_upload_bytes = 300000\n" + IDENTITY_CONFIG)
     service = SealService(node)  # type: ignore[arg-type]

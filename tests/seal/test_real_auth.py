@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ORG_A, USCC_A, SealRpc
-from pdfgen import make_pdf_file
 
 from hutong.common.v1 import common_pb2
 from hutong.errors import HutongError
 from hutong.seal.v1 import seal_pb2
+from tests.seal.conftest import ORG_A, USCC_A, SealRpc
+from tests.seal.pdfgen import make_pdf_file
 
 PLACE = seal_pb2.Placement(page=1, x=400, y=60, width=120, height=120)
 
@@ -47,7 +47,7 @@ def test_operator_manages_and_platform_with_grant_seals(rpc: SealRpc, tmp_path: 
 
 
 def test_a_person_at_the_operator_platform_is_no_operator(rpc: SealRpc) -> None:
-    from conftest import STAFF_A
+    from tests.seal.conftest import STAFF_A
 
     person = rpc.people.person(STAFF_A, via=rpc.people.operator().client_id)
     assert person.principal.kind == "person" and not person.principal.is_operator

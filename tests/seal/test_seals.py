@@ -7,7 +7,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ORG_A, USCC_A, USCC_B, SealEnv, admin_of, staff
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from PIL import Image
@@ -19,6 +18,7 @@ from hutong.auth import OPERATOR_SCOPE, Principal, service_principal
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from seal_svc.crl import current_crl
 from seal_svc.seals import SealStatus, SealType
+from tests.seal.conftest import ORG_A, USCC_A, USCC_B, SealEnv, admin_of, staff
 
 
 def _audit_actions(env: SealEnv) -> list[str]:

@@ -1,0 +1,86 @@
+"""The shared-font page writer embeds what pyHanko's own accumulator embeds: the same glyph ids with outlines
+for the characters set, the same widths and the same text operators; and repeated verification of a
+certificate (cached chains and status bits) still refuses what it refused before."""
+
+from __future__ import annotations
+
+import io
+
+from fontTools.ttLib import TTFont
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PdfFileWriter
+
+from cert_svc import jws
+from hutong.pdffont import shared_face
+from hutong.pdfpage import Page, to_bytes
+
+TEXT = "营业执照 Hutong 2026 有限责任公司（测试）"
+
+
+def _page(*, shared_font: bool) -> tuple[bytes, list[bytes]]:
+    writer = PdfFileWriter()
+    page = Page(writer, shared_font=shared_font)
+    page.text(60, 700, TEXT, 12)
+    page.centred(650, "证照标识", 9)
+    ops = list(page.ops)
+    page.finish()
+    return to_bytes(writer), ops
+
+
+def _font(pdf: bytes) -> tuple[TTFont, list[object]]:
+    reader = PdfFileReader(io.BytesIO(pdf))
+    page = reader.root["/Pages"]["/Kids"][0].get_object()
+    type0 = page["/Resources"]["/Font"]["/F1"].get_object()
+    cid = type0["/DescendantFonts"][0].get_object()
+    data = cid["/FontDescriptor"]["/FontFile2"].get_object().data
+    return TTFont(io.BytesIO(data)), list(cid["/W"])
+
+
+def test_same_glyphs_widths_and_operators_as_pyhankos_accumulator() -> None:
+    ours, our_ops = _page(shared_font=True)
+    core, core_ops = _page(shared_font=False)
+    assert our_ops == core_ops  # the same shaping: the same text operators
+    our_font, our_widths = _font(ours)
+    core_font, core_widths = _font(core)
+    assert [int(w) if not isinstance(w, list) else [int(x) for x in w] for w in our_widths] == \
+           [int(w) if not isinstance(w, list) else [int(x) for x in w] for w in core_widths]
+    face = shared_face()
+    # Glyph ids kept (CID = GID) up to the highest one used, as fontTools does.
+    assert our_font["maxp"].numGlyphs == core_font["maxp"].numGlyphs <= len(face.advances)
+    our_glyf, core_glyf = our_font["glyf"], core_font["glyf"]
+    for ch in set(TEXT) - {" "}:
+        name = face.tt.getBestCmap()[ord(ch)]
+        gid = face.gid_of[name]
+        ours_g, core_g = our_glyf[our_font.getGlyphName(gid)], core_glyf[core_font.getGlyphName(gid)]
+        assert ours_g.numberOfContours != 0 and ours_g.numberOfContours == core_g.numberOfContours
+    unused = face.gid_of[face.tt.getBestCmap()[ord("龘")]]
+    assert our_glyf[our_font.getGlyphName(unused)].numberOfContours == 0  # a subset, not the whole font
+    assert len(ours) < 2 * len(core)
+
+
+def test_cached_chain_check_still_refuses_an_untrusted_root() -> None:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def cert(name: str, key: ec.EllipticCurvePrivateKey, issuer: str,
+             signer: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+        now = dt.datetime.now(dt.UTC)
+        return (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(signer, hashes.SHA256()))
+
+    root_key, other_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root, other = cert("root", root_key, "root", root_key), cert("other", other_key, "other", other_key)
+    leaf = cert("leaf", leaf_key, "root", root_key)
+    now = dt.datetime.now(dt.UTC)
+    for _ in range(2):  # the second answer comes from the cache
+        assert jws.chain_problem([leaf, root], [root], now) == ""
+        assert jws.chain_problem([leaf, root], [other], now) == "the chain does not lead to a trusted root"
+    assert "validity" in jws.chain_problem([leaf, root], [root], now + dt.timedelta(days=3))  # never cached
