@@ -5,26 +5,33 @@ attached to B presents it (``accept``): B finds the person by its own blind inde
 -- or creates exactly one linked account, without a password -- and starts a session of its own at
 exactly the level A reached (never raised: a platform that needs more gets STEP_UP_REQUIRED).
 The assertion carries the minimum dataset: ID number and name (encrypted to B), level, methods,
-authentication time.
+authentication time -- and, for a session acting for an organisation, the organisation and the roles in
+force at home. B then opens a short organisation-context session with exactly those roles
+(``FEDERATED_ORG_SESSION_SECONDS``): a grant revoked at home stops working at B when it ends.
 """
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from hutong import audit
 from hutong.errors import InvalidArgument
 from hutong.federation import assertion
-from hutong.identifiers import normalise_citizen_id
+from hutong.identifiers import normalise_citizen_id, normalise_uscc
 from identity_svc.core import LEVELS, Identity, new_id
 from identity_svc.login import _enforce_level, _granted_scopes
-from identity_svc.models import Person
+from identity_svc.models import Organisation, Person
+from identity_svc.orgs import ADMINISTRATOR, LEGAL_REPRESENTATIVE, STAFF
 from identity_svc.persons import _aad, citizen_id_of, find_person, get_person, name_of
 from identity_svc.platforms import PlatformInfo
-from identity_svc.sessions import AccessCheck, Authentication, TokenSet, start_session
+from identity_svc.sessions import AccessCheck, Authentication, FederatedOrg, TokenSet, start_session
 
 OP = "identity.login"
+KNOWN_ROLES = {LEGAL_REPRESENTATIVE, ADMINISTRATOR, STAFF}
 
 
 def issue(idn: Identity, check: AccessCheck, *, audience_node: str) -> str:
@@ -33,14 +40,36 @@ def issue(idn: Identity, check: AccessCheck, *, audience_node: str) -> str:
     with idn.node.db.session(readonly=True) as s:
         person = get_person(s, family.person_id)
         id_number, name = citizen_id_of(idn, person), name_of(idn, person)
+        org = _org_claim(s, check)
     token = assertion.issue(idn.node, audience_node=audience_node, op=OP, claims={
         "id_number": id_number, "name": name, "acr": family.acr, "amr": family.amr.split(),
-        "auth_time": int(family.auth_time),
+        "auth_time": int(family.auth_time), **({"org": org} if org else {}),
     })
     with idn.node.db.session() as s:
         audit.append(s, actor=f"person:{family.person_id}", action="identity.federation.assert",
                      target=f"node:{audience_node}", details={"acr": family.acr})
     return token
+
+
+def _org_claim(s: Session, check: AccessCheck) -> dict[str, Any] | None:
+    """The organisation context of a home-node session, with the roles in force now (never a stale grant)."""
+    if check.family.org_uscc is None or check.family.home_node is not None:
+        return None  # a context asserted by yet another node is not passed on
+    org = s.get(Organisation, check.family.org_uscc)
+    return {"uscc": check.family.org_uscc, "name": org.name if org else "", "roles": list(check.roles)}
+
+
+def _federated_org(claims: dict[str, Any], home: str) -> FederatedOrg | None:
+    raw = claims.get("org")
+    if raw is None:
+        return None
+    try:
+        uscc, roles = normalise_uscc(str(raw["uscc"])), tuple(str(r) for r in raw["roles"])
+    except (KeyError, TypeError):
+        raise InvalidArgument("ASSERTION_MALFORMED", "the assertion's organisation context is malformed") from None
+    if not roles or not all(r in KNOWN_ROLES or r.startswith("matter:") for r in roles):
+        raise InvalidArgument("ASSERTION_MALFORMED", "the assertion names no valid organisation roles")
+    return FederatedOrg(home_node=home, uscc=uscc, name=str(raw.get("name", "")), roles=roles)
 
 
 def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
@@ -52,6 +81,7 @@ def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
         raise InvalidArgument("ASSERTION_MALFORMED", "the assertion names no valid level of assurance")
     _enforce_level(platform, acr)  # the home node's level, never raised here
     number = normalise_citizen_id(str(claims.get("id_number", "")))
+    org = _federated_org(claims, a.issuer_node)
     amr = tuple(str(m) for m in claims.get("amr", [])) + ("fed",)
     auth = Authentication(acr=acr, amr=amr, scopes=_granted_scopes(platform, ()))
     with idn.node.db.session() as s:
@@ -61,9 +91,11 @@ def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
             s.add(person)
             s.flush()
             audit.append(s, actor=f"node:{a.issuer_node}", action="identity.person.link", target=f"person:{person.id}")
-        tokens = start_session(idn, s, person, platform, auth, auth_time=float(claims.get("auth_time", 0)) or None)
+        tokens = start_session(idn, s, person, platform, auth, auth_time=float(claims.get("auth_time", 0)) or None,
+                               federated_org=org)
         audit.append(s, actor=f"platform:{platform.client_id}", action="identity.login.federated",
-                     target=f"person:{person.id}", details={"acr": acr, "home": a.issuer_node})
+                     target=f"person:{person.id}",
+                     details={"acr": acr, "home": a.issuer_node, "org": org.uscc if org else ""})
     return tokens
 
 

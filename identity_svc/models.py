@@ -99,6 +99,12 @@ class TokenFamily(Base):
     revoke_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # ``sub`` as the platform sees the person, fixed at login so a refresh needs no HSM HMAC (None: older rows).
     subject: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Organisation context vouched for by the person's home node (federation): the roles and organisation name
+    # as asserted there. Such sessions are short (FEDERATED_ORG_SESSION_SECONDS): a grant revoked at home stops
+    # working here when they end. None: a local session, whose roles come from this node's grants.
+    home_node: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    federated_roles: Mapped[str | None] = mapped_column(Text, nullable=True)
+    federated_org_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class RefreshToken(Base):

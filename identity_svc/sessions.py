@@ -70,13 +70,33 @@ def subject_for(idn: Identity, person_id: str, platform: PlatformInfo) -> str:
 
 # -- issuing ----------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class FederatedOrg:
+    """An organisation context asserted by the person's home node."""
+
+    home_node: str
+    uscc: str
+    name: str
+    roles: tuple[str, ...]
+
+
+FEDERATED_ORG_SESSION_SECONDS = 600
+
+
 def start_session(idn: Identity, s: Session, person: Person, platform: PlatformInfo, auth: Authentication, *,
-                  org_uscc: str | None = None, auth_time: float | None = None) -> TokenSet:
+                  org_uscc: str | None = None, auth_time: float | None = None,
+                  federated_org: FederatedOrg | None = None) -> TokenSet:
     now = idn.now()
+    lifetime = idn.settings.refresh_token_seconds
+    if federated_org is not None:
+        org_uscc, lifetime = federated_org.uscc, min(lifetime, FEDERATED_ORG_SESSION_SECONDS)
     family = TokenFamily(id=new_id("sid"), person_id=person.id, client_id=platform.client_id, acr=auth.acr,
                          amr=" ".join(auth.amr), scopes=" ".join(sorted(auth.scopes)), org_uscc=org_uscc,
-                         auth_time=auth_time or now, expires_at=now + idn.settings.refresh_token_seconds,
-                         subject=subject_for(idn, person.id, platform))
+                         auth_time=auth_time or now, expires_at=now + lifetime,
+                         subject=subject_for(idn, person.id, platform),
+                         home_node=federated_org.home_node if federated_org else None,
+                         federated_roles=" ".join(federated_org.roles) if federated_org else None,
+                         federated_org_name=federated_org.name if federated_org else None)
     s.add(family)
     s.flush()
     return _mint(idn, s, family, platform, person=person, nonce=auth.nonce)
@@ -89,13 +109,27 @@ def _subject(idn: Identity, family: TokenFamily, platform: PlatformInfo) -> str:
     return subject_for(idn, family.person_id, platform)
 
 
+def session_roles(s: Session, family: TokenFamily, now: float) -> tuple[str, ...]:
+    """Roles of an organisation-context session: this node's grants, or what the home node asserted."""
+    if family.org_uscc is None:
+        return ()
+    if family.federated_roles is not None:
+        return tuple(family.federated_roles.split())
+    return roles_required(s, family.org_uscc, family.person_id, now)
+
+
 def _org_claims(s: Session, family: TokenFamily, subject: str, now: float) -> dict[str, Any]:
     if family.org_uscc is None:
         return {}
-    roles = roles_required(s, family.org_uscc, family.person_id, now)
-    org = s.get(Organisation, family.org_uscc)
-    assert org is not None  # roles imply the organisation
-    return {"org_uscc": org.uscc, "org_name": org.name, "roles": list(roles), "act": {"sub": subject}}
+    roles = session_roles(s, family, now)
+    if family.federated_org_name is not None:
+        name = family.federated_org_name
+    else:
+        org = s.get(Organisation, family.org_uscc)
+        assert org is not None  # roles imply the organisation
+        name = org.name
+    claims = {"org_uscc": family.org_uscc, "org_name": name, "roles": list(roles), "act": {"sub": subject}}
+    return {**claims, "org_home": family.home_node} if family.home_node else claims
 
 
 def _id_claims(idn: Identity, s: Session, family: TokenFamily, person: Person | None,
@@ -170,7 +204,7 @@ def verify_access_token(idn: Identity, token: str, *, audience: str | None) -> A
                           leeway=0)
     with idn.node.db.session(readonly=True) as s:
         family = _live_family(idn, s, str(claims.get("sid", "")))
-        roles = roles_required(s, family.org_uscc, family.person_id, idn.now()) if family.org_uscc else ()
+        roles = session_roles(s, family, idn.now())
     return AccessCheck(claims=claims, family=family, roles=roles)
 
 

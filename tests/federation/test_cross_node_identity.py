@@ -24,6 +24,7 @@ from hutong.rpc import error_from_rpc
 from hutong_client.identity import IdentityClient
 from hutong_client.tokens import verify_token
 from identity_svc import platforms, registers
+from identity_svc.authn import TokenAuthenticator
 from identity_svc.core import Identity
 from identity_svc.models import Person
 from tests.federation.conftest import federate, install_trust_list
@@ -167,3 +168,21 @@ def test_member_token_key_rollover_keeps_earlier_tokens_verifiable(world: dict[s
     assert len(jwks["keys"]) == 2
     verify_token(id_token_before, jwks, issuer=issuer, audience="portal-a", kind="id")
     assert _exchange(world["service_b"], token_before).acr  # signed with the retired key, still accepted
+
+
+def test_organisation_context_crosses_with_the_roles_in_force_at_home(world: dict[str, Any]) -> None:
+    """The legal representative, acting for the company at A, is recognised at B acting for it too: B's token
+    carries the organisation and exactly the roles A vouched for; a session without that context does not."""
+    company, name = "91350100M000100Y43", "福州阿克米科技有限公司"
+    with world["a"].db.session() as s:
+        registers.TableRegister(Identity.of(world["a"])).add_organisation(s, company, name, CITIZEN)
+    person_a = _login_high(world)
+    person_a.sdk().as_person(person_a.token).register_organisation(company, name)
+    org_token = person_a.sdk().as_person(person_a.token).switch_organisation(company).access_token
+    tokens = _exchange(world["other_b"], _assertion_for(replace(person_a, token=org_token), "prov-b"))
+    principal = TokenAuthenticator(world["b"]).authenticate({AUTHORIZATION: f"Bearer {tokens.access_token}"})
+    assert principal.org_uscc == company and "legal_representative" in principal.roles
+    assert principal.acr == "high"
+    plain = _exchange(world["other_b"], _assertion_for(_login_high(world), "prov-b"))
+    assert TokenAuthenticator(world["b"]).authenticate({AUTHORIZATION: f"Bearer {plain.access_token}"}).org_uscc \
+        is None
