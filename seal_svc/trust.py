@@ -34,6 +34,9 @@ class TrustMaterial:
     roots: tuple[x509.Certificate, ...]
     intermediates: tuple[x509.Certificate, ...] = ()  # CA/TSA certificates that help build paths
     crls_der: tuple[bytes, ...] = ()
+    # The seal CAs among them: a seal's certificate must be issued by one of these, not merely chain to a root
+    # (a department's or the TSA's certificate is no seal). Empty: not checked (material from elsewhere).
+    seal_cas: tuple[x509.Certificate, ...] = ()
 
 
 TrustSource = Callable[[], TrustMaterial]
@@ -49,6 +52,7 @@ def local_trust(node: Node, *, crl_hours: int = 24) -> TrustSource:
             intermediates=(node.pki.certificate(pki.SEAL_CA), node.pki.certificate(pki.TSA)),
             crls_der=(current_crl(node, pki.SEAL_CA, hours=crl_hours).der,
                       current_crl(node, pki.ROOT, hours=crl_hours).der),
+            seal_cas=(node.pki.certificate(pki.SEAL_CA),),
         )
 
     return source
@@ -107,6 +111,7 @@ def member_trust(node: Node, crls: MemberCrls | None = None) -> TrustSource:
             roots=tuple(c for m in members for c in m.certificates("root")),
             intermediates=tuple(c for m in members for role in ("seal", "tsa") for c in m.certificates(role)),
             crls_der=tuple(d for m in members for d in cache.crls(m)),
+            seal_cas=tuple(c for m in members for c in m.certificates("seal")),
         )
 
     return source
@@ -126,6 +131,7 @@ def combine(*sources: TrustSource) -> TrustSource:
             roots=tuple(c for p in parts for c in p.roots),
             intermediates=tuple(c for p in parts for c in p.intermediates),
             crls_der=tuple(c for p in parts for c in p.crls_der),
+            seal_cas=tuple(c for p in parts for c in p.seal_cas),
         )
 
     return source

@@ -24,7 +24,7 @@ from pyhanko.sign.validation.status import ModificationInfo, SignatureCoverageLe
 
 from seal_svc.certs import identity_of
 from seal_svc.pdfio import Spooled, open_pdf, spool
-from seal_svc.trust import TrustSource, validation_context
+from seal_svc.trust import TrustMaterial, TrustSource, validation_context
 
 
 class Verdict(enum.Enum):
@@ -146,6 +146,18 @@ def _crypto_and_trust(report: SignatureReport, status: SignatureStatus) -> None:
                                        f"({problem.standard_name if problem else 'no path'})", True))
 
 
+def _require_seal_ca(report: SignatureReport, sig: EmbeddedPdfSignature, material: TrustMaterial) -> None:
+    """A seal is a certificate from a node's seal CA: chaining to a trusted root is not enough (a department's
+    or the TSA's certificate chains there too)."""
+    if not report.trusted or not material.seal_cas:
+        return
+    issuer = sig.signer_cert.issuer.dump()
+    if not any(ca.subject.public_bytes() == issuer for ca in material.seal_cas):
+        report.trusted = False
+        report.findings.append(Finding("SIGNER_NOT_A_SEAL", "the signing certificate was not issued by a node's "
+                                       "seal CA: this is no electronic seal", True))
+
+
 def _timestamp(report: SignatureReport, status: Any) -> None:
     tst = getattr(status, "timestamp_validity", None)
     if tst is None:
@@ -177,7 +189,8 @@ def _verify_one(sig: EmbeddedPdfSignature, trust: TrustSource) -> SignatureRepor
     report = SignatureReport(field_name=str(sig.field_name), kind="document_timestamp" if is_ts else "seal",
                              reason=_text(sig, "/Reason"), location=_text(sig, "/Location"))
     try:
-        vc = validation_context(trust())
+        material = trust()
+        vc = validation_context(material)
         status: Any
         if is_ts:
             status = validate_pdf_timestamp(sig, validation_context=vc)
@@ -191,6 +204,8 @@ def _verify_one(sig: EmbeddedPdfSignature, trust: TrustSource) -> SignatureRepor
             _identity(report, sig)
             _timestamp(report, status)
         _crypto_and_trust(report, status)
+        if not is_ts:
+            _require_seal_ca(report, sig, material)
         _integrity(report, status)
     except Exception as exc:  # noqa: BLE001 - a damaged signature is a finding about the document, not an error
         report.findings.append(Finding("SIGNATURE_UNREADABLE", f"the signature cannot be evaluated: "

@@ -43,7 +43,8 @@ def trust_material(crl: seal_pb2.GetCrlResponse) -> TrustMaterial:
 
     certs = [x509.load_der_x509_certificate(d) for d in crl.ca_certificates_der]
     roots = tuple(c for c in certs if c.subject == c.issuer)
-    return TrustMaterial(roots=roots, intermediates=tuple(c for c in certs if c not in roots),
+    cas = tuple(c for c in certs if c not in roots)  # GetCrl names the seal CA and the root
+    return TrustMaterial(roots=roots, intermediates=cas, seal_cas=cas,
                          crls_der=tuple(d for d in (crl.crl_der, crl.root_crl_der) if d))
 
 

@@ -172,3 +172,47 @@ def test_certification_levels(env: SealEnv) -> None:
     annotations = _seal(env, a.seal_id, make_pdf(with_field="乙方"), certification=Certification.ANNOTATIONS)
     again = _seal(env, b.seal_id, annotations, user=b_staff, placement=None, field_name="乙方")
     assert _verify(env, again).signatures[0].certification == "annotations"
+
+
+def test_a_certificate_that_is_no_seal_is_not_a_trusted_seal(env: SealEnv, tmp_path: Path) -> None:
+    """Signed with a certificate from the node's *issuer* CA (it chains to the trusted root, but no seal CA
+    issued it): the verifier refuses to call it a seal."""
+    import io
+
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    from hutong import pki
+    from seal_svc.trust import TrustMaterial, combine
+    from seal_svc.verify import verify_pdf
+
+    node = env.node
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = node.pki.issue(ca=pki.ISSUER_CA, public_key=key.public_key(),  # type: ignore[attr-defined]
+                          subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not a seal")]))
+    chain = [cert, *node.pki.chain(pki.ISSUER_CA)]  # type: ignore[attr-defined]
+    as_asn1 = [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in chain]
+    signer = signers.SimpleSigner(
+        signing_cert=as_asn1[0], cert_registry=SimpleCertificateStore.from_certs(as_asn1),
+        signing_key=asn1_keys.PrivateKeyInfo.load(key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())))
+    out = io.BytesIO()
+    signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(make_pdf())),
+                     signers.PdfSignatureMetadata(field_name="NotASeal"), signer=signer, output=out)
+    # Give the verifier the issuer CA's CRL too, so that the path itself validates: only the seal rule refuses.
+    issuer_crl = node.pki.crl(ca=pki.ISSUER_CA, revoked=[], number=1)  # type: ignore[attr-defined]
+    extra = TrustMaterial(roots=(), intermediates=(node.pki.certificate(pki.ISSUER_CA),),  # type: ignore[attr-defined]
+                          crls_der=(issuer_crl.public_bytes(serialization.Encoding.DER),))
+    report = verify_pdf(out.getvalue(), combine(env.sealer.trust, lambda: extra), limit=1 << 30,
+                        temp_dir=str(tmp_path))
+    sig = report.signatures[0]
+    assert sig.intact and sig.signature_valid and not sig.trusted
+    assert report.verdict.name == "INVALID"
+    assert any(f.reason == "SIGNER_NOT_A_SEAL" for f in sig.findings)
