@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import LoadResult, Mode, Row, not_measured, ratio_row, run_load
-from bench.pdfgen import write_pdf
+from bench.pdfgen import write_pdf_file
 from bench.world import PORTAL, Prepared, channel, platform_metadata
 
 FIG_BB = "SignPdf/s gRPC 1-page visible seal PAdES B-B vs pyHanko sign_pdf"
@@ -195,7 +195,7 @@ def _rates(subject: Callable[[], LoadResult], baseline: Callable[[], LoadResult]
 def run(mode: Mode, target: str, prep: Prepared, work: Path) -> list[Row]:
     rows: list[Row] = []
     secs = mode.seconds
-    one_page = write_pdf(work / "one-page.pdf")
+    one_page = write_pdf_file(work / "one-page.pdf")
     key_path, cert_path = software_key(work)
     base_args = (str(one_page), str(key_path), str(cert_path))
 
@@ -241,8 +241,8 @@ def size_row(mode: Mode, target: str, prep: Prepared, work: Path) -> Row:
     if mode.name != "full":
         figure += " [50 MB vs 5 MB in full mode only]"
     try:
-        small = write_pdf(work / "small.pdf", size_bytes=int(small_mb * 1e6)).read_bytes()
-        large = write_pdf(work / "large.pdf", size_bytes=int(large_mb * 1e6)).read_bytes()
+        small = write_pdf_file(work / "small.pdf", size_bytes=int(small_mb * 1e6)).read_bytes()
+        large = write_pdf_file(work / "large.pdf", size_bytes=int(large_mb * 1e6)).read_bytes()
         times: dict[str, list[float]] = {"small": [], "large": []}
         sign_once(target, prep, small, "B_B")  # warm-up
         for _ in range(2):

@@ -21,13 +21,9 @@ Run = Callable[..., tuple[int, str, str]]  # the ``run`` fixture (tests/cli/conf
 
 
 def _pdf(path: Path) -> Path:
-    import importlib.util
+    from bench.pdfgen import make_pdf_file
 
-    spec = importlib.util.spec_from_file_location("_pdfgen", ROOT / "tests" / "seal" / "pdfgen.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_pdf_file(path)  # type: ignore[no-any-return]
+    return make_pdf_file(path)
 
 
 @pytest.mark.parametrize("group", ["registry", "platform", "identity", "seal", "cert"])

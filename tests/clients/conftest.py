@@ -32,5 +32,7 @@ def example() -> Callable[[str], ModuleType]:
 
 @pytest.fixture
 def pdf(tmp_path: Path) -> Path:
-    """A small two-page PDF on disk (tests/seal/pdfgen.py)."""
-    return load_path(ROOT / "tests" / "seal" / "pdfgen.py").make_pdf_file(tmp_path / "contract.pdf")  # type: ignore[no-any-return]
+    """A small two-page PDF on disk (bench/pdfgen.py)."""
+    from bench.pdfgen import make_pdf_file
+
+    return make_pdf_file(tmp_path / "contract.pdf")

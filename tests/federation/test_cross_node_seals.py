@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench.pdfgen import make_pdf
 from hutong.federation import hub
 from hutong.node import Node
 from seal_svc.sealing import Placement, Sealer, SealOptions
@@ -14,7 +15,6 @@ from seal_svc.seals import SealService, SealType
 from seal_svc.verify import Verdict, verify_pdf
 from tests.federation.conftest import install_trust_list
 from tests.seal.conftest import ORG_A, USCC_A, admin_of, staff
-from tests.seal.pdfgen import make_pdf
 
 FAST_CRLS = "\n[federation]\ncrl_refresh_seconds = 0\n"
 

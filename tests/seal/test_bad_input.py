@@ -15,12 +15,12 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import copy_into_new_writer
 from sqlalchemy import func, select
 
+from bench.pdfgen import make_pdf
 from hutong.audit import AuditRecord
 from hutong.errors import HutongError
 from hutong.seal.v1 import seal_pb2
 from seal_svc.models import SealCrlRow, SealGrantRow, SealRow
 from tests.seal.conftest import ORG_A, USCC_A, USCC_B, SealRpc, admin_of, seal_rpc
-from tests.seal.pdfgen import make_pdf
 
 CORNER = seal_pb2.Placement(page=1, x=400, y=60, width=120, height=120)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from bench.pdfgen import make_pdf_file
 from hutong.common.v1 import common_pb2
 from hutong.seal.v1 import seal_pb2
 from tests.seal.conftest import SealEnv, org_a_people
-from tests.seal.pdfgen import make_pdf_file
 
 MB = 1024 * 1024
 CORNER = seal_pb2.Placement(page=1, x=400, y=60, width=120, height=120)

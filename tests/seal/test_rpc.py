@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from bench.pdfgen import make_pdf_file
 from hutong.cli import main as hutong_main
 from hutong.common.v1 import common_pb2
 from hutong.errors import PermissionDenied
 from hutong.seal.v1 import seal_pb2
 from tests.seal.conftest import ORG_A, USCC_A, SealRpc
-from tests.seal.pdfgen import make_pdf_file
 
 CORNER = seal_pb2.Placement(page=1, x=400, y=60, width=120, height=120)
 

@@ -12,12 +12,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from bench.pdfgen import MARKER, make_pdf
 from hutong import pki
 from hutong.errors import FailedPrecondition
 from seal_svc.sealing import Certification, PadesLevel, Placement, SealOptions, seal_pdf
 from seal_svc.verify import Revocation, Verdict, verify_pdf
 from tests.seal.conftest import ORG_B, USCC_A, USCC_B, SealEnv, admin_of, staff
-from tests.seal.pdfgen import MARKER, make_pdf
 
 CORNER = Placement(page=1, x=400, y=60, width=120, height=120)
 
