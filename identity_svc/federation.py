@@ -13,7 +13,6 @@ force at home. B then opens a short organisation-context session with exactly th
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,10 +22,10 @@ from hutong.errors import InvalidArgument
 from hutong.federation import assertion
 from hutong.identifiers import normalise_citizen_id, normalise_uscc
 from identity_svc.core import LEVELS, Identity, new_id
-from identity_svc.login import _enforce_level, _granted_scopes
+from identity_svc.login import enforce_level, granted_scopes
 from identity_svc.models import Organisation, Person
 from identity_svc.orgs import ADMINISTRATOR, LEGAL_REPRESENTATIVE, STAFF
-from identity_svc.persons import _aad, citizen_id_of, find_person, get_person, name_of
+from identity_svc.persons import citizen_id_of, find_person, get_person, name_of, new_person
 from identity_svc.platforms import PlatformInfo
 from identity_svc.sessions import AccessCheck, Authentication, FederatedOrg, TokenSet, start_session
 
@@ -79,11 +78,11 @@ def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
     acr = str(claims.get("acr", ""))
     if acr not in LEVELS:
         raise InvalidArgument("ASSERTION_MALFORMED", "the assertion names no valid level of assurance")
-    _enforce_level(platform, acr)  # the home node's level, never raised here
+    enforce_level(platform, acr)  # the home node's level, never raised here
     number = normalise_citizen_id(str(claims.get("id_number", "")))
     org = _federated_org(claims, a.issuer_node)
     amr = tuple(str(m) for m in claims.get("amr", [])) + ("fed",)
-    auth = Authentication(acr=acr, amr=amr, scopes=_granted_scopes(platform, ()))
+    auth = Authentication(acr=acr, amr=amr, scopes=granted_scopes(platform, ()))
     with idn.node.db.session() as s:
         person = find_person(idn, s, number)
         if person is None:
@@ -101,9 +100,5 @@ def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
 
 def _link_person(idn: Identity, number: str, name: str, *, home: str) -> Person:
     """A local account for a person registered at ``home``: no password here (they sign in at home)."""
-    person_id = new_id("p")
-    return Person(id=person_id, id_index=idn.person_index(number),
-                  id_sealed=idn.seal(_aad("citizen-id", person_id), number),
-                  name_sealed=idn.seal(_aad("name", person_id), name),
-                  password_hash=idn.hasher.hash(secrets.token_urlsafe(32)),  # a password nobody knows
-                  totp_confirmed=False, totp_last_step=0, created_at=datetime.now(UTC))
+    return new_person(idn, new_id("p"), number=number, name=name,
+                      password_hash=idn.hasher.hash(secrets.token_urlsafe(32)))  # a password nobody knows

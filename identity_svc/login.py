@@ -107,7 +107,7 @@ def _level(amr: tuple[str, ...]) -> str:
     return "high" if len(amr) > 1 else "substantial"
 
 
-def _enforce_level(platform: PlatformInfo, acr: str) -> None:
+def enforce_level(platform: PlatformInfo, acr: str) -> None:
     if level_rank(acr) < level_rank(platform.required_acr):
         raise PermissionDenied(
             "STEP_UP_REQUIRED",
@@ -116,7 +116,7 @@ def _enforce_level(platform: PlatformInfo, acr: str) -> None:
         )
 
 
-def _granted_scopes(platform: PlatformInfo, requested: tuple[str, ...]) -> frozenset[str]:
+def granted_scopes(platform: PlatformInfo, requested: tuple[str, ...]) -> frozenset[str]:
     scopes = check_scopes(requested or ("openid",))
     if OPERATOR_SCOPE in scopes:
         raise PermissionDenied("SCOPE_NOT_ALLOWED",
@@ -138,7 +138,7 @@ def _record_failure(idn: Identity, platform: PlatformInfo, keys: list[tuple[str,
 
 def login(idn: Identity, platform: PlatformInfo, req: LoginRequest) -> TokenSet:
     number = normalise_citizen_id(req.id_number)
-    scopes = _granted_scopes(platform, req.scopes)
+    scopes = granted_scopes(platform, req.scopes)
     id_index = idn.person_index(number)
     ident, client = throttle.policies(idn)
     keys = [(throttle.identity_key(id_index), ident), (throttle.client_key(platform.client_id), client)]
@@ -151,7 +151,7 @@ def login(idn: Identity, platform: PlatformInfo, req: LoginRequest) -> TokenSet:
             person = get_person(s, person_id)
             amr = ("pwd", *_second_factor(idn, person, req, signed))
             acr = _level(amr)
-            _enforce_level(platform, acr)
+            enforce_level(platform, acr)
             tokens = start_session(idn, s, person, platform, Authentication(acr, amr, scopes, req.nonce))
             throttle.clear(s, keys[0][0])
             audit.append(s, actor=f"platform:{platform.client_id}", action="identity.login",

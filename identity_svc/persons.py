@@ -59,6 +59,14 @@ def summary(idn: Identity, person: Person) -> PersonSummary:
     return PersonSummary(masked_id=mask(citizen_id_of(idn, person)), name=name_of(idn, person))
 
 
+def new_person(idn: Identity, person_id: str, *, number: str, name: str, password_hash: str) -> Person:
+    """A person row: ID number and name sealed in the HSM (bound to the row), found by blind index."""
+    return Person(id=person_id, id_index=idn.person_index(number),
+                  id_sealed=idn.seal(_aad("citizen-id", person_id), number),
+                  name_sealed=idn.seal(_aad("name", person_id), name), password_hash=password_hash,
+                  totp_confirmed=False, totp_last_step=0, created_at=datetime.now(UTC))
+
+
 def register_person(idn: Identity, platform: PlatformInfo, *, id_number: str, name: str, password: str) -> str:
     """Register a natural person; returns the new account id. Nothing is stored unless all checks pass."""
     number = normalise_citizen_id(id_number)
@@ -73,10 +81,7 @@ def register_person(idn: Identity, platform: PlatformInfo, *, id_number: str, na
     with idn.node.db.session() as s:
         if find_person(idn, s, number) is not None:
             raise AlreadyExists("PERSON_ALREADY_REGISTERED", "this person is already registered")
-        s.add(Person(id=person_id, id_index=idn.person_index(number),
-                     id_sealed=idn.seal(_aad("citizen-id", person_id), number),
-                     name_sealed=idn.seal(_aad("name", person_id), name), password_hash=password_hash,
-                     totp_confirmed=False, totp_last_step=0, created_at=datetime.now(UTC)))
+        s.add(new_person(idn, person_id, number=number, name=name, password_hash=password_hash))
         audit.append(s, actor=f"platform:{platform.client_id}", action="identity.person.register",
                      target=f"person:{person_id}")
     return person_id

@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -181,13 +180,3 @@ def serve() -> Iterator[Callable[[object], grpc.Channel]]:
 def channel(node: object, serve: Callable[[object], grpc.Channel]) -> grpc.Channel:
     """A channel to a running server for the ``node`` fixture."""
     return serve(node)
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port}")
