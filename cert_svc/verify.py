@@ -12,31 +12,28 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 from cryptography import x509
 
 from cert_svc import issuers, jws, offline, reasons, records, rendition
 from cert_svc.models import CertificateRow
 from cert_svc.offline import Roots, Verification
-from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
-from hutong.errors import NotFound
+from hutong.errors import HutongError, NotFound
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 
 ROOT_PROVIDERS: list[Roots] = []
 
 
-def fetch_status_list(member: MemberEntry, list_id: str, *, timeout: float = 5.0) -> str:
-    """GetStatusList on the member's first endpoint (status lists are public and signed)."""
+def fetch_status_list(node: Node, member: MemberEntry, list_id: str) -> str:
+    """GetStatusList at the member (over the federation's mutual TLS); status lists are signed."""
+    from hutong.federation import transport
+
     if not member.endpoints:
         raise NotFound(reasons.STATUS_LIST_NOT_FOUND, f"node {member.node_id} lists no endpoint")
-    with grpc.insecure_channel(member.endpoints[0]) as channel:
-        try:
-            resp = cert_pb2_grpc.CertServiceStub(channel).GetStatusList(
-                cert_pb2.GetStatusListRequest(list_id=list_id), timeout=timeout)
-        except grpc.RpcError:
-            raise offline.stale_error(list_id) from None  # unreachable: no fresh list, so refuse
-    return str(resp.token)
+    try:
+        return transport.fetch_status_list(node, member, list_id)
+    except HutongError:
+        raise offline.stale_error(list_id) from None  # unreachable: no fresh list, so refuse
 
 
 class RemoteStatus:
@@ -59,8 +56,9 @@ class RemoteStatus:
         cache = self._caches.get(member.node_id)
         if cache is None:
             node_id = member.node_id
-            cache = offline.StatusListCache(roots=lambda: self.node.trust.member(node_id).certificates("root"),
-                                            fetch=lambda uri: fetch_status_list(self.node.trust.member(node_id), uri))
+            node, trust = self.node, self.node.trust
+            cache = offline.StatusListCache(roots=lambda: trust.member(node_id).certificates("root"),
+                                            fetch=lambda uri: fetch_status_list(node, trust.member(node_id), uri))
             self._caches[node_id] = cache
         return cache.status_of
 

@@ -57,6 +57,7 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     services: list[str]
+    federation_port: int | None = None  # the mutual-TLS port other nodes use (None: not opened)
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
         self.health.enter_graceful_shutdown()
@@ -87,13 +88,19 @@ def start_trust_refresher(node: Node) -> threading.Event | None:
     """Members fetch the trust list from the hub now and on a schedule."""
     if not (node.trust.federated and node.trust.hub_target):
         return None
-    from hutong.federation.service import grpc_fetcher
+    from hutong.federation import transport
 
-    channel = grpc.insecure_channel(node.trust.hub_target)
-    return node.trust.start_refresher(grpc_fetcher(channel))
+    return node.trust.start_refresher(transport.trust_list_fetcher(node))
 
 
-def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False) -> RunningServer:
+def federation_listen(node: Node) -> str | None:
+    """Where other nodes reach this one (``[federation] listen``): mutual TLS, never plaintext."""
+    return str(node.config.section("federation").get("listen", "")) or None
+
+
+def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False,
+                 federation: str | None = None) -> RunningServer:
+    """Serve on ``listen`` (platforms) and, when given, on ``federation`` (other nodes, mutual TLS only)."""
     limit = node.config.server.max_message_bytes
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", limit),
@@ -112,15 +119,20 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     )
     creds = _credentials(node)
     port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
+    fed_port = None
+    if federation:
+        from hutong.federation import transport
+
+        fed_port = server.add_secure_port(federation, transport.server_credentials(node))
     server.start()
-    return RunningServer(server=server, port=port, health=health_servicer, services=names)
+    return RunningServer(server=server, port=port, health=health_servicer, services=names, federation_port=fed_port)
 
 
 def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     """Run one server process until SIGTERM/SIGINT, then stop gracefully."""
     setup_logging()
     node = open_node(data_dir)
-    running = start_server(node, listen, reuse_port=reuse_port)
+    running = start_server(node, listen, reuse_port=reuse_port, federation=federation_listen(node))
     refresher = start_trust_refresher(node)
     host = listen.rpartition(":")[0]
     log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)

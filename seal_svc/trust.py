@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-import grpc
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -25,7 +24,6 @@ from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationChec
 from hutong import pki
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
-from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from seal_svc.crl import current_crl
 
 
@@ -63,9 +61,9 @@ class MemberCrls:
     their next update. An unreachable member keeps its last CRLs; once those expire, its seals verify as
     revocation-unknown (indeterminate), never as good."""
 
-    def __init__(self, fetch: Callable[[MemberEntry], tuple[bytes, ...]] | None = None, *,
+    def __init__(self, fetch: Callable[[MemberEntry], tuple[bytes, ...]], *,
                  refresh_seconds: float = 300.0) -> None:
-        self._fetch = fetch or fetch_member_crls
+        self._fetch = fetch
         self._refresh = timedelta(seconds=refresh_seconds)  # re-fetch this often even if a CRL is still current
         self._cache: dict[str, tuple[datetime, tuple[bytes, ...]]] = {}
         self._lock = threading.Lock()
@@ -87,22 +85,17 @@ class MemberCrls:
         return ders
 
 
-def fetch_member_crls(member: MemberEntry, *, timeout: float = 5.0) -> tuple[bytes, ...]:
-    """GetCrl on the member's first endpoint: its seal CA's and root's CRLs."""
-    if not member.endpoints:
-        raise ValueError("the member lists no endpoint")
-    with grpc.insecure_channel(member.endpoints[0]) as channel:
-        resp = seal_pb2_grpc.SealServiceStub(channel).GetCrl(seal_pb2.GetCrlRequest(), timeout=timeout)
-    return (bytes(resp.crl_der), bytes(resp.root_crl_der))
-
-
 def member_trust(node: Node, crls: MemberCrls | None = None) -> TrustSource:
     """Every other federation member's root (trust anchor), seal CA and TSA, with their published CRLs.
 
     Fails closed with TRUST_LIST_STALE when the node's trust list is stale past its grace period.
     """
     refresh = float(node.config.section("federation").get("crl_refresh_seconds", 300))
-    cache = crls or MemberCrls(refresh_seconds=refresh)
+    if crls is None:
+        from hutong.federation import transport  # GetCrl at the member, over mutual TLS
+
+        crls = MemberCrls(lambda m: transport.fetch_crls(node, m), refresh_seconds=refresh)
+    cache = crls
 
     def source() -> TrustMaterial:
         tl = node.trust.trust_list()

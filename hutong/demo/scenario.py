@@ -83,10 +83,10 @@ class Scenario:
         self.hub.hutong("federation", "publish", "--validity-days", "7", "--out", str(self.out / "trust-list.jws"))
         hub_root = self.out / "hub-root-ca.pem"
         for member in (self.a, self.b):
-            member.hutong("federation", "join", "--hub", self.hub.target, "--hub-root", str(hub_root))
+            member.hutong("federation", "join", "--hub", self.hub.federation_target, "--hub-root", str(hub_root))
             member.hutong("federation", "refresh")
         self.say(f"the hub signed trust list #1 naming {self.a.node_id} and {self.b.node_id}; both fetched and "
-                 "verified it against the hub's root")
+                 "verified it against the hub's root, over mutual TLS")
 
     # -- 2 ---------------------------------------------------------------------------------------
     def step2_register_at_a(self) -> None:

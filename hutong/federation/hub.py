@@ -29,7 +29,8 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
     return MemberEntry(
         node_id=node.id,
         name=node.config.node.name,
-        endpoints=endpoints or list(cfg.get("endpoints", [node.config.server.listen])),
+        # where other nodes call this one: the mutual-TLS federation port
+        endpoints=endpoints or list(cfg.get("endpoints", [cfg.get("listen", node.config.server.listen)])),
         root_ca=pem(node.pki.certificate(pki.ROOT)),
         seal_ca=pem(node.pki.certificate(pki.SEAL_CA)),
         issuer_ca=pem(node.pki.certificate(pki.ISSUER_CA)),

@@ -40,7 +40,8 @@ DIPLOMA = {"name": "张三", "institution": "某某大学", "major": "计算机�
 def fed(tmp_path: Path, hub_node: Node, node_factory: Any, serve: Any) -> dict[str, Any]:
     a: Node = node_factory("prov-a", config=FAST_IDENTITY)
     b: Node = node_factory("prov-b", config=FAST_IDENTITY + f"\n[cert]\nstatus_list_ttl = {TTL}\n")
-    targets = {n.id: serve(n).hutong_target for n in (hub_node, a, b)}
+    channels = {n.id: serve(n) for n in (hub_node, a, b)}
+    targets = {n: ch.hutong_target for n, ch in channels.items()}
     for n in (a, b):
         hub.add_member(hub_node, hub.describe_node(n, endpoints=[targets[n.id]]))
         n.trust.hub_target = targets["hub"]
@@ -51,7 +52,7 @@ def fed(tmp_path: Path, hub_node: Node, node_factory: Any, serve: Any) -> dict[s
                                                            holder=Holder(kind="person", id=CITIZEN, name="张三"),
                                                            fields=DIPLOMA))
     portal = platforms.add_platform(Identity.of(a), client_id="portal-a", name="Portal A")
-    channel = grpc.insecure_channel(targets["prov-a"])
+    channel = channels["prov-a"]
     return {"a": a, "b": b, "diploma": diploma.identifier, "stub": pb_grpc.CertServiceStub(channel),
             "md": [(CLIENT_ID, "portal-a"), (CLIENT_SECRET, portal.client_secret)], "hub": hub_node,
             "tmp": tmp_path}
