@@ -115,9 +115,11 @@ def list_consents(node: Node, holder_index: str) -> list[Consent]:
         return [Consent.of(r) for r in rows]
 
 
-def in_force(s: Session, platform: str, holder_index: str, series: str | None = None) -> list[ConsentRow]:
-    """The platform's consents in force for this holder (covering ``series`` if given); otherwise
-    NO_CONSENT, CONSENT_WITHDRAWN or CONSENT_EXPIRED, whichever describes the latest one."""
+def in_force(s: Session, platform: str, holder_index: str, series: str | None = None, *,
+             purpose: str | None = None) -> list[ConsentRow]:
+    """The platform's consents in force for this holder (covering ``series`` if given, for ``purpose`` if
+    given: a consent is for the purpose the holder stated, no other); otherwise NO_CONSENT,
+    PURPOSE_NOT_CONSENTED, CONSENT_WITHDRAWN or CONSENT_EXPIRED, whichever describes the latest one."""
     rows = [r for r in s.scalars(select(ConsentRow).where(ConsentRow.platform == platform,
                                                           ConsentRow.holder_index == holder_index)
                                  .order_by(ConsentRow.created_at.desc()))
@@ -126,6 +128,11 @@ def in_force(s: Session, platform: str, holder_index: str, series: str | None = 
         raise PermissionDenied(reasons.NO_CONSENT, "the holder has not consented to this use by this platform")
     now = datetime.now(UTC)
     live = [r for r in rows if r.withdrawn_at is None and _aware(r.expires_at) > now]
+    if live and purpose is not None:
+        live = [r for r in live if r.purpose == purpose]
+        if not live:
+            raise PermissionDenied(reasons.PURPOSE_NOT_CONSENTED,
+                                   "the holder consented to this platform's use for another purpose, not this one")
     if live:
         return live
     if rows[0].withdrawn_at is not None:
@@ -139,6 +146,20 @@ def record_access(s: Session, principal: Principal, consent: ConsentRow, identif
                     identifier=identifier, purpose=purpose, consent_id=consent.consent_id, action=action))
     audit.append(s, actor=principal.actor, action=f"cert.access.{action}", target=identifier,
                  details={"consent": consent.consent_id, "purpose": purpose})
+
+
+def record_refusal(node: Node, principal: Principal, holder_index: str, identifier: str, purpose: str,
+                   reason: str) -> None:
+    """A platform's refused attempt, in the holder's access log (its own transaction: the read rolled back)."""
+    with node.db.session() as s:
+        s.add(AccessRow(holder_index=holder_index, at=datetime.now(UTC), platform=principal.subject,
+                        identifier=identifier, purpose=purpose[:500], consent_id="", action="refused"))
+        audit.append(s, actor=principal.actor, action="cert.access.refused", target=identifier,
+                     details={"reason": reason, "purpose": purpose[:500]})
+
+
+REFUSALS = frozenset({reasons.NO_CONSENT, reasons.PURPOSE_NOT_CONSENTED, reasons.CONSENT_WITHDRAWN,
+                      reasons.CONSENT_EXPIRED})
 
 
 @dataclass(frozen=True)
