@@ -7,6 +7,7 @@ and never affects the others.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from cert_svc import catalogue, issuers, jws, lifecycle, reasons, records, statuslist
 from cert_svc.catalogue import CertTypeSpec
 from cert_svc.issuers import Issuer
-from cert_svc.models import CertificateRow, SerialCounter
+from cert_svc.models import CertificateRow
 from cert_svc.records import CertView, Holder
 from hutong import audit, identifiers
 from hutong.auth import Principal
@@ -109,16 +110,16 @@ def validity_end(spec: CertTypeSpec, start: date, end: date | None) -> date | No
 
 # -- numbering, signing, storing -----------------------------------------------------------------
 
-def _serials(s: Session, issuer: str, type_code: str, count: int) -> list[str]:
-    year = datetime.now(UTC).year
-    counter = s.get(SerialCounter, (issuer, type_code, year))
-    if counter is None:
-        counter = SerialCounter(issuer_uscc=issuer, type_code=type_code, year=year, next_value=1)
-        s.add(counter)
-    first = counter.next_value
-    counter.next_value = first + count
-    s.flush()
-    return [f"{year}{n:07d}" for n in range(first, first + count)]
+SERIAL_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+SERIAL_LENGTH = 20  # ~103 random bits, within GB/T 36904's 7-32 characters
+
+
+def _serials(count: int) -> list[str]:
+    """Unguessable serials: a counter let anyone enumerate certificates (and their status) by identifier.
+
+    (Older certificates keep their year+counter serials; ``cert_serial_counters`` is no longer advanced.)
+    Uniqueness is the identifier's primary key; a collision at 103 bits is not a practical concern."""
+    return ["".join(secrets.choice(SERIAL_ALPHABET) for _ in range(SERIAL_LENGTH)) for _ in range(count)]
 
 
 def _claims(p: Prepared, issuer: Issuer, identifier: str, version: int, status_ref: tuple[str, int]) -> dict[str, Any]:
@@ -234,7 +235,7 @@ def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: I
             outcomes[n] = RowOutcome(n, error=exc)
     if ready:
         with node.db.session() as s:
-            serials = _serials(s, issuer.uscc, spec.code, len(ready))
+            serials = _serials(len(ready))
             refs = statuslist.assign(s, issuer.uscc, len(ready))
             for (n, p), serial, ref in zip(ready, serials, refs, strict=True):
                 outcomes[n] = _store_one(node, s, principal, issuer, signer, n, p, serial, ref)
