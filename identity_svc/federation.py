@@ -18,9 +18,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hutong import audit
-from hutong.errors import InvalidArgument
+from hutong.errors import InvalidArgument, PermissionDenied
 from hutong.federation import assertion
 from hutong.identifiers import normalise_citizen_id, normalise_uscc
+from identity_svc import homes
 from identity_svc.core import LEVELS, Identity, new_id
 from identity_svc.login import enforce_level, granted_scopes
 from identity_svc.models import Organisation, Person
@@ -38,6 +39,9 @@ def issue(idn: Identity, check: AccessCheck, *, audience_node: str) -> str:
     family = check.family
     with idn.node.db.session(readonly=True) as s:
         person = get_person(s, family.person_id)
+        if (home := homes.home_of_person(s, person.id_index)) is not None:
+            raise PermissionDenied("NOT_HOME_NODE", f"this node is not the person's home: ask node {home!r} for an "
+                                   "assertion")
         id_number, name = citizen_id_of(idn, person), name_of(idn, person)
         org = _org_claim(s, check)
     token = assertion.issue(idn.node, audience_node=audience_node, op=OP, claims={
@@ -83,13 +87,17 @@ def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
     org = _federated_org(claims, a.issuer_node)
     amr = tuple(str(m) for m in claims.get("amr", [])) + ("fed",)
     auth = Authentication(acr=acr, amr=amr, scopes=granted_scopes(platform, ()))
+    index, org_uscc = idn.person_index(number), org.uscc if org else None
+    links = homes.check(idn, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node)  # NOT_HOME_NODE
     with idn.node.db.session() as s:
         person = find_person(idn, s, number)
+        homes.link(idn, s, links, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node)
         if person is None:
             person = _link_person(idn, number, str(claims.get("name", "")), home=a.issuer_node)
             s.add(person)
             s.flush()
-            audit.append(s, actor=f"node:{a.issuer_node}", action="identity.person.link", target=f"person:{person.id}")
+            audit.append(s, actor=f"node:{a.issuer_node}", action="identity.person.link", target=f"person:{person.id}",
+                         details={"home": a.issuer_node})
         tokens = start_session(idn, s, person, platform, auth, auth_time=float(claims.get("auth_time", 0)) or None,
                                federated_org=org)
         audit.append(s, actor=f"platform:{platform.client_id}", action="identity.login.federated",

@@ -39,6 +39,7 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
                                for c in node.pki.with_retired(pki.TOKEN)]},
         enc_jwk=jws.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
         type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
+        home_regions=[str(r) for r in cfg.get("home_regions", [])],
     )
 
 

@@ -48,6 +48,8 @@ class MemberEntry:
     enc_jwk: dict[str, str] = field(default_factory=dict)  # RSA-OAEP key federation assertions are encrypted to
     type_mapping: dict[str, str] = field(default_factory=dict)  # local type code -> national type code
     issuer_certificates: list[str] = field(default_factory=list)
+    # USCC region-code prefixes (characters 3-8) whose organisations have this member as home node
+    home_regions: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> MemberEntry:
