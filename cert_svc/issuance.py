@@ -178,12 +178,23 @@ def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers
     return row
 
 
+def _check_predecessor_elsewhere(node: Node, p: Prepared) -> None:
+    """A predecessor not held here must exist at another member, transferred out, same holder (asked before the
+    issuing transaction: no network call while it holds the database)."""
+    with node.db.session(readonly=True) as s:
+        if s.get(CertificateRow, p.predecessor) is not None:
+            return  # ours: checked in the issuing transaction
+    from cert_svc.federation import check_remote_predecessor
+
+    check_remote_predecessor(node, p.predecessor, p.holder)
+
+
 def _link_predecessor(s: Session, row: CertificateRow) -> None:
-    """A successor may follow only a transferred-out certificate of the same holder (when it is ours)."""
+    """A successor may follow only a transferred-out certificate of the same holder."""
     assert row.predecessor
     pred = s.get(CertificateRow, row.predecessor)
     if pred is None:
-        return  # held at another node: the link is recorded, the check is that node's
+        return  # held at another member: checked there before this transaction (_check_predecessor_elsewhere)
     if pred.status != "transferred_out" or pred.holder_index != row.holder_index:
         raise FailedPrecondition(reasons.PREDECESSOR_INVALID,
                                  "the predecessor must be a transferred-out certificate of the same holder")
@@ -230,7 +241,10 @@ def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: I
         try:
             if isinstance(item, HutongError):
                 raise item
-            ready.append((n, prepare(spec, replace(item, type_code=spec.code))))
+            p = prepare(spec, replace(item, type_code=spec.code))
+            if p.predecessor:
+                _check_predecessor_elsewhere(node, p)
+            ready.append((n, p))
         except HutongError as exc:
             outcomes[n] = RowOutcome(n, error=exc)
     if ready:
