@@ -122,11 +122,22 @@ def _serials(count: int) -> list[str]:
     return ["".join(secrets.choice(SERIAL_ALPHABET) for _ in range(SERIAL_LENGTH)) for _ in range(count)]
 
 
+def _private(p: Prepared) -> dict[str, Any]:
+    """What the signed form leaves out: citizen ID numbers (a person holder's, ID-number fields such as the
+    legal representative's). The forms are public artefacts (the PDF embeds the JWS, anyone may be shown it);
+    the server keeps these encrypted beside the forms and binds people through their blind index."""
+    fields = {f.name: p.fields[f.name] for f in p.spec.fields if f.type == "citizen_id" and f.name in p.fields}
+    holder = {"holder_id": p.holder.id} if p.holder.kind == "person" else {}
+    return {**holder, **({"fields": fields} if fields else {})}
+
+
 def _claims(p: Prepared, issuer: Issuer, identifier: str, version: int, status_ref: tuple[str, int]) -> dict[str, Any]:
+    private = _private(p)
+    holder = {"kind": p.holder.kind, "name": p.holder.name, **({} if "holder_id" in private else {"id": p.holder.id})}
     claims: dict[str, Any] = {
         "jti": identifier, "iss": issuer.uscc, "iss_name": issuer.name, "type": p.spec.code,
         "type_name": p.spec.name, "ver": version, "iat": int(time.time()),
-        "holder": {"kind": p.holder.kind, "id": p.holder.id, "name": p.holder.name}, "fields": p.fields,
+        "holder": holder, "fields": {k: v for k, v in p.fields.items() if k not in private.get("fields", {})},
         "valid_from": p.valid_from.isoformat(), "valid_until": p.valid_until.isoformat() if p.valid_until else None,
         "status": {"status_list": {"idx": status_ref[1], "uri": status_ref[0]}},
     }
@@ -163,7 +174,7 @@ def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers
     row = CertificateRow(
         identifier=identifier, series=identifier.rsplit(".", 2)[0], version=version, type_code=p.spec.code,
         issuer_uscc=issuer.uscc, holder_kind=p.holder.kind, holder_index=node.pki.blind_index(p.holder.id),
-        sealed_forms=records.seal_forms(node, identifier, token, qr), valid_from=p.valid_from,
+        sealed_forms=records.seal_forms(node, identifier, token, qr, _private(p)), valid_from=p.valid_from,
         valid_until=p.valid_until, status="valid", status_reason="", status_changed_at=now,
         status_list_id=status_ref[0], status_index=status_ref[1], predecessor=p.predecessor or None, issued_at=now,
     )
