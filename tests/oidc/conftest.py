@@ -95,6 +95,7 @@ class BackChannel:
 class Person:
     id_number: str
     account_id: str
+    name: str
     password: str = PASSWORD
     totp_secret: str = ""
 
@@ -128,11 +129,11 @@ class World:
             registers.TableRegister(self.idn).add_person(s, number, f"测试{self._n}")
         account = persons.register_person(self.idn, portal.info, id_number=number, name=f"测试{self._n}",
                                           password=PASSWORD)
-        p = Person(number, account)
+        p = Person(number, account, f"测试{self._n}")
         if with_totp:
             enrolment = persons.begin_totp(self.idn, account)
-            persons.confirm_totp(self.idn, account, totp.code_at(enrolment.secret, time.time()))
-            p.totp_secret = enrolment.secret
+            persons.confirm_totp(self.idn, account, totp.code_at(enrolment.secret_base32, time.time()))
+            p.totp_secret = enrolment.secret_base32
         return p
 
     def next_totp(self, p: Person) -> str:
