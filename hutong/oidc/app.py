@@ -25,13 +25,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hutong.errors import FailedPrecondition, HutongError, PermissionDenied, ResourceExhausted
+from hutong.edge.http import read_body, require_content_type
+from hutong.edge.settings import EdgeSettings, base_url
+from hutong.errors import FailedPrecondition, HutongError, InvalidArgument, PermissionDenied, ResourceExhausted
 from hutong.jws import verify_compact
 from hutong.node import Node
 from identity_svc import login as idlogin
@@ -45,6 +46,8 @@ from .provider import AUTH_METHODS, HttpRequest, Provider
 
 log = logging.getLogger(__name__)
 
+FORM = "application/x-www-form-urlencoded"
+FORM_LIMIT = 64 * 1024  # the largest form or token request (ID token hints, claims requests) with room to spare
 CSRF_COOKIE = "hutong_oidc_csrf"
 SESSION_COOKIE = "hutong_oidc_session"
 CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "name", "id_number",
@@ -88,9 +91,9 @@ class OidcApp:
     def url(self, path: str) -> str:
         return f"{self.issuer}{path}"
 
-    def html(self, body: str, status: int = 200, csrf: str = "") -> HTMLResponse:
-        r = HTMLResponse(body, status, headers={"Content-Security-Policy": pages.CSP, "Cache-Control": "no-store",
-                                                "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"})
+    def html(self, body: str, status: int = 200, csrf: str = "", redirect_uri: str = "") -> HTMLResponse:
+        r = HTMLResponse(body, status, headers={"Content-Security-Policy": pages.csp(redirect_uri),
+                                                "Cache-Control": "no-store"})
         if csrf:
             r.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=self.secure, path="/oidc")
         return r
@@ -106,12 +109,21 @@ class OidcApp:
 
         def threaded(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
-                form = list((await request.form()).multi_items()) if request.method == "POST" else []
-                return await run_in_threadpool(fn, request, [(k, str(v)) for k, v in form])
+                form: list[tuple[str, str]] = []
+                if request.method == "POST":
+                    # OAuth endpoints and the forms take application/x-www-form-urlencoded only, bounded.
+                    require_content_type(request, [FORM])
+                    body = await read_body(request, FORM_LIMIT)
+                    try:
+                        form = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+                    except (UnicodeDecodeError, ValueError):
+                        raise InvalidArgument("HTTP_BODY_MALFORMED", "the form body is not URL-encoded UTF-8") from None
+                return await run_in_threadpool(fn, request, form)
             return endpoint
 
         return [
             Route("/.well-known/openid-configuration", self.discovery, methods=["GET"]),
+            Route(pages.STYLESHEET, self.stylesheet, methods=["GET"]),
             Route("/oidc/jwks", self.jwks, methods=["GET"]),
             Route("/oidc/authorize", threaded(self.authorize), methods=["GET"]),
             Route("/oidc/login", threaded(self.login), methods=["POST"]),
@@ -152,6 +164,9 @@ class OidcApp:
 
     async def discovery(self, request: Request) -> Response:
         return JSONResponse(self.metadata(), headers={"Cache-Control": "public, max-age=300"})
+
+    async def stylesheet(self, request: Request) -> Response:
+        return Response(pages.CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
 
     async def jwks(self, request: Request) -> Response:
         keys = await run_in_threadpool(self.idn.signer.jwks)
@@ -194,7 +209,8 @@ class OidcApp:
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         tx = flow.start_request(self.idn, platform.client_id, urlencode(req.payload.datalist, doseq=True),
                                 required, csrf)
-        return self.html(pages.login(platform_name=platform.name, tx=tx, csrf=csrf, required_acr=required), csrf=csrf)
+        return self.html(pages.login(platform_name=platform.name, tx=tx, csrf=csrf, required_acr=required), csrf=csrf,
+                         redirect_uri=redirect_uri)
 
     def _session_fits(self, session: flow.BrowserSession, required: str, data: dict[str, str]) -> bool:
         if level_rank(session.verified.acr) < level_rank(required):
@@ -213,7 +229,8 @@ class OidcApp:
                                         urlencode(req.payload.datalist, doseq=True), verified.acr, csrf)
                 flow.record_verified(self.idn, tx, verified, auth_time, browser_session or "")
             return self.html(pages.choose_organisation(tx=tx, csrf=csrf, person_label="本人 me",
-                                                       organisations=[(o.uscc, o.name) for o in orgs]), csrf=csrf)
+                                                       organisations=[(o.uscc, o.name) for o in orgs]), csrf=csrf,
+                             redirect_uri=grant.redirect_uri)
         return self._issue(req, grant, flow.Approval(verified, auth_time, None, browser_session), tx)
 
     def _issue(self, req: HttpRequest, grant: Any, approval: flow.Approval, tx: str | None) -> Response:
@@ -238,20 +255,20 @@ class OidcApp:
             req, grant = self._resume(request, pending)
         except (HutongError, OAuth2Error) as err:
             return self.html(pages.error("登录请求无效", getattr(err, "message", "") or str(err)), 400)
-        platform = grant.client.info
+        platform, back = grant.client.info, grant.redirect_uri
         page_args = {"platform_name": platform.name, "tx": pending.id, "csrf": csrf,
                      "required_acr": pending.required_acr, "id_number": f.get("id_number", "")}
         if f.get("action") == "challenge":
             try:
                 ch = idlogin.create_challenge(self.idn, platform, f.get("id_number", ""))
             except HutongError as err:
-                return self.html(pages.login(**page_args, error=_message(err)), 400)
+                return self.html(pages.login(**page_args, error=_message(err)), 400, redirect_uri=back)
             challenge = {"challenge_id": ch.challenge_id, "to_sign_b64": base64.b64encode(ch.to_sign).decode()}
-            return self.html(pages.login(**page_args, challenge=challenge))
+            return self.html(pages.login(**page_args, challenge=challenge), redirect_uri=back)
         try:
             signature = base64.b64decode(f.get("signature", ""), validate=True) if f.get("challenge_id") else b""
         except (binascii.Error, ValueError):
-            return self.html(pages.login(**page_args, error=_MESSAGES["KEY_SIGNATURE_INVALID"]), 400)
+            return self.html(pages.login(**page_args, error=_MESSAGES["KEY_SIGNATURE_INVALID"]), 400, redirect_uri=back)
         attempt = idlogin.LoginRequest(f.get("id_number", ""), f.get("password", ""), totp_code=f.get("totp_code", ""),
                                        challenge_id=f.get("challenge_id", ""), signature=signature)
         try:
@@ -263,7 +280,7 @@ class OidcApp:
                                             "enrolled")
             status = 429 if isinstance(err, ResourceExhausted) else 400 if err.reason != "STEP_UP_REQUIRED" else 200
             return self.html(pages.login(**page_args, error=_message(err), step_up=err.reason == "STEP_UP_REQUIRED"),
-                             status)
+                             status, redirect_uri=back)
         cookie, session = flow.open_browser_session(self.idn, verified)
         flow.record_verified(self.idn, pending.id, verified, session.auth_time, session.id_hash)
         response = self._after_login(req, grant, verified, session.auth_time, session.id_hash, pending.id, csrf)
@@ -371,7 +388,7 @@ class OidcApp:
             csrf = csrf or secrets.token_urlsafe(24)
             keep = {k: v for k, v in params.items() if k in ("post_logout_redirect_uri", "state", "client_id",
                                                             "id_token_hint")}
-            return self.html(pages.logout_confirm(csrf=csrf, params=keep), csrf=csrf)
+            return self.html(pages.logout_confirm(csrf=csrf, params=keep), csrf=csrf, redirect_uri=redirect)
         if session is not None:
             flow.logout(self.idn, session)
         if redirect:
@@ -392,17 +409,14 @@ class OidcApp:
             return link is not None and link.browser_session == session.id_hash
 
 
-def routes(node: Node) -> list[BaseRoute]:
-    """The provider's routes for the HTTP edge (mounted at its root), or none when no URL issuer is configured."""
+def routes(node: Node, settings: EdgeSettings) -> list[BaseRoute]:
+    """The provider's routes for the HTTP edge (``hutong.edge.app.ROUTE_PROVIDERS``), mounted at its root; none
+    when ``[identity] issuer`` is not a URL (the provider is then off)."""
     app = OidcApp(node)
     if not is_url_issuer(app.issuer):
         log.warning("OpenID Connect provider off: [identity] issuer %r is not the edge's https URL", app.issuer)
         return []
+    if app.issuer != base_url(node.config, settings):
+        log.warning("[identity] issuer %s differs from the edge's public base URL %s: platforms discover the "
+                    "provider at the issuer", app.issuer, base_url(node.config, settings))
     return app.routes()
-
-
-def create_app(node: Node) -> Starlette:
-    """A stand-alone app with only the provider (tests; nodes serve it through the HTTP edge)."""
-    return Starlette(routes=routes(node))
-
-

@@ -1,5 +1,5 @@
 """The provider's HTML pages: login (password, TOTP, holder-key challenge), choosing an organisation,
-logout, errors. Chinese first with English after; one column that fits a phone; inline CSS only (no external
+logout, errors. Chinese first with English after; one column that fits a phone; one same-origin stylesheet (no external
 resource of any kind, see ``CSP``); every form carries the CSRF token. Values are HTML-escaped; an ID number
 is only ever in a form field the person typed it into, never in a URL.
 """
@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from urllib.parse import urlsplit
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
-       "base-uri 'none'")
+STYLESHEET = "/oidc/static/login.css"
 
-_STYLE = """
+
+def csp(redirect_uri: str = "") -> str:
+    """The edge's policy, but ``form-action`` also allows the platform's redirect origin: browsers apply it to the
+    redirect that answers a login form post, which goes back to the platform."""
+    parts = urlsplit(redirect_uri)
+    back = f" {parts.scheme}://{parts.netloc}" if redirect_uri and parts.scheme in ("https", "http") else ""
+    return ("default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+            f"form-action 'self'{back}")
+
+
+CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:0;background:#f4f5f7;color:#222}
 main{max-width:26rem;margin:0 auto;padding:1.2rem}
 h1{font-size:1.3rem;color:#b71c1c}
@@ -32,7 +42,7 @@ pre{white-space:pre-wrap;word-break:break-all;background:#f0f0f0;padding:.5rem;f
 def page(title: str, body: str) -> str:
     return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+            f'<title>{escape(title)}</title><link rel="stylesheet" href="{STYLESHEET}"></head>'
             f"<body><main>{body}</main></body></html>")
 
 

@@ -1,4 +1,4 @@
-"""OIDC test world: a node whose issuer is the URL of a real uvicorn server on 127.0.0.1 serving the provider,
+"""OIDC test world: a node whose issuer is the URL of its real HTTP edge on 127.0.0.1 (the provider mounted in it),
 persons in its register, platforms registered with redirect and back-channel logout URIs, a back-channel
 receiver (a real HTTP server on loopback), and a scripted browser (httpx with cookies, no redirects followed)."""
 
@@ -22,7 +22,6 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from hutong.node import Node
 from identity_svc import persons, platforms, registers, totp
@@ -36,27 +35,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class ServerThread:
-    """uvicorn serving an ASGI app on 127.0.0.1 in a thread."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                return
-            time.sleep(0.05)
-        raise RuntimeError("uvicorn did not start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 class BackChannel:
@@ -143,16 +121,16 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(node_factory: Any) -> Iterator[World]:
-    from hutong.oidc.app import create_app
+    from hutong.edge.serve import start_edge
 
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    node: Node = node_factory(config=IDENTITY_CONFIG + f'issuer = "{issuer}"\n')  # type: ignore[assignment]
-    server = ServerThread(create_app(node), port)
-    server.start()
+    node: Node = node_factory(config=IDENTITY_CONFIG + f'issuer = "{issuer}"\n[edge]\nlisten = "127.0.0.1:{port}"\n')  # type: ignore[assignment]
+    edge = start_edge(node)
+    assert edge is not None and edge.base_url == issuer
     w = World(node, Identity.of(node), issuer, BackChannel())
     yield w
-    server.stop()
+    edge.stop()
     w.backchannel.httpd.shutdown()
 
 
