@@ -9,7 +9,7 @@ person in the department's organisation context (token ``org_uscc`` = the issuer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 
@@ -42,6 +42,10 @@ class Issuer:
     kid: str
     cert_pem: str
     created_at: datetime
+
+    def public_view(self) -> Issuer:
+        """What a public catalogue read shows: no internal ids (platform client id, seal id)."""
+        return replace(self, platform_client_id=None, seal_id=None)
 
     @classmethod
     def of(cls, row: IssuerRow) -> Issuer:

@@ -26,7 +26,7 @@ from cert_svc.consent import HolderResolver
 from cert_svc.offline import Verification
 from cert_svc.records import CertView, Holder
 from cert_svc.verify import Verifier
-from hutong.auth import Authenticator, Principal
+from hutong.auth import AUTHORIZATION, CLIENT_ID, CLIENT_SECRET, Authenticator, Principal
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc as pb_grpc
 from hutong.common.v1 import common_pb2
@@ -34,6 +34,7 @@ from hutong.errors import InvalidArgument
 from hutong.node import Node
 from hutong.rpc import metadata_dict
 
+CREDENTIAL_KEYS = (AUTHORIZATION, CLIENT_ID, CLIENT_SECRET)
 Ctx: TypeAlias = grpc.ServicerContext
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 
@@ -145,6 +146,11 @@ class CertServicer(pb_grpc.CertServiceServicer):
     def _who(self, context: Ctx) -> Principal:
         return self.authn.authenticate(metadata_dict(context))
 
+    def _optional(self, context: Ctx) -> Principal | None:
+        """The caller of a public read: None without credentials; credentials sent are checked."""
+        md = metadata_dict(context)
+        return self.authn.authenticate(md) if any(k in md for k in CREDENTIAL_KEYS) else None
+
     # catalogue
     def ListTypes(self, request: pb.ListTypesRequest, context: Ctx) -> pb.ListTypesResponse:
         with self.node.db.session() as s:
@@ -175,9 +181,11 @@ class CertServicer(pb_grpc.CertServiceServicer):
         return pb.AuthoriseIssuerResponse(issuer=_issuer(self.node, issuer))
 
     def ListIssuers(self, request: pb.ListIssuersRequest, context: Ctx) -> pb.ListIssuersResponse:
+        operator = self._optional(context)
         with self.node.db.session() as s:
             found = issuers.list_all(s)
-        return pb.ListIssuersResponse(issuers=[_issuer(self.node, i) for i in found])
+        shown = [i if operator and operator.is_operator else i.public_view() for i in found]
+        return pb.ListIssuersResponse(issuers=[_issuer(self.node, i) for i in shown])
 
     # issuance and lifecycle
     def IssueCertificate(self, request: pb.IssueCertificateRequest, context: Ctx) -> pb.IssueCertificateResponse:
