@@ -21,6 +21,7 @@ INVALID_TRANSITION = "INVALID_TRANSITION"  # FAILED_PRECONDITION: lifecycle tabl
 PREDECESSOR_NOT_FOUND = "PREDECESSOR_NOT_FOUND"  # FAILED_PRECONDITION: no node holds the named predecessor
 PREDECESSOR_INVALID = "PREDECESSOR_INVALID"  # FAILED_PRECONDITION: successor of a not transferred-out cert
 JWS_INVALID = "JWS_INVALID"  # INVALID_ARGUMENT: malformed or tampered JWS / QR content
+VERIFY_RATE_LIMITED = "VERIFY_RATE_LIMITED"  # RESOURCE_EXHAUSTED: too many anonymous verifications by identifier
 NO_CONSENT = "NO_CONSENT"  # PERMISSION_DENIED: platform without a consent covering the request
 PURPOSE_NOT_CONSENTED = "PURPOSE_NOT_CONSENTED"  # PERMISSION_DENIED: consent in force is for another purpose
 CONSENT_EXPIRED = "CONSENT_EXPIRED"  # PERMISSION_DENIED

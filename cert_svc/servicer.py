@@ -17,6 +17,7 @@ from cert_svc import (
     issuance,
     issuers,
     lifecycle,
+    ratelimit,
     reasons,
     rendition,
     statuslist,
@@ -141,6 +142,7 @@ class CertServicer(pb_grpc.CertServiceServicer):
         self.node, self.authn, self.holder_of = node, authn, holder_of
         self.reader = access.Reader(node, holder_of)
         self.verifier = verifier or Verifier(node)
+        self.anonymous_verifications = ratelimit.RateLimiter.for_verification(node)
         self.renditions = rendition.Renditions(node)
 
     def _who(self, context: Ctx) -> Principal:
@@ -297,6 +299,8 @@ class CertServicer(pb_grpc.CertServiceServicer):
     def Verify(self, request: pb.VerifyRequest, context: Ctx) -> pb.VerifyResponse:
         which = request.WhichOneof("subject")
         if which == "identifier":
+            if self._optional(context) is None:  # anonymous: bounded per caller (no enumeration)
+                self.anonymous_verifications.take(ratelimit.caller_key(context.peer()))
             return verification_to_pb(self.verifier.identifier(request.identifier))
         if which in ("jws", "qr"):
             return verification_to_pb(self.verifier.token(getattr(request, which)))
