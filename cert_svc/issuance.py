@@ -290,6 +290,8 @@ def new_version(node: Node, principal: Principal, identifier: str, fields: Mappi
         spec = catalogue.get_type(s, old.type_code)
         current = records.view(node, old)
         end = valid_until or (old.valid_until.isoformat() if old.valid_until else "")
+        # ID-number fields are not shown back (not in the signed form): an update keeps them unless it names them
+        fields = {**current.private_fields, **fields}
         p = prepare(spec, IssueRequest(spec.code, current.holder, fields, old.valid_from.isoformat(), end))
         p = replace(p, extra_claims={"supersedes": old.identifier})
         cid = identifiers.parse_certificate_id(old.identifier)
