@@ -57,10 +57,13 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     services: list[str]
+    integrator: threading.Event | None = None  # set to stop the audit log's integrator thread
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self.integrator:
+            self.integrator.set()
 
 
 def _credentials(node: Node) -> grpc.ServerCredentials | None:
@@ -113,7 +116,8 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     creds = _credentials(node)
     port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
     server.start()
-    return RunningServer(server=server, port=port, health=health_servicer, services=names)
+    return RunningServer(server=server, port=port, health=health_servicer, services=names,
+                         integrator=node.tlog.start())
 
 
 def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
