@@ -27,10 +27,11 @@ from grpc_reflection.v1alpha import reflection
 
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
+from hutong.tlog.service import start_witnessing
 
 log = logging.getLogger("hutong.server")
 
-SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service")
+SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service", "hutong.tlog.service")
 GRACE_SECONDS = 10.0
 
 
@@ -126,6 +127,7 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     node = open_node(data_dir)
     running = start_server(node, listen, reuse_port=reuse_port)
     refresher = start_trust_refresher(node)
+    witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
     host = listen.rpartition(":")[0]
     log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)
     print(f"listening on {host}:{running.port}", flush=True)
@@ -139,6 +141,8 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     stop.wait()
     if refresher:
         refresher.set()
+    if witnessing:
+        witnessing.set()
     log.info("stopping: draining calls for up to %.0f s", GRACE_SECONDS)
     running.stop()
     node.close()

@@ -109,6 +109,31 @@ def _log_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _witness(args: argparse.Namespace) -> int:
+    import grpc
+
+    from hutong.errors import FailedPrecondition
+    from hutong.node import open_node
+    from hutong.tlog import witness
+    from hutong.tlog.service import GrpcWitness
+
+    node = open_node(args.data_dir)
+    try:
+        if not node.trust.federated:
+            raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation (hutong federation join)")
+        with grpc.insecure_channel(node.trust.hub_target) as channel:
+            hub = GrpcWitness(channel)
+            if args.member:
+                got = witness.fetch(node, hub, args.member)
+            else:
+                node.tlog.integrate_all()
+                got = witness.publish(node, hub)
+    finally:
+        node.close()
+    print(f"{got.origin}: size {got.tree_size} cosigned by the hub" if got else "the hub has cosigned nothing yet")
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
     audit = sub.add_parser(
         "audit", help="the audit log: a Merkle transparency log with signed checkpoints",
@@ -136,6 +161,14 @@ def register(sub: Any) -> None:
     cp = audit.add_parser("checkpoint", help="sequence pending events now and sign a checkpoint (opens the HSM)")
     _data_dir(cp)
     cp.set_defaults(func=_checkpoint)
+
+    pub = audit.add_parser("publish", help="member: have the hub cosign this node's newest checkpoint")
+    _data_dir(pub)
+    pub.set_defaults(func=_witness, member=None)
+    fetch = audit.add_parser("fetch", help="member: fetch and check the hub's newest cosigned checkpoint of a member")
+    _data_dir(fetch)
+    fetch.add_argument("--member", required=True, help="the member's node id")
+    fetch.set_defaults(func=_witness)
 
     key = audit.add_parser("log-key", help="print the node log's verifier key (for auditors and the trust list)")
     _data_dir(key)
