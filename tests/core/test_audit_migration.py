@@ -32,7 +32,7 @@ def _chain_hash(prev: str, seq: int, at: datetime, actor: str, action: str, targ
 
 def _old_node_db(url: str, n: int, *, break_at: int | None = None) -> Database:
     db = Database(url)
-    command.upgrade(alembic_config(db.url), "0002")
+    command.upgrade(alembic_config(db.url), "0003")  # the revision before the Merkle log
     prev = GENESIS
     with db.engine.begin() as c:
         for seq in range(1, n + 1):

@@ -6,8 +6,8 @@ records stay unsequenced: the integrator numbers them first, in their old order 
 and signs the first checkpoint. The chain's verdict is itself recorded as the first new event, so
 a chain found broken is carried over whole and the break is on the record, not hidden.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-29 11:01:56.880709
 """
 import hashlib
@@ -61,8 +61,8 @@ def _carry_chain(events: sa.Table) -> None:
         bind.execute(sa.text("SELECT setval(pg_get_serial_sequence('audit_events', 'seq'), :n)"), {"n": last_seq + 1})
 
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
