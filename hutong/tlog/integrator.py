@@ -71,10 +71,13 @@ class Integrator:
 
     def integrate_once(self) -> int:
         """One batch; returns how many events it sequenced (0: nothing pending or another process is at it)."""
-        signer = self.signer()
+        with self.db.session(readonly=True) as s:  # cheap look first: idle polls take no write lock
+            if s.scalar(select(AuditRecord.seq).where(AuditRecord.leaf_index.is_(None)).limit(1)) is None:
+                return 0
         with self.db.session() as s:
             if not _try_lock(s):
                 return 0
+            signer = self.signer()  # under the lock: two processes never both create the log key
             last = latest_checkpoint(s)
             size = last.tree_size if last else 0
             frontier = [bytes.fromhex(h) for h in json.loads(last.frontier)] if last else []
