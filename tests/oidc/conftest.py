@@ -29,6 +29,7 @@ from identity_svc.core import Identity
 from tests.identity_fixtures import IDENTITY_CONFIG, PASSWORD, citizen_id
 
 RP_DIR = os.path.join(os.path.dirname(__file__), "rp")
+RP_READY = os.path.isdir(os.path.join(RP_DIR, "node_modules", "openid-client"))  # scripts/setup runs npm ci
 
 
 def free_port() -> int:
