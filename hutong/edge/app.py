@@ -27,6 +27,8 @@ log = logging.getLogger("hutong.edge")
 # "module:function" entries, each ``function(node, settings) -> list[BaseRoute]``, mounted in this order.
 ROUTE_PROVIDERS: list[str] = [
     "hutong.edge.connect:routes",
+    "hutong.edge.public:routes",
+    "hutong.edge.verify_page:routes",
 ]
 
 # No external resources, no inline script or style, no framing, forms post only to this origin.

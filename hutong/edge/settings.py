@@ -65,3 +65,9 @@ def base_url(config: NodeConfig, settings: EdgeSettings | None = None, *, port: 
     host, _, configured = listen_address(s, config.server.listen).rpartition(":")
     scheme = "https" if config.server.tls_cert_file else "http"
     return f"{scheme}://{host}:{port or configured}"
+
+
+def verify_url(base: str, qr_token: str) -> str:
+    """What a licence's QR code carries: the public verification page with the token in the fragment
+    (browsers never send the fragment to the server)."""
+    return f"{base.rstrip('/')}/v#{qr_token}"
