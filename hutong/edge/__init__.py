@@ -31,9 +31,5 @@ respect the CSP: scripts and styles as files under a route of your own, no inlin
 ``starlette.testclient.TestClient``, or serve it for real with ``hutong.edge.serve.start_edge``.
 """
 
-from __future__ import annotations
-
-from hutong.edge.app import ROUTE_PROVIDERS, build_app
-from hutong.edge.settings import EdgeSettings, base_url, edge_settings
-
-__all__ = ["ROUTE_PROVIDERS", "EdgeSettings", "base_url", "build_app", "edge_settings"]
+# Deliberately empty: services import ``hutong.edge.settings`` (URLs printed in QR codes and
+# certificates) without loading Starlette; the application lives in ``hutong.edge.app``.

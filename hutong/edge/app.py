@@ -29,6 +29,8 @@ ROUTE_PROVIDERS: list[str] = [
     "hutong.edge.connect:routes",
     "hutong.edge.public:routes",
     "hutong.edge.verify_page:routes",
+    "hutong.edge.tsa:routes",
+    "hutong.edge.ocsp:routes",
 ]
 
 # No external resources, no inline script or style, no framing, forms post only to this origin.
