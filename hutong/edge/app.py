@@ -31,6 +31,7 @@ ROUTE_PROVIDERS: list[str] = [
     "hutong.edge.verify_page:routes",
     "hutong.edge.tsa:routes",
     "hutong.edge.ocsp:routes",
+    "hutong.oidc.app:routes",
 ]
 
 # No external resources, no inline script or style, no framing, forms post only to this origin.
