@@ -210,3 +210,26 @@ def test_pdf_upload_page_shows_seal_verdicts(world: World, browser: Any, tmp_pat
     page.screenshot(path=str(world.shots / "pdf-valid.png"), full_page=True)
     assert verdict(page) == "green", page.inner_text("main")
     assert "某某大学" in page.inner_text("table")
+
+
+# -- federated: the page checks the issuing node against the hub's trust list (these run last: they
+# -- make the module's node a federation member, and finally let its trust list go stale) -------------
+
+def test_federated_member_licence_names_the_trust_list(world: World, browser: Any, tmp_path: Path,
+                                                      node_factory: Any) -> None:
+    from datetime import timedelta
+
+    from hutong.federation import hub
+    from tests.federation.conftest import federate, install_trust_list
+
+    hub_node = node_factory("hub")
+    federate(hub_node, [world.env.node], tmp_path)
+    lic = issue(world, tmp_path)
+    page = open_page(browser, lic.url, world.shots / "federated-valid.png")
+    assert verdict(page) == "green", page.inner_text("main")
+    assert "见于信任列表第 1 版" in page.inner_text("#checklist")
+    # The member's copy of the trust list goes stale (past next_update and the grace period): orange.
+    install_trust_list(hub_node, hub.publish(hub_node, validity=-timedelta(days=3)), [world.env.node], tmp_path)
+    page = open_page(browser, lic.url, world.shots / "stale-trust-list.png")
+    assert verdict(page) == "orange", page.inner_text("main")
+    assert "信任列表已过期" in page.inner_text("#checklist")
