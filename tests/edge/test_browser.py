@@ -122,6 +122,9 @@ def test_valid_licence_opens_green(world: World, browser: Any, tmp_path: Path) -
     assert "信任列表" in page.inner_text("#checklist") or "本节点" in page.inner_text("#checklist")
     assert page.inner_text("#checked-at") and page.inner_text("#checked-where")
     assert "11010519491231002X" not in page.content()  # no ID number anywhere on the page
+    # The scanned URL is also what gRPC Verify takes as QR content.
+    stub = cert_pb2_grpc.CertServiceStub(world.env.channel)  # type: ignore[no-untyped-call]
+    assert stub.Verify(pb.VerifyRequest(qr=lic.url)).verdict == 1  # VERDICT_VALID
 
 
 def test_suspended_licence_opens_red(world: World, browser: Any, tmp_path: Path) -> None:
