@@ -15,7 +15,8 @@ What it serves (one provider module each, listed in ``hutong.edge.app.ROUTE_PROV
   scripts-off form, and the sealed-PDF check ``/v/pdf``;
 - ``tsa`` -- RFC 3161 time stamps, ``POST /tsa``;
 - ``ocsp`` -- the seal certificates' OCSP responder, ``POST /ocsp`` and ``GET /ocsp/<base64 request>``;
-- ``hutong.oidc.app`` -- the OpenID Connect provider.
+- ``hutong.oidc.app`` -- the OpenID Connect provider (``/.well-known/openid-configuration``, ``/oidc/...``),
+  on when ``[identity] issuer`` is the edge's URL (docs/oidc-platforms.md).
 
 Errors: every endpoint answers with the Connect error JSON (``hutong.edge.errors``) carrying a
 stable reason from docs/errors.md; unknown paths, wrong methods, wrong content types, oversized
