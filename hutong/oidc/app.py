@@ -194,6 +194,9 @@ class OidcApp:
         redirect_uri = grant.redirect_uri
         if "openid" not in (data.get("scope") or "").split():
             return self.redirect_error(req, redirect_uri, "invalid_scope", "the openid scope is required")
+        for name, code in (("request", "request_not_supported"), ("request_uri", "request_uri_not_supported")):
+            if name in data:  # OIDC Core §6: request objects are not offered (discovery says so)
+                return self.redirect_error(req, redirect_uri, code, f"the {name} parameter is not supported")
         platform = grant.client.info
         try:
             # Scopes unknown here (email, offline_access, ...) were dropped by authlib (``Client.get_allowed_scope``);
@@ -207,6 +210,9 @@ class OidcApp:
         prompt = set(data.get("prompt", "").split())
         session = flow.browser_session(self.idn, request.cookies.get(SESSION_COOKIE, ""))
         if session is not None and "login" not in prompt and self._session_fits(session, required, data):
+            if "none" in prompt:  # no page may be shown: the person acts for themselves
+                return self.issue(req, grant, flow.Approval(session.verified, session.auth_time, None,
+                                                            session.id_hash), None)
             return self._after_login(req, grant, session.verified, session.auth_time, session.id_hash, None,
                                      request.cookies.get(CSRF_COOKIE, ""))
         if "none" in prompt:
