@@ -26,12 +26,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hutong.config import load_config
+from hutong.edge.handlers import capture
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
+from hutong.tlog.service import start_witnessing
 
 log = logging.getLogger("hutong.server")
 
-SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service")
+SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service", "hutong.tlog.service")
 GRACE_SECONDS = 10.0
 
 
@@ -59,10 +61,13 @@ class RunningServer:
     health: health.HealthServicer
     services: list[str]
     federation_port: int | None = None  # the mutual-TLS port other nodes use (None: not opened)
+    integrator: threading.Event | None = None  # set to stop the audit log's integrator thread
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self.integrator:
+            self.integrator.set()
 
 
 def _credentials(node: Node) -> grpc.ServerCredentials | None:
@@ -110,7 +115,7 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), interceptors=[ErrorInterceptor()],
                          options=options)
-    names = add_services(server, node)
+    names = add_services(capture(server, node), node)  # the HTTP edge calls these very servicers
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *names]:
@@ -126,7 +131,8 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
 
         fed_port = server.add_secure_port(federation, transport.server_credentials(node))
     server.start()
-    return RunningServer(server=server, port=port, health=health_servicer, services=names, federation_port=fed_port)
+    return RunningServer(server=server, port=port, health=health_servicer, services=names, federation_port=fed_port,
+                         integrator=node.tlog.start())
 
 
 def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
@@ -135,6 +141,7 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     node = open_node(data_dir)
     running = start_server(node, listen, reuse_port=reuse_port, federation=federation_listen(node))
     refresher = start_trust_refresher(node)
+    witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
     host = listen.rpartition(":")[0]
     log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)
     print(f"listening on {host}:{running.port}", flush=True)
@@ -154,6 +161,8 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     stop.wait()
     if refresher:
         refresher.set()
+    if witnessing:
+        witnessing.set()
     log.info("stopping: draining calls for up to %.0f s", GRACE_SECONDS)
     if edge:
         edge.stop()

@@ -247,7 +247,13 @@ def to_member(node: Node, member: MemberEntry) -> Iterator[grpc.Channel]:
 
 @contextmanager
 def to_hub(node: Node) -> Iterator[grpc.Channel]:
-    """A channel to the hub that trusts only the hub root given out of band."""
+    """A channel to the hub that trusts only the hub root given out of band (closed on leaving)."""
+    with open_to_hub(node) as channel:
+        yield channel
+
+
+def open_to_hub(node: Node) -> grpc.Channel:
+    """A long-lived channel to the hub (e.g. a background thread's); the caller closes it."""
     store = node.trust.store
     if not node.trust.hub_target or store is None:
         raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation (hutong federation join)")
@@ -256,8 +262,7 @@ def to_hub(node: Node) -> Iterator[grpc.Channel]:
         from hutong.federation.trustlist import verify_trust_list
 
         name = verify_trust_list(store.token, store.hub_roots).hub_id
-    with _channel(node, node.trust.hub_target, store.hub_roots, name) as channel:
-        yield channel
+    return _channel(node, node.trust.hub_target, store.hub_roots, name)
 
 
 def call(channel: grpc.Channel, stub: Callable[[grpc.Channel], Any], method: str, request: Any, *,

@@ -50,6 +50,7 @@ class MemberEntry:
     issuer_certificates: list[str] = field(default_factory=list)
     # USCC region-code prefixes (characters 3-8) whose organisations have this member as home node
     home_regions: list[str] = field(default_factory=list)
+    log_key: str = ""  # verifier key of the node's audit log (checkpoints), see hutong.tlog.note
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> MemberEntry:
@@ -74,6 +75,7 @@ class TrustList:
     issued_at: datetime
     next_update: datetime
     members: tuple[MemberEntry, ...]
+    witness_key: str = ""  # the hub's witness verifier key: cosigns members' audit-log checkpoints
 
     def member(self, node_id: str) -> MemberEntry:
         for m in self.members:
@@ -88,6 +90,7 @@ class TrustList:
             "iat": int(self.issued_at.timestamp()),
             "next_update": int(self.next_update.timestamp()),
             "members": [asdict(m) for m in self.members],
+            **({"witness_key": self.witness_key} if self.witness_key else {}),
         }
 
     @classmethod
@@ -99,6 +102,7 @@ class TrustList:
                 issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
                 next_update=datetime.fromtimestamp(int(claims["next_update"]), UTC),
                 members=tuple(MemberEntry.from_dict(m) for m in claims["members"]),
+                witness_key=str(claims.get("witness_key", "")),
             )
         except (KeyError, TypeError, ValueError):
             raise InvalidArgument("TRUST_LIST_MALFORMED", "the trust list's content is malformed") from None

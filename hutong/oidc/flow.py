@@ -11,25 +11,31 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from hutong import audit
 from hutong.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from hutong.jws import decode_payload
 from identity_svc import backchannel, orgs
 from identity_svc.core import LEVELS, Identity, level_rank, new_id
 from identity_svc.login import Verified, granted_scopes
+from identity_svc.models import Organisation
 from identity_svc.persons import get_person
 from identity_svc.platforms import PlatformInfo, get_platform
-from identity_svc.sessions import Authentication, end_sessions, start_session
+from identity_svc.sessions import Authentication, FederatedOrg, end_sessions, start_session
 
 from .models import OidcBrowserSession, OidcCode, OidcRequest, OidcSessionLink
 
+CSRF_COOKIE = "hutong_oidc_csrf"
+SESSION_COOKIE = "hutong_oidc_session"
 REQUEST_SECONDS = 900  # a pending login
 CODE_SECONDS = 60  # an authorization code (RFC 6749 §4.1.2: short; at most 10 minutes)
 BROWSER_SESSION_SECONDS = 8 * 3600
+PURGE_AFTER_SECONDS = 3600  # expired rows are kept this long (a replayed code still ends its session meanwhile)
 
 
 def sha256(value: str) -> str:
@@ -70,9 +76,19 @@ def start_request(idn: Identity, client_id: str, params: str, required_acr: str,
     """Remember a validated authorization request while the person logs in; the id goes into the forms."""
     tx = new_id("tx")
     with idn.node.db.session() as s:
+        _purge(s, idn.now() - PURGE_AFTER_SECONDS)
         s.add(OidcRequest(id=tx, client_id=client_id, params=params, required_acr=required_acr,
                           csrf_hash=sha256(csrf), expires_at=idn.now() + REQUEST_SECONDS))
     return tx
+
+
+def _purge(s: Session, before: float) -> None:
+    """Forget pending logins, codes and browser sessions that expired long enough ago (no table grows forever)."""
+    s.execute(delete(OidcRequest).where(OidcRequest.expires_at < before))
+    s.execute(delete(OidcCode).where(OidcCode.expires_at < before))
+    old = select(OidcBrowserSession.id_hash).where(OidcBrowserSession.expires_at < before)
+    s.execute(delete(OidcSessionLink).where(OidcSessionLink.browser_session.in_(old)))
+    s.execute(delete(OidcBrowserSession).where(OidcBrowserSession.expires_at < before))
 
 
 @dataclass(frozen=True)
@@ -86,13 +102,15 @@ class Pending:
     browser_session: str | None
 
 
-def pending(idn: Identity, tx: str, csrf: str) -> Pending:
-    """The pending login of a form post, if the form's CSRF token is the browser's (cookie) and the login's."""
+def pending(idn: Identity, tx: str, csrf: str | None) -> Pending:
+    """The pending login of a form post, if the form's CSRF token is the browser's (cookie) and the login's.
+    ``csrf=None`` only for the return from the person's home node: a cross-site POST that carries no cookie,
+    bound to ``tx`` by the home node's signed assertion instead."""
     with idn.node.db.session(readonly=True) as s:
         row = s.get(OidcRequest, tx)
     if row is None or row.done_at is not None or row.expires_at <= idn.now():
         raise FailedPrecondition("LOGIN_REQUEST_EXPIRED", "this login has expired or is finished: start again")
-    if not csrf or not hmac.compare_digest(row.csrf_hash, sha256(csrf)):
+    if csrf is not None and (not csrf or not hmac.compare_digest(row.csrf_hash, sha256(csrf))):
         raise PermissionDenied("CSRF_TOKEN_INVALID", "the form does not come from this browser's login page")
     verified = Verified(row.person_id, row.acr or "", tuple((row.amr or "").split())) if row.person_id else None
     return Pending(row.id, row.client_id, row.params, row.required_acr, verified, row.auth_time, row.browser_session)
@@ -148,11 +166,18 @@ def organisations(idn: Identity, person_id: str) -> list[orgs.OrgView]:
 
 
 def check_organisation(idn: Identity, person_id: str, uscc: str) -> str:
+    return str(organisation_claim(idn, person_id, uscc)["uscc"])
+
+
+def organisation_claim(idn: Identity, person_id: str, uscc: str) -> dict[str, Any]:
+    """The organisation the person chose, with the roles in force now (what a home node asserts for it)."""
     with idn.node.db.session(readonly=True) as s:
-        if not orgs.roles_in_force(s, uscc, person_id, idn.now()):
+        roles = orgs.roles_in_force(s, uscc, person_id, idn.now())
+        if not roles:
             raise orgs.binding_lapsed(s, uscc, person_id) or PermissionDenied(
                 "NOT_A_MEMBER", "the person holds no role in force in this organisation")
-    return uscc
+        org = s.get(Organisation, uscc)
+        return {"uscc": uscc, "name": org.name if org else "", "roles": list(roles)}
 
 
 # -- codes and their exchange ---------------------------------------------------------------------------
@@ -165,6 +190,7 @@ class Approval:
     auth_time: float
     org_uscc: str | None
     browser_session: str | None
+    federated_org: FederatedOrg | None = None  # an organisation context asserted by the person's home node
 
 
 @dataclass(frozen=True)
@@ -184,6 +210,7 @@ class CodeRecord:
     auth_time: float
     org_uscc: str | None
     browser_session: str | None
+    federated_org: FederatedOrg | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -205,7 +232,8 @@ def save_code(idn: Identity, code: str, *, client_id: str, redirect_uri: str, sc
         s.add(OidcCode(code_hash=sha256(code), client_id=client_id, redirect_uri=redirect_uri, scopes=scope,
                        nonce=nonce, code_challenge=code_challenge, person_id=v.person_id, acr=v.acr,
                        amr=" ".join(v.amr), auth_time=approval.auth_time, org_uscc=approval.org_uscc,
-                       browser_session=approval.browser_session, expires_at=idn.now() + CODE_SECONDS))
+                       browser_session=approval.browser_session, expires_at=idn.now() + CODE_SECONDS,
+                       federated_org=json.dumps(asdict(approval.federated_org)) if approval.federated_org else None))
 
 
 def consume_code(idn: Identity, code: str, client_id: str) -> CodeRecord | None:
@@ -227,9 +255,16 @@ def consume_code(idn: Identity, code: str, client_id: str) -> CodeRecord | None:
             row.used_at = idn.now()
             record = CodeRecord(row.code_hash, row.client_id, row.redirect_uri, row.scopes, row.nonce,
                                 row.code_challenge, "S256", row.person_id, row.acr, tuple(row.amr.split()),
-                                row.auth_time, row.org_uscc, row.browser_session)
+                                row.auth_time, row.org_uscc, row.browser_session, _federated(row.federated_org))
     backchannel.notify(idn, ended)
     return record
+
+
+def _federated(raw: str | None) -> FederatedOrg | None:
+    if not raw:
+        return None
+    d = json.loads(raw)
+    return FederatedOrg(home_node=d["home_node"], uscc=d["uscc"], name=d["name"], roles=tuple(d["roles"]))
 
 
 def exchange(idn: Identity, code: CodeRecord) -> dict[str, Any]:
@@ -243,7 +278,7 @@ def exchange(idn: Identity, code: CodeRecord) -> dict[str, Any]:
             raise PermissionDenied("GRANT_REVOKED", "the person no longer holds a role in this organisation")
         tokens = start_session(idn, s, get_person(s, code.person_id), platform,
                                Authentication(code.acr, code.amr, scopes, code.nonce), org_uscc=code.org_uscc,
-                               auth_time=code.auth_time)
+                               auth_time=code.auth_time, federated_org=code.federated_org)
         sid = _sid_of(tokens.access_token)
         row = s.get(OidcCode, code.code_hash)
         assert row is not None
@@ -257,9 +292,14 @@ def exchange(idn: Identity, code: CodeRecord) -> dict[str, Any]:
 
 
 def _sid_of(access_token: str) -> str:
-    from hutong.jws import decode_payload
-
     return str(json.loads(decode_payload(access_token))["sid"])
+
+
+def opened_by(idn: Identity, session: BrowserSession, sid: str) -> bool:
+    """Whether the platform session ``sid`` was opened from this browser session."""
+    with idn.node.db.session(readonly=True) as s:
+        link = s.get(OidcSessionLink, sid)
+        return link is not None and link.browser_session == session.id_hash
 
 
 # -- logout -----------------------------------------------------------------------------------------------

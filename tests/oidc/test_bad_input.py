@@ -168,3 +168,41 @@ def test_no_id_number_in_any_url(world: World, browser: Browser, bad: str) -> No
     _, challenge = pkce_pair()
     r = browser.login(browser.authorize_url(bad, challenge=challenge), person)
     assert person.id_number not in r.headers["location"] and person.id_number not in urlencode(dict(r.headers))
+
+
+def test_failed_logins_are_throttled_as_over_grpc(world: World, browser: Browser, bad: str) -> None:
+    person = world.person()
+    _, challenge = pkce_pair()
+    page = browser.get(browser.authorize_url(bad, challenge=challenge))
+    for _ in range(3):  # the free failures of [identity] free_failures
+        r = browser.post(page, "login", action="login", id_number=person.id_number, password="wrong password 1")
+        assert r.status_code == 400
+    # Then even the right password waits (the delay grows; lockout follows): the same rule as gRPC Login.
+    r = browser.post(page, "login", action="login", id_number=person.id_number, password=person.password)
+    assert r.status_code == 429 and "尝试次数过多" in r.text and "location" not in r.headers
+
+
+def test_unknown_scopes_are_ignored(world: World, browser: Browser, bad: str) -> None:
+    person = world.person()
+    verifier, challenge = pkce_pair()
+    back = browser.login(browser.authorize_url(bad, challenge=challenge, scope="openid profile email offline_access"),
+                         person)
+    token = exchange(world, bad, callback_params(back)["code"], verifier).json()
+    assert token["scope"] == "openid profile"
+
+
+def test_request_objects_are_not_supported(world: World, browser: Browser, bad: str) -> None:
+    _, challenge = pkce_pair()
+    params = callback_params(browser.get(browser.authorize_url(bad, challenge=challenge, request="eyJ.x.y")))
+    assert params["error"] == "request_not_supported" and "code" not in params
+    params = callback_params(browser.get(browser.authorize_url(bad, challenge=challenge,
+                                                               request_uri="https://x.example/r")))
+    assert params["error"] == "request_uri_not_supported"
+
+
+def test_prompt_none_with_a_login_answers_without_a_page(world: World, browser: Browser, bad: str) -> None:
+    person = world.person()
+    _, challenge = pkce_pair()
+    assert "code" in callback_params(browser.login(browser.authorize_url(bad, challenge=challenge), person))
+    params = callback_params(browser.get(browser.authorize_url(bad, challenge=challenge, prompt="none")))
+    assert "code" in params and params["state"] == "st"
