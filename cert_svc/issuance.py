@@ -20,7 +20,7 @@ from cert_svc.catalogue import CertTypeSpec
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow, SerialCounter
 from cert_svc.records import CertView, Holder
-from hutong import audit, identifiers
+from hutong import audit, identifiers, metrics
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 from hutong.node import Node
@@ -238,6 +238,7 @@ def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: I
             refs = statuslist.assign(s, issuer.uscc, len(ready))
             for (n, p), serial, ref in zip(ready, serials, refs, strict=True):
                 outcomes[n] = _store_one(node, s, principal, issuer, signer, n, p, serial, ref)
+        metrics.certificate_issued(spec.code, sum(1 for n, _ in ready if outcomes[n].error is None))
     return [outcomes[n] for n, _ in chunk]
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, DateTime, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from hutong import logs
 from hutong.db import Base, Database
 
 GENESIS = "0" * 64
@@ -85,7 +86,8 @@ def append(
         action=action,
         target=target,
         outcome=outcome,
-        details=json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str),
+        details=json.dumps({**logs.audit_details(), **(details or {})}, sort_keys=True, ensure_ascii=False,
+                           default=str),
         prev_hash=prev,
     )
     rec.hash = record_hash(prev, rec)

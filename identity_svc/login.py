@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, logs, metrics
 from hutong.auth import OPERATOR_SCOPE
 from hutong.errors import FailedPrecondition, HutongError, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_citizen_id
@@ -143,7 +143,12 @@ def login(idn: Identity, platform: PlatformInfo, req: LoginRequest) -> TokenSet:
     ident, client = throttle.policies(idn)
     keys = [(throttle.identity_key(id_index), ident), (throttle.client_key(platform.client_id), client)]
     with idn.node.db.session() as s:
-        throttle.check(idn, s, keys)
+        try:
+            throttle.check(idn, s, keys)
+        except HutongError as err:
+            metrics.login("refused")
+            logs.security_event("login_refused", reason=err.reason, platform=platform.client_id)
+            raise
     try:
         signed = _consume_challenge_now(idn, req, id_index, platform.client_id) if req.challenge_id else None
         person_id = _check_password(idn, number, req.password)
@@ -156,7 +161,10 @@ def login(idn: Identity, platform: PlatformInfo, req: LoginRequest) -> TokenSet:
             throttle.clear(s, keys[0][0])
             audit.append(s, actor=f"platform:{platform.client_id}", action="identity.login",
                          target=f"person:{person.id}", details={"acr": acr, "amr": list(amr)})
+        metrics.login("ok")
         return tokens
     except HutongError as err:
         _record_failure(idn, platform, keys, err)
+        metrics.login("failed")
+        logs.security_event("login_failed", reason=err.reason, platform=platform.client_id)
         raise

@@ -27,7 +27,7 @@ from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import read_certification_data
 from pyhanko.stamp import StaticStampStyle
 
-from hutong import pki
+from hutong import metrics, pki
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 from hutong.node import Node
@@ -146,7 +146,9 @@ class Sealer:
                 })
         except BaseException:
             out.close()
+            metrics.seal_signed("error")
             raise
+        metrics.seal_signed("ok")
         return SealedDocument(output=output, seal_id=seal_id, field_name=field_name, level=options.level,
                               input_sha256=upload.sha256, signing_time=signing_time)
 
