@@ -17,17 +17,24 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hsm import HsmConfig
-from hutong.audit import AuditLog
 from hutong.errors import HutongError, InvalidArgument, Unauthenticated
+
+if TYPE_CHECKING:  # loaded by the commands that use them: a client command never pays for SQLAlchemy
+    from hsm import HsmConfig
+    from hutong.audit import AuditLog
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-# Areas that contribute command groups; a missing one (not installed) is skipped.
+# Areas that contribute command groups; a missing one (not installed) is skipped. Each area's module is
+# imported only when its group is the command being run (or for the full help): start-up stays fast.
+# AREA_GROUPS names the groups each module adds (a test checks it against what they really add).
 AREA_CLIS = ("identity_svc.cli", "seal_svc.cli", "cert_svc.cli", "hutong.federation.cli", "hutong.demo.cli",
              "bench.cli")
+AREA_GROUPS = {"identity": "identity_svc.cli", "registry": "identity_svc.cli", "platform": "identity_svc.cli",
+               "seal": "seal_svc.cli", "cert": "cert_svc.cli", "federation": "hutong.federation.cli",
+               "demo": "hutong.demo.cli", "bench": "bench.cli", "hsm": "hsm.cli"}
 
 
 def data_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -187,6 +194,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _audit_log(data_dir: Path) -> AuditLog:
     """The node's audit log, opened from its configuration alone (auditors need no HSM PIN)."""
+    from hutong.audit import AuditLog
     from hutong.config import load_config
     from hutong.db import Database
 
@@ -237,7 +245,13 @@ def _hsm_config(args: argparse.Namespace) -> HsmConfig:
     return hsm_config(load_config(data_dir)) if data_dir else config_from_args(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command group named on the command line (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; given ``argv``, only the area module of the command being run is imported."""
     parser = argparse.ArgumentParser(
         prog="hutong",
         description="Hutong (互通): identity, e-seals and e-licences for a federated government-service network.",
@@ -272,10 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=_audit_verify)
 
-    from hsm.cli import register as register_hsm
+    wanted = AREA_GROUPS.get(_command_of(argv) or "") if argv is not None else None
+    if wanted is None or wanted == "hsm.cli":
+        from hsm.cli import register as register_hsm
 
-    register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config)
+        register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config)
     for module_name in AREA_CLIS:
+        if wanted is not None and module_name != wanted:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -287,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
