@@ -17,7 +17,18 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 from hutong.cert.v1 import cert_pb2 as pb
-from hutong.cli import EXAMPLES, add_command, print_json, print_table, progress, read_file, sdk
+from hutong.cli import (
+    EXAMPLES,
+    add_command,
+    next_page_hint,
+    one_page_only,
+    paging_args,
+    print_json,
+    print_table,
+    progress,
+    read_file,
+    sdk,
+)
 from hutong.common.v1 import common_pb2
 from hutong.errors import InvalidArgument
 
@@ -151,7 +162,15 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    _show_certs(args, _client(args).list(holder_id=args.holder_id, purpose=args.purpose, type_code=args.type_code))
+    client = _client(args)
+    query: dict[str, Any] = {"holder_id": args.holder_id, "purpose": args.purpose, "type_code": args.type_code,
+                             "page_size": args.page_size}
+    if one_page_only(args):
+        page = client.list_page(**query, page_token=args.page_token)
+        _show_certs(args, page.items)
+        next_page_hint(page.next_page_token)
+    else:
+        _show_certs(args, client.list(**query))
     return EXIT_OK
 
 
@@ -248,6 +267,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--holder-id", default="")
     p.add_argument("--purpose", default="")
     p.add_argument("--type-code", default="")
+    paging_args(p)
     p = command("consent", "consent to a platform using certificates (or --withdraw ID)", _consent)
     p.add_argument("--platform", default="")
     p.add_argument("--identifier", action="append", default=[])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hutong.cli import EXAMPLES, add_command, print_json, print_table, progress, sdk
-from hutong.errors import InvalidArgument
+from hutong.errors import AlreadyExists, InvalidArgument
 from hutong.seal.v1 import seal_pb2
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
@@ -132,9 +132,12 @@ def _sign_jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
 
 def _sign(args: argparse.Namespace) -> int:
     jobs = _sign_jobs(args)
-    for src, _ in jobs:
+    for src, dest in jobs:
         if not src.is_file():
             raise InvalidArgument("FILE_UNREADABLE", f"cannot read the input {src}: no such file")
+        # Checked before any call: sealing uses up a grant, and a sealed document is not to be lost silently.
+        if dest.exists() and not args.force:
+            raise AlreadyExists("OUTPUT_EXISTS", f"{dest} already exists: add --force to overwrite it")
     placement = None
     if args.field is None:
         placement = seal_pb2.Placement(page=args.page, x=args.x, y=args.y, width=args.size, height=args.size)
@@ -228,6 +231,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--location", default="")
     p.add_argument("--level", choices=sorted(_LEVELS), default="B-T")
     p.add_argument("--certify", choices=sorted(_CERTIFY), default=None, help="certify the document (DocMDP)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     p = command("verify", "verify the seals on a PDF (exit 1 unless valid)", _verify)
     p.add_argument("input")

@@ -243,6 +243,36 @@ class Caller:
             raise error_from_rpc(exc) from None
 
 
+# -- paging ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list call: its items and the token of the next page ("" when it was the last)."""
+
+    items: list[Any]
+    next_page_token: str
+
+
+def fetch_page(caller: Caller, method: Callable[..., Any], request: Any, field_name: str, *, page_size: int = 0,
+               page_token: str = "") -> Page:
+    """One page of a list RPC whose request has ``page`` (``hutong.common.v1.PageRequest``)."""
+    request.page.page_size, request.page.page_token = page_size, page_token
+    resp = caller.unary(method, request, idempotent=True)
+    return Page(list(getattr(resp, field_name)), resp.page.next_page_token)
+
+
+def iterate_pages(caller: Caller, method: Callable[..., Any], request: Any, field_name: str, *,
+                  page_size: int = 0, page_token: str = "") -> Iterator[Any]:
+    """Every item of a list RPC, fetching page after page as the iteration goes (never only the first)."""
+    token = page_token
+    while True:
+        page = fetch_page(caller, method, request, field_name, page_size=page_size, page_token=token)
+        yield from page.items
+        token = page.next_page_token
+        if not token:
+            return
+
+
 class AsyncCaller:
     """The asyncio twin of ``Caller`` for ``grpc.aio`` channels (unary calls)."""
 
@@ -271,5 +301,6 @@ class AsyncCaller:
 
 __all__ = [
     "CHUNK", "DEFAULT_TIMEOUT", "NO_RETRY", "TRANSFER_TIMEOUT", "AsyncCaller", "Caller", "Credentials",
-    "HutongError", "RetryPolicy", "TlsOptions", "TokenSource", "open_aio_channel", "open_channel",
+    "HutongError", "Page", "RetryPolicy", "TlsOptions", "TokenSource", "fetch_page", "iterate_pages",
+    "open_aio_channel", "open_channel",
 ]

@@ -27,7 +27,7 @@ from cryptography import x509
 from hutong.common.v1 import common_pb2
 from hutong.errors import Internal
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
-from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy
+from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy, iterate_pages
 from hutong_client._streams import Source, atomic_file, chunks, replayable
 
 if TYPE_CHECKING:
@@ -98,16 +98,13 @@ class SealClient:
         return self._caller.unary(self._stub.GetSeal, seal_pb2.GetSealRequest(seal_id=seal_id), idempotent=True).seal
 
     def list_seals(self, org_uscc: str = "") -> list[seal_pb2.Seal]:
-        seals: list[seal_pb2.Seal] = []
-        token = ""
-        while True:
-            req = seal_pb2.ListSealsRequest(org_uscc=org_uscc,
-                                            page=common_pb2.PageRequest(page_size=500, page_token=token))
-            resp = self._caller.unary(self._stub.ListSeals, req, idempotent=True)
-            seals.extend(resp.seals)
-            token = resp.page.next_page_token
-            if not token:
-                return seals
+        """Every seal of the organisation (all pages)."""
+        return list(self.iter_seals(org_uscc))
+
+    def iter_seals(self, org_uscc: str = "", *, page_size: int = 500) -> Iterator[seal_pb2.Seal]:
+        """The organisation's seals, page by page as the iteration goes."""
+        return iterate_pages(self._caller, self._stub.ListSeals, seal_pb2.ListSealsRequest(org_uscc=org_uscc),
+                             "seals", page_size=page_size)
 
     def suspend_seal(self, seal_id: str, reason: str = "") -> seal_pb2.Seal:
         return self._caller.unary(self._stub.SuspendSeal, seal_pb2.SuspendSealRequest(seal_id=seal_id,
