@@ -125,8 +125,9 @@ def _sign_jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
             raise InvalidArgument("ARGUMENTS_INVALID", "give INPUT OUTPUT, or several inputs with --out-dir DIR")
         return [(files[0], files[1])]
     out_dir = Path(args.out_dir)
-    if not out_dir.is_dir():
+    if out_dir.exists() and not out_dir.is_dir():
         raise InvalidArgument("ARGUMENTS_INVALID", f"--out-dir {out_dir} is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
     return [(f, out_dir / f.name) for f in files]
 
 
@@ -221,7 +222,8 @@ def register(subparsers: Any) -> None:
     p = command("sign", "seal PDF files: INPUT OUTPUT, or INPUT... --out-dir DIR (progress bar)", _sign)
     p.add_argument("seal_id")
     p.add_argument("files", nargs="+", metavar="FILE", help="INPUT OUTPUT, or inputs with --out-dir")
-    p.add_argument("--out-dir", default=None, help="seal every input into this directory (same file names)")
+    p.add_argument("--out-dir", default=None, help="seal every input into this directory (same file names; "
+                   "created if missing)")
     p.add_argument("--field", default=None, help="an existing empty signature field (instead of a position)")
     p.add_argument("--page", type=int, default=1)
     p.add_argument("--x", type=float, default=400.0, help="points from the left edge")

@@ -65,18 +65,19 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
     started: list[NodeProcess] = []
 
     def start(data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None,
-              listen: str = "") -> NodeProcess:
+              listen: str = "", timeout: float = 60.0, inherit_env: bool = True) -> NodeProcess:
         listen = listen or f"127.0.0.1:{free_port()}"
         log_path = tmp_path / f"node-{len(started)}.log"
         out = log_path.open("w", encoding="utf-8")
         proc = subprocess.Popen(
             [sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(data_dir), "--listen", listen,
              "--workers", str(workers)],
-            stdout=subprocess.DEVNULL, stderr=out, text=True, env={**os.environ, **(env or {})})
+            stdout=subprocess.DEVNULL, stderr=out, text=True,
+            env={**(os.environ if inherit_env else {}), **(env or {})})
         out.close()
         node = NodeProcess(proc, listen, log_path)
         started.append(node)
-        wait_serving(listen, proc, log_path)
+        wait_serving(listen, proc, log_path, timeout)
         return node
 
     yield start
