@@ -77,7 +77,11 @@ def _wait_for(prom: str, expr: str, want: float, timeout: float = 90.0) -> list[
     deadline = time.monotonic() + timeout
     result: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        result = _query(prom, expr)
+        try:
+            result = _query(prom, expr)
+        except httpx.TransportError:  # Prometheus is still starting
+            time.sleep(1)
+            continue
         if result and float(result[0]["value"][1]) == want:
             return result
         time.sleep(1)
