@@ -139,7 +139,7 @@ def _issue_batch(args: argparse.Namespace) -> int:
     total = max(len(data.decode("utf-8-sig", errors="replace").strip().splitlines()) - 1, 0)
     rows: list[dict[str, Any]] = []
     summary: dict[str, int] = {}
-    for response in _client(args).issue_batch(args.type_code, data):
+    for response in _client(args).issue_batch(args.type_code, data, idempotency_key=args.idempotency_key):
         for r in response.results:
             rows.append({"row": r.row, "identifier": r.identifier, "reason": r.reason, "message": r.message})
         progress(len(rows), total, "rows")
@@ -260,6 +260,8 @@ def register(subparsers: Any) -> None:
                 _issue_batch)
     p.add_argument("type_code")
     p.add_argument("csv", type=Path)
+    p.add_argument("--idempotency-key", default="", help="any unique string (a UUID): running the command again "
+                   "with it returns the first run's outcomes and issues nothing twice")
     p = command("get", "show a certificate", _get)
     p.add_argument("identifier")
     p.add_argument("--purpose", default="", help="why (platforms reading within a consent)")

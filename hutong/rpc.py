@@ -164,6 +164,14 @@ def metadata_dict(context: grpc.ServicerContext) -> dict[str, str]:
     return md
 
 
+def idempotency_key(context: grpc.ServicerContext) -> str:
+    """The caller's ``idempotency-key`` metadata ("" when absent), checked (``hutong.idempotency``)."""
+    from hutong.idempotency import HEADER, check_key
+
+    value = dict(context.invocation_metadata() or ()).get(HEADER, "")
+    return check_key(value) if isinstance(value, str) and value else ""
+
+
 def error_from_rpc(exc: grpc.RpcError) -> HutongError:
     """Client side: rebuild the typed error from a failed call's status details."""
     from hutong.errors import error_for

@@ -145,8 +145,9 @@ def _sign(args: argparse.Namespace) -> int:
     client = _client(args)
     results = []
     for n, (src, dest) in enumerate(jobs, start=1):
+        key = args.idempotency_key and (args.idempotency_key if len(jobs) == 1 else f"{args.idempotency_key}:{n}")
         result = client.sign_file(
-            src, dest, args.seal_id, placement=placement, field_name=args.field or "",
+            src, dest, args.seal_id, placement=placement, field_name=args.field or "", idempotency_key=key,
             reason=args.reason, location=args.location, level=_LEVELS[args.level],
             certification=_CERTIFY[args.certify] if args.certify else seal_pb2.CERTIFICATION_UNSPECIFIED)
         results.append({"input": str(src), "output": str(dest), "field": result.field_name, "level": args.level,
@@ -234,6 +235,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--level", choices=sorted(_LEVELS), default="B-T")
     p.add_argument("--certify", choices=sorted(_CERTIFY), default=None, help="certify the document (DocMDP)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--idempotency-key", default="", help="any unique string (a UUID): sealing again with it returns "
+                   "the first sealed document and uses the grant once (each of several inputs gets KEY:N)")
 
     p = command("verify", "verify the seals on a PDF (exit 1 unless valid)", _verify)
     p.add_argument("input")

@@ -235,10 +235,11 @@ class Caller:
                 raise error_from_rpc(exc) from None
 
     def bidi_stream(self, method: Callable[..., Iterable[T]], requests: Iterable[Any], *,
-                    timeout: float | None = None) -> Iterator[T]:
-        """A bidirectional stream (e.g. sealing): never retried, errors typed."""
+                    timeout: float | None = None, metadata: Sequence[tuple[str, str]] = ()) -> Iterator[T]:
+        """A bidirectional stream (e.g. sealing): never retried here, errors typed; ``metadata`` is added."""
         try:
-            yield from method(iter(requests), metadata=self.metadata, timeout=timeout or TRANSFER_TIMEOUT)
+            yield from method(iter(requests), metadata=[*self.metadata, *metadata],
+                              timeout=timeout or TRANSFER_TIMEOUT)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
 

@@ -23,6 +23,7 @@ from cryptography import x509
 
 from cert_svc import jws
 from cert_svc.offline import StatusListCache, Verification, verify_token
+from hutong.auth import IDEMPOTENCY_KEY
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc
 from hutong.common.v1 import common_pb2
@@ -104,9 +105,11 @@ class CertClient:
                                          predecessor=predecessor)
         return self._unary(self._stub.IssueCertificate, req).certificate  # type: ignore[no-any-return]
 
-    def issue_batch(self, type_code: str, csv: Source) -> Iterator[pb.IssueBatchResponse]:
+    def issue_batch(self, type_code: str, csv: Source, *, idempotency_key: str = "") -> Iterator[pb.IssueBatchResponse]:
         """Streams per-row outcomes as the node processes them; the last message carries the summary.
-        ``csv`` is a path, bytes or a binary stream (header row: holder_id,holder_name,<fields>)."""
+        ``csv`` is a path, bytes or a binary stream (header row: holder_id,holder_name,<fields>). With an
+        ``idempotency_key`` a repeated call (after a broken connection, say) returns the first call's outcomes
+        and issues nothing twice; a batch cut off midway goes on after the rows it had committed."""
         make, _ = replayable(csv)
 
         def requests() -> Iterator[pb.IssueBatchRequest]:
@@ -114,7 +117,8 @@ class CertClient:
             for block in make():
                 yield pb.IssueBatchRequest(csv=common_pb2.Chunk(data=block))
 
-        return self._caller.bidi_stream(self._stub.IssueBatch, requests())
+        extra = [(IDEMPOTENCY_KEY, idempotency_key)] if idempotency_key else []
+        return self._caller.bidi_stream(self._stub.IssueBatch, requests(), metadata=extra)
 
     def change_status(self, identifier: str, status: pb.CertStatus, reason: str = "") -> pb.Certificate:
         req = pb.ChangeStatusRequest(identifier=identifier, status=status, reason=reason)

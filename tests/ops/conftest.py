@@ -15,6 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.clients.sdk_world import world  # noqa: F401  (fixture: a served node with platforms and an issuer)
+
 
 def free_port() -> int:
     with socket.socket() as s:
