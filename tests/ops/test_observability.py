@@ -79,7 +79,7 @@ def _wait_for(prom: str, expr: str, want: float, timeout: float = 90.0) -> list[
     while time.monotonic() < deadline:
         try:
             result = _query(prom, expr)
-        except httpx.TransportError:  # Prometheus is still starting
+        except (httpx.TransportError, httpx.HTTPStatusError):  # Prometheus is still starting (refused, 503)
             time.sleep(1)
             continue
         if result and float(result[0]["value"][1]) == want:
@@ -128,7 +128,7 @@ def test_metrics_and_json_logs_of_a_multi_worker_node(node_factory: Any, start_n
                        'grpc_method="GetJwks",grpc_code="OK",grpc_type="unary"})', 12)
         _wait_for(url, 'sum(grpc_server_handled_total{grpc_method="Login",grpc_code="UNAUTHENTICATED"})', 2)
         _wait_for(url, 'sum(hutong_logins_total{result="failed"})', 2)
-        assert _query(url, 'sum(grpc_server_handling_seconds_count{grpc_method="GetJwks"})')
+        _wait_for(url, 'sum(grpc_server_handling_seconds_count{grpc_method="GetJwks"})', 12)
         assert _query(url, 'hutong_hsm_operation_seconds_count{operation="hmac"}')  # login's blind index
         assert _query(url, "hutong_db_pool_size")
     finally:
