@@ -23,6 +23,7 @@ from hutong.errors import ConfigError, Unavailable
 MODEL_MODULES = (
     "hutong.audit",
     "hutong.idempotency",
+    "hutong.tlog.models",
     "hutong.pki",
     "hutong.federation.models",
     "hutong.federation.assertion",

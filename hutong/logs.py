@@ -4,8 +4,8 @@ Why here: operators ship node logs to a collector that parses JSON; a single pla
 gRPC/TLS message from the C core, a stray warning) breaks their parser and hides what happened.
 
 - ``RequestInfo`` is the call in progress (request id, method, caller), held in a contextvar that the
-  RPC boundary (``hutong.rpc``) sets for every call. ``audit_details()`` is what ``audit.append``
-  merges into a record so an audit record names the request that caused it.
+  RPC boundary (``hutong.rpc``) sets for every call. ``current_request_id()`` is what ``audit.append``
+  stores with a record so an audit record names the request that caused it.
 - ``JsonFormatter`` adds node, worker (pid) and request id to every record; ``extra={"fields": {...}}``
   adds structured fields (the access line uses it).
 - ``setup_logging`` installs it at the configured level (``[log] level`` in hutong.toml or
@@ -82,10 +82,11 @@ def set_caller(kind: str, platform: str, subject: str = "") -> None:
         info.caller_kind, info.platform, info.subject = kind, platform, subject
 
 
-def audit_details() -> dict[str, str]:
-    """What every audit record written during a call carries: the request id."""
+def current_request_id() -> str | None:
+    """The request id of the call in progress (None outside a call): every audit record written during a
+    call carries it (``hutong.audit.append``)."""
     info = _current.get()
-    return {"request_id": info.request_id} if info is not None else {}
+    return info.request_id if info is not None else None
 
 
 def security_event(event: str, **fields: Any) -> None:
