@@ -20,9 +20,10 @@ from cert_svc.catalogue import CertTypeSpec
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow, SerialCounter
 from cert_svc.records import CertView, Holder
+from hsm import HsmError
 from hutong import audit, identifiers
 from hutong.auth import Principal
-from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
+from hutong.errors import FailedPrecondition, HutongError, Internal, InvalidArgument, lift
 from hutong.node import Node
 
 CHUNK = 200
@@ -248,8 +249,8 @@ def _store_one(node: Node, s: Session, principal: Principal, issuer: Issuer, sig
         with s.begin_nested():
             _store(node, s, p, issuer, cid, ref, signer, principal)
         return RowOutcome(n, identifier=str(cid))
-    except HutongError as exc:
-        return RowOutcome(n, error=exc)
+    except (HutongError, HsmError) as exc:
+        return RowOutcome(n, error=lift(exc) or Internal("INTERNAL_ERROR", "internal error"))
 
 
 def new_version(node: Node, principal: Principal, identifier: str, fields: Mapping[str, str],

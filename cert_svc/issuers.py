@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from cert_svc import catalogue, jws, reasons
 from cert_svc.models import IssuerRow
 from hsm import CreateKeyRequest, KeyAlgorithm, KeyInfo
+from hsm.errors import NotFound as KeyNotFound
 from hutong import audit, identifiers, pki
 from hutong.auth import OPERATOR_SCOPE, Principal
 from hutong.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
@@ -116,7 +117,7 @@ def _issuer_key(node: Node, label: str) -> KeyInfo:
     # A key left by a registration that failed after creating it is reused, not duplicated.
     try:
         return node.keys.get_key(label)
-    except NotFound:
+    except KeyNotFound:
         return node.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
 
 

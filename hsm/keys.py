@@ -37,7 +37,6 @@ from hsm.model import (
 )
 from hsm.signer import HsmSigner
 from hsm.uri import KeyRef, to_ref
-from hutong.errors import HutongError
 
 __all__ = [
     "CreateKeyRequest",
@@ -268,7 +267,7 @@ class KeyManager:
             for h in s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY)]):
                 try:
                     found.append(self._pair_info(s, h, cert_ids))
-                except HutongError:
+                except errors.HsmError:
                     continue  # e.g. an EC key whose public half was deleted: unusable, not listable
             secrets = s.findObjects([(L.CKA_CLASS, L.CKO_SECRET_KEY)])
             found += [self._secret_info(s, h) for h in secrets]

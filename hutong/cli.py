@@ -21,7 +21,7 @@ from typing import Any
 
 from hsm import HsmConfig
 from hutong.audit import AuditLog
-from hutong.errors import HutongError, InvalidArgument, Unauthenticated
+from hutong.errors import InvalidArgument, Unauthenticated, lift
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -292,14 +292,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except HutongError as err:
-        hint = HINTS.get(err.reason, "")
-        print(f"error: {err.reason}: {err.message}" + (f" ({hint})" if hint and hint not in err.message else ""),
-              file=sys.stderr)
-        return EXIT_ERROR
     except OSError as exc:  # a file named on the command line: missing, unreadable, not writable
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error: FILE_UNREADABLE: {exc.strerror or exc}{where} (check the path and its permissions)",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        err = lift(exc)  # a Hutong error, or the HSM's own
+        if err is None:
+            raise
+        hint = HINTS.get(err.reason, "")
+        print(f"error: {err.reason}: {err.message}" + (f" ({hint})" if hint and hint not in err.message else ""),
               file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from hutong.auth import PEER_CERT_SHA256
-from hutong.errors import ERROR_DOMAIN, HutongError, Kind
+from hutong.errors import ERROR_DOMAIN, HutongError, Kind, lift
 
 log = logging.getLogger("hutong.rpc")
 
@@ -45,7 +45,7 @@ def _internal(exc: BaseException, method: str) -> HutongError:
 
 
 def _abort(context: grpc.ServicerContext, exc: BaseException, method: str) -> None:
-    err = exc if isinstance(exc, HutongError) else _internal(exc, method)
+    err = lift(exc) or _internal(exc, method)
     context.abort_with_status(to_status(err))
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import DateTime, String, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hsm import HsmError
 from hutong import jws, pki
 from hutong.db import Base
 from hutong.errors import HutongError, InvalidArgument, PermissionDenied, Unauthenticated
@@ -79,7 +80,7 @@ def _decrypt(node: Node, token: str) -> str:
     try:
         cek = node.keys.decrypt_rsa_oaep(pki.key_label(pki.FEDERATION_ENC), ek)
         return AESGCM(cek).decrypt(iv, ct + tag, header_b64.encode()).decode()
-    except (HutongError, ValueError, InvalidTag):  # one answer for every failure: no decryption oracle
+    except (HutongError, HsmError, ValueError, InvalidTag):  # one answer for every failure: no decryption oracle
         raise Unauthenticated("ASSERTION_INVALID", "the federation assertion was altered or is not for this node") \
             from None
 
