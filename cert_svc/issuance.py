@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cert_svc import catalogue, issuers, jws, lifecycle, reasons, records, statuslist
+from cert_svc import catalogue, issuers, lifecycle, reasons, records, statuslist
 from cert_svc.catalogue import CertTypeSpec
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow, SerialCounter
@@ -25,6 +25,8 @@ from hutong import audit, identifiers
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, Internal, InvalidArgument, lift
 from hutong.node import Node
+from hutong.verify import jose
+from hutong.verify.certs import CERT_TYP, QR_TYP
 
 CHUNK = 200
 
@@ -140,18 +142,14 @@ class _Signer:
 
     def __init__(self, node: Node, issuer: Issuer) -> None:
         self._hsm = node.keys.signer(issuer.key_label)
-        self._x5c = jws.x5c_value(issuers.chain(node, issuer)[:2])  # issuer certificate + issuer CA
+        self._x5c = jose.x5c_value(issuers.chain(node, issuer)[:2])  # issuer certificate + issuer CA
         self._kid = issuer.kid
 
-    def _raw(self, data: bytes) -> bytes:
-        return self._hsm.sign_raw_ecdsa(data, hash_name="sha256")
-
     def forms(self, claims: dict[str, Any]) -> tuple[str, str]:
-        token = jws.sign_compact({"typ": jws.CERT_TYP, "kid": self._kid, "x5c": self._x5c}, claims, self._raw)
+        token = jose.sign_compact(self._hsm, claims, typ=CERT_TYP, kid=self._kid, headers={"x5c": self._x5c})
         # The QR carries what a verifier needs, no personal data, and the full JWS's digest.
         qr_claims = {k: claims[k] for k in ("jti", "iss", "type", "valid_from", "valid_until", "status")}
-        qr = jws.sign_compact({"typ": jws.QR_TYP, "kid": self._kid}, {**qr_claims, "dig": jws.digest(token)},
-                              self._raw)
+        qr = jose.sign_compact(self._hsm, {**qr_claims, "dig": jose.digest(token)}, typ=QR_TYP, kid=self._kid)
         return token, qr
 
 

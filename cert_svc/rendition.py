@@ -21,12 +21,12 @@ from pyhanko.pdf_utils.writer import PdfFileWriter
 
 from cert_svc import catalogue, issuers, reasons
 from cert_svc.catalogue import CertTypeSpec
-from cert_svc.offline import Finding
 from cert_svc.records import CertView
 from hutong.auth import service_principal
 from hutong.errors import FailedPrecondition, InvalidArgument
 from hutong.node import Node
 from hutong.pdfpage import A4, Page
+from hutong.verify.findings import Finding
 
 CATALOG_KEY = "/HutongCertificate"
 SERVICE_NAME = "cert_svc"  # the in-process principal that seals renditions
@@ -130,9 +130,9 @@ class Renditions:
 
 def seal_findings(node: Node, data: bytes, issuer_uscc: str) -> list[Finding]:
     """The seal check of a rendition: sealed, intact, trusted, and by the issuing department."""
+    from hutong.verify.pdf import Verdict, verify_pdf
     from seal_svc.settings import load_settings
     from seal_svc.trust import local_trust
-    from seal_svc.verify import Verdict, verify_pdf
 
     settings = load_settings(node)
     report = verify_pdf(data, local_trust(node), limit=settings.max_upload_bytes, temp_dir=settings.temp_dir)

@@ -23,7 +23,6 @@ from cert_svc import (
 )
 from cert_svc.catalogue import CertTypeSpec, FieldSpec, Layout, ValidityRule
 from cert_svc.consent import HolderResolver
-from cert_svc.offline import Verification
 from cert_svc.records import CertView, Holder
 from cert_svc.verify import Verifier
 from hutong.auth import Authenticator, Principal
@@ -33,6 +32,7 @@ from hutong.common.v1 import common_pb2
 from hutong.errors import InvalidArgument
 from hutong.node import Node
 from hutong.rpc import metadata_dict
+from hutong.verify.certs import Verification
 
 Ctx: TypeAlias = grpc.ServicerContext
 DEFAULT_PAGE, MAX_PAGE = 50, 500

@@ -24,11 +24,12 @@ from hutong.auth import Authenticator, Principal, service_principal
 from hutong.errors import Unauthenticated
 from hutong.node import Node
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from hutong.verify.pdf import Verdict, VerificationReport, verify_pdf
+from hutong.verify.trust import TrustMaterial, TrustSource, combine
 from seal_svc.sealing import Certification, PadesLevel, Placement, SealedDocument, Sealer, SealOptions, seal_pdf
 from seal_svc.seals import GrantInfo, SealInfo, SealService, SealStatus, SealType
 from seal_svc.servicer import SealServicer
-from seal_svc.trust import TrustMaterial, TrustSource, combine, local_trust
-from seal_svc.verify import Verdict, VerificationReport, verify_pdf
+from seal_svc.trust import local_trust
 
 __all__ = [
     "Certification", "GrantInfo", "PadesLevel", "Placement", "SealInfo", "SealOptions", "SealService", "SealStatus",

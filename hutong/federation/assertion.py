@@ -26,10 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hsm import HsmError
-from hutong import jws, pki
+from hutong import pki
 from hutong.db import Base
 from hutong.errors import HutongError, InvalidArgument, PermissionDenied, Unauthenticated
 from hutong.node import Node
+from hutong.verify import jose
 
 TYP = "hutong-federation-assertion+jwt"
 LIFETIME = timedelta(minutes=2)
@@ -60,7 +61,7 @@ def issue(node: Node, *, audience_node: str, op: str, claims: Mapping[str, Any])
     now = datetime.now(UTC)
     body = {**claims, "op": op, "iss": node.id, "aud": audience_node, "iat": int(now.timestamp()),
             "exp": int((now + LIFETIME).timestamp()), "jti": secrets.token_urlsafe(16)}
-    inner = jws.sign_compact(node.pki.signer(pki.TOKEN), body, typ=TYP)
+    inner = jose.sign_compact(node.pki.signer(pki.TOKEN), body, typ=TYP)
     token: bytes = jose_jwe.encrypt(inner.encode(), dict(enc_jwk), encryption="A256GCM", algorithm="RSA-OAEP",
                                     cty="JWT", kid=enc_jwk.get("kid"))
     return token.decode()
@@ -91,12 +92,12 @@ def accept(node: Node, token: str, *, op: str | None) -> Assertion:
     ``op=None`` accepts any operation (a dispatcher that routes on ``claims["op"]``).
     """
     inner = _decrypt(node, token)
-    if jws.unverified_header(inner).get("typ") != TYP:
+    if jose.unverified_header(inner).get("typ") != TYP:
         raise InvalidArgument("ASSERTION_MALFORMED", "this is not a federation assertion")
-    issuer = str(json.loads(jws.decode_payload(inner)).get("iss", ""))
+    issuer = str(json.loads(jose.decode_payload(inner)).get("iss", ""))
     jwks = node.trust.member(issuer).jwks  # NODE_NOT_IN_TRUST_LIST for strangers and removed members
     try:
-        claims = json.loads(jws.verify_compact(inner, jwks))
+        claims = json.loads(jose.verify_compact(inner, jwks))
     except Unauthenticated:
         raise Unauthenticated("ASSERTION_INVALID", f"the assertion is not signed by node {issuer!r}") from None
     if op is not None and claims.get("op") != op:
