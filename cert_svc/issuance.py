@@ -161,7 +161,7 @@ def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers
     row = CertificateRow(
         identifier=identifier, series=identifier.rsplit(".", 2)[0], version=version, type_code=p.spec.code,
         issuer_uscc=issuer.uscc, holder_kind=p.holder.kind, holder_index=node.pki.blind_index(p.holder.id),
-        sealed_forms=records.seal_forms(node, identifier, token, qr), valid_from=p.valid_from,
+        protected_forms=records.protect_forms(node, identifier, token, qr), valid_from=p.valid_from,
         valid_until=p.valid_until, status="valid", status_reason="", status_changed_at=now,
         status_list_id=status_ref[0], status_index=status_ref[1], predecessor=p.predecessor or None, issued_at=now,
     )

@@ -56,8 +56,8 @@ def aad(identifier: str) -> bytes:
     return b"cert:" + identifier.encode()
 
 
-def seal_forms(node: Node, identifier: str, token: str, qr: str) -> bytes:
-    return node.pki.seal_data(json.dumps({"jws": token, "qr": qr}).encode(), aad=aad(identifier))
+def protect_forms(node: Node, identifier: str, token: str, qr: str) -> bytes:
+    return node.pki.protect(json.dumps({"jws": token, "qr": qr}).encode(), aad=aad(identifier))
 
 
 def find(s: Session, identifier: str) -> CertificateRow:
@@ -80,7 +80,7 @@ def latest(s: Session, series: str) -> CertificateRow | None:
 
 
 def view(node: Node, row: CertificateRow) -> CertView:
-    forms = json.loads(node.pki.open_data(row.sealed_forms, aad=aad(row.identifier)))
+    forms = json.loads(node.pki.unprotect(row.protected_forms, aad=aad(row.identifier)))
     claims = jose.Compact(forms["jws"]).payload
     h = claims["holder"]
     links = {k: v for k, v in (("supersedes", row.supersedes), ("superseded_by", row.superseded_by),

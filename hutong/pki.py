@@ -312,10 +312,10 @@ class NodePki:
         """Deterministic keyed hash of a personal identifier (HMAC key in the HSM)."""
         return self.keys.hmac_sha256(key_label(BLIND_INDEX), value.encode()).hex()
 
-    def seal_data(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
+    def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
         return self.keys.encrypt(key_label(DATA_KEY), plaintext, aad=aad)
 
-    def open_data(self, blob: bytes, *, aad: bytes = b"") -> bytes:
+    def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes:
         return self.keys.decrypt(key_label(DATA_KEY), blob, aad=aad)
 
 
