@@ -27,16 +27,8 @@ GRPC_ALLOWED = ("hutong/rpc.py", "hutong/federation/service.py", "hutong/federat
 # What the SDK distribution ships of the core (clients/setup.py SHARED_CORE, plus the stubs and hutong.verify).
 SHARED_CORE = ("hutong/__init__.py", "hutong/errors.py", "hutong/auth.py", "hutong/rpc.py", "hutong/verify/")
 LIGHT_THIRD_PARTY = {"grpc", "grpc_status", "google", "cryptography", "asn1crypto", "pyhanko", "pyhanko_certvalidator"}
-# Known debt, to be removed (issue 11: cross-service needs become Protocols injected at wiring; peer fetches go
-# through hutong.federation.transport). The test fails when one is gone too, so the list only shrinks.
-KNOWN_CROSSINGS = {
-    ("seal_svc/seals.py", "identity_svc"),
-    ("cert_svc/consent.py", "identity_svc"),
-    ("cert_svc/legal_person.py", "identity_svc"),
-    ("cert_svc/rendition.py", "seal_svc"),
-    ("seal_svc/service.py", "identity_svc"),
-    ("cert_svc/service.py", "identity_svc"),
-}
+# Known debt, to be removed: domain modules that still open gRPC channels to peers (they move onto
+# hutong.federation.transport). The test fails when one is gone too, so the list only shrinks.
 KNOWN_GRPC_IN_DOMAIN = {"seal_svc/trust.py", "cert_svc/verify.py"}
 
 
@@ -88,12 +80,9 @@ def test_the_core_imports_no_service_and_not_the_sdk() -> None:
 
 
 def test_no_service_imports_another_service() -> None:
-    crossings = {(_rel(p), _top(m)) for p in _files(*SERVICES) if not _in(_rel(p), APP)
-                 for m in _imports(p) if _top(m) in SERVICES and _top(m) != _rel(p).split("/")[0]}
-    new = sorted(crossings - KNOWN_CROSSINGS)
-    assert not new, f"a service reaches into another service (declare a Protocol, inject it at wiring): {new}"
-    gone = sorted(KNOWN_CROSSINGS - crossings)
-    assert not gone, f"these crossings are gone: remove them from KNOWN_CROSSINGS: {gone}"
+    crossings = sorted({(_rel(p), _top(m)) for p in _files(*SERVICES) if not _in(_rel(p), APP)
+                        for m in _imports(p) if _top(m) in SERVICES and _top(m) != _rel(p).split("/")[0]})
+    assert not crossings, f"a service reaches into another (ask through a hutong.peers Protocol): {crossings}"
 
 
 def test_server_packages_do_not_import_the_sdk() -> None:
