@@ -27,6 +27,7 @@ log = logging.getLogger("hutong.edge")
 # "module:function" entries, each ``function(node, settings) -> list[BaseRoute]``, mounted in this order.
 ROUTE_PROVIDERS: list[str] = [
     "hutong.edge.connect:routes",
+    "hutong.oidc.app:routes",
 ]
 
 # No external resources, no inline script or style, no framing, forms post only to this origin.
