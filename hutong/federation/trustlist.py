@@ -48,6 +48,7 @@ class MemberEntry:
     enc_jwk: dict[str, str] = field(default_factory=dict)  # RSA-OAEP key federation assertions are encrypted to
     type_mapping: dict[str, str] = field(default_factory=dict)  # local type code -> national type code
     issuer_certificates: list[str] = field(default_factory=list)
+    log_key: str = ""  # verifier key of the node's audit log (checkpoints), see hutong.tlog.note
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> MemberEntry:
@@ -72,6 +73,7 @@ class TrustList:
     issued_at: datetime
     next_update: datetime
     members: tuple[MemberEntry, ...]
+    witness_key: str = ""  # the hub's witness verifier key: cosigns members' audit-log checkpoints
 
     def member(self, node_id: str) -> MemberEntry:
         for m in self.members:
@@ -86,6 +88,7 @@ class TrustList:
             "iat": int(self.issued_at.timestamp()),
             "next_update": int(self.next_update.timestamp()),
             "members": [asdict(m) for m in self.members],
+            **({"witness_key": self.witness_key} if self.witness_key else {}),
         }
 
     @classmethod
@@ -97,6 +100,7 @@ class TrustList:
                 issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
                 next_update=datetime.fromtimestamp(int(claims["next_update"]), UTC),
                 members=tuple(MemberEntry.from_dict(m) for m in claims["members"]),
+                witness_key=str(claims.get("witness_key", "")),
             )
         except (KeyError, TypeError, ValueError):
             raise InvalidArgument("TRUST_LIST_MALFORMED", "the trust list's content is malformed") from None
