@@ -149,8 +149,19 @@ class _Signer:
         token = jose.sign_compact(self._hsm, claims, typ=CERT_TYP, kid=self._kid, headers={"x5c": self._x5c})
         # The QR carries what a verifier needs, no personal data, and the full JWS's digest.
         qr_claims = {k: claims[k] for k in ("jti", "iss", "type", "valid_from", "valid_until", "status")}
+        qr_claims["hn"] = masked_name(str(claims["holder"]["name"]))  # to compare with the paper, masked
         qr = jose.sign_compact(self._hsm, {**qr_claims, "dig": jose.digest(token)}, typ=QR_TYP, kid=self._kid)
         return token, qr
+
+
+def masked_name(name: str) -> str:
+    """The holder's name as the verification page shows it: ``张三`` -> ``张*``, ``王小明`` -> ``王*明``;
+    longer names (organisations) keep their first and last two characters."""
+    name = name.strip()
+    if len(name) <= 2:
+        return name[:1] + "*" * (len(name) - 1)
+    keep = 2 if len(name) > 6 else 1
+    return name[:keep] + "*" * (len(name) - 2 * keep) + name[-keep:]
 
 
 def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers.CertificateId,

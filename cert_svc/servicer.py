@@ -290,8 +290,10 @@ class CertServicer(pb_grpc.CertServiceServicer):
         which = request.WhichOneof("subject")
         if which == "identifier":
             return verification_to_pb(self.verifier.identifier(request.identifier))
-        if which in ("jws", "qr"):
-            return verification_to_pb(self.verifier.token(getattr(request, which)))
+        if which == "jws":
+            return verification_to_pb(self.verifier.token(request.jws))
+        if which == "qr":  # what a rendition's QR says: the verification page's URL, the token in its fragment
+            return verification_to_pb(self.verifier.token(request.qr.rpartition("#")[2]))
         raise InvalidArgument(reasons.JWS_INVALID, "give an identifier, a JWS or the QR content")
 
     def VerifyRendition(self, request_iterator: Iterable[common_pb2.Chunk], context: Ctx) -> pb.VerifyResponse:

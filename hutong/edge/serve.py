@@ -40,7 +40,9 @@ class RunningEdge:
 def _bind(listen: str, reuse_port: bool) -> socket.socket:
     host, _, port = listen.rpartition(":")
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto given explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (accepted ones
+    # inherit it); without it, Nagle plus the client's delayed ACK add 40 ms to every keep-alive response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

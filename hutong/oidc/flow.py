@@ -278,6 +278,13 @@ def _sid_of(access_token: str) -> str:
     return str(json.loads(decode_payload(access_token))["sid"])
 
 
+def opened_by(idn: Identity, session: BrowserSession, sid: str) -> bool:
+    """Whether the platform session ``sid`` was opened from this browser session."""
+    with idn.node.db.session(readonly=True) as s:
+        link = s.get(OidcSessionLink, sid)
+        return link is not None and link.browser_session == session.id_hash
+
+
 # -- logout -----------------------------------------------------------------------------------------------
 
 def logout(idn: Identity, session: BrowserSession) -> int:

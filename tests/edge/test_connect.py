@@ -199,3 +199,15 @@ def test_every_unary_rpc_is_mounted(edge_env: EdgeEnv) -> None:
         for md in pool.FindServiceByName(name).methods:
             unary = not (md.client_streaming or md.server_streaming)
             assert (f"{name}/{md.name}" in mounted) == unary, md.full_name
+
+
+def test_the_edge_calls_the_grpc_servers_own_servicers(edge_env: EdgeEnv) -> None:
+    from hutong.edge.connect import unary_methods
+    from hutong.edge.handlers import captured
+
+    handlers = captured(edge_env.node)  # what the running gRPC server registered
+    assert handlers
+    method = unary_methods(edge_env.node)["hutong.cert.v1.CertService/Verify"]
+    details = type("D", (), {"method": "/hutong.cert.v1.CertService/Verify", "invocation_metadata": ()})()
+    served = next(h for g in handlers if (h := g.service(details)) is not None)
+    assert method.registered.unary_unary.__self__ is served.unary_unary.__self__  # type: ignore[attr-defined]
