@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from cert_svc import catalogue, reasons
 from cert_svc.models import IssuerRow
 from hsm import CreateKeyRequest, KeyAlgorithm, KeyInfo
-from hsm.errors import NotFound as KeyNotFound
 from hutong import audit, identifiers, pki
 from hutong.auth import OPERATOR_SCOPE, Principal
 from hutong.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
@@ -117,10 +116,7 @@ def register(node: Node, principal: Principal, *, uscc: str, name: str, type_cod
 
 def _issuer_key(node: Node, label: str) -> KeyInfo:
     # A key left by a registration that failed after creating it is reused, not duplicated.
-    try:
-        return node.keys.get_key(label)
-    except KeyNotFound:
-        return node.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
+    return node.keys.get_or_create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
 
 
 def authorise(node: Node, principal: Principal, *, uscc: str, type_codes: Sequence[str]) -> Issuer:

@@ -239,6 +239,14 @@ class KeyManager:
 
         return self._call(f"decrypting with key {key.describe()}", run)
 
+    def get_or_create_key(self, req: CreateKeyRequest) -> KeyInfo:
+        """The key pair labelled ``req.label``, generated from ``req`` when the token has none yet (a key left
+        by an earlier attempt that failed after creating it is reused, not duplicated)."""
+        try:
+            return self.get_key(req.label)
+        except errors.NotFound:
+            return self.create_key(req)
+
     def get_key(self, ref: str | KeyRef) -> KeyInfo:
         """A key pair by label, ``KeyRef`` or ``pkcs11:`` URI (also keys made by other tools)."""
         key = to_ref(ref)

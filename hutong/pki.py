@@ -25,7 +25,6 @@ from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
-from hsm.errors import NotFound as KeyNotFound
 from hsm.model import SecretKind
 from hsm.x509 import issue_certificate
 from hutong import audit
@@ -157,10 +156,7 @@ class NodePki:
 
     def _make(self, name: str, profile: Profile, *, issuer: str | None, years: int, not_before: datetime) -> None:
         label = key_label(name)
-        try:
-            info = self.keys.get_key(label)
-        except KeyNotFound:
-            info = self.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
+        info = self.keys.get_or_create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
         subject = node_name(self.node_id, self.node_name, name)
         cert = self._sign(
             subject=subject,
