@@ -135,7 +135,7 @@ def test_person_token_authenticates_like_grpc(edge_env: EdgeEnv) -> None:
     (b'{"noSuchField": "x"}', "application/json", 400, "JSON_MALFORMED"),
     (b"[1, 2]", "application/json", 400, "JSON_MALFORMED"),
     (b"\xff\xfe\x00", "application/json", 400, "JSON_MALFORMED"),
-    (b"\xff\xff\xff\xff", "application/proto", 400, "JSON_MALFORMED"),
+    (b"\xff\xff\xff\xff", "application/proto", 400, "REQUEST_UNDECODABLE"),  # as on gRPC
     (b"jws=x", "application/x-www-form-urlencoded", 415, "HTTP_CONTENT_TYPE_UNSUPPORTED"),
     (b"{}", "", 415, "HTTP_CONTENT_TYPE_UNSUPPORTED"),
 ])
