@@ -17,6 +17,7 @@ from cryptography import x509
 
 from cert_svc import issuers, reasons, records, rendition
 from cert_svc.models import CertificateRow
+from hutong import metrics
 from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
 from hutong.errors import NotFound
 from hutong.federation.trustlist import MemberEntry
@@ -42,6 +43,16 @@ def fetch_status_list(member: MemberEntry, list_id: str, *, timeout: float = 5.0
     return str(resp.token)
 
 
+class _StatusMetrics:
+    """Status-list cache use, reported to the node's metrics."""
+
+    def used(self, age_seconds: float) -> None:
+        metrics.status_list_used(age_seconds)
+
+    def stale(self) -> None:
+        metrics.status_list_stale()
+
+
 class RemoteStatus:
     """Status of other members' certificates: their signed status lists, fetched and cached per TTL."""
 
@@ -63,7 +74,8 @@ class RemoteStatus:
         if cache is None:
             node_id = member.node_id
             cache = StatusListCache(roots=lambda: self.node.trust.member(node_id).certificates("root"),
-                                            fetch=lambda uri: fetch_status_list(self.node.trust.member(node_id), uri))
+                                    fetch=lambda uri: fetch_status_list(self.node.trust.member(node_id), uri),
+                                    observer=_StatusMetrics())
             self._caches[node_id] = cache
         return cache.status_of
 

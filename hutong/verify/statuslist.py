@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 
@@ -110,13 +110,30 @@ def stale_error(uri: str) -> FailedPrecondition:
                               metadata={"list": uri})
 
 
+class CacheObserver(Protocol):
+    """What a cache reports (the node's metrics; nothing in the SDK)."""
+
+    def used(self, age_seconds: float) -> None: ...
+
+    def stale(self) -> None: ...
+
+
+class _Silent:
+    def used(self, age_seconds: float) -> None:
+        pass
+
+    def stale(self) -> None:
+        pass
+
+
 class StatusListCache:
     """Verifier-side cache: a list is used until its TTL runs out, then fetched again; a list that
     cannot be refreshed is refused (STATUS_LIST_STALE), never used stale."""
 
     def __init__(self, roots: Roots, fetch: Callable[[str], str] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, observer: CacheObserver | None = None) -> None:
         self._roots, self._fetch, self._clock = roots, fetch, clock
+        self._observer: CacheObserver = observer or _Silent()
         self._lists: dict[str, StatusList] = {}
         self._lock = threading.Lock()
 
@@ -130,12 +147,16 @@ class StatusListCache:
         with self._lock:
             cached = self._lists.get(uri)
         if cached is not None and cached.fresh(self._clock()):
+            self._observer.used(self._clock() - cached.issued_at)
             return cached
         if self._fetch is None:
+            self._observer.stale()
             raise stale_error(uri)
         lst = self.put(self._fetch(uri))
         if not lst.fresh(self._clock()):
+            self._observer.stale()
             raise stale_error(uri)
+        self._observer.used(self._clock() - lst.issued_at)
         return lst
 
     def status_of(self, claims: Mapping[str, Any]) -> str:
