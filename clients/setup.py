@@ -9,7 +9,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 # hutong/<module>.py files the SDK needs; tests/clients/test_sdk_distribution.py checks they import nothing heavy.
-SHARED_CORE = {"__init__", "errors", "auth", "rpc"}
+SHARED_CORE = {"__init__", "errors", "auth", "status"}
 
 
 class BuildLight(build_py):

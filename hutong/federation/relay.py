@@ -23,7 +23,7 @@ from hutong.federation.assertion import Assertion
 from hutong.federation.v1 import federation_pb2 as pb
 from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 
 Handler = Callable[[Node, Assertion], Mapping[str, Any]]
 HANDLERS: dict[str, Handler] = {}
