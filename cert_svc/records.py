@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cert_svc import jws, reasons
+from cert_svc import reasons
 from cert_svc.models import CertificateRow
 from hutong import identifiers
 from hutong.errors import NotFound
 from hutong.node import Node
+from hutong.verify import jose
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,11 @@ def aad(identifier: str) -> bytes:
     return b"cert:" + identifier.encode()
 
 
-def seal_forms(node: Node, identifier: str, token: str, qr: str, private: Mapping[str, Any] | None = None) -> bytes:
+def protect_forms(node: Node, identifier: str, token: str, qr: str, private: Mapping[str, Any] | None = None) -> bytes:
     """The signed forms, and what is kept out of them (``private``: a person holder's ID number, ID-number
     fields), encrypted together at rest."""
     data = {"jws": token, "qr": qr, **({"private": dict(private)} if private else {})}
-    return node.pki.seal_data(json.dumps(data, ensure_ascii=False).encode(), aad=aad(identifier))
+    return node.pki.protect(json.dumps(data, ensure_ascii=False).encode(), aad=aad(identifier))
 
 
 def find(s: Session, identifier: str) -> CertificateRow:
@@ -86,8 +87,8 @@ def latest(s: Session, series: str) -> CertificateRow | None:
 
 
 def view(node: Node, row: CertificateRow) -> CertView:
-    forms = json.loads(node.pki.open_data(row.sealed_forms, aad=aad(row.identifier)))
-    claims = jws.Compact(forms["jws"]).payload
+    forms = json.loads(node.pki.unprotect(row.protected_forms, aad=aad(row.identifier)))
+    claims = jose.Compact(forms["jws"]).payload
     h = claims["holder"]
     private = forms.get("private", {})
     links = {k: v for k, v in (("supersedes", row.supersedes), ("superseded_by", row.superseded_by),

@@ -14,7 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hutong.errors import FailedPrecondition, HutongError, NotFound, PermissionDenied, Unimplemented
+from hsm import HsmError
+from hutong.errors import (
+    FailedPrecondition,
+    HutongError,
+    Internal,
+    NotFound,
+    PermissionDenied,
+    Unimplemented,
+    lift,
+)
 from hutong.federation import assertion, transport
 from hutong.federation.assertion import Assertion
 from hutong.node import Node
@@ -61,7 +70,8 @@ def deliver(node: Node, envelope: str, *, peer: str) -> str:
         raise Unimplemented("OPERATION_UNKNOWN", f"this node does not serve {op!r} for other nodes")
     try:
         answer: dict[str, Any] = {"ok": True, **handler(node, request)}
-    except HutongError as err:  # the requester's platform gets the real reason (e.g. NO_CONSENT)
+    except (HutongError, HsmError) as exc:  # the requester's platform gets the real reason (e.g. NO_CONSENT)
+        err = lift(exc) or Internal("INTERNAL_ERROR", "internal error")
         answer = {"ok": False, "kind": err.kind.value, "reason": err.reason, "message": err.message}
     return assertion.issue(node, audience_node=request.issuer_node, op=f"{op}.result", claims=answer)
 

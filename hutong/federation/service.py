@@ -50,7 +50,7 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
 
 
 def _payload(token: str) -> bytes:
-    from hutong.jws import decode_payload
+    from hutong.verify.jose import decode_payload
 
     return decode_payload(token)
 

@@ -44,7 +44,7 @@ from hutong import pki
 from hutong.errors import FailedPrecondition, HutongError, NotFound, PermissionDenied, Unauthenticated
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 
 TLS_FILE = Path("secrets") / "federation-tls.pem"
 RENEW_BEFORE = timedelta(days=30)

@@ -9,7 +9,7 @@ from cert_svc.ratelimit import RateLimiter, caller_key
 from hutong import identifiers
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.errors import ResourceExhausted
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 
 from .conftest import Env
 from .test_issue import issue, reason_of

@@ -22,7 +22,7 @@ from hutong.federation import hub, relay, transport
 from hutong.federation.v1 import federation_pb2 as pb
 from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 from tests.federation.conftest import install_trust_list
 
 ROOT = Path(__file__).resolve().parents[2]
