@@ -9,7 +9,7 @@ import grpc
 
 from hutong.errors import NotFound
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 from hutong.tlog import proofs, witness
 from hutong.tlog.integrator import latest_checkpoint
 from hutong.tlog.v1 import tlog_pb2 as pb

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from hutong.audit import AuditRecord
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 from hutong.tlog import merkle
 from hutong.tlog.models import LogCheckpoint
 from hutong.tlog.note import VerifierKey, parse_note
