@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -52,6 +53,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Set by the embedding application to time every token operation: (operation, seconds, succeeded).
+# The operation is the first word of the description ("signing", "hmac", "decrypting", ...).
+OBSERVER: Callable[[str, float, bool], None] | None = None
 
 # Return codes after which the same operation succeeds on a fresh, freshly logged-in session.
 _STALE_SESSION = {
@@ -126,6 +131,17 @@ class KeyManager:
 
     def _call(self, operation: str, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` with the logged-in session under the module lock, mapping PKCS#11 failures."""
+        if OBSERVER is None:
+            return self._call_unobserved(operation, fn)
+        started, ok = time.perf_counter(), False
+        try:
+            result = self._call_unobserved(operation, fn)
+            ok = True
+            return result
+        finally:
+            OBSERVER(operation.split(" ", 1)[0].lower(), time.perf_counter() - started, ok)
+
+    def _call_unobserved(self, operation: str, fn: Callable[[Session], T]) -> T:
         if self._closed:
             raise errors.unavailable(f"{operation} failed: the key manager is closed")
         mod = get_module(self.config.module_path)

@@ -74,6 +74,9 @@ def start_edge(node: Node, *, grpc_listen: str | None = None, reuse_port: bool =
         ssl_certfile=tls.tls_cert_file or None, ssl_keyfile=tls.tls_key_file or None,
         timeout_graceful_shutdown=5,
     )
+    # No access log: nothing about who opened the verification page (address, browser, path) is kept.
+    # uvicorn logs access whenever "uvicorn.access" reaches a handler, whatever access_log says.
+    logging.getLogger("uvicorn.access").disabled = True
     server = uvicorn.Server(config)
     ready = threading.Event()
 

@@ -1,9 +1,11 @@
 """The public verification pages a phone opens: ``/v#<QR token>`` and the PDF upload ``/v/pdf``.
 
 ``/v`` is one static page for everyone: the QR token sits in the URL fragment, which never reaches
-the server, and ``verify.js`` checks it in the browser (WebCrypto ES256) against ``/v/bundle.json``
-(this node's issuers and the federation trust list) and ``/status/<list>`` (the issuer's signed
-status list, used only while fresh). Verdicts: green valid; red suspended, revoked, expired,
+the server, and ``verify.js`` checks it in the browser (WebCrypto ES256): the QR's signature with the
+issuer's key and the issuer certificate with the node's issuer CA (``/v/bundle.json``); for a federation
+member, the hub-signed trust list (``/trust-list.jws``, verified against the hub roots the node was
+configured with) must name that CA and be fresh; and the issuer's signed status list
+(``/status/<list>``) must be fresh. Verdicts: green valid; red suspended, revoked, expired,
 tampered...; orange "cannot check now" when the trust list or the status list is stale or
 unreachable. With scripts off, a form posts the token to ``/v`` and the server answers the same
 page, filled in by ``cert_svc.verify.Verifier``.

@@ -309,7 +309,7 @@ class OidcApp:
         cookie, session = flow.open_browser_session(self.idn, verified)
         flow.record_verified(self.idn, pending.id, verified, session.auth_time, session.id_hash)
         if req is None:
-            response = home_flow.to_visited(self, pending, verified, session.auth_time)
+            response = home_flow.after_home_login(self, pending, verified, session.auth_time, csrf)
         else:
             response = self._after_login(req, grant, verified, session.auth_time, session.id_hash, pending.id, csrf)
         self.set_session_cookie(response, cookie)
@@ -337,8 +337,11 @@ class OidcApp:
             pending = flow.pending(self.idn, f.get("tx", ""), csrf)
             if pending.verified is None or pending.auth_time is None:
                 raise FailedPrecondition("LOGIN_REQUEST_EXPIRED", "log in first")
-            req, grant = self.resume(request, pending)
             uscc = f.get("org", "")
+            if pending.client_id.startswith(home.NODE_CLIENT_PREFIX):  # at the home node, for a visited node
+                claim = flow.organisation_claim(self.idn, pending.verified.person_id, uscc) if uscc else None
+                return home_flow.to_visited(self, pending, pending.verified, pending.auth_time, claim)
+            req, grant = self.resume(request, pending)
             org = flow.check_organisation(self.idn, pending.verified.person_id, uscc) if uscc else None
         except (HutongError, OAuth2Error) as err:
             return self.html(pages.error("请求无效", getattr(err, "message", "") or str(err)), 400)

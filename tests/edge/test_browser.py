@@ -231,6 +231,15 @@ def test_federated_member_licence_names_the_trust_list(world: World, browser: An
     page = open_page(browser, lic.url, world.shots / "federated-valid.png")
     assert verdict(page) == "green", page.inner_text("main")
     assert "见于信任列表第 1 版" in page.inner_text("#checklist")
+    # A trust list altered on the way (a cache serving something else) is not believed: orange.
+    served = world.env.http.get("/trust-list.jws").text
+    h, p, sig = served.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+    claims["seq"] = 99
+    forged = f"{h}.{base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip('=')}.{sig}"
+    page = open_page(browser, lic.url, world.shots / "forged-trust-list.png", setup=lambda pg: pg.route(
+        "**/trust-list.jws", lambda route: route.fulfill(status=200, body=forged, content_type="application/jose")))
+    assert verdict(page) == "orange" and "信任列表签名无法验证" in page.inner_text("#checklist")
     # The member's copy of the trust list goes stale (past next_update and the grace period): orange.
     install_trust_list(hub_node, hub.publish(hub_node, validity=-timedelta(days=3)), [world.env.node], tmp_path)
     page = open_page(browser, lic.url, world.shots / "stale-trust-list.png")

@@ -3,12 +3,16 @@ independent tools; the page's endpoints answer bad input with a status and a rea
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from joserfc import jws as jose_jws
 from joserfc.jwk import KeySet
 
@@ -42,8 +46,7 @@ def test_crl_is_cacheable_and_openssl_reads_it(edge_env: EdgeEnv, tmp_path: Path
     der = _cache_headers_and_304(edge_env, "/crl/seal-ca.crl")
     (tmp_path / "seal.crl").write_bytes(der)
     ca = edge_env.node.pki.certificate(pki.SEAL_CA)
-    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(__import__("cryptography").hazmat.primitives.serialization
-                                                      .Encoding.PEM))
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(Encoding.PEM))
     out = subprocess.run(["openssl", "crl", "-inform", "DER", "-in", str(tmp_path / "seal.crl"), "-CAfile",
                           str(tmp_path / "ca.pem"), "-noout"], capture_output=True, text=True)
     assert out.returncode == 0 and "verify OK" in out.stderr + out.stdout, out.stderr
@@ -52,7 +55,7 @@ def test_crl_is_cacheable_and_openssl_reads_it(edge_env: EdgeEnv, tmp_path: Path
 
 def test_status_list_and_bundle(edge_env: EdgeEnv) -> None:
     issued = post(edge_env, "/hutong.cert.v1.CertService/IssueCertificate", licence(), edge_env.issuer).json()
-    uri = json.loads(__import__("base64").urlsafe_b64decode(issued["certificate"]["jws"].split(".")[1] + "=="))[
+    uri = json.loads(base64.urlsafe_b64decode(issued["certificate"]["jws"].split(".")[1] + "=="))[
         "status"]["status_list"]["uri"]
     token = _cache_headers_and_304(edge_env, f"/status/{uri}").decode()
     stub = cert_pb2_grpc.CertServiceStub(edge_env.channel)  # type: ignore[no-untyped-call]
@@ -60,7 +63,7 @@ def test_status_list_and_bundle(edge_env: EdgeEnv) -> None:
     assert_connect_error(edge_env.http.get("/status/no-such-list"), 404, "not_found", "STATUS_LIST_NOT_FOUND")
     bundle = json.loads(_cache_headers_and_304(edge_env, "/v/bundle.json"))
     issuer = next(i for i in bundle["issuers"] if i["uscc"] == "11430000006122244L")
-    leaf = x509.load_der_x509_certificate(__import__("base64").b64decode(issuer["chain"][0]))
+    leaf = x509.load_der_x509_certificate(base64.b64decode(issuer["chain"][0]))
     assert leaf.issuer == edge_env.node.pki.certificate(pki.ISSUER_CA).subject
     assert bundle["trust_list"] is None  # a node outside any federation: its own issuer CA anchors the page
     assert_connect_error(edge_env.http.get("/trust-list.jws"), 400, "failed_precondition", "TRUST_LIST_MISSING")
@@ -93,3 +96,21 @@ def test_page_forms_bad_input(edge_env: EdgeEnv) -> None:
     assert_connect_error(big, 413, "resource_exhausted", "HTTP_BODY_TOO_LARGE")
     nothing = http.post("/v/pdf", files={"other": ("x.txt", b"x", "text/plain")})
     assert nothing.status_code in (400, 413) and "Traceback" not in nothing.text
+
+
+def test_nothing_about_the_checker_is_logged(edge_env: EdgeEnv, caplog: Any) -> None:
+    """Opening the page, its bundle and the status list, and the scripts-off check leave no log record
+    naming the token, the caller's address or its browser."""
+    issued = post(edge_env, "/hutong.cert.v1.CertService/IssueCertificate", licence(), edge_env.issuer).json()
+    token = issued["certificate"]["qr"]
+    uri = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["status"]["status_list"]["uri"]
+    agent = "checker-browser/1.0"
+    with caplog.at_level(logging.DEBUG):
+        for path in ("/v", "/v/verify.js", "/v/bundle.json", f"/status/{uri}"):
+            assert edge_env.http.get(path, headers={"user-agent": agent}).status_code == 200
+        answer = edge_env.http.post("/v", data={"token": token}, headers={"user-agent": agent})
+    assert answer.status_code == 200 and 'data-verdict="green"' in answer.text
+    server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]  # not the client's
+    logged = "\n".join(f"{r.name} {r.getMessage()}" for r in server_side)
+    for secret in (token, token.split(".")[2], "127.0.0.1", agent):
+        assert secret not in logged
