@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cert_svc import reasons, records
 from cert_svc.models import AccessRow, ConsentRow
-from hutong import audit
+from hutong import audit, peers
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from hutong.node import Node
@@ -27,20 +27,16 @@ ORG_CONSENT_ROLES = frozenset({"legal_representative", "administrator"})
 
 
 def identity_holder_resolver(node: Node) -> HolderResolver:
-    """A person's blind index from identity_svc's account; an organisation context's from its USCC."""
+    """A person's blind index from their identity account; an organisation context's from its USCC
+    (``hutong.peers.IdentityPeer.holder_index``)."""
+    identity = peers.identity(node)
 
     def resolve(principal: Principal) -> str:
         if principal.org_uscc:
             return node.pki.blind_index(principal.org_uscc)
-        if principal.kind != "person":
-            raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only persons and organisations hold certificates")
-        from identity_svc.models import Person  # the identity service's account table, read only
-
-        with node.db.session() as s:
-            person = s.get(Person, principal.subject)
-            if person is None:
-                raise FailedPrecondition(reasons.HOLDER_UNKNOWN, "the caller's account has no verified ID number")
-            return person.id_index
+        if identity is None:
+            raise FailedPrecondition(reasons.HOLDER_UNKNOWN, "this node has no identity service to know holders")
+        return identity.holder_index(principal)
 
     return resolve
 

@@ -16,15 +16,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cert_svc import catalogue, issuers, jws, lifecycle, reasons, records, statuslist
+from cert_svc import catalogue, issuers, lifecycle, reasons, records, statuslist
 from cert_svc.catalogue import CertTypeSpec
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow, SerialCounter
 from cert_svc.records import CertView, Holder
+from hsm import HsmError
 from hutong import audit, idempotency, identifiers, metrics
 from hutong.auth import Principal
-from hutong.errors import FailedPrecondition, HutongError, InvalidArgument, Kind, error_for
+from hutong.errors import FailedPrecondition, HutongError, Internal, InvalidArgument, Kind, error_for, lift
 from hutong.node import Node
+from hutong.verify import jose
+from hutong.verify.certs import CERT_TYP, QR_TYP
 
 CHUNK = 200
 
@@ -140,19 +143,15 @@ class _Signer:
 
     def __init__(self, node: Node, issuer: Issuer) -> None:
         self._hsm = node.keys.signer(issuer.key_label)
-        self._x5c = jws.x5c_value(issuers.chain(node, issuer)[:2])  # issuer certificate + issuer CA
+        self._x5c = jose.x5c_value(issuers.chain(node, issuer)[:2])  # issuer certificate + issuer CA
         self._kid = issuer.kid
 
-    def _raw(self, data: bytes) -> bytes:
-        return self._hsm.sign_raw_ecdsa(data, hash_name="sha256")
-
     def forms(self, claims: dict[str, Any]) -> tuple[str, str]:
-        token = jws.sign_compact({"typ": jws.CERT_TYP, "kid": self._kid, "x5c": self._x5c}, claims, self._raw)
+        token = jose.sign_compact(self._hsm, claims, typ=CERT_TYP, kid=self._kid, headers={"x5c": self._x5c})
         # The QR carries what a verifier needs, no personal data, and the full JWS's digest.
         qr_claims = {k: claims[k] for k in ("jti", "iss", "type", "valid_from", "valid_until", "status")}
         qr_claims["hn"] = masked_name(str(claims["holder"]["name"]))  # to compare with the paper, masked
-        qr = jws.sign_compact({"typ": jws.QR_TYP, "kid": self._kid}, {**qr_claims, "dig": jws.digest(token)},
-                              self._raw)
+        qr = jose.sign_compact(self._hsm, {**qr_claims, "dig": jose.digest(token)}, typ=QR_TYP, kid=self._kid)
         return token, qr
 
 
@@ -174,7 +173,7 @@ def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers
     row = CertificateRow(
         identifier=identifier, series=identifier.rsplit(".", 2)[0], version=version, type_code=p.spec.code,
         issuer_uscc=issuer.uscc, holder_kind=p.holder.kind, holder_index=node.pki.blind_index(p.holder.id),
-        sealed_forms=records.seal_forms(node, identifier, token, qr), valid_from=p.valid_from,
+        protected_forms=records.protect_forms(node, identifier, token, qr), valid_from=p.valid_from,
         valid_until=p.valid_until, status="valid", status_reason="", status_changed_at=now,
         status_list_id=status_ref[0], status_index=status_ref[1], predecessor=p.predecessor or None, issued_at=now,
     )
@@ -310,8 +309,8 @@ def _store_one(node: Node, s: Session, principal: Principal, issuer: Issuer, sig
         with s.begin_nested():
             _store(node, s, p, issuer, cid, ref, signer, principal)
         return RowOutcome(n, identifier=str(cid))
-    except HutongError as exc:
-        return RowOutcome(n, error=exc)
+    except (HutongError, HsmError) as exc:
+        return RowOutcome(n, error=lift(exc) or Internal("INTERNAL_ERROR", "internal error"))
 
 
 def new_version(node: Node, principal: Principal, identifier: str, fields: Mapping[str, str],

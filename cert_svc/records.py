@@ -10,11 +10,12 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cert_svc import jws, reasons
+from cert_svc import reasons
 from cert_svc.models import CertificateRow
 from hutong import identifiers
 from hutong.errors import NotFound
 from hutong.node import Node
+from hutong.verify import jose
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ def aad(identifier: str) -> bytes:
     return b"cert:" + identifier.encode()
 
 
-def seal_forms(node: Node, identifier: str, token: str, qr: str) -> bytes:
-    return node.pki.seal_data(json.dumps({"jws": token, "qr": qr}).encode(), aad=aad(identifier))
+def protect_forms(node: Node, identifier: str, token: str, qr: str) -> bytes:
+    return node.pki.protect(json.dumps({"jws": token, "qr": qr}).encode(), aad=aad(identifier))
 
 
 def find(s: Session, identifier: str) -> CertificateRow:
@@ -79,8 +80,8 @@ def latest(s: Session, series: str) -> CertificateRow | None:
 
 
 def view(node: Node, row: CertificateRow) -> CertView:
-    forms = json.loads(node.pki.open_data(row.sealed_forms, aad=aad(row.identifier)))
-    claims = jws.Compact(forms["jws"]).payload
+    forms = json.loads(node.pki.unprotect(row.protected_forms, aad=aad(row.identifier)))
+    claims = jose.Compact(forms["jws"]).payload
     h = claims["holder"]
     links = {k: v for k, v in (("supersedes", row.supersedes), ("superseded_by", row.superseded_by),
                                ("predecessor", row.predecessor), ("successor", row.successor)) if v}

@@ -22,7 +22,6 @@ from cert_svc import (
 )
 from cert_svc.catalogue import CertTypeSpec, FieldSpec, Layout, ValidityRule
 from cert_svc.consent import HolderResolver
-from cert_svc.offline import Verification
 from cert_svc.records import CertView, Holder
 from cert_svc.verify import Verifier
 from hutong import convert
@@ -35,6 +34,7 @@ from hutong.errors import InvalidArgument
 from hutong.idempotency import request_digest
 from hutong.node import Node
 from hutong.rpc import idempotency_key, metadata_dict
+from hutong.verify.certs import Verification
 
 Ctx: TypeAlias = grpc.ServicerContext
 

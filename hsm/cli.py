@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives import serialization
 
 from hsm import errors
 from hsm.config import HsmConfig
+from hsm.errors import FailedPrecondition, HsmError, InvalidArgument
 from hsm.keys import KeyManager
 from hsm.model import CreateKeyRequest, KeyAlgorithm, KeyInfo, SecretKeyInfo
 from hsm.softhsm import SOFTHSM_MODULE, init_token
 from hsm.x509 import build_csr
-from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 
 AuditSink = Callable[[str, str, dict[str, str]], None]  # (action, target, details); never PINs
 AuditSinkFactory = Callable[[argparse.Namespace], AuditSink]
@@ -183,7 +183,7 @@ def _rotate(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> 
 def _destroy(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
     try:
         info: KeyInfo | SecretKeyInfo = km.get_key(args.key)
-    except HutongError as exc:
+    except HsmError as exc:
         if exc.reason != errors.HSM_KEY_NOT_FOUND:
             raise
         info = km.get_secret_key(args.key)
@@ -260,8 +260,9 @@ def _runner(
         target = getattr(args, "key", None) or getattr(args, "label", None) or ""
         try:
             sink = audit_sink_factory(args)  # before acting: no audit, no operation
-        except HutongError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except Exception as exc:  # the application's audit log: its errors carry a reason, others only a type
+            reason = getattr(exc, "reason", None)
+            print(f"error: {exc}" if reason else f"error: AUDIT_UNAVAILABLE: {type(exc).__name__}", file=sys.stderr)
             return 1
         try:
             if needs_token:
@@ -272,7 +273,7 @@ def _runner(
                 target = handler(args, details)
             details["outcome"] = "ok"
             code = 0
-        except HutongError as exc:
+        except HsmError as exc:
             details.update(outcome="failed", reason=exc.reason, message=exc.message)
             print(f"error: {exc}", file=sys.stderr)
             code = 1

@@ -38,7 +38,6 @@ from hsm.model import (
 )
 from hsm.signer import HsmSigner
 from hsm.uri import KeyRef, to_ref
-from hutong.errors import HutongError
 
 __all__ = [
     "CreateKeyRequest",
@@ -256,6 +255,14 @@ class KeyManager:
 
         return self._call(f"decrypting with key {key.describe()}", run)
 
+    def get_or_create_key(self, req: CreateKeyRequest) -> KeyInfo:
+        """The key pair labelled ``req.label``, generated from ``req`` when the token has none yet (a key left
+        by an earlier attempt that failed after creating it is reused, not duplicated)."""
+        try:
+            return self.get_key(req.label)
+        except errors.NotFound:
+            return self.create_key(req)
+
     def get_key(self, ref: str | KeyRef) -> KeyInfo:
         """A key pair by label, ``KeyRef`` or ``pkcs11:`` URI (also keys made by other tools)."""
         key = to_ref(ref)
@@ -284,7 +291,7 @@ class KeyManager:
             for h in s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY)]):
                 try:
                     found.append(self._pair_info(s, h, cert_ids))
-                except HutongError:
+                except errors.HsmError:
                     continue  # e.g. an EC key whose public half was deleted: unusable, not listable
             secrets = s.findObjects([(L.CKA_CLASS, L.CKO_SECRET_KEY)])
             found += [self._secret_info(s, h) for h in secrets]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hutong.errors import HutongError, InvalidArgument, Unauthenticated
+from hutong.errors import HutongError, InvalidArgument, Unauthenticated, lift
 
 if TYPE_CHECKING:  # loaded by the commands that use them: a client command never pays for SQLAlchemy
     from hsm import HsmConfig
@@ -311,6 +311,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _report(err: HutongError) -> int:
+    hint = HINTS.get(err.reason, "")
+    print(f"error: {err.reason}: {err.message}" + (f" ({hint})" if hint and hint not in err.message else ""),
+          file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
@@ -319,10 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except HutongError as err:
-        hint = HINTS.get(err.reason, "")
-        print(f"error: {err.reason}: {err.message}" + (f" ({hint})" if hint and hint not in err.message else ""),
-              file=sys.stderr)
-        return EXIT_ERROR
+        return _report(err)
     except BrokenPipeError:  # the reader went away (`hutong cert list | head`): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit does not complain again
@@ -332,6 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: FILE_UNREADABLE: {exc.strerror or exc}{where} (check the path and its permissions)",
               file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:
+        lifted = lift(exc)  # the HSM's own errors
+        if lifted is None:
+            raise
+        return _report(lifted)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -156,10 +156,7 @@ class NodePki:
 
     def _make(self, name: str, profile: Profile, *, issuer: str | None, years: int, not_before: datetime) -> None:
         label = key_label(name)
-        try:
-            info = self.keys.get_key(label)
-        except NotFound:
-            info = self.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
+        info = self.keys.get_or_create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
         subject = node_name(self.node_id, self.node_name, name)
         cert = self._sign(
             subject=subject,
@@ -311,10 +308,10 @@ class NodePki:
         """Deterministic keyed hash of a personal identifier (HMAC key in the HSM)."""
         return self.keys.hmac_sha256(key_label(BLIND_INDEX), value.encode()).hex()
 
-    def seal_data(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
+    def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
         return self.keys.encrypt(key_label(DATA_KEY), plaintext, aad=aad)
 
-    def open_data(self, blob: bytes, *, aad: bytes = b"") -> bytes:
+    def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes:
         return self.keys.decrypt(key_label(DATA_KEY), blob, aad=aad)
 
 

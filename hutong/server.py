@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from hutong import logs, metrics
 from hutong.config import load_config
 from hutong.edge.handlers import capture
+from hutong.health import Drain, HealthMonitor, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
 from hutong.tlog.service import start_witnessing
@@ -45,9 +47,12 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     services: list[str]
+    monitor: HealthMonitor  # readiness checks -> health (database, HSM, trust list, drain)
+    drain: Drain
     integrator: threading.Event | None = None  # set to stop the audit log's integrator thread
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
+        self.monitor.stop()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         if self.integrator:
@@ -96,15 +101,17 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     names = add_services(capture(server, node), node)  # the HTTP edge calls these very servicers
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ["", *names]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    drain = Drain()
+    monitor = HealthMonitor(node_readiness(node, drain), health_servicer, names)
+    monitor.start()  # SERVING once the checks pass
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     creds = _credentials(node)
     port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
     server.start()
-    return RunningServer(server=server, port=port, health=health_servicer, services=names,
+    return RunningServer(server=server, port=port, health=health_servicer, services=names, monitor=monitor,
+                         drain=drain,
                          integrator=node.tlog.start())
 
 
@@ -138,9 +145,20 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    def on_drain(_signum: int, _frame: FrameType | None) -> None:
+        running.drain.toggle()
+        threading.Thread(target=running.monitor.check_now, daemon=True).start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, on_drain)
     stop.wait()
+    drain_seconds = node.config.server.drain_seconds
+    if drain_seconds > 0:  # out of the balancer's rotation first, still serving, then stop taking calls
+        running.drain.begin()
+        running.monitor.check_now()
+        log.info("draining for %.1f s before stopping", drain_seconds)
+        time.sleep(drain_seconds)
     for event in (refresher, witnessing, sampler):
         if event:
             event.set()
@@ -201,8 +219,14 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
             if p.is_alive():
                 p.terminate()  # each worker drains its calls on SIGTERM
 
+    def forward_drain(_signum: int, _frame: FrameType | None) -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGUSR1)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGUSR1, forward_drain)
     for p in procs:
         p.join()
         if p.pid is not None:

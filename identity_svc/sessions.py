@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from hutong import audit
 from hutong.errors import HutongError, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_uscc
-from hutong_client.tokens import verify_token
+from hutong.verify.tokens import verify_token
 from identity_svc import backchannel
 from identity_svc.backchannel import EndedSession
 from identity_svc.core import Identity, new_id

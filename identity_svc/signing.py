@@ -1,6 +1,6 @@
 """Signing ES256 JWTs with the node's token key in the HSM, and publishing the key as a JWKS.
 
-The compact JWS is built by ``hutong.jws`` (shared by tokens, licences and trust lists); the
+The compact JWS is built by ``hutong.verify.jose`` (shared by tokens, licences and trust lists); the
 signature comes from the HSM as raw r||s, exactly the JWS ES256 form (RFC 7518 §3.4).
 """
 
@@ -11,8 +11,9 @@ from functools import cached_property
 from typing import Any
 
 from hsm import HsmSigner
-from hutong import jws, pki
+from hutong import pki
 from hutong.node import Node
+from hutong.verify import jose
 
 ALGORITHM = "ES256"
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068: keeps access tokens and ID tokens apart
@@ -21,7 +22,7 @@ ID_TOKEN_TYPE = "JWT"
 
 def token_jwks(node: Node) -> dict[str, Any]:
     """The node's token-verification keys as a JWKS (what GetJwks and the trust list publish)."""
-    return {"keys": [jws.public_jwk(c.public_key()) for c in node.pki.with_retired(pki.TOKEN)]}  # type: ignore[arg-type]
+    return {"keys": [jose.public_jwk(c.public_key()) for c in node.pki.with_retired(pki.TOKEN)]}  # type: ignore[arg-type]
 
 
 class TokenSigner:
@@ -35,7 +36,7 @@ class TokenSigner:
     @cached_property
     def public_jwk(self) -> dict[str, str]:
         """The token key as a JWK; ``kid`` is its RFC 7638 thumbprint (what the trust list publishes too)."""
-        return jws.public_jwk(self._signer.public_key)  # type: ignore[arg-type]
+        return jose.public_jwk(self._signer.public_key)  # type: ignore[arg-type]
 
     def jwks(self) -> dict[str, Any]:
         """The current key and retired ones still valid: tokens signed before a rotation keep verifying."""
@@ -45,4 +46,4 @@ class TokenSigner:
         return json.dumps(self.jwks(), separators=(",", ":"))
 
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
-        return jws.sign_compact(self._signer, claims, typ=typ, kid=self.public_jwk["kid"])
+        return jose.sign_compact(self._signer, claims, typ=typ, kid=self.public_jwk["kid"])

@@ -34,12 +34,14 @@ from hutong import idempotency, metrics, pki
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 from hutong.node import Node
+from hutong.verify.pdf import validation_context
+from hutong.verify.pdfio import Spooled, finish, open_pdf, signing_permissions, spool, spool_bytes, temp_file
+from hutong.verify.trust import TrustSource
 from seal_svc import image
 from seal_svc.pdf_signer import HsmPdfSigner, HsmTimeStamper
-from seal_svc.pdfio import Spooled, finish, open_pdf, signing_permissions, spool, spool_bytes, temp_file
 from seal_svc.placement import UprightStampStyle, page_geometry, to_user_space
 from seal_svc.seals import SealInfo, SealService
-from seal_svc.trust import TrustSource, node_trust, validation_context
+from seal_svc.trust import node_trust
 
 _CMS_OVERHEAD = 2048  # bytes per CMS beyond its certificates (ours use ~1.1 KB: signer info, attributes, names)
 
@@ -124,7 +126,7 @@ class Sealer:
         """Everything that can be refused before the document is read."""
         check_options(options)
         if declared_size > self.settings.max_upload_bytes:
-            from seal_svc.pdfio import too_large
+            from hutong.verify.pdfio import too_large
 
             raise too_large(self.settings.max_upload_bytes)
         return self.seals.authorise_use(principal, seal_id)

@@ -22,8 +22,8 @@ from hutong.demo.cluster import DemoFailure, LocalNode
 from hutong.identifiers import citizen_id_check_character, uscc_check_character
 from hutong.pdfpage import Page, to_bytes
 from hutong.seal.v1 import seal_pb2
+from hutong.verify.tokens import verify_token
 from hutong_client import Hutong
-from hutong_client.tokens import verify_token
 
 CITIZEN, CITIZEN_NAME = "11010519491231002X", "张三"
 STAFF, STAFF_NAME = "110102199101010078", "李四"

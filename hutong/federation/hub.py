@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hutong import audit, jws, pki
+from hutong import audit, pki
 from hutong.errors import NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
 from hutong.tlog.witness import witness_vkey
+from hutong.verify import jose
 
 
 def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[str, Any] | None = None,
@@ -35,9 +36,9 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         seal_ca=pem(node.pki.certificate(pki.SEAL_CA)),
         issuer_ca=pem(node.pki.certificate(pki.ISSUER_CA)),
         tsa=pem(node.pki.certificate(pki.TSA)),
-        jwks=jwks or {"keys": [jws.public_jwk(c.public_key())  # type: ignore[arg-type]
+        jwks=jwks or {"keys": [jose.public_jwk(c.public_key())  # type: ignore[arg-type]
                                for c in node.pki.with_retired(pki.TOKEN)]},
-        enc_jwk=jws.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
+        enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
         type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
         log_key=node.tlog.vkey(),
     )

@@ -16,13 +16,14 @@ from typing import Any
 
 import grpc
 
-from hutong.errors import FailedPrecondition, HutongError, NotFound, Unimplemented
+from hsm import HsmError
+from hutong.errors import FailedPrecondition, HutongError, Internal, NotFound, Unimplemented, lift
 from hutong.federation import assertion
 from hutong.federation.assertion import Assertion
 from hutong.federation.v1 import federation_pb2 as pb
 from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 
 Handler = Callable[[Node, Assertion], Mapping[str, Any]]
 HANDLERS: dict[str, Handler] = {}
@@ -69,7 +70,8 @@ def deliver(node: Node, envelope: str) -> str:
         raise Unimplemented("OPERATION_UNKNOWN", f"this node does not serve {op!r} for other nodes")
     try:
         answer: dict[str, Any] = {"ok": True, **handler(node, request)}
-    except HutongError as err:  # the requester's platform gets the real reason (e.g. NO_CONSENT)
+    except (HutongError, HsmError) as exc:  # the requester's platform gets the real reason (e.g. NO_CONSENT)
+        err = lift(exc) or Internal("INTERNAL_ERROR", "internal error")
         answer = {"ok": False, "kind": err.kind.value, "reason": err.reason, "message": err.message}
     return assertion.issue(node, audience_node=request.issuer_node, op=f"{op}.result", claims=answer)
 

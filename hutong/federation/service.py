@@ -15,7 +15,7 @@ from hutong.federation.trustlist import TrustList
 from hutong.federation.v1 import federation_pb2 as pb
 from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 
 
 class FederationServicer(pb_grpc.FederationServiceServicer):
@@ -50,7 +50,7 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
 
 
 def _payload(token: str) -> bytes:
-    from hutong.jws import decode_payload
+    from hutong.verify.jose import decode_payload
 
     return decode_payload(token)
 

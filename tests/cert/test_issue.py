@@ -16,7 +16,7 @@ from cert_svc import catalogue
 from hutong import identifiers
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.errors import HutongError
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 
 from .conftest import COMPANY_USCC, ISSUER_USCC, PERSON_ID, Env, diploma_fields, licence_fields
 

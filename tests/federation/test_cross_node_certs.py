@@ -21,7 +21,7 @@ from hutong.common.v1.common_pb2 import VERDICT_INVALID, VERDICT_VALID
 from hutong.errors import HutongError
 from hutong.federation import hub
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 from identity_svc import platforms
 from identity_svc.core import Identity
 from tests.federation.conftest import FAST_IDENTITY, install_trust_list

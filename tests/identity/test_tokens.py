@@ -8,8 +8,8 @@ import pytest
 
 from hutong.auth import Principal
 from hutong.errors import PermissionDenied, Unauthenticated
+from hutong.verify.tokens import verify_token
 from hutong_client.identity import IdentityClient
-from hutong_client.tokens import verify_token
 from identity_svc import login, platforms
 from identity_svc.authn import TokenAuthenticator
 from identity_svc.core import Identity

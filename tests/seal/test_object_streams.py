@@ -20,7 +20,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import enumerate_sig_fields
 
 from bench.pdfgen import make_pdf
-from seal_svc.pdfio import Reader
+from hutong.verify.pdfio import Reader
 
 FIELDS = 400
 pytestmark = pytest.mark.skipif(shutil.which("qpdf") is None, reason="needs qpdf to pack object streams")
