@@ -60,6 +60,7 @@ class RowOutcome:
     row: int
     identifier: str = ""
     error: HutongError | None = None
+    view: CertView | None = None  # what was issued, from the claims just signed
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -166,7 +167,8 @@ def masked_name(name: str) -> str:
 
 
 def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers.CertificateId,
-           status_ref: tuple[str, int], signer: _Signer, principal: Principal) -> CertificateRow:
+           status_ref: tuple[str, int], signer: _Signer,
+           principal: Principal) -> tuple[CertificateRow, tuple[str, str]]:
     identifier, version = str(cid), int(cid.version)
     token, qr = signer.forms(_claims(p, issuer, identifier, version, status_ref))
     now = datetime.now(UTC)
@@ -185,7 +187,7 @@ def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers
                  details={"type": p.spec.code, "version": version, "predecessor": p.predecessor})
     lifecycle.notify(lifecycle.StatusChange(node, s, principal.actor, identifier, p.spec.code, p.holder, p.fields,
                                             "", row.status))
-    return row
+    return row, (token, qr)  # the row and the forms just signed: callers answer from them
 
 
 def _link_predecessor(s: Session, row: CertificateRow) -> None:
@@ -206,8 +208,8 @@ def issue(node: Node, principal: Principal, req: IssueRequest) -> CertView:
     outcome = next(issue_batch(node, principal, req.type_code, [(1, req)]))[0]
     if outcome.error is not None:
         raise outcome.error
-    with node.db.session() as s:
-        return records.view(node, records.find(s, outcome.identifier))
+    assert outcome.view is not None
+    return outcome.view  # answered from the claims just signed: no second read, no HSM decryption
 
 
 BatchRow = tuple[int, "IssueRequest | HutongError"]
@@ -307,8 +309,8 @@ def _store_one(node: Node, s: Session, principal: Principal, issuer: Issuer, sig
     cid = identifiers.build_certificate_id(p.spec.code, issuer.uscc, serial, 1)
     try:
         with s.begin_nested():
-            _store(node, s, p, issuer, cid, ref, signer, principal)
-        return RowOutcome(n, identifier=str(cid))
+            row, forms = _store(node, s, p, issuer, cid, ref, signer, principal)
+        return RowOutcome(n, identifier=str(cid), view=records.view(node, row, forms=forms))
     except (HutongError, HsmError) as exc:
         return RowOutcome(n, error=lift(exc) or Internal("INTERNAL_ERROR", "internal error"))
 
@@ -330,7 +332,7 @@ def new_version(node: Node, principal: Principal, identifier: str, fields: Mappi
         cid = identifiers.parse_certificate_id(old.identifier)
         cid = identifiers.build_certificate_id(cid.type_code, cid.issuer_uscc, cid.serial, old.version + 1)
         ref = statuslist.assign(s, issuer.uscc, 1)[0]
-        row = _store(node, s, p, issuer, cid, ref, _Signer(node, issuer), principal)
+        row, forms = _store(node, s, p, issuer, cid, ref, _Signer(node, issuer), principal)
         row.supersedes = old.identifier
         old.superseded_by, old.status, old.status_reason = row.identifier, "invalid", "superseded: " + reason[:400]
         old.status_changed_at = datetime.now(UTC)
@@ -340,7 +342,7 @@ def new_version(node: Node, principal: Principal, identifier: str, fields: Mappi
         lifecycle.notify(lifecycle.StatusChange(node, s, principal.actor, old.identifier, old.type_code,
                                                 current.holder, current.fields, "valid", old.status))
         s.flush()
-        return records.view(node, row)
+        return records.view(node, row, forms=forms)
 
 
 

@@ -79,9 +79,13 @@ def latest(s: Session, series: str) -> CertificateRow | None:
                      .order_by(CertificateRow.version.desc()).limit(1)).first()
 
 
-def view(node: Node, row: CertificateRow) -> CertView:
-    forms = json.loads(node.pki.unprotect(row.protected_forms, aad=aad(row.identifier)))
-    claims = jose.Compact(forms["jws"]).payload
+def view(node: Node, row: CertificateRow, forms: tuple[str, str] | None = None) -> CertView:
+    """What a caller sees of a certificate. ``forms``: the (JWS, QR) just signed, so issuing answers without
+    decrypting in the HSM what it has just encrypted; otherwise they are read from the row."""
+    if forms is None:
+        stored = json.loads(node.pki.unprotect(row.protected_forms, aad=aad(row.identifier)))
+        forms = (stored["jws"], stored["qr"])
+    claims = jose.Compact(forms[0]).payload
     h = claims["holder"]
     links = {k: v for k, v in (("supersedes", row.supersedes), ("superseded_by", row.superseded_by),
                                ("predecessor", row.predecessor), ("successor", row.successor)) if v}
@@ -91,5 +95,5 @@ def view(node: Node, row: CertificateRow) -> CertView:
         holder=Holder(kind=h["kind"], id=h["id"], name=h.get("name", "")), fields=dict(claims["fields"]),
         valid_from=row.valid_from, valid_until=row.valid_until, status=row.status, status_reason=row.status_reason,
         version=row.version, issued_at=row.issued_at, status_changed_at=row.status_changed_at,
-        jws=forms["jws"], qr=forms["qr"], links=links,
+        jws=forms[0], qr=forms[1], links=links,
     )

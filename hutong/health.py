@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from hutong import metrics
-from hutong.errors import HutongError, Unavailable
+from hutong.errors import Unavailable, lift
 
 if TYPE_CHECKING:
     from hutong.node import Node
@@ -64,9 +64,11 @@ class Readiness:
             try:
                 check()
                 results.append(CheckResult(name, True))
-            except HutongError as err:
-                results.append(CheckResult(name, False, err.reason, err.message))
             except Exception as exc:  # noqa: BLE001 - a broken check means "not ready", never a dead monitor
+                err = lift(exc)  # a HutongError, or the HSM's own
+                if err is not None:
+                    results.append(CheckResult(name, False, err.reason, err.message))
+                    continue
                 log.exception("readiness check %s failed unexpectedly", name)
                 results.append(CheckResult(name, False, "INTERNAL_ERROR", type(exc).__name__))
         return results
