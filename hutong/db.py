@@ -108,6 +108,10 @@ class Database:
         except Exception as exc:  # bad URL, missing driver
             raise ConfigError("DATABASE_URL_INVALID", f"database URL cannot be used: {exc}") from None
         if self.is_sqlite:
+            if self.engine.url.database not in (None, "", ":memory:"):
+                from hutong.sqlite_files import check_writable
+
+                check_writable(Path(self.engine.url.database))  # DATABASE_UNWRITABLE, not SIGBUS later
             _private_file(self.engine.url.database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
