@@ -391,13 +391,17 @@ class KeyManager:
 
         return self._call(f"HMAC with key {key.describe()}", run)
 
-    def encrypt(self, ref: str | KeyRef, plaintext: bytes, aad: bytes = b"") -> bytes:
+    def encrypt(self, ref: str | KeyRef, plaintext: bytes, aad: bytes = b"", *, iv: bytes | None = None) -> bytes:
         """AES-256-GCM inside the token. Blob: version 0x01 || 12-byte random IV || ciphertext || 16-byte tag.
 
         The version byte is authenticated with ``aad``. Random 96-bit IVs are safe for 2**32 blobs per key.
+        ``iv`` only for deterministic encryption (equal plaintexts, equal blobs): it must be a synthetic IV, a
+        keyed hash of the plaintext itself, so that two different plaintexts never share one.
         """
         key = to_ref(ref)
-        iv = os.urandom(_GCM_IV_LEN)
+        if iv is not None and len(iv) != _GCM_IV_LEN:
+            raise ValueError(f"a GCM IV is {_GCM_IV_LEN} bytes")
+        iv = iv if iv is not None else os.urandom(_GCM_IV_LEN)
 
         def run(s: Session) -> bytes:
             mech = PyKCS11.AES_GCM_Mechanism(iv, _GCM_VERSION + aad, _GCM_TAG_BITS)

@@ -23,6 +23,7 @@ from sqlalchemy import BigInteger, DateTime, Integer, String, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import logs
+from hutong.business_codes import mask_codes
 from hutong.db import Base, Database
 
 if TYPE_CHECKING:
@@ -87,13 +88,13 @@ def append(
 
     Never put raw ID numbers, PINs or key material in ``details``: they are stored in clear.
     """
-    values: dict[str, object] = {
+    values: dict[str, object] = {  # individual-business codes (personal data) only masked
         "at": datetime.now(UTC),
-        "actor": actor,
+        "actor": mask_codes(actor),
         "action": action,
-        "target": target,
+        "target": mask_codes(target),
         "outcome": outcome,
-        "details": json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str),
+        "details": mask_codes(json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str)),
         "request_id": request_id if request_id is not None else logs.current_request_id(),
     }
     # One INSERT ... RETURNING, without the ORM's unit of work: this runs in every audited act.

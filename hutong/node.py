@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from hsm import HsmConfig, KeyManager
 from hsm.softhsm import SOFTHSM_MODULE, init_token
+from hutong import business_codes
 from hutong.audit import AuditLog
 from hutong.config import CONFIG_FILE, NodeConfig, load_config
 from hutong.db import Database
@@ -60,9 +61,11 @@ class Node:
         return Integrator(self.db, self.keys, self.id)
 
     def check(self) -> None:
-        """Fail fast at start-up: the database answers and the token opens with the PIN."""
+        """Fail fast at start-up: the database answers and the token opens with the PIN. Then (once, before
+        any worker starts) individual-business codes an older version stored in clear are protected."""
         self.db.ping()
         self.keys.get_key(key_label(TOKEN))
+        business_codes.reprotect(self.db.engine, self.pki)
 
     def close(self) -> None:
         self.keys.close()
@@ -182,4 +185,11 @@ def open_node(data_dir: Path, *, cfg: NodeConfig | None = None, migrate: bool = 
         db.dispose()
         raise
     pki = NodePki(keys, db, node_id=cfg.node.id, node_name=cfg.node.name)
+    business_codes.use_node_keys(db.engine, pki)
+    if migrate:  # rows written before individual-business codes were protected (idempotent)
+        try:
+            business_codes.reprotect(db.engine, pki)
+        except BaseException:
+            db.dispose()
+            raise
     return Node(config=cfg, db=db, keys=keys, pki=pki)

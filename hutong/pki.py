@@ -314,6 +314,12 @@ class NodePki:
     def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes:
         return self.keys.decrypt(key_label(DATA_KEY), blob, aad=aad)
 
+    def protect_deterministic(self, value: str, *, aad: bytes) -> bytes:
+        """``protect`` with a synthetic IV (HMAC of the value, blind-index key): equal values give equal blobs,
+        so the blob is its own blind index (equality lookups, unique keys) and still decrypts to the value."""
+        iv = self.keys.hmac_sha256(key_label(BLIND_INDEX), b"siv:" + aad + b":" + value.encode())[:12]
+        return self.keys.encrypt(key_label(DATA_KEY), value.encode(), aad=aad, iv=iv)
+
 
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()

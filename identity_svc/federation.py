@@ -114,7 +114,8 @@ def admit(idn: Identity, s: Session, token: str, *, required_acr: str) -> Admitt
     amr = tuple(str(m) for m in claims.get("amr", [])) + ("fed",)
     # The home-node rule, before the caller's transaction has done anything (a refusal is audited on its own).
     index, org_uscc = idn.person_index(number), org.uscc if org else None
-    links = homes.check(idn, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node)  # NOT_HOME_NODE
+    links = homes.check(idn, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node,  # NOT_HOME_NODE
+                        citizen_id=number)
     person = find_person(idn, s, number)
     homes.link(idn, s, links, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node)
     if person is None:

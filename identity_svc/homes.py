@@ -8,8 +8,9 @@ Where a subject's home is decided, strongest first:
 
 - registered here (a ``Person`` who registered at this node, an ``Organisation`` registered or licensed
   here): this node is home and no other member speaks for them;
-- an organisation whose USCC region code falls in a range the trust list binds to a member
-  (``home_regions`` in the member's descriptor, signed by the hub): that member;
+- an organisation whose USCC region code (characters 3-8) falls in a range the trust list binds to a member
+  (``home_regions`` in the member's descriptor, signed by the hub): that member; likewise a person whose
+  citizen ID number's administrative division (its first 6 digits) falls in a member's ``person_regions``;
 - otherwise the first member that asserted them here (a person's first login from elsewhere links the
   account to that node; ``HomeNode`` records it); assertions from any other member are refused later.
 
@@ -18,6 +19,7 @@ Every refusal is ``NOT_HOME_NODE`` (PERMISSION_DENIED) and is audited.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from hutong import audit
 from hutong.errors import PermissionDenied
+from hutong.federation.trustlist import MemberEntry
 from identity_svc.core import Identity
 from identity_svc.models import HomeNode, Organisation, Person
 
@@ -47,22 +50,33 @@ def org_index(idn: Identity, uscc: str) -> str:
 
 def region_home(idn: Identity, uscc: str) -> str | None:
     """The member the trust list binds this USCC's region code to (longest matching prefix), if any."""
+    return _bound(idn, uscc[2:8], lambda m: m.home_regions)
+
+
+def person_region_home(idn: Identity, citizen_id: str) -> str | None:
+    """The member the trust list binds this citizen ID number's administrative division to, if any."""
+    return _bound(idn, citizen_id[:6], lambda m: m.person_regions)
+
+
+def _bound(idn: Identity, region: str, ranges: Callable[[MemberEntry], list[str]]) -> str | None:
+    """The member whose ranges (hub-signed, in the trust list) hold the longest prefix of ``region``."""
     tl = idn.node.trust.trust_list()
-    region = uscc[2:8]
     best: tuple[int, str] | None = None
     for m in tl.members if tl else ():
-        for prefix in m.home_regions:
+        for prefix in ranges(m):
             if region.startswith(prefix) and (best is None or len(prefix) > best[0]):
                 best = (len(prefix), m.node_id)
     return best[1] if best else None
 
 
-def _person_home(s: Session, index: str) -> str | None:
+def _person_home(s: Session, index: str, bound: str | None) -> tuple[str | None, bool]:
+    """The person's home here (None: registered here; FIRST: not known yet), and whether a link is recorded."""
     row = s.get(HomeNode, (PERSON, index))
-    if row is not None:
-        return row.home_node
-    registered = s.scalars(select(Person.id).where(Person.id_index == index)).first() is not None
-    return None if registered else FIRST
+    if row is None and s.scalars(select(Person.id).where(Person.id_index == index)).first() is not None:
+        return None, False  # registered here
+    if bound is not None:  # the hub's binding beats a link made from elsewhere
+        return bound, row is not None and row.home_node == bound
+    return (row.home_node, True) if row is not None else (FIRST, False)
 
 
 def _org_home(idn: Identity, s: Session, uscc: str) -> str | None:
@@ -74,10 +88,12 @@ def _org_home(idn: Identity, s: Session, uscc: str) -> str | None:
     return row.home_node if row is not None else FIRST
 
 
-def check(idn: Identity, *, person_index: str, org_uscc: str | None, issuer: str) -> Links:
+def check(idn: Identity, *, person_index: str, org_uscc: str | None, issuer: str, citizen_id: str = "") -> Links:
     """May ``issuer`` assert about this person (and organisation)? Refusals are audited and raised."""
+    bound = person_region_home(idn, citizen_id) if citizen_id else None
     with idn.node.db.session(readonly=True) as s:
-        homes = [(PERSON, _person_home(s, person_index))]
+        person_home, linked = _person_home(s, person_index, bound)
+        homes = [(PERSON, person_home)]
         if org_uscc is not None:
             homes.append((ORG, _org_home(idn, s, org_uscc)))
     for kind, home in homes:
@@ -89,7 +105,8 @@ def check(idn: Identity, *, person_index: str, org_uscc: str | None, issuer: str
             what = "person" if kind == PERSON else "organisation"
             raise PermissionDenied("NOT_HOME_NODE", f"node {issuer!r} is not the home of this {what}: only "
                                    f"{where} may assert about them")
-    return Links(person=homes[0][1] == FIRST, org=len(homes) > 1 and homes[1][1] == FIRST)
+    # a person accepted from their (first or hub-bound) home is linked to it, so they stay theirs
+    return Links(person=person_home is not None and not linked, org=len(homes) > 1 and homes[1][1] == FIRST)
 
 
 def link(idn: Identity, s: Session, links: Links, *, person_index: str, org_uscc: str | None, issuer: str) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hutong.business_codes import BusinessCode
 from hutong.db import Base
 
 INDEX = String(64)  # hex HMAC-SHA256
@@ -33,7 +34,7 @@ class RegisterOrganisation(Base):
 
     __tablename__ = "identity_register_orgs"
 
-    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    uscc: Mapped[str] = mapped_column(BusinessCode, primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
     representative_index: Mapped[str] = mapped_column(INDEX)  # blind index of the representative's ID
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -95,7 +96,7 @@ class TokenFamily(Base):
     acr: Mapped[str] = mapped_column(String(20))
     amr: Mapped[str] = mapped_column(String(60))  # space-separated
     scopes: Mapped[str] = mapped_column(Text)
-    org_uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    org_uscc: Mapped[str | None] = mapped_column(BusinessCode, nullable=True)
     auth_time: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -138,7 +139,7 @@ class Organisation(Base):
 
     __tablename__ = "identity_orgs"
 
-    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    uscc: Mapped[str] = mapped_column(BusinessCode, primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
     representative_index: Mapped[str] = mapped_column(INDEX, index=True)  # blind index of the representative's ID
     binding_source: Mapped[str] = mapped_column(String(120))  # "register" or "licence:<e-certificate identifier>"
@@ -153,7 +154,7 @@ class OrgGrant(Base):
     __tablename__ = "identity_org_grants"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_uscc: Mapped[str] = mapped_column(ForeignKey("identity_orgs.uscc"), index=True)
+    org_uscc: Mapped[str] = mapped_column(BusinessCode, ForeignKey("identity_orgs.uscc"), index=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("identity_persons.id"), index=True)
     role: Mapped[str] = mapped_column(String(20))  # administrator | staff
     matters: Mapped[str] = mapped_column(Text)  # "*" (all) or newline-separated matter names

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hutong.business_codes import BusinessCode
 from hutong.db import Base
 
 
@@ -14,7 +15,7 @@ class SealRow(Base):
     __tablename__ = "seals"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    org_uscc: Mapped[str] = mapped_column(String(18), index=True)
+    org_uscc: Mapped[str] = mapped_column(BusinessCode, index=True)
     org_name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(200))

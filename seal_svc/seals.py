@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from hsm import CreateKeyRequest, KeyAlgorithm
 from hutong import audit, peers, pki
 from hutong.auth import Principal
+from hutong.business_codes import mask_codes
 from hutong.edge.settings import seal_revocation_extensions
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from hutong.identifiers import normalise_citizen_id, parse_uscc
@@ -224,7 +225,7 @@ class SealService:
             now = datetime.now(UTC)
             row = SealRow(id=seal_id, org_uscc=uscc, org_name=org_name, type=seal_type.value, name=name,
                           status=SealStatus.ACTIVE.value, key_label=label, image_png=png, created_at=now,
-                          created_by=principal.actor, status_changed_at=now,
+                          created_by=mask_codes(principal.actor), status_changed_at=now,
                           cert_serial=format(cert.serial_number, "x"),
                           cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode())
             with self.node.db.session() as s:
@@ -322,7 +323,8 @@ class SealService:
                 raise FailedPrecondition("SEAL_REVOKED", "the seal has been revoked")
             grant = SealGrantRow(id="grant-" + secrets.token_hex(8), seal_id=seal_id, grantee_kind=grantee_kind,
                                  grantee=grantee.strip(), not_before=not_before, not_after=not_after,
-                                 max_uses=max_uses, uses=0, created_at=datetime.now(UTC), created_by=principal.actor)
+                                 max_uses=max_uses, uses=0, created_at=datetime.now(UTC),
+                                 created_by=mask_codes(principal.actor))
             s.add(grant)
             audit.append(s, actor=principal.actor, action="seal.grant", target=seal_id,
                          details={"grant": grant.id, "grantee": f"{grantee_kind}:{grant.grantee}",

@@ -8,6 +8,7 @@ sequence number. Every change is audited.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hutong import audit, pki
-from hutong.errors import NotFound
+from hutong.errors import ConfigError, NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
@@ -41,9 +42,19 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
                                for c in node.pki.with_retired(pki.TOKEN)]},
         enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
         type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
-        home_regions=[str(r) for r in cfg.get("home_regions", [])],
+        home_regions=_regions(cfg, "home_regions"),
+        person_regions=_regions(cfg, "person_regions"),
         log_key=node.tlog.vkey(),
     )
+
+
+def _regions(cfg: Mapping[str, Any], key: str) -> list[str]:
+    """``[federation] home_regions`` / ``person_regions``: administrative-division prefixes (1-6 digits)."""
+    values = cfg.get(key, [])
+    regions = [str(r) for r in values] if isinstance(values, list) else []
+    if not isinstance(values, list) or any(not (r.isascii() and r.isdigit() and 1 <= len(r) <= 6) for r in regions):
+        raise ConfigError("CONFIG_INVALID", f"[federation] {key} must be a list of region-code prefixes (1-6 digits)")
+    return regions
 
 
 def add_member(node: Node, entry: MemberEntry, *, actor: str = "operator") -> None:

@@ -50,6 +50,9 @@ class MemberEntry:
     issuer_certificates: list[str] = field(default_factory=list)
     # USCC region-code prefixes (characters 3-8) whose organisations have this member as home node
     home_regions: list[str] = field(default_factory=list)
+    # Administrative-division prefixes of citizen ID numbers (their first 6 digits) whose holders have this member
+    # as home node: assertions about them from any other member are refused (``identity_svc.homes``)
+    person_regions: list[str] = field(default_factory=list)
     log_key: str = ""  # verifier key of the node's audit log (checkpoints), see hutong.tlog.note
 
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hutong.business_codes import BusinessCode, CodesInText
 from hutong.db import Base
 
 HASH = String(64)  # hex SHA-256
@@ -50,13 +51,13 @@ class OidcCode(Base):
     acr: Mapped[str] = mapped_column(String(20))
     amr: Mapped[str] = mapped_column(String(60))
     auth_time: Mapped[float] = mapped_column(Float)
-    org_uscc: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    org_uscc: Mapped[str | None] = mapped_column(BusinessCode, nullable=True)
     browser_session: Mapped[str | None] = mapped_column(HASH, nullable=True)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     sid: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the session the code was exchanged for
     # JSON of an organisation context the person's home node asserted (``FederatedOrg``): log in at the home node
-    federated_org: Mapped[str | None] = mapped_column(Text, nullable=True)
+    federated_org: Mapped[str | None] = mapped_column(CodesInText, nullable=True)
 
 
 class OidcBrowserSession(Base):

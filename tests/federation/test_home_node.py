@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 from hutong.audit import AuditRecord
 from hutong.errors import HutongError
 from hutong.federation import assertion, hub
+from hutong.federation.trustlist import verify_trust_list
+from hutong.identifiers import citizen_id_check_character
 from hutong.node import Node
 from identity_svc import federation, platforms, registers
 from identity_svc.core import Identity
@@ -32,6 +34,7 @@ CITIZEN, NAME = "11010519491231002X", "张三"
 OTHER = "110102199101010078"
 COMPANY = "91350100M000100Y43"  # region 350100
 OTHER_COMPANY = "91110000600037341L"  # region 110000
+FUJIAN_CITIZEN = "35010219900101001" + citizen_id_check_character("35010219900101001")  # division 350102
 
 
 @pytest.fixture
@@ -39,7 +42,8 @@ def fed(tmp_path: Path, hub_node: Node, province: Node, prov_b: Node, node_facto
     prov_c: Node = node_factory("prov-c", config=FAST_IDENTITY)
     for n in (province, prov_b, prov_c):
         entry = hub.describe_node(n)
-        hub.add_member(hub_node, replace(entry, home_regions=["3501"]) if n is prov_c else entry)
+        hub.add_member(hub_node, replace(entry, home_regions=["3501"], person_regions=["3501"]) if n is prov_c
+                       else entry)
     install_trust_list(hub_node, hub.publish(hub_node), [province, prov_b, prov_c], tmp_path)
     idn_b = Identity.of(prov_b)
     portal_b = platforms.add_platform(idn_b, client_id="portal-b", name="Portal B").info
@@ -109,3 +113,22 @@ def test_a_node_does_not_assert_about_a_person_whose_home_is_elsewhere(fed: dict
     with pytest.raises(HutongError) as err:
         federation.issue(fed["idn_b"], check, audience_node="prov-c")  # B may not vouch for A's person
     assert err.value.reason == "NOT_HOME_NODE"
+
+
+def test_the_hub_signed_trust_list_binds_citizen_id_ranges_to_their_home(fed: dict[str, Any],
+                                                                          hub_node: Node) -> None:
+    # The binding is part of what the hub signs: prov-c's descriptor in the verified list carries it.
+    store = fed["b"].trust.store
+    assert store is not None and store.token
+    signed = verify_trust_list(str(store.token), store.hub_roots)
+    assert signed.member("prov-c").person_regions == ["3501"] and signed.member("prov-b").person_regions == []
+    # A first login from A would link the person to A; the hub's binding of division 3501 to C forbids it.
+    assert _refused(fed, _forge(fed["a"], number=FUJIAN_CITIZEN)) == "NOT_HOME_NODE"
+    assert _persons(fed["b"]) == 0  # nothing was linked
+    assert _exchange(fed, _forge(fed["c"], number=FUJIAN_CITIZEN)).access_token  # C is the home
+    assert _refused(fed, _forge(fed["a"], number=FUJIAN_CITIZEN)) == "NOT_HOME_NODE"
+    with fed["b"].db.session(readonly=True) as s:
+        refused = list(s.scalars(select(AuditRecord.target).where(
+            AuditRecord.action == "identity.federation.refused")))
+    assert refused == ["person:home:prov-c", "person:home:prov-c"]
+    # Persons outside every range keep the first-link rule (see above), persons registered here stay here's.

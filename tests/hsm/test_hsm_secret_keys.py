@@ -43,6 +43,17 @@ def test_aes_gcm_round_trip_and_tamper_detection(km: KeyManager) -> None:
         km.decrypt("data-key", blob, aad=b"record-18")
 
 
+def test_aes_gcm_with_a_synthetic_iv_is_deterministic(km: KeyManager) -> None:
+    """A caller-chosen IV (a keyed hash of the plaintext: deterministic encryption for equality lookups)."""
+    km.create_secret_key(CreateSecretKeyRequest(label="data-key", kind="aes"))
+    iv = bytes(range(12))
+    blob = km.encrypt("data-key", b"92350100MA2Y3K4P5R", aad=b"uscc", iv=iv)
+    assert blob[1:13] == iv and km.encrypt("data-key", b"92350100MA2Y3K4P5R", aad=b"uscc", iv=iv) == blob
+    assert km.decrypt("data-key", blob, aad=b"uscc") == b"92350100MA2Y3K4P5R"
+    with pytest.raises(ValueError):
+        km.encrypt("data-key", b"x", iv=b"short")
+
+
 def test_a_blob_does_not_open_with_another_key(km: KeyManager) -> None:
     km.create_secret_key(CreateSecretKeyRequest(label="k1", kind="aes"))
     km.create_secret_key(CreateSecretKeyRequest(label="k2", kind="aes"))

@@ -1,0 +1,170 @@
+"""Individual-business codes (USCC prefix 92, 个体工商户) are personal data: protected at rest.
+
+An individual business is one person trading under their own name; its unified social credit code
+identifies that person as surely as a citizen ID number. So wherever a table keeps a USCC, a
+``BusinessCode`` column stores a 92-code encrypted with the node's data-protection key (in the HSM),
+deterministically (``NodePki.protect_deterministic``: the IV is the blind-index HMAC of the code): the
+same code always gives the same stored value, so equality lookups, primary and foreign keys work as
+with the clear code, and the stored value is its own blind index. Other codes (companies, public
+bodies) are public and stay in clear. Reading decrypts transparently, so domain code handles clear
+codes only.
+
+The column type finds the node's key through the engine's dialect (``use_node_keys``), set when the
+node opens; a 92-code met without it is a programming error, never silently stored in clear.
+
+``reprotect`` encrypts 92-codes stored in clear before this rule (run with the schema migration;
+idempotent: protected values start with ``~``). Audit records are written with 92-codes masked
+(``hutong.audit`` calls ``mask_codes``); records written before stay as they are: the audit log is a
+hash-chained transparency log and is never rewritten.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any, Protocol
+
+from sqlalchemy import String, Text, text
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.types import TypeDecorator
+
+INDIVIDUAL_PREFIX = "92"
+MARK = "~"  # protected values start with it (no USCC does: not in the GB 32100 alphabet)
+AAD = b"uscc"
+STORED_LENGTH = 64  # "~" + base64url(version 1 + IV 12 + code 18 + tag 16 = 47 bytes) = 64 characters
+_ATTR = "hutong_node_keys"
+_CODE_RE = re.compile(r"92[0-9A-HJ-NPQRTUWXY]{16}")
+
+
+class NodeKeys(Protocol):
+    def protect_deterministic(self, value: str, *, aad: bytes) -> bytes: ...
+
+    def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes: ...
+
+
+def is_individual_business(code: str) -> bool:
+    return code.startswith(INDIVIDUAL_PREFIX)
+
+
+def use_node_keys(engine: Engine, keys: NodeKeys) -> None:
+    """Let this engine's ``BusinessCode`` columns protect and reveal 92-codes with the node's keys."""
+    setattr(engine.dialect, _ATTR, keys)
+
+
+def _keys(dialect: Dialect) -> NodeKeys:
+    keys: NodeKeys | None = getattr(dialect, _ATTR, None)
+    if keys is None:
+        raise RuntimeError("an individual-business code needs the node's data-protection key (use_node_keys)")
+    return keys
+
+
+def protect(keys: NodeKeys, code: str) -> str:
+    return MARK + base64.urlsafe_b64encode(keys.protect_deterministic(code, aad=AAD)).decode().rstrip("=")
+
+
+def reveal(keys: NodeKeys, stored: str) -> str:
+    raw = stored[len(MARK):]
+    return keys.unprotect(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), aad=AAD).decode()
+
+
+class BusinessCode(TypeDecorator[str]):
+    """A USCC column: 92-codes stored protected (see the module), other codes as they are."""
+
+    impl = String(STORED_LENGTH)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and is_individual_business(value):
+            return protect(_keys(dialect), value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and value.startswith(MARK):
+            return reveal(_keys(dialect), value)
+        return value
+
+
+_STORED_RE = re.compile(re.escape(MARK) + f"[A-Za-z0-9_-]{{{STORED_LENGTH - len(MARK)}}}")
+
+
+class CodesInText(TypeDecorator[str]):
+    """A text column (JSON) that may name USCCs: each 92-code in it is stored protected, as in ``BusinessCode``."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and INDIVIDUAL_PREFIX in value:
+            return _CODE_RE.sub(lambda m: protect(_keys(dialect), m.group(0)), value)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and MARK in value:
+            return _STORED_RE.sub(lambda m: reveal(_keys(dialect), m.group(0)), value)
+        return value
+
+
+def mask_codes(value: str) -> str:
+    """``value`` with every 92-code in it masked (first 4 and last 2 characters kept), for audit records."""
+    from hutong.identifiers import mask
+
+    return _CODE_RE.sub(lambda m: mask(m.group(0)), value) if INDIVIDUAL_PREFIX in value else value
+
+
+def reprotect(engine: Engine, keys: NodeKeys) -> int:
+    """Encrypt every 92-code still stored in clear in a ``BusinessCode`` column; returns how many values.
+
+    A code that is a primary key other rows refer to is moved: the row is copied under the protected
+    key, the referring rows follow, the old row goes, all in one transaction. Then the tables' files
+    are rewritten (the old values would otherwise linger in free pages)."""
+    from hutong.db import Base, load_models
+
+    load_models()
+    columns = [(t, c) for t in Base.metadata.sorted_tables for c in t.columns if isinstance(c.type, BusinessCode)]
+    referring: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for t in Base.metadata.sorted_tables:
+        for fk in t.foreign_keys:
+            referring.setdefault((fk.column.table.name, fk.column.name), []).append((fk.parent.table.name,
+                                                                                    fk.parent.name))
+    done = 0
+    with engine.begin() as conn:
+        for table, column in columns:
+            name, col = table.name, column.name
+            olds = conn.execute(text(f"SELECT DISTINCT {col} FROM {name} WHERE {col} LIKE '92%'")).scalars().all()
+            for old in olds:
+                new = {"old": old, "new": protect(keys, old)}
+                children = referring.get((name, col), [])
+                if not children:
+                    conn.execute(text(f"UPDATE {name} SET {col} = :new WHERE {col} = :old"), new)
+                else:
+                    names = [c.name for c in table.columns]
+                    values = ", ".join("CAST(:new AS VARCHAR)" if n == col else n for n in names)
+                    conn.execute(text(f"INSERT INTO {name} ({', '.join(names)}) SELECT {values} FROM {name} "
+                                      f"WHERE {col} = :old"), new)
+                    for child, child_col in children:
+                        conn.execute(text(f"UPDATE {child} SET {child_col} = :new WHERE {child_col} = :old"), new)
+                    conn.execute(text(f"DELETE FROM {name} WHERE {col} = :old"), new)
+                done += 1
+    if done:
+        _erase_old_pages(engine, {t.name for t, _ in columns})
+    return done
+
+
+def _erase_old_pages(engine: Engine, tables: set[str]) -> None:
+    """Rows updated or deleted keep their old bytes in free pages (SQLite) or dead tuples (PostgreSQL) until
+    the file is rewritten: rewrite it, so the clear codes are gone from disk too."""
+    raw = engine.raw_connection()  # outside any transaction (both refuse VACUUM in one)
+    try:
+        if engine.dialect.name == "sqlite":  # the node's connections run with isolation_level None
+            statements = ["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
+        else:
+            raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+            statements = [f"VACUUM FULL {name}" for name in sorted(tables)]
+        cursor = raw.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.close()
+    finally:
+        if engine.dialect.name != "sqlite":
+            raw.driver_connection.autocommit = False  # type: ignore[union-attr]
+        raw.close()
