@@ -39,6 +39,8 @@ _CODE_RE = re.compile(r"92[0-9A-HJ-NPQRTUWXY]{16}")
 class NodeKeys(Protocol):
     def protect_deterministic(self, value: str, *, aad: bytes) -> bytes: ...
 
+    def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes: ...
+
     def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes: ...
 
 
@@ -104,6 +106,43 @@ class CodesInText(TypeDecorator[str]):
         return value
 
 
+CERT_AAD = b"certificate-pem"
+
+
+def names_individual_business(pem: str) -> bool:
+    """Whether a PEM certificate's subject carries a 92-code as organizationIdentifier (a seal certificate)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from hutong.verify.x509 import USCC_PREFIX
+
+    try:
+        subject = x509.load_pem_x509_certificate(pem.encode()).subject
+    except ValueError:
+        return False
+    return any(_CODE_RE.fullmatch(str(a.value).removeprefix(USCC_PREFIX))  # "NTRCN-92..."
+               for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER))
+
+
+class PersonalCertificate(TypeDecorator[str]):
+    """A PEM certificate column: a certificate naming an individual business (its code in the subject) is
+    stored encrypted (not deterministically: it is never looked up by value); others in clear."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and not value.startswith(MARK) and names_individual_business(value):
+            blob = _keys(dialect).protect(value.encode(), aad=CERT_AAD)
+            return MARK + base64.urlsafe_b64encode(blob).decode()
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and value.startswith(MARK):
+            return _keys(dialect).unprotect(base64.urlsafe_b64decode(value[len(MARK):]), aad=CERT_AAD).decode()
+        return value
+
+
 def mask_codes(value: str) -> str:
     """``value`` with every 92-code in it masked (first 4 and last 2 characters kept), for audit records."""
     from hutong.identifiers import mask
@@ -145,8 +184,30 @@ def reprotect(engine: Engine, keys: NodeKeys) -> int:
                         conn.execute(text(f"UPDATE {child} SET {child_col} = :new WHERE {child_col} = :old"), new)
                     conn.execute(text(f"DELETE FROM {name} WHERE {col} = :old"), new)
                 done += 1
+        if done:  # an older version's data: its certificates naming individual businesses too
+            done += _reprotect_certificates(conn, keys)
     if done:
         _erase_old_pages(engine, {t.name for t, _ in columns})
+    return done
+
+
+def _reprotect_certificates(conn: Any, keys: NodeKeys) -> int:
+    from hutong.db import Base
+
+    done = 0
+    for table in Base.metadata.sorted_tables:
+        key = [c.name for c in table.primary_key.columns]
+        for column in (c for c in table.columns if isinstance(c.type, PersonalCertificate)):
+            if len(key) != 1:
+                continue
+            rows = conn.execute(text(f"SELECT {key[0]}, {column.name} FROM {table.name} "
+                                     f"WHERE {column.name} NOT LIKE '{MARK}%'")).all()
+            for pk, pem in rows:
+                if names_individual_business(pem):
+                    stored = MARK + base64.urlsafe_b64encode(keys.protect(pem.encode(), aad=CERT_AAD)).decode()
+                    conn.execute(text(f"UPDATE {table.name} SET {column.name} = :v WHERE {key[0]} = :k"),
+                                 {"v": stored, "k": pk})
+                    done += 1
     return done
 
 

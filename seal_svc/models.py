@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hutong.business_codes import BusinessCode
+from hutong.business_codes import BusinessCode, PersonalCertificate
 from hutong.db import Base
 
 
@@ -21,7 +21,7 @@ class SealRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20))  # active / suspended / revoked
     key_label: Mapped[str] = mapped_column(String(200))
-    cert_pem: Mapped[str] = mapped_column(Text)
+    cert_pem: Mapped[str] = mapped_column(PersonalCertificate)  # encrypted when it names an individual business
     cert_serial: Mapped[str] = mapped_column(String(64), index=True)  # hex
     image_png: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

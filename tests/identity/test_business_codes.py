@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import text
 
 from bench.pdfgen import make_pdf
@@ -96,12 +97,21 @@ def test_individual_business_code_never_stored_or_logged_in_clear(world: tuple[N
                                        "UNION SELECT uscc FROM identity_orgs WHERE uscc <> :c"),
                                   {"c": COMPANY}).scalars())
     assert len(stored) == 1 and next(iter(stored)).startswith(business_codes.MARK)
+    # the seal's certificate names the business (organizationIdentifier): stored encrypted, read back whole
+    with node.db.engine.connect() as conn:
+        pem = conn.execute(text("SELECT cert_pem FROM seals WHERE id = :i"), {"i": seal.seal_id}).scalar_one()
+    assert pem.startswith(business_codes.MARK) and "CERTIFICATE" not in pem
+    shown = seals.list_seals(owner.principal, org_uscc=INDIVIDUAL)[0][0].certificate
+    assert INDIVIDUAL in shown.subject.rfc4514_string()
 
 
 def test_codes_stored_in_clear_before_are_reprotected_once(world: tuple[Node, Identities]) -> None:
     node, people = world
     rep = people.organisation(INDIVIDUAL, "福州市鼓楼区张三小吃店", citizen_id(1))
     people.member(rep, citizen_id(3))
+    seal = SealService(node).create_seal(rep.principal, org_uscc=INDIVIDUAL, org_name="福州市鼓楼区张三小吃店",
+                                         seal_type=SealType.OFFICIAL)
+    clear_pem = seal.certificate.public_bytes(serialization.Encoding.PEM).decode()
     protected = business_codes.protect(node.pki, INDIVIDUAL)
     data_dir = Path(node.config.data_dir)
     node.close()
@@ -110,12 +120,17 @@ def test_codes_stored_in_clear_before_are_reprotected_once(world: tuple[Node, Id
         for table, col in (("identity_orgs", "uscc"), ("identity_org_grants", "org_uscc"),
                            ("identity_register_orgs", "uscc"), ("identity_sessions", "org_uscc")):
             raw.execute(f"UPDATE {table} SET {col} = ? WHERE {col} = ?", (INDIVIDUAL, protected))
+        raw.execute("UPDATE seals SET org_uscc = ?, cert_pem = ?", (INDIVIDUAL, clear_pem))
     assert raw.execute("SELECT count(*) FROM identity_org_grants WHERE org_uscc = ?", (INDIVIDUAL,)).fetchone()[0]
     raw.close()
     again = open_node(data_dir, migrate=True)  # what `hutong serve` does at start
     try:
         assert _clear_anywhere(again, INDIVIDUAL) == []
         assert business_codes.reprotect(again.db.engine, again.pki) == 0  # idempotent: nothing left to do
+        with again.db.engine.connect() as conn:
+            assert conn.execute(text("SELECT cert_pem FROM seals")).scalar_one().startswith(business_codes.MARK)
+        listed = SealService(again).list_seals(rep.principal, org_uscc=INDIVIDUAL)[0]
+        assert [s.certificate for s in listed] == [seal.certificate]
         idn = Identities(again).idn
         grants, _ = orgs.list_grants(idn, rep.subject, uscc=INDIVIDUAL, offset=0, limit=10)
         assert [g.uscc for g in grants] == [INDIVIDUAL]
