@@ -75,27 +75,26 @@ def match_issuer_serial(expected_issuer_serial: Any, cert: Any) -> bool:
     return bool(original_match_issuer_serial(expected_issuer_serial, cert))
 
 
+# Keyed by the encoding of the name's RDNSequence (``chosen``): a Name inside a GeneralName is explicitly
+# tagged, so its own encoding differs from the same name's in a certificate.
 @lru_cache(maxsize=4096)
 def _names_equal(a: bytes, b: bytes) -> bool:
     if a == b:
         return True
-    try:
-        return bool(_original_name_eq(asn1_x509.Name.load(a), asn1_x509.Name.load(b)))
-    except ValueError:  # a name whose strings cannot be prepared: as unequal as pyHanko's callers treat it
-        return False
+    return bool(asn1_x509.RDNSequence.load(a) == asn1_x509.RDNSequence.load(b))  # raises as asn1crypto does
 
 
 @lru_cache(maxsize=4096)
 def _name_hashable(der: bytes) -> str:
-    return str(_original_name_hashable.fget(asn1_x509.Name.load(der)))  # type: ignore[attr-defined]
+    return str(asn1_x509.RDNSequence.load(der).hashable)
 
 
 def _name_eq(self: Any, other: Any) -> bool:
-    """asn1crypto's ``Name.__eq__`` (RFC 5280 7.1: every string prepared, per comparison), remembered per
-    pair of encodings: it is a function of the two DER encodings alone."""
+    """asn1crypto's ``Name.__eq__`` (``self.chosen == other.chosen``: RFC 5280 7.1, every string prepared
+    on every comparison), remembered per pair of encodings: a function of the two encodings alone."""
     if not isinstance(other, asn1_x509.Name):
         return False
-    return _names_equal(self.dump(), other.dump())
+    return _names_equal(self.chosen.dump(), other.chosen.dump())
 
 
 def _name_ne(self: Any, other: Any) -> bool:
@@ -103,7 +102,8 @@ def _name_ne(self: Any, other: Any) -> bool:
 
 
 def _name_hashable_cached(self: Any) -> str:
-    return _name_hashable(self.dump())
+    """asn1crypto's ``Name.hashable`` (``self.chosen.hashable``), remembered per encoding."""
+    return _name_hashable(self.chosen.dump())
 
 
 def install() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from asn1crypto import cms
+from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.misc import PdfStreamError
 
@@ -48,12 +48,22 @@ NAMES = [
 ]
 
 
+def _tagged(name: asn1_x509.Name) -> asn1_x509.Name:
+    """The same name as a GeneralName's directoryName (explicitly tagged [4]), as in an ESS IssuerSerial."""
+    general = asn1_x509.GeneralName(name="directory_name", value=name)
+    return asn1_x509.GeneralName.load(general.dump()).chosen
+
+
 def test_name_equality_and_hashable_are_asn1cryptos() -> None:
-    for a in NAMES:
-        assert a.hashable == pdffast._original_name_hashable.fget(asn1_x509.Name.load(a.dump()))
-        for b in NAMES:
-            expected = pdffast._original_name_eq(asn1_x509.Name.load(a.dump()), asn1_x509.Name.load(b.dump()))
+    names = [*NAMES, *(_tagged(n) for n in NAMES)]
+    for a in names:
+        fresh_a = asn1_x509.Name.load(a.dump()) if a.explicit is None else _tagged(a)
+        assert a.hashable == pdffast._original_name_hashable.fget(fresh_a)
+        for b in names:
+            fresh_b = asn1_x509.Name.load(b.dump()) if b.explicit is None else _tagged(b)
+            expected = pdffast._original_name_eq(fresh_a, fresh_b)
             assert (a == b) is expected and (a != b) is (not expected)
+    assert _tagged(NAMES[0]) == NAMES[0] and _tagged(NAMES[0]).dump() != NAMES[0].dump()
     assert NAMES[0] == NAMES[1] and NAMES[0] == NAMES[2] and NAMES[0] != NAMES[3]  # not vacuous
     assert NAMES[0] != "Hutong Seal CA"
 
@@ -81,7 +91,11 @@ def test_issuer_serial_matching_is_pyhankos() -> None:
     results = []
     for issuer in issuers:
         for serial in (7, 8):
-            sid = cms.IssuerAndSerialNumber({"issuer": issuer, "serial_number": serial})
-            results.append(pdffast.match_issuer_serial(sid, cert))
-            assert results[-1] is pdffast.original_match_issuer_serial(sid, cert)
+            # CMS signer identifiers name the issuer directly, ESS signing-certificate attributes as GeneralNames
+            for sid in (cms.IssuerAndSerialNumber({"issuer": issuer, "serial_number": serial}),
+                        tsp.IssuerSerial({"issuer": [asn1_x509.GeneralName(name="directory_name", value=issuer)],
+                                          "serial_number": serial})):
+                sid = type(sid).load(sid.dump())
+                results.append(pdffast.match_issuer_serial(sid, cert))
+                assert results[-1] is pdffast.original_match_issuer_serial(sid, cert)
     assert True in results and False in results  # not vacuous
