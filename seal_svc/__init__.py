@@ -6,22 +6,15 @@ In-process API for other services (no gRPC): ``seal_svc.service.SealService`` an
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from hutong import peers
-
-# One peer per node, so that it keeps its Sealer (and that its HSM signers) from one rendition to the next.
-_PEERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _peer(node: Any) -> Any:
     from seal_svc.peer import SealPeer  # on first use: the package itself stays light to import
 
-    peer = _PEERS.get(node)
-    if peer is None:
-        peer = _PEERS[node] = SealPeer(node)
-    return peer
+    return SealPeer(node)
 
 
 peers.provide("seal", _peer)  # what cert may ask of seal (hutong.peers.SealPeer)
