@@ -1,4 +1,5 @@
-"""``hutong cert types|issuers|issuer-add|issue|issue-batch|get|list|consent|suspend|revoke|rendition|verify``
+"""``hutong cert types|issuers|issuer-add|issue|issue-batch|get|list|access-log|consent|suspend|revoke|rendition|
+verify``
 over gRPC through the SDK.
 
 Who: ``--token-file`` / ``$HUTONG_TOKEN`` for a person, or ``--client-id`` + ``$HUTONG_CLIENT_SECRET`` for a
@@ -21,8 +22,6 @@ from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cli import (
     EXAMPLES,
     add_command,
-    next_page_hint,
-    one_page_only,
     paging_args,
     personal_arg,
     print_json,
@@ -31,6 +30,7 @@ from hutong.cli import (
     read_file,
     read_personal,
     sdk,
+    show_list,
 )
 from hutong.common.v1 import common_pb2
 from hutong.errors import InvalidArgument
@@ -193,15 +193,25 @@ def _get(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     client = _client(args)
     holder_id = read_personal(args, "holder-id", "HUTONG_HOLDER_ID", "holder identifier", required=False)
-    query: dict[str, Any] = {"holder_id": holder_id, "purpose": args.purpose, "type_code": args.type_code,
-                             "page_size": args.page_size}
-    if one_page_only(args):
-        page = client.list_page(**query, page_token=args.page_token)
-        _show_certs(args, page.items)
-        next_page_hint(page.next_page_token)
-    else:
-        _show_certs(args, client.list(**query))
-    return EXIT_OK
+    query: dict[str, Any] = {"holder_id": holder_id, "purpose": args.purpose, "type_code": args.type_code}
+    return show_list(args, lambda size, token: client.list_page(**query, page_size=size, page_token=token),
+                     lambda size, token: client.iter_certificates(**query, page_size=size, page_token=token),
+                     lambda certs: _show_certs(args, certs))
+
+
+def _access_log(args: argparse.Namespace) -> int:
+    client = _client(args, person=True)
+
+    def show(records: list[Any]) -> None:
+        rows = [{"at": r.at.ToDatetime().isoformat(timespec="seconds") + "Z", "platform": r.platform,
+                 "identifier": r.identifier, "purpose": r.purpose, "action": r.action} for r in records]
+        if args.json:
+            print_json(rows)
+        else:
+            print_table(rows, ("at", "platform", "identifier", "purpose", "action"), empty="no accesses")
+
+    return show_list(args, lambda size, token: client.access_log_page(page_size=size, page_token=token),
+                     lambda size, token: client.iter_access_log(page_size=size, page_token=token), show)
 
 
 def _consent(args: argparse.Namespace) -> int:
@@ -301,6 +311,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--purpose", default="")
     p.add_argument("--type-code", default="")
     paging_args(p)
+    paging_args(command("access-log", "who read your certificates: platforms, purposes, refusals", _access_log))
     p = command("consent", "consent to a platform using certificates (or --withdraw ID)", _consent)
     p.add_argument("--platform", default="")
     p.add_argument("--identifier", action="append", default=[])

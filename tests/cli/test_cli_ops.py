@@ -131,3 +131,53 @@ def test_write_commands_answer_json(run: Run, tmp_path: Path) -> None:
                          "--hub-root", str(root), "--json")
     assert code == 0, err
     assert json.loads(out) == {"hub": "127.0.0.1:9", "joined": True}
+
+
+def _pages(run: Run, args: list[str], env: dict[str, str], key: str, size: int) -> list[list[str]]:
+    """Every page of a list command, one ``--page-size`` page per run, following the token it prints."""
+    pages: list[list[str]] = []
+    token: list[str] = []
+    for _ in range(50):
+        code, out, err = run(*args, "--page-size", str(size), *token, env=env)
+        assert code == 0, err
+        pages.append([row[key] for row in json.loads(out)])
+        if "--page-token" not in err:
+            return pages
+        token = ["--page-token", err.split("--page-token", 1)[1].split()[0]]
+    raise AssertionError("paging never ended")
+
+
+def test_seal_grants_and_access_log_lists_page(world: World, run: Run, tmp_path: Path) -> None:
+    with Hutong(world.target, **world.portal) as portal:
+        person = portal.as_person(portal.login(ZHANG, PASSWORD))
+        if ACME[0] not in {o.uscc for o in person.identity.my_organisations()}:
+            person.identity.register_organisation(ACME[0], ACME[1])
+        tokens = person.identity.switch_organisation(ACME[0])
+        company = portal.as_person(portal.identity.session(tokens))
+        for _ in range(5):
+            company.seal.create_seal(org_uscc=ACME[0], type=seal_pb2.SEAL_TYPE_CONTRACT)
+        every_seal = [s.seal_id for s in company.seal.iter_seals(ACME[0], page_size=2)]
+    token_file = tmp_path / "company.token"
+    token_file.write_text(tokens.access_token)
+    token_file.chmod(0o600)
+    conn = ["--target", world.target, "--client-id", "portal", "--token-file", str(token_file), "--json"]
+    env = {"HUTONG_CLIENT_SECRET": world.portal_secret}
+
+    code, out, err = run("seal", "list", "--org-uscc", ACME[0], *conn, env=env)
+    assert code == 0, err
+    listed = [row["seal_id"] for row in json.loads(out)]
+    assert len(listed) >= 5 and listed == every_seal and len(set(listed)) == len(listed)
+    pages = _pages(run, ["seal", "list", "--org-uscc", ACME[0], *conn], env, "seal_id", 2)
+    assert len(pages) >= 3 and all(0 < len(p) <= 2 for p in pages) and sum(pages, []) == listed
+    code, out, err = run("seal", "list", "--org-uscc", ACME[0], *conn, "--page-size", "2", "--all", env=env)
+    assert [row["seal_id"] for row in json.loads(out)] == listed and "--page-token" not in err
+
+    # The organisation's grants and the person's access log page with the same flags.
+    grant_pages = _pages(run, ["identity", "grants", ACME[0], *conn], env, "grant_id", 1)
+    with Hutong(world.target, **world.portal) as portal:
+        company = portal.as_person(portal.identity.session(tokens))
+        assert sum(grant_pages, []) == [g.grant_id for g in company.identity.iter_grants(ACME[0])]
+    code, _, err = run("cert", "access-log", *conn, "--page-size", "1", env=env)
+    assert code == 0, err
+    code, _, err = run("cert", "access-log", *conn, "--page-size", "0", "--page-token", "junk", env=env)
+    _one_error_line(err, "PAGE_TOKEN_INVALID")
