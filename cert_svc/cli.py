@@ -1,6 +1,5 @@
-"""``hutong cert types|issuers|issuer-add|issue|issue-batch|get|list|access-log|consent|suspend|revoke|rendition|
-verify``
-over gRPC through the SDK.
+"""``hutong cert types|issuers|issuer-add|issue|issue-batch|get|list|consent|access-log|suspend|revoke|rendition|
+verify`` over gRPC through the SDK.
 
 Who: ``--token-file`` / ``$HUTONG_TOKEN`` for a person, or ``--client-id`` + ``$HUTONG_CLIENT_SECRET`` for a
 platform (a department's issuing system; the node operator's platform for ``issuer-add``). Never a secret
@@ -199,21 +198,6 @@ def _list(args: argparse.Namespace) -> int:
                      lambda certs: _show_certs(args, certs))
 
 
-def _access_log(args: argparse.Namespace) -> int:
-    client = _client(args, person=True)
-
-    def show(records: list[Any]) -> None:
-        rows = [{"at": r.at.ToDatetime().isoformat(timespec="seconds") + "Z", "platform": r.platform,
-                 "identifier": r.identifier, "purpose": r.purpose, "action": r.action} for r in records]
-        if args.json:
-            print_json(rows)
-        else:
-            print_table(rows, ("at", "platform", "identifier", "purpose", "action"), empty="no accesses")
-
-    return show_list(args, lambda size, token: client.access_log_page(page_size=size, page_token=token),
-                     lambda size, token: client.iter_access_log(page_size=size, page_token=token), show)
-
-
 def _consent(args: argparse.Namespace) -> int:
     client = _client(args, person=True)
     if args.withdraw:
@@ -231,6 +215,23 @@ def _consent(args: argparse.Namespace) -> int:
         print(f"{consent.consent_id}  {state}  {consent.platform}  {consent.purpose}  "
               f"{len(consent.identifiers)} certificate(s)")
     return EXIT_OK
+
+
+def _access_log(args: argparse.Namespace) -> int:
+    """The caller's access log: who used which certificate, when, why; refused attempts with their reason."""
+    client = _client(args, person=True)
+
+    def show(records: list[Any]) -> None:
+        if args.json:
+            print_json([_dict(r) for r in records])
+            return
+        for r in records:
+            outcome = f"refused ({r.reason})" if r.action == "refused" else r.action
+            print(f"{r.at.ToDatetime(tzinfo=UTC).isoformat()}  {r.platform}  {outcome}  {r.identifier or '-'}  "
+                  f"{r.purpose}")
+
+    return show_list(args, lambda size, token: client.access_log_page(page_size=size, page_token=token),
+                     lambda size, token: client.iter_access_log(page_size=size, page_token=token), show)
 
 
 def _change(action: str) -> Any:
@@ -311,13 +312,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--purpose", default="")
     p.add_argument("--type-code", default="")
     paging_args(p)
-    paging_args(command("access-log", "who read your certificates: platforms, purposes, refusals", _access_log))
     p = command("consent", "consent to a platform using certificates (or --withdraw ID)", _consent)
     p.add_argument("--platform", default="")
     p.add_argument("--identifier", action="append", default=[])
     p.add_argument("--purpose", default="")
     p.add_argument("--until", default="2099-01-01", help="YYYY-MM-DD")
     p.add_argument("--withdraw", default="", metavar="CONSENT_ID")
+    paging_args(command("access-log", "who used the caller's certificates, when and why (refused attempts with "
+                        "their reason)", _access_log))
     for name in _STATUS:
         p = command(name, f"{name} a certificate", _change(name))
         p.add_argument("identifier")
