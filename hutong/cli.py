@@ -241,7 +241,7 @@ HINTS = {
     "TOKEN_FILE_INVALID": "give the file written by `hutong identity login --token-file FILE`",
     "CLIENT_CREDENTIALS_MISSING": "give --client-id and $HUTONG_CLIENT_SECRET (or --client-secret-file)",
     "CLIENT_AUTHENTICATION_FAILED": "check --client-id and the client secret (hutong platform add prints it once)",
-    "NODE_NOT_INITIALISED": "run `hutong node init --data-dir DIR` first",
+    "NODE_NOT_INITIALISED": "a new node: `hutong node init --data-dir DIR` first",
     "DEADLINE_EXCEEDED": "the node did not answer in time: raise --timeout or check the node",
 }
 

@@ -72,11 +72,15 @@ def test_a_closed_pipe_is_not_an_error(world: World) -> None:
 
 
 def test_wrong_data_dir_says_so(run: Run, tmp_path: Path) -> None:
-    for args in (("platform", "list"), ("audit", "verify"), ("federation", "describe")):
+    root = tmp_path / "hub-root.pem"
+    root.write_text("-----BEGIN CERTIFICATE-----\n")
+    for args in (("platform", "list"), ("audit", "verify"), ("federation", "describe"),
+                 ("federation", "join", "--hub", "127.0.0.1:9", "--hub-root", str(root))):
         code, _, err = run(*args, "--data-dir", str(tmp_path / "no-such-node"))
         assert code == 2
         _one_error_line(err, "NODE_NOT_INITIALISED")
         assert "--data-dir" in err and "does not exist" in err
+        assert err.count("node init") == 1, err  # what to do, said once
     code, _, err = run("platform", "list", "--data-dir", str(tmp_path))  # exists, but is not a node
     _one_error_line(err, "NODE_NOT_INITIALISED")
     assert "hutong.toml" in err
