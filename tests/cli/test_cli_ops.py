@@ -3,6 +3,7 @@ is wrong (broken pipe, wrong --data-dir, a file that is not a token), ``seal sig
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -185,3 +186,36 @@ def test_seal_grants_and_access_log_lists_page(world: World, run: Run, tmp_path:
     assert code == 0, err
     code, _, err = run("cert", "access-log", *conn, "--page-size", "0", "--page-token", "junk", env=env)
     _one_error_line(err, "PAGE_TOKEN_INVALID")
+
+
+# Commands without --json: their output is already one machine-readable artefact (JSON, a PEM, a key line) or
+# they are not one-shot commands. HSM_PENDING: write commands of `hutong hsm` that still answer in text only.
+NO_JSON = {"serve", "demo", "bench", "federation describe", "audit prove", "audit log-key", "hsm export-public",
+           "hsm csr"}
+HSM_PENDING = {"hsm init-token", "hsm keygen", "hsm import-cert", "hsm rotate", "hsm destroy"}
+
+
+def _leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[str, set[str]]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return {" ".join(path): {o for a in parser._actions for o in a.option_strings}}
+    found: dict[str, set[str]] = {}
+    for action in subs:
+        for name, sub in action.choices.items():
+            found.update(_leaf_commands(sub, (*path, name)))
+    return found
+
+
+def test_every_command_answers_json_unless_its_output_already_is_machine_readable(run: Run, tmp_path: Path) -> None:
+    from hutong import cli
+
+    commands = _leaf_commands(cli.build_parser())
+    assert len(commands) > 40
+    without = {name for name, options in commands.items() if "--json" not in options}
+    assert without == NO_JSON | HSM_PENDING
+    code, out, err = run("node", "init", "--data-dir", str(tmp_path / "n"), "--node-id", "cp-node", "--json")
+    assert code == 0, err
+    code, out, err = run("audit", "checkpoint", "--data-dir", str(tmp_path / "n"), "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["sequenced"] >= 1 and answer["checkpoint"].startswith("hutong.node/cp-node/")
