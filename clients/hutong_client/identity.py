@@ -25,7 +25,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
 from hutong.verify.tokens import TokenKind, verify_token
-from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy, iterate_pages
+from hutong_client._channel import (
+    DEFAULT_TIMEOUT,
+    Caller,
+    Credentials,
+    Page,
+    RetryPolicy,
+    fetch_page,
+    iterate_pages,
+)
 
 Role = Literal["administrator", "staff"]
 _ROLES = {"administrator": pb.GRANT_ROLE_ADMINISTRATOR, "staff": pb.GRANT_ROLE_STAFF}
@@ -220,10 +228,15 @@ class IdentityClient:
         """Every grant of the organisation (all pages)."""
         return list(self.iter_grants(uscc, page_size=page_size))
 
-    def iter_grants(self, uscc: str, *, page_size: int = 100) -> Iterator[pb.Grant]:
-        """The organisation's grants, page by page as the iteration goes."""
+    def iter_grants(self, uscc: str, *, page_size: int = 100, page_token: str = "") -> Iterator[pb.Grant]:
+        """The organisation's grants, page by page as the iteration goes (from ``page_token`` when given)."""
         return iterate_pages(self._caller, self._orgs.ListGrants, pb.ListGrantsRequest(uscc=uscc), "grants",
-                             page_size=page_size)
+                             page_size=page_size, page_token=page_token)
+
+    def grants_page(self, uscc: str, *, page_size: int = 0, page_token: str = "") -> Page:
+        """One page of the organisation's grants and the token of the next ("" after the last)."""
+        return fetch_page(self._caller, self._orgs.ListGrants, pb.ListGrantsRequest(uscc=uscc), "grants",
+                          page_size=page_size, page_token=page_token)
 
     def my_organisations(self) -> list[pb.Organisation]:
         resp = self._caller.unary(self._orgs.ListMyOrganisations, pb.ListMyOrganisationsRequest(), idempotent=True)
