@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text, insert
+from sqlalchemy import BigInteger, DateTime, Integer, String, Table, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import logs
@@ -55,7 +55,28 @@ def _iso(at: datetime) -> str:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def leaf_entry(rec: AuditRecord, index: int) -> bytes:
+class EventFields(Protocol):
+    """What a leaf commits to: an ``AuditRecord`` or a row selected with these columns."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def details(self) -> str: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def legacy_hash(self) -> str | None: ...
+
+
+def leaf_entry(rec: EventFields, index: int) -> bytes:
     """The bytes leaf ``index`` commits to (canonical JSON; optional fields only when present)."""
     body: dict[str, object] = {
         "index": index,
@@ -96,9 +117,15 @@ def append(
         "details": json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str),
         "request_id": request_id if request_id is not None else logs.current_request_id(),
     }
-    # One INSERT ... RETURNING, without the ORM's unit of work: this runs in every audited act.
-    seq = session.execute(insert(AuditRecord).values(values).returning(AuditRecord.seq)).scalar_one()
+    # One INSERT ... RETURNING, built once, parameters bound per call, without the ORM's unit of work:
+    # this runs in every audited act, so building and cache-keying a statement each time shows.
+    seq = session.connection().execute(_INSERT, values).scalar_one()
     return AuditRecord(seq=seq, **values)
+
+
+# The table itself, for Core statements (they skip the ORM's execution plug-in on hot paths).
+EVENTS = cast(Table, AuditRecord.__table__)
+_INSERT = insert(EVENTS).returning(EVENTS.c.seq)
 
 
 class AuditLog:

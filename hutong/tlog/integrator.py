@@ -17,11 +17,11 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
-from hutong.audit import AuditRecord, leaf_entry
+from hutong.audit import EVENTS, AuditRecord, leaf_entry
 from hutong.db import Database
 from hutong.tlog import merkle
 from hutong.tlog.models import LogCheckpoint, LogKey
@@ -37,6 +37,30 @@ DEFAULT_INTERVAL = 0.2  # seconds between polls when there is nothing to do
 
 def latest_checkpoint(s: Session) -> LogCheckpoint | None:
     return s.scalars(select(LogCheckpoint).order_by(LogCheckpoint.tree_size.desc()).limit(1)).first()
+
+
+# What a leaf commits to, plus the event's insertion number: selected as plain rows, not ORM objects.
+_EVENT_COLUMNS = (AuditRecord.seq, AuditRecord.at, AuditRecord.actor, AuditRecord.action, AuditRecord.target,
+                  AuditRecord.outcome, AuditRecord.details, AuditRecord.request_id, AuditRecord.legacy_hash)
+
+_NUMBER_PG = text("UPDATE audit_events AS e SET leaf_index = v.leaf_index, leaf_hash = v.leaf_hash "
+                  "FROM unnest(CAST(:seqs AS bigint[]), CAST(:indexes AS bigint[]), CAST(:hashes AS varchar[])) "
+                  "AS v(seq, leaf_index, leaf_hash) WHERE e.seq = v.seq")
+
+_NUMBER_ONE = (update(EVENTS).where(EVENTS.c.seq == bindparam("s"))
+               .values(leaf_index=bindparam("i"), leaf_hash=bindparam("h")))
+
+
+def _number(s: Session, seqs: list[int], first: int, leaves: list[bytes]) -> None:
+    """Give events ``seqs`` leaf indexes ``first``, ``first + 1``, ... and their leaf hashes, set-based:
+    one UPDATE for the whole batch on PostgreSQL, one prepared statement run per row on SQLite."""
+    indexes = list(range(first, first + len(seqs)))
+    hashes = [leaf.hex() for leaf in leaves]
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(_NUMBER_PG, {"seqs": seqs, "indexes": indexes, "hashes": hashes})
+    else:
+        s.connection().execute(_NUMBER_ONE, [{"s": q, "i": i, "h": h}
+                                             for q, i, h in zip(seqs, indexes, hashes, strict=True)])
 
 
 def _try_lock(s: Session) -> bool:
@@ -77,15 +101,12 @@ class Integrator:
             last = latest_checkpoint(s)
             size = last.tree_size if last else 0
             frontier = [bytes.fromhex(h) for h in json.loads(last.frontier)] if last else []
-            rows = list(s.scalars(select(AuditRecord).where(AuditRecord.leaf_index.is_(None))
-                                  .order_by(AuditRecord.seq).limit(self.batch)))
+            rows = s.execute(select(*_EVENT_COLUMNS).where(AuditRecord.leaf_index.is_(None))
+                             .order_by(AuditRecord.seq).limit(self.batch)).all()
             if not rows:
                 return 0
-            leaves = []
-            for i, rec in enumerate(rows):
-                leaf = merkle.leaf_hash(leaf_entry(rec, size + i))
-                rec.leaf_index, rec.leaf_hash = size + i, leaf.hex()
-                leaves.append(leaf)
+            leaves = [merkle.leaf_hash(leaf_entry(row, size + i)) for i, row in enumerate(rows)]
+            _number(s, [row.seq for row in rows], size, leaves)
             frontier = merkle.frontier_extend(frontier, size, leaves)
             new_size, root = size + len(rows), merkle.frontier_root(frontier)
             note = sign(Checkpoint(self.origin, new_size, root), self.origin, signer)
