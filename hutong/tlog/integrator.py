@@ -1,9 +1,10 @@
 """The integrator: gives committed events their leaf index in batches and signs one checkpoint per batch.
 
 One batch is one database transaction: take the log's lock, read the newest checkpoint's frontier,
-number the oldest unsequenced events after it, hash them into the tree, sign the new checkpoint in
-the HSM and store it. Killed half-way, the transaction rolls back: no event is lost (they stay
-unsequenced and the next batch takes them) and no half batch is left.
+number the oldest unsequenced events after it with one set-based UPDATE, hash them into the tree
+(storing the perfect subtrees the batch completes, for proofs), sign the new checkpoint in the HSM
+and store it. Killed half-way, the transaction rolls back: no event is lost (they stay unsequenced
+and the next batch takes them) and no half batch is left.
 
 Several server processes each run an integrator thread; the lock makes them take turns
 (PostgreSQL: a transaction-scoped advisory lock, tried, not waited for; SQLite: the write lock
@@ -17,14 +18,14 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
 from hutong.audit import EVENTS, AuditRecord, leaf_entry
 from hutong.db import Database
 from hutong.tlog import merkle
-from hutong.tlog.models import LogCheckpoint, LogKey
+from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, LogKey, TreeNode
 from hutong.tlog.note import Checkpoint, origin_for, sign, signer_key
 
 log = logging.getLogger("hutong.tlog")
@@ -107,7 +108,11 @@ class Integrator:
                 return 0
             leaves = [merkle.leaf_hash(leaf_entry(row, size + i)) for i, row in enumerate(rows)]
             _number(s, [row.seq for row in rows], size, leaves)
-            frontier = merkle.frontier_extend(frontier, size, leaves)
+            completed: list[merkle.Node] = []
+            frontier = merkle.frontier_extend(frontier, size, leaves, completed, TILE_LEVEL)
+            if completed:
+                s.execute(insert(TreeNode), [
+                    {"level": level, "idx": idx, "hash": node.hex()} for level, idx, node in completed])
             new_size, root = size + len(rows), merkle.frontier_root(frontier)
             note = sign(Checkpoint(self.origin, new_size, root), self.origin, signer)
             s.add(LogCheckpoint(tree_size=new_size, root_hash=root.hex(),
