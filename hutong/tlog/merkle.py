@@ -129,7 +129,7 @@ def inclusion_ranges(index: int, n: int) -> list[tuple[int, int]]:
     """The ranges whose MTH make up PATH(index, D[n]), in proof order."""
     out: list[tuple[int, int]] = []
     inclusion_path_by(index, n, _recorder(out))
-    return out
+    return out[::-1]  # recorded as computed; the path is reversed (leaf first) at the end
 
 
 def consistency_ranges(first: int, n: int) -> list[tuple[int, int]]:
