@@ -44,9 +44,10 @@ def latest_checkpoint(s: Session) -> LogCheckpoint | None:
 _EVENT_COLUMNS = (AuditRecord.seq, AuditRecord.at, AuditRecord.actor, AuditRecord.action, AuditRecord.target,
                   AuditRecord.outcome, AuditRecord.details, AuditRecord.request_id, AuditRecord.legacy_hash)
 
+# The seq range bounds the join to the batch's rows (an index range), never the whole table.
 _NUMBER_PG = text("UPDATE audit_events AS e SET leaf_index = v.leaf_index, leaf_hash = v.leaf_hash "
                   "FROM unnest(CAST(:seqs AS bigint[]), CAST(:indexes AS bigint[]), CAST(:hashes AS varchar[])) "
-                  "AS v(seq, leaf_index, leaf_hash) WHERE e.seq = v.seq")
+                  "AS v(seq, leaf_index, leaf_hash) WHERE e.seq = v.seq AND e.seq BETWEEN :lo AND :hi")
 
 _NUMBER_ONE = (update(EVENTS).where(EVENTS.c.seq == bindparam("s"))
                .values(leaf_index=bindparam("i"), leaf_hash=bindparam("h")))
@@ -58,7 +59,7 @@ def _number(s: Session, seqs: list[int], first: int, leaves: list[bytes]) -> Non
     indexes = list(range(first, first + len(seqs)))
     hashes = [leaf.hex() for leaf in leaves]
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(_NUMBER_PG, {"seqs": seqs, "indexes": indexes, "hashes": hashes})
+        s.execute(_NUMBER_PG, {"seqs": seqs, "indexes": indexes, "hashes": hashes, "lo": seqs[0], "hi": seqs[-1]})
     else:
         s.connection().execute(_NUMBER_ONE, [{"s": q, "i": i, "h": h}
                                              for q, i, h in zip(seqs, indexes, hashes, strict=True)])

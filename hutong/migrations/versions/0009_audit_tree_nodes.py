@@ -1,4 +1,7 @@
-"""audit log: stored perfect subtrees, so proofs read O(log n) rows instead of every leaf
+"""audit log: stored perfect subtrees, so proofs read O(log n) rows instead of every leaf; a queue index
+
+The integrator takes the oldest unsequenced events through a partial index on them
+(``ix_audit_events_unsequenced``), not a scan past every sequenced one.
 
 The integrator stores the root of every perfect subtree of 16 leaves and up that a batch completes
 (``audit_tree_nodes``). An existing log gets them here, recomputed from its stored leaf hashes, so
@@ -65,7 +68,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('level', 'idx', name=op.f('pk_audit_tree_nodes'))
     )
     _backfill(nodes)
+    op.create_index('ix_audit_events_unsequenced', 'audit_events', ['seq'], unique=False,
+                    postgresql_where=sa.text('leaf_index IS NULL'), sqlite_where=sa.text('leaf_index IS NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_audit_events_unsequenced', table_name='audit_events',
+                  postgresql_where=sa.text('leaf_index IS NULL'), sqlite_where=sa.text('leaf_index IS NULL'))
     op.drop_table('audit_tree_nodes')
