@@ -113,6 +113,8 @@ def test_a_damaged_stored_subtree_refuses_the_proof(node: Node) -> None:
     with pytest.raises(FailedPrecondition) as exc:
         proofs.inclusion(node.db, 0, 64)
     assert exc.value.reason == "AUDIT_LOG_INCONSISTENT"
+    report = AuditLog(node.db).verify()  # what the refusal says to run names the damaged subtree
+    assert report.first_bad == 32 and "stored subtree over records 32..63" in report.problem
     with node.db.session() as s:
         s.execute(delete(TreeNode).where(TreeNode.level == 5, TreeNode.idx == 1))
     with pytest.raises(FailedPrecondition) as exc:  # and a missing one
