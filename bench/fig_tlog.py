@@ -125,15 +125,22 @@ class Load:
     writer_cpu_ms: float  # the writer processes' CPU per audited write (start-up excluded)
 
 
-def load(url: str, which: str, seconds: float, *, processes: int = PROCESSES) -> Load:
-    """WRITERS writers spread over ``processes`` processes, writing for ``seconds``.
+def writer_pool() -> ProcessPoolExecutor:
+    """The writer processes, as a node serves with ``--workers``: one Python process cannot drive 16 writers
+    (GIL). Kept for the whole run: rounds after the first start at once, without spawning and importing."""
+    return ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context("spawn"))
 
-    Processes, as a node serves with ``--workers``: one Python process cannot drive 16 writers (GIL)."""
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=ctx) as pool:
-        start_at = time.time() + 3.0  # every child connected and waiting
-        futures = [pool.submit(_child, url, which, seconds, WRITERS // processes, start_at) for _ in range(processes)]
-        results = [f.result() for f in futures]
+
+def load(url: str, which: str, seconds: float, *, pool: ProcessPoolExecutor | None = None,
+         delay: float = 3.0) -> Load:
+    """WRITERS writers spread over the pool's PROCESSES processes, writing for ``seconds`` from ``delay``
+    seconds on (time for every child to start, connect and wait: less once the pool's processes run)."""
+    if pool is None:
+        with writer_pool() as own:
+            return load(url, which, seconds, pool=own, delay=delay)
+    start_at = time.time() + delay
+    futures = [pool.submit(_child, url, which, seconds, WRITERS // PROCESSES, start_at) for _ in range(PROCESSES)]
+    results = [f.result() for f in futures]
     flat = [x for _, lat, _ in results for x in lat]
     elapsed = max(e for e, _, _ in results)
     cpu = sum(c for _, _, c in results)
@@ -195,14 +202,15 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3) -> tuple[Row, dict[s
         subject: list[Load] = []
         baseline: list[Load] = []
         lags: list[float] = []
-        for _ in range(rounds):
-            baseline.append(load(url, "linear", seconds))
-            stop = node.tlog.start()
-            subject.append(load(url, "merkle", seconds))
-            t0 = time.perf_counter()
-            node.tlog.integrate_all()  # what the integrator had not sequenced yet when the load stopped
-            lags.append(time.perf_counter() - t0)
-            stop.set()
+        with writer_pool() as pool:
+            for i in range(rounds):
+                baseline.append(load(url, "linear", seconds, pool=pool, delay=3.0 if i == 0 else 1.0))
+                stop = node.tlog.start()
+                subject.append(load(url, "merkle", seconds, pool=pool, delay=1.0))
+                t0 = time.perf_counter()
+                node.tlog.integrate_all()  # what the integrator had not sequenced yet when the load stopped
+                lags.append(time.perf_counter() - t0)
+                stop.set()
         with node.db.session(readonly=True) as s:
             pending = s.scalar(select(func.count()).select_from(audit.AuditRecord)
                                .where(audit.AuditRecord.leaf_index.is_(None)))

@@ -8,6 +8,10 @@ the hub served over gRPC on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +143,26 @@ def test_bad_checkpoints_at_join_are_refused_and_change_nothing(hub_node: Node, 
             hub.add_member(hub_node, hub.describe_node(province), log_checkpoint=checkpoint)
         assert exc.value.reason == reason, what
         assert _hub_state(hub_node) == before, what  # neither cosigned nor added
+
+
+def _cli(*argv: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUTONG_")}
+    proc = subprocess.run([sys.executable, "-m", "hutong.cli", *argv], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_the_descriptor_carries_the_checkpoint_and_adding_the_member_pins_it(hub_node: Node, province: Node,
+                                                                            tmp_path: Path) -> None:
+    _events(province, 3)
+    raw = _cli("federation", "describe", "--data-dir", str(province.config.data_dir))
+    descriptor = json.loads(raw)
+    newest = parse_note(witness.newest_checkpoint(province)).checkpoint
+    assert parse_note(descriptor["log_checkpoint"]).checkpoint == newest
+    path = tmp_path / "prov-a.json"
+    path.write_text(raw, encoding="utf-8")
+    _cli("federation", "add", "--data-dir", str(hub_node.config.data_dir), str(path))
+    pinned = witness.cosigned(hub_node, origin_for(province.id))
+    assert pinned and parse_note(pinned).checkpoint == newest
+    assert "log_checkpoint" not in hub.members(hub_node)[0].__dict__  # not carried into the trust list
