@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from pymerkle import InmemoryTree
 from pymerkle.proof import InclusionProof
 from sqlalchemy import delete, event, func, select, update
@@ -127,7 +128,8 @@ def test_migration_recomputes_the_subtrees_of_an_existing_log(node: Node) -> Non
     before = _nodes(node.db)
     assert before
     cfg = alembic_config(node.db.url)
-    command.downgrade(cfg, "0008")  # the table is dropped: a log as it was before stored subtrees
+    ours = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.path.endswith("_audit_tree_nodes.py"))
+    command.downgrade(cfg, str(ours.down_revision))  # the table is dropped: a log as it was before stored subtrees
     command.upgrade(cfg, "head")
     assert _nodes(node.db) == before
     tree = _tree(_entries(node.db))
