@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hutong.seal.v1 import seal_pb2
 from hutong_client import Hutong
@@ -207,19 +208,18 @@ def _leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) 
     return found
 
 
-def test_every_command_answers_json_unless_its_output_already_is_machine_readable(run: Run, tmp_path: Path) -> None:
+def test_every_command_answers_json_unless_its_output_already_is_machine_readable(run: Run, node: Any) -> None:
     from hutong import cli
 
     commands = _leaf_commands(cli.build_parser())
     assert len(commands) > 40
     without = {name for name, options in commands.items() if "--json" not in options}
     assert without == NO_JSON | HSM_PENDING
-    code, out, err = run("node", "init", "--data-dir", str(tmp_path / "n"), "--node-id", "cp-node", "--json")
-    assert code == 0, err
-    code, out, err = run("audit", "checkpoint", "--data-dir", str(tmp_path / "n"), "--json")
+    node.audit.record(actor="tester", action="thing.do")
+    code, out, err = run("audit", "checkpoint", "--data-dir", str(node.config.data_dir), "--json")
     assert code == 0, err
     answer = json.loads(out)
-    assert answer["sequenced"] >= 1 and answer["checkpoint"].startswith("hutong.node/cp-node/")
+    assert answer["sequenced"] >= 1 and answer["checkpoint"].startswith(f"hutong.node/{node.id}/")
 
 
 def test_platform_credentials_that_cannot_be_metadata_are_named(world: World) -> None:
