@@ -47,6 +47,16 @@ def _ts(when: datetime | None) -> Timestamp | None:
     return ts
 
 
+def keep_id_token(new: pb.TokenSet, old: pb.TokenSet | None) -> pb.TokenSet:
+    """A refresh answers without an ID token (OpenID Connect Core 12.2): the session keeps the one of its login."""
+    if new.id_token or old is None or not old.id_token:
+        return new
+    kept = pb.TokenSet()
+    kept.CopyFrom(new)
+    kept.id_token = old.id_token
+    return kept
+
+
 class Session:
     """A person's session at a platform: the current token set, refreshed shortly before the access token
     expires (or when the node said TOKEN_EXPIRED). Refresh tokens rotate: each refresh spends the old
@@ -61,7 +71,7 @@ class Session:
         self._set(tokens)
 
     def _set(self, tokens: pb.TokenSet) -> None:
-        self._tokens = tokens
+        self._tokens = keep_id_token(tokens, getattr(self, "_tokens", None))
         self._expires_at = self._clock() + tokens.expires_in
         self._early = min(self._margin, tokens.expires_in / 2)
 
@@ -87,11 +97,10 @@ class Session:
             return self._refresh_locked()
 
     def _refresh_locked(self) -> pb.TokenSet:
-        tokens = self._refresher(self._tokens.refresh_token)
-        self._set(tokens)
+        self._set(self._refresher(self._tokens.refresh_token))
         if self._on_refresh is not None:
-            self._on_refresh(tokens)
-        return tokens
+            self._on_refresh(self._tokens)
+        return self._tokens
 
 
 class IdentityClient:
