@@ -33,6 +33,7 @@ AuditSink = Callable[[str, str, dict[str, str]], None]  # (action, target, detai
 AuditSinkFactory = Callable[[argparse.Namespace], AuditSink]
 ConfigFactory = Callable[[argparse.Namespace], HsmConfig]
 Handler = Callable[[argparse.Namespace, dict[str, str]], str]  # fills audit details, returns the target
+EXIT_ERROR = 2  # as every ``hutong`` command: 0 success, 2 an error (the one-line ``error: REASON: ...``)
 
 
 def config_from_args(args: argparse.Namespace) -> HsmConfig:
@@ -262,7 +263,7 @@ def _runner(
             sink = audit_sink_factory(args)  # before acting: no audit, no operation
         except HutongError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 1
+            return EXIT_ERROR
         try:
             if needs_token:
                 with KeyManager(config_factory(args)) as km:
@@ -275,15 +276,15 @@ def _runner(
         except HutongError as exc:
             details.update(outcome="failed", reason=exc.reason, message=exc.message)
             print(f"error: {exc}", file=sys.stderr)
-            code = 1
+            code = EXIT_ERROR
         except OSError as exc:
             details.update(outcome="failed", reason="IO_ERROR", message=f"{exc.filename}: {exc.strerror}")
             print(f"error: IO_ERROR: {exc.filename}: {exc.strerror}", file=sys.stderr)
-            code = 1
+            code = EXIT_ERROR
         except Exception as exc:  # never a traceback for officers; the type tells an engineer where to look
             details.update(outcome="failed", reason="INTERNAL", message=type(exc).__name__)
             print(f"error: INTERNAL: unexpected {type(exc).__name__}", file=sys.stderr)
-            code = 1
+            code = EXIT_ERROR
         try:
             sink(action, str(target), details)
         except Exception as exc:
@@ -291,7 +292,7 @@ def _runner(
                 f"error: AUDIT_FAILED: the audit log did not record {action} ({type(exc).__name__})",
                 file=sys.stderr,
             )
-            return 1
+            return EXIT_ERROR
         return code
 
     return run

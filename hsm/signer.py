@@ -81,11 +81,12 @@ def raw_to_der(raw: bytes) -> bytes:
 class HsmSigner:
     """Signs with one key pair of a ``KeyManager``; safe to share between threads."""
 
-    def __init__(self, manager: KeyManager, key: KeyInfo) -> None:
+    def __init__(self, manager: KeyManager, key: KeyInfo, *, required: bool = False) -> None:
         if key.algorithm is None:
             raise errors.mechanism_unsupported(f"key '{key.label}' is {key.kind}: not supported for signing")
         self._manager = manager
         self.key = key
+        self._required = required  # a key the caller cannot work without: missing means HSM_UNAVAILABLE
         self.algorithm: KeyAlgorithm = key.algorithm
 
     @property
@@ -93,7 +94,8 @@ class HsmSigner:
         return self.key.public_key
 
     def _token_sign(self, mechanism: Any, data: bytes) -> bytes:
-        return self._manager._sign(self.key, mechanism, data, f"signing with key '{self.key.label}'")
+        return self._manager._sign(self.key, mechanism, data, f"signing with key '{self.key.label}'",
+                                   required=self._required)
 
     # -- whole messages ------------------------------------------------------------------------
     def sign(self, data: bytes, *, hash_name: str = "sha256", rsa_padding: RsaPadding = "pkcs1v15") -> bytes:

@@ -252,7 +252,19 @@ class NodePki:
         return self.signer_for_label(key_label(name))
 
     def signer_for_label(self, label: str) -> HsmSigner:
-        return self.keys.signer(label)
+        # The node cannot work without its own keys: a missing one means the token is unavailable.
+        return self.keys.signer(label, required=True)
+
+    def check_keys(self) -> None:
+        """Readiness: the token answers and every key the node signs, decrypts or indexes with is on it.
+
+        Raises HSM_UNAVAILABLE otherwise; each look-up lets the key manager re-open the module when the
+        token has come back.
+        """
+        for name in (ROOT, *_SUBORDINATES, FEDERATION_ENC):
+            self.keys.get_key(key_label(name), required=True)
+        for name in (BLIND_INDEX, DATA_KEY):
+            self.keys.get_secret_key(key_label(name), required=True)
 
     def chain(self, name: str) -> list[x509.Certificate]:
         """The certificate of ``name`` followed by the root (leaf first)."""
@@ -309,13 +321,13 @@ class NodePki:
 
     def blind_index(self, value: str) -> str:
         """Deterministic keyed hash of a personal identifier (HMAC key in the HSM)."""
-        return self.keys.hmac_sha256(key_label(BLIND_INDEX), value.encode()).hex()
+        return self.keys.hmac_sha256(key_label(BLIND_INDEX), value.encode(), required=True).hex()
 
     def seal_data(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
-        return self.keys.encrypt(key_label(DATA_KEY), plaintext, aad=aad)
+        return self.keys.encrypt(key_label(DATA_KEY), plaintext, aad=aad, required=True)
 
     def open_data(self, blob: bytes, *, aad: bytes = b"") -> bytes:
-        return self.keys.decrypt(key_label(DATA_KEY), blob, aad=aad)
+        return self.keys.decrypt(key_label(DATA_KEY), blob, aad=aad, required=True)
 
 
 def _pem(cert: x509.Certificate) -> str:

@@ -25,6 +25,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from hutong.health import HealthMonitor, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
 
@@ -57,8 +58,10 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     services: list[str]
+    monitor: HealthMonitor  # readiness checks -> health; add checks with ``monitor.readiness.add``
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
+        self.monitor.stop()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
 
@@ -105,15 +108,16 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     names = add_services(server, node)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ["", *names]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    monitor = HealthMonitor(node_readiness(node), health_servicer, names,
+                            interval=node.config.server.health_interval_seconds)
+    monitor.start()  # SERVING only once the database and the HSM answer
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     creds = _credentials(node)
     port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
     server.start()
-    return RunningServer(server=server, port=port, health=health_servicer, services=names)
+    return RunningServer(server=server, port=port, health=health_servicer, services=names, monitor=monitor)
 
 
 def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:

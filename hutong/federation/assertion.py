@@ -77,7 +77,7 @@ def _decrypt(node: Node, token: str) -> str:
         raise InvalidArgument("ASSERTION_MALFORMED", "unsupported JWE algorithms")
     ek, iv, ct, tag = parts
     try:
-        cek = node.keys.decrypt_rsa_oaep(pki.key_label(pki.FEDERATION_ENC), ek)
+        cek = node.keys.decrypt_rsa_oaep(pki.key_label(pki.FEDERATION_ENC), ek, required=True)
         return AESGCM(cek).decrypt(iv, ct + tag, header_b64.encode()).decode()
     except (HutongError, ValueError, InvalidTag):  # one answer for every failure: no decryption oracle
         raise Unauthenticated("ASSERTION_INVALID", "the federation assertion was altered or is not for this node") \

@@ -1,0 +1,158 @@
+"""Readiness: can this node serve right now? Pluggable checks drive gRPC health SERVING / NOT_SERVING.
+
+A load balancer routes only to processes whose ``grpc.health.v1`` status is SERVING, so health must
+reflect what a call needs: the database answers, the HSM token is present with the node's keys on it.
+``Readiness`` holds named checks (a check is a function that returns quietly or raises a
+``HutongError`` whose reason says what is wrong); other parts of the node add theirs with
+``Readiness.add`` (trust-list freshness, drain, ...). ``HealthMonitor`` runs them in a background
+thread every few seconds, sets the status of the whole server ("") and of every service, and logs
+each transition once -- the reason when it turns NOT_SERVING, and when it recovers.
+
+Checks never repair anything themselves: the HSM key manager re-opens its module and session on the
+next call, the database pool reconnects; the monitor only notices when that works again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from hutong.errors import HutongError
+
+if TYPE_CHECKING:
+    from hutong.node import Node
+
+log = logging.getLogger("hutong.health")
+
+Check = Callable[[], None]  # returns quietly when ready; raises HutongError (reason, message) when not
+DEFAULT_INTERVAL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    reason: str = ""
+    message: str = ""
+
+
+class Readiness:
+    """Named readiness checks, run in the order they were added."""
+
+    def __init__(self, checks: Iterable[tuple[str, Check]] = ()) -> None:
+        self._checks: dict[str, Check] = dict(checks)
+        self._lock = threading.Lock()
+
+    def add(self, name: str, check: Check) -> None:
+        """Add (or replace) the check called ``name``."""
+        with self._lock:
+            self._checks[name] = check
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._checks.pop(name, None)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._checks)
+
+    def run(self) -> list[CheckResult]:
+        with self._lock:
+            checks = list(self._checks.items())
+        results = []
+        for name, check in checks:
+            try:
+                check()
+                results.append(CheckResult(name, True))
+            except HutongError as err:
+                results.append(CheckResult(name, False, err.reason, err.message))
+            except Exception as exc:  # noqa: BLE001 - a broken check means "not ready", never a dead monitor
+                log.exception("readiness check %s failed unexpectedly", name)
+                results.append(CheckResult(name, False, "INTERNAL_ERROR", type(exc).__name__))
+        return results
+
+
+class HealthSetter(Protocol):
+    """What the monitor drives: ``grpc_health.v1.health.HealthServicer`` has this method."""
+
+    def set(self, service: str, status: int) -> None: ...
+
+
+class HealthMonitor:
+    """Runs ``readiness`` now and then, and mirrors the verdict into gRPC health for ``services``."""
+
+    def __init__(self, readiness: Readiness, health: HealthSetter, services: Iterable[str], *,
+                 interval: float = DEFAULT_INTERVAL_SECONDS) -> None:
+        self.readiness = readiness
+        self._health = health
+        self._services = ["", *services]
+        self._interval = interval
+        self._ready: bool | None = None
+        self._failing: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._ready)
+
+    def check_now(self) -> list[CheckResult]:
+        """Run every check once, update health, log what changed; returns the results."""
+        from grpc_health.v1 import health_pb2
+
+        results = self.readiness.run()
+        with self._lock:
+            failing = {r.name: f"{r.reason}: {r.message}" for r in results if not r.ok}
+            ready = not failing
+            for name, why in failing.items():
+                if self._failing.get(name) != why:
+                    log.warning("not ready: %s check failed: %s", name, why)
+            for name in set(self._failing) - set(failing):
+                log.info("%s check passes again", name)
+            self._failing = failing
+            if ready != self._ready:
+                status = health_pb2.HealthCheckResponse.SERVING if ready else \
+                    health_pb2.HealthCheckResponse.NOT_SERVING
+                for service in self._services:
+                    self._health.set(service, status)
+                if self._ready is not None or not ready:
+                    log.log(logging.INFO if ready else logging.WARNING, "health: %s",
+                            "SERVING" if ready else "NOT_SERVING (" + ", ".join(sorted(failing)) + ")")
+                self._ready = ready
+        return results
+
+    def start(self) -> None:
+        """Check now, then every ``interval`` seconds in a daemon thread until ``stop``."""
+        self.check_now()
+
+        def loop() -> None:
+            while not self._stop.wait(self._interval):
+                self.check_now()
+
+        self._thread = threading.Thread(target=loop, name="health-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._interval + 5)
+
+
+# -- the node's own checks ----------------------------------------------------------------------------
+def database_check(node: Node) -> Check:
+    """The database answers a trivial query (DATABASE_UNAVAILABLE otherwise)."""
+    return node.db.ping
+
+
+def hsm_check(node: Node) -> Check:
+    """The token is present, the session logged in, and every active node key is on it (HSM_UNAVAILABLE)."""
+    return node.pki.check_keys
+
+
+def node_readiness(node: Node) -> Readiness:
+    """The checks every node runs: database, then HSM."""
+    return Readiness([("database", database_check(node)), ("hsm", hsm_check(node))])

@@ -1,0 +1,109 @@
+"""Nodes in processes of their own, with their SoftHSM token inside their data directory (as in production),
+so tests can take the token or the database away, back the node up and restore it elsewhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import _free_port
+
+REPO = Path(__file__).resolve().parents[2]
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+WAIT_SECONDS = 60.0  # an upper bound for a state change to show, never a performance threshold
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF" and not k.startswith("HUTONG_")}
+    return {**env, "PYTHONPATH": str(REPO), **extra}
+
+
+def hutong(*argv: str, env: dict[str, str] | None = None, check: bool = True,
+           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "hutong.cli", *argv], cwd=REPO, env=env or clean_env(),
+                          capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def build_node(data_dir: Path, extra_toml: str = "") -> dict[str, Any]:
+    """A prepared node directory (register, platforms, people, an issuer and a licence); returns secrets."""
+    proc = subprocess.run([sys.executable, "-m", "tests.keys.world_proc", str(data_dir), extra_toml], cwd=REPO,
+                          env=clean_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+@dataclass
+class Served:
+    data_dir: Path
+    target: str
+    proc: subprocess.Popen[str]
+    secrets: dict[str, Any] = field(default_factory=dict)
+
+    def channel(self) -> grpc.Channel:
+        ch = grpc.insecure_channel(self.target)
+        grpc.channel_ready_future(ch).result(timeout=WAIT_SECONDS)
+        return ch
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=60)
+        return err
+
+
+def start_serving(data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> Served:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(data_dir), "--listen",
+                             f"127.0.0.1:{port}", "--workers", str(workers)], cwd=REPO, env=env or clean_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    served = Served(data_dir=data_dir, target=f"127.0.0.1:{port}", proc=proc)
+    ch = served.channel()
+    wait_health(ch, SERVING)
+    ch.close()
+    return served
+
+
+def health(ch: grpc.Channel, service: str = "") -> int:
+    stub = health_pb2_grpc.HealthStub(ch)
+    return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status)
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+
+
+def wait_health(ch: grpc.Channel, status: int, service: str = "") -> None:
+    wait_until(lambda: health(ch, service) == status, f"health {status} of {service or 'the server'}")
+
+
+@pytest.fixture
+def served_factory() -> Iterator[Callable[..., Served]]:
+    running: list[Served] = []
+
+    def start(data_dir: Path, **kwargs: Any) -> Served:
+        s = start_serving(data_dir, **kwargs)
+        running.append(s)
+        return s
+
+    yield start
+    for s in running:
+        if s.proc.poll() is None:
+            s.stop()
