@@ -259,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--node-id", default=None, help="node id, e.g. province-a (new directories only)")
     init.add_argument("--name", default=None, help="node display name (new directories only)")
     init.set_defaults(func=_node_init)
+    from hutong import node_cli
+
+    node_cli.register(node)
 
     serve = sub.add_parser("serve", help="run a node: identity, seal and cert on one port")
     data_dir_arg(serve)
@@ -274,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hsm.cli import register as register_hsm
 
-    register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config)
+    register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config,
+                 node_rotate=node_cli.node_rotate, destroy_guard=node_cli.destroy_guard)
     for module_name in AREA_CLIS:
         try:
             module = importlib.import_module(module_name)

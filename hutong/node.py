@@ -20,7 +20,7 @@ from hutong.audit import AuditLog
 from hutong.config import CONFIG_FILE, NodeConfig, load_config
 from hutong.db import Database
 from hutong.errors import ConfigError
-from hutong.pki import TOKEN, NodePki, key_label
+from hutong.pki import NodePki
 
 if TYPE_CHECKING:
     from hutong.federation.member import Trust
@@ -53,7 +53,7 @@ class Node:
     def check(self) -> None:
         """Fail fast at start-up: the database answers and the token opens with the PIN."""
         self.db.ping()
-        self.keys.get_key(key_label(TOKEN))
+        self.pki.check_keys()
 
     def close(self) -> None:
         self.keys.close()

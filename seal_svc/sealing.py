@@ -175,11 +175,11 @@ class Sealer:
             validation_context=validation_context(self.trust()) if long_term else None,
         )
         hsm = self.node.keys.signer(self.seals.key_label(info.seal_id))
-        chain = [info.certificate, *self.node.pki.chain(pki.SEAL_CA)]
+        chain = [info.certificate, *self.node.pki.issuer_chain(info.certificate)]  # the seal CA that issued it
         timestamper = None
         if level is not PadesLevel.B_B:
-            timestamper = HsmTimeStamper(self.node.pki.signer(pki.TSA), self.node.pki.certificate(pki.TSA),
-                                         [self.node.pki.certificate(pki.ROOT)])
+            tsa_signer, tsa_cert = self.node.pki.signing_pair(pki.TSA)
+            timestamper = HsmTimeStamper(tsa_signer, tsa_cert, [self.node.pki.certificate(pki.ROOT)])
         stamp = StaticStampStyle(
             background=image.StampImage(info.image_png), border_width=0, background_opacity=1.0,
             background_layout=layout.SimpleBoxLayoutRule(

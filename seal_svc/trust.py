@@ -26,7 +26,7 @@ from hutong import pki
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
-from seal_svc.crl import current_crl
+from seal_svc.crl import current_crl, seal_ca_crls
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,11 @@ def local_trust(node: Node, *, crl_hours: int = 24) -> TrustSource:
 
     def source() -> TrustMaterial:
         return TrustMaterial(
-            roots=(node.pki.certificate(pki.ROOT),),
-            intermediates=(node.pki.certificate(pki.SEAL_CA), node.pki.certificate(pki.TSA)),
-            crls_der=(current_crl(node, pki.SEAL_CA, hours=crl_hours).der,
+            roots=tuple(node.pki.with_retired(pki.ROOT)),
+            intermediates=(*node.pki.with_retired(pki.SEAL_CA), *node.pki.with_retired(pki.TSA)),
+            crls_der=(*(c.der for c in seal_ca_crls(node, hours=crl_hours)),
                       current_crl(node, pki.ROOT, hours=crl_hours).der),
-            seal_cas=(node.pki.certificate(pki.SEAL_CA),),
+            seal_cas=tuple(node.pki.with_retired(pki.SEAL_CA)),
         )
 
     return source
@@ -93,7 +93,7 @@ def fetch_member_crls(member: MemberEntry, *, timeout: float = 5.0) -> tuple[byt
         raise ValueError("the member lists no endpoint")
     with grpc.insecure_channel(member.endpoints[0]) as channel:
         resp = seal_pb2_grpc.SealServiceStub(channel).GetCrl(seal_pb2.GetCrlRequest(), timeout=timeout)
-    return (bytes(resp.crl_der), bytes(resp.root_crl_der))
+    return (bytes(resp.crl_der), bytes(resp.root_crl_der), *(bytes(d) for d in resp.other_crl_der))
 
 
 def member_trust(node: Node, crls: MemberCrls | None = None) -> TrustSource:

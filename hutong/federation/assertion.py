@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hutong import jws, pki
 from hutong.db import Base
-from hutong.errors import HutongError, InvalidArgument, PermissionDenied, Unauthenticated
+from hutong.errors import HutongError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from hutong.node import Node
 
 TYP = "hutong-federation-assertion+jwt"
@@ -77,8 +77,10 @@ def _decrypt(node: Node, token: str) -> str:
         raise InvalidArgument("ASSERTION_MALFORMED", "unsupported JWE algorithms")
     ek, iv, ct, tag = parts
     try:
-        cek = node.keys.decrypt_rsa_oaep(pki.key_label(pki.FEDERATION_ENC), ek, required=True)
+        cek = node.pki.federation_decrypt(ek)
         return AESGCM(cek).decrypt(iv, ct + tag, header_b64.encode()).decode()
+    except Unavailable:  # the HSM, not the assertion: the sender may retry
+        raise
     except (HutongError, ValueError, InvalidTag):  # one answer for every failure: no decryption oracle
         raise Unauthenticated("ASSERTION_INVALID", "the federation assertion was altered or is not for this node") \
             from None

@@ -19,6 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import _free_port
+from tests.federation import conftest as federation_conftest
 
 REPO = Path(__file__).resolve().parents[2]
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
@@ -107,3 +108,7 @@ def served_factory() -> Iterator[Callable[..., Served]]:
     for s in running:
         if s.proc.poll() is None:
             s.stop()
+
+
+# The federation's hub and members (in-process nodes), for rollovers seen through the trust list.
+hub_node, province, prov_b = federation_conftest.hub_node, federation_conftest.province, federation_conftest.prov_b
