@@ -64,7 +64,6 @@ def test_backup_under_load_restore_elsewhere_verify(tmp_path: Path, served_facto
         worker.join(timeout=120)
     assert failures == [] and logins[0] > 0
     served.stop()
-    before = _hashes(original)
 
     refused = hutong("node", "backup", "--data-dir", str(original), str(backup), check=False)
     assert refused.returncode == 2 and "DIRECTORY_NOT_EMPTY" in refused.stderr
@@ -79,6 +78,7 @@ def test_backup_under_load_restore_elsewhere_verify(tmp_path: Path, served_facto
     hutong("hsm", "keygen", "--data-dir", str(restored), "--label", "probe-after-restore")
     assert "probe-after-restore" in hutong("hsm", "list", "--data-dir", str(restored)).stdout
     assert "probe-after-restore" not in hutong("hsm", "list", "--data-dir", str(original)).stdout
+    before = _hashes(original)  # (listing the original's keys is audited there: hashes from now on)
 
     copy = served_factory(restored)
     with Hutong(copy.target, client_id="portal", client_secret=secrets["portal_secret"]) as h:
@@ -90,6 +90,7 @@ def test_backup_under_load_restore_elsewhere_verify(tmp_path: Path, served_facto
         h.seal.sign(make_pdf(pages=1), out2, seal_id, placement=PLACE, level=seal_pb2.PADES_LEVEL_B_T)
         assert h.seal.verify(out2.getvalue()).verdict == common_pb2.VERDICT_VALID
     copy.stop()
+    hutong("hsm", "keygen", "--data-dir", str(restored), "--label", "second-probe")
     assert _hashes(original) == before  # the original was never touched (token, database, configuration)
     portal.close()
     regulator.close()
