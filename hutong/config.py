@@ -80,6 +80,8 @@ _ENV = {
     "HUTONG_HSM_PIN_FILE": ("hsm", "pin_file"),
     "HUTONG_LISTEN": ("server", "listen"),
     "HUTONG_WORKERS": ("server", "workers"),
+    "HUTONG_EDGE_LISTEN": ("edge", "listen"),
+    "HUTONG_PUBLIC_BASE_URL": ("edge", "public_base_url"),
 }
 
 

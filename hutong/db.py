@@ -26,6 +26,7 @@ MODEL_MODULES = (
     "hutong.federation.models",
     "hutong.federation.assertion",
     "identity_svc.models",
+    "hutong.oidc.models",
     "seal_svc.models",
     "cert_svc.models",
 )

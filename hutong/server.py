@@ -25,6 +25,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from hutong.config import load_config
 from hutong.health import HealthMonitor, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
@@ -129,6 +130,12 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     host = listen.rpartition(":")[0]
     log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)
     print(f"listening on {host}:{running.port}", flush=True)
+    from hutong.edge.serve import start_edge
+
+    edge = start_edge(node, grpc_listen=listen, reuse_port=reuse_port)
+    if edge:
+        log.info("HTTP edge on port %d, public at %s", edge.port, edge.base_url)
+        print(f"HTTP edge on {host}:{edge.port}", flush=True)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -140,6 +147,8 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     if refresher:
         refresher.set()
     log.info("stopping: draining calls for up to %.0f s", GRACE_SECONDS)
+    if edge:
+        edge.stop()
     running.stop()
     node.close()
 
@@ -161,6 +170,10 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
         return
     if listen.endswith(":0"):
         raise SystemExit("error: CONFIG_INVALID: --workers > 1 needs a fixed port in --listen")
+    from hutong.edge.settings import edge_settings, listen_address
+
+    if listen_address(edge_settings(load_config(data_dir)), listen).endswith(":0"):
+        raise SystemExit("error: CONFIG_INVALID: --workers > 1 needs a fixed port in [edge] listen")
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_serve_one, args=(data_dir, listen, True), daemon=False) for _ in range(workers)]
     for p in procs:

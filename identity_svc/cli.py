@@ -56,7 +56,8 @@ def _import(args: argparse.Namespace) -> int:
 
 def _platform_json(p: platforms.PlatformInfo) -> dict[str, Any]:
     return {"client_id": p.client_id, "name": p.name, "scopes": sorted(p.scopes), "required_acr": p.required_acr,
-            "pairwise": p.pairwise}
+            "pairwise": p.pairwise, "redirect_uris": list(p.redirect_uris),
+            "backchannel_logout_uri": p.backchannel_logout_uri}
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -64,7 +65,9 @@ def _add(args: argparse.Namespace) -> int:
         new = platforms.add_platform(idn, client_id=args.client_id, name=args.name or args.client_id,
                                      scopes=args.scope or ["openid"], required_acr=args.required_level,
                                      pairwise=not args.public_subject,
-                                     client_cert_pem=args.client_cert.read_bytes() if args.client_cert else b"")
+                                     client_cert_pem=args.client_cert.read_bytes() if args.client_cert else b"",
+                                     redirect_uris=args.redirect_uri or [],
+                                     backchannel_logout_uri=args.backchannel_logout_uri or "")
     if args.json:
         print(json.dumps({**_platform_json(new.info), "client_secret": new.client_secret}))
     else:
@@ -294,6 +297,8 @@ exit codes: 0 ok, 2 error (nothing imported), 130 interrupted"""
 PLATFORM_EXAMPLES = """examples:
   hutong platform add portal --name 政务门户 --scope profile --data-dir var/node   # prints the secret once
   hutong platform add ops --scope node:operate --data-dir var/node               # the node operator's platform
+  hutong platform add shop --scope profile --redirect-uri https://shop.example/cb \
+      --backchannel-logout-uri https://shop.example/bcl --data-dir var/node      # an OpenID Connect platform
   hutong platform list --data-dir var/node
   hutong platform list --json --data-dir var/node
   hutong platform remove portal --data-dir var/node
@@ -325,6 +330,10 @@ def register(subparsers: Any) -> None:
                      help="the platform's mTLS client certificate: it may then call without its secret")
     add.add_argument("--public-subject", action="store_true",
                      help="give this platform the account id as sub instead of a pairwise one")
+    add.add_argument("--redirect-uri", action="append", metavar="URI",
+                     help="OpenID Connect: an exact redirect URI (repeat); https, or http to a loopback host")
+    add.add_argument("--backchannel-logout-uri", metavar="URI",
+                     help="OpenID Connect Back-Channel Logout 1.0: where logout tokens are POSTed")
     _command(platform, "list", "list platforms", _list, PLATFORM_EXAMPLES)
     rm = _command(platform, "remove", "remove a platform and revoke its sessions", _remove, PLATFORM_EXAMPLES)
     rm.add_argument("client_id")

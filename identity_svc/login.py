@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -28,6 +30,8 @@ from identity_svc.models import LoginChallenge, Person
 from identity_svc.persons import find_person, get_person, totp_matches
 from identity_svc.platforms import PlatformInfo, check_scopes
 from identity_svc.sessions import Authentication, TokenSet, start_session
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -136,9 +140,20 @@ def _record_failure(idn: Identity, platform: PlatformInfo, keys: list[tuple[str,
                      target=f"person-index:{keys[0][0].removeprefix('person:')[:16]}", outcome=err.reason)
 
 
-def login(idn: Identity, platform: PlatformInfo, req: LoginRequest) -> TokenSet:
+@dataclass(frozen=True)
+class Verified:
+    """A person whose factors checked out, and the level and methods they reached."""
+
+    person_id: str
+    acr: str
+    amr: tuple[str, ...]
+
+
+def _guarded(idn: Identity, platform: PlatformInfo, req: LoginRequest,
+             act: Callable[[Session, Person, str, tuple[str, ...]], T]) -> T:
+    """Throttling, the factors, ``act`` on success (in the transaction that clears the counter and audits the
+    login), and the failure counted and audited otherwise: the one path every way of logging in takes."""
     number = normalise_citizen_id(req.id_number)
-    scopes = granted_scopes(platform, req.scopes)
     id_index = idn.person_index(number)
     ident, client = throttle.policies(idn)
     keys = [(throttle.identity_key(id_index), ident), (throttle.client_key(platform.client_id), client)]
@@ -151,12 +166,34 @@ def login(idn: Identity, platform: PlatformInfo, req: LoginRequest) -> TokenSet:
             person = get_person(s, person_id)
             amr = ("pwd", *_second_factor(idn, person, req, signed))
             acr = _level(amr)
-            enforce_level(platform, acr)
-            tokens = start_session(idn, s, person, platform, Authentication(acr, amr, scopes, req.nonce))
+            result = act(s, person, acr, amr)
             throttle.clear(s, keys[0][0])
             audit.append(s, actor=f"platform:{platform.client_id}", action="identity.login",
                          target=f"person:{person.id}", details={"acr": acr, "amr": list(amr)})
-        return tokens
+        return result
     except HutongError as err:
         _record_failure(idn, platform, keys, err)
         raise
+
+
+def login(idn: Identity, platform: PlatformInfo, req: LoginRequest) -> TokenSet:
+    scopes = granted_scopes(platform, req.scopes)
+
+    def session(s: Session, person: Person, acr: str, amr: tuple[str, ...]) -> TokenSet:
+        enforce_level(platform, acr)
+        return start_session(idn, s, person, platform, Authentication(acr, amr, scopes, req.nonce))
+
+    return _guarded(idn, platform, req, session)
+
+
+def authenticate(idn: Identity, platform: PlatformInfo, req: LoginRequest, *, required_acr: str) -> Verified:
+    """Check the factors as ``login`` does, without starting a session (OpenID Connect issues the tokens later,
+    at the code exchange); a level below ``required_acr`` is refused with STEP_UP_REQUIRED."""
+
+    def verified(s: Session, person: Person, acr: str, amr: tuple[str, ...]) -> Verified:
+        if level_rank(acr) < level_rank(required_acr):
+            raise PermissionDenied("STEP_UP_REQUIRED", f"level {required_acr} is required; the login reached {acr}: "
+                                   "add a second factor", metadata={"required_acr": required_acr, "acr": acr})
+        return Verified(person.id, acr, amr)
+
+    return _guarded(idn, platform, req, verified)

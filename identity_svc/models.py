@@ -68,6 +68,9 @@ class Platform(Base):
     required_acr: Mapped[str] = mapped_column(String(20))
     pairwise: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # OpenID Connect (hutong.oidc): exact redirect URIs (newline-separated) and the Back-Channel Logout URI.
+    redirect_uris: Mapped[str | None] = mapped_column(Text, nullable=True)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 class LoginChallenge(Base):

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -40,6 +41,8 @@ class PlatformInfo:
     scopes: frozenset[str]
     required_acr: Level
     pairwise: bool
+    redirect_uris: tuple[str, ...] = ()  # OpenID Connect: compared exactly, never by prefix
+    backchannel_logout_uri: str = ""  # OpenID Connect Back-Channel Logout 1.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,20 @@ class NewPlatform:
 
 def _info(row: Any) -> PlatformInfo:  # a Platform or a row of its table
     return PlatformInfo(client_id=row.client_id, name=row.name, scopes=frozenset(row.scopes.split()),
-                        required_acr=check_level(row.required_acr), pairwise=row.pairwise)
+                        required_acr=check_level(row.required_acr), pairwise=row.pairwise,
+                        redirect_uris=tuple((row.redirect_uris or "").split()),
+                        backchannel_logout_uri=row.backchannel_logout_uri or "")
+
+
+def check_uri(uri: str, what: str) -> str:
+    """An absolute https URI without fragment (http only to a loopback host, for development and tests)."""
+    parts = urlsplit(uri)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if (parts.scheme != "https" and not (parts.scheme == "http" and loopback)) or not parts.hostname \
+            or parts.fragment or any(c.isspace() for c in uri) or len(uri) > 500:
+        raise InvalidArgument("REDIRECT_URI_INVALID",
+                              f"the {what} must be an absolute https URI without fragment (http only for loopback)")
+    return uri
 
 
 def check_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
@@ -61,12 +77,16 @@ def check_scopes(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozen
 
 
 def add_platform(idn: Identity, *, client_id: str, name: str, scopes: list[str] | tuple[str, ...] = ("openid",),
-                 required_acr: str = "substantial", pairwise: bool = True, client_cert_pem: bytes = b"") -> NewPlatform:
-    """Register a platform; it authenticates with the returned secret, or with ``client_cert_pem`` over mTLS."""
+                 required_acr: str = "substantial", pairwise: bool = True, client_cert_pem: bytes = b"",
+                 redirect_uris: list[str] | tuple[str, ...] = (), backchannel_logout_uri: str = "") -> NewPlatform:
+    """Register a platform; it authenticates with the returned secret, or with ``client_cert_pem`` over mTLS.
+    ``redirect_uris`` and ``backchannel_logout_uri`` are for its OpenID Connect login (``hutong.oidc``)."""
     if not _CLIENT_ID_RE.fullmatch(client_id):
         raise InvalidArgument("CLIENT_ID_INVALID", "a client id has 3-80 characters: a-z 0-9 . _ -")
+    uris = tuple(dict.fromkeys(check_uri(u, "redirect URI") for u in redirect_uris))
+    logout_uri = check_uri(backchannel_logout_uri, "back-channel logout URI") if backchannel_logout_uri else ""
     info = PlatformInfo(client_id, name.strip() or client_id, check_scopes(scopes), check_level(required_acr),
-                        pairwise)
+                        pairwise, uris, logout_uri)
     secret = new_client_secret()
     with idn.node.db.session() as s:
         if s.get(Platform, client_id) is not None:
@@ -74,9 +94,11 @@ def add_platform(idn: Identity, *, client_id: str, name: str, scopes: list[str] 
         s.add(Platform(client_id=client_id, name=info.name, secret_hash=hash_client_secret(secret),
                        scopes=" ".join(sorted(info.scopes)), required_acr=info.required_acr, pairwise=pairwise,
                        cert_sha256=cert_fingerprint(client_cert_pem) if client_cert_pem else None,
-                       created_at=datetime.now(UTC)))
+                       created_at=datetime.now(UTC), redirect_uris="\n".join(uris) or None,
+                       backchannel_logout_uri=logout_uri or None))
         audit.append(s, actor="operator", action="identity.platform.add", target=client_id,
-                     details={"scopes": sorted(info.scopes), "required_acr": info.required_acr, "pairwise": pairwise})
+                     details={"scopes": sorted(info.scopes), "required_acr": info.required_acr, "pairwise": pairwise,
+                              "redirect_uris": list(uris), "backchannel_logout_uri": logout_uri})
     return NewPlatform(info=info, client_secret=secret)
 
 

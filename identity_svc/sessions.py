@@ -12,13 +12,15 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hutong import audit
 from hutong.errors import HutongError, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_uscc
 from hutong_client.tokens import verify_token
+from identity_svc import backchannel
+from identity_svc.backchannel import EndedSession
 from identity_svc.core import Identity, new_id
 from identity_svc.credentials import hash_token
 from identity_svc.models import Organisation, Person, RefreshToken, TokenFamily
@@ -132,7 +134,7 @@ def _org_claims(s: Session, family: TokenFamily, subject: str, now: float) -> di
     return {**claims, "org_home": family.home_node} if family.home_node else claims
 
 
-def _id_claims(idn: Identity, s: Session, family: TokenFamily, person: Person | None,
+def id_claims(idn: Identity, s: Session, family: TokenFamily, person: Person | None,
                scopes: set[str]) -> dict[str, Any]:
     """Personal claims the scopes ask for; the person's row is read and decrypted only then."""
     claims: dict[str, Any] = {}
@@ -179,7 +181,7 @@ def _sign_tokens(idn: Identity, s: Session, family: TokenFamily, platform: Platf
     access = {**common, "exp": now + st.access_token_seconds, "jti": new_id("at"), "client_id": platform.client_id,
               "scope": " ".join(sorted(scopes))}
     id_token = {**common, "exp": now + st.id_token_seconds, "auth_time": int(family.auth_time),
-                **({"nonce": nonce} if nonce else {}), **_id_claims(idn, s, family, person, scopes)}
+                **({"nonce": nonce} if nonce else {}), **id_claims(idn, s, family, person, scopes)}
     tokens = TokenSet(access_token=idn.signer.sign(access, typ=ACCESS_TOKEN_TYPE),
                       id_token=idn.signer.sign(id_token, typ=ID_TOKEN_TYPE), refresh_token=refresh,
                       expires_in=st.access_token_seconds, acr=family.acr, amr=tuple(family.amr.split()),
@@ -209,6 +211,10 @@ def verify_access_token(idn: Identity, token: str, *, audience: str | None) -> A
 
 
 # -- refresh, revoke, logout ------------------------------------------------------------------------
+
+def _ended(family: TokenFamily) -> EndedSession:
+    return EndedSession(family.id, family.client_id, family.subject or family.person_id)
+
 
 def _revoke_family(s: Session, family: TokenFamily, reason: str, now: float) -> None:
     if family.revoked_at is None:
@@ -257,8 +263,19 @@ def refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
     with idn.node.db.session() as s:
         outcome = _rotate(idn, s, platform, token, presigned)
     if isinstance(outcome, HutongError):
+        if outcome.reason == "REFRESH_TOKEN_REUSED":
+            _notify_reuse(idn, token)
         raise outcome
     return outcome
+
+
+def _notify_reuse(idn: Identity, token: str) -> None:
+    """The session a reused refresh token ended: its platform hears of it (back-channel logout)."""
+    with idn.node.db.session(readonly=True) as s:
+        rt = s.get(RefreshToken, hash_token(token))
+        family = s.get(TokenFamily, rt.family_id) if rt else None
+        ended = [_ended(family)] if family is not None and family.revoke_reason == "refresh-token-reuse" else []
+    backchannel.notify(idn, ended)
 
 
 def _family_of(idn: Identity, s: Session, token: str) -> TokenFamily | None:
@@ -279,27 +296,40 @@ def revoke(idn: Identity, platform: PlatformInfo, token: str) -> None:
             raise Unauthenticated("TOKEN_INVALID", "unknown token")
         if family.client_id != platform.client_id:
             raise Unauthenticated("TOKEN_WRONG_AUDIENCE", "the token was issued to another platform")
+        was_live = family.revoked_at is None
         _revoke_family(s, family, "revoked", idn.now())
         audit.append(s, actor=f"platform:{platform.client_id}", action="identity.token.revoke",
                      target=f"session:{family.id}")
+        ended = [_ended(family)] if was_live else []
+    backchannel.notify(idn, ended)
 
 
-def _revoke_where(idn: Identity, s: Session, condition: Any, reason: str) -> int:
-    result = s.execute(update(TokenFamily).where(condition, TokenFamily.revoked_at.is_(None))
-                       .values(revoked_at=idn.now(), revoke_reason=reason))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+def _revoke_where(idn: Identity, s: Session, condition: Any, reason: str) -> list[EndedSession]:
+    rows = s.execute(select(TokenFamily.id, TokenFamily.client_id, TokenFamily.subject, TokenFamily.person_id)
+                     .where(condition, TokenFamily.revoked_at.is_(None))).all()
+    if rows:
+        s.execute(update(TokenFamily).where(TokenFamily.id.in_([r.id for r in rows]),
+                                            TokenFamily.revoked_at.is_(None))
+                  .values(revoked_at=idn.now(), revoke_reason=reason))
+    return [EndedSession(r.id, r.client_id, r.subject or r.person_id) for r in rows]
+
+
+def end_sessions(idn: Identity, s: Session, sids: list[str], reason: str) -> list[EndedSession]:
+    """End the given sessions in the caller's transaction; the caller sends ``backchannel.notify`` after commit."""
+    return _revoke_where(idn, s, TokenFamily.id.in_(sids), reason) if sids else []
 
 
 def logout_everywhere(idn: Identity, person_id: str) -> int:
     with idn.node.db.session() as s:
         ended = _revoke_where(idn, s, TokenFamily.person_id == person_id, "logout-everywhere")
         audit.append(s, actor=f"person:{person_id}", action="identity.logout-everywhere",
-                     target=f"person:{person_id}", details={"sessions_ended": ended})
-    return ended
+                     target=f"person:{person_id}", details={"sessions_ended": len(ended)})
+    backchannel.notify(idn, ended)
+    return len(ended)
 
 
 def revoke_platform_sessions(idn: Identity, s: Session, client_id: str) -> int:
-    return _revoke_where(idn, s, TokenFamily.client_id == client_id, "platform-removed")
+    return len(_revoke_where(idn, s, TokenFamily.client_id == client_id, "platform-removed"))
 
 
 def switch_organisation(idn: Identity, check: AccessCheck, uscc: str) -> TokenSet:

@@ -1,0 +1,91 @@
+"""Running the edge beside the gRPC server, in the same process.
+
+Each server process (``hutong serve --workers N`` spawns N) runs uvicorn in a thread of its own,
+with its own event loop, on a socket bound with SO_REUSEPORT when there are several workers: the
+kernel spreads HTTP connections over the processes as it does gRPC ones, and each process calls
+its own servicers and HSM session (PyKCS11 holds the GIL while signing, so processes, not threads,
+give throughput). TLS comes from ``[server] tls_cert_file`` / ``tls_key_file``, as for gRPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+
+import uvicorn
+
+from hutong.edge.app import build_app
+from hutong.edge.settings import EdgeSettings, base_url, edge_settings, listen_address
+from hutong.errors import ConfigError
+from hutong.node import Node
+
+log = logging.getLogger("hutong.edge")
+
+
+@dataclass
+class RunningEdge:
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
+    base_url: str
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+
+def _bind(listen: str, reuse_port: bool) -> socket.socket:
+    host, _, port = listen.rpartition(":")
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host.strip("[]"), int(port)))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def start_edge(node: Node, *, grpc_listen: str | None = None, reuse_port: bool = False,
+               settings: EdgeSettings | None = None) -> RunningEdge | None:
+    """Serve the edge for ``node`` in a background thread; None when ``[edge] listen = "off"``.
+
+    ``grpc_listen`` is where the gRPC server listens (the edge's address derives from it unless
+    ``[edge] listen`` is set)."""
+    settings = settings or edge_settings(node.config)
+    if not settings.enabled:
+        return None
+    listen = listen_address(settings, grpc_listen or node.config.server.listen)
+    try:
+        sock = _bind(listen, reuse_port)
+    except OSError as exc:
+        raise ConfigError("CONFIG_INVALID", f"the HTTP edge cannot listen on {listen} ({exc.strerror}): "
+                                            "set [edge] listen, or \"off\"") from None
+    port = sock.getsockname()[1]
+    tls = node.config.server
+    config = uvicorn.Config(
+        build_app(node, settings), log_config=None, access_log=False, server_header=False, lifespan="off",
+        ssl_certfile=tls.tls_cert_file or None, ssl_keyfile=tls.tls_key_file or None,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    ready = threading.Event()
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        task = loop.create_task(server.serve(sockets=[sock]))
+        ready.set()
+        loop.run_until_complete(task)
+        loop.close()
+
+    thread = threading.Thread(target=run, name="hutong-edge", daemon=True)
+    thread.start()
+    ready.wait()
+    while not server.started and thread.is_alive():
+        threading.Event().wait(0.01)
+    return RunningEdge(server=server, thread=thread, port=port, base_url=base_url(node.config, settings, port=port))

@@ -1,0 +1,51 @@
+"""`hutong serve` runs the HTTP edge beside gRPC on its own port, derived from the gRPC port by default."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from hutong.config import load_config
+from hutong.edge.settings import edge_settings, listen_address
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_edge_address_derives_from_the_grpc_port(tmp_path: Path) -> None:
+    cfg = load_config(tmp_path, env={})
+    assert listen_address(edge_settings(cfg), "127.0.0.1:7443") == "127.0.0.1:8443"
+    assert listen_address(edge_settings(cfg), "127.0.0.1:0") == "127.0.0.1:0"
+    cfg = load_config(tmp_path, env={"HUTONG_EDGE_LISTEN": "127.0.0.1:9999"})
+    assert listen_address(edge_settings(cfg), "127.0.0.1:7443") == "127.0.0.1:9999"
+    assert not edge_settings(load_config(tmp_path, env={"HUTONG_EDGE_LISTEN": "off"})).enabled
+
+
+def test_hutong_serve_serves_the_edge(tmp_path: Path) -> None:
+    port = _free_port()
+    edge_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF" and not k.startswith("HUTONG_")}
+    env["HUTONG_EDGE_LISTEN"] = f"127.0.0.1:{edge_port}"
+    proc = subprocess.Popen([sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(tmp_path / "node"),
+                             "--listen", f"127.0.0.1:{port}"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(2)]  # blocks until the node is up (or stopped)
+        assert lines[1].strip() == f"HTTP edge on 127.0.0.1:{edge_port}", lines
+        resp = httpx.post(f"http://127.0.0.1:{edge_port}/hutong.identity.v1.IdentityService/GetJwks", json={})
+        assert resp.status_code == 200 and json.loads(resp.json()["jwksJson"])["keys"][0]["kty"] == "EC"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
