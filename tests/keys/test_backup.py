@@ -99,6 +99,6 @@ def test_backup_under_load_restore_elsewhere_verify(tmp_path: Path, served_facto
     damaged = tmp_path / "damaged"
     hutong("node", "restore", str(backup), "--data-dir", str(damaged))
     with sqlite3.connect(damaged / "hutong.db") as db:
-        db.execute("UPDATE audit_log SET target = 'forged' WHERE id = (SELECT min(id) FROM audit_log)")
+        db.execute("UPDATE audit_log SET target = 'forged' WHERE seq = (SELECT min(seq) FROM audit_log)")
     bad = hutong("node", "verify", "--data-dir", str(damaged), check=False)
     assert bad.returncode == 1 and "PROBLEM: audit chain broken at record" in bad.stdout

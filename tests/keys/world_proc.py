@@ -29,7 +29,8 @@ def main() -> None:
     extra = sys.argv[2] if len(sys.argv) > 2 else ""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "hutong.toml").write_text('[node]\nid = "prov-k"\nname = "Province K"\n\n'
-                                          '[server]\nhealth_interval_seconds = 0.2\n' + IDENTITY_CONFIG + extra)
+                                          '[server]\nhealth_interval_seconds = 0.2\n\n[edge]\nlisten = "off"\n'
+                                          + IDENTITY_CONFIG + extra)
     node = init_node(data_dir)
     idn = Identity.of(node)
     people, orgs = data_dir.parent / "people.csv", data_dir.parent / "orgs.csv"
