@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import _free_port
+from tests.conftest import _as_postgres, _free_port, _pg_bin
 from tests.federation import conftest as federation_conftest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +42,10 @@ def hutong(*argv: str, env: dict[str, str] | None = None, check: bool = True,
     return proc
 
 
-def build_node(data_dir: Path, extra_toml: str = "") -> dict[str, Any]:
+def build_node(data_dir: Path, extra_toml: str = "", database_url: str = "") -> dict[str, Any]:
     """A prepared node directory (register, platforms, people, an issuer and a licence); returns secrets."""
-    proc = subprocess.run([sys.executable, "-m", "tests.keys.world_proc", str(data_dir), extra_toml], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "tests.keys.world_proc", str(data_dir), extra_toml, database_url],
+                          cwd=REPO,
                           env=clean_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -93,6 +96,51 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 
 def wait_health(ch: grpc.Channel, status: int, service: str = "") -> None:
     wait_until(lambda: health(ch, service) == status, f"health {status} of {service or 'the server'}")
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL cluster of one test's own, which the test may stop and start again."""
+
+    root: Path
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"postgresql+psycopg://hutong@127.0.0.1:{self.port}"
+
+    def _ctl(self, *args: str) -> None:
+        bindir = _pg_bin()
+        assert bindir is not None
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(self.root / "data"), *args]), check=True,
+                       capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
+        self._ctl("-o", opts, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._ctl("-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivatePostgres]:
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.fail("PostgreSQL is not installed: run scripts/setup")
+    root = Path(tempfile.mkdtemp(prefix="hutong-pg-keys-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "hutong",
+                                 "--no-sync"]), check=True, capture_output=True, timeout=300)
+    pg = PrivatePostgres(root, _free_port())
+    pg.start()
+    try:
+        yield pg
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"]),
+                       capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 
 from hutong_client import NO_RETRY, Hutong, Unavailable
 from tests.clients.sdk_world import LI, PASSWORD
-from tests.keys.conftest import NOT_SERVING, SERVING, Served, build_node, health, wait_health
+from tests.conftest import _create_database
+from tests.keys.conftest import NOT_SERVING, SERVING, PrivatePostgres, Served, build_node, health, wait_health
 
 SERVICES = ("hutong.identity.v1.IdentityService", "hutong.seal.v1.SealService", "hutong.cert.v1.CertService")
 
@@ -70,6 +71,26 @@ def test_sqlite_file_taken_away_and_given_back(tmp_path: Path, served_factory: C
     shutil.move(away, db)
     wait_health(ch, SERVING)
     _login(served)
+    ch.close()
+    err = served.stop()
+    assert "not ready: database check failed: DATABASE_UNAVAILABLE" in err
+
+
+def test_postgresql_stopped_and_started(tmp_path: Path, served_factory: Callable[..., Served],
+                                        private_postgres: PrivatePostgres) -> None:
+    data = tmp_path / "node"
+    secrets = build_node(data, database_url=_create_database(private_postgres.base_url))
+    served = served_factory(data)
+    served.secrets = secrets
+    ch = served.channel()
+    _login(served)
+
+    private_postgres.stop()
+    wait_health(ch, NOT_SERVING)
+    _login_fails(served, "DATABASE_UNAVAILABLE")
+    private_postgres.start()
+    wait_health(ch, SERVING)
+    _login(served)  # the pool reconnected by itself
     ch.close()
     err = served.stop()
     assert "not ready: database check failed: DATABASE_UNAVAILABLE" in err

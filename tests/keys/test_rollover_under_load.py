@@ -89,7 +89,7 @@ class Load:
     def progress(self, calls: int = 2) -> None:
         """Wait until every load thread finished ``calls`` more iterations (or the load failed)."""
         start = dict(self.done)
-        wait_until(lambda: self.failures or all(self.done.get(n, 0) >= start.get(n, 0) + calls
+        wait_until(lambda: bool(self.failures) or all(self.done.get(n, 0) >= start.get(n, 0) + calls
                                                 for n in ("tokens", "seal", "issue")), "the load to progress")
 
     def finish(self) -> None:

@@ -1,7 +1,7 @@
 """Prepare a node's data directory the way an operator would, in a process of its own.
 
-Usage: ``python -m tests.keys.world_proc DATA_DIR [EXTRA_TOML]``. The process runs with a clean environment
-(no SOFTHSM2_CONF), so the node's SoftHSM token lives inside DATA_DIR as in production: tests can then take
+Usage: ``python -m tests.keys.world_proc DATA_DIR [EXTRA_TOML [DATABASE_URL]]``. The process runs with a clean
+environment (no SOFTHSM2_CONF), so the node's SoftHSM token lives inside DATA_DIR as in production: tests can then take
 the token away, back it up, restore it elsewhere. Loads a register, adds the portal and the market
 regulator's platform, registers the people of ``tests.clients.sdk_world``, registers the regulator as an
 issuer of business licences and issues one. Prints one JSON object: the platforms' secrets and ids.
@@ -27,8 +27,9 @@ def main() -> None:
 
     data_dir = Path(sys.argv[1])
     extra = sys.argv[2] if len(sys.argv) > 2 else ""
+    database = f'database_url = "{sys.argv[3]}"\n' if len(sys.argv) > 3 and sys.argv[3] else ""
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "hutong.toml").write_text('[node]\nid = "prov-k"\nname = "Province K"\n\n'
+    (data_dir / "hutong.toml").write_text(database + '[node]\nid = "prov-k"\nname = "Province K"\n\n'
                                           '[server]\nhealth_interval_seconds = 0.2\n\n[edge]\nlisten = "off"\n'
                                           + IDENTITY_CONFIG + extra)
     node = init_node(data_dir)
