@@ -1,64 +1,75 @@
-"""The append-only, hash-chained audit log.
+"""The append-only audit log: events written with the act, sequenced into a verifiable Merkle log.
 
-Each record commits to the previous one: ``hash = SHA-256(prev_hash || canonical JSON of the
-record)``. Editing, deleting or re-ordering any record breaks the chain at that record, and
-``verify_chain`` names the first broken link. Records are appended inside the caller's
-transaction, so an act and its audit record are committed together or not at all.
+``append`` inserts one *unsequenced* event in the caller's transaction, so an act and its record
+are committed together or not at all -- and, unlike the linear hash chain this replaced, it reads
+and locks nothing: concurrent writers do not queue on the log's tail. An integrator
+(``hutong.tlog.integrator``) later gives committed events their leaf index in batches, hashes
+them into an RFC 9162 Merkle tree and signs one checkpoint per batch in the HSM.
+``hutong.tlog.verify`` checks every leaf, the tree and every checkpoint and names the first bad
+record; ``hutong.tlog.proofs`` answers inclusion and consistency proofs.
+
+What a leaf commits to is ``leaf_entry``: the record's fields *and its leaf index*, so moving a
+record to another position is as visible as editing it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, DateTime, String, Text, select, text
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong.db import Base, Database
 
-GENESIS = "0" * 64
+if TYPE_CHECKING:
+    from hutong.tlog.verify import LogReport
+
+# SQLite only auto-numbers an INTEGER PRIMARY KEY (the rowid); PostgreSQL wants a 64-bit identity.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class AuditRecord(Base):
-    __tablename__ = "audit_log"
+    __tablename__ = "audit_events"
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Insertion order, assigned by the database without reading the log (not the log position).
+    seq: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    # Position in the Merkle log (0-based), NULL until the integrator sequences the event.
+    leaf_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    leaf_hash: Mapped[str | None] = mapped_column(String(64))  # hex RFC 9162 leaf hash, set with leaf_index
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100), index=True)
     target: Mapped[str] = mapped_column(String(300))
     outcome: Mapped[str] = mapped_column(String(40))
     details: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(100))  # the RPC that caused the event, when known
+    # Records carried over from the linear hash chain keep their chain hash (committed in their leaf).
+    legacy_hash: Mapped[str | None] = mapped_column(String(64))
 
 
-def _canonical(rec: AuditRecord) -> bytes:
-    body = {
-        "seq": rec.seq,
-        "at": rec.at.astimezone(UTC).isoformat(timespec="microseconds") if rec.at.tzinfo else
-        rec.at.replace(tzinfo=UTC).isoformat(timespec="microseconds"),
+def _iso(at: datetime) -> str:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def leaf_entry(rec: AuditRecord, index: int) -> bytes:
+    """The bytes leaf ``index`` commits to (canonical JSON; optional fields only when present)."""
+    body: dict[str, object] = {
+        "index": index,
+        "at": _iso(rec.at),
         "actor": rec.actor,
         "action": rec.action,
         "target": rec.target,
         "outcome": rec.outcome,
         "details": rec.details,
     }
+    if rec.request_id is not None:
+        body["request_id"] = rec.request_id
+    if rec.legacy_hash is not None:
+        body["legacy_hash"] = rec.legacy_hash
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def record_hash(prev_hash: str, rec: AuditRecord) -> str:
-    return hashlib.sha256(prev_hash.encode() + _canonical(rec)).hexdigest()
-
-
-def _lock_tail(session: Session) -> None:
-    """Serialise appenders across processes so two records never claim the same predecessor."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(7364823)"))
-    # SQLite: every write transaction already holds the database write lock (BEGIN IMMEDIATE).
 
 
 def append(
@@ -69,76 +80,28 @@ def append(
     target: str = "",
     outcome: str = "ok",
     details: Mapping[str, object] | None = None,
+    request_id: str | None = None,
 ) -> AuditRecord:
-    """Append one record in the caller's transaction.
+    """Record one event in the caller's transaction (an insert; nothing is read or locked).
 
     Never put raw ID numbers, PINs or key material in ``details``: they are stored in clear.
     """
-    _lock_tail(session)
-    last = session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1))
-    row = last.first()
-    seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
     rec = AuditRecord(
-        seq=seq,
         at=datetime.now(UTC),
         actor=actor,
         action=action,
         target=target,
         outcome=outcome,
         details=json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str),
-        prev_hash=prev,
+        request_id=request_id,
     )
-    rec.hash = record_hash(prev, rec)
     session.add(rec)
     session.flush()
     return rec
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    records: int
-    first_broken: int | None
-    problem: str
-
-    @property
-    def ok(self) -> bool:
-        return self.first_broken is None
-
-
-def verify_records(records: Iterable[AuditRecord]) -> ChainReport:
-    prev, expected_seq, count = GENESIS, 1, 0
-    for rec in records:
-        count += 1
-        if rec.seq != expected_seq:
-            return ChainReport(count, expected_seq, f"record {expected_seq} is missing (next is {rec.seq})")
-        if rec.prev_hash != prev:
-            return ChainReport(count, rec.seq, f"record {rec.seq} does not point at record {rec.seq - 1}")
-        if record_hash(prev, rec) != rec.hash:
-            return ChainReport(count, rec.seq, f"record {rec.seq} was altered after it was written")
-        prev, expected_seq = rec.hash, rec.seq + 1
-    return ChainReport(count, None, "chain intact")
-
-
-def verify_chain(db: Database, *, batch: int = 5000) -> ChainReport:
-    """Walk the whole log in order, in batches, and report the first broken link."""
-
-    def stream() -> Iterable[AuditRecord]:
-        after = 0
-        while True:
-            with db.session(readonly=True) as s:
-                rows = list(
-                    s.scalars(select(AuditRecord).where(AuditRecord.seq > after).order_by(AuditRecord.seq).limit(batch))
-                )
-            if not rows:
-                return
-            yield from rows
-            after = rows[-1].seq
-
-    return verify_records(stream())
-
-
 class AuditLog:
-    """Convenience wrapper for code that audits in a transaction of its own."""
+    """The node's log: record events in a transaction of their own, integrate, verify."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -148,5 +111,8 @@ class AuditLog:
         with self.db.session() as s:
             append(s, actor=actor, action=action, target=target, outcome=outcome, details=details)
 
-    def verify(self) -> ChainReport:
-        return verify_chain(self.db)
+    def verify(self) -> LogReport:
+        """Check every leaf, the tree and every checkpoint (no HSM needed)."""
+        from hutong.tlog.verify import verify_log
+
+        return verify_log(self.db)

@@ -27,7 +27,7 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # Areas that contribute command groups; a missing one (not installed) is skipped.
 AREA_CLIS = ("identity_svc.cli", "seal_svc.cli", "cert_svc.cli", "hutong.federation.cli", "hutong.demo.cli",
-             "bench.cli")
+             "bench.cli", "hutong.tlog.cli")
 
 
 def data_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -193,22 +193,6 @@ def _audit_log(data_dir: Path) -> AuditLog:
     return AuditLog(Database(load_config(data_dir).effective_database_url))
 
 
-def _audit_verify(args: argparse.Namespace) -> int:
-    log = _audit_log(args.data_dir)
-    try:
-        report = log.verify()
-    finally:
-        log.db.dispose()
-    if args.json:
-        print(json.dumps({"ok": report.ok, "records": report.records, "first_broken": report.first_broken,
-                          "problem": report.problem}))
-    elif report.ok:
-        print(f"audit chain intact: {report.records} records")
-    else:
-        print(f"audit chain BROKEN at record {report.first_broken}: {report.problem}")
-    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
-
-
 def _hsm_audit_sink(args: argparse.Namespace) -> Callable[[str, str, dict[str, str]], None]:
     """Officers' HSM commands are audited in the node's log when a data directory is at hand."""
     data_dir: Path | None = getattr(args, "data_dir", None)
@@ -268,12 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", default=None, help="HOST:PORT (default from hutong.toml: 127.0.0.1:7443)")
     serve.add_argument("--workers", type=int, default=None, help="worker processes sharing the port")
     serve.set_defaults(func=_serve)
-
-    audit = sub.add_parser("audit", help="the hash-chained audit log").add_subparsers(dest="sub", required=True)
-    verify = audit.add_parser("verify", help="check the chain; names the first broken record")
-    data_dir_arg(verify)
-    verify.add_argument("--json", action="store_true")
-    verify.set_defaults(func=_audit_verify)
 
     from hsm.cli import register as register_hsm
 

@@ -24,6 +24,7 @@ from hutong.pki import NodePki
 
 if TYPE_CHECKING:
     from hutong.federation.member import Trust
+    from hutong.tlog.integrator import Integrator
 
 SOFTHSM_DIR = "softhsm"
 
@@ -49,6 +50,13 @@ class Node:
         from hutong.federation.member import Trust
 
         return Trust(self)
+
+    @functools.cached_property
+    def tlog(self) -> Integrator:
+        """Sequences this node's audit events into its Merkle log and signs checkpoints (node log key)."""
+        from hutong.tlog.integrator import Integrator
+
+        return Integrator(self.db, self.keys, self.id)
 
     def check(self) -> None:
         """Fail fast at start-up: the database answers and the token opens with the PIN."""

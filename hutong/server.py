@@ -29,10 +29,11 @@ from hutong.config import load_config
 from hutong.health import HealthMonitor, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
+from hutong.tlog.service import start_witnessing
 
 log = logging.getLogger("hutong.server")
 
-SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service")
+SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service", "hutong.tlog.service")
 GRACE_SECONDS = 10.0
 
 
@@ -60,11 +61,14 @@ class RunningServer:
     health: health.HealthServicer
     services: list[str]
     monitor: HealthMonitor  # readiness checks -> health; add checks with ``monitor.readiness.add``
+    integrator: threading.Event | None = None  # set to stop the audit log's integrator thread
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
         self.monitor.stop()
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        if self.integrator:
+            self.integrator.set()
 
 
 def _credentials(node: Node) -> grpc.ServerCredentials | None:
@@ -118,7 +122,8 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     creds = _credentials(node)
     port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
     server.start()
-    return RunningServer(server=server, port=port, health=health_servicer, services=names, monitor=monitor)
+    return RunningServer(server=server, port=port, health=health_servicer, services=names, monitor=monitor,
+                         integrator=node.tlog.start())
 
 
 def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
@@ -127,6 +132,7 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     node = open_node(data_dir)
     running = start_server(node, listen, reuse_port=reuse_port)
     refresher = start_trust_refresher(node)
+    witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
     host = listen.rpartition(":")[0]
     log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)
     print(f"listening on {host}:{running.port}", flush=True)
@@ -146,6 +152,8 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     stop.wait()
     if refresher:
         refresher.set()
+    if witnessing:
+        witnessing.set()
     log.info("stopping: draining calls for up to %.0f s", GRACE_SECONDS)
     if edge:
         edge.stop()

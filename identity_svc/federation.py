@@ -13,16 +13,17 @@ force at home. B then opens a short organisation-context session with exactly th
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hutong import audit
-from hutong.errors import InvalidArgument
+from hutong.errors import InvalidArgument, PermissionDenied
 from hutong.federation import assertion
 from hutong.identifiers import normalise_citizen_id, normalise_uscc
-from identity_svc.core import LEVELS, Identity, new_id
-from identity_svc.login import enforce_level, granted_scopes
+from identity_svc.core import LEVELS, Identity, level_rank, new_id
+from identity_svc.login import granted_scopes
 from identity_svc.models import Organisation, Person
 from identity_svc.orgs import ADMINISTRATOR, LEGAL_REPRESENTATIVE, STAFF
 from identity_svc.persons import citizen_id_of, find_person, get_person, name_of, new_person
@@ -37,16 +38,25 @@ def issue(idn: Identity, check: AccessCheck, *, audience_node: str) -> str:
     """An assertion about the signed-in person for ``audience_node`` (short-lived, encrypted to it)."""
     family = check.family
     with idn.node.db.session(readonly=True) as s:
-        person = get_person(s, family.person_id)
-        id_number, name = citizen_id_of(idn, person), name_of(idn, person)
         org = _org_claim(s, check)
+    return issue_for(idn, family.person_id, acr=family.acr, amr=tuple(family.amr.split()),
+                     auth_time=family.auth_time, audience_node=audience_node, org=org)
+
+
+def issue_for(idn: Identity, person_id: str, *, acr: str, amr: tuple[str, ...], auth_time: float,
+              audience_node: str, org: dict[str, Any] | None = None, extra: dict[str, str] | None = None) -> str:
+    """``issue`` for a login that has no token session here (the OpenID Connect provider's "log in at my home
+    node"); ``extra`` binds the assertion to the visited node's pending request."""
+    with idn.node.db.session(readonly=True) as s:
+        person = get_person(s, person_id)
+        id_number, name = citizen_id_of(idn, person), name_of(idn, person)
     token = assertion.issue(idn.node, audience_node=audience_node, op=OP, claims={
-        "id_number": id_number, "name": name, "acr": family.acr, "amr": family.amr.split(),
-        "auth_time": int(family.auth_time), **({"org": org} if org else {}),
+        **(extra or {}), "id_number": id_number, "name": name, "acr": acr, "amr": list(amr),
+        "auth_time": int(auth_time), **({"org": org} if org else {}),
     })
     with idn.node.db.session() as s:
-        audit.append(s, actor=f"person:{family.person_id}", action="identity.federation.assert",
-                     target=f"node:{audience_node}", details={"acr": family.acr})
+        audit.append(s, actor=f"person:{person_id}", action="identity.federation.assert",
+                     target=f"node:{audience_node}", details={"acr": acr})
     return token
 
 
@@ -71,30 +81,51 @@ def _federated_org(claims: dict[str, Any], home: str) -> FederatedOrg | None:
     return FederatedOrg(home_node=home, uscc=uscc, name=str(raw.get("name", "")), roles=roles)
 
 
-def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
-    """Verify an assertion from a member node and sign the person in here, for ``platform``."""
+@dataclass(frozen=True)
+class Admitted:
+    """A person vouched for by their home node, linked to (or found as) one local account here."""
+
+    person: Person
+    acr: str
+    amr: tuple[str, ...]
+    auth_time: float | None
+    org: FederatedOrg | None
+    home: str
+    claims: dict[str, Any]
+
+
+def admit(idn: Identity, s: Session, token: str, *, required_acr: str) -> Admitted:
+    """Verify an assertion from a member node and find or link the person, in the caller's transaction; a level
+    below ``required_acr`` is refused with STEP_UP_REQUIRED (the home node's level is never raised here)."""
     a = assertion.accept(idn.node, token, op=OP)
     claims = a.claims
     acr = str(claims.get("acr", ""))
     if acr not in LEVELS:
         raise InvalidArgument("ASSERTION_MALFORMED", "the assertion names no valid level of assurance")
-    enforce_level(platform, acr)  # the home node's level, never raised here
+    if level_rank(acr) < level_rank(required_acr):
+        raise PermissionDenied("STEP_UP_REQUIRED", f"level {required_acr} is required; the home node's login reached "
+                               f"{acr}", metadata={"required_acr": required_acr, "acr": acr})
     number = normalise_citizen_id(str(claims.get("id_number", "")))
     org = _federated_org(claims, a.issuer_node)
     amr = tuple(str(m) for m in claims.get("amr", [])) + ("fed",)
-    auth = Authentication(acr=acr, amr=amr, scopes=granted_scopes(platform, ()))
+    person = find_person(idn, s, number)
+    if person is None:
+        person = _link_person(idn, number, str(claims.get("name", "")), home=a.issuer_node)
+        s.add(person)
+        s.flush()
+        audit.append(s, actor=f"node:{a.issuer_node}", action="identity.person.link", target=f"person:{person.id}")
+    return Admitted(person, acr, amr, float(claims.get("auth_time", 0)) or None, org, a.issuer_node, claims)
+
+
+def accept(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
+    """Verify an assertion from a member node and sign the person in here, for ``platform``."""
     with idn.node.db.session() as s:
-        person = find_person(idn, s, number)
-        if person is None:
-            person = _link_person(idn, number, str(claims.get("name", "")), home=a.issuer_node)
-            s.add(person)
-            s.flush()
-            audit.append(s, actor=f"node:{a.issuer_node}", action="identity.person.link", target=f"person:{person.id}")
-        tokens = start_session(idn, s, person, platform, auth, auth_time=float(claims.get("auth_time", 0)) or None,
-                               federated_org=org)
+        a = admit(idn, s, token, required_acr=platform.required_acr)
+        auth = Authentication(acr=a.acr, amr=a.amr, scopes=granted_scopes(platform, ()))
+        tokens = start_session(idn, s, a.person, platform, auth, auth_time=a.auth_time, federated_org=a.org)
         audit.append(s, actor=f"platform:{platform.client_id}", action="identity.login.federated",
-                     target=f"person:{person.id}",
-                     details={"acr": acr, "home": a.issuer_node, "org": org.uscc if org else ""})
+                     target=f"person:{a.person.id}",
+                     details={"acr": a.acr, "home": a.home, "org": a.org.uscc if a.org else ""})
     return tokens
 
 

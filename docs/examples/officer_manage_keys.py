@@ -4,7 +4,7 @@
     python docs/examples/officer_manage_keys.py --data-dir var/node --label dept-signing-2025
 
 Runs the officers' commands (``hutong hsm ...``) against the node's own token (PIN from the node's
-PIN file, never from the command line); every one is recorded in the node's hash-chained audit log:
+PIN file, never from the command line); every one is recorded in the node's audit log:
 
 1. token status (model, serial, PIN state);
 2. generate an EC P-256 key pair inside the token (sensitive, never extractable);
@@ -12,7 +12,7 @@ PIN file, never from the command line); every one is recorded in the node's hash
 4. rotate it: a new key under the same label, the old one kept (retired) for verification;
 5. list the keys with their attributes; destroy the retired key (typed confirmation skipped with --yes,
    which only works when stdin is not a terminal);
-6. check the audit chain.
+6. check the audit log.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ What it serves (one provider module each, listed in ``hutong.edge.app.ROUTE_PROV
 
 - ``connect`` — every unary RPC as JSON in the Connect protocol's unary shape,
   ``POST /hutong.cert.v1.CertService/Verify``, calling the servicers in-process.
+- ``hutong.oidc.app`` — the OpenID Connect provider (``/.well-known/openid-configuration``, ``/oidc/...``),
+  on when ``[identity] issuer`` is the edge's URL (docs/oidc-platforms.md).
 
 Errors: every endpoint answers with the Connect error JSON (``hutong.edge.errors``) carrying a
 stable reason from docs/errors.md; unknown paths, wrong methods, wrong content types, oversized

@@ -20,6 +20,7 @@ from hutong.errors import NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
+from hutong.tlog.witness import witness_vkey
 
 
 def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[str, Any] | None = None,
@@ -40,6 +41,7 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
         previous={role: [pem(c) for c in node.pki.with_retired(name)[1:]]
                   for role, name in _ROLES.items() if len(node.pki.with_retired(name)) > 1},
+        log_key=node.tlog.vkey(),
     )
 
 
@@ -85,7 +87,7 @@ def publish(node: Node, *, validity: timedelta = DEFAULT_VALIDITY, actor: str = 
     with node.db.session() as s:
         seq = (s.scalar(select(func.max(TrustListPublication.sequence))) or 0) + 1
         tl = TrustList(sequence=seq, hub_id=node.id, issued_at=now, next_update=now + validity,
-                       members=tuple(_members(s)))
+                       members=tuple(_members(s)), witness_key=witness_vkey(node))
         token = sign_trust_list(tl, node.pki.signer(pki.TRUST_LIST), node.pki.chain(pki.TRUST_LIST))
         s.add(TrustListPublication(sequence=seq, token=token, issued_at=now, next_update=tl.next_update))
         audit.append(s, actor=actor, action="federation.trust-list.publish", target=str(seq),

@@ -51,6 +51,7 @@ class MemberEntry:
     # Key rollover: further certificates of a role ("root", "seal", "issuer", "tsa") to accept beside the current
     # one -- its announced successor and predecessors whose artefacts are still around (PEM).
     previous: dict[str, list[str]] = field(default_factory=dict)
+    log_key: str = ""  # verifier key of the node's audit log (checkpoints), see hutong.tlog.note
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> MemberEntry:
@@ -75,6 +76,7 @@ class TrustList:
     issued_at: datetime
     next_update: datetime
     members: tuple[MemberEntry, ...]
+    witness_key: str = ""  # the hub's witness verifier key: cosigns members' audit-log checkpoints
 
     def member(self, node_id: str) -> MemberEntry:
         for m in self.members:
@@ -89,6 +91,7 @@ class TrustList:
             "iat": int(self.issued_at.timestamp()),
             "next_update": int(self.next_update.timestamp()),
             "members": [asdict(m) for m in self.members],
+            **({"witness_key": self.witness_key} if self.witness_key else {}),
         }
 
     @classmethod
@@ -100,6 +103,7 @@ class TrustList:
                 issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
                 next_update=datetime.fromtimestamp(int(claims["next_update"]), UTC),
                 members=tuple(MemberEntry.from_dict(m) for m in claims["members"]),
+                witness_key=str(claims.get("witness_key", "")),
             )
         except (KeyError, TypeError, ValueError):
             raise InvalidArgument("TRUST_LIST_MALFORMED", "the trust list's content is malformed") from None

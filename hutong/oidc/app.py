@@ -41,15 +41,14 @@ from identity_svc.core import LEVELS, Identity, level_rank
 from identity_svc.persons import find_person
 from identity_svc.platforms import get_platform
 
-from . import flow, pages
+from . import flow, home, home_flow, pages
 from .provider import AUTH_METHODS, HttpRequest, Provider
 
 log = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
 FORM_LIMIT = 64 * 1024  # the largest form or token request (ID token hints, claims requests) with room to spare
-CSRF_COOKIE = "hutong_oidc_csrf"
-SESSION_COOKIE = "hutong_oidc_session"
+CSRF_COOKIE, SESSION_COOKIE = flow.CSRF_COOKIE, flow.SESSION_COOKIE
 CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "name", "id_number",
           "org_uscc", "org_name", "roles", "act"]
 
@@ -61,6 +60,8 @@ _MESSAGES = {
     "KEY_SIGNATURE_INVALID": "签名验证失败。The signature does not verify.",
     "CHALLENGE_INVALID": "挑战已失效，请重新获取。The challenge expired: get a new one.",
     "STEP_UP_REQUIRED": "该平台要求更高认证等级，请输入动态口令或使用证书密钥。A second factor is required.",
+    "UNMET": "该平台要求的认证等级需要第二因素，您尚未绑定。The level asked for needs a second factor you have not "
+             "enrolled.",
 }
 
 
@@ -131,6 +132,8 @@ class OidcApp:
             Route("/oidc/token", threaded(self.token), methods=["POST"]),
             Route("/oidc/userinfo", threaded(self.userinfo), methods=["GET", "POST"]),
             Route("/oidc/logout", threaded(self.logout), methods=["GET", "POST"]),
+            Route(home.START_PATH, threaded(lambda r, f: home_flow.start(self, r)), methods=["GET"]),
+            Route(home.RETURN_PATH, threaded(lambda r, f: home_flow.back_from_home(self, r, f)), methods=["POST"]),
         ]
 
     # -- discovery and keys -----------------------------------------------------------------------------
@@ -173,7 +176,7 @@ class OidcApp:
         return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
     # -- authorization ----------------------------------------------------------------------------------
-    def _redirect_error(self, req: HttpRequest, redirect_uri: str, error: str, description: str) -> Response:
+    def redirect_error(self, req: HttpRequest, redirect_uri: str, error: str, description: str) -> Response:
         params = {"error": error, "error_description": description}
         if req.payload.state:
             params["state"] = req.payload.state
@@ -191,29 +194,36 @@ class OidcApp:
         data = req.payload.data
         redirect_uri = grant.redirect_uri
         if "openid" not in (data.get("scope") or "").split():
-            return self._redirect_error(req, redirect_uri, "invalid_scope", "the openid scope is required")
+            return self.redirect_error(req, redirect_uri, "invalid_scope", "the openid scope is required")
         platform = grant.client.info
         try:
-            idlogin.granted_scopes(platform, tuple(s for s in data["scope"].split() if s != "offline_access"))
+            # Scopes unknown here (email, offline_access, ...) were dropped by authlib (``Client.get_allowed_scope``);
+            # known ones the platform is not registered for are refused, as at the gRPC login.
+            idlogin.granted_scopes(platform, tuple(grant.request.scope.split()))
             required = flow.required_level(platform, data.get("acr_values", ""), data.get("claims", ""))
         except HutongError as err:
             code = "unmet_authentication_requirements" if err.reason == "UNMET_AUTHENTICATION_REQUIREMENTS" \
                 else "invalid_scope" if err.reason.startswith("SCOPE") else "invalid_request"
-            return self._redirect_error(req, redirect_uri, code, err.message)
+            return self.redirect_error(req, redirect_uri, code, err.message)
         prompt = set(data.get("prompt", "").split())
         session = flow.browser_session(self.idn, request.cookies.get(SESSION_COOKIE, ""))
         if session is not None and "login" not in prompt and self._session_fits(session, required, data):
-            return self._after_login(req, grant, session.verified, session.auth_time, session.id_hash, None)
+            return self._after_login(req, grant, session.verified, session.auth_time, session.id_hash, None,
+                                     request.cookies.get(CSRF_COOKIE, ""))
         if "none" in prompt:
-            return self._redirect_error(req, redirect_uri, "login_required", "the person must log in")
+            return self.redirect_error(req, redirect_uri, "login_required", "the person must log in")
         csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         tx = flow.start_request(self.idn, platform.client_id, urlencode(req.payload.datalist, doseq=True),
                                 required, csrf)
-        return self.html(pages.login(platform_name=platform.name, tx=tx, csrf=csrf, required_acr=required), csrf=csrf,
-                         redirect_uri=redirect_uri)
+        return self.html(pages.login(platform_name=platform.name, tx=tx, csrf=csrf, required_acr=required,
+                                     home_nodes=self.home_nodes()), csrf=csrf, redirect_uri=redirect_uri)
+
+    @staticmethod
+    def level_fits(session: flow.BrowserSession, required: str) -> bool:
+        return level_rank(session.verified.acr) >= level_rank(required)
 
     def _session_fits(self, session: flow.BrowserSession, required: str, data: dict[str, str]) -> bool:
-        if level_rank(session.verified.acr) < level_rank(required):
+        if not self.level_fits(session, required):
             return False
         max_age = data.get("max_age", "")
         return not (max_age.isdigit() and self.idn.now() - session.auth_time > int(max_age))
@@ -224,22 +234,22 @@ class OidcApp:
         orgs = flow.organisations(self.idn, verified.person_id)
         if orgs:
             if tx is None:  # single sign-on: a pending login to carry the choice
-                csrf = secrets.token_urlsafe(24)
+                csrf = csrf or secrets.token_urlsafe(24)
                 tx = flow.start_request(self.idn, grant.client.info.client_id,
                                         urlencode(req.payload.datalist, doseq=True), verified.acr, csrf)
                 flow.record_verified(self.idn, tx, verified, auth_time, browser_session or "")
             return self.html(pages.choose_organisation(tx=tx, csrf=csrf, person_label="本人 me",
                                                        organisations=[(o.uscc, o.name) for o in orgs]), csrf=csrf,
                              redirect_uri=grant.redirect_uri)
-        return self._issue(req, grant, flow.Approval(verified, auth_time, None, browser_session), tx)
+        return self.issue(req, grant, flow.Approval(verified, auth_time, None, browser_session), tx)
 
-    def _issue(self, req: HttpRequest, grant: Any, approval: flow.Approval, tx: str | None) -> Response:
+    def issue(self, req: HttpRequest, grant: Any, approval: flow.Approval, tx: str | None) -> Response:
         response = self.server.create_authorization_response(req, grant_user=approval, grant=grant)
         if tx is not None:
             flow.finish_request(self.idn, tx)
         return response  # type: ignore[no-any-return]
 
-    def _resume(self, request: Request, pending: flow.Pending) -> tuple[HttpRequest, Any]:
+    def resume(self, request: Request, pending: flow.Pending) -> tuple[HttpRequest, Any]:
         """The pending authorization request, validated again (the platform may have changed meanwhile)."""
         req = self._request(request, query=parse_qsl(pending.params, keep_blank_values=True))
         req.method = "GET"
@@ -248,16 +258,24 @@ class OidcApp:
     def login(self, request: Request, form: list[tuple[str, str]]) -> Response:
         f = dict(form)
         csrf = request.cookies.get(CSRF_COOKIE, "")
+        req: HttpRequest | None = None
+        grant: Any = None
         try:
             if not csrf or f.get("csrf") != csrf:
                 raise PermissionDenied("CSRF_TOKEN_INVALID", "the form does not come from this browser")
             pending = flow.pending(self.idn, f.get("tx", ""), csrf)
-            req, grant = self._resume(request, pending)
+            if pending.client_id.startswith(home.NODE_CLIENT_PREFIX):  # at the home node, for a visited node
+                platform, back = home_flow.platform_for(self, pending)
+            else:
+                req, grant = self.resume(request, pending)
+                platform, back = grant.client.info, grant.redirect_uri
         except (HutongError, OAuth2Error) as err:
             return self.html(pages.error("登录请求无效", getattr(err, "message", "") or str(err)), 400)
-        platform, back = grant.client.info, grant.redirect_uri
-        page_args = {"platform_name": platform.name, "tx": pending.id, "csrf": csrf,
-                     "required_acr": pending.required_acr, "id_number": f.get("id_number", "")}
+        if f.get("action") == "home" and req is not None:
+            return home_flow.go_home(self, pending, f.get("home", ""))
+        page_args: dict[str, Any] = {"platform_name": platform.name, "tx": pending.id, "csrf": csrf,
+                     "required_acr": pending.required_acr, "id_number": f.get("id_number", ""),
+                     "home_nodes": self.home_nodes() if req is not None else []}
         if f.get("action") == "challenge":
             try:
                 ch = idlogin.create_challenge(self.idn, platform, f.get("id_number", ""))
@@ -275,7 +293,9 @@ class OidcApp:
             verified = idlogin.authenticate(self.idn, platform, attempt, required_acr=pending.required_acr)
         except HutongError as err:
             if err.reason == "STEP_UP_REQUIRED" and not self._can_step_up(attempt.id_number):
-                return self._redirect_error(req, grant.redirect_uri, "unmet_authentication_requirements",
+                if req is None:
+                    return self.html(pages.error("认证等级不足", _MESSAGES["UNMET"]), 400)
+                return self.redirect_error(req, back, "unmet_authentication_requirements",
                                             f"level {pending.required_acr} needs a second factor this person has not "
                                             "enrolled")
             status = 429 if isinstance(err, ResourceExhausted) else 400 if err.reason != "STEP_UP_REQUIRED" else 200
@@ -283,10 +303,19 @@ class OidcApp:
                              status, redirect_uri=back)
         cookie, session = flow.open_browser_session(self.idn, verified)
         flow.record_verified(self.idn, pending.id, verified, session.auth_time, session.id_hash)
-        response = self._after_login(req, grant, verified, session.auth_time, session.id_hash, pending.id, csrf)
+        if req is None:
+            response = home_flow.to_visited(self, pending, verified, session.auth_time)
+        else:
+            response = self._after_login(req, grant, verified, session.auth_time, session.id_hash, pending.id, csrf)
+        self.set_session_cookie(response, cookie)
+        return response
+
+    def set_session_cookie(self, response: Response, cookie: str) -> None:
         response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=self.secure, path="/oidc",
                             max_age=flow.BROWSER_SESSION_SECONDS)
-        return response
+
+    def home_nodes(self) -> list[tuple[str, str]]:
+        return [(h.node_id, h.name) for h in home.members(self.idn.node)]
 
     def _can_step_up(self, id_number: str) -> bool:
         """Whether the person (whose password just checked out) has any second factor enrolled."""
@@ -303,13 +332,13 @@ class OidcApp:
             pending = flow.pending(self.idn, f.get("tx", ""), csrf)
             if pending.verified is None or pending.auth_time is None:
                 raise FailedPrecondition("LOGIN_REQUEST_EXPIRED", "log in first")
-            req, grant = self._resume(request, pending)
+            req, grant = self.resume(request, pending)
             uscc = f.get("org", "")
             org = flow.check_organisation(self.idn, pending.verified.person_id, uscc) if uscc else None
         except (HutongError, OAuth2Error) as err:
             return self.html(pages.error("请求无效", getattr(err, "message", "") or str(err)), 400)
         approval = flow.Approval(pending.verified, pending.auth_time, org, pending.browser_session or None)
-        return self._issue(req, grant, approval, pending.id)
+        return self.issue(req, grant, approval, pending.id)
 
     # -- tokens -----------------------------------------------------------------------------------------
     def token(self, request: Request, form: list[tuple[str, str]]) -> Response:

@@ -14,7 +14,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from hutong import audit
 from hutong.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -27,9 +28,12 @@ from identity_svc.sessions import Authentication, end_sessions, start_session
 
 from .models import OidcBrowserSession, OidcCode, OidcRequest, OidcSessionLink
 
+CSRF_COOKIE = "hutong_oidc_csrf"
+SESSION_COOKIE = "hutong_oidc_session"
 REQUEST_SECONDS = 900  # a pending login
 CODE_SECONDS = 60  # an authorization code (RFC 6749 §4.1.2: short; at most 10 minutes)
 BROWSER_SESSION_SECONDS = 8 * 3600
+PURGE_AFTER_SECONDS = 3600  # expired rows are kept this long (a replayed code still ends its session meanwhile)
 
 
 def sha256(value: str) -> str:
@@ -70,9 +74,19 @@ def start_request(idn: Identity, client_id: str, params: str, required_acr: str,
     """Remember a validated authorization request while the person logs in; the id goes into the forms."""
     tx = new_id("tx")
     with idn.node.db.session() as s:
+        _purge(s, idn.now() - PURGE_AFTER_SECONDS)
         s.add(OidcRequest(id=tx, client_id=client_id, params=params, required_acr=required_acr,
                           csrf_hash=sha256(csrf), expires_at=idn.now() + REQUEST_SECONDS))
     return tx
+
+
+def _purge(s: Session, before: float) -> None:
+    """Forget pending logins, codes and browser sessions that expired long enough ago (no table grows forever)."""
+    s.execute(delete(OidcRequest).where(OidcRequest.expires_at < before))
+    s.execute(delete(OidcCode).where(OidcCode.expires_at < before))
+    old = select(OidcBrowserSession.id_hash).where(OidcBrowserSession.expires_at < before)
+    s.execute(delete(OidcSessionLink).where(OidcSessionLink.browser_session.in_(old)))
+    s.execute(delete(OidcBrowserSession).where(OidcBrowserSession.expires_at < before))
 
 
 @dataclass(frozen=True)
@@ -86,13 +100,15 @@ class Pending:
     browser_session: str | None
 
 
-def pending(idn: Identity, tx: str, csrf: str) -> Pending:
-    """The pending login of a form post, if the form's CSRF token is the browser's (cookie) and the login's."""
+def pending(idn: Identity, tx: str, csrf: str | None) -> Pending:
+    """The pending login of a form post, if the form's CSRF token is the browser's (cookie) and the login's.
+    ``csrf=None`` only for the return from the person's home node: a cross-site POST that carries no cookie,
+    bound to ``tx`` by the home node's signed assertion instead."""
     with idn.node.db.session(readonly=True) as s:
         row = s.get(OidcRequest, tx)
     if row is None or row.done_at is not None or row.expires_at <= idn.now():
         raise FailedPrecondition("LOGIN_REQUEST_EXPIRED", "this login has expired or is finished: start again")
-    if not csrf or not hmac.compare_digest(row.csrf_hash, sha256(csrf)):
+    if csrf is not None and (not csrf or not hmac.compare_digest(row.csrf_hash, sha256(csrf))):
         raise PermissionDenied("CSRF_TOKEN_INVALID", "the form does not come from this browser's login page")
     verified = Verified(row.person_id, row.acr or "", tuple((row.amr or "").split())) if row.person_id else None
     return Pending(row.id, row.client_id, row.params, row.required_acr, verified, row.auth_time, row.browser_session)

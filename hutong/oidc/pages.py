@@ -29,7 +29,7 @@ h1{font-size:1.3rem;color:#b71c1c}
 .card{background:#fff;border-radius:.6rem;padding:1rem;box-shadow:0 1px 3px #0002;margin-bottom:1rem}
 label{display:block;margin:.7rem 0 .2rem;font-weight:600}
 small,.en{color:#666;font-weight:400}
-input,textarea{width:100%;box-sizing:border-box;font-size:1.05rem;padding:.6rem;border:1px solid #bbb;
+input,textarea,select{width:100%;box-sizing:border-box;font-size:1.05rem;padding:.6rem;border:1px solid #bbb;
 border-radius:.4rem}
 button{width:100%;font-size:1.05rem;padding:.7rem;margin-top:1rem;border:0;border-radius:.4rem;background:#b71c1c;
 color:#fff}
@@ -58,7 +58,8 @@ LEVEL_NAMES = {"low": "低 low", "substantial": "较高 substantial", "high": "�
 
 
 def login(*, platform_name: str, tx: str, csrf: str, required_acr: str, error: str = "", step_up: bool = False,
-          challenge: dict[str, Any] | None = None, id_number: str = "") -> str:
+          challenge: dict[str, Any] | None = None, id_number: str = "",
+          home_nodes: list[tuple[str, str]] | None = None) -> str:
     second = required_acr == "high" or step_up or challenge is not None
     fields = (f'<label for="id_number">证件号码 <span class="en">ID number</span></label>'
               f'<input id="id_number" name="id_number" autocomplete="username" required maxlength="18" '
@@ -81,6 +82,12 @@ def login(*, platform_name: str, tx: str, csrf: str, required_acr: str, error: s
     if second and challenge is None:
         form += ('<button class="secondary" type="submit" name="action" value="challenge" formnovalidate>'
                  '使用证书密钥（UKey） <span>Use my key instead</span></button>')
+    if home_nodes:
+        options = "".join(f'<option value="{escape(node_id)}">{escape(name)}</option>' for node_id, name in home_nodes)
+        form += ('<label for="home">在我的归属节点登录 <span class="en">Log in at my home node</span></label>'
+                 f'<select id="home" name="home">{options}</select>'
+                 '<button class="secondary" type="submit" name="action" value="home" formnovalidate>'
+                 '前往归属节点登录 <span>Go to my home node</span></button>')
     form += "</form>"
     notice = ""
     if second:
@@ -93,6 +100,15 @@ def login(*, platform_name: str, tx: str, csrf: str, required_acr: str, error: s
             f'<p><small>认证等级 Level: {escape(LEVEL_NAMES.get(required_acr, required_acr))}</small></p>'
             f"{notice}{_error(error)}{form}</div>")
     return page("登录 Sign in", body)
+
+
+def continue_to(*, url: str, node_name: str, fields: dict[str, str]) -> str:
+    """The home node's answer: the browser carries the assertion to the visited node (a button: no script)."""
+    body = ('<h1>身份已确认 <span class="en">Signed in at your home node</span></h1><div class="card">'
+            f'<p>返回 <b>{escape(node_name)}</b> 继续办理。<span class="en">Continue at that node.</span></p>'
+            f'<form method="post" action="{escape(url)}">{_hidden(**fields)}'
+            '<button type="submit">继续 <span>Continue</span></button></form></div>')
+    return page("继续 Continue", body)
 
 
 def choose_organisation(*, tx: str, csrf: str, person_label: str, organisations: list[tuple[str, str]],

@@ -1,83 +1,223 @@
-"""The audit log's hash chain: intact chains verify, any edit, deletion or re-ordering is named."""
+"""The audit log as a Merkle log: proofs checked with pymerkle (RFC 9162 mode), tampering named.
+
+Every case runs on SQLite and PostgreSQL with a real SoftHSM token signing the checkpoints.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import base64
 
 import pytest
-from sqlalchemy import delete, text, update
+from pymerkle import InmemoryTree
+from pymerkle.proof import InclusionProof
+from sqlalchemy import delete, func, select, update
 
 from hutong import audit
 from hutong.audit import AuditLog, AuditRecord
-from hutong.db import Database
+from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
+from hutong.node import Node
+from hutong.tlog import merkle, proofs
+from hutong.tlog.models import LogCheckpoint
+from hutong.tlog.note import VerifierKey, parse_note
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    if request.param == "sqlite":
-        database = Database.sqlite_in(tmp_path)
-    else:
-        from tests.conftest import _create_database
-
-        database = Database(_create_database(request.getfixturevalue("postgres_server")))
-    database.migrate()
-    return database
+def _fill(node: Node, n: int, *, batches: int = 1) -> None:
+    log = AuditLog(node.db)
+    per = n // batches
+    for b in range(batches):
+        for i in range(per):
+            log.record(actor="tester", action="thing.do", target=f"t{b}-{i}", details={"i": i, "名称": "测试"})
+        node.tlog.integrate_all()
 
 
-def _fill(db: Database, n: int = 5) -> AuditLog:
-    log = AuditLog(db)
-    for i in range(n):
-        log.record(actor="tester", action="thing.do", target=f"t{i}", details={"i": i, "名称": "测试"})
-    return log
+def _entries(node: Node) -> list[bytes]:
+    with node.db.session(readonly=True) as s:
+        rows = list(s.scalars(select(AuditRecord).where(AuditRecord.leaf_index.is_not(None))
+                              .order_by(AuditRecord.leaf_index)))
+    return [audit.leaf_entry(r, r.leaf_index) for r in rows]  # type: ignore[arg-type]
 
 
-def test_intact_chain_verifies(db: Database) -> None:
-    report = _fill(db).verify()
-    assert report.ok and report.records == 5 and report.first_broken is None
+def _pymerkle(entries: list[bytes]) -> InmemoryTree:
+    tree = InmemoryTree(algorithm="sha256")  # security on: RFC 9162 0x00 / 0x01 prefixes
+    for e in entries:
+        tree.append_entry(e)
+    return tree
 
 
-def test_empty_log_is_intact(db: Database) -> None:
-    assert AuditLog(db).verify().ok
+def test_checkpoints_and_proofs_agree_with_pymerkle(any_node: Node) -> None:
+    node = any_node
+    node.tlog.integrate_all()
+    before = len(_entries(node))
+    _fill(node, 21, batches=3)
+    entries = _entries(node)
+    tree = _pymerkle(entries)
+    with node.db.session(readonly=True) as s:
+        sizes = list(s.scalars(select(LogCheckpoint.tree_size).order_by(LogCheckpoint.tree_size)))
+    assert sizes[-3:] == [before + 7, before + 14, before + 21]
+    vkey = VerifierKey.decode(node.tlog.vkey())
+    for size in sizes:
+        p = proofs.inclusion(node.db, size - 1, size)
+        note = parse_note(p.checkpoint)
+        assert vkey.verifies(note) and note.checkpoint.size == size
+        assert note.checkpoint.root == tree.get_root(size)  # independent root
+        for index in {0, size // 2, size - 1}:
+            p = proofs.inclusion(node.db, index, size)
+            assert p.leaf_hash == tree.get_leaf(index + 1)
+            rule = tree.prove_inclusion(index + 1, size).rule
+            InclusionProof("sha256", True, size, index + 1, rule, [p.leaf_hash, *p.path]).verify(
+                p.leaf_hash, tree.get_root(size))  # pymerkle checks our path, hash by hash
+    for first in sizes:
+        c = proofs.consistency(node.db, first, sizes[-1])
+        assert merkle.verify_consistency(first, sizes[-1], tree.get_root(first), tree.get_root(sizes[-1]), c.path)
+        if c.path:
+            forged = [bytes(32), *c.path[1:]]
+            assert not merkle.verify_consistency(first, sizes[-1], tree.get_root(first), tree.get_root(sizes[-1]),
+                                                 forged)
+    assert AuditLog(node.db).verify().ok
 
 
-def test_edited_record_is_named(db: Database) -> None:
-    log = _fill(db)
-    with db.session() as s:
-        s.execute(update(AuditRecord).where(AuditRecord.seq == 3).values(target="forged"))
-    report = log.verify()
-    assert not report.ok and report.first_broken == 3
-    assert "altered" in report.problem
+def test_one_signature_per_batch(node: Node) -> None:
+    node.tlog.integrate_all()
+    with node.db.session(readonly=True) as s:
+        before = s.scalar(select(func.count()).select_from(LogCheckpoint))
+    _fill(node, 50)
+    with node.db.session(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(LogCheckpoint)) == (before or 0) + 1
 
 
-def test_deleted_record_is_named(db: Database) -> None:
-    log = _fill(db)
-    with db.session() as s:
-        s.execute(delete(AuditRecord).where(AuditRecord.seq == 2))
-    report = log.verify()
-    assert report.first_broken == 2 and "missing" in report.problem
+def test_checkpoint_is_a_signed_note(node: Node) -> None:
+    _fill(node, 3)
+    p = proofs.inclusion(node.db, 0)
+    text, _, sigs = p.checkpoint.rpartition("\n\n")
+    origin, size, root = text.split("\n")
+    assert origin == f"hutong.node/{node.id}/audit" and int(size) == p.tree_size
+    assert base64.b64decode(root) == merkle.root([proofs.inclusion(node.db, i).leaf_hash for i in range(p.tree_size)])
+    assert sigs.startswith(f"\u2014 {origin} ") and sigs.endswith("\n")
+    tampered = parse_note(p.checkpoint.replace(f"\n{size}\n", f"\n{int(size) + 1}\n"))
+    assert not VerifierKey.decode(node.tlog.vkey()).verifies(tampered)
 
 
-def test_rehashed_record_still_breaks_the_next_link(db: Database) -> None:
-    """Recomputing one record's own hash does not help: the next record still points at the old one."""
-    log = _fill(db)
-    with db.session() as s:
-        rec = s.get(AuditRecord, 2)
-        assert rec is not None
-        rec.details = '{"i": 99}'
-        rec.hash = audit.record_hash(rec.prev_hash, rec)
-    assert log.verify().first_broken == 3
-
-
-def test_truncated_tail_is_not_detectable_but_prefix_is_intact(db: Database) -> None:
-    log = _fill(db)
-    with db.session() as s:
-        s.execute(text("DELETE FROM audit_log WHERE seq = 5"))
-    # Removing the newest record leaves a valid shorter chain; operators anchor the head hash externally.
-    assert log.verify().ok
-
-
-def test_append_happens_in_callers_transaction(db: Database) -> None:
+def test_event_is_written_in_the_callers_transaction(any_node: Node) -> None:
+    db = any_node.db
+    with db.session(readonly=True) as s:
+        before = s.scalar(select(func.count()).select_from(AuditRecord))
     with pytest.raises(RuntimeError), db.session() as s:
         audit.append(s, actor="a", action="x.y")
         raise RuntimeError("act failed")
-    assert AuditLog(db).verify().records == 0
+    with db.session(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(AuditRecord)) == before
+
+
+def _leaf_count(node: Node) -> int:
+    node.tlog.integrate_all()
+    with node.db.session(readonly=True) as s:
+        return s.scalar(select(func.max(AuditRecord.leaf_index))) or 0
+
+
+def test_altered_record_is_named(any_node: Node) -> None:
+    _fill(any_node, 6, batches=2)
+    n = _leaf_count(any_node)
+    with any_node.db.session() as s:
+        s.execute(update(AuditRecord).where(AuditRecord.leaf_index == n - 2).values(target="forged"))
+    report = AuditLog(any_node.db).verify()
+    assert report.first_bad == n - 2 and "altered" in report.problem
+
+
+def test_deleted_record_is_named(any_node: Node) -> None:
+    _fill(any_node, 6, batches=2)
+    n = _leaf_count(any_node)
+    with any_node.db.session() as s:
+        s.execute(delete(AuditRecord).where(AuditRecord.leaf_index == n - 3))
+    report = AuditLog(any_node.db).verify()
+    assert report.first_bad == n - 3 and "missing" in report.problem
+
+
+def test_deleted_tail_is_named(any_node: Node) -> None:
+    """Unlike the linear chain, dropping the newest records is caught: a signed checkpoint covers them."""
+    _fill(any_node, 4)
+    n = _leaf_count(any_node)
+    with any_node.db.session() as s:
+        s.execute(delete(AuditRecord).where(AuditRecord.leaf_index >= n - 1))
+    report = AuditLog(any_node.db).verify()
+    assert report.first_bad == n - 1 and "missing" in report.problem
+
+
+def test_reordered_records_are_named(any_node: Node) -> None:
+    _fill(any_node, 6)
+    n = _leaf_count(any_node)
+    a, b = n - 4, n - 2
+    with any_node.db.session() as s:
+        ra = s.scalars(select(AuditRecord).where(AuditRecord.leaf_index == a)).one()
+        rb = s.scalars(select(AuditRecord).where(AuditRecord.leaf_index == b)).one()
+        for rec, idx in ((ra, -1), (rb, a), (ra, b)):  # swap positions (and their stored leaf hashes)
+            rec.leaf_index = idx
+            rec.leaf_hash = {a: rb.leaf_hash, b: ra.leaf_hash}.get(idx, rec.leaf_hash)
+            s.flush()
+    report = AuditLog(any_node.db).verify()
+    assert report.first_bad == a and "moved" in report.problem
+
+
+def test_rewritten_leaf_hashes_are_caught_by_the_signed_checkpoint(any_node: Node) -> None:
+    _fill(any_node, 8, batches=2)
+    n = _leaf_count(any_node)
+    with any_node.db.session() as s:
+        rec = s.scalars(select(AuditRecord).where(AuditRecord.leaf_index == n - 1)).one()
+        rec.target = "forged"
+        rec.leaf_hash = merkle.leaf_hash(audit.leaf_entry(rec, n - 1)).hex()
+    report = AuditLog(any_node.db).verify()
+    assert report.first_bad == n - 3  # the batch of 4 that holds the forged record
+    assert "does not match its checkpoint" in report.problem
+
+
+def test_pending_events_are_counted_not_failed(node: Node) -> None:
+    node.tlog.integrate_all()
+    AuditLog(node.db).record(actor="a", action="x.y")
+    report = AuditLog(node.db).verify()
+    assert report.ok and report.pending == 1
+
+
+# -- bad proof requests: a reason each, nothing stored changed ------------------------------------
+
+def _snapshot(node: Node) -> tuple[int, int]:
+    with node.db.session(readonly=True) as s:
+        return (s.scalar(select(func.count()).select_from(AuditRecord)) or 0,
+                s.scalar(select(func.count()).select_from(LogCheckpoint)) or 0)
+
+
+@pytest.mark.parametrize(("call", "error", "reason"), [
+    (lambda db, n: proofs.inclusion(db, 0, n + 1), NotFound, "TREE_SIZE_UNKNOWN"),
+    (lambda db, n: proofs.inclusion(db, n, n), InvalidArgument, "LEAF_INDEX_OUT_OF_RANGE"),
+    (lambda db, n: proofs.inclusion(db, -1, n), InvalidArgument, "LEAF_INDEX_OUT_OF_RANGE"),
+    (lambda db, n: proofs.inclusion(db, 0, -5), NotFound, "TREE_SIZE_UNKNOWN"),
+    (lambda db, n: proofs.consistency(db, n + 1, n), InvalidArgument, "TREE_SIZES_INVALID"),
+    (lambda db, n: proofs.consistency(db, 0, n), InvalidArgument, "TREE_SIZES_INVALID"),
+    (lambda db, n: proofs.consistency(db, n - 1, n), NotFound, "TREE_SIZE_UNKNOWN"),
+    (lambda db, n: proofs.leaf_of_event(db, 10**9), NotFound, "AUDIT_EVENT_NOT_FOUND"),
+])
+def test_bad_proof_requests(node: Node, call, error, reason) -> None:  # type: ignore[no-untyped-def]
+    _fill(node, 3)
+    n = _leaf_count(node) + 1
+    before = _snapshot(node)
+    with pytest.raises(error) as exc:
+        call(node.db, n)
+    assert exc.value.reason == reason
+    assert _snapshot(node) == before
+
+
+def test_proof_from_a_damaged_log_is_refused(node: Node) -> None:
+    _fill(node, 3)
+    with node.db.session() as s:
+        s.execute(update(AuditRecord).where(AuditRecord.leaf_index == 0).values(leaf_hash="00" * 32))
+    with pytest.raises(FailedPrecondition) as exc:
+        proofs.inclusion(node.db, 1)
+    assert exc.value.reason == "AUDIT_LOG_INCONSISTENT"
+
+
+def test_pending_event_has_no_proof_yet(node: Node) -> None:
+    with node.db.session() as s:
+        seq = audit.append(s, actor="a", action="x.y").seq
+    with pytest.raises(FailedPrecondition) as exc:
+        proofs.leaf_of_event(node.db, seq)
+    assert exc.value.reason == "AUDIT_EVENT_PENDING"
+    node.tlog.integrate_all()
+    assert proofs.inclusion(node.db, proofs.leaf_of_event(node.db, seq)).leaf_hash

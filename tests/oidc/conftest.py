@@ -29,6 +29,7 @@ from identity_svc.core import Identity
 from tests.identity_fixtures import IDENTITY_CONFIG, PASSWORD, citizen_id
 
 RP_DIR = os.path.join(os.path.dirname(__file__), "rp")
+RP_READY = os.path.isdir(os.path.join(RP_DIR, "node_modules", "openid-client"))  # scripts/setup runs npm ci
 
 
 def free_port() -> int:
@@ -125,7 +126,9 @@ def world(node_factory: Any) -> Iterator[World]:
 
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    node: Node = node_factory(config=IDENTITY_CONFIG + f'issuer = "{issuer}"\n[edge]\nlisten = "127.0.0.1:{port}"\n')  # type: ignore[assignment]
+    # A long throttling delay, so that "the next attempt is throttled" never depends on how fast the machine is.
+    config = IDENTITY_CONFIG + f'issuer = "{issuer}"\nbase_delay_seconds = 600\n[edge]\nlisten = "127.0.0.1:{port}"\n'
+    node: Node = node_factory(config=config)  # type: ignore[assignment]
     edge = start_edge(node)
     assert edge is not None and edge.base_url == issuer
     w = World(node, Identity.of(node), issuer, BackChannel())

@@ -206,3 +206,21 @@ def test_holder_key_challenge_reaches_high(world: World, browser: Browser) -> No
         "code_verifier": verifier}, auth=("rp-authlib", world.platform("rp-authlib").client_secret)).json()
     claims = verify(world, token["id_token"])
     assert claims["acr"] == "high" and claims["amr"] == ["pwd", "hwk"]
+
+
+def test_max_age_and_essential_acr_with_totp(world: World, browser: Browser) -> None:
+    person = world.person(with_totp=True)
+    world.platform("rp-authlib")
+    _, challenge = pkce_pair()
+    essential = '{"id_token":{"acr":{"essential":true,"values":["high"]}}}'
+    page = browser.get(browser.authorize_url("rp-authlib", challenge=challenge, claims=essential))
+    assert 'name="totp_code"' in page.text
+    back = browser.post(page, "login", action="login", id_number=person.id_number, password=person.password,
+                        totp_code=world.next_totp(person))
+    assert "code" in callback_params(back)
+    # The browser's login (high) is reused ...
+    assert "code" in callback_params(browser.get(browser.authorize_url("rp-authlib", challenge=challenge,
+                                                                       acr_values="high")))
+    # ... unless it is older than max_age.
+    page = browser.get(browser.authorize_url("rp-authlib", challenge=challenge, max_age="0"))
+    assert page.status_code == 200 and 'name="password"' in page.text

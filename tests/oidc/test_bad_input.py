@@ -168,3 +168,24 @@ def test_no_id_number_in_any_url(world: World, browser: Browser, bad: str) -> No
     _, challenge = pkce_pair()
     r = browser.login(browser.authorize_url(bad, challenge=challenge), person)
     assert person.id_number not in r.headers["location"] and person.id_number not in urlencode(dict(r.headers))
+
+
+def test_failed_logins_are_throttled_as_over_grpc(world: World, browser: Browser, bad: str) -> None:
+    person = world.person()
+    _, challenge = pkce_pair()
+    page = browser.get(browser.authorize_url(bad, challenge=challenge))
+    for _ in range(3):  # the free failures of [identity] free_failures
+        r = browser.post(page, "login", action="login", id_number=person.id_number, password="wrong password 1")
+        assert r.status_code == 400
+    # Then even the right password waits (the delay grows; lockout follows): the same rule as gRPC Login.
+    r = browser.post(page, "login", action="login", id_number=person.id_number, password=person.password)
+    assert r.status_code == 429 and "尝试次数过多" in r.text and "location" not in r.headers
+
+
+def test_unknown_scopes_are_ignored(world: World, browser: Browser, bad: str) -> None:
+    person = world.person()
+    verifier, challenge = pkce_pair()
+    back = browser.login(browser.authorize_url(bad, challenge=challenge, scope="openid profile email offline_access"),
+                         person)
+    token = exchange(world, bad, callback_params(back)["code"], verifier).json()
+    assert token["scope"] == "openid profile"

@@ -19,9 +19,10 @@ from joserfc.jwk import KeySet
 
 from identity_svc.platforms import get_platform
 from identity_svc.sessions import subject_for
-from tests.oidc.conftest import RP_DIR, Person, World
+from tests.oidc.conftest import RP_DIR, RP_READY, Person, World
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed (scripts/setup)")
+pytestmark = pytest.mark.skipif(shutil.which("node") is None or not RP_READY,
+                                reason="Node.js or the test RP's packages are not installed: run scripts/setup")
 
 
 def run_rp(world: World, client_id: str, person: Person, **extra: Any) -> dict[str, Any]:

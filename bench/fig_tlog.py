@@ -1,0 +1,221 @@
+"""Audited writes per second with 16 concurrent writers on PostgreSQL: the Merkle log against the linear chain.
+
+An audited write is one transaction holding an act (a row) and its audit record. The baseline is the
+linear hash chain the audit log used to be, kept here only as a baseline: every writer takes the
+chain's lock, reads the tail and links its record to it, so writers queue on the tail. The subject is
+``hutong.audit.append`` (an insert) with the node's integrator thread sequencing and signing batches
+in the benchmark's parent process meanwhile (writers: 4 processes x 4 threads); after the load, the
+time the integrator needs to drain what is left is reported too. Both run in the same run on the same
+throw-away PostgreSQL cluster, interleaved.
+
+    .venv/bin/python -m bench.fig_tlog [--seconds 10] [--rounds 2] [--url postgresql://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from bench.core import Row, percentile, ratio_row
+from hutong import audit
+from hutong.db import Database
+
+FIGURE = "audited writes/s, 16 writers on PostgreSQL: Merkle log vs linear chain"
+WRITERS = 16
+_BASELINE_LOCK = 991_337
+
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS bench_acts (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS bench_linear_chain (seq BIGINT PRIMARY KEY, at TIMESTAMPTZ NOT NULL, "
+    "actor VARCHAR(200) NOT NULL, action VARCHAR(100) NOT NULL, target VARCHAR(300) NOT NULL, "
+    "outcome VARCHAR(40) NOT NULL, details TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL)",
+]
+
+
+def linear_chain_append(s: Session, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
+    """The baseline: the former audit.append (lock the tail, read it, link to it)."""
+    s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BASELINE_LOCK})
+    row = s.execute(text("SELECT seq, hash FROM bench_linear_chain ORDER BY seq DESC LIMIT 1")).first()
+    seq, prev = (row[0] + 1, row[1]) if row else (1, "0" * 64)
+    at = datetime.now(UTC)
+    body = json.dumps({"seq": seq, "at": at.isoformat(timespec="microseconds"), "actor": actor, "action": action,
+                       "target": target, "outcome": "ok", "details": json.dumps(details, sort_keys=True)},
+                      sort_keys=True, separators=(",", ":")).encode()
+    s.execute(text("INSERT INTO bench_linear_chain VALUES (:seq, :at, :actor, :action, :target, 'ok', :details, "
+                   ":prev, :hash)"),
+              {"seq": seq, "at": at, "actor": actor, "action": action, "target": target,
+               "details": json.dumps(details, sort_keys=True), "prev": prev,
+               "hash": hashlib.sha256(prev.encode() + body).hexdigest()})
+
+
+def merkle_append(s: Session, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
+    audit.append(s, actor=actor, action=action, target=target, details=details)
+
+
+Appender = Callable[..., None]
+APPENDERS: dict[str, Appender] = {"linear": linear_chain_append, "merkle": merkle_append}
+PROCESSES = 4
+
+
+def _threads(db: Database, append: Appender, seconds: float, writers: int) -> tuple[float, list[float]]:
+    """(elapsed seconds, latencies) of ``writers`` threads writing for ``seconds``."""
+    latencies: list[list[float]] = [[] for _ in range(writers)]
+    start = threading.Barrier(writers + 1)
+    deadline = [0.0]
+
+    def writer(i: int) -> None:
+        start.wait()
+        n = 0
+        while time.perf_counter() < deadline[0]:
+            t0 = time.perf_counter()
+            with db.session() as s:
+                s.execute(text("INSERT INTO bench_acts (payload) VALUES (:p)"), {"p": f"w{i}-{n}"})
+                append(s, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
+            latencies[i].append(time.perf_counter() - t0)
+            n += 1
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    deadline[0] = t0 + seconds
+    start.wait()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, [x for xs in latencies for x in xs]
+
+
+def _child(url: str, which: str, seconds: float, threads: int, start_at: float) -> tuple[float, list[float]]:
+    db = Database(url)
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        return _threads(db, APPENDERS[which], seconds, threads)
+    finally:
+        db.dispose()
+
+
+def load(url: str, which: str, seconds: float, *, processes: int = PROCESSES) -> tuple[float, float, int]:
+    """(audited writes/s, p99 latency ms, writes): WRITERS writers spread over ``processes`` processes.
+
+    Processes, as a node serves with ``--workers``: one Python process cannot drive 16 writers (GIL)."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=ctx) as pool:
+        start_at = time.time() + 3.0  # every child connected and waiting
+        futures = [pool.submit(_child, url, which, seconds, WRITERS // processes, start_at) for _ in range(processes)]
+        results = [f.result() for f in futures]
+    flat = [x for _, lat in results for x in lat]
+    elapsed = max(e for e, _ in results)
+    return len(flat) / elapsed, percentile(flat, 99) * 1000, len(flat)
+
+
+# -- a throw-away PostgreSQL cluster ------------------------------------------------------------------
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1].parent
+    root = Path(tempfile.mkdtemp(prefix="hutong-bench-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "hutong"]),
+                   check=True, capture_output=True)
+    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c max_connections=200"
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(root / "data"), "-o", opts, "-l",
+                                 str(root / "log"), "-w", "start"]), check=True, capture_output=True)
+    try:
+        base = f"postgresql+psycopg://hutong@127.0.0.1:{port}"
+        subprocess.run(_as_postgres([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "hutong",
+                                     "bench"]), check=True, capture_output=True)
+        yield f"{base}/bench"
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(url: str, *, seconds: float = 10.0, rounds: int = 2) -> tuple[Row, dict[str, object]]:
+    from hutong.node import init_node
+
+    data_dir = Path(tempfile.mkdtemp(prefix="hutong-bench-tlog-"))
+    token = "bench-tlog-" + uuid.uuid4().hex[:6]
+    (data_dir / "hutong.toml").write_text(f'database_url = "{url}"\n[node]\nid = "bench"\nname = "Bench"\n'
+                                          f'[hsm]\ntoken_label = "{token}"\n')
+    node = init_node(data_dir)
+    try:
+        with node.db.session() as s:
+            for ddl in _DDL:
+                s.execute(text(ddl))
+        node.tlog.integrate_all()
+        subject, baseline, p99s, p99b, lags = [], [], [], [], []
+        for _ in range(rounds):
+            rate, p99, _n = load(url, "linear", seconds / 2)
+            baseline.append(rate)
+            p99b.append(p99)
+            stop = node.tlog.start()
+            rate, p99, _n = load(url, "merkle", seconds / 2)
+            t0 = time.perf_counter()
+            node.tlog.integrate_all()  # what the integrator had not sequenced yet when the load stopped
+            lags.append(time.perf_counter() - t0)
+            stop.set()
+            subject.append(rate)
+            p99s.append(p99)
+        with node.db.session(readonly=True) as s:
+            pending = s.scalar(select(func.count()).select_from(audit.AuditRecord)
+                               .where(audit.AuditRecord.leaf_index.is_(None)))
+        report = node.audit.verify()
+    finally:
+        node.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    value, base = statistics.median(subject), statistics.median(baseline)
+    p99_value, p99_base = statistics.median(p99s), statistics.median(p99b)
+    note = (f"p99 {p99_value:.1f} ms vs {p99_base:.1f} ms (linear chain); integrator drained the rest in "
+            f"{max(lags):.2f} s; log verified: {report.ok} ({report.records} records, "
+            f"{report.checkpoints} checkpoints)")
+    row = ratio_row(FIGURE, value, base, minimum=4.0, unit="/s", note=note)
+    extra: dict[str, object] = {"p99_ms": p99_value, "baseline_p99_ms": p99_base, "drain_s": max(lags),
+                                "pending_after": pending, "verified": report.ok}
+    return row, extra
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="load time per round (both sides)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--url", default=None, help="PostgreSQL database URL (default: a throw-away cluster)")
+    args = parser.parse_args()
+    if args.url:
+        row, extra = run(args.url, seconds=args.seconds, rounds=args.rounds)
+    else:
+        with postgres() as url:
+            row, extra = run(url, seconds=args.seconds, rounds=args.rounds)
+    print(json.dumps({**row.as_dict(), **extra}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The integrator: gives committed events their leaf index in batches and signs one checkpoint per batch.
+
+One batch is one database transaction: take the log's lock, read the newest checkpoint's frontier,
+number the oldest unsequenced events after it, hash them into the tree, sign the new checkpoint in
+the HSM and store it. Killed half-way, the transaction rolls back: no event is lost (they stay
+unsequenced and the next batch takes them) and no half batch is left.
+
+Several server processes each run an integrator thread; the lock makes them take turns
+(PostgreSQL: a transaction-scoped advisory lock, tried, not waited for; SQLite: the write lock
+every write transaction takes). Writers never wait for the integrator: ``audit.append`` inserts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from hsm import CreateKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
+from hutong.audit import AuditRecord, leaf_entry
+from hutong.db import Database
+from hutong.errors import NotFound
+from hutong.tlog import merkle
+from hutong.tlog.models import LogCheckpoint, LogKey
+from hutong.tlog.note import Checkpoint, origin_for, sign, signer_key
+
+log = logging.getLogger("hutong.tlog")
+
+LOG_KEY_LABEL = "node.audit-log"
+_LOCK_ID = 7364823  # PostgreSQL advisory lock of the log's sequencer
+DEFAULT_BATCH = 2000
+DEFAULT_INTERVAL = 0.2  # seconds between polls when there is nothing to do
+
+
+def latest_checkpoint(s: Session) -> LogCheckpoint | None:
+    return s.scalars(select(LogCheckpoint).order_by(LogCheckpoint.tree_size.desc()).limit(1)).first()
+
+
+def _try_lock(s: Session) -> bool:
+    if s.get_bind().dialect.name == "postgresql":
+        return bool(s.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_ID}))
+    return True  # SQLite: this write transaction already holds the database's write lock
+
+
+class Integrator:
+    """Sequences the node's audit events; ``start`` runs it in a background thread."""
+
+    def __init__(self, db: Database, keys: KeyManager, node_id: str, *, batch: int = DEFAULT_BATCH) -> None:
+        self.db = db
+        self.keys = keys
+        self.origin = origin_for(node_id)
+        self.batch = batch
+        self._signer: HsmSigner | None = None
+
+    def signer(self) -> HsmSigner:
+        """The node log key (ECDSA P-256 in the HSM), created on first use."""
+        if self._signer is None:
+            try:
+                self.keys.get_key(LOG_KEY_LABEL)
+            except NotFound:
+                self.keys.create_key(CreateKeyRequest(label=LOG_KEY_LABEL, algorithm=KeyAlgorithm.EC_P256))
+            self._signer = self.keys.signer(LOG_KEY_LABEL)
+        return self._signer
+
+    def vkey(self) -> str:
+        return signer_key(self.origin, self.signer()).encode()
+
+    def integrate_once(self) -> int:
+        """One batch; returns how many events it sequenced (0: nothing pending or another process is at it)."""
+        with self.db.session(readonly=True) as s:  # cheap look first: idle polls take no write lock
+            if s.scalar(select(AuditRecord.seq).where(AuditRecord.leaf_index.is_(None)).limit(1)) is None:
+                return 0
+        with self.db.session() as s:
+            if not _try_lock(s):
+                return 0
+            signer = self.signer()  # under the lock: two processes never both create the log key
+            last = latest_checkpoint(s)
+            size = last.tree_size if last else 0
+            frontier = [bytes.fromhex(h) for h in json.loads(last.frontier)] if last else []
+            rows = list(s.scalars(select(AuditRecord).where(AuditRecord.leaf_index.is_(None))
+                                  .order_by(AuditRecord.seq).limit(self.batch)))
+            if not rows:
+                return 0
+            leaves = []
+            for i, rec in enumerate(rows):
+                leaf = merkle.leaf_hash(leaf_entry(rec, size + i))
+                rec.leaf_index, rec.leaf_hash = size + i, leaf.hex()
+                leaves.append(leaf)
+            frontier = merkle.frontier_extend(frontier, size, leaves)
+            new_size, root = size + len(rows), merkle.frontier_root(frontier)
+            note = sign(Checkpoint(self.origin, new_size, root), self.origin, signer)
+            s.add(LogCheckpoint(tree_size=new_size, root_hash=root.hex(),
+                                frontier=json.dumps([h.hex() for h in frontier]), note=note.render(),
+                                created_at=datetime.now(UTC)))
+            vkey = signer_key(self.origin, signer)
+            if s.get(LogKey, vkey.key_id.hex()) is None:
+                s.add(LogKey(key_id=vkey.key_id.hex(), vkey=vkey.encode(), created_at=datetime.now(UTC)))
+        return len(rows)
+
+    def integrate_all(self) -> int:
+        """Sequence everything pending now (tests, the CLI, shutdown)."""
+        total = 0
+        while n := self.integrate_once():
+            total += n
+        return total
+
+    def start(self, *, interval: float = DEFAULT_INTERVAL) -> threading.Event:
+        """Run batches in a daemon thread until the returned event is set (then one last batch)."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while True:
+                stopping = stop.wait(interval)
+                try:
+                    self.integrate_all()
+                except Exception:  # the database or HSM is away: events wait, committed, for the next round
+                    log.exception("audit log integration failed; will retry")
+                if stopping:
+                    return
+
+        threading.Thread(target=run, name="audit-integrator", daemon=True).start()
+        return stop

@@ -1,0 +1,44 @@
+"""Tables of the transparency log besides the events themselves (``hutong.audit.AuditRecord``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hutong.db import Base
+
+
+class LogCheckpoint(Base):
+    """One signed checkpoint per integrated batch; ``frontier`` lets the next batch extend the tree."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    frontier: Mapped[str] = mapped_column(Text)  # JSON list of hex roots of the right-edge perfect subtrees
+    note: Mapped[str] = mapped_column(Text)  # the signed note
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LogKey(Base):
+    """Verifier keys this node's log has signed with (published in the trust list; kept for auditors)."""
+
+    __tablename__ = "audit_log_keys"
+
+    key_id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    vkey: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CosignedCheckpoint(Base):
+    """Checkpoints cosigned by the hub: on the hub, what it witnessed; on a member, what it fetched."""
+
+    __tablename__ = "audit_cosigned"
+
+    origin: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
