@@ -4,8 +4,10 @@ HSM settings come from ``--module/--token/--pin-file`` or HUTONG_HSM_MODULE, HUT
 HUTONG_HSM_PIN_FILE, HUTONG_HSM_PIN. There is deliberately no PIN option: command lines are visible to
 every user of the machine. Every command, whether it succeeds or fails, is reported to the audit sink.
 
-Rotation: ``rotate --label L`` generates a new key, renames the old one to ``L.retired-<UTC
-YYYYmmddTHHMMSSZ>`` (kept, with its certificate, to verify what it signed) and makes the new key ``L``.
+Rotation: a node's own key (``node.ROLE`` with ``--data-dir``) rolls over through the node in two staged,
+audited steps (see ``hutong.rollover``); any other key: ``rotate --label L`` generates a new key, renames the
+old one to ``L.retired-<UTC YYYYmmddTHHMMSSZ>`` (kept, with its certificate, to verify what it signed) and
+makes the new key ``L``. Errors exit 2, as every ``hutong`` command.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ the original token, on this machine or another.
 
 ``verify`` checks that database, token and audit log agree: the schema is current, every key the
 registry needs is on the token (certified keys with the public key of their certificate), and the
-audit chain is intact. It names each problem.
+audit log is intact. It names each problem.
 """
 
 from __future__ import annotations
@@ -244,11 +244,11 @@ def verify(data_dir: Path) -> VerifyReport:
     try:
         _check_schema(node.db, report)
         _check_keys(node, report)
-        chain = AuditLog(node.db).verify()
-        if chain.ok:
-            report.checked.append(f"audit chain intact ({chain.records} records)")
+        log = AuditLog(node.db).verify()
+        if log.ok:
+            report.checked.append(f"audit log intact ({log.records} records)")
         else:
-            report.problems.append(f"audit chain broken at record {chain.first_broken}: {chain.problem}")
+            report.problems.append(f"audit log broken at record {log.first_broken}: {log.problem}")
     finally:
         node.close()
     return report

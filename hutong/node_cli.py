@@ -138,7 +138,7 @@ def register(node: Any) -> None:
     p.add_argument("--database-url", help="PostgreSQL backups: an empty database to restore into")
     p.set_defaults(func=_restore)
 
-    p = node.add_parser("verify", help="do database, HSM token and audit chain agree? exit 1 naming each problem")
+    p = node.add_parser("verify", help="do database, HSM token and audit log agree? exit 1 naming each problem")
     data_dir_arg(p)
     json_arg(p)
     p.set_defaults(func=_verify)

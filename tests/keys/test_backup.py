@@ -72,7 +72,7 @@ def test_backup_under_load_restore_elsewhere_verify(tmp_path: Path, served_facto
     hutong("node", "restore", str(backup), "--data-dir", str(restored))
     assert str(original) not in (restored / "softhsm" / "softhsm2.conf").read_text()
     check = hutong("node", "verify", "--data-dir", str(restored))
-    assert "audit chain intact" in check.stdout and "PROBLEM" not in check.stdout
+    assert "audit log intact" in check.stdout and "PROBLEM" not in check.stdout
 
     # The restored node writes into its own token: a key made there does not appear in the original.
     hutong("hsm", "keygen", "--data-dir", str(restored), "--label", "probe-after-restore")
@@ -95,10 +95,11 @@ def test_backup_under_load_restore_elsewhere_verify(tmp_path: Path, served_facto
     portal.close()
     regulator.close()
 
-    # verify names what is wrong: an altered audit record
+    # verify names what is wrong: the database names a key the token does not hold
     damaged = tmp_path / "damaged"
     hutong("node", "restore", str(backup), "--data-dir", str(damaged))
     with sqlite3.connect(damaged / "hutong.db") as db:
-        db.execute("UPDATE audit_log SET target = 'forged' WHERE seq = (SELECT min(seq) FROM audit_log)")
+        db.execute("UPDATE node_keys SET label = 'node.seal-ca.elsewhere' WHERE label = 'node.seal-ca'")
     bad = hutong("node", "verify", "--data-dir", str(damaged), check=False)
-    assert bad.returncode == 1 and "PROBLEM: audit chain broken at record" in bad.stdout
+    assert bad.returncode == 1 and "PROBLEM: active seal-ca key node.seal-ca.elsewhere is not on the token" \
+        in bad.stdout

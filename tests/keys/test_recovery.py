@@ -12,7 +12,7 @@ import pytest
 from hutong_client import NO_RETRY, Hutong, Unavailable
 from tests.clients.sdk_world import LI, PASSWORD
 from tests.conftest import _create_database
-from tests.keys.conftest import NOT_SERVING, SERVING, PrivatePostgres, Served, build_node, health, wait_health
+from tests.keys.conftest import NOT_SERVING, SERVING, PrivatePostgres, Served, build_node, health, hutong, wait_health
 
 SERVICES = ("hutong.identity.v1.IdentityService", "hutong.seal.v1.SealService", "hutong.cert.v1.CertService")
 
@@ -91,6 +91,18 @@ def test_postgresql_stopped_and_started(tmp_path: Path, served_factory: Callable
     private_postgres.start()
     wait_health(ch, SERVING)
     _login(served)  # the pool reconnected by itself
+
+    # A backup while serving (pg_dump), restored into another database and directory, verifies and serves.
+    hutong("node", "backup", "--data-dir", str(data), str(tmp_path / "backup"), "--include-secrets")
+    refused = hutong("node", "restore", str(tmp_path / "backup"), "--data-dir", str(tmp_path / "copy"), check=False)
+    assert refused.returncode == 2 and "DATABASE_URL_REQUIRED" in refused.stderr
+    copy_db = _create_database(private_postgres.base_url)
+    hutong("node", "restore", str(tmp_path / "backup"), "--data-dir", str(tmp_path / "copy"), "--database-url",
+           copy_db)
+    assert "PROBLEM" not in hutong("node", "verify", "--data-dir", str(tmp_path / "copy")).stdout
     ch.close()
     err = served.stop()
     assert "not ready: database check failed: DATABASE_UNAVAILABLE" in err
+    copy = served_factory(tmp_path / "copy")
+    copy.secrets = secrets
+    _login(copy)

@@ -174,7 +174,7 @@ def test_roles_roll_over_under_load_without_a_failed_call(
             assert verifier.verify(licence).verdict == "valid"
     served.stop()
     audit = hutong("audit", "verify", "--data-dir", str(data))
-    assert "audit chain intact" in audit.stdout
+    assert "audit log intact" in audit.stdout
 
 
 def verify_token_kid(token: str) -> str:
