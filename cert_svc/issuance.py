@@ -149,9 +149,20 @@ class _Signer:
         token = jws.sign_compact({"typ": jws.CERT_TYP, "kid": self._kid, "x5c": self._x5c}, claims, self._raw)
         # The QR carries what a verifier needs, no personal data, and the full JWS's digest.
         qr_claims = {k: claims[k] for k in ("jti", "iss", "type", "valid_from", "valid_until", "status")}
+        qr_claims["hn"] = masked_name(str(claims["holder"]["name"]))  # to compare with the paper, masked
         qr = jws.sign_compact({"typ": jws.QR_TYP, "kid": self._kid}, {**qr_claims, "dig": jws.digest(token)},
                               self._raw)
         return token, qr
+
+
+def masked_name(name: str) -> str:
+    """The holder's name as the verification page shows it: ``张三`` -> ``张*``, ``王小明`` -> ``王*明``;
+    longer names (organisations) keep their first and last two characters."""
+    name = name.strip()
+    if len(name) <= 2:
+        return name[:1] + "*" * (len(name) - 1)
+    keep = 2 if len(name) > 6 else 1
+    return name[:keep] + "*" * (len(name) - 2 * keep) + name[-keep:]
 
 
 def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers.CertificateId,

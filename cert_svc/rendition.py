@@ -24,6 +24,7 @@ from cert_svc.catalogue import CertTypeSpec
 from cert_svc.offline import Finding
 from cert_svc.records import CertView
 from hutong.auth import service_principal
+from hutong.edge.settings import base_url, verify_url
 from hutong.errors import FailedPrecondition, InvalidArgument
 from hutong.node import Node
 from hutong.pdfpage import A4, Page
@@ -59,8 +60,9 @@ def _field_lines(cert: CertView, spec: CertTypeSpec) -> list[tuple[str, str]]:
     return lines
 
 
-def render(cert: CertView, spec: CertTypeSpec) -> bytes:
-    """The unsealed rendition (the seal is applied afterwards, into the space left for it)."""
+def render(cert: CertView, spec: CertTypeSpec, qr_content: str = "") -> bytes:
+    """The unsealed rendition (the seal is applied afterwards, into the space left for it). The QR
+    carries ``qr_content`` (the verification page's URL, see ``Renditions.build``), else the QR token."""
     writer = PdfFileWriter()
     page = Page(writer)
     page.centred(PAGE_H - 110, spec.layout.title or spec.name, 30)
@@ -72,7 +74,7 @@ def render(cert: CertView, spec: CertTypeSpec) -> bytes:
         page.text(MARGIN, y, label, 12)
         y = page.wrapped(MARGIN + 130, y, value, 12, PAGE_W - 2 * MARGIN - 130, bottom=BOTTOM)
         y -= 6
-    page.image("QR", qr_image(cert.qr), MARGIN, 90, QR_SIZE, QR_SIZE)
+    page.image("QR", qr_image(qr_content or cert.qr), MARGIN, 90, QR_SIZE, QR_SIZE)
     page.text(MARGIN, 75, "扫描二维码核验本证照", 9)
     if spec.layout.footer:
         page.centred(45, spec.layout.footer, 9)
@@ -120,7 +122,10 @@ class Renditions:
         x, y, w, h = SEAL_BOX
         options = SealOptions(placement=Placement(page=1, x=x, y=y, width=w, height=h),
                               reason=f"{spec.name} {cert.identifier}", location=issuer.name)
-        return seal_pdf(self.node, seal_id=issuer.seal_id, pdf=render(cert, spec), principal=sealer, options=options)
+        # A phone camera opens the node's public verification page with the token in the fragment.
+        qr = verify_url(base_url(self.node.config), cert.qr)
+        return seal_pdf(self.node, seal_id=issuer.seal_id, pdf=render(cert, spec, qr), principal=sealer,
+                        options=options)
 
     def chunks(self, cert: CertView) -> Iterator[bytes]:
         data = self.build(cert)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from cert_svc import (
     access,
@@ -26,16 +25,17 @@ from cert_svc.consent import HolderResolver
 from cert_svc.offline import Verification
 from cert_svc.records import CertView, Holder
 from cert_svc.verify import Verifier
+from hutong import convert
 from hutong.auth import Authenticator, Principal
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc as pb_grpc
 from hutong.common.v1 import common_pb2
+from hutong.convert import timestamp
 from hutong.errors import InvalidArgument
 from hutong.node import Node
 from hutong.rpc import metadata_dict
 
 Ctx: TypeAlias = grpc.ServicerContext
-DEFAULT_PAGE, MAX_PAGE = 50, 500
 
 _KIND_TO_PB = {"person": pb.HOLDER_KIND_PERSON, "organisation": pb.HOLDER_KIND_ORGANISATION}
 _KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
@@ -45,25 +45,6 @@ _STATUS_TO_PB = {s: getattr(pb, f"CERT_STATUS_{s.upper()}") for s in lifecycle.S
 _STATUS_FROM_PB = {v: k for k, v in _STATUS_TO_PB.items()}
 _VERDICT = {"valid": common_pb2.VERDICT_VALID, "invalid": common_pb2.VERDICT_INVALID,
             "indeterminate": common_pb2.VERDICT_INDETERMINATE}
-
-
-def _ts(at: datetime | None) -> Timestamp | None:
-    if at is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(at if at.tzinfo else at.replace(tzinfo=UTC))
-    return ts
-
-
-def _page(req: Any) -> tuple[int, int]:
-    size, token = req.page.page_size or DEFAULT_PAGE, req.page.page_token or "0"
-    if not token.isdigit() or size < 0:
-        raise InvalidArgument("PAGE_TOKEN_INVALID", "page_token must come from a previous response")
-    return int(token), min(size, MAX_PAGE)
-
-
-def _next_page(offset: int, count: int, more: bool) -> common_pb2.PageResponse:
-    return common_pb2.PageResponse(next_page_token=str(offset + count) if more else "")
 
 
 # -- conversions ---------------------------------------------------------------------------------
@@ -99,8 +80,8 @@ def cert_to_pb(c: CertView) -> pb.Certificate:
         valid_until=c.valid_until.isoformat() if c.valid_until else "", status=_STATUS_TO_PB[c.status],
         status_reason=c.status_reason, version=c.version, supersedes=c.links.get("supersedes", ""),
         superseded_by=c.links.get("superseded_by", ""), predecessor=c.links.get("predecessor", ""),
-        successor=c.links.get("successor", ""), issued_at=_ts(c.issued_at),
-        status_changed_at=_ts(c.status_changed_at), jws=c.jws, qr=c.qr,
+        successor=c.links.get("successor", ""), issued_at=timestamp(c.issued_at),
+        status_changed_at=timestamp(c.status_changed_at), jws=c.jws, qr=c.qr,
     )
 
 
@@ -110,8 +91,8 @@ def _holder(h: pb.Holder) -> Holder:
 
 def _consent(c: consent.Consent) -> pb.Consent:
     return pb.Consent(consent_id=c.consent_id, platform=c.platform, identifiers=list(c.identifiers),
-                      purpose=c.purpose, expires_at=_ts(c.expires_at), created_at=_ts(c.created_at),
-                      withdrawn_at=_ts(c.withdrawn_at))
+                      purpose=c.purpose, expires_at=timestamp(c.expires_at), created_at=timestamp(c.created_at),
+                      withdrawn_at=timestamp(c.withdrawn_at))
 
 
 def verification_to_pb(v: Verification) -> pb.VerifyResponse:
@@ -128,7 +109,7 @@ def verification_to_pb(v: Verification) -> pb.VerifyResponse:
 def _issuer(node: Node, i: issuers.Issuer) -> pb.Issuer:
     return pb.Issuer(uscc=i.uscc, name=i.name, type_codes=list(i.type_codes),
                      platform_client_id=i.platform_client_id or "", seal_id=i.seal_id or "", kid=i.kid,
-                     created_at=_ts(i.created_at),
+                     created_at=timestamp(i.created_at),
                      chain=common_pb2.CertificateChain(certificates_der=issuers.chain_der(node, i)))
 
 
@@ -235,13 +216,15 @@ class CertServicer(pb_grpc.CertServiceServicer):
         if request.holder.id:
             found = self.reader.list_for_platform(principal, _holder(request.holder), request.purpose)
             return pb.ListCertificatesResponse(certificates=[cert_to_pb(c) for c in found])
-        offset, limit = _page(request)
+        page = convert.page(request.page)
+        offset, limit = page.offset, page.size
         if principal.kind == "platform" or request.type_code:
             views, more = self.reader.list_issued(principal, request.type_code, offset, limit)
         else:
             views, more = self.reader.list_own(principal, offset, limit)
+        token = convert.next_offset_token(offset, len(views), more)
         return pb.ListCertificatesResponse(certificates=[cert_to_pb(c) for c in views],
-                                           page=_next_page(offset, len(views), more))
+                                           page=common_pb2.PageResponse(next_page_token=token))
 
     def DownloadRendition(self, request: pb.DownloadRenditionRequest, context: Ctx) -> Iterator[common_pb2.Chunk]:
         view = self.reader.get(self._who(context), request.identifier, request.purpose, action="rendition")
@@ -251,7 +234,7 @@ class CertServicer(pb_grpc.CertServiceServicer):
     # consents
     def GrantConsent(self, request: pb.GrantConsentRequest, context: Ctx) -> pb.GrantConsentResponse:
         principal = self._who(context)
-        expires = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else datetime.now(UTC)
+        expires = convert.optional_time(request, "expires_at") or datetime.now(UTC)
         granted = consent.grant(self.node, principal, self.holder_of(principal), platform=request.platform,
                                 identifiers=list(request.identifiers), purpose=request.purpose, expires_at=expires)
         return pb.GrantConsentResponse(consent=_consent(granted))
@@ -266,10 +249,12 @@ class CertServicer(pb_grpc.CertServiceServicer):
         return pb.ListConsentsResponse(consents=[_consent(c) for c in found])
 
     def ListAccessLog(self, request: pb.ListAccessLogRequest, context: Ctx) -> pb.ListAccessLogResponse:
-        offset, limit = _page(request)
+        page = convert.page(request.page)
+        offset, limit = page.offset, page.size
         records, more = consent.access_log(self.node, self.holder_of(self._who(context)), offset, limit)
-        return pb.ListAccessLogResponse(page=_next_page(offset, len(records), more), records=[
-            pb.AccessRecord(at=_ts(r.at), platform=r.platform, identifier=r.identifier, purpose=r.purpose,
+        return pb.ListAccessLogResponse(page=common_pb2.PageResponse(
+            next_page_token=convert.next_offset_token(offset, len(records), more)), records=[
+            pb.AccessRecord(at=timestamp(r.at), platform=r.platform, identifier=r.identifier, purpose=r.purpose,
                             consent_id=r.consent_id, action=r.action) for r in records])
 
     # verification (no authentication)
@@ -290,8 +275,10 @@ class CertServicer(pb_grpc.CertServiceServicer):
         which = request.WhichOneof("subject")
         if which == "identifier":
             return verification_to_pb(self.verifier.identifier(request.identifier))
-        if which in ("jws", "qr"):
-            return verification_to_pb(self.verifier.token(getattr(request, which)))
+        if which == "jws":
+            return verification_to_pb(self.verifier.token(request.jws))
+        if which == "qr":  # what a rendition's QR says: the verification page's URL, the token in its fragment
+            return verification_to_pb(self.verifier.token(request.qr.rpartition("#")[2]))
         raise InvalidArgument(reasons.JWS_INVALID, "give an identifier, a JWS or the QR content")
 
     def VerifyRendition(self, request_iterator: Iterable[common_pb2.Chunk], context: Ctx) -> pb.VerifyResponse:

@@ -3,6 +3,11 @@
 ``ErrorInterceptor`` turns a ``HutongError`` raised anywhere below a servicer into its status code
 plus a ``google.rpc.ErrorInfo`` detail (reason, domain, metadata); anything else becomes INTERNAL
 with an opaque reference, logged server-side, so no internals leak to callers.
+
+It also replaces each handler's request deserializer: grpcio answers bytes that do not parse with a
+bare INTERNAL ("Exception deserializing request!") before any servicer runs, so the deserializer
+returns a marker instead of raising, and the wrapped handler turns the marker into
+INVALID_ARGUMENT / ``REQUEST_UNDECODABLE`` with an ErrorInfo like every other error.
 """
 
 from __future__ import annotations
@@ -21,21 +26,30 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from hutong.auth import PEER_CERT_SHA256
-from hutong.errors import ERROR_DOMAIN, HutongError, Kind
+from hutong.errors import ERROR_DOMAIN, HutongError, InvalidArgument, Kind
 
 log = logging.getLogger("hutong.rpc")
 
 STATUS_FOR_KIND: dict[Kind, grpc.StatusCode] = {kind: getattr(grpc.StatusCode, kind.value) for kind in Kind}
 
 
+# Messages and metadata often quote what the caller sent; a status travels in trailers that clients cap
+# at 8 KB by default, so an over-long echo would turn a clear answer into the client's RESOURCE_EXHAUSTED.
+MAX_MESSAGE_CHARS, MAX_METADATA_CHARS = 600, 200
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def to_status(err: HutongError) -> Any:
-    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=ERROR_DOMAIN, metadata=err.metadata)
+    metadata = {_clip(k, 64): _clip(v, MAX_METADATA_CHARS) for k, v in list(err.metadata.items())[:16]}
+    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=ERROR_DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
     code = STATUS_FOR_KIND[err.kind]
-    return rpc_status.to_status(
-        status_pb2.Status(code=getattr(code_pb2, code.name), message=err.message, details=[detail])
-    )
+    return rpc_status.to_status(status_pb2.Status(code=getattr(code_pb2, code.name),
+                                                  message=_clip(err.message, MAX_MESSAGE_CHARS), details=[detail]))
 
 
 def _internal(exc: BaseException, method: str) -> HutongError:
@@ -49,10 +63,51 @@ def _abort(context: grpc.ServicerContext, exc: BaseException, method: str) -> No
     context.abort_with_status(to_status(err))
 
 
+class _Undecodable:
+    """What a request deserializer returns for bytes that are not the RPC's request message."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _undecodable(marker: _Undecodable) -> InvalidArgument:
+    return InvalidArgument("REQUEST_UNDECODABLE", "the request bytes are not a valid message of this RPC's "
+                                                  f"request type ({marker.error})")
+
+
+def _safe_deserializer(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError and anything else a parser raises on junk
+            return _Undecodable(type(exc).__name__)
+
+    return parse
+
+
+def _checked(requests: Iterator[Any]) -> Iterator[Any]:
+    for request in requests:
+        if isinstance(request, _Undecodable):
+            raise _undecodable(request)
+        yield request
+
+
+def _request(request: Any) -> Any:
+    """A unary request as parsed, or the request iterator checked message by message (streams)."""
+    if isinstance(request, _Undecodable):
+        raise _undecodable(request)
+    if isinstance(request, Iterator):
+        return _checked(request)
+    return request
+
+
 def _wrap_unary(fn: Callable[..., Any], method: str) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            return fn(request, context)
+            return fn(_request(request), context)
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             if _is_abort(exc):
                 raise
@@ -64,7 +119,7 @@ def _wrap_unary(fn: Callable[..., Any], method: str) -> Callable[..., Any]:
 def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str) -> Callable[..., Iterator[Any]]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
         try:
-            yield from fn(request, context)
+            yield from fn(_request(request), context)
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             if _is_abort(exc):
                 raise
@@ -84,6 +139,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
+        handler = handler._replace(request_deserializer=_safe_deserializer(handler.request_deserializer))
         if handler.unary_unary:
             return handler._replace(unary_unary=_wrap_unary(handler.unary_unary, method))
         if handler.stream_unary:

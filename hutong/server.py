@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hutong.config import load_config
+from hutong.edge.handlers import capture
 from hutong.health import HealthMonitor, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
@@ -110,7 +111,7 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     ]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads), interceptors=[ErrorInterceptor()],
                          options=options)
-    names = add_services(server, node)
+    names = add_services(capture(server, node), node)  # the HTTP edge calls these very servicers
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     monitor = HealthMonitor(node_readiness(node), health_servicer, names,

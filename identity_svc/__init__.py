@@ -3,7 +3,9 @@
 Modules: ``registers`` (real-name register adapter + CSV import), ``platforms`` (relying platforms),
 ``persons`` (registration, TOTP, holder keys), ``login`` (levels of assurance, throttling),
 ``sessions`` (tokens, refresh rotation, revocation), ``orgs`` (legal persons, grants),
-``authn`` (``TokenAuthenticator``: gRPC metadata -> ``Principal``, used by every service).
+``authn`` (``TokenAuthenticator``: gRPC metadata -> ``Principal``, used by every service),
+``federation`` (assertions between nodes), ``backchannel`` (OpenID Connect Back-Channel Logout when sessions end;
+the OpenID Connect provider itself is ``hutong.oidc``).
 
 In-process use (other services' tests; ``tests/identity/test_in_process.py`` runs this recipe): the
 ordinary domain API on an ``Identity``::

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from hutong import convert
 from hutong.common.v1 import common_pb2
-from hutong.errors import InvalidArgument
+from hutong.convert import timestamp
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
 from hutong.rpc import metadata_dict
@@ -24,19 +23,6 @@ _LEVEL_TO_PB = {"low": common_pb2.LEVEL_OF_ASSURANCE_LOW, "substantial": common_
                 "high": common_pb2.LEVEL_OF_ASSURANCE_HIGH}
 _ROLE_TO_PB = {orgs.ADMINISTRATOR: pb.GRANT_ROLE_ADMINISTRATOR, orgs.STAFF: pb.GRANT_ROLE_STAFF}
 _ROLE_FROM_PB = {v: k for k, v in _ROLE_TO_PB.items()}
-DEFAULT_PAGE, MAX_PAGE = 50, 500
-
-
-def _ts(epoch: float | None) -> Timestamp | None:
-    if epoch is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(datetime.fromtimestamp(epoch, UTC))
-    return ts
-
-
-def _epoch(msg: Any, field: str) -> float | None:
-    return getattr(msg, field).ToDatetime(tzinfo=UTC).timestamp() if msg.HasField(field) else None
 
 
 def _tokens(t: TokenSet) -> pb.TokenSet:
@@ -48,20 +34,12 @@ def _tokens(t: TokenSet) -> pb.TokenSet:
 def _grant(g: orgs.GrantView) -> pb.Grant:
     return pb.Grant(grant_id=g.grant_id, uscc=g.uscc, person_masked_id=g.person_masked_id,
                     person_name=g.person_name, role=_ROLE_TO_PB[g.role], all_matters=g.all_matters,
-                    matters=list(g.matters), valid_from=_ts(g.valid_from), valid_until=_ts(g.valid_until),
-                    revoke_time=_ts(g.revoked_at), in_force=g.in_force)
+                    matters=list(g.matters), valid_from=timestamp(g.valid_from), valid_until=timestamp(g.valid_until),
+                    revoke_time=timestamp(g.revoked_at), in_force=g.in_force)
 
 
 def _org(o: orgs.OrgView) -> pb.Organisation:
     return pb.Organisation(uscc=o.uscc, name=o.name, roles=list(o.roles))
-
-
-def _page(req: Any) -> tuple[int, int]:
-    size = req.page.page_size or DEFAULT_PAGE
-    token = req.page.page_token or "0"
-    if not token.isdigit() or size < 0:
-        raise InvalidArgument("PAGE_TOKEN_INVALID", "page_token must come from a previous response")
-    return int(token), min(size, MAX_PAGE)
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
@@ -79,7 +57,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         platform = self.authn.platform(metadata_dict(context))
         ch = login.create_challenge(self.idn, platform, request.id_number)
         return pb.CreateLoginChallengeResponse(challenge_id=ch.challenge_id, to_sign=ch.to_sign,
-                                               expire_time=_ts(ch.expires_at))
+                                               expire_time=timestamp(ch.expires_at))
 
     def Login(self, request: pb.LoginRequest, context: Ctx) -> pb.LoginResponse:
         platform = self.authn.platform(metadata_dict(context))
@@ -106,7 +84,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         c, f = result.check.claims, result.check.family
         return pb.IntrospectTokenResponse(
             active=True, subject=c["sub"], client_id=f.client_id, acr=_LEVEL_TO_PB[f.acr], amr=f.amr.split(),
-            scopes=f.scopes.split(), issue_time=_ts(c["iat"]), expire_time=_ts(c["exp"]),
+            scopes=f.scopes.split(), issue_time=timestamp(c["iat"]), expire_time=timestamp(c["exp"]),
             org_uscc=f.org_uscc or "", roles=list(result.check.roles))
 
     def GetJwks(self, request: pb.GetJwksRequest, context: Ctx) -> pb.GetJwksResponse:
@@ -165,8 +143,8 @@ class OrganisationServicer(pb_grpc.OrganisationServiceServicer):
         actor = self._person_id(context)
         spec = orgs.GrantSpec(uscc=request.uscc, id_number=request.id_number,
                               role=_ROLE_FROM_PB.get(request.role, ""), all_matters=request.all_matters,
-                              matters=tuple(request.matters), valid_from=_epoch(request, "valid_from"),
-                              valid_until=_epoch(request, "valid_until"))
+                              matters=tuple(request.matters), valid_from=convert.optional_epoch(request, "valid_from"),
+                              valid_until=convert.optional_epoch(request, "valid_until"))
         return pb.CreateGrantResponse(grant=_grant(orgs.create_grant(self.idn, actor, spec)))
 
     def RevokeGrant(self, request: pb.RevokeGrantRequest, context: Ctx) -> pb.RevokeGrantResponse:
@@ -174,11 +152,12 @@ class OrganisationServicer(pb_grpc.OrganisationServiceServicer):
         return pb.RevokeGrantResponse(grant=_grant(g))
 
     def ListGrants(self, request: pb.ListGrantsRequest, context: Ctx) -> pb.ListGrantsResponse:
-        offset, limit = _page(request)
+        page = convert.page(request.page)
+        offset, limit = page.offset, page.size
         grants, more = orgs.list_grants(self.idn, self._person_id(context), uscc=request.uscc, offset=offset,
                                         limit=limit)
         return pb.ListGrantsResponse(grants=[_grant(g) for g in grants], page=common_pb2.PageResponse(
-            next_page_token=str(offset + limit) if more else ""))
+            next_page_token=convert.next_offset_token(offset, limit, more)))
 
     def ListMyOrganisations(self, request: pb.ListMyOrganisationsRequest,
                             context: Ctx) -> pb.ListMyOrganisationsResponse:

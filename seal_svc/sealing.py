@@ -11,6 +11,7 @@ Order of events, so that a failure leaves nothing behind:
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +98,10 @@ def check_options(options: SealOptions) -> None:
     if (options.placement is None) == (not options.field_name):
         raise InvalidArgument("PLACEMENT_REQUIRED", "give either a page position or an existing field name")
     p = options.placement
+    if p is not None and not all(math.isfinite(v) and abs(v) < 14400 for v in (p.x, p.y, p.width, p.height)):
+        # NaN compares false with everything and would pass the checks below; 14,400 pt is PDF's largest page.
+        raise InvalidArgument("POSITION_OUT_OF_RANGE", "the seal's position and size must be finite numbers "
+                                                       "of PDF points (at most 14400)")
     if p is not None and (p.width <= 0 or p.height <= 0 or min(p.x, p.y) < 0):
         raise InvalidArgument("POSITION_OUT_OF_RANGE", "the seal's box must have a positive size on the page")
     if len(options.reason) > 500 or len(options.location) > 200:

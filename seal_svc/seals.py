@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from hsm import CreateKeyRequest, KeyAlgorithm
 from hutong import audit, pki
 from hutong.auth import Principal
+from hutong.edge.settings import seal_revocation_extensions
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from hutong.identifiers import normalise_citizen_id, parse_uscc
 from hutong.node import Node
@@ -217,7 +218,8 @@ class SealService:
         key = self.node.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
         try:
             cert = self.node.pki.issue(ca=pki.SEAL_CA, public_key=key.public_key, subject=seal_subject(
-                org_name=org_name, org_uscc=uscc, caption=seal_type.caption, seal_name=name, seal_id=seal_id))
+                org_name=org_name, org_uscc=uscc, caption=seal_type.caption, seal_name=name, seal_id=seal_id),
+                extra=seal_revocation_extensions(self.node.config))  # OCSP URL and CRL distribution point
             self.node.keys.import_certificate(label, cert)
             now = datetime.now(UTC)
             row = SealRow(id=seal_id, org_uscc=uscc, org_name=org_name, type=seal_type.value, name=name,

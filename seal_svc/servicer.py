@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 from cryptography.hazmat.primitives import serialization
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from hutong import pki
+from hutong import convert, pki
 from hutong.auth import Authenticator, Principal
 from hutong.common.v1 import common_pb2
+from hutong.convert import timestamp
 from hutong.errors import InvalidArgument
 from hutong.rpc import metadata_dict
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
@@ -49,31 +48,19 @@ _REVOCATION = {"good": seal_pb2.REVOCATION_STATUS_GOOD, "revoked": seal_pb2.REVO
                "unknown": seal_pb2.REVOCATION_STATUS_UNKNOWN}
 
 
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def _dt(msg: Any, name: str) -> datetime | None:
-    return getattr(msg, name).ToDatetime(tzinfo=UTC) if msg.HasField(name) else None
-
-
 def seal_msg(info: SealInfo) -> seal_pb2.Seal:
     return seal_pb2.Seal(
         seal_id=info.seal_id, org_uscc=info.org_uscc, org_name=info.org_name, type=_TYPES[info.type],
         name=info.name, status=_STATUS[info.status], certificate_serial=info.certificate_serial,
         certificate_der=info.certificate.public_bytes(serialization.Encoding.DER), image_png=info.image_png,
-        created_at=_ts(info.created_at), status_changed_at=_ts(info.status_changed_at))
+        created_at=timestamp(info.created_at), status_changed_at=timestamp(info.status_changed_at))
 
 
 def grant_msg(g: GrantInfo) -> seal_pb2.Grant:
     return seal_pb2.Grant(
         grant_id=g.grant_id, seal_id=g.seal_id, grantee_kind=_GRANTEE_BACK[g.grantee_kind], grantee=g.grantee,
-        not_before=_ts(g.not_before), not_after=_ts(g.not_after), max_uses=g.max_uses or 0, uses=g.uses,
-        revoked=g.revoked, created_at=_ts(g.created_at))
+        not_before=timestamp(g.not_before), not_after=timestamp(g.not_after), max_uses=g.max_uses or 0, uses=g.uses,
+        revoked=g.revoked, created_at=timestamp(g.created_at))
 
 
 def options_from(header: seal_pb2.SignPdfHeader) -> SealOptions:
@@ -97,9 +84,9 @@ def report_msg(r: SignatureReport) -> seal_pb2.SignatureReport:
         changes_allowed=r.changes_allowed,
         certification=_CERT_NAMES.get(r.certification, seal_pb2.CERTIFICATION_UNSPECIFIED),
         org_name=r.org_name, org_uscc=r.org_uscc, seal_id=r.seal_id, seal_name=r.seal_name,
-        signing_time=_ts(r.signing_time), has_timestamp=r.has_timestamp, timestamp_valid=r.timestamp_valid,
-        timestamp_time=_ts(r.timestamp_time), revocation=_REVOCATION[r.revocation.value],
-        revoked_at=_ts(r.revoked_at), trust_anchor=r.trust_anchor, certificate_der=r.certificate_der,
+        signing_time=timestamp(r.signing_time), has_timestamp=r.has_timestamp, timestamp_valid=r.timestamp_valid,
+        timestamp_time=timestamp(r.timestamp_time), revocation=_REVOCATION[r.revocation.value],
+        revoked_at=timestamp(r.revoked_at), trust_anchor=r.trust_anchor, certificate_der=r.certificate_der,
         reason=r.reason, location=r.location,
         findings=[common_pb2.VerificationFinding(reason=f.reason, message=f.message, fatal=f.fatal)
                   for f in r.findings])
@@ -139,10 +126,11 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
         return seal_pb2.GetSealResponse(seal=seal_msg(self.seals.get_seal(self._who(context), request.seal_id)))
 
     def ListSeals(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        seals, token = self.seals.list_seals(self._who(context), org_uscc=request.org_uscc,
-                                             page_size=request.page.page_size, page_token=request.page.page_token)
+        page = convert.page(request.page)
+        seals, after = self.seals.list_seals(self._who(context), org_uscc=request.org_uscc, page_size=page.size,
+                                             page_token=page.cursor)
         return seal_pb2.ListSealsResponse(seals=[seal_msg(s) for s in seals],
-                                          page=common_pb2.PageResponse(next_page_token=token))
+                                          page=common_pb2.PageResponse(next_page_token=convert.next_token(after)))
 
     def SuspendSeal(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         info = self.seals.suspend_seal(self._who(context), request.seal_id, request.reason)
@@ -160,8 +148,8 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
         if request.grantee_kind not in _GRANTEE:
             raise InvalidArgument("GRANTEE_INVALID", "a grant names a person or a platform")
         g = self.seals.grant(self._who(context), request.seal_id, grantee_kind=_GRANTEE[request.grantee_kind],
-                             grantee=request.grantee, not_before=_dt(request, "not_before"),
-                             not_after=_dt(request, "not_after"), max_uses=request.max_uses or None)
+                             grantee=request.grantee, not_before=convert.optional_time(request, "not_before"),
+                             not_after=convert.optional_time(request, "not_after"), max_uses=request.max_uses or None)
         return seal_pb2.GrantSealResponse(grant=grant_msg(g))
 
     def ListGrants(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
@@ -177,8 +165,8 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
         crl, *others = seal_ca_crls(node, hours=hours)
         root_crl = current_crl(node, pki.ROOT, hours=hours)
         return seal_pb2.GetCrlResponse(
-            crl_der=crl.der, crl_number=crl.number, this_update=_ts(crl.this_update),
-            next_update=_ts(crl.next_update), root_crl_der=root_crl.der, other_crl_der=[c.der for c in others],
+            crl_der=crl.der, crl_number=crl.number, this_update=timestamp(crl.this_update),
+            next_update=timestamp(crl.next_update), root_crl_der=root_crl.der, other_crl_der=[c.der for c in others],
             ca_certificates_der=[c.public_bytes(serialization.Encoding.DER) for c in node.pki.chain(pki.SEAL_CA)])
 
     def SignPdf(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
@@ -193,7 +181,7 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
             yield seal_pb2.SignPdfResponse(result=seal_pb2.SignPdfResult(
                 seal_id=doc.seal_id, field_name=doc.field_name, level=_LEVELS_BACK[doc.level],
                 input_sha256=doc.input_sha256, output_sha256=doc.output.sha256, output_size=doc.output.size,
-                signing_time=_ts(doc.signing_time)))
+                signing_time=timestamp(doc.signing_time)))
             for block in doc.output.chunks(self.seals.settings.chunk_bytes):
                 yield seal_pb2.SignPdfResponse(chunk=common_pb2.Chunk(data=block))
         finally:

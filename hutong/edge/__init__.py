@@ -7,9 +7,15 @@ printed in QR codes and certificates' OCSP / CRL URLs.
 
 What it serves (one provider module each, listed in ``hutong.edge.app.ROUTE_PROVIDERS``):
 
-- ``connect`` — every unary RPC as JSON in the Connect protocol's unary shape,
-  ``POST /hutong.cert.v1.CertService/Verify``, calling the servicers in-process.
-- ``hutong.oidc.app`` — the OpenID Connect provider (``/.well-known/openid-configuration``, ``/oidc/...``),
+- ``connect`` -- every unary RPC as JSON in the Connect protocol's unary shape,
+  ``POST /hutong.cert.v1.CertService/Verify``, calling the servicers in-process;
+- ``public`` -- cacheable GETs (ETag, Cache-Control): ``/.well-known/jwks.json``, ``/trust-list.jws``,
+  ``/crl/seal-ca.crl``, ``/crl/root-ca.crl``, ``/status/<list id>``, ``/v/bundle.json``;
+- ``verify_page`` -- the public verification page ``/v#<QR token>`` (checked in the browser) with its
+  scripts-off form, and the sealed-PDF check ``/v/pdf``;
+- ``tsa`` -- RFC 3161 time stamps, ``POST /tsa``;
+- ``ocsp`` -- the seal certificates' OCSP responder, ``POST /ocsp`` and ``GET /ocsp/<base64 request>``;
+- ``hutong.oidc.app`` -- the OpenID Connect provider (``/.well-known/openid-configuration``, ``/oidc/...``),
   on when ``[identity] issuer`` is the edge's URL (docs/oidc-platforms.md).
 
 Errors: every endpoint answers with the Connect error JSON (``hutong.edge.errors``) carrying a
@@ -29,13 +35,9 @@ an endpoint, ``request.app.state.node`` is the ``Node`` and ``request.app.state.
 status), read bodies with ``hutong.edge.http.read_body`` / ``require_content_type`` (bounded,
 checked), and run blocking work (database, HSM) with ``anyio.to_thread.run_sync``. Pages must
 respect the CSP: scripts and styles as files under a route of your own, no inline ``<script>`` /
-``style=``. Tests build the app with ``build_app(node)`` and drive it with ``httpx`` /
+``style=``. Tests build the app with ``hutong.edge.app.build_app(node)`` and drive it with ``httpx`` /
 ``starlette.testclient.TestClient``, or serve it for real with ``hutong.edge.serve.start_edge``.
 """
 
-from __future__ import annotations
-
-from hutong.edge.app import ROUTE_PROVIDERS, build_app
-from hutong.edge.settings import EdgeSettings, base_url, edge_settings
-
-__all__ = ["ROUTE_PROVIDERS", "EdgeSettings", "base_url", "build_app", "edge_settings"]
+# Deliberately empty: services import ``hutong.edge.settings`` (URLs printed in QR codes and
+# certificates) without loading Starlette; the application lives in ``hutong.edge.app``.

@@ -27,6 +27,10 @@ log = logging.getLogger("hutong.edge")
 # "module:function" entries, each ``function(node, settings) -> list[BaseRoute]``, mounted in this order.
 ROUTE_PROVIDERS: list[str] = [
     "hutong.edge.connect:routes",
+    "hutong.edge.public:routes",
+    "hutong.edge.verify_page:routes",
+    "hutong.edge.tsa:routes",
+    "hutong.edge.ocsp:routes",
     "hutong.oidc.app:routes",
 ]
 

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hutong.edge.errors import JSON_MALFORMED, method_not_allowed
+from hutong.edge.handlers import Recorder, captured
 from hutong.edge.http import read_body, require_content_type
 from hutong.edge.settings import EdgeSettings
 from hutong.errors import HutongError, InvalidArgument, Kind, error_for
@@ -137,19 +138,6 @@ class EdgeContext:
         raise _Abort(_from_status(status))
 
 
-class _Recorder:
-    """Stands in for ``grpc.Server`` while the service modules register their servicers."""
-
-    def __init__(self) -> None:
-        self.handlers: list[grpc.GenericRpcHandler] = []
-
-    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self.handlers.extend(handlers)
-
-    def add_registered_method_handlers(self, _service: str, _handlers: Any) -> None:
-        return None  # the generic handlers registered alongside carry the same methods
-
-
 @dataclass(frozen=True)
 class _CallDetails:
     method: str
@@ -165,6 +153,7 @@ class UnaryMethod:
     descriptor: MethodDescriptor
     handler: grpc.RpcMethodHandler
     request_class: type[Message]
+    registered: grpc.RpcMethodHandler  # as the service registered it (before the error interceptor)
 
     def call(self, body: bytes, metadata: Sequence[tuple[str, str]]) -> Message:
         """Deserialize ``body`` (binary protobuf) with the method's own deserializer and call it."""
@@ -190,11 +179,15 @@ def unary_methods(node: Node) -> dict[str, UnaryMethod]:
     """Every unary RPC the node's gRPC server offers (federation aside), keyed by ``Service/Method``."""
     from hutong.server import add_services
 
-    recorder = _Recorder()
-    names = add_services(recorder, node)  # type: ignore[arg-type]
+    handlers = captured(node)
+    if handlers is None:  # no gRPC server in this process (tests, edge alone): register our own
+        recorder = Recorder()
+        add_services(recorder, node)  # type: ignore[arg-type]
+        handlers = recorder.handlers
     pool = descriptor_pool.Default()
     interceptor = ErrorInterceptor()
     methods: dict[str, UnaryMethod] = {}
+    names = sorted({g.service_name() for g in handlers if isinstance(g, grpc.ServiceRpcHandler)})
     for name in names:
         if name in EXCLUDED_SERVICES:
             continue
@@ -202,13 +195,13 @@ def unary_methods(node: Node) -> dict[str, UnaryMethod]:
             if md.client_streaming or md.server_streaming:
                 continue
             details = _CallDetails(method=f"/{name}/{md.name}")
-            found = next((h for g in recorder.handlers if (h := g.service(details)) is not None), None)
+            found = next((h for g in handlers if (h := g.service(details)) is not None), None)
             if found is None:
                 continue
             wrapped = interceptor.intercept_service(lambda _d, h=found: h, details)
             methods[f"{name}/{md.name}"] = UnaryMethod(
                 path=f"{name}/{md.name}", descriptor=md, handler=wrapped,
-                request_class=message_factory.GetMessageClass(md.input_type))
+                request_class=message_factory.GetMessageClass(md.input_type), registered=found)
     return methods
 
 

@@ -40,7 +40,9 @@ class RunningEdge:
 def _bind(listen: str, reuse_port: bool) -> socket.socket:
     host, _, port = listen.rpartition(":")
     family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto given explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (accepted ones
+    # inherit it); without it, Nagle plus the client's delayed ACK add 40 ms to every keep-alive response.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -72,6 +74,9 @@ def start_edge(node: Node, *, grpc_listen: str | None = None, reuse_port: bool =
         ssl_certfile=tls.tls_cert_file or None, ssl_keyfile=tls.tls_key_file or None,
         timeout_graceful_shutdown=5,
     )
+    # No access log: nothing about who opened the verification page (address, browser, path) is kept.
+    # uvicorn logs access whenever "uvicorn.access" reaches a handler, whatever access_log says.
+    logging.getLogger("uvicorn.access").disabled = True
     server = uvicorn.Server(config)
     ready = threading.Event()
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID
+
 from hutong.config import NodeConfig, typed_section
 from hutong.errors import ConfigError
 
@@ -65,3 +68,24 @@ def base_url(config: NodeConfig, settings: EdgeSettings | None = None, *, port: 
     host, _, configured = listen_address(s, config.server.listen).rpartition(":")
     scheme = "https" if config.server.tls_cert_file else "http"
     return f"{scheme}://{host}:{port or configured}"
+
+
+def verify_url(base: str, qr_token: str) -> str:
+    """What a licence's QR code carries: the public verification page with the token in the fragment
+    (browsers never send the fragment to the server)."""
+    return f"{base.rstrip('/')}/v#{qr_token}"
+
+
+def seal_revocation_extensions(config: NodeConfig) -> list[x509.Extension[x509.ExtensionType]]:
+    """What new seal certificates carry so that validators find their status online: the OCSP
+    responder (AIA) and the seal CA's CRL (CRL distribution point) on this node's edge. None when
+    the edge is off and no public base URL is configured."""
+    s = edge_settings(config)
+    if not (s.enabled or s.public_base_url):
+        return []
+    base = base_url(config, s)
+    ocsp = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(f"{base}/ocsp"))
+    crl = x509.DistributionPoint(full_name=[x509.UniformResourceIdentifier(f"{base}/crl/seal-ca.crl")],
+                                 relative_name=None, reasons=None, crl_issuer=None)
+    return [x509.Extension(x509.AuthorityInformationAccess.oid, False, x509.AuthorityInformationAccess([ocsp])),
+            x509.Extension(x509.CRLDistributionPoints.oid, False, x509.CRLDistributionPoints([crl]))]

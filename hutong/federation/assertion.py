@@ -65,14 +65,28 @@ def issue(node: Node, *, audience_node: str, op: str, claims: Mapping[str, Any])
     return token.decode()
 
 
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    """Decoded JSON that must be an object: a list, string or number in a JOSE header or payload is malformed."""
+    try:
+        value = json.loads(data)
+    except ValueError:  # includes UnicodeDecodeError
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidArgument("ASSERTION_MALFORMED", f"the federation assertion's {what} is not a JSON object")
+    return value
+
+
 def _decrypt(node: Node, token: str) -> str:
     """Open the JWE: the content key is unwrapped inside this node's HSM."""
     try:
+        if not token.isascii():
+            raise ValueError("not ASCII")
         header_b64, ek_b64, iv_b64, ct_b64, tag_b64 = token.split(".")
-        header = json.loads(base64url_decode(header_b64.encode()))
+        header_json = base64url_decode(header_b64.encode())
         parts = [base64url_decode(p.encode()) for p in (ek_b64, iv_b64, ct_b64, tag_b64)]
     except (ValueError, JOSEError):
         raise InvalidArgument("ASSERTION_MALFORMED", "the federation assertion is not a compact JWE") from None
+    header = _json_object(header_json, "JWE header")
     if header.get("alg") != "RSA-OAEP" or header.get("enc") != "A256GCM":
         raise InvalidArgument("ASSERTION_MALFORMED", "unsupported JWE algorithms")
     ek, iv, ct, tag = parts
@@ -92,20 +106,35 @@ def accept(node: Node, token: str, *, op: str | None) -> Assertion:
     ``op=None`` accepts any operation (a dispatcher that routes on ``claims["op"]``).
     """
     inner = _decrypt(node, token)
-    if jws.unverified_header(inner).get("typ") != TYP:
+    if inner.count(".") != 2 or not inner.isascii():
+        raise InvalidArgument("ASSERTION_MALFORMED", "the federation assertion does not hold a compact JWS")
+    try:
+        header_json = base64url_decode(inner.split(".")[0].encode())
+    except ValueError:
+        raise InvalidArgument("ASSERTION_MALFORMED", "the federation assertion's JWS header is not base64url") \
+            from None
+    if _json_object(header_json, "JWS header").get("typ") != TYP:
         raise InvalidArgument("ASSERTION_MALFORMED", "this is not a federation assertion")
-    issuer = str(json.loads(jws.decode_payload(inner)).get("iss", ""))
+    issuer = _json_object(jws.decode_payload(inner), "payload").get("iss")
+    if not isinstance(issuer, str) or not issuer:
+        raise InvalidArgument("ASSERTION_MALFORMED", "the federation assertion names no issuing node")
     jwks = node.trust.member(issuer).jwks  # NODE_NOT_IN_TRUST_LIST for strangers and removed members
     try:
-        claims = json.loads(jws.verify_compact(inner, jwks))
+        claims = _json_object(jws.verify_compact(inner, jwks), "payload")
     except Unauthenticated:
         raise Unauthenticated("ASSERTION_INVALID", f"the assertion is not signed by node {issuer!r}") from None
+    jti = claims.get("jti")
+    if not isinstance(claims.get("exp"), int) or not isinstance(jti, str) or not 0 < len(jti) <= 64:
+        raise InvalidArgument("ASSERTION_MALFORMED", "the federation assertion lacks its lifetime or id")
     if op is not None and claims.get("op") != op:
         raise Unauthenticated("ASSERTION_INVALID", f"this assertion is not for {op!r}")
     if claims.get("aud") != node.id:
         raise Unauthenticated("ASSERTION_WRONG_AUDIENCE", f"the assertion is for {claims.get('aud')!r}, not this node")
     now = datetime.now(UTC)
-    expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    if not now.timestamp() - 86400 < claims["exp"] < now.timestamp() + 86400:  # also keeps datetime in range
+        raise Unauthenticated("ASSERTION_EXPIRED", "the federation assertion's lifetime is not current: ask the "
+                                                   "home node again")
+    expires = datetime.fromtimestamp(claims["exp"], UTC)
     if expires + CLOCK_SKEW < now:
         raise Unauthenticated("ASSERTION_EXPIRED", "the federation assertion has expired: ask the home node again")
     _remember(node, str(claims["jti"]), expires)

@@ -5,13 +5,15 @@
     GET  /oidc/authorize                      authorization code + PKCE S256; the login pages
     POST /oidc/login, /oidc/organisation      the login forms (CSRF-protected)
     POST /oidc/token                          code exchange, refresh (rotation and reuse detection of gRPC)
-    GET|POST /oidc/userinfo                   claims for the access token's scopes
-    GET|POST /oidc/logout                     RP-initiated logout 1.0 (+ back-channel logout of every platform)
+    GET|POST /oidc/userinfo                   claims for the access token's scopes        (``tokens``)
+    GET|POST /oidc/logout                     RP-initiated logout 1.0 + back-channel logout (``logout``)
+    GET  /oidc/federation/start, POST /oidc/federation/return   log in at the home node (``home_flow``)
 
 The issuer is ``[identity] issuer``: it must be the public https URL of the edge (http for loopback only),
 since OIDC requires ``iss`` == the discovery document's ``issuer``; with the default ``urn:`` issuer
 ``routes`` returns nothing and the provider is off. Blocking work (database, HSM, Argon2) runs in the
-thread pool. Logged URLs carry no ID numbers: those arrive only in POSTed form bodies.
+thread pool. Logged URLs carry no ID numbers: those arrive only in POSTed form bodies (an ``id_token_hint``
+may carry one if the platform is registered for ``id_number``: platforms should POST their logout then).
 """
 
 from __future__ import annotations
@@ -24,24 +26,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
+from authlib.oauth2.rfc6749.errors import OAuth2Error
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hutong.edge.http import read_body, require_content_type
 from hutong.edge.settings import EdgeSettings, base_url
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument, PermissionDenied, ResourceExhausted
-from hutong.jws import verify_compact
 from hutong.node import Node
 from identity_svc import login as idlogin
-from identity_svc import sessions
 from identity_svc.core import LEVELS, Identity, level_rank
 from identity_svc.persons import find_person
-from identity_svc.platforms import get_platform
 
-from . import flow, home, home_flow, pages
+from . import flow, home, home_flow, logout, pages, tokens
 from .provider import AUTH_METHODS, HttpRequest, Provider
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ class OidcApp:
             r.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="lax", secure=self.secure, path="/oidc")
         return r
 
-    def _request(self, request: Request, form: list[tuple[str, str]] | None = None,
+    def oauth_request(self, request: Request, form: list[tuple[str, str]] | None = None,
                  query: list[tuple[str, str]] | None = None) -> HttpRequest:
         q = query if query is not None else list(request.query_params.multi_items())
         # authlib checks the URL's scheme; behind the edge's TLS terminator the public URL is the issuer's.
@@ -129,9 +128,9 @@ class OidcApp:
             Route("/oidc/authorize", threaded(self.authorize), methods=["GET"]),
             Route("/oidc/login", threaded(self.login), methods=["POST"]),
             Route("/oidc/organisation", threaded(self.organisation), methods=["POST"]),
-            Route("/oidc/token", threaded(self.token), methods=["POST"]),
-            Route("/oidc/userinfo", threaded(self.userinfo), methods=["GET", "POST"]),
-            Route("/oidc/logout", threaded(self.logout), methods=["GET", "POST"]),
+            Route("/oidc/token", threaded(lambda r, f: tokens.token(self, r, f)), methods=["POST"]),
+            Route("/oidc/userinfo", threaded(lambda r, f: tokens.userinfo(self, r, f)), methods=["GET", "POST"]),
+            Route("/oidc/logout", threaded(lambda r, f: logout.logout(self, r, f)), methods=["GET", "POST"]),
             Route(home.START_PATH, threaded(lambda r, f: home_flow.start(self, r)), methods=["GET"]),
             Route(home.RETURN_PATH, threaded(lambda r, f: home_flow.back_from_home(self, r, f)), methods=["POST"]),
         ]
@@ -184,7 +183,7 @@ class OidcApp:
         return self.server.handle_response(302, "", [("Location", f"{redirect_uri}{sep}{urlencode(params)}")])
 
     def authorize(self, request: Request, _form: list[tuple[str, str]]) -> Response:
-        req = self._request(request)
+        req = self.oauth_request(request)
         try:
             grant = self.server.get_consent_grant(req)
         except OAuth2Error as err:
@@ -195,6 +194,9 @@ class OidcApp:
         redirect_uri = grant.redirect_uri
         if "openid" not in (data.get("scope") or "").split():
             return self.redirect_error(req, redirect_uri, "invalid_scope", "the openid scope is required")
+        for name, code in (("request", "request_not_supported"), ("request_uri", "request_uri_not_supported")):
+            if name in data:  # OIDC Core §6: request objects are not offered (discovery says so)
+                return self.redirect_error(req, redirect_uri, code, f"the {name} parameter is not supported")
         platform = grant.client.info
         try:
             # Scopes unknown here (email, offline_access, ...) were dropped by authlib (``Client.get_allowed_scope``);
@@ -208,6 +210,9 @@ class OidcApp:
         prompt = set(data.get("prompt", "").split())
         session = flow.browser_session(self.idn, request.cookies.get(SESSION_COOKIE, ""))
         if session is not None and "login" not in prompt and self._session_fits(session, required, data):
+            if "none" in prompt:  # no page may be shown: the person acts for themselves
+                return self.issue(req, grant, flow.Approval(session.verified, session.auth_time, None,
+                                                            session.id_hash), None)
             return self._after_login(req, grant, session.verified, session.auth_time, session.id_hash, None,
                                      request.cookies.get(CSRF_COOKIE, ""))
         if "none" in prompt:
@@ -251,7 +256,7 @@ class OidcApp:
 
     def resume(self, request: Request, pending: flow.Pending) -> tuple[HttpRequest, Any]:
         """The pending authorization request, validated again (the platform may have changed meanwhile)."""
-        req = self._request(request, query=parse_qsl(pending.params, keep_blank_values=True))
+        req = self.oauth_request(request, query=parse_qsl(pending.params, keep_blank_values=True))
         req.method = "GET"
         return req, self.server.get_consent_grant(req)
 
@@ -304,7 +309,7 @@ class OidcApp:
         cookie, session = flow.open_browser_session(self.idn, verified)
         flow.record_verified(self.idn, pending.id, verified, session.auth_time, session.id_hash)
         if req is None:
-            response = home_flow.to_visited(self, pending, verified, session.auth_time)
+            response = home_flow.after_home_login(self, pending, verified, session.auth_time, csrf)
         else:
             response = self._after_login(req, grant, verified, session.auth_time, session.id_hash, pending.id, csrf)
         self.set_session_cookie(response, cookie)
@@ -332,110 +337,16 @@ class OidcApp:
             pending = flow.pending(self.idn, f.get("tx", ""), csrf)
             if pending.verified is None or pending.auth_time is None:
                 raise FailedPrecondition("LOGIN_REQUEST_EXPIRED", "log in first")
-            req, grant = self.resume(request, pending)
             uscc = f.get("org", "")
+            if pending.client_id.startswith(home.NODE_CLIENT_PREFIX):  # at the home node, for a visited node
+                claim = flow.organisation_claim(self.idn, pending.verified.person_id, uscc) if uscc else None
+                return home_flow.to_visited(self, pending, pending.verified, pending.auth_time, claim)
+            req, grant = self.resume(request, pending)
             org = flow.check_organisation(self.idn, pending.verified.person_id, uscc) if uscc else None
         except (HutongError, OAuth2Error) as err:
             return self.html(pages.error("请求无效", getattr(err, "message", "") or str(err)), 400)
         approval = flow.Approval(pending.verified, pending.auth_time, org, pending.browser_session or None)
         return self.issue(req, grant, approval, pending.id)
-
-    # -- tokens -----------------------------------------------------------------------------------------
-    def token(self, request: Request, form: list[tuple[str, str]]) -> Response:
-        req = self._request(request, form=form, query=[])
-        try:
-            if req.payload.grant_type == "refresh_token":
-                return self._refresh(req)
-            return self.server.create_token_response(req)  # type: ignore[no-any-return]
-        except HutongError as err:  # the session could not be started (level, grants) after the code checked out
-            return self.server.handle_error_response(req, InvalidGrantError(err.message))  # type: ignore[no-any-return]
-
-    def _refresh(self, req: HttpRequest) -> Response:
-        try:
-            client = self.server.authenticate_client(req, AUTH_METHODS)
-        except OAuth2Error as err:
-            return self.server.handle_error_response(req, err)  # type: ignore[no-any-return]
-        token = req.form.get("refresh_token", "")
-        if not token:
-            return self.server.handle_error_response(req, OAuth2Error("Missing 'refresh_token'",  # type: ignore[no-any-return]
-                                                                      status_code=400, error="invalid_request"))
-        try:
-            tokens = sessions.refresh(self.idn, client.info, token)
-        except HutongError as err:
-            return self.server.handle_error_response(req, InvalidGrantError(f"{err.reason}: {err.message}"))  # type: ignore[no-any-return]
-        return JSONResponse({"access_token": tokens.access_token, "token_type": "Bearer",
-                             "expires_in": tokens.expires_in, "refresh_token": tokens.refresh_token,
-                             "id_token": tokens.id_token, "scope": " ".join(tokens.scopes)},
-                            headers={"Cache-Control": "no-store"})
-
-    def userinfo(self, request: Request, form: list[tuple[str, str]]) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip() if scheme.lower() == "bearer" else dict(form).get("access_token", "")
-        if not token:
-            return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="hutong"'})
-        try:
-            check = sessions.verify_access_token(self.idn, token, audience=None)
-            with self.idn.node.db.session(readonly=True) as s:
-                claims = sessions.id_claims(self.idn, s, check.family, None, set(check.family.scopes.split()))
-        except HutongError as err:
-            return Response(status_code=401, headers={
-                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{err.reason}"'})
-        org = {k: check.claims[k] for k in ("org_uscc", "org_name", "roles", "act") if k in check.claims}
-        return JSONResponse({"sub": check.claims["sub"], **claims, **org}, headers={"Cache-Control": "no-store"})
-
-    # -- logout -----------------------------------------------------------------------------------------
-    def logout(self, request: Request, form: list[tuple[str, str]]) -> Response:
-        params = {**dict(request.query_params), **dict(form)}
-        hint = params.get("id_token_hint", "")
-        client_id = params.get("client_id", "")
-        hinted: dict[str, Any] | None = None
-        if hint:
-            try:
-                import json
-
-                hinted = json.loads(verify_compact(hint, self.idn.signer.jwks()))
-                assert hinted is not None
-                if hinted.get("iss") != self.issuer:
-                    raise ValueError("another issuer")
-                client_id = client_id or str(hinted.get("aud", ""))
-            except (HutongError, ValueError, AssertionError):
-                return self.html(pages.error("退出请求无效", "id_token_hint is not an ID token of this provider"), 400)
-        redirect = params.get("post_logout_redirect_uri", "")
-        if redirect:
-            try:
-                platform = get_platform(self.idn, client_id)
-            except HutongError:
-                return self.html(pages.error("退出请求无效", "post_logout_redirect_uri needs client_id or "
-                                                         "id_token_hint of a registered platform"), 400)
-            if redirect not in platform.redirect_uris:
-                return self.html(pages.error("退出请求无效", "post_logout_redirect_uri is not registered"), 400)
-        session = flow.browser_session(self.idn, request.cookies.get(SESSION_COOKIE, ""))
-        csrf = request.cookies.get(CSRF_COOKIE, "")
-        confirmed = request.method == "POST" and csrf and params.get("csrf") == csrf and params.get("confirm") == "yes"
-        hint_matches = session is not None and hinted is not None and self._same_person(session, hinted)
-        if session is not None and not confirmed and not hint_matches:
-            csrf = csrf or secrets.token_urlsafe(24)
-            keep = {k: v for k, v in params.items() if k in ("post_logout_redirect_uri", "state", "client_id",
-                                                            "id_token_hint")}
-            return self.html(pages.logout_confirm(csrf=csrf, params=keep), csrf=csrf, redirect_uri=redirect)
-        if session is not None:
-            flow.logout(self.idn, session)
-        if redirect:
-            state = params.get("state")
-            target = redirect + (("&" if "?" in redirect else "?") + urlencode({"state": state}) if state else "")
-            response: Response = RedirectResponse(target, 302)
-        else:
-            response = self.html(pages.logged_out())
-        response.delete_cookie(SESSION_COOKIE, path="/oidc")
-        return response
-
-    def _same_person(self, session: flow.BrowserSession, hinted: dict[str, Any]) -> bool:
-        """The hint names a session this browser session opened (its ``sid``)."""
-        from .models import OidcSessionLink
-
-        with self.idn.node.db.session(readonly=True) as s:
-            link = s.get(OidcSessionLink, str(hinted.get("sid", "")))
-            return link is not None and link.browser_session == session.id_hash
 
 
 def routes(node: Node, settings: EdgeSettings) -> list[BaseRoute]:

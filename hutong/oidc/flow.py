@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -19,12 +19,14 @@ from sqlalchemy.orm import Session
 
 from hutong import audit
 from hutong.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from hutong.jws import decode_payload
 from identity_svc import backchannel, orgs
 from identity_svc.core import LEVELS, Identity, level_rank, new_id
 from identity_svc.login import Verified, granted_scopes
+from identity_svc.models import Organisation
 from identity_svc.persons import get_person
 from identity_svc.platforms import PlatformInfo, get_platform
-from identity_svc.sessions import Authentication, end_sessions, start_session
+from identity_svc.sessions import Authentication, FederatedOrg, end_sessions, start_session
 
 from .models import OidcBrowserSession, OidcCode, OidcRequest, OidcSessionLink
 
@@ -164,11 +166,18 @@ def organisations(idn: Identity, person_id: str) -> list[orgs.OrgView]:
 
 
 def check_organisation(idn: Identity, person_id: str, uscc: str) -> str:
+    return str(organisation_claim(idn, person_id, uscc)["uscc"])
+
+
+def organisation_claim(idn: Identity, person_id: str, uscc: str) -> dict[str, Any]:
+    """The organisation the person chose, with the roles in force now (what a home node asserts for it)."""
     with idn.node.db.session(readonly=True) as s:
-        if not orgs.roles_in_force(s, uscc, person_id, idn.now()):
+        roles = orgs.roles_in_force(s, uscc, person_id, idn.now())
+        if not roles:
             raise orgs.binding_lapsed(s, uscc, person_id) or PermissionDenied(
                 "NOT_A_MEMBER", "the person holds no role in force in this organisation")
-    return uscc
+        org = s.get(Organisation, uscc)
+        return {"uscc": uscc, "name": org.name if org else "", "roles": list(roles)}
 
 
 # -- codes and their exchange ---------------------------------------------------------------------------
@@ -181,6 +190,7 @@ class Approval:
     auth_time: float
     org_uscc: str | None
     browser_session: str | None
+    federated_org: FederatedOrg | None = None  # an organisation context asserted by the person's home node
 
 
 @dataclass(frozen=True)
@@ -200,6 +210,7 @@ class CodeRecord:
     auth_time: float
     org_uscc: str | None
     browser_session: str | None
+    federated_org: FederatedOrg | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -221,7 +232,8 @@ def save_code(idn: Identity, code: str, *, client_id: str, redirect_uri: str, sc
         s.add(OidcCode(code_hash=sha256(code), client_id=client_id, redirect_uri=redirect_uri, scopes=scope,
                        nonce=nonce, code_challenge=code_challenge, person_id=v.person_id, acr=v.acr,
                        amr=" ".join(v.amr), auth_time=approval.auth_time, org_uscc=approval.org_uscc,
-                       browser_session=approval.browser_session, expires_at=idn.now() + CODE_SECONDS))
+                       browser_session=approval.browser_session, expires_at=idn.now() + CODE_SECONDS,
+                       federated_org=json.dumps(asdict(approval.federated_org)) if approval.federated_org else None))
 
 
 def consume_code(idn: Identity, code: str, client_id: str) -> CodeRecord | None:
@@ -243,9 +255,16 @@ def consume_code(idn: Identity, code: str, client_id: str) -> CodeRecord | None:
             row.used_at = idn.now()
             record = CodeRecord(row.code_hash, row.client_id, row.redirect_uri, row.scopes, row.nonce,
                                 row.code_challenge, "S256", row.person_id, row.acr, tuple(row.amr.split()),
-                                row.auth_time, row.org_uscc, row.browser_session)
+                                row.auth_time, row.org_uscc, row.browser_session, _federated(row.federated_org))
     backchannel.notify(idn, ended)
     return record
+
+
+def _federated(raw: str | None) -> FederatedOrg | None:
+    if not raw:
+        return None
+    d = json.loads(raw)
+    return FederatedOrg(home_node=d["home_node"], uscc=d["uscc"], name=d["name"], roles=tuple(d["roles"]))
 
 
 def exchange(idn: Identity, code: CodeRecord) -> dict[str, Any]:
@@ -259,7 +278,7 @@ def exchange(idn: Identity, code: CodeRecord) -> dict[str, Any]:
             raise PermissionDenied("GRANT_REVOKED", "the person no longer holds a role in this organisation")
         tokens = start_session(idn, s, get_person(s, code.person_id), platform,
                                Authentication(code.acr, code.amr, scopes, code.nonce), org_uscc=code.org_uscc,
-                               auth_time=code.auth_time)
+                               auth_time=code.auth_time, federated_org=code.federated_org)
         sid = _sid_of(tokens.access_token)
         row = s.get(OidcCode, code.code_hash)
         assert row is not None
@@ -273,9 +292,14 @@ def exchange(idn: Identity, code: CodeRecord) -> dict[str, Any]:
 
 
 def _sid_of(access_token: str) -> str:
-    from hutong.jws import decode_payload
-
     return str(json.loads(decode_payload(access_token))["sid"])
+
+
+def opened_by(idn: Identity, session: BrowserSession, sid: str) -> bool:
+    """Whether the platform session ``sid`` was opened from this browser session."""
+    with idn.node.db.session(readonly=True) as s:
+        link = s.get(OidcSessionLink, sid)
+        return link is not None and link.browser_session == session.id_hash
 
 
 # -- logout -----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ Home node A: ``start`` (its own login page, or its browser session), ``to_visite
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -67,12 +67,26 @@ def start(app: OidcApp, request: Request) -> Response:
                     csrf=csrf, redirect_uri=back)
 
 
-def to_visited(app: OidcApp, pending: flow.Pending, verified: Verified, auth_time: float) -> Response:
-    """A: the assertion for the visited node, bound to its pending login, posted there by the person's browser."""
+def after_home_login(app: OidcApp, pending: flow.Pending, verified: Verified, auth_time: float,
+                     csrf: str) -> Response:
+    """A: the person logged in here; they may act for one of their organisations at the visited node."""
+    organisations = flow.organisations(app.idn, verified.person_id)
+    if not organisations:
+        return to_visited(app, pending, verified, auth_time)
+    visited = home.member(app.idn.node, dict(parse_qsl(pending.params))["node"])
+    return app.html(pages.choose_organisation(tx=pending.id, csrf=csrf, person_label="本人 me",
+                                              organisations=[(o.uscc, o.name) for o in organisations]),
+                    csrf=csrf, redirect_uri=visited.url)
+
+
+def to_visited(app: OidcApp, pending: flow.Pending, verified: Verified, auth_time: float,
+               org: dict[str, Any] | None = None) -> Response:
+    """A: the assertion for the visited node, bound to its pending login, posted there by the person's browser;
+    ``org``: the organisation the person acts for, with the roles in force here now."""
     params = dict(parse_qsl(pending.params))
     visited = home.member(app.idn.node, params["node"])
     token = federation.issue_for(app.idn, verified.person_id, acr=verified.acr, amr=verified.amr,
-                                 auth_time=auth_time, audience_node=visited.node_id,
+                                 auth_time=auth_time, audience_node=visited.node_id, org=org,
                                  extra={home.TX_CLAIM: params["tx"]})
     flow.finish_request(app.idn, pending.id)
     return app.html(pages.continue_to(url=visited.url + home.RETURN_PATH, node_name=visited.name,
@@ -101,6 +115,7 @@ def back_from_home(app: OidcApp, request: Request, form: list[tuple[str, str]]) 
     cookie, session = flow.open_browser_session(app.idn, verified)
     auth_time = admitted.auth_time or session.auth_time
     flow.record_verified(app.idn, pending.id, verified, auth_time, session.id_hash)
-    response = app.issue(req, grant, flow.Approval(verified, auth_time, None, session.id_hash), pending.id)
+    approval = flow.Approval(verified, auth_time, None, session.id_hash, federated_org=admitted.org)
+    response = app.issue(req, grant, approval, pending.id)
     app.set_session_cookie(response, cookie)
     return response

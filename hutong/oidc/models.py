@@ -55,6 +55,8 @@ class OidcCode(Base):
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     sid: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the session the code was exchanged for
+    # JSON of an organisation context the person's home node asserted (``FederatedOrg``): log in at the home node
+    federated_org: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class OidcBrowserSession(Base):

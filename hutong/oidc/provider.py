@@ -16,6 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Payload, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
@@ -183,8 +184,6 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
             location = hdrs.pop("Location")
             # RFC 9207: every authorization response (errors too) names the issuer.
             sep = "&" if "?" in location else "?"
-            from urllib.parse import quote
-
             return RedirectResponse(f"{location}{sep}iss={quote(self.idn.settings.issuer, safe='')}", 302,
                                     headers={"Cache-Control": "no-store"})
         hdrs.pop("Content-Type", None)

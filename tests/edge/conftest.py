@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,12 @@ from tests.identity_fixtures import IDENTITY_CONFIG, Identities, Metadata
 ISSUER_USCC = "11430000006122244L"
 PERSON_ID = "11010519491231002X"
 TTL = 3  # seconds of status-list freshness: the stale case is watched happening
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -36,7 +43,9 @@ class EdgeEnv:
 def edge_env(node_factory: Callable[..., object]) -> Iterator[EdgeEnv]:
     from hutong.server import start_server
 
-    node: Node = node_factory(config=f"[cert]\nstatus_list_ttl = {TTL}\n[edge]\nlisten = \"127.0.0.1:0\"\n"
+    # A fixed port, so that the public base URL (printed in QR codes) names where the edge really is.
+    node: Node = node_factory(config=f"[cert]\nstatus_list_ttl = {TTL}\n[edge]\nlisten = \"127.0.0.1:{free_port()}\"\n"
+                              "max_upload_bytes = 4194304\n"
                               + IDENTITY_CONFIG)  # type: ignore[assignment]
     people = Identities(node)
     operator = people.operator()
@@ -47,7 +56,7 @@ def edge_env(node_factory: Callable[..., object]) -> Iterator[EdgeEnv]:
     channel = grpc.insecure_channel(f"127.0.0.1:{running.port}")
     edge = start_edge(node)
     assert edge is not None
-    http = httpx.Client(base_url=f"http://127.0.0.1:{edge.port}", timeout=60)
+    http = httpx.Client(base_url=edge.base_url, timeout=60)
     yield EdgeEnv(node, channel, edge, http, people, operator=operator.metadata,
                   issuer=people.platform("amr-platform").metadata, alice=people.person(PERSON_ID, "张三").metadata)
     http.close()

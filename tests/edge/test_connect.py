@@ -135,7 +135,7 @@ def test_person_token_authenticates_like_grpc(edge_env: EdgeEnv) -> None:
     (b'{"noSuchField": "x"}', "application/json", 400, "JSON_MALFORMED"),
     (b"[1, 2]", "application/json", 400, "JSON_MALFORMED"),
     (b"\xff\xfe\x00", "application/json", 400, "JSON_MALFORMED"),
-    (b"\xff\xff\xff\xff", "application/proto", 400, "JSON_MALFORMED"),
+    (b"\xff\xff\xff\xff", "application/proto", 400, "REQUEST_UNDECODABLE"),  # as on gRPC
     (b"jws=x", "application/x-www-form-urlencoded", 415, "HTTP_CONTENT_TYPE_UNSUPPORTED"),
     (b"{}", "", 415, "HTTP_CONTENT_TYPE_UNSUPPORTED"),
 ])
@@ -199,3 +199,15 @@ def test_every_unary_rpc_is_mounted(edge_env: EdgeEnv) -> None:
         for md in pool.FindServiceByName(name).methods:
             unary = not (md.client_streaming or md.server_streaming)
             assert (f"{name}/{md.name}" in mounted) == unary, md.full_name
+
+
+def test_the_edge_calls_the_grpc_servers_own_servicers(edge_env: EdgeEnv) -> None:
+    from hutong.edge.connect import unary_methods
+    from hutong.edge.handlers import captured
+
+    handlers = captured(edge_env.node)  # what the running gRPC server registered
+    assert handlers
+    method = unary_methods(edge_env.node)["hutong.cert.v1.CertService/Verify"]
+    details = type("D", (), {"method": "/hutong.cert.v1.CertService/Verify", "invocation_metadata": ()})()
+    served = next(h for g in handlers if (h := g.service(details)) is not None)
+    assert method.registered.unary_unary.__self__ is served.unary_unary.__self__  # type: ignore[attr-defined]

@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from hutong.config import load_config
 from hutong.edge.settings import edge_settings, listen_address
@@ -49,3 +51,24 @@ def test_hutong_serve_serves_the_edge(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+
+
+def test_edge_speaks_tls_with_the_servers_certificate(node_factory: Any, tmp_path: Path) -> None:
+    """[server] tls_cert_file / tls_key_file serve the edge too: HTTPS only, HSTS, https URLs in QR codes."""
+    from hutong.edge.serve import start_edge
+    from tests.tls_fixtures import tls_files
+
+    files = tls_files(tmp_path)
+    node = node_factory(config=f'[server]\ntls_cert_file = "{files["server_cert"]}"\n'
+                               f'tls_key_file = "{files["server_key"]}"\n[edge]\nlisten = "127.0.0.1:0"\n')
+    edge = start_edge(node)
+    assert edge is not None
+    try:
+        url = f"https://127.0.0.1:{edge.port}/hutong.identity.v1.IdentityService/GetJwks"
+        resp = httpx.post(url, json={}, verify=str(files["ca"]))
+        assert resp.status_code == 200 and resp.headers["strict-transport-security"].startswith("max-age=")
+        with pytest.raises(httpx.HTTPError):  # no plain HTTP on the TLS port
+            httpx.post(url.replace("https://", "http://"), json={})
+        assert edge.base_url.startswith("https://")
+    finally:
+        edge.stop()

@@ -189,3 +189,20 @@ def test_unknown_scopes_are_ignored(world: World, browser: Browser, bad: str) ->
                          person)
     token = exchange(world, bad, callback_params(back)["code"], verifier).json()
     assert token["scope"] == "openid profile"
+
+
+def test_request_objects_are_not_supported(world: World, browser: Browser, bad: str) -> None:
+    _, challenge = pkce_pair()
+    params = callback_params(browser.get(browser.authorize_url(bad, challenge=challenge, request="eyJ.x.y")))
+    assert params["error"] == "request_not_supported" and "code" not in params
+    params = callback_params(browser.get(browser.authorize_url(bad, challenge=challenge,
+                                                               request_uri="https://x.example/r")))
+    assert params["error"] == "request_uri_not_supported"
+
+
+def test_prompt_none_with_a_login_answers_without_a_page(world: World, browser: Browser, bad: str) -> None:
+    person = world.person()
+    _, challenge = pkce_pair()
+    assert "code" in callback_params(browser.login(browser.authorize_url(bad, challenge=challenge), person))
+    params = callback_params(browser.get(browser.authorize_url(bad, challenge=challenge, prompt="none")))
+    assert "code" in params and params["state"] == "st"

@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from hutong.edge.serve import RunningEdge, start_edge
 from hutong.federation import hub
 from hutong.node import Node
-from identity_svc import federation, persons, platforms, registers
+from identity_svc import federation, orgs, persons, platforms, registers
 from identity_svc.core import Identity
+from identity_svc.models import Organisation as OrgRow
 from identity_svc.models import Person as PersonRow
 from identity_svc.sessions import subject_for
 from tests.federation.conftest import install_trust_list
@@ -152,3 +153,34 @@ def test_level_is_never_raised_and_assertions_are_bound_to_one_login(pair: Pair)
     assert r.status_code == 400 and "location" not in r.headers
 
 
+
+
+def test_acting_for_an_organisation_registered_at_home(pair: Pair) -> None:
+    idn_a = Identity.of(pair.a)
+    uscc, name = "91110000600037341L", "归属地某公司"
+    with pair.a.db.session() as s:
+        registers.TableRegister(idn_a).add_organisation(s, uscc, name, pair.id_number)
+    orgs.register_organisation(idn_a, pair.person_a, uscc=uscc, name=name)
+    verifier, challenge = pkce_pair()
+    with httpx.Client(follow_redirects=False, timeout=30) as http:
+        page = http.get(authorize(pair, challenge))
+        to_home = http.post(f"{pair.url_b}/oidc/login", data={"tx": hidden(page.text, "tx"),
+                            "csrf": hidden(page.text, "csrf"), "action": "home", "home": "prov-a"})
+        page_a = http.get(to_home.headers["location"])
+        chooser = http.post(f"{pair.url_a}/oidc/login", data={"tx": hidden(page_a.text, "tx"),
+                            "csrf": hidden(page_a.text, "csrf"), "action": "login", "id_number": pair.id_number,
+                            "password": PASSWORD})
+        assert chooser.status_code == 200 and uscc in chooser.text  # A offers the organisations held there
+        done = http.post(f"{pair.url_a}/oidc/organisation", data={"tx": hidden(chooser.text, "tx"),
+                         "csrf": hidden(chooser.text, "csrf"), "org": uscc})
+        back = http.post(f"{pair.url_b}/oidc/federation/return", data={"assertion": hidden(done.text, "assertion"),
+                         "tx": hidden(done.text, "tx")})
+    token = httpx.post(f"{pair.url_b}/oidc/token", data={
+        "grant_type": "authorization_code", "code": callback_params(back)["code"], "redirect_uri": pair.redirect_uri,
+        "code_verifier": verifier}, auth=("rp-b", pair.rp.client_secret)).json()
+    info = httpx.get(f"{pair.url_b}/oidc/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    claims = info.json()
+    # B's token carries the organisation and the roles as the home node asserted them.
+    assert claims["org_uscc"] == uscc and claims["org_name"] == name and "legal_representative" in claims["roles"]
+    with pair.b.db.session(readonly=True) as s:
+        assert s.scalar(select(func.count()).select_from(OrgRow).where(OrgRow.uscc == uscc)) == 0  # nothing copied
