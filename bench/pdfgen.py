@@ -82,3 +82,10 @@ def make_pdf_file(path: Path, **kwargs: object) -> Path:
 def write_pdf_file(path: Path, *, size_bytes: int = 0) -> Path:
     """A one-page document of about ``size_bytes`` (at least the bare page)."""
     return make_pdf_file(path, pages=1, filler_bytes=max(0, size_bytes - 1200))
+
+
+if __name__ == "__main__":  # `python -m bench.pdfgen FILE...`: sample documents (the quick start seals one)
+    import sys
+
+    for name in sys.argv[1:] or ["sample.pdf"]:
+        print(make_pdf_file(Path(name)))

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fig_cert, fig_hsm, fig_identity, fig_seal, fig_tokens
+from bench import fig_cert, fig_cli, fig_hsm, fig_identity, fig_seal, fig_tokens
 from bench.core import MODES, Mode, Row, not_measured
 from bench.plot import line_plot
 from bench.world import Prepared, Server, prepare_node
 
-PHASES = ("hsm", "tokens", "identity", "seal", "cert")
+PHASES = ("hsm", "tokens", "identity", "seal", "cert", "cli")
 PLOTS = {
     "throughput_vs_workers.png": "refresh grants/s vs server workers",
     "hsm_signatures_vs_processes.png": "hsm signatures/s vs processes",
@@ -38,6 +38,7 @@ def expected(mode: Mode) -> dict[str, list[tuple[str, str]]]:
                  (f"SignPdf time {mode.pdf_large_mb:g} MB vs {mode.pdf_small_mb:g} MB document (B-B)", "<= 12x")],
         "cert": [(fig_cert.FIG_BATCH, ">= 300/s"), (fig_cert.FIG_PDF, ">= 50/s"),
                  (fig_cert.FIG_OFFLINE, ">= 3000/s"), (fig_cert.lookup_figure(mode), "<= 1.5x and <= 5 ms")],
+        "cli": [(f, f"<= {fig_cli.TARGET_MAX:g}x") for f in fig_cli.figures()],
     }
 
 
@@ -79,6 +80,7 @@ class Run:
         mode, data_dir = self.mode, self.data_dir
         self.phase("hsm", lambda: fig_hsm.run(mode, data_dir, self.series))
         self.phase("tokens", lambda: fig_tokens.run(mode, data_dir))
+        self.phase("cli", lambda: fig_cli.run(mode))
         server_phases: list[str] = [p for p in ("identity", "seal", "cert") if p in self.phases]
         if server_phases:
             self.serve(prep, server_phases)

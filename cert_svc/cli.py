@@ -17,7 +17,18 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 
 from hutong.cert.v1 import cert_pb2 as pb
-from hutong.cli import EXAMPLES, add_command, print_json, print_table, progress, read_file, sdk
+from hutong.cli import (
+    EXAMPLES,
+    add_command,
+    next_page_hint,
+    one_page_only,
+    paging_args,
+    print_json,
+    print_table,
+    progress,
+    read_file,
+    sdk,
+)
 from hutong.common.v1 import common_pb2
 from hutong.errors import InvalidArgument
 
@@ -128,7 +139,7 @@ def _issue_batch(args: argparse.Namespace) -> int:
     total = max(len(data.decode("utf-8-sig", errors="replace").strip().splitlines()) - 1, 0)
     rows: list[dict[str, Any]] = []
     summary: dict[str, int] = {}
-    for response in _client(args).issue_batch(args.type_code, data):
+    for response in _client(args).issue_batch(args.type_code, data, idempotency_key=args.idempotency_key):
         for r in response.results:
             rows.append({"row": r.row, "identifier": r.identifier, "reason": r.reason, "message": r.message})
         progress(len(rows), total, "rows")
@@ -151,7 +162,15 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    _show_certs(args, _client(args).list(holder_id=args.holder_id, purpose=args.purpose, type_code=args.type_code))
+    client = _client(args)
+    query: dict[str, Any] = {"holder_id": args.holder_id, "purpose": args.purpose, "type_code": args.type_code,
+                             "page_size": args.page_size}
+    if one_page_only(args):
+        page = client.list_page(**query, page_token=args.page_token)
+        _show_certs(args, page.items)
+        next_page_hint(page.next_page_token)
+    else:
+        _show_certs(args, client.list(**query))
     return EXIT_OK
 
 
@@ -241,6 +260,8 @@ def register(subparsers: Any) -> None:
                 _issue_batch)
     p.add_argument("type_code")
     p.add_argument("csv", type=Path)
+    p.add_argument("--idempotency-key", default="", help="any unique string (a UUID): running the command again "
+                   "with it returns the first run's outcomes and issues nothing twice")
     p = command("get", "show a certificate", _get)
     p.add_argument("identifier")
     p.add_argument("--purpose", default="", help="why (platforms reading within a consent)")
@@ -248,6 +269,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--holder-id", default="")
     p.add_argument("--purpose", default="")
     p.add_argument("--type-code", default="")
+    paging_args(p)
     p = command("consent", "consent to a platform using certificates (or --withdraw ID)", _consent)
     p.add_argument("--platform", default="")
     p.add_argument("--identifier", action="append", default=[])

@@ -7,8 +7,9 @@ and never affects the others.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,9 +21,9 @@ from cert_svc.catalogue import CertTypeSpec
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow, SerialCounter
 from cert_svc.records import CertView, Holder
-from hutong import audit, identifiers
+from hutong import audit, idempotency, identifiers, metrics
 from hutong.auth import Principal
-from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
+from hutong.errors import FailedPrecondition, HutongError, InvalidArgument, Kind, error_for
 from hutong.node import Node
 
 CHUNK = 200
@@ -211,12 +212,59 @@ def issue(node: Node, principal: Principal, req: IssueRequest) -> CertView:
 
 
 BatchRow = tuple[int, "IssueRequest | HutongError"]
+OnCommit = Callable[[Session, list[RowOutcome]], None]
 
 
-def issue_batch(node: Node, principal: Principal, type_code: str,
-                rows: Iterable[BatchRow]) -> Iterator[list[RowOutcome]]:
+def issue_batch_once(node: Node, principal: Principal, type_code: str, rows: list[BatchRow], *, key: str,
+                     request_sha256: str) -> Iterator[list[RowOutcome]]:
+    """``issue_batch`` under a client's idempotency key (``hutong.idempotency``): a retried batch returns the
+    first one's outcomes and issues nothing again; one cut off midway goes on after the rows it committed."""
+    held = idempotency.claim(node.db, actor=principal.actor, operation="cert.issue_batch", key=key,
+                             request_sha256=request_sha256)
+    saved = _outcomes_from(held.result)
+    if held.done:
+        for i in range(0, len(rows), CHUNK):
+            yield [saved[n] for n, _ in rows[i:i + CHUNK] if n in saved]
+        return
+    if saved:
+        yield [saved[n] for n, _ in rows if n in saved]
+
+    def remember(s: Session, outcomes: list[RowOutcome]) -> None:
+        saved.update((o.row, o) for o in outcomes)
+        idempotency.save(s, held, _outcomes_blob(saved), done=False)
+
+    try:
+        for outcomes in issue_batch(node, principal, type_code, [r for r in rows if r[0] not in saved], remember):
+            saved.update((o.row, o) for o in outcomes)
+            yield outcomes
+    except BaseException:
+        idempotency.release(node.db, held)  # only if nothing was committed under it
+        raise
+    with node.db.session() as s:  # rows refused before any transaction are part of the answer too
+        idempotency.save(s, held, _outcomes_blob(saved), done=True)
+
+
+def _outcomes_blob(outcomes: Mapping[int, RowOutcome]) -> bytes:
+    return json.dumps([{"row": o.row, "identifier": o.identifier, "kind": o.error.kind.value if o.error else "",
+                        "reason": o.error.reason if o.error else "", "message": o.error.message if o.error else ""}
+                       for o in outcomes.values()], ensure_ascii=False).encode()
+
+
+def _outcomes_from(blob: bytes) -> dict[int, RowOutcome]:
+    if not blob:
+        return {}
+    out = {}
+    for r in json.loads(blob):
+        error = error_for(Kind(r["kind"]), r["reason"], r["message"]) if r["reason"] else None
+        out[int(r["row"])] = RowOutcome(int(r["row"]), r["identifier"], error)
+    return out
+
+
+def issue_batch(node: Node, principal: Principal, type_code: str, rows: Iterable[BatchRow],
+                on_commit: OnCommit | None = None) -> Iterator[list[RowOutcome]]:
     """Issue rows of one type; yields the outcomes chunk by chunk. Errors of the caller's standing
-    (not an issuer, not authorised, unknown type) are raised before any row is processed."""
+    (not an issuer, not authorised, unknown type) are raised before any row is processed. ``on_commit``
+    runs in each chunk's transaction with its outcomes (an idempotent batch records its progress there)."""
     with node.db.session() as s:
         spec = catalogue.get_type(s, type_code, for_issuing=True)
         issuer = issuers.acting_issuer(s, principal)
@@ -226,14 +274,14 @@ def issue_batch(node: Node, principal: Principal, type_code: str,
     for item in rows:
         chunk.append(item)
         if len(chunk) >= CHUNK:
-            yield _issue_chunk(node, principal, spec, issuer, signer, chunk)
+            yield _issue_chunk(node, principal, spec, issuer, signer, chunk, on_commit)
             chunk = []
     if chunk:
-        yield _issue_chunk(node, principal, spec, issuer, signer, chunk)
+        yield _issue_chunk(node, principal, spec, issuer, signer, chunk, on_commit)
 
 
 def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: Issuer, signer: _Signer,
-                 chunk: list[BatchRow]) -> list[RowOutcome]:
+                 chunk: list[BatchRow], on_commit: OnCommit | None = None) -> list[RowOutcome]:
     outcomes: dict[int, RowOutcome] = {}
     ready: list[tuple[int, Prepared]] = []
     for n, item in chunk:
@@ -249,6 +297,9 @@ def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: I
             refs = statuslist.assign(s, issuer.uscc, len(ready))
             for (n, p), serial, ref in zip(ready, serials, refs, strict=True):
                 outcomes[n] = _store_one(node, s, principal, issuer, signer, n, p, serial, ref)
+            if on_commit is not None:
+                on_commit(s, [outcomes[n] for n, _ in chunk])
+        metrics.certificate_issued(spec.code, sum(1 for n, _ in ready if outcomes[n].error is None))
     return [outcomes[n] for n, _ in chunk]
 
 

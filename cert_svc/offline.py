@@ -19,6 +19,7 @@ from typing import Any, Literal
 from cryptography import x509
 
 from cert_svc import jws, reasons
+from hutong import metrics
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 
 Verdict = Literal["valid", "invalid", "indeterminate"]
@@ -196,12 +197,16 @@ class StatusListCache:
         with self._lock:
             cached = self._lists.get(uri)
         if cached is not None and cached.fresh(self._clock()):
+            metrics.status_list_used(self._clock() - cached.issued_at)
             return cached
         if self._fetch is None:
+            metrics.status_list_stale()
             raise stale_error(uri)
         lst = self.put(self._fetch(uri))
         if not lst.fresh(self._clock()):
+            metrics.status_list_stale()
             raise stale_error(uri)
+        metrics.status_list_used(self._clock() - lst.issued_at)
         return lst
 
     def status_of(self, claims: Mapping[str, Any]) -> str:

@@ -32,8 +32,9 @@ from hutong.cert.v1 import cert_pb2_grpc as pb_grpc
 from hutong.common.v1 import common_pb2
 from hutong.convert import timestamp
 from hutong.errors import InvalidArgument
+from hutong.idempotency import request_digest
 from hutong.node import Node
-from hutong.rpc import metadata_dict
+from hutong.rpc import idempotency_key, metadata_dict
 
 Ctx: TypeAlias = grpc.ServicerContext
 
@@ -177,7 +178,11 @@ class CertServicer(pb_grpc.CertServiceServicer):
             raise InvalidArgument(reasons.BATCH_INVALID, "the CSV is not UTF-8") from None
         rows = list(issuance.csv_rows(text, type_code))  # a bad header fails before anything is issued
         issued = failed = 0
-        for outcomes in issuance.issue_batch(self.node, principal, type_code, rows):
+        key = idempotency_key(context)
+        batches = issuance.issue_batch_once(self.node, principal, type_code, rows, key=key,
+                                            request_sha256=request_digest(type_code, data)) if key \
+            else issuance.issue_batch(self.node, principal, type_code, rows)
+        for outcomes in batches:
             results = []
             for o in outcomes:
                 err = o.error

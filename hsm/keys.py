@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -52,6 +53,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# Set by the embedding application to time every token operation: (operation, seconds, succeeded).
+# The operation is the first word of the description ("signing", "hmac", "decrypting", ...).
+OBSERVER: Callable[[str, float, bool], None] | None = None
 
 # Return codes after which the same operation succeeds on a fresh, freshly logged-in session.
 _STALE_SESSION = {
@@ -134,7 +139,19 @@ class KeyManager:
         return session
 
     def _call(self, operation: str, fn: Callable[[Session], T], *, required: bool = False) -> T:
-        """Run ``fn`` with the logged-in session under the module lock, mapping PKCS#11 failures.
+        """Run ``fn`` with the logged-in session under the module lock, mapping PKCS#11 failures."""
+        if OBSERVER is None:
+            return self._call_unobserved(operation, fn, required)
+        started, ok = time.perf_counter(), False
+        try:
+            result = self._call_unobserved(operation, fn, required)
+            ok = True
+            return result
+        finally:
+            OBSERVER(operation.split(" ", 1)[0].lower(), time.perf_counter() - started, ok)
+
+    def _call_unobserved(self, operation: str, fn: Callable[[Session], T], required: bool) -> T:
+        """``_call`` without the metrics observer.
 
         When the token seems gone (removed, its store moved away, the device restarted) the module is
         re-initialised -- at most once a second per module -- and the operation tried once more, so a node

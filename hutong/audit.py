@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import BigInteger, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from hutong import logs
 from hutong.db import Base, Database
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def append(
         target=target,
         outcome=outcome,
         details=json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str),
-        request_id=request_id,
+        request_id=request_id if request_id is not None else logs.current_request_id(),
     )
     session.add(rec)
     session.flush()

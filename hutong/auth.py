@@ -30,6 +30,8 @@ CLIENT_SECRET = "x-hutong-client-secret"  # ... and its secret (over TLS only in
 # Set by the server from the verified mTLS client certificate (SHA-256 of its DER, hex); a value sent by
 # the client under this name is dropped, so only the TLS layer can vouch for it.
 PEER_CERT_SHA256 = "x-hutong-peer-cert-sha256"
+# A client-chosen key that makes a retried sealing or issuing batch return the first result (hutong.idempotency).
+IDEMPOTENCY_KEY = "idempotency-key"
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,25 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hsm import HsmConfig
-from hutong.audit import AuditLog
 from hutong.errors import HutongError, InvalidArgument, Unauthenticated
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+if TYPE_CHECKING:  # loaded by the commands that use them: a client command never pays for SQLAlchemy
+    from hsm import HsmConfig
+    from hutong.audit import AuditLog
 
-# Areas that contribute command groups; a missing one (not installed) is skipped.
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as the shell's own tools exit when the reader of their output goes
+
+# Areas that contribute command groups; a missing one (not installed) is skipped. Each area's module is
+# imported only when its group is the command being run (or for the full help): start-up stays fast.
+# AREA_GROUPS names the groups each module adds (a test checks it against what they really add).
 AREA_CLIS = ("identity_svc.cli", "seal_svc.cli", "cert_svc.cli", "hutong.federation.cli", "hutong.demo.cli",
              "bench.cli", "hutong.tlog.cli")
+AREA_GROUPS = {"identity": "identity_svc.cli", "registry": "identity_svc.cli", "platform": "identity_svc.cli",
+               "seal": "seal_svc.cli", "cert": "cert_svc.cli", "federation": "hutong.federation.cli",
+               "demo": "hutong.demo.cli", "bench": "bench.cli", "hsm": "hsm.cli", "audit": "hutong.tlog.cli"}
 
 
 def data_dir_arg(p: argparse.ArgumentParser) -> None:
@@ -42,6 +50,26 @@ EXAMPLES = argparse.RawDescriptionHelpFormatter
 
 def json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (JSON) instead of a table")
+
+
+def paging_args(p: argparse.ArgumentParser) -> None:
+    """List commands: every result by default (page after page); ``--page-size N`` alone shows one page and
+    says on stderr how to get the next; ``--all`` with it fetches all, N at a time."""
+    g = p.add_argument_group("paging")
+    g.add_argument("--page-size", type=int, default=0, help="results per page (the node caps it; default: its own)")
+    g.add_argument("--page-token", default="", help="continue from the page this token names (printed on stderr)")
+    g.add_argument("--all", action="store_true", help="every page (the default unless --page-size/--page-token)")
+
+
+def one_page_only(args: argparse.Namespace) -> bool:
+    if args.page_size < 0:
+        raise InvalidArgument("ARGUMENTS_INVALID", "--page-size must be positive")
+    return not args.all and bool(args.page_size or args.page_token)
+
+
+def next_page_hint(token: str) -> None:
+    if token:
+        print(f"more results: add --page-token {token}", file=sys.stderr)
 
 
 def connection_args(p: argparse.ArgumentParser) -> None:
@@ -161,6 +189,7 @@ HINTS = {
     "TOKEN_MISSING": "log in first: hutong identity login --token-file FILE",
     "TOKEN_EXPIRED": "log in again (a session file from `hutong identity login` refreshes itself)",
     "TOKEN_INVALID": "the token file does not hold a token of this node: log in again",
+    "TOKEN_FILE_INVALID": "give the file written by `hutong identity login --token-file FILE`",
     "CLIENT_CREDENTIALS_MISSING": "give --client-id and $HUTONG_CLIENT_SECRET (or --client-secret-file)",
     "CLIENT_AUTHENTICATION_FAILED": "check --client-id and the client secret (hutong platform add prints it once)",
     "NODE_NOT_INITIALISED": "run `hutong node init --data-dir DIR` first",
@@ -173,7 +202,11 @@ def _node_init(args: argparse.Namespace) -> int:
 
     node = init_node(args.data_dir, node_id=args.node_id, name=args.name)
     root = node.pki.certificate("root-ca")
-    print(f"node {node.id} ready in {args.data_dir}: root CA {root.subject.rfc4514_string()}")
+    if args.json:
+        print(json.dumps({"node_id": node.id, "data_dir": str(args.data_dir), "root_ca": root.subject.rfc4514_string()},
+                         ensure_ascii=False))
+    else:
+        print(f"node {node.id} ready in {args.data_dir}: root CA {root.subject.rfc4514_string()}")
     node.close()
     return EXIT_OK
 
@@ -187,9 +220,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _audit_log(data_dir: Path) -> AuditLog:
     """The node's audit log, opened from its configuration alone (auditors need no HSM PIN)."""
+    from hutong.audit import AuditLog
     from hutong.config import load_config
     from hutong.db import Database
+    from hutong.node import require_initialised
 
+    require_initialised(data_dir)
     return AuditLog(Database(load_config(data_dir).effective_database_url))
 
 
@@ -221,7 +257,13 @@ def _hsm_config(args: argparse.Namespace) -> HsmConfig:
     return hsm_config(load_config(data_dir)) if data_dir else config_from_args(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command group named on the command line (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; given ``argv``, only the area module of the command being run is imported."""
     parser = argparse.ArgumentParser(
         prog="hutong",
         description="Hutong (互通): identity, e-seals and e-licences for a federated government-service network.",
@@ -242,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_dir_arg(init)
     init.add_argument("--node-id", default=None, help="node id, e.g. province-a (new directories only)")
     init.add_argument("--name", default=None, help="node display name (new directories only)")
+    json_arg(init)
     init.set_defaults(func=_node_init)
     from hutong import node_cli
 
@@ -253,11 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=None, help="worker processes sharing the port")
     serve.set_defaults(func=_serve)
 
-    from hsm.cli import register as register_hsm
+    wanted = AREA_GROUPS.get(_command_of(argv) or "") if argv is not None else None
+    if wanted is None or wanted == "hsm.cli":
+        from hsm.cli import register as register_hsm
 
-    register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config,
-                 node_rotate=node_cli.node_rotate, destroy_guard=node_cli.destroy_guard)
+        register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config,
+                     node_rotate=node_cli.node_rotate, destroy_guard=node_cli.destroy_guard)
     for module_name in AREA_CLIS:
+        if wanted is not None and module_name != wanted:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -269,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
@@ -279,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err.reason}: {err.message}" + (f" ({hint})" if hint and hint not in err.message else ""),
               file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader went away (`hutong cert list | head`): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit does not complain again
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # a file named on the command line: missing, unreadable, not writable
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error: FILE_UNREADABLE: {exc.strerror or exc}{where} (check the path and its permissions)",

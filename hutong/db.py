@@ -22,6 +22,7 @@ from hutong.errors import ConfigError, Unavailable
 # Modules that declare tables on Base. Alembic and tests import them all so the metadata is whole.
 MODEL_MODULES = (
     "hutong.audit",
+    "hutong.idempotency",
     "hutong.tlog.models",
     "hutong.pki",
     "hutong.federation.models",

@@ -19,7 +19,7 @@ from hsm.softhsm import SOFTHSM_MODULE, init_token, write_conf
 from hutong.audit import AuditLog
 from hutong.config import CONFIG_FILE, NodeConfig, load_config
 from hutong.db import Database
-from hutong.errors import ConfigError
+from hutong.errors import ConfigError, InvalidArgument
 from hutong.pki import NodePki
 
 if TYPE_CHECKING:
@@ -144,6 +144,14 @@ def is_initialised(data_dir: Path) -> bool:
     return (data_dir / CONFIG_FILE).exists()
 
 
+def require_initialised(data_dir: Path) -> None:
+    """A clear error for a wrong ``--data-dir``, before anything tries its (absent) database or token."""
+    if not is_initialised(data_dir):
+        what = "does not exist" if not data_dir.exists() else f"has no {CONFIG_FILE}"
+        raise InvalidArgument("NODE_NOT_INITIALISED", f"{data_dir} is not a node's data directory ({what}): "
+                              "check --data-dir, or run `hutong node init` first")
+
+
 def init_node(data_dir: Path, *, node_id: str | None = None, name: str | None = None) -> Node:
     """Prepare (or complete) a data directory and return the open node.
 
@@ -173,6 +181,8 @@ def init_node(data_dir: Path, *, node_id: str | None = None, name: str | None = 
 
 
 def open_node(data_dir: Path, *, cfg: NodeConfig | None = None, migrate: bool = False) -> Node:
+    if cfg is None:
+        require_initialised(data_dir)
     cfg = cfg or load_config(data_dir)
     db = Database(cfg.effective_database_url)
     try:

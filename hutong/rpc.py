@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,6 +26,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from hutong import logs, metrics
 from hutong.auth import PEER_CERT_SHA256
 from hutong.errors import ERROR_DOMAIN, HutongError, InvalidArgument, Kind
 
@@ -58,9 +60,44 @@ def _internal(exc: BaseException, method: str) -> HutongError:
     return HutongError("INTERNAL_ERROR", f"internal error (reference {ref}); the operator can look it up")
 
 
-def _abort(context: grpc.ServicerContext, exc: BaseException, method: str) -> None:
-    err = exc if isinstance(exc, HutongError) else _internal(exc, method)
-    context.abort_with_status(to_status(err))
+class _Call:
+    """One call's observation: request id (echoed in trailing metadata), metrics, the JSON access line."""
+
+    def __init__(self, context: grpc.ServicerContext, method: str, kind: str) -> None:
+        self.context, self.method, self.kind = context, method, kind
+        self.service, _, self.name = method.lstrip("/").rpartition("/")
+        supplied = dict(context.invocation_metadata() or ()).get(logs.REQUEST_ID_HEADER)
+        self.info = logs.begin_request(method, logs.request_id_from(supplied if isinstance(supplied, str) else None))
+        self.code, self.reason = "OK", ""
+        metrics.rpc_started(kind, self.service, self.name)
+
+    @property
+    def trailer(self) -> tuple[tuple[str, str], ...]:
+        return ((logs.REQUEST_ID_HEADER, self.info.request_id),)
+
+    def abort(self, exc: BaseException) -> None:
+        err = exc if isinstance(exc, HutongError) else _internal(exc, self.method)
+        self.code, self.reason = STATUS_FOR_KIND[err.kind].name, err.reason
+        status = to_status(err)
+        self.context.abort_with_status(status._replace(trailing_metadata=(*status.trailing_metadata, *self.trailer)))
+
+    def finish(self, aborted_by_servicer: bool = False) -> None:
+        if aborted_by_servicer:
+            code = getattr(self.context, "code", lambda: None)()
+            self.code = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+        elif self.code == "OK":
+            self.context.set_trailing_metadata(self.trailer)
+        seconds = time.perf_counter() - self.info.started
+        metrics.rpc_handled(self.kind, self.service, self.name, self.code, seconds)
+        info = self.info
+        fields = {"method": self.method, "grpc_type": self.kind, "platform": info.platform, "subject": info.subject,
+                  "caller_kind": info.caller_kind, "status": self.code, "reason": self.reason,
+                  "latency_ms": round(seconds * 1000, 3)}
+        logs.ACCESS.info("%s %s %s", self.method, self.code, self.reason or "-", extra={"fields": fields})
+        if self.code in ("UNAUTHENTICATED", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED"):
+            logs.security_event("refused", method=self.method, status=self.code, reason=self.reason,
+                                platform=info.platform, subject=info.subject)
+        logs.end_request()
 
 
 class _Undecodable:
@@ -104,26 +141,45 @@ def _request(request: Any) -> Any:
     return request
 
 
-def _wrap_unary(fn: Callable[..., Any], method: str) -> Callable[..., Any]:
+def _wrap_unary(fn: Callable[..., Any], method: str, kind: str = "unary") -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        call = _Call(context, method, kind)
+        aborted = False
         try:
             return fn(_request(request), context)
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             if _is_abort(exc):
+                aborted = True
                 raise
-            _abort(context, exc, method)
+            try:
+                call.abort(exc)
+            except Exception:
+                aborted = call.code == "OK"
+                raise
+        finally:
+            call.finish(aborted)
 
     return handler
 
 
-def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str) -> Callable[..., Iterator[Any]]:
+def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str, kind: str = "server_stream") \
+        -> Callable[..., Iterator[Any]]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        call = _Call(context, method, kind)
+        aborted = False
         try:
             yield from fn(_request(request), context)
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             if _is_abort(exc):
+                aborted = True
                 raise
-            _abort(context, exc, method)
+            try:
+                call.abort(exc)
+            except Exception:
+                aborted = call.code == "OK"
+                raise
+        finally:
+            call.finish(aborted)
 
     return handler
 
@@ -134,6 +190,8 @@ def _is_abort(exc: BaseException) -> bool:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
+    """Errors to statuses, plus per-call observation (request id, metrics, access log: ``_Call``)."""
+
     def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None:
@@ -143,11 +201,11 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         if handler.unary_unary:
             return handler._replace(unary_unary=_wrap_unary(handler.unary_unary, method))
         if handler.stream_unary:
-            return handler._replace(stream_unary=_wrap_unary(handler.stream_unary, method))
+            return handler._replace(stream_unary=_wrap_unary(handler.stream_unary, method, "client_stream"))
         if handler.unary_stream:
             return handler._replace(unary_stream=_wrap_stream(handler.unary_stream, method))
         if handler.stream_stream:
-            return handler._replace(stream_stream=_wrap_stream(handler.stream_stream, method))
+            return handler._replace(stream_stream=_wrap_stream(handler.stream_stream, method, "bidi_stream"))
         return handler
 
 
@@ -160,6 +218,14 @@ def metadata_dict(context: grpc.ServicerContext) -> dict[str, str]:
         der = x509.load_pem_x509_certificate(pem[0]).public_bytes(serialization.Encoding.DER)
         md[PEER_CERT_SHA256] = hashlib.sha256(der).hexdigest()
     return md
+
+
+def idempotency_key(context: grpc.ServicerContext) -> str:
+    """The caller's ``idempotency-key`` metadata ("" when absent), checked (``hutong.idempotency``)."""
+    from hutong.idempotency import HEADER, check_key
+
+    value = dict(context.invocation_metadata() or ()).get(HEADER, "")
+    return check_key(value) if isinstance(value, str) and value else ""
 
 
 def error_from_rpc(exc: grpc.RpcError) -> HutongError:

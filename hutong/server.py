@@ -9,9 +9,10 @@ initialises its own PKCS#11 library and database pool.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from hutong import logs, metrics
 from hutong.config import load_config
 from hutong.edge.handlers import capture
 from hutong.health import HealthMonitor, node_readiness
@@ -36,23 +38,6 @@ log = logging.getLogger("hutong.server")
 
 SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service", "hutong.tlog.service")
 GRACE_SECONDS = 10.0
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: what log shippers expect."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                 "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 @dataclass
@@ -127,13 +112,22 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
                          integrator=node.tlog.start())
 
 
+def _observability(node: Node) -> tuple[int, metrics.MetricsSettings]:
+    """The log level and metrics settings of a node (``[log]``, ``[metrics]``); bad values fail start-up."""
+    return logs.configured_level(node.config.section("log")), metrics.settings(node.config.section("metrics"))
+
+
 def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     """Run one server process until SIGTERM/SIGINT, then stop gracefully."""
-    setup_logging()
     node = open_node(data_dir)
+    level, msettings = _observability(node)
+    logs.setup_logging(level, node_id=node.id, capture_stderr=True)
+    if msettings.listen:
+        metrics.enable()
     running = start_server(node, listen, reuse_port=reuse_port)
     refresher = start_trust_refresher(node)
     witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
+    sampler = metrics.start_sampler(node, msettings.sample_seconds) if msettings.listen else None
     host = listen.rpartition(":")[0]
     log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)
     print(f"listening on {host}:{running.port}", flush=True)
@@ -151,15 +145,28 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stop.wait()
-    if refresher:
-        refresher.set()
-    if witnessing:
-        witnessing.set()
+    for event in (refresher, witnessing, sampler):
+        if event:
+            event.set()
     log.info("stopping: draining calls for up to %.0f s", GRACE_SECONDS)
     if edge:
         edge.stop()
     running.stop()
     node.close()
+
+
+def _start_metrics_endpoint(data_dir: Path, settings: metrics.MetricsSettings) -> None:
+    """Multiprocess mode in a directory of this run (stale runs' directories removed), then the endpoint."""
+    run_dir = data_dir / "run"
+    if run_dir.is_dir():
+        for old in run_dir.glob("metrics-*"):
+            pid = old.name.removeprefix("metrics-")
+            if not (pid.isdigit() and Path(f"/proc/{pid}").exists()) or int(pid) == os.getpid():
+                shutil.rmtree(old, ignore_errors=True)
+    metrics.prepare_multiprocess(run_dir / f"metrics-{os.getpid()}")
+    _server, port = metrics.serve_http(settings.listen)
+    host = settings.listen.rpartition(":")[0]
+    print(f"metrics on http://{host}:{port}/metrics", flush=True)
 
 
 def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = None) -> None:
@@ -170,19 +177,24 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
     node = open_node(data_dir)
     try:
         node.check()
+        level, msettings = _observability(node)
+        logs.setup_logging(level, node_id=node.id)
     finally:
         node.close()
     listen = listen or node.config.server.listen
     workers = workers or node.config.server.workers
+    if workers > 1:
+        if listen.endswith(":0"):
+            raise SystemExit("error: CONFIG_INVALID: --workers > 1 needs a fixed port in --listen")
+        from hutong.edge.settings import edge_settings, listen_address
+
+        if listen_address(edge_settings(load_config(data_dir)), listen).endswith(":0"):
+            raise SystemExit("error: CONFIG_INVALID: --workers > 1 needs a fixed port in [edge] listen")
+    if msettings.listen:
+        _start_metrics_endpoint(data_dir, msettings)
     if workers == 1:
         _serve_one(data_dir, listen, reuse_port=False)
         return
-    if listen.endswith(":0"):
-        raise SystemExit("error: CONFIG_INVALID: --workers > 1 needs a fixed port in --listen")
-    from hutong.edge.settings import edge_settings, listen_address
-
-    if listen_address(edge_settings(load_config(data_dir)), listen).endswith(":0"):
-        raise SystemExit("error: CONFIG_INVALID: --workers > 1 needs a fixed port in [edge] listen")
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_serve_one, args=(data_dir, listen, True), daemon=False) for _ in range(workers)]
     for p in procs:
@@ -197,5 +209,7 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
     signal.signal(signal.SIGINT, forward)
     for p in procs:
         p.join()
+        if p.pid is not None:
+            metrics.worker_exited(p.pid)
     if any(p.exitcode not in (0, -signal.SIGTERM) for p in procs):
         raise SystemExit(1)

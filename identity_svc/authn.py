@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hutong import logs
 from hutong.auth import AUTHORIZATION, CLIENT_ID, CLIENT_SECRET, PEER_CERT_SHA256, Principal
 from hutong.errors import PermissionDenied, Unauthenticated
 from hutong.node import Node
@@ -63,12 +64,15 @@ class TokenAuthenticator:
 
     def platform(self, metadata: Mapping[str, str]) -> PlatformInfo:
         """The calling platform, from its client credentials."""
-        return authenticate_platform(self.idn, metadata.get(CLIENT_ID, ""), metadata.get(CLIENT_SECRET, ""),
+        info = authenticate_platform(self.idn, metadata.get(CLIENT_ID, ""), metadata.get(CLIENT_SECRET, ""),
                                      metadata.get(PEER_CERT_SHA256, ""))
+        logs.set_caller("platform", info.client_id)
+        return info
 
     @staticmethod
     def principal_of(check: AccessCheck, *, min_acr: str = "low") -> Principal:
         f = check.family
+        logs.set_caller("person", f.client_id, f.person_id)  # the local account id: a pseudonym
         if level_rank(f.acr) < level_rank(min_acr):
             raise PermissionDenied("STEP_UP_REQUIRED", f"this needs level {min_acr}; the session is at {f.acr}",
                                    metadata={"required_acr": min_acr, "acr": f.acr})

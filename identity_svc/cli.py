@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hutong.cli import (
     EXAMPLES,
@@ -29,13 +29,17 @@ from hutong.cli import (
     sdk,
 )
 from hutong.errors import HutongError, InvalidArgument
-from identity_svc import platforms, registers
-from identity_svc.core import LEVELS, Identity
+from identity_svc.vocabulary import LEVELS, SCOPES
+
+if TYPE_CHECKING:  # the domain (SQLAlchemy, Argon2) loads only for the commands that use it
+    from identity_svc import platforms
+    from identity_svc.core import Identity
 
 
 @contextmanager
 def _identity(args: argparse.Namespace) -> Iterator[Identity]:
     from hutong.node import open_node
+    from identity_svc.core import Identity
 
     node = open_node(args.data_dir)
     try:
@@ -46,6 +50,8 @@ def _identity(args: argparse.Namespace) -> Iterator[Identity]:
 
 def _import(args: argparse.Namespace) -> int:
     with _identity(args) as idn:
+        from identity_svc import registers
+
         report = registers.import_csv(idn, args.file)
     if args.json:
         print_json({"rows": report.rows, "kind": report.kind})
@@ -61,6 +67,8 @@ def _platform_json(p: platforms.PlatformInfo) -> dict[str, Any]:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from identity_svc import platforms
+
     with _identity(args) as idn:
         new = platforms.add_platform(idn, client_id=args.client_id, name=args.name or args.client_id,
                                      scopes=args.scope or ["openid"], required_acr=args.required_level,
@@ -77,6 +85,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from identity_svc import platforms
+
     with _identity(args) as idn:
         rows = platforms.list_platforms(idn)
     if args.json:
@@ -89,6 +99,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
+    from identity_svc import platforms
+
     with _identity(args) as idn:
         platforms.remove_platform(idn, args.client_id)
     if args.json:
@@ -272,7 +284,7 @@ def _register_identity(subparsers: Any) -> None:
     p.add_argument("--id-number", required=True)
     p.add_argument("--password-file", default=None)
     p.add_argument("--totp-code", default=None, help="one-time code (level high)")
-    p.add_argument("--scope", action="append", choices=[s for s in platforms.SCOPES if ":" not in s],
+    p.add_argument("--scope", action="append", choices=[s for s in SCOPES if ":" not in s],
                    help="requested scope (repeat)")
     command("whoami", "introspect the session's token (exit 1 if not active)", _whoami)
     command("orgs", "organisations the person may act for", _orgs)
@@ -323,7 +335,7 @@ def register(subparsers: Any) -> None:
     add = _command(platform, "add", "register a platform; prints its client secret once", _add, PLATFORM_EXAMPLES)
     add.add_argument("client_id")
     add.add_argument("--name", default="")
-    add.add_argument("--scope", action="append", choices=platforms.SCOPES,
+    add.add_argument("--scope", action="append", choices=SCOPES,
                      help="allowed scope (repeat); default openid")
     add.add_argument("--required-level", choices=LEVELS, default="substantial")
     add.add_argument("--client-cert", type=Path, metavar="PEM",

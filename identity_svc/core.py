@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
 
 from argon2 import PasswordHasher, Type
 from sqlalchemy.orm import Session
@@ -21,9 +20,8 @@ from hutong.errors import InvalidArgument
 from hutong.node import Node
 from identity_svc.settings import IdentitySettings, load_settings
 from identity_svc.signing import TokenSigner
-
-Level = Literal["low", "substantial", "high"]
-LEVELS: tuple[Level, ...] = ("low", "substantial", "high")
+from identity_svc.vocabulary import LEVELS as LEVELS  # re-exported
+from identity_svc.vocabulary import Level as Level
 
 
 def level_rank(level: str) -> int:

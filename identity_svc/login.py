@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, logs, metrics
 from hutong.auth import OPERATOR_SCOPE
 from hutong.errors import FailedPrecondition, HutongError, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_citizen_id
@@ -158,7 +158,12 @@ def _guarded(idn: Identity, platform: PlatformInfo, req: LoginRequest,
     ident, client = throttle.policies(idn)
     keys = [(throttle.identity_key(id_index), ident), (throttle.client_key(platform.client_id), client)]
     with idn.node.db.session() as s:
-        throttle.check(idn, s, keys)
+        try:
+            throttle.check(idn, s, keys)
+        except HutongError as err:
+            metrics.login("refused")
+            logs.security_event("login_refused", reason=err.reason, platform=platform.client_id)
+            raise
     try:
         signed = _consume_challenge_now(idn, req, id_index, platform.client_id) if req.challenge_id else None
         person_id = _check_password(idn, number, req.password)
@@ -170,9 +175,12 @@ def _guarded(idn: Identity, platform: PlatformInfo, req: LoginRequest,
             throttle.clear(s, keys[0][0])
             audit.append(s, actor=f"platform:{platform.client_id}", action="identity.login",
                          target=f"person:{person.id}", details={"acr": acr, "amr": list(amr)})
+        metrics.login("ok")
         return result
     except HutongError as err:
         _record_failure(idn, platform, keys, err)
+        metrics.login("failed")
+        logs.security_event("login_failed", reason=err.reason, platform=platform.client_id)
         raise
 
 

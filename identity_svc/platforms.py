@@ -24,13 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from hutong import audit
-from hutong.auth import OPERATOR_SCOPE
 from hutong.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated, Unavailable
 from identity_svc.core import Identity, Level, check_level
 from identity_svc.credentials import client_secret_matches, hash_client_secret, new_client_secret
 from identity_svc.models import Platform
+from identity_svc.vocabulary import SCOPES as SCOPES  # re-exported: callers use platforms.SCOPES
 
-SCOPES = ("openid", "profile", "id_number", OPERATOR_SCOPE)
 _CLIENT_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{2,79}")
 
 

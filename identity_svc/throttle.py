@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from hutong import logs, metrics
 from hutong.errors import ResourceExhausted
 from identity_svc.core import Identity
 from identity_svc.models import Throttle
@@ -86,6 +87,9 @@ def record_failure(idn: Identity, s: Session, keys: list[tuple[str, Policy]]) ->
         row.last_failure_at = now
         if row.failures >= policy.lockout:
             row.locked_until = now + idn.settings.lockout_seconds
+            kind = "identity" if key.startswith("person:") else "platform"
+            metrics.lockout(kind)
+            logs.security_event("lockout", key_kind=kind, seconds=idn.settings.lockout_seconds)
             row.failures = 0  # after the lockout the identity starts afresh
     s.flush()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hutong.cli import EXAMPLES, add_command, print_json, print_table, progress, sdk
-from hutong.errors import InvalidArgument
+from hutong.errors import AlreadyExists, InvalidArgument
 from hutong.seal.v1 import seal_pb2
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
@@ -125,24 +125,29 @@ def _sign_jobs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
             raise InvalidArgument("ARGUMENTS_INVALID", "give INPUT OUTPUT, or several inputs with --out-dir DIR")
         return [(files[0], files[1])]
     out_dir = Path(args.out_dir)
-    if not out_dir.is_dir():
+    if out_dir.exists() and not out_dir.is_dir():
         raise InvalidArgument("ARGUMENTS_INVALID", f"--out-dir {out_dir} is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
     return [(f, out_dir / f.name) for f in files]
 
 
 def _sign(args: argparse.Namespace) -> int:
     jobs = _sign_jobs(args)
-    for src, _ in jobs:
+    for src, dest in jobs:
         if not src.is_file():
             raise InvalidArgument("FILE_UNREADABLE", f"cannot read the input {src}: no such file")
+        # Checked before any call: sealing uses up a grant, and a sealed document is not to be lost silently.
+        if dest.exists() and not args.force:
+            raise AlreadyExists("OUTPUT_EXISTS", f"{dest} already exists: add --force to overwrite it")
     placement = None
     if args.field is None:
         placement = seal_pb2.Placement(page=args.page, x=args.x, y=args.y, width=args.size, height=args.size)
     client = _client(args)
     results = []
     for n, (src, dest) in enumerate(jobs, start=1):
+        key = args.idempotency_key and (args.idempotency_key if len(jobs) == 1 else f"{args.idempotency_key}:{n}")
         result = client.sign_file(
-            src, dest, args.seal_id, placement=placement, field_name=args.field or "",
+            src, dest, args.seal_id, placement=placement, field_name=args.field or "", idempotency_key=key,
             reason=args.reason, location=args.location, level=_LEVELS[args.level],
             certification=_CERTIFY[args.certify] if args.certify else seal_pb2.CERTIFICATION_UNSPECIFIED)
         results.append({"input": str(src), "output": str(dest), "field": result.field_name, "level": args.level,
@@ -218,7 +223,8 @@ def register(subparsers: Any) -> None:
     p = command("sign", "seal PDF files: INPUT OUTPUT, or INPUT... --out-dir DIR (progress bar)", _sign)
     p.add_argument("seal_id")
     p.add_argument("files", nargs="+", metavar="FILE", help="INPUT OUTPUT, or inputs with --out-dir")
-    p.add_argument("--out-dir", default=None, help="seal every input into this directory (same file names)")
+    p.add_argument("--out-dir", default=None, help="seal every input into this directory (same file names; "
+                   "created if missing)")
     p.add_argument("--field", default=None, help="an existing empty signature field (instead of a position)")
     p.add_argument("--page", type=int, default=1)
     p.add_argument("--x", type=float, default=400.0, help="points from the left edge")
@@ -228,6 +234,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--location", default="")
     p.add_argument("--level", choices=sorted(_LEVELS), default="B-T")
     p.add_argument("--certify", choices=sorted(_CERTIFY), default=None, help="certify the document (DocMDP)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--idempotency-key", default="", help="any unique string (a UUID): sealing again with it returns "
+                   "the first sealed document and uses the grant once (each of several inputs gets KEY:N)")
 
     p = command("verify", "verify the seals on a PDF (exit 1 unless valid)", _verify)
     p.add_argument("input")

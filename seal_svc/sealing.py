@@ -11,6 +11,7 @@ Order of events, so that a failure leaves nothing behind:
 from __future__ import annotations
 
 import enum
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import read_certification_data
 from pyhanko.stamp import StaticStampStyle
 
-from hutong import pki
+from hutong import idempotency, metrics, pki
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 from hutong.node import Node
@@ -127,15 +128,39 @@ class Sealer:
         return self.seals.authorise_use(principal, seal_id)
 
     def seal_chunks(self, principal: Principal, seal_id: str, chunks: Iterable[bytes], options: SealOptions,
-                    *, declared_size: int = 0) -> SealedDocument:
+                    *, declared_size: int = 0, idempotency_key: str = "") -> SealedDocument:
         self.precheck(principal, seal_id, options, declared_size)
         upload = spool(chunks, limit=self.settings.max_upload_bytes, temp_dir=self.settings.temp_dir)
         try:
+            if idempotency_key:
+                return self._seal_once(principal, seal_id, upload, options, idempotency_key)
             return self.seal_spooled(principal, seal_id, upload, options)
         finally:
             upload.close()
 
-    def seal_spooled(self, principal: Principal, seal_id: str, upload: Spooled, options: SealOptions) -> SealedDocument:
+    def _seal_once(self, principal: Principal, seal_id: str, upload: Spooled, options: SealOptions,
+                   key: str) -> SealedDocument:
+        """Sealing under a client's idempotency key: a retry gets the first sealed document back, the grant
+        charged once (the document is remembered in the transaction that charges the grant)."""
+        held = idempotency.claim(self.node.db, actor=principal.actor, operation="seal.sign", key=key,
+                                 request_sha256=idempotency.request_digest(seal_id, repr(options), upload.sha256))
+        if held.done:
+            return self._replay(held.result, seal_id, upload.sha256)
+        try:
+            return self.seal_spooled(principal, seal_id, upload, options, remember=held)
+        except BaseException:
+            idempotency.release(self.node.db, held)
+            raise
+
+    def _replay(self, blob: bytes, seal_id: str, input_sha256: str) -> SealedDocument:
+        head, _, pdf = blob.partition(b"\n")
+        meta = json.loads(head)
+        output = spool_bytes(pdf, limit=len(pdf) + 1, temp_dir=self.settings.temp_dir)
+        return SealedDocument(output=output, seal_id=seal_id, field_name=meta["field"], level=PadesLevel(meta["level"]),
+                              input_sha256=input_sha256, signing_time=datetime.fromisoformat(meta["signing_time"]))
+
+    def seal_spooled(self, principal: Principal, seal_id: str, upload: Spooled, options: SealOptions, *,
+                     remember: idempotency.Claim | None = None) -> SealedDocument:
         info = self.precheck(principal, seal_id, options)
         reader = open_pdf(upload)
         field_name, spec = _field_for(reader, seal_id, options)
@@ -149,9 +174,14 @@ class Sealer:
                     "field": field_name, "level": options.level.value,
                     "certification": options.certification.name if options.certification else None,
                 })
+                if remember is not None:
+                    meta = {"field": field_name, "level": options.level.value, "signing_time": signing_time.isoformat()}
+                    idempotency.save(s, remember, json.dumps(meta).encode() + b"\n" + _contents(output), done=True)
         except BaseException:
             out.close()
+            metrics.seal_signed("error")
             raise
+        metrics.seal_signed("ok")
         return SealedDocument(output=output, seal_id=seal_id, field_name=field_name, level=options.level,
                               input_sha256=upload.sha256, signing_time=signing_time)
 
@@ -203,6 +233,13 @@ class Sealer:
         except SigningError as exc:
             raise FailedPrecondition("PDF_SIGNING_REFUSED", f"the document cannot be sealed: {exc}") from None
         return signing_time
+
+
+def _contents(doc: Spooled) -> bytes:
+    doc.file.seek(0)
+    data = doc.file.read()
+    doc.file.seek(0)
+    return data
 
 
 def _cms_bound(certs: Iterable[x509.Certificate]) -> int:

@@ -13,7 +13,7 @@ from hutong.auth import Authenticator, Principal
 from hutong.common.v1 import common_pb2
 from hutong.convert import timestamp
 from hutong.errors import InvalidArgument
-from hutong.rpc import metadata_dict
+from hutong.rpc import idempotency_key, metadata_dict
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from seal_svc.crl import current_crl, seal_ca_crls
 from seal_svc.sealing import Certification, PadesLevel, Placement, Sealer, SealOptions
@@ -176,7 +176,7 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
             raise InvalidArgument("HEADER_REQUIRED", "the first message must carry the sealing options")
         header = first.header
         doc = self.sealer.seal_chunks(principal, header.seal_id, _chunks(request_iterator), options_from(header),
-                                      declared_size=header.document_size)
+                                      declared_size=header.document_size, idempotency_key=idempotency_key(context))
         try:
             yield seal_pb2.SignPdfResponse(result=seal_pb2.SignPdfResult(
                 seal_id=doc.seal_id, field_name=doc.field_name, level=_LEVELS_BACK[doc.level],

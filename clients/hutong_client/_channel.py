@@ -235,12 +235,43 @@ class Caller:
                 raise error_from_rpc(exc) from None
 
     def bidi_stream(self, method: Callable[..., Iterable[T]], requests: Iterable[Any], *,
-                    timeout: float | None = None) -> Iterator[T]:
-        """A bidirectional stream (e.g. sealing): never retried, errors typed."""
+                    timeout: float | None = None, metadata: Sequence[tuple[str, str]] = ()) -> Iterator[T]:
+        """A bidirectional stream (e.g. sealing): never retried here, errors typed; ``metadata`` is added."""
         try:
-            yield from method(iter(requests), metadata=self.metadata, timeout=timeout or TRANSFER_TIMEOUT)
+            yield from method(iter(requests), metadata=[*self.metadata, *metadata],
+                              timeout=timeout or TRANSFER_TIMEOUT)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
+
+
+# -- paging ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list call: its items and the token of the next page ("" when it was the last)."""
+
+    items: list[Any]
+    next_page_token: str
+
+
+def fetch_page(caller: Caller, method: Callable[..., Any], request: Any, field_name: str, *, page_size: int = 0,
+               page_token: str = "") -> Page:
+    """One page of a list RPC whose request has ``page`` (``hutong.common.v1.PageRequest``)."""
+    request.page.page_size, request.page.page_token = page_size, page_token
+    resp = caller.unary(method, request, idempotent=True)
+    return Page(list(getattr(resp, field_name)), resp.page.next_page_token)
+
+
+def iterate_pages(caller: Caller, method: Callable[..., Any], request: Any, field_name: str, *,
+                  page_size: int = 0, page_token: str = "") -> Iterator[Any]:
+    """Every item of a list RPC, fetching page after page as the iteration goes (never only the first)."""
+    token = page_token
+    while True:
+        page = fetch_page(caller, method, request, field_name, page_size=page_size, page_token=token)
+        yield from page.items
+        token = page.next_page_token
+        if not token:
+            return
 
 
 class AsyncCaller:
@@ -271,5 +302,6 @@ class AsyncCaller:
 
 __all__ = [
     "CHUNK", "DEFAULT_TIMEOUT", "NO_RETRY", "TRANSFER_TIMEOUT", "AsyncCaller", "Caller", "Credentials",
-    "HutongError", "RetryPolicy", "TlsOptions", "TokenSource", "open_aio_channel", "open_channel",
+    "HutongError", "Page", "RetryPolicy", "TlsOptions", "TokenSource", "fetch_page", "iterate_pages",
+    "open_aio_channel", "open_channel",
 ]

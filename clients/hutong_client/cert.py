@@ -23,10 +23,19 @@ from cryptography import x509
 
 from cert_svc import jws
 from cert_svc.offline import StatusListCache, Verification, verify_token
+from hutong.auth import IDEMPOTENCY_KEY
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc
 from hutong.common.v1 import common_pb2
-from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy
+from hutong_client._channel import (
+    DEFAULT_TIMEOUT,
+    Caller,
+    Credentials,
+    Page,
+    RetryPolicy,
+    fetch_page,
+    iterate_pages,
+)
 from hutong_client._streams import Source, atomic_file, replayable
 
 
@@ -96,9 +105,11 @@ class CertClient:
                                          predecessor=predecessor)
         return self._unary(self._stub.IssueCertificate, req).certificate  # type: ignore[no-any-return]
 
-    def issue_batch(self, type_code: str, csv: Source) -> Iterator[pb.IssueBatchResponse]:
+    def issue_batch(self, type_code: str, csv: Source, *, idempotency_key: str = "") -> Iterator[pb.IssueBatchResponse]:
         """Streams per-row outcomes as the node processes them; the last message carries the summary.
-        ``csv`` is a path, bytes or a binary stream (header row: holder_id,holder_name,<fields>)."""
+        ``csv`` is a path, bytes or a binary stream (header row: holder_id,holder_name,<fields>). With an
+        ``idempotency_key`` a repeated call (after a broken connection, say) returns the first call's outcomes
+        and issues nothing twice; a batch cut off midway goes on after the rows it had committed."""
         make, _ = replayable(csv)
 
         def requests() -> Iterator[pb.IssueBatchRequest]:
@@ -106,7 +117,8 @@ class CertClient:
             for block in make():
                 yield pb.IssueBatchRequest(csv=common_pb2.Chunk(data=block))
 
-        return self._caller.bidi_stream(self._stub.IssueBatch, requests())
+        extra = [(IDEMPOTENCY_KEY, idempotency_key)] if idempotency_key else []
+        return self._caller.bidi_stream(self._stub.IssueBatch, requests(), metadata=extra)
 
     def change_status(self, identifier: str, status: pb.CertStatus, reason: str = "") -> pb.Certificate:
         req = pb.ChangeStatusRequest(identifier=identifier, status=status, reason=reason)
@@ -134,10 +146,30 @@ class CertClient:
         return str(self._unary(self._stub.FetchRemoteCertificate, req, idempotent=True).jws)
 
     def list(self, *, holder_id: str = "", holder_kind: pb.HolderKind = pb.HOLDER_KIND_UNSPECIFIED, purpose: str = "",
-             type_code: str = "") -> builtins.list[pb.Certificate]:
-        req = pb.ListCertificatesRequest(holder=pb.Holder(id=holder_id, kind=holder_kind), purpose=purpose,
-                                         type_code=type_code)
-        return builtins.list(self._unary(self._stub.ListCertificates, req, idempotent=True).certificates)
+             type_code: str = "", page_size: int = 0) -> builtins.list[pb.Certificate]:
+        """Every certificate that matches (all pages; ``iter_certificates`` streams them)."""
+        return builtins.list(self.iter_certificates(holder_id=holder_id, holder_kind=holder_kind, purpose=purpose,
+                                                    type_code=type_code, page_size=page_size))
+
+    @staticmethod
+    def _list_request(holder_id: str, holder_kind: pb.HolderKind, purpose: str,
+                      type_code: str) -> pb.ListCertificatesRequest:
+        return pb.ListCertificatesRequest(holder=pb.Holder(id=holder_id, kind=holder_kind), purpose=purpose,
+                                          type_code=type_code)
+
+    def iter_certificates(self, *, holder_id: str = "", holder_kind: pb.HolderKind = pb.HOLDER_KIND_UNSPECIFIED,
+                          purpose: str = "", type_code: str = "", page_size: int = 0) -> Iterator[pb.Certificate]:
+        """The matching certificates, page by page (``page_size`` 0 = the node's default) as iteration goes."""
+        return iterate_pages(self._caller, self._stub.ListCertificates,
+                             self._list_request(holder_id, holder_kind, purpose, type_code), "certificates",
+                             page_size=page_size)
+
+    def list_page(self, *, holder_id: str = "", holder_kind: pb.HolderKind = pb.HOLDER_KIND_UNSPECIFIED,
+                  purpose: str = "", type_code: str = "", page_size: int = 0, page_token: str = "") -> Page:
+        """One page of certificates and the token of the next ("" after the last)."""
+        return fetch_page(self._caller, self._stub.ListCertificates,
+                          self._list_request(holder_id, holder_kind, purpose, type_code), "certificates",
+                          page_size=page_size, page_token=page_token)
 
     def grant_consent(self, platform: str, identifiers: Iterable[str], purpose: str,
                       expires_at: datetime) -> pb.Consent:
@@ -150,7 +182,9 @@ class CertClient:
         return self._unary(self._stub.WithdrawConsent, req).consent  # type: ignore[no-any-return]
 
     def access_log(self) -> builtins.list[pb.AccessRecord]:
-        return builtins.list(self._unary(self._stub.ListAccessLog, pb.ListAccessLogRequest(), idempotent=True).records)
+        """Every access to the caller's certificates (all pages)."""
+        return builtins.list(iterate_pages(self._caller, self._stub.ListAccessLog, pb.ListAccessLogRequest(),
+                                           "records"))
 
     def download_rendition(self, identifier: str, sink: BinaryIO | str | os.PathLike[str], *,
                            purpose: str = "") -> int:

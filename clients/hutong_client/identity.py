@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -24,7 +24,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
-from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy
+from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy, iterate_pages
 from hutong_client.tokens import TokenKind, verify_token
 
 Role = Literal["administrator", "staff"]
@@ -208,16 +208,13 @@ class IdentityClient:
         return self._caller.unary(self._orgs.RevokeGrant, req).grant
 
     def list_grants(self, uscc: str, *, page_size: int = 100) -> list[pb.Grant]:
-        grants: list[pb.Grant] = []
-        token = ""
-        while True:
-            req = pb.ListGrantsRequest(uscc=uscc)
-            req.page.page_size, req.page.page_token = page_size, token
-            resp = self._caller.unary(self._orgs.ListGrants, req, idempotent=True)
-            grants.extend(resp.grants)
-            token = resp.page.next_page_token
-            if not token:
-                return grants
+        """Every grant of the organisation (all pages)."""
+        return list(self.iter_grants(uscc, page_size=page_size))
+
+    def iter_grants(self, uscc: str, *, page_size: int = 100) -> Iterator[pb.Grant]:
+        """The organisation's grants, page by page as the iteration goes."""
+        return iterate_pages(self._caller, self._orgs.ListGrants, pb.ListGrantsRequest(uscc=uscc), "grants",
+                             page_size=page_size)
 
     def my_organisations(self) -> list[pb.Organisation]:
         resp = self._caller.unary(self._orgs.ListMyOrganisations, pb.ListMyOrganisationsRequest(), idempotent=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -24,10 +25,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import grpc
 from cryptography import x509
 
+from hutong.auth import IDEMPOTENCY_KEY
 from hutong.common.v1 import common_pb2
-from hutong.errors import Internal
+from hutong.errors import Internal, Unavailable
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
-from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy
+from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy, iterate_pages
 from hutong_client._streams import Source, atomic_file, chunks, replayable
 
 if TYPE_CHECKING:
@@ -98,16 +100,13 @@ class SealClient:
         return self._caller.unary(self._stub.GetSeal, seal_pb2.GetSealRequest(seal_id=seal_id), idempotent=True).seal
 
     def list_seals(self, org_uscc: str = "") -> list[seal_pb2.Seal]:
-        seals: list[seal_pb2.Seal] = []
-        token = ""
-        while True:
-            req = seal_pb2.ListSealsRequest(org_uscc=org_uscc,
-                                            page=common_pb2.PageRequest(page_size=500, page_token=token))
-            resp = self._caller.unary(self._stub.ListSeals, req, idempotent=True)
-            seals.extend(resp.seals)
-            token = resp.page.next_page_token
-            if not token:
-                return seals
+        """Every seal of the organisation (all pages)."""
+        return list(self.iter_seals(org_uscc))
+
+    def iter_seals(self, org_uscc: str = "", *, page_size: int = 500) -> Iterator[seal_pb2.Seal]:
+        """The organisation's seals, page by page as the iteration goes."""
+        return iterate_pages(self._caller, self._stub.ListSeals, seal_pb2.ListSealsRequest(org_uscc=org_uscc),
+                             "seals", page_size=page_size)
 
     def suspend_seal(self, seal_id: str, reason: str = "") -> seal_pb2.Seal:
         return self._caller.unary(self._stub.SuspendSeal, seal_pb2.SuspendSealRequest(seal_id=seal_id,
@@ -140,10 +139,11 @@ class SealClient:
         return self._caller.unary(self._stub.GetCrl, seal_pb2.GetCrlRequest(), idempotent=True)
 
     # -- sealing -----------------------------------------------------------------------------
-    def sign_stream(self, source: BinaryIO | Iterable[bytes], sink: BinaryIO,
-                    header: seal_pb2.SignPdfHeader) -> seal_pb2.SignPdfResult:
+    def sign_stream(self, source: BinaryIO | Iterable[bytes], sink: BinaryIO, header: seal_pb2.SignPdfHeader, *,
+                    idempotency_key: str = "") -> seal_pb2.SignPdfResult:
         """Seal what ``source`` holds (a binary stream or an iterable of chunks) into ``sink``; checks size and
-        SHA-256 of what came back. Never retried: a seal use counts against the caller's grant."""
+        SHA-256 of what came back. Not retried here: a seal use counts against the caller's grant (with an
+        ``idempotency_key`` a second call returns the first one's document, charged once)."""
         blocks = chunks(source) if hasattr(source, "read") else source  # type: ignore[arg-type]
 
         def requests() -> Iterator[seal_pb2.SignPdfRequest]:
@@ -153,7 +153,8 @@ class SealClient:
 
         result: seal_pb2.SignPdfResult | None = None
         digest, size = hashlib.sha256(), 0
-        for msg in self._caller.bidi_stream(self._stub.SignPdf, requests()):
+        extra = [(IDEMPOTENCY_KEY, idempotency_key)] if idempotency_key else []
+        for msg in self._caller.bidi_stream(self._stub.SignPdf, requests(), metadata=extra):
             if msg.WhichOneof("msg") == "result":
                 result = msg.result
             else:
@@ -167,11 +168,14 @@ class SealClient:
     def sign(self, source: Source, sink: BinaryIO | str | os.PathLike[str], seal_id: str, *,
              placement: seal_pb2.Placement | None = None, field_name: str = "", reason: str = "",
              location: str = "", level: seal_pb2.PadesLevel = seal_pb2.PADES_LEVEL_B_T,
-             certification: seal_pb2.Certification = seal_pb2.CERTIFICATION_UNSPECIFIED) -> seal_pb2.SignPdfResult:
+             certification: seal_pb2.Certification = seal_pb2.CERTIFICATION_UNSPECIFIED,
+             idempotency_key: str = "") -> seal_pb2.SignPdfResult:
         """Seal a PDF from a path, bytes or a binary stream into a path (written atomically) or a binary stream.
 
         Give ``placement`` (page + box, points from the bottom-left corner) or the name of an existing empty
-        signature field."""
+        signature field. With an ``idempotency_key`` (e.g. a UUID kept with the job) the call is safe to repeat:
+        the node returns the first sealed document and charges the grant once; into a path it is then retried
+        on UNAVAILABLE like an idempotent call."""
         make, size = replayable(source)
         header = seal_pb2.SignPdfHeader(seal_id=seal_id, reason=reason, location=location, level=level,
                                         certification=certification, document_size=size)
@@ -180,9 +184,17 @@ class SealClient:
         else:
             header.field_name = field_name
         if hasattr(sink, "write"):
-            return self.sign_stream(make(), sink, header)  # type: ignore[arg-type]
-        with atomic_file(sink) as out:  # type: ignore[arg-type]
-            return self.sign_stream(make(), out, header)
+            return self.sign_stream(make(), sink, header, idempotency_key=idempotency_key)  # type: ignore[arg-type]
+        delays = iter(self._caller.retry.delays() if idempotency_key else ())
+        while True:
+            try:
+                with atomic_file(sink) as out:  # type: ignore[arg-type]
+                    return self.sign_stream(make(), out, header, idempotency_key=idempotency_key)
+            except Unavailable:
+                delay = next(delays, None)
+                if delay is None:
+                    raise
+                time.sleep(delay)
 
     def sign_file(self, src: str | os.PathLike[str], dest: str | os.PathLike[str], seal_id: str,
                   **options: Any) -> seal_pb2.SignPdfResult:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,21 @@ from typing import Any
 from hutong.errors import InvalidArgument
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong_client.identity import Session
+
+# What an access token (a JWT) may contain. Anything else would go into call metadata as it is, where
+# gRPC refuses it with an unhelpful "Invalid metadata" (and older versions abort the process).
+_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
+
+
+def _not_a_token(where: str) -> InvalidArgument:
+    return InvalidArgument("TOKEN_FILE_INVALID", f"{where} holds neither an access token nor a session "
+                           "(from `hutong identity login --token-file FILE`)")
+
+
+def _checked(token: str, where: str) -> str:
+    if token and not _TOKEN_CHARS.match(token):
+        raise _not_a_token(where)
+    return token
 
 
 def save_session(path: str | os.PathLike[str], tokens: pb.TokenSet, *, client_id: str = "") -> None:
@@ -38,18 +54,20 @@ def load_token(path: str | os.PathLike[str] | None, *, target: str, client_id: s
                tls: Any = None, timeout: float = 30.0) -> str | Session | None:
     """The access token (or a self-refreshing ``Session``) in ``path``, else ``$HUTONG_TOKEN``, else None."""
     if not path:
-        return os.environ.get("HUTONG_TOKEN") or None
+        return _checked(os.environ.get("HUTONG_TOKEN", "").strip(), "$HUTONG_TOKEN") or None
     try:
         text = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise InvalidArgument("FILE_UNREADABLE", f"cannot read the token file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise _not_a_token(f"the token file {path}") from None
     if not text.startswith("{"):
-        return text or None
+        return _checked(text, f"the token file {path}") or None
     try:
         data = json.loads(text)
-        access = str(data["access_token"])
+        access = _checked(str(data["access_token"]), f"the session file {path}")
     except (ValueError, KeyError, TypeError):
-        raise InvalidArgument("FILE_UNREADABLE", f"the token file {path} is not a session file") from None
+        raise _not_a_token(f"the token file {path}") from None
     if not (client_id and client_secret and data.get("refresh_token")) or client_id != data.get("client_id"):
         return access
     tokens = pb.TokenSet(access_token=access, refresh_token=data["refresh_token"], id_token=data.get("id_token", ""),

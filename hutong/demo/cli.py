@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from hutong.demo import run
+    from hutong.demo.runner import run
 
     return run(args.out)
 
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        "database each), runs DESIGN.md §9 step by step through the SDK and prints what happened. "
                        "Exit status 0 when every step passed, 1 when one failed.",
                        epilog="example:\n  hutong demo --out demo-out   # keeps *.pdf, *.jws, *.jwt, *.pem, "
-                       "trust-list.jws", formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, help="keep the artefacts here (default: a temporary directory)")
+                       "trust-list.jws and logs/ (the nodes' logs)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, help="keep the artefacts and node logs here (default: nothing is kept)")
     p.set_defaults(func=_demo)

@@ -22,6 +22,11 @@ EXAMPLES = """examples:
 """
 
 
+def _say(args: argparse.Namespace, text: str, **data: object) -> None:
+    """A write command's outcome: a sentence, or with --json the same facts as JSON."""
+    print(json.dumps(data, ensure_ascii=False) if getattr(args, "json", False) else text)
+
+
 def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from hutong.node import open_node
 
@@ -51,7 +56,8 @@ def _add(args: argparse.Namespace) -> int:
     try:
         entry = MemberEntry.from_dict(raw)
         add_member(node, entry)
-        print(f"member {entry.node_id} added; publish to make it effective")
+        _say(args, f"member {entry.node_id} added; publish to make it effective", node_id=entry.node_id,
+             added=True)
     finally:
         node.close()
     return 0
@@ -63,7 +69,8 @@ def _remove(args: argparse.Namespace) -> int:
     node = _open(args)
     try:
         remove_member(node, args.node_id)
-        print(f"member {args.node_id} removed; publish to make it effective")
+        _say(args, f"member {args.node_id} removed; publish to make it effective", node_id=args.node_id,
+             removed=True)
     finally:
         node.close()
     return 0
@@ -95,7 +102,8 @@ def _publish(args: argparse.Namespace) -> int:
         node.close()
     if args.out:
         Path(args.out).write_text(token)
-    print(f"trust list published ({len(token)} bytes)")
+    _say(args, f"trust list published ({len(token)} bytes)", published=True, bytes=len(token),
+         out=str(args.out) if args.out else None)
     return 0
 
 
@@ -109,7 +117,8 @@ def _join(args: argparse.Namespace) -> int:
         raise InvalidArgument("ALREADY_FEDERATED", "hutong.toml already has a [federation] section: edit it instead")
     shutil.copyfile(args.hub_root, args.data_dir / "hub-root.pem")
     config.write_text(text + f'\n[federation]\nhub = "{args.hub}"\nhub_root_file = "hub-root.pem"\n', encoding="utf-8")
-    print(f"joined: hub {args.hub}; run `hutong federation refresh --data-dir {args.data_dir}`")
+    _say(args, f"joined: hub {args.hub}; run `hutong federation refresh --data-dir {args.data_dir}`", hub=args.hub,
+         joined=True)
     return 0
 
 
@@ -125,7 +134,8 @@ def _refresh(args: argparse.Namespace) -> int:
     finally:
         node.close()
     assert tl is not None
-    print(f"trust list #{tl.sequence}: {len(tl.members)} members, next update {tl.next_update.isoformat()}")
+    _say(args, f"trust list #{tl.sequence}: {len(tl.members)} members, next update {tl.next_update.isoformat()}",
+         sequence=tl.sequence, members=len(tl.members), next_update=tl.next_update.isoformat())
     return 0
 
 
@@ -139,13 +149,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     def cmd(name: str, help_: str, func) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
         p = cmds.add_parser(name, help=help_)
         data_dir_arg(p)
+        if name != "describe":  # describe always prints JSON
+            p.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
         p.set_defaults(func=func)
         return p
 
     cmd("describe", "print this node's member descriptor (JSON)", _describe)
     cmd("add", "hub: add or update a member from its descriptor", _add).add_argument("descriptor")
     cmd("remove", "hub: remove a member", _remove).add_argument("node_id")
-    cmd("list", "hub: list members", _list).add_argument("--json", action="store_true")
+    cmd("list", "hub: list members", _list)
     p = cmd("publish", "hub: sign and publish the next trust list", _publish)
     p.add_argument("--validity-days", type=int, default=7)
     p.add_argument("--out", help="also write the trust list (JWS) to this file")

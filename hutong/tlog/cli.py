@@ -22,7 +22,9 @@ def _data_dir(p: argparse.ArgumentParser) -> None:
 def _db(data_dir: Path) -> Any:
     from hutong.config import load_config
     from hutong.db import Database
+    from hutong.node import require_initialised
 
+    require_initialised(data_dir)  # a wrong --data-dir says so, rather than DATABASE_UNAVAILABLE
     return Database(load_config(data_dir).effective_database_url)
 
 

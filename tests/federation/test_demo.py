@@ -32,6 +32,8 @@ def test_demo_runs_the_scenario_and_keeps_its_artefacts(demo: tuple[subprocess.C
                  "citizen-id-token-at-a.jwt", "citizen-id-token-at-b.jwt", "business-licence.jws", "diploma.jws",
                  "contract.pdf", "contract-sealed.pdf"):
         assert (out / name).stat().st_size > 0, name
+    for node in ("hub", "prov-a", "prov-b"):  # the nodes' logs are kept with --out
+        assert (out / "logs" / f"{node}.log").stat().st_size > 0, node
     # Independent tools agree with the nodes about the sealed contract.
     pdfsig = subprocess.run(["pdfsig", str(out / "contract-sealed.pdf")], capture_output=True, text=True)
     assert "Signature is Valid" in pdfsig.stdout, pdfsig.stdout

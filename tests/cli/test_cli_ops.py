@@ -1,0 +1,133 @@
+"""Issue 15's command-line fixes against a real node: paging, --json on write commands, errors that say what
+is wrong (broken pipe, wrong --data-dir, a file that is not a token), ``seal sign`` never overwriting silently."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hutong.seal.v1 import seal_pb2
+from hutong_client import Hutong
+from tests.clients.sdk_world import ACME, PASSWORD, ZHANG, World, licence_fields
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+def _one_error_line(err: str, reason: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {reason}: ") and "Traceback" not in err, err
+
+
+def _issue(world: World, run: Run, tmp_path: Path, count: int) -> None:
+    fields = licence_fields(name="分页测试有限公司")
+    rows = [f"{ACME[0]},{ACME[1]}," + ",".join(fields.values()) for _ in range(count)]
+    csv = tmp_path / "page.csv"
+    csv.write_text("holder_id,holder_name," + ",".join(fields) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code, out, err = run("cert", "issue-batch", world.licence_type, str(csv), "--json", "--target", world.target,
+                         "--client-id", "amr-platform", env={"HUTONG_CLIENT_SECRET": world.regulator_secret})
+    assert code == 0, err
+
+
+def test_cert_list_pages(world: World, run: Run, tmp_path: Path) -> None:
+    _issue(world, run, tmp_path, 7)
+    conn = ["--target", world.target, "--client-id", "amr-platform", "--type-code", world.licence_type, "--json"]
+    env = {"HUTONG_CLIENT_SECRET": world.regulator_secret}
+    code, out, _ = run("cert", "list", *conn, env=env)
+    everything = [c["identifier"] for c in json.loads(out)]
+    assert code == 0 and len(everything) >= 8 and len(set(everything)) == len(everything)
+    # One page at a time: the next page's token on stderr, the pages together are everything, in order.
+    seen: list[str] = []
+    token: list[str] = []
+    for _ in range(len(everything)):
+        code, out, err = run("cert", "list", *conn, "--page-size", "3", *token, env=env)
+        page = [c["identifier"] for c in json.loads(out)]
+        assert code == 0 and 0 < len(page) <= 3
+        seen += page
+        if "--page-token" not in err:
+            break
+        token = ["--page-token", err.split("--page-token", 1)[1].split()[0]]
+    assert seen == everything
+    code, out, err = run("cert", "list", *conn, "--page-size", "3", "--all", env=env)
+    assert [c["identifier"] for c in json.loads(out)] == everything and "--page-token" not in err
+    # The SDK's iterator fetches page after page.
+    with Hutong(world.target, **world.regulator) as h:
+        assert [c.identifier for c in h.cert.iter_certificates(type_code=world.licence_type, page_size=2)] \
+            == everything
+        page = h.cert.list_page(type_code=world.licence_type, page_size=2)
+        assert len(page.items) == 2 and page.next_page_token
+
+
+def test_a_closed_pipe_is_not_an_error(world: World) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUTONG_")}
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the command writes: `hutong cert types | head -0`
+    proc = subprocess.run([sys.executable, "-m", "hutong.cli", "cert", "types", "--target", world.target],
+                          stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    os.close(write)
+    assert proc.stderr == "" and proc.returncode == 141
+
+
+def test_wrong_data_dir_says_so(run: Run, tmp_path: Path) -> None:
+    for args in (("platform", "list"), ("audit", "verify"), ("federation", "describe")):
+        code, _, err = run(*args, "--data-dir", str(tmp_path / "no-such-node"))
+        assert code == 2
+        _one_error_line(err, "NODE_NOT_INITIALISED")
+        assert "--data-dir" in err and "does not exist" in err
+    code, _, err = run("platform", "list", "--data-dir", str(tmp_path))  # exists, but is not a node
+    _one_error_line(err, "NODE_NOT_INITIALISED")
+    assert "hutong.toml" in err
+
+
+def test_a_token_file_that_holds_no_token(world: World, run: Run, tmp_path: Path) -> None:
+    for name, content in (("binary", bytes(range(256))), ("words", b"hello world\n"), ("pem", b"-----BEGIN X\n")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        code, _, err = run("seal", "list", "--target", world.target, "--token-file", str(path))
+        assert code == 2
+        _one_error_line(err, "TOKEN_FILE_INVALID")
+    code, _, err = run("seal", "list", "--target", world.target, env={"HUTONG_TOKEN": "two words"})
+    _one_error_line(err, "TOKEN_FILE_INVALID")
+
+
+def test_seal_sign_never_overwrites_without_force(world: World, run: Run, tmp_path: Path) -> None:
+    from bench.pdfgen import make_pdf_file
+
+    with Hutong(world.target, **world.portal) as portal:
+        person = portal.as_person(portal.login(ZHANG, PASSWORD))
+        if ACME[0] not in {o.uscc for o in person.identity.my_organisations()}:
+            person.identity.register_organisation(ACME[0], ACME[1])
+        company = portal.as_person(portal.identity.session(person.identity.switch_organisation(ACME[0])))
+        seal = company.seal.create_seal(org_uscc=ACME[0], type=seal_pb2.SEAL_TYPE_FINANCE)
+        grant = company.seal.grant(seal.seal_id, grantee="portal", kind=seal_pb2.GRANTEE_KIND_PLATFORM, max_uses=5)
+    src = make_pdf_file(tmp_path / "in.pdf")
+    dest = tmp_path / "out.pdf"
+    dest.write_bytes(b"precious")
+    env = {"HUTONG_CLIENT_SECRET": world.portal_secret}
+    conn = ["--target", world.target, "--client-id", "portal", "--level", "B-B"]
+    code, _, err = run("seal", "sign", seal.seal_id, str(src), str(dest), *conn, env=env)
+    assert code == 2
+    _one_error_line(err, "OUTPUT_EXISTS")
+    assert "--force" in err and dest.read_bytes() == b"precious"
+    with Hutong(world.target, **world.portal) as portal:
+        company = portal.as_person(portal.identity.session(
+            portal.as_person(portal.login(ZHANG, PASSWORD)).identity.switch_organisation(ACME[0])))
+        assert [g.uses for g in company.seal.list_grants(seal.seal_id) if g.grant_id == grant.grant_id] == [0]
+    code, out, err = run("seal", "sign", seal.seal_id, str(src), str(dest), *conn, "--force", "--json", env=env)
+    assert code == 0, err
+    assert json.loads(out)["output"] == str(dest) and dest.read_bytes().startswith(b"%PDF")
+
+
+def test_write_commands_answer_json(run: Run, tmp_path: Path) -> None:
+    code, out, err = run("node", "init", "--data-dir", str(tmp_path / "n"), "--node-id", "json-node", "--json")
+    assert code == 0, err
+    assert json.loads(out)["node_id"] == "json-node"
+    root = tmp_path / "hub-root.pem"
+    root.write_text("-----BEGIN CERTIFICATE-----\n")
+    code, out, err = run("federation", "join", "--data-dir", str(tmp_path / "n"), "--hub", "127.0.0.1:9",
+                         "--hub-root", str(root), "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"hub": "127.0.0.1:9", "joined": True}
