@@ -32,6 +32,9 @@ class Row:
     met: bool | None  # None: not measured
     unit: str = ""
     note: str = ""
+    # How subject and baseline are matched: the server's worker processes against as many baseline processes
+    # on the same CPU ("per core"), or why no such match applies (a published peer figure, an absolute target).
+    fairness: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,11 +42,12 @@ class Row:
 
 def not_measured(figure: str, target: str, why: str) -> Row:
     return Row(figure=figure, value=None, baseline=None, ratio=None, target=target, met=None,
-               note=f"not measured: {why}")
+               note=f"not measured: {why}", fairness="-")
 
 
 def ratio_row(figure: str, value: float, baseline: float, *, minimum: float | None = None,
-              maximum: float | None = None, unit: str = "", note: str = "", target: str = "") -> Row:
+              maximum: float | None = None, unit: str = "", note: str = "", target: str = "",
+              fairness: str = "") -> Row:
     """A row whose target is a bound on value / baseline."""
     ratio = value / baseline if baseline else float("nan")
     met = True
@@ -53,14 +57,15 @@ def ratio_row(figure: str, value: float, baseline: float, *, minimum: float | No
     if maximum is not None:
         met = met and ratio <= maximum
         target = target or f"<= {maximum:g}x"
-    return Row(figure, value, baseline, ratio, target, bool(met), unit, note)
+    return Row(figure, value, baseline, ratio, target, bool(met), unit, note, fairness)
 
 
 def rate_row(figure: str, value: float, minimum: float, *, baseline: float | None = None, unit: str = "/s",
-             note: str = "") -> Row:
+             note: str = "", fairness: str = "") -> Row:
     """A throughput with an absolute target; ``baseline`` (a peer's published figure) printed beside it."""
     ratio = value / baseline if baseline else None
-    return Row(figure, value, baseline, ratio, f">= {minimum:g}{unit}", value >= minimum, unit, note)
+    return Row(figure, value, baseline, ratio, f">= {minimum:g}{unit}", value >= minimum, unit, note,
+               fairness)
 
 
 # -- modes ----------------------------------------------------------------------------------------

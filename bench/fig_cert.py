@@ -12,11 +12,21 @@ from typing import Any
 
 from bench.core import Mode, Row, load_rate, not_measured, percentile, rate_row, run_load, timed_rate
 from bench.seed import Repository
-from bench.world import ISSUER_PLATFORM, ISSUER_USCC, ORG_NAME, ORG_USCC, Prepared, channel, platform_metadata
+from bench.world import (
+    ISSUER_PLATFORM,
+    ISSUER_USCC,
+    ORG_NAME,
+    ORG_USCC,
+    SERVER_WORKERS,
+    Prepared,
+    channel,
+    platform_metadata,
+)
 
 FIG_BATCH = "certificate issuance/s, JWS only, IssueBatch"
 FIG_PDF = "certificate issuance/s with sealed PDF rendition"
 FIG_OFFLINE = "offline certificate verification in the SDK, per core"
+ABSOLUTE = f"absolute target against server --workers {SERVER_WORKERS}; no peer figure"
 
 
 def licence_fields(prep: Prepared) -> dict[str, str]:
@@ -78,15 +88,16 @@ def run(mode: Mode, target: str, prep: Prepared, latency: dict[str, list[tuple[f
         res = run_load(batch_op, (target, prep, mode.batch_rows), procs=1, threads=2, seconds=mode.seconds)
         if res.ops == 0 or res.errors:
             raise RuntimeError(res.first_error or "no batch finished in the time given")
-        rows.append(rate_row(FIG_BATCH, res.ops * mode.batch_rows / res.seconds, 300, unit="/s",
-                             note=f"{mode.batch_rows} rows a batch, 2 batches at a time"))
+        rows.append(rate_row(FIG_BATCH, res.ops * mode.batch_rows / res.seconds, 500, unit="/s",
+                             note=f"{mode.batch_rows} rows a batch, 2 batches at a time", fairness=ABSOLUTE))
     except Exception as exc:  # noqa: BLE001 - reported as a row
-        rows.append(not_measured(FIG_BATCH, ">= 300/s", str(exc)))
+        rows.append(not_measured(FIG_BATCH, ">= 500/s", str(exc)))
     try:
         value = load_rate(issue_with_pdf_op, (target, prep), procs=1, threads=4, seconds=mode.seconds)
-        rows.append(rate_row(FIG_PDF, value, 50, unit="/s", note="IssueCertificate + DownloadRendition (sealed)"))
+        rows.append(rate_row(FIG_PDF, value, 20, unit="/s", note="IssueCertificate + DownloadRendition (sealed)",
+                             fairness=ABSOLUTE))
     except Exception as exc:  # noqa: BLE001
-        rows.append(not_measured(FIG_PDF, ">= 50/s", str(exc)))
+        rows.append(not_measured(FIG_PDF, ">= 20/s", str(exc)))
     client = _client(target, prep)
     try:
         cert = client.issue(prep.type_code, ORG_USCC, ORG_NAME, licence_fields(prep))
@@ -106,7 +117,8 @@ def offline_row(mode: Mode, client: Any, token: str) -> Row:
         if result.verdict != "valid":
             raise RuntimeError(f"the SDK found the certificate {result.verdict}: {result.findings}")
         value = timed_rate(lambda: verifier.verify(token), mode.seconds)
-        return rate_row(FIG_OFFLINE, value, 3000, unit="/s", note="one thread, trust bundle and status list cached")
+        return rate_row(FIG_OFFLINE, value, 3000, unit="/s", note="one thread, trust bundle and status list cached",
+                        fairness="one thread of the SDK, absolute")
     except Exception as exc:  # noqa: BLE001
         return not_measured(FIG_OFFLINE, ">= 3000/s", str(exc))
 
@@ -152,6 +164,7 @@ def lookup_row(mode: Mode, target: str, prep: Prepared, cert: Any,
         ratio = p99[large] / p99[small]
         met = ratio <= 1.5 and p99[large] <= 5.0
         return Row(figure, p99[large], p99[small], ratio, "<= 1.5x and <= 5 ms", met, "ms",
-                   f"GetCertificate over gRPC, sequential; p50 {p50[large]:.2f} vs {p50[small]:.2f} ms")
+                   f"GetCertificate over gRPC, sequential; p50 {p50[large]:.2f} vs {p50[small]:.2f} ms",
+                   fairness="the same server, sequential client, two repository sizes")
     except Exception as exc:  # noqa: BLE001
         return not_measured(figure, "<= 1.5x and <= 5 ms", f"{type(exc).__name__}: {exc}")

@@ -42,5 +42,6 @@ def run(mode: Mode) -> list[Row]:
             baseline.append(_wall(baseline_cmd))
         value, base = statistics.median(subject), statistics.median(baseline)
         rows.append(ratio_row(FIGURE.format(" ".join(command)), value * 1000, base * 1000, maximum=TARGET_MAX,
-                              unit="ms", note=f"median of {runs} starts each"))
+                              unit="ms", note=f"median of {runs} starts each",
+                              fairness="1 process vs 1 process, same CPU, interleaved"))
     return rows

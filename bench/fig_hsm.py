@@ -83,7 +83,8 @@ def run(mode: Mode, data_dir: Path, scaling: dict[str, list[tuple[float, float]]
             value, base = pool.submit(_compare_in_child, str(data_dir), mode.seconds * 2, mode.rounds).result(
                 timeout=120 + mode.seconds * 2 * mode.rounds)
         rows.append(ratio_row(FIG_BARE, value, base, minimum=0.9, unit="sig/s",
-                              note="one process, interleaved rounds, median"))
+                              note="one process, interleaved rounds, median",
+                              fairness="1 process vs 1 process, same CPU"))
     except Exception as exc:  # noqa: BLE001
         rows.append(not_measured(FIG_BARE, ">= 0.9x", str(exc)))
     try:
@@ -98,7 +99,8 @@ def run(mode: Mode, data_dir: Path, scaling: dict[str, list[tuple[float, float]]
         med = {n: statistics.median(v) for n, v in rates.items()}
         scaling["hsm signatures/s vs processes"] = [(float(n), med[n]) for n in procs]
         rows.append(ratio_row(FIG_PROCS, med[2], med[1], minimum=1.7, unit="sig/s",
-                              note="separate processes, same token"))
+                              note="separate processes, same token",
+                              fairness="a scaling ratio of the same code (2 processes vs 1)"))
     except Exception as exc:  # noqa: BLE001
         rows.append(not_measured(FIG_PROCS, ">= 1.7x", str(exc)))
     return rows

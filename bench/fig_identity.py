@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.core import Mode, Row, load_rate, not_measured, rate_row
-from bench.world import PASSWORD, PORTAL, Prepared, channel
+from bench.world import PASSWORD, PORTAL, SERVER_WORKERS, Prepared, channel
 
 FIG_REFRESH = "token refresh grants/s (hutong serve --workers 2)"
 FIG_LOGIN = "password logins/s, Argon2id Keycloak default (hutong serve --workers 2)"
@@ -66,14 +66,16 @@ def run(mode: Mode, target: str, prep: Prepared, refresh_by_workers: dict[int, f
     try:
         value = refresh_by_workers.get(2) or refresh_rate(mode, target, prep)
         rows.append(rate_row(FIG_REFRESH, value, 600, baseline=KEYCLOAK_REFRESH_2VCPU, unit="/s",
-                             note="baseline: Keycloak published 120/s per vCPU x 2"))
+                             note="baseline: Keycloak published 120/s per vCPU x 2",
+                             fairness=f"server --workers {SERVER_WORKERS} vs Keycloak per vCPU x {SERVER_WORKERS}"))
     except Exception as exc:  # noqa: BLE001 - reported as a row
         rows.append(not_measured(FIG_REFRESH, ">= 600/s", str(exc)))
     try:
         value = load_rate(login_op, (target, prep), procs=mode.client_procs, threads=mode.client_threads,
                           seconds=mode.seconds)
         rows.append(rate_row(FIG_LOGIN, value, 30, baseline=KEYCLOAK_LOGIN_2VCPU, unit="/s",
-                             note="Argon2id t=5 m=7168KiB p=1; baseline: Keycloak published 15/s per vCPU x 2"))
+                             note="Argon2id t=5 m=7168KiB p=1; baseline: Keycloak published 15/s per vCPU x 2",
+                             fairness=f"server --workers {SERVER_WORKERS} vs Keycloak per vCPU x {SERVER_WORKERS}"))
     except Exception as exc:  # noqa: BLE001
         rows.append(not_measured(FIG_LOGIN, ">= 30/s", str(exc)))
     return rows

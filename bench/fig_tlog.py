@@ -4,7 +4,7 @@ An audited write is one transaction holding an act (a row) and its audit record.
 linear hash chain the audit log used to be, kept here only as a baseline: every writer takes the
 chain's lock, reads the tail and links its record to it, so writers queue on the tail. The subject is
 ``hutong.audit.append`` (an insert) with the node's integrator thread sequencing and signing batches
-in the benchmark's parent process meanwhile (writers: 4 processes x 4 threads); after the load, the
+in the benchmark's parent process meanwhile (writers: 2 processes x 8 threads); after the load, the
 time the integrator needs to drain what is left is reported too. Both run in the same run on the same
 throw-away PostgreSQL cluster, interleaved.
 
@@ -73,7 +73,7 @@ def merkle_append(s: Session, *, actor: str, action: str, target: str, details: 
 
 Appender = Callable[..., None]
 APPENDERS: dict[str, Appender] = {"linear": linear_chain_append, "merkle": merkle_append}
-PROCESSES = 4
+PROCESSES = 2
 
 
 def _threads(db: Database, append: Appender, seconds: float, writers: int) -> tuple[float, list[float]]:

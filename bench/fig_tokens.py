@@ -1,4 +1,4 @@
-"""Figure 2: offline token verification in the SDK (``hutong_client.tokens.verify_token``), one core,
+"""Figure 2: offline token verification in the SDK (``hutong.verify.tokens.verify_token``), one core,
 against the bare ``cryptography`` ES256 verification of the same token (split, base64url, r||s to DER,
 ECDSA verify)."""
 
@@ -39,7 +39,7 @@ def token_and_jwks(data_dir: Path) -> tuple[str, dict[str, Any], str]:
 
 
 def sdk_op(token: str, jwks: dict[str, Any], issuer: str) -> Callable[[], object]:
-    from hutong_client.tokens import verify_token
+    from hutong.verify.tokens import verify_token
 
     return lambda: verify_token(token, jwks, issuer=issuer, audience="bench-portal", kind="access")
 
@@ -71,4 +71,5 @@ def run(mode: Mode, data_dir: Path) -> list[Row]:
         value, base = interleaved(subject, baseline, mode.seconds * 2, mode.rounds)
     except Exception as exc:  # noqa: BLE001 - reported as a row
         return [not_measured(FIGURE, TARGET, f"{type(exc).__name__}: {exc}")]
-    return [ratio_row(FIGURE, value, base, minimum=0.4, unit="verif/s", note="one thread, interleaved rounds")]
+    return [ratio_row(FIGURE, value, base, minimum=0.4, unit="verif/s", note="one thread, interleaved rounds",
+                      fairness="1 thread vs 1 thread, same process")]

@@ -5,7 +5,7 @@ node's data key in the HSM (AES-256-GCM, the row's identifier as associated data
 decrypt and read them as usual. Sealing goes through PyKCS11 directly in worker processes with the key handle
 found once and the result copied out of PyKCS11's byte vector without iterating it (``hsm.KeyManager.encrypt``
 costs ~0.6 ms a call plus ~0.8 us a byte for those two reasons; see the benchmark note). The blob format is
-``hsm.KeyManager``'s, and ``check`` proves each seeded batch opens with ``NodePki.open_data``.
+``hsm.KeyManager``'s, and ``check`` proves each seeded batch opens with ``NodePki.unprotect``.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Repository:
                     sealed = fut.result(timeout=600)
                     rows = [{"identifier": ident, "series": ident.rsplit(".", 2)[0], "version": 1,
                              "type_code": self.type_code, "issuer_uscc": self.issuer_uscc,
-                             "holder_kind": "organisation", "holder_index": holder_index, "sealed_forms": blob,
+                             "holder_kind": "organisation", "holder_index": holder_index, "protected_forms": blob,
                              "valid_from": today, "valid_until": None, "status": "valid", "status_reason": "",
                              "status_changed_at": now, "status_list_id": SEED_LIST, "status_index": n,
                              "issued_at": now} for n, ident, blob in sealed]
@@ -103,7 +103,7 @@ class Repository:
             node.close()
 
     def check(self, node: Any, n: int) -> None:
-        """A seeded row opens with the node's own ``open_data`` (the format is right)."""
+        """A seeded row opens with the node's own ``unprotect`` (the format is right)."""
         from cert_svc import records
 
         with node.db.session() as s:

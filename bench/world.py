@@ -27,6 +27,7 @@ PASSWORD = "bench horse 1"
 ORG_USCC, ORG_NAME = "91350100M000100Y43", "福州阿克米有限公司"
 ISSUER_USCC, ISSUER_NAME = "11430000006122244L", "湖南省市场监督管理局"
 PORTAL, ISSUER_PLATFORM = "bench-portal", "bench-issuer"
+SERVER_WORKERS = 2  # `hutong serve --workers 2` (the embedded default); per-core baselines: as many processes
 MAX_MESSAGE = 256 * 1024 * 1024
 
 

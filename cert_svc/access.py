@@ -48,13 +48,19 @@ class Reader:
         if principal.kind != "platform":
             raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the holder or the issuer may read this")
         # ... a platform reads within consent, and the access is recorded in the same (write) transaction.
-        with self.node.db.session() as s:
-            row = records.find(s, identifier)
-            purpose = consent.require_purpose(purpose)
-            granted = consent.in_force(s, principal.subject, row.holder_index, row.series)[0]
-            current = records.latest(s, row.series) or row
-            consent.record_access(s, principal, granted, current.identifier, purpose, action)
-            return records.view(self.node, current)
+        purpose = consent.require_purpose(purpose)
+        try:
+            with self.node.db.session() as s:
+                row = records.find(s, identifier)
+                holder_index, found = row.holder_index, row.identifier
+                granted = consent.in_force(s, principal.subject, row.holder_index, row.series, purpose=purpose)[0]
+                current = records.latest(s, row.series) or row
+                consent.record_access(s, principal, granted, current.identifier, purpose, action)
+                return records.view(self.node, current)
+        except PermissionDenied as refused:
+            if refused.reason in consent.REFUSALS:  # the holder sees who tried, for what, and was refused
+                consent.record_refusal(self.node, principal, holder_index, found, purpose, refused.reason)
+            raise
 
     def list_own(self, principal: Principal, offset: int, limit: int) -> tuple[list[CertView], bool]:
         index = self.holder_of(principal)
@@ -82,11 +88,16 @@ class Reader:
         purpose = consent.require_purpose(purpose)
         index = self.node.pki.blind_index(records.holder_key(holder.kind or "person", holder.id))
         out: list[CertView] = []
-        with self.node.db.session() as s:
-            for granted in consent.in_force(s, principal.subject, index):
-                for series in granted.series.split(","):
-                    row = records.latest(s, series)
-                    if row is not None and all(v.identifier != row.identifier for v in out):
-                        consent.record_access(s, principal, granted, row.identifier, purpose, "list")
-                        out.append(records.view(self.node, row))
+        try:
+            with self.node.db.session() as s:
+                for granted in consent.in_force(s, principal.subject, index, purpose=purpose):
+                    for series in granted.series.split(","):
+                        row = records.latest(s, series)
+                        if row is not None and all(v.identifier != row.identifier for v in out):
+                            consent.record_access(s, principal, granted, row.identifier, purpose, "list")
+                            out.append(records.view(self.node, row))
+        except PermissionDenied as refused:
+            if refused.reason in consent.REFUSALS and refused.reason != reasons.NO_CONSENT:
+                consent.record_refusal(self.node, principal, index, "", purpose, refused.reason)
+            raise
         return out

@@ -10,6 +10,7 @@ Tables by default, ``--json`` for scripts.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,12 @@ from hutong.cli import (
     next_page_hint,
     one_page_only,
     paging_args,
+    personal_arg,
     print_json,
     print_table,
     progress,
     read_file,
+    read_personal,
     sdk,
 )
 from hutong.common.v1 import common_pb2
@@ -37,13 +40,15 @@ EXAMPLES_TEXT = """examples:
   hutong cert types
   hutong cert issuer-add 11430000006122244L 湖南省市场监督管理局 --type 11100000000013338W011 \\
       --platform amr-platform --client-id ops                      # the operator's platform
-  hutong cert issue 11100000000013338W011 91350100M000100Y43 某某有限公司 --field name=某某有限公司 ... \\
-      --client-id amr-platform
+  hutong cert issue 11100000000013338W011 某某有限公司 --holder-id-file holder.txt --field name=某某有限公司 ... \\
+      --fields-file private-fields.txt --client-id amr-platform   # NAME=VALUE lines: legal_representative_id=…
   hutong cert issue-batch 11100000000013338W011 licences.csv --client-id amr-platform   # progress bar
   hutong cert suspend 1.2.156.3005.2.... --reason 暂扣 --client-id amr-platform
   hutong cert verify 1.2.156.3005.2....          # or a JWS, or --pdf rendition.pdf; no credentials needed
   hutong cert list --json --token-file me.session
 
+holder identifiers and ID-number fields never go on the command line: --holder-id-file (- = stdin) or
+$HUTONG_HOLDER_ID; --fields-file for fields such as legal_representative_id
 credentials: --token-file / $HUTONG_TOKEN (a person) or --client-id + $HUTONG_CLIENT_SECRET (a platform)
 exit codes: 0 ok, 1 not valid (verify) or some rows refused (issue-batch), 2 error, 130 interrupted"""
 
@@ -85,11 +90,33 @@ def _show_cert(args: argparse.Namespace, cert: Any) -> None:
         print(f"  {name}: {value}")
 
 
-def _fields(pairs: list[str]) -> dict[str, str]:
+def _fields(pairs: list[str], fields_file: str | None = None) -> dict[str, str]:
+    """``--field NAME=VALUE`` pairs, then ``--fields-file`` lines (where ID numbers go: never an argument)."""
     bad = [p for p in pairs if "=" not in p]
     if bad:
-        raise InvalidArgument("ARGUMENTS_INVALID", f"--field takes NAME=VALUE, not {bad[0]!r}")
-    return dict(p.split("=", 1) for p in pairs)
+        raise InvalidArgument("ARGUMENTS_INVALID", f"--field takes NAME=VALUE, not {bad[0].split('=')[0][:20]!r}")
+    fields = dict(p.split("=", 1) for p in pairs)
+    if any(_is_citizen_id(v) for v in fields.values()):
+        raise InvalidArgument("PERSONAL_DATA_ON_COMMAND_LINE", "a citizen ID number is never taken on the command "
+                              "line (others see it in ps and shell history): put it in --fields-file")
+    if fields_file:
+        data = (sys.stdin.read() if fields_file == "-" else read_file(fields_file, "fields file").decode("utf-8-sig"))
+        for line in data.splitlines():
+            name, sep, value = line.strip().partition("=")
+            if sep:
+                fields[name] = value
+    return fields
+
+
+def _is_citizen_id(value: str) -> bool:
+    from hutong.errors import HutongError
+    from hutong.identifiers import normalise_citizen_id
+
+    try:
+        normalise_citizen_id(value.strip())
+    except HutongError:
+        return False
+    return True
 
 
 def _types(args: argparse.Namespace) -> int:
@@ -129,7 +156,9 @@ def _issuer_add(args: argparse.Namespace) -> int:
 
 
 def _issue(args: argparse.Namespace) -> int:
-    _show_cert(args, _client(args).issue(args.type_code, args.holder_id, args.holder_name, _fields(args.field),
+    holder_id = read_personal(args, "holder-id", "HUTONG_HOLDER_ID", "holder identifier (ID number or USCC)")
+    _show_cert(args, _client(args).issue(args.type_code, holder_id, args.holder_name,
+                                         _fields(args.field, args.fields_file),
                                          valid_from=args.valid_from, valid_until=args.valid_until))
     return EXIT_OK
 
@@ -163,7 +192,8 @@ def _get(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     client = _client(args)
-    query: dict[str, Any] = {"holder_id": args.holder_id, "purpose": args.purpose, "type_code": args.type_code,
+    holder_id = read_personal(args, "holder-id", "HUTONG_HOLDER_ID", "holder identifier", required=False)
+    query: dict[str, Any] = {"holder_id": holder_id, "purpose": args.purpose, "type_code": args.type_code,
                              "page_size": args.page_size}
     if one_page_only(args):
         page = client.list_page(**query, page_token=args.page_token)
@@ -251,9 +281,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seal-id", default="", help="the department's seal for renditions")
     p = command("issue", "issue one certificate", _issue)
     p.add_argument("type_code")
-    p.add_argument("holder_id")
     p.add_argument("holder_name")
+    personal_arg(p, "holder-id", "HUTONG_HOLDER_ID", "the holder's ID number or USCC")
     p.add_argument("--field", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--fields-file", metavar="FILE", help="more NAME=VALUE lines ('-' = stdin): ID-number fields")
     p.add_argument("--valid-from", default="", help="YYYY-MM-DD (default today)")
     p.add_argument("--valid-until", default="", help="YYYY-MM-DD (default per the type)")
     p = command("issue-batch", "issue from a CSV (holder_id,holder_name,<fields>...); exit 1 if rows fail",
@@ -266,7 +297,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("identifier")
     p.add_argument("--purpose", default="", help="why (platforms reading within a consent)")
     p = command("list", "own certificates; issued ones (--type-code); a holder's within consent (--holder-id)", _list)
-    p.add_argument("--holder-id", default="")
+    personal_arg(p, "holder-id", "HUTONG_HOLDER_ID", "the holder's ID number or USCC (platforms, within consent)")
     p.add_argument("--purpose", default="")
     p.add_argument("--type-code", default="")
     paging_args(p)

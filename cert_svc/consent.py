@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cert_svc import reasons, records
 from cert_svc.models import AccessRow, ConsentRow
-from hutong import audit
+from hutong import audit, peers
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from hutong.node import Node
@@ -27,20 +27,16 @@ ORG_CONSENT_ROLES = frozenset({"legal_representative", "administrator"})
 
 
 def identity_holder_resolver(node: Node) -> HolderResolver:
-    """A person's blind index from identity_svc's account; an organisation context's from its USCC."""
+    """A person's blind index from their identity account; an organisation context's from its USCC
+    (``hutong.peers.IdentityPeer.holder_index``)."""
+    identity = peers.identity(node)
 
     def resolve(principal: Principal) -> str:
         if principal.org_uscc:
             return node.pki.blind_index(principal.org_uscc)
-        if principal.kind != "person":
-            raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only persons and organisations hold certificates")
-        from identity_svc.models import Person  # the identity service's account table, read only
-
-        with node.db.session() as s:
-            person = s.get(Person, principal.subject)
-            if person is None:
-                raise FailedPrecondition(reasons.HOLDER_UNKNOWN, "the caller's account has no verified ID number")
-            return person.id_index
+        if identity is None:
+            raise FailedPrecondition(reasons.HOLDER_UNKNOWN, "this node has no identity service to know holders")
+        return identity.holder_index(principal)
 
     return resolve
 
@@ -115,9 +111,11 @@ def list_consents(node: Node, holder_index: str) -> list[Consent]:
         return [Consent.of(r) for r in rows]
 
 
-def in_force(s: Session, platform: str, holder_index: str, series: str | None = None) -> list[ConsentRow]:
-    """The platform's consents in force for this holder (covering ``series`` if given); otherwise
-    NO_CONSENT, CONSENT_WITHDRAWN or CONSENT_EXPIRED, whichever describes the latest one."""
+def in_force(s: Session, platform: str, holder_index: str, series: str | None = None, *,
+             purpose: str | None = None) -> list[ConsentRow]:
+    """The platform's consents in force for this holder (covering ``series`` if given, for ``purpose`` if
+    given: a consent is for the purpose the holder stated, no other); otherwise NO_CONSENT,
+    PURPOSE_NOT_CONSENTED, CONSENT_WITHDRAWN or CONSENT_EXPIRED, whichever describes the latest one."""
     rows = [r for r in s.scalars(select(ConsentRow).where(ConsentRow.platform == platform,
                                                           ConsentRow.holder_index == holder_index)
                                  .order_by(ConsentRow.created_at.desc()))
@@ -126,6 +124,11 @@ def in_force(s: Session, platform: str, holder_index: str, series: str | None = 
         raise PermissionDenied(reasons.NO_CONSENT, "the holder has not consented to this use by this platform")
     now = datetime.now(UTC)
     live = [r for r in rows if r.withdrawn_at is None and _aware(r.expires_at) > now]
+    if live and purpose is not None:
+        live = [r for r in live if r.purpose == purpose]
+        if not live:
+            raise PermissionDenied(reasons.PURPOSE_NOT_CONSENTED,
+                                   "the holder consented to this platform's use for another purpose, not this one")
     if live:
         return live
     if rows[0].withdrawn_at is not None:
@@ -139,6 +142,20 @@ def record_access(s: Session, principal: Principal, consent: ConsentRow, identif
                     identifier=identifier, purpose=purpose, consent_id=consent.consent_id, action=action))
     audit.append(s, actor=principal.actor, action=f"cert.access.{action}", target=identifier,
                  details={"consent": consent.consent_id, "purpose": purpose})
+
+
+def record_refusal(node: Node, principal: Principal, holder_index: str, identifier: str, purpose: str,
+                   reason: str) -> None:
+    """A platform's refused attempt, in the holder's access log (its own transaction: the read rolled back)."""
+    with node.db.session() as s:
+        s.add(AccessRow(holder_index=holder_index, at=datetime.now(UTC), platform=principal.subject,
+                        identifier=identifier, purpose=purpose[:500], consent_id="", action="refused"))
+        audit.append(s, actor=principal.actor, action="cert.access.refused", target=identifier,
+                     details={"reason": reason, "purpose": purpose[:500]})
+
+
+REFUSALS = frozenset({reasons.NO_CONSENT, reasons.PURPOSE_NOT_CONSENTED, reasons.CONSENT_WITHDRAWN,
+                      reasons.CONSENT_EXPIRED})
 
 
 @dataclass(frozen=True)

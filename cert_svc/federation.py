@@ -13,14 +13,16 @@ from typing import Any
 from cert_svc import reasons
 from cert_svc.access import Reader
 from cert_svc.consent import identity_holder_resolver, require_purpose
+from cert_svc.records import Holder
 from hutong import audit
 from hutong.auth import Principal
-from hutong.errors import PermissionDenied
+from hutong.errors import FailedPrecondition, HutongError, PermissionDenied
 from hutong.federation import relay
 from hutong.federation.assertion import Assertion
 from hutong.node import Node
 
 OP_FETCH = "cert.fetch"
+OP_PREDECESSOR = "cert.predecessor"
 
 
 def remote_platform_id(node_id: str, client_id: str) -> str:
@@ -51,5 +53,46 @@ def serve_fetch(node: Node, request: Assertion) -> Mapping[str, Any]:
     return {"jws": view.jws}
 
 
+def check_remote_predecessor(node: Node, identifier: str, holder: Holder) -> None:
+    """A predecessor held at another member: it must exist there, be transferred out and have the same holder.
+
+    Each member is asked through the hub (the holder's ID travels sealed to that member, which compares its
+    own blind index); PREDECESSOR_NOT_FOUND when no member holds it."""
+    tl = node.trust.trust_list()
+    for member in (m for m in (tl.members if tl else ()) if m.node_id != node.id):
+        try:
+            answer = relay.raise_for(relay.send(node, target_node=member.node_id, op=OP_PREDECESSOR, claims={
+                "identifier": identifier, "holder": {"kind": holder.kind, "id": holder.id}}))
+        except HutongError:
+            continue  # unreachable or refusing: ask the next; none found is a refusal below
+        if not answer.get("found"):
+            continue
+        if not (answer.get("transferred_out") and answer.get("same_holder")):
+            raise FailedPrecondition(reasons.PREDECESSOR_INVALID, "the predecessor must be a transferred-out "
+                                     "certificate of the same holder")
+        return
+    raise FailedPrecondition(reasons.PREDECESSOR_NOT_FOUND, "no member node (nor this one) holds the predecessor")
+
+
+def serve_predecessor(node: Node, request: Assertion) -> Mapping[str, Any]:
+    """The holding node: whether the identifier is here, transferred out, and held by the named holder.
+
+    Answers only those three facts (to a member, sealed to it): no data of the certificate itself."""
+    from cert_svc.models import CertificateRow
+    from cert_svc.records import holder_key
+
+    raw = request.claims.get("holder") or {}
+    with node.db.session(readonly=True) as s:
+        row = s.get(CertificateRow, str(request.claims.get("identifier", "")))
+    if row is None:
+        return {"found": False}
+    try:
+        index = node.pki.blind_index(holder_key(str(raw.get("kind", "")), str(raw.get("id", ""))))
+    except HutongError:
+        index = ""
+    return {"found": True, "transferred_out": row.status == "transferred_out", "same_holder": index == row.holder_index}
+
+
 def register() -> None:
     relay.HANDLERS[OP_FETCH] = serve_fetch
+    relay.HANDLERS[OP_PREDECESSOR] = serve_predecessor

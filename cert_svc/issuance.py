@@ -8,6 +8,7 @@ and never affects the others.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -16,15 +17,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cert_svc import catalogue, issuers, jws, lifecycle, reasons, records, statuslist
+from cert_svc import catalogue, issuers, lifecycle, reasons, records, statuslist
 from cert_svc.catalogue import CertTypeSpec
 from cert_svc.issuers import Issuer
-from cert_svc.models import CertificateRow, SerialCounter
+from cert_svc.models import CertificateRow
 from cert_svc.records import CertView, Holder
+from hsm import HsmError
 from hutong import audit, idempotency, identifiers, metrics
 from hutong.auth import Principal
-from hutong.errors import FailedPrecondition, HutongError, InvalidArgument, Kind, error_for
+from hutong.errors import FailedPrecondition, HutongError, Internal, InvalidArgument, Kind, error_for, lift
 from hutong.node import Node
+from hutong.verify import jose
+from hutong.verify.certs import CERT_TYP, QR_TYP
 
 CHUNK = 200
 
@@ -57,6 +61,7 @@ class RowOutcome:
     row: int
     identifier: str = ""
     error: HutongError | None = None
+    view: CertView | None = None  # what was issued, from the claims just signed
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -110,23 +115,34 @@ def validity_end(spec: CertTypeSpec, start: date, end: date | None) -> date | No
 
 # -- numbering, signing, storing -----------------------------------------------------------------
 
-def _serials(s: Session, issuer: str, type_code: str, count: int) -> list[str]:
-    year = datetime.now(UTC).year
-    counter = s.get(SerialCounter, (issuer, type_code, year))
-    if counter is None:
-        counter = SerialCounter(issuer_uscc=issuer, type_code=type_code, year=year, next_value=1)
-        s.add(counter)
-    first = counter.next_value
-    counter.next_value = first + count
-    s.flush()
-    return [f"{year}{n:07d}" for n in range(first, first + count)]
+SERIAL_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+SERIAL_LENGTH = 20  # ~103 random bits, within GB/T 36904's 7-32 characters
+
+
+def _serials(count: int) -> list[str]:
+    """Unguessable serials: a counter let anyone enumerate certificates (and their status) by identifier.
+
+    (Older certificates keep their year+counter serials; ``cert_serial_counters`` is no longer advanced.)
+    Uniqueness is the identifier's primary key; a collision at 103 bits is not a practical concern."""
+    return ["".join(secrets.choice(SERIAL_ALPHABET) for _ in range(SERIAL_LENGTH)) for _ in range(count)]
+
+
+def _private(p: Prepared) -> dict[str, Any]:
+    """What the signed form leaves out: citizen ID numbers (a person holder's, ID-number fields such as the
+    legal representative's). The forms are public artefacts (the PDF embeds the JWS, anyone may be shown it);
+    the server keeps these encrypted beside the forms and binds people through their blind index."""
+    fields = {f.name: p.fields[f.name] for f in p.spec.fields if f.type == "citizen_id" and f.name in p.fields}
+    holder = {"holder_id": p.holder.id} if p.holder.kind == "person" else {}
+    return {**holder, **({"fields": fields} if fields else {})}
 
 
 def _claims(p: Prepared, issuer: Issuer, identifier: str, version: int, status_ref: tuple[str, int]) -> dict[str, Any]:
+    private = _private(p)
+    holder = {"kind": p.holder.kind, "name": p.holder.name, **({} if "holder_id" in private else {"id": p.holder.id})}
     claims: dict[str, Any] = {
         "jti": identifier, "iss": issuer.uscc, "iss_name": issuer.name, "type": p.spec.code,
         "type_name": p.spec.name, "ver": version, "iat": int(time.time()),
-        "holder": {"kind": p.holder.kind, "id": p.holder.id, "name": p.holder.name}, "fields": p.fields,
+        "holder": holder, "fields": {k: v for k, v in p.fields.items() if k not in private.get("fields", {})},
         "valid_from": p.valid_from.isoformat(), "valid_until": p.valid_until.isoformat() if p.valid_until else None,
         "status": {"status_list": {"idx": status_ref[1], "uri": status_ref[0]}},
     }
@@ -140,19 +156,15 @@ class _Signer:
 
     def __init__(self, node: Node, issuer: Issuer) -> None:
         self._hsm = node.keys.signer(issuer.key_label)
-        self._x5c = jws.x5c_value(issuers.chain(node, issuer)[:2])  # issuer certificate + issuer CA
+        self._x5c = jose.x5c_value(issuers.chain(node, issuer)[:2])  # issuer certificate + issuer CA
         self._kid = issuer.kid
 
-    def _raw(self, data: bytes) -> bytes:
-        return self._hsm.sign_raw_ecdsa(data, hash_name="sha256")
-
     def forms(self, claims: dict[str, Any]) -> tuple[str, str]:
-        token = jws.sign_compact({"typ": jws.CERT_TYP, "kid": self._kid, "x5c": self._x5c}, claims, self._raw)
+        token = jose.sign_compact(self._hsm, claims, typ=CERT_TYP, kid=self._kid, headers={"x5c": self._x5c})
         # The QR carries what a verifier needs, no personal data, and the full JWS's digest.
         qr_claims = {k: claims[k] for k in ("jti", "iss", "type", "valid_from", "valid_until", "status")}
         qr_claims["hn"] = masked_name(str(claims["holder"]["name"]))  # to compare with the paper, masked
-        qr = jws.sign_compact({"typ": jws.QR_TYP, "kid": self._kid}, {**qr_claims, "dig": jws.digest(token)},
-                              self._raw)
+        qr = jose.sign_compact(self._hsm, {**qr_claims, "dig": jose.digest(token)}, typ=QR_TYP, kid=self._kid)
         return token, qr
 
 
@@ -167,14 +179,15 @@ def masked_name(name: str) -> str:
 
 
 def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers.CertificateId,
-           status_ref: tuple[str, int], signer: _Signer, principal: Principal) -> CertificateRow:
+           status_ref: tuple[str, int], signer: _Signer,
+           principal: Principal) -> tuple[CertificateRow, tuple[str, str]]:
     identifier, version = str(cid), int(cid.version)
     token, qr = signer.forms(_claims(p, issuer, identifier, version, status_ref))
     now = datetime.now(UTC)
     row = CertificateRow(
         identifier=identifier, series=identifier.rsplit(".", 2)[0], version=version, type_code=p.spec.code,
         issuer_uscc=issuer.uscc, holder_kind=p.holder.kind, holder_index=node.pki.blind_index(p.holder.id),
-        sealed_forms=records.seal_forms(node, identifier, token, qr), valid_from=p.valid_from,
+        protected_forms=records.protect_forms(node, identifier, token, qr, _private(p)), valid_from=p.valid_from,
         valid_until=p.valid_until, status="valid", status_reason="", status_changed_at=now,
         status_list_id=status_ref[0], status_index=status_ref[1], predecessor=p.predecessor or None, issued_at=now,
     )
@@ -186,15 +199,26 @@ def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers
                  details={"type": p.spec.code, "version": version, "predecessor": p.predecessor})
     lifecycle.notify(lifecycle.StatusChange(node, s, principal.actor, identifier, p.spec.code, p.holder, p.fields,
                                             "", row.status))
-    return row
+    return row, (token, qr)  # the row and the forms just signed: callers answer from them
+
+
+def _check_predecessor_elsewhere(node: Node, p: Prepared) -> None:
+    """A predecessor not held here must exist at another member, transferred out, same holder (asked before the
+    issuing transaction: no network call while it holds the database)."""
+    with node.db.session(readonly=True) as s:
+        if s.get(CertificateRow, p.predecessor) is not None:
+            return  # ours: checked in the issuing transaction
+    from cert_svc.federation import check_remote_predecessor
+
+    check_remote_predecessor(node, p.predecessor, p.holder)
 
 
 def _link_predecessor(s: Session, row: CertificateRow) -> None:
-    """A successor may follow only a transferred-out certificate of the same holder (when it is ours)."""
+    """A successor may follow only a transferred-out certificate of the same holder."""
     assert row.predecessor
     pred = s.get(CertificateRow, row.predecessor)
     if pred is None:
-        return  # held at another node: the link is recorded, the check is that node's
+        return  # held at another member: checked there before this transaction (_check_predecessor_elsewhere)
     if pred.status != "transferred_out" or pred.holder_index != row.holder_index:
         raise FailedPrecondition(reasons.PREDECESSOR_INVALID,
                                  "the predecessor must be a transferred-out certificate of the same holder")
@@ -207,8 +231,8 @@ def issue(node: Node, principal: Principal, req: IssueRequest) -> CertView:
     outcome = next(issue_batch(node, principal, req.type_code, [(1, req)]))[0]
     if outcome.error is not None:
         raise outcome.error
-    with node.db.session() as s:
-        return records.view(node, records.find(s, outcome.identifier))
+    assert outcome.view is not None
+    return outcome.view  # answered from the claims just signed: no second read, no HSM decryption
 
 
 BatchRow = tuple[int, "IssueRequest | HutongError"]
@@ -288,12 +312,15 @@ def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: I
         try:
             if isinstance(item, HutongError):
                 raise item
-            ready.append((n, prepare(spec, replace(item, type_code=spec.code))))
+            p = prepare(spec, replace(item, type_code=spec.code))
+            if p.predecessor:
+                _check_predecessor_elsewhere(node, p)
+            ready.append((n, p))
         except HutongError as exc:
             outcomes[n] = RowOutcome(n, error=exc)
     if ready:
         with node.db.session() as s:
-            serials = _serials(s, issuer.uscc, spec.code, len(ready))
+            serials = _serials(len(ready))
             refs = statuslist.assign(s, issuer.uscc, len(ready))
             for (n, p), serial, ref in zip(ready, serials, refs, strict=True):
                 outcomes[n] = _store_one(node, s, principal, issuer, signer, n, p, serial, ref)
@@ -308,10 +335,10 @@ def _store_one(node: Node, s: Session, principal: Principal, issuer: Issuer, sig
     cid = identifiers.build_certificate_id(p.spec.code, issuer.uscc, serial, 1)
     try:
         with s.begin_nested():
-            _store(node, s, p, issuer, cid, ref, signer, principal)
-        return RowOutcome(n, identifier=str(cid))
-    except HutongError as exc:
-        return RowOutcome(n, error=exc)
+            row, forms = _store(node, s, p, issuer, cid, ref, signer, principal)
+        return RowOutcome(n, identifier=str(cid), view=records.view(node, row, forms=forms, private=_private(p)))
+    except (HutongError, HsmError) as exc:
+        return RowOutcome(n, error=lift(exc) or Internal("INTERNAL_ERROR", "internal error"))
 
 
 def new_version(node: Node, principal: Principal, identifier: str, fields: Mapping[str, str],
@@ -326,12 +353,14 @@ def new_version(node: Node, principal: Principal, identifier: str, fields: Mappi
         spec = catalogue.get_type(s, old.type_code)
         current = records.view(node, old)
         end = valid_until or (old.valid_until.isoformat() if old.valid_until else "")
+        # ID-number fields are not shown back (not in the signed form): an update keeps them unless it names them
+        fields = {**current.private_fields, **fields}
         p = prepare(spec, IssueRequest(spec.code, current.holder, fields, old.valid_from.isoformat(), end))
         p = replace(p, extra_claims={"supersedes": old.identifier})
         cid = identifiers.parse_certificate_id(old.identifier)
         cid = identifiers.build_certificate_id(cid.type_code, cid.issuer_uscc, cid.serial, old.version + 1)
         ref = statuslist.assign(s, issuer.uscc, 1)[0]
-        row = _store(node, s, p, issuer, cid, ref, _Signer(node, issuer), principal)
+        row, forms = _store(node, s, p, issuer, cid, ref, _Signer(node, issuer), principal)
         row.supersedes = old.identifier
         old.superseded_by, old.status, old.status_reason = row.identifier, "invalid", "superseded: " + reason[:400]
         old.status_changed_at = datetime.now(UTC)
@@ -341,7 +370,7 @@ def new_version(node: Node, principal: Principal, identifier: str, fields: Mappi
         lifecycle.notify(lifecycle.StatusChange(node, s, principal.actor, old.identifier, old.type_code,
                                                 current.holder, current.fields, "valid", old.status))
         s.flush()
-        return records.view(node, row)
+        return records.view(node, row, forms=forms, private=_private(p))
 
 
 

@@ -9,7 +9,7 @@ person in the department's organisation context (token ``org_uscc`` = the issuer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 
@@ -19,13 +19,15 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cert_svc import catalogue, jws, reasons
+from cert_svc import catalogue, reasons
 from cert_svc.models import IssuerRow
 from hsm import CreateKeyRequest, KeyAlgorithm, KeyInfo
 from hutong import audit, identifiers, pki
 from hutong.auth import OPERATOR_SCOPE, Principal
 from hutong.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from hutong.node import Node
+from hutong.verify.jose import kid_of
+from hutong.verify.x509 import authorised_types_extension
 
 ISSUER_ROLES = frozenset({"matter:cert-issue", "matter:*"})
 KEY_PREFIX = "cert.issuer."
@@ -42,6 +44,10 @@ class Issuer:
     kid: str
     cert_pem: str
     created_at: datetime
+
+    def public_view(self) -> Issuer:
+        """What a public catalogue read shows: no internal ids (platform client id, seal id)."""
+        return replace(self, platform_client_id=None, seal_id=None)
 
     @classmethod
     def of(cls, row: IssuerRow) -> Issuer:
@@ -85,7 +91,7 @@ def _certify(node: Node, uscc: str, name: str, public_key: object, codes: Sequen
         x509.NameAttribute(NameOID.COMMON_NAME, f"{name} e-certificate issuer"),
     ])
     return node.pki.issue(ca=pki.ISSUER_CA, subject=subject, public_key=public_key,  # type: ignore[arg-type]
-                          extra=[jws.authorised_types_extension(codes)])
+                          extra=[authorised_types_extension(codes)])
 
 
 def register(node: Node, principal: Principal, *, uscc: str, name: str, type_codes: Sequence[str],
@@ -102,7 +108,7 @@ def register(node: Node, principal: Principal, *, uscc: str, name: str, type_cod
     info = _issuer_key(node, label)
     cert = _certify(node, uscc, name.strip(), info.public_key, codes)
     with node.db.session() as s:
-        row = IssuerRow(uscc=uscc, name=name.strip(), key_label=label, kid=jws.kid_of(cert),
+        row = IssuerRow(uscc=uscc, name=name.strip(), key_label=label, kid=kid_of(cert),
                         cert_pem=cert.public_bytes(Encoding.PEM).decode(), type_codes=",".join(codes),
                         platform_client_id=platform_client_id or None, seal_id=seal_id or None,
                         created_at=datetime.now(UTC))
@@ -114,10 +120,7 @@ def register(node: Node, principal: Principal, *, uscc: str, name: str, type_cod
 
 def _issuer_key(node: Node, label: str) -> KeyInfo:
     # A key left by a registration that failed after creating it is reused, not duplicated.
-    try:
-        return node.keys.get_key(label)
-    except NotFound:
-        return node.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
+    return node.keys.get_or_create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
 
 
 def authorise(node: Node, principal: Principal, *, uscc: str, type_codes: Sequence[str]) -> Issuer:

@@ -1,10 +1,11 @@
 """Business licence -> legal person (issue 5 item 7): a valid electronic business licence binds its legal
-representative to the organisation in identity_svc; when the licence stops being valid the binding ends.
+representative to the organisation in identity (``hutong.peers.IdentityPeer``); when the licence stops
+being valid the binding ends.
 
 A ``lifecycle`` listener, so it runs inside the transaction of the certificate change (issuing included):
 the licence's status and the binding commit together or not at all.
 
-- issued, or valid again after a suspension: ``identity_svc.orgs.bind_legal_representative`` (the person
+- issued, or valid again after a suspension: ``IdentityPeer.bind_legal_representative`` (the person
   named by the ``legal_representative_id`` field, found by blind index; the organisation is created if
   identity_svc does not know it yet);
 - suspended (暂扣): the binding is suspended with it: the representative's organisation-context tokens are
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cert_svc import catalogue
+from hutong import peers
 
 if TYPE_CHECKING:
     from cert_svc.lifecycle import StatusChange
@@ -35,16 +37,16 @@ def source_of(identifier: str) -> str:
 def on_status_change(change: StatusChange) -> None:
     if change.type_code != LICENCE_TYPE:
         return
-    from identity_svc import orgs
-    from identity_svc.core import Identity
-
-    idn, uscc, source = Identity.of(change.node), change.holder.id, source_of(change.identifier)
+    identity = peers.identity(change.node)
+    if identity is None:
+        return  # a node without identity has no representatives to bind
+    uscc, source = change.holder.id, source_of(change.identifier)
     if change.new == "valid":
         number = change.fields.get(REPRESENTATIVE_ID_FIELD, "")
         if number:  # an operator may have redefined the type without it: then nothing proves a representative
-            orgs.bind_legal_representative(idn, uscc=uscc, org_name=change.fields.get("name") or change.holder.name,
-                                           representative_id_number=number, source=source, actor=change.actor,
-                                           session=change.session)
+            identity.bind_legal_representative(uscc=uscc, org_name=change.fields.get("name") or change.holder.name,
+                                               representative_id_number=number, source=source, actor=change.actor,
+                                               session=change.session)
         return
-    orgs.end_binding(idn, uscc=uscc, source=source, suspend=change.new == "suspended", actor=change.actor,
-                     session=change.session)
+    identity.end_binding(uscc=uscc, source=source, suspend=change.new == "suspended", actor=change.actor,
+                         session=change.session)

@@ -76,6 +76,6 @@ def change_status(node: Node, principal: Principal, identifier: str, status: str
                      details={"from": old, "to": status, "reason": reason[:200]})
         s.flush()
         result = records.view(node, row)
-        notify(StatusChange(node, s, principal.actor, row.identifier, row.type_code, result.holder, result.fields,
-                            old, status))
+        notify(StatusChange(node, s, principal.actor, row.identifier, row.type_code, result.holder,
+                            {**result.fields, **result.private_fields}, old, status))
     return result

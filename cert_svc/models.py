@@ -88,7 +88,8 @@ class CertificateRow(Base):
     issuer_uscc: Mapped[str] = mapped_column(ForeignKey("cert_issuers.uscc"), index=True)
     holder_kind: Mapped[str] = mapped_column(String(16))
     holder_index: Mapped[str] = mapped_column(String(64), index=True)
-    sealed_forms: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON {"jws": ..., "qr": ...}
+    # Encrypted JSON {"jws": ..., "qr": ...} (pki.protect); the column keeps its first name: no data migration.
+    protected_forms: Mapped[bytes] = mapped_column("sealed_forms", LargeBinary)
     valid_from: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(24))

@@ -4,17 +4,20 @@ returned to callers."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cert_svc import jws, reasons
+from cert_svc import reasons
 from cert_svc.models import CertificateRow
 from hutong import identifiers
 from hutong.errors import NotFound
 from hutong.node import Node
+from hutong.verify import jose
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class CertView:
     jws: str
     qr: str
     links: dict[str, str] = field(default_factory=dict)  # supersedes, superseded_by, predecessor, successor
+    # ID-number fields kept out of the signed form (e.g. the legal representative's): server-side use only
+    private_fields: dict[str, str] = field(default_factory=dict)
 
 
 def holder_key(kind: str, holder_id: str) -> str:
@@ -55,8 +60,11 @@ def aad(identifier: str) -> bytes:
     return b"cert:" + identifier.encode()
 
 
-def seal_forms(node: Node, identifier: str, token: str, qr: str) -> bytes:
-    return node.pki.seal_data(json.dumps({"jws": token, "qr": qr}).encode(), aad=aad(identifier))
+def protect_forms(node: Node, identifier: str, token: str, qr: str, private: Mapping[str, Any] | None = None) -> bytes:
+    """The signed forms, and what is kept out of them (``private``: a person holder's ID number, ID-number
+    fields), encrypted together at rest."""
+    data = {"jws": token, "qr": qr, **({"private": dict(private)} if private else {})}
+    return node.pki.protect(json.dumps(data, ensure_ascii=False).encode(), aad=aad(identifier))
 
 
 def find(s: Session, identifier: str) -> CertificateRow:
@@ -78,17 +86,25 @@ def latest(s: Session, series: str) -> CertificateRow | None:
                      .order_by(CertificateRow.version.desc()).limit(1)).first()
 
 
-def view(node: Node, row: CertificateRow) -> CertView:
-    forms = json.loads(node.pki.open_data(row.sealed_forms, aad=aad(row.identifier)))
-    claims = jws.Compact(forms["jws"]).payload
+def view(node: Node, row: CertificateRow, forms: tuple[str, str] | None = None,
+         private: Mapping[str, Any] | None = None) -> CertView:
+    """What a caller sees of a certificate. ``forms``: the (JWS, QR) just signed (with ``private``, what was kept
+    out of them), so issuing answers without decrypting in the HSM what it has just encrypted; otherwise they
+    are read from the row."""
+    if forms is None:
+        stored = json.loads(node.pki.unprotect(row.protected_forms, aad=aad(row.identifier)))
+        forms, private = (stored["jws"], stored["qr"]), stored.get("private", {})
+    private = private or {}
+    claims = jose.Compact(forms[0]).payload
     h = claims["holder"]
     links = {k: v for k, v in (("supersedes", row.supersedes), ("superseded_by", row.superseded_by),
                                ("predecessor", row.predecessor), ("successor", row.successor)) if v}
     return CertView(
         identifier=row.identifier, type_code=row.type_code, type_name=claims.get("type_name", ""),
         issuer_uscc=row.issuer_uscc, issuer_name=claims.get("iss_name", ""),
-        holder=Holder(kind=h["kind"], id=h["id"], name=h.get("name", "")), fields=dict(claims["fields"]),
+        holder=Holder(kind=h["kind"], id=h.get("id") or private.get("holder_id", ""), name=h.get("name", "")),
+        fields=dict(claims["fields"]), private_fields=dict(private.get("fields", {})),
         valid_from=row.valid_from, valid_until=row.valid_until, status=row.status, status_reason=row.status_reason,
         version=row.version, issued_at=row.issued_at, status_changed_at=row.status_changed_at,
-        jws=forms["jws"], qr=forms["qr"], links=links,
+        jws=forms[0], qr=forms[1], links=links,
     )

@@ -16,17 +16,17 @@ from cert_svc import (
     issuance,
     issuers,
     lifecycle,
+    ratelimit,
     reasons,
     rendition,
     statuslist,
 )
 from cert_svc.catalogue import CertTypeSpec, FieldSpec, Layout, ValidityRule
 from cert_svc.consent import HolderResolver
-from cert_svc.offline import Verification
 from cert_svc.records import CertView, Holder
 from cert_svc.verify import Verifier
 from hutong import convert
-from hutong.auth import Authenticator, Principal
+from hutong.auth import AUTHORIZATION, CLIENT_ID, CLIENT_SECRET, Authenticator, Principal
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc as pb_grpc
 from hutong.common.v1 import common_pb2
@@ -35,7 +35,9 @@ from hutong.errors import InvalidArgument
 from hutong.idempotency import request_digest
 from hutong.node import Node
 from hutong.rpc import idempotency_key, metadata_dict
+from hutong.verify.certs import Verification
 
+CREDENTIAL_KEYS = (AUTHORIZATION, CLIENT_ID, CLIENT_SECRET)
 Ctx: TypeAlias = grpc.ServicerContext
 
 _KIND_TO_PB = {"person": pb.HOLDER_KIND_PERSON, "organisation": pb.HOLDER_KIND_ORGANISATION}
@@ -122,10 +124,16 @@ class CertServicer(pb_grpc.CertServiceServicer):
         self.node, self.authn, self.holder_of = node, authn, holder_of
         self.reader = access.Reader(node, holder_of)
         self.verifier = verifier or Verifier(node)
+        self.anonymous_verifications = ratelimit.RateLimiter.for_verification(node)
         self.renditions = rendition.Renditions(node)
 
     def _who(self, context: Ctx) -> Principal:
         return self.authn.authenticate(metadata_dict(context))
+
+    def _optional(self, context: Ctx) -> Principal | None:
+        """The caller of a public read: None without credentials; credentials sent are checked."""
+        md = metadata_dict(context)
+        return self.authn.authenticate(md) if any(k in md for k in CREDENTIAL_KEYS) else None
 
     # catalogue
     def ListTypes(self, request: pb.ListTypesRequest, context: Ctx) -> pb.ListTypesResponse:
@@ -157,9 +165,11 @@ class CertServicer(pb_grpc.CertServiceServicer):
         return pb.AuthoriseIssuerResponse(issuer=_issuer(self.node, issuer))
 
     def ListIssuers(self, request: pb.ListIssuersRequest, context: Ctx) -> pb.ListIssuersResponse:
+        operator = self._optional(context)
         with self.node.db.session() as s:
             found = issuers.list_all(s)
-        return pb.ListIssuersResponse(issuers=[_issuer(self.node, i) for i in found])
+        shown = [i if operator and operator.is_operator else i.public_view() for i in found]
+        return pb.ListIssuersResponse(issuers=[_issuer(self.node, i) for i in shown])
 
     # issuance and lifecycle
     def IssueCertificate(self, request: pb.IssueCertificateRequest, context: Ctx) -> pb.IssueCertificateResponse:
@@ -279,6 +289,8 @@ class CertServicer(pb_grpc.CertServiceServicer):
     def Verify(self, request: pb.VerifyRequest, context: Ctx) -> pb.VerifyResponse:
         which = request.WhichOneof("subject")
         if which == "identifier":
+            if self._optional(context) is None:  # anonymous: bounded per caller (no enumeration)
+                self.anonymous_verifications.take(ratelimit.caller_key(context.peer()))
             return verification_to_pb(self.verifier.identifier(request.identifier))
         if which == "jws":
             return verification_to_pb(self.verifier.token(request.jws))

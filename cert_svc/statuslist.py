@@ -17,11 +17,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cert_svc import issuers, jws, reasons
+from cert_svc import issuers, reasons
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow, StatusListRow
 from hutong.errors import NotFound
 from hutong.node import Node
+from hutong.verify import jose
+from hutong.verify import statuslist as bits
 
 LIST_SIZE = 131072  # the herd-privacy minimum the W3C Bitstring Status List recommends
 FILL = 0.75  # keep random picks cheap: open a new list at 75 % use
@@ -85,7 +87,7 @@ def token(node: Node, list_id: str) -> str:
         if row.token and row.signed_at and _current(row, ttl):
             return row.token
         issuer = issuers.get(s, row.issuer_uscc)
-        values = {idx: jws.STATUS_VALUES[st] for idx, st in s.execute(
+        values = {idx: bits.STATUS_VALUES[st] for idx, st in s.execute(
             select(CertificateRow.status_index, CertificateRow.status).where(
                 CertificateRow.status_list_id == list_id, CertificateRow.status != "valid"))}
         signed = _sign(node, issuer, list_id, values, row.size, ttl)
@@ -106,9 +108,8 @@ def _aware(at: datetime | None) -> datetime:
 
 def _sign(node: Node, issuer: Issuer, list_id: str, values: dict[int, int], size: int, ttl: int) -> str:
     now = int(time.time())
-    header = {"typ": jws.STATUS_LIST_TYP, "kid": issuer.kid, "x5c": jws.x5c_value(issuers.chain(node, issuer)[:2])}
     payload = {"sub": list_id, "iss": issuer.uscc, "iat": now, "exp": now + ttl, "ttl": ttl,
-               "status_list": {"bits": jws.STATUS_BITS, "lst": jws.pack_status(values, size)}}
-    signer = node.keys.signer(issuer.key_label)
-    return jws.sign_compact(header, payload, lambda data: signer.sign_raw_ecdsa(data, hash_name="sha256"))
+               "status_list": {"bits": bits.STATUS_BITS, "lst": bits.pack_status(values, size)}}
+    return jose.sign_compact(node.keys.signer(issuer.key_label), payload, typ=bits.STATUS_LIST_TYP, kid=issuer.kid,
+                             headers={"x5c": jose.x5c_value(issuers.chain(node, issuer)[:2])})
 

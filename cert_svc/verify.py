@@ -12,31 +12,42 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 from cryptography import x509
 
-from cert_svc import issuers, jws, offline, reasons, records, rendition
+from cert_svc import issuers, reasons, records, rendition
 from cert_svc.models import CertificateRow
-from cert_svc.offline import Roots, Verification
-from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
-from hutong.errors import NotFound
+from hutong import metrics
+from hutong.errors import HutongError, NotFound
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
+from hutong.verify import jose
+from hutong.verify.certs import StatusOf, Verification, verdict_of, verify_certificate
+from hutong.verify.statuslist import Roots, StatusListCache, stale_error
+from hutong.verify.x509 import chain_problem
 
 ROOT_PROVIDERS: list[Roots] = []
 
 
-def fetch_status_list(member: MemberEntry, list_id: str, *, timeout: float = 5.0) -> str:
-    """GetStatusList on the member's first endpoint (status lists are public and signed)."""
+def fetch_status_list(node: Node, member: MemberEntry, list_id: str) -> str:
+    """GetStatusList at the member (over the federation's mutual TLS); status lists are signed."""
+    from hutong.federation import transport
+
     if not member.endpoints:
         raise NotFound(reasons.STATUS_LIST_NOT_FOUND, f"node {member.node_id} lists no endpoint")
-    with grpc.insecure_channel(member.endpoints[0]) as channel:
-        try:
-            resp = cert_pb2_grpc.CertServiceStub(channel).GetStatusList(
-                cert_pb2.GetStatusListRequest(list_id=list_id), timeout=timeout)
-        except grpc.RpcError:
-            raise offline.stale_error(list_id) from None  # unreachable: no fresh list, so refuse
-    return str(resp.token)
+    try:
+        return transport.fetch_status_list(node, member, list_id)
+    except HutongError:
+        raise stale_error(list_id) from None  # unreachable: no fresh list, so refuse
+
+
+class _StatusMetrics:
+    """Status-list cache use, reported to the node's metrics."""
+
+    def used(self, age_seconds: float) -> None:
+        metrics.status_list_used(age_seconds)
+
+    def stale(self) -> None:
+        metrics.status_list_stale()
 
 
 class RemoteStatus:
@@ -44,23 +55,25 @@ class RemoteStatus:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self._caches: dict[str, offline.StatusListCache] = {}
+        self._caches: dict[str, StatusListCache] = {}
 
     def member_for(self, chain: Sequence[x509.Certificate]) -> MemberEntry | None:
         """The member whose issuer CA issued this chain's leaf (None: ours, or no member's)."""
         tl = self.node.trust.trust_list()
         for m in tl.members if tl and chain else ():
-            if m.node_id != self.node.id and jws.chain_problem(chain[:1], m.certificates("issuer"),
+            if m.node_id != self.node.id and chain_problem(chain[:1], m.certificates("issuer"),
                                                                datetime.now(UTC)) == "":
                 return m
         return None
 
-    def status_of(self, member: MemberEntry) -> offline.StatusOf:
+    def status_of(self, member: MemberEntry) -> StatusOf:
         cache = self._caches.get(member.node_id)
         if cache is None:
             node_id = member.node_id
-            cache = offline.StatusListCache(roots=lambda: self.node.trust.member(node_id).certificates("root"),
-                                            fetch=lambda uri: fetch_status_list(self.node.trust.member(node_id), uri))
+            node, trust = self.node, self.node.trust
+            cache = StatusListCache(roots=lambda: trust.member(node_id).certificates("root"),
+                                    fetch=lambda uri: fetch_status_list(node, trust.member(node_id), uri),
+                                    observer=_StatusMetrics())
             self._caches[node_id] = cache
         return cache.status_of
 
@@ -98,9 +111,9 @@ class Verifier:
         return type_code in issuer.type_codes
 
     def token(self, token: str) -> Verification:
-        member = self.remote.member_for(jws.Compact(token).x5c())
+        member = self.remote.member_for(jose.Compact(token).x5c())
         status_of = self.remote.status_of(member) if member else self._status_of
-        result = offline.verify_token(token, roots=self.roots, status_of=status_of,
+        result = verify_certificate(token, roots=self.roots, status_of=status_of,
                                       chain_for_kid=self._chain_for_kid, is_authorised=self._is_authorised)
         if member and (national := member.type_mapping.get(str(result.claims.get("type", "")))):
             result.claims["national_type"] = national  # the member's type code in the national catalogue
@@ -119,5 +132,5 @@ class Verifier:
         token = rendition.embedded_token(data)
         result = self.token(token)
         result.findings.extend(rendition.seal_findings(self.node, data, str(result.claims.get("iss", ""))))
-        result.verdict = offline.verdict_of(result.findings)
+        result.verdict = verdict_of(result.findings)
         return result

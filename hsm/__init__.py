@@ -1,6 +1,7 @@
 """Keys inside a PKCS#11 token (SoftHSM2 by default): generation, signing, HMAC, AES-GCM, certificates."""
 
 from hsm.config import HsmConfig
+from hsm.errors import HsmError
 from hsm.keys import KeyManager
 from hsm.model import (
     CreateKeyRequest,
@@ -19,6 +20,7 @@ __all__ = [
     "CreateKeyRequest",
     "CreateSecretKeyRequest",
     "HsmConfig",
+    "HsmError",
     "HsmSigner",
     "KeyAlgorithm",
     "KeyInfo",

@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives import serialization
 
 from hsm import errors
 from hsm.config import HsmConfig
+from hsm.errors import FailedPrecondition, HsmError, InvalidArgument
 from hsm.keys import KeyManager
 from hsm.model import CreateKeyRequest, KeyAlgorithm, KeyInfo, SecretKeyInfo
 from hsm.softhsm import SOFTHSM_MODULE, init_token
 from hsm.x509 import build_csr
-from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 
 AuditSink = Callable[[str, str, dict[str, str]], None]  # (action, target, details); never PINs
 AuditSinkFactory = Callable[[argparse.Namespace], AuditSink]
@@ -203,7 +203,7 @@ def _rotate(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> 
 def _destroy(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
     try:
         info: KeyInfo | SecretKeyInfo = km.get_key(args.key)
-    except HutongError as exc:
+    except HsmError as exc:
         if exc.reason != errors.HSM_KEY_NOT_FOUND:
             raise
         info = km.get_secret_key(args.key)
@@ -283,8 +283,9 @@ def _runner(
         target = getattr(args, "key", None) or getattr(args, "label", None) or ""
         try:
             sink = audit_sink_factory(args)  # before acting: no audit, no operation
-        except HutongError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except Exception as exc:  # the application's audit log: its errors carry a reason, others only a type
+            reason = getattr(exc, "reason", None)
+            print(f"error: {exc}" if reason else f"error: AUDIT_UNAVAILABLE: {type(exc).__name__}", file=sys.stderr)
             return EXIT_ERROR
         try:
             if needs_token:
@@ -295,7 +296,7 @@ def _runner(
                 target = handler(args, details)
             details["outcome"] = "ok"
             code = 0
-        except HutongError as exc:
+        except HsmError as exc:
             details.update(outcome="failed", reason=exc.reason, message=exc.message)
             print(f"error: {exc}", file=sys.stderr)
             code = EXIT_ERROR
@@ -304,9 +305,15 @@ def _runner(
             print(f"error: IO_ERROR: {exc.filename}: {exc.strerror}", file=sys.stderr)
             code = EXIT_ERROR
         except Exception as exc:  # never a traceback for officers; the type tells an engineer where to look
-            details.update(outcome="failed", reason="INTERNAL", message=type(exc).__name__)
-            print(f"error: INTERNAL: unexpected {type(exc).__name__}", file=sys.stderr)
-            code = EXIT_ERROR
+            reason, message = getattr(exc, "reason", None), getattr(exc, "message", None)
+            if isinstance(reason, str) and isinstance(message, str):  # the node's own errors (node_rotate, guard)
+                details.update(outcome="failed", reason=reason, message=message)
+                print(f"error: {reason}: {message}", file=sys.stderr)
+                code = EXIT_ERROR
+            else:
+                details.update(outcome="failed", reason="INTERNAL", message=type(exc).__name__)
+                print(f"error: INTERNAL: unexpected {type(exc).__name__}", file=sys.stderr)
+                code = EXIT_ERROR
         try:
             sink(action, str(target), details)
         except Exception as exc:

@@ -9,16 +9,58 @@ from __future__ import annotations
 import PyKCS11
 from PyKCS11 import LowLevel
 
-from hutong.errors import (
-    AlreadyExists,
-    ConfigError,
-    HutongError,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    Unavailable,
-    Unimplemented,
-)
+
+class HsmError(Exception):
+    """Base of every error the HSM layer raises.
+
+    ``hsm`` imports nothing of the project, so it has its own types; ``kind`` names the gRPC status the
+    error stands for (the values of ``hutong.errors.Kind``), and the core maps it once where errors meet
+    gRPC or the command line (``hutong.errors.lift``). ``reason`` is stable and listed in docs/errors.md.
+    """
+
+    kind = "UNAVAILABLE"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+class InvalidArgument(HsmError):
+    kind = "INVALID_ARGUMENT"
+
+
+class NotFound(HsmError):
+    kind = "NOT_FOUND"
+
+
+class AlreadyExists(HsmError):
+    kind = "ALREADY_EXISTS"
+
+
+class PermissionDenied(HsmError):
+    kind = "PERMISSION_DENIED"
+
+
+class FailedPrecondition(HsmError):
+    kind = "FAILED_PRECONDITION"
+
+
+class ConfigError(FailedPrecondition):
+    """Configuration that cannot work (no module, no PIN): reported as one line naming what to fix."""
+
+
+class Unavailable(HsmError):
+    kind = "UNAVAILABLE"
+
+
+class Unimplemented(HsmError):
+    kind = "UNIMPLEMENTED"
+
+
 
 HSM_MODULE_NOT_FOUND = "HSM_MODULE_NOT_FOUND"
 HSM_TOKEN_NOT_FOUND = "HSM_TOKEN_NOT_FOUND"
@@ -120,7 +162,7 @@ def ckr_name(code: int) -> str:
     return name if isinstance(name, str) else f"0x{code & 0xFFFFFFFF:08X}"
 
 
-def from_pkcs11(exc: PyKCS11.PyKCS11Error, operation: str) -> HutongError:
+def from_pkcs11(exc: PyKCS11.PyKCS11Error, operation: str) -> HsmError:
     """Map a PyKCS11 failure of ``operation`` (e.g. "signing with key 'x'") to a typed error."""
     code = int(exc.value)
     if code < 0:

@@ -38,7 +38,6 @@ from hsm.model import (
 )
 from hsm.signer import HsmSigner
 from hsm.uri import KeyRef, to_ref
-from hutong.errors import HutongError
 
 __all__ = [
     "CreateKeyRequest",
@@ -178,7 +177,7 @@ class KeyManager:
                     err = errors.from_pkcs11(exc, operation)
                     if exc.value not in _TOKEN_TROUBLE:
                         raise err from None
-                except HutongError as exc:
+                except errors.HsmError as exc:
                     if not (exc.reason in _TROUBLE_REASONS or (required and exc.reason == errors.HSM_KEY_NOT_FOUND)):
                         raise
                     err = exc
@@ -288,6 +287,14 @@ class KeyManager:
 
         return self._call(f"decrypting with key {key.describe()}", run, required=required)
 
+    def get_or_create_key(self, req: CreateKeyRequest) -> KeyInfo:
+        """The key pair labelled ``req.label``, generated from ``req`` when the token has none yet (a key left
+        by an earlier attempt that failed after creating it is reused, not duplicated)."""
+        try:
+            return self.get_key(req.label)
+        except errors.NotFound:
+            return self.create_key(req)
+
     def get_key(self, ref: str | KeyRef, *, required: bool = False) -> KeyInfo:
         """A key pair by label, ``KeyRef`` or ``pkcs11:`` URI (also keys made by other tools).
 
@@ -318,7 +325,7 @@ class KeyManager:
             for h in s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY)]):
                 try:
                     found.append(self._pair_info(s, h, cert_ids))
-                except HutongError:
+                except errors.HsmError:
                     continue  # e.g. an EC key whose public half was deleted: unusable, not listable
             secrets = s.findObjects([(L.CKA_CLASS, L.CKO_SECRET_KEY)])
             found += [self._secret_info(s, h) for h in secrets]

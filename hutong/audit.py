@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import logs
@@ -87,18 +87,18 @@ def append(
 
     Never put raw ID numbers, PINs or key material in ``details``: they are stored in clear.
     """
-    rec = AuditRecord(
-        at=datetime.now(UTC),
-        actor=actor,
-        action=action,
-        target=target,
-        outcome=outcome,
-        details=json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str),
-        request_id=request_id if request_id is not None else logs.current_request_id(),
-    )
-    session.add(rec)
-    session.flush()
-    return rec
+    values: dict[str, object] = {
+        "at": datetime.now(UTC),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "outcome": outcome,
+        "details": json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str),
+        "request_id": request_id if request_id is not None else logs.current_request_id(),
+    }
+    # One INSERT ... RETURNING, without the ORM's unit of work: this runs in every audited act.
+    seq = session.execute(insert(AuditRecord).values(values).returning(AuditRecord.seq)).scalar_one()
+    return AuditRecord(seq=seq, **values)
 
 
 class AuditLog:

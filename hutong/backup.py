@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from hsm import HsmError
 from hutong.config import CONFIG_FILE, load_config
 from hutong.db import Database
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument, Unavailable
@@ -238,7 +239,7 @@ def verify(data_dir: Path) -> VerifyReport:
     report = VerifyReport()
     try:
         node = open_node(data_dir)
-    except HutongError as err:
+    except (HutongError, HsmError) as err:
         report.problems.append(f"the node does not open: {err.reason}: {err.message}")
         return report
     try:
@@ -282,7 +283,7 @@ def _check_keys(node: object, report: VerifyReport) -> None:
                 node.keys.get_secret_key(e.label)
                 continue
             info = node.keys.get_key(e.label)
-        except HutongError as err:
+        except (HutongError, HsmError) as err:
             report.problems.append(f"{e.state} {e.role} key {e.label} is not on the token ({err.reason})")
             continue
         cert = e.certificate

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hutong.errors import HutongError, InvalidArgument, Unauthenticated
+from hutong.errors import HutongError, InvalidArgument, Unauthenticated, lift
 
 if TYPE_CHECKING:  # loaded by the commands that use them: a client command never pays for SQLAlchemy
     from hsm import HsmConfig
@@ -114,6 +114,41 @@ def read_file(path: str | Path, what: str = "file") -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise InvalidArgument("FILE_UNREADABLE", f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def personal_arg(p: argparse.ArgumentParser, name: str, env_var: str, what: str) -> None:
+    """``--NAME-file`` for an identifier that is personal data (a citizen ID number, a holder's identifier).
+
+    Such values are never taken on a command line (``ps`` and shell histories show it to others): from the
+    file (``-`` = standard input), else ``$ENV_VAR``, else a prompt. ``--NAME VALUE`` is still parsed -- so
+    the value is not echoed back by argparse's error -- and refused."""
+    p.add_argument(f"--{name}-file", metavar="FILE",
+                   help=f"{what}: read from FILE ('-' = stdin), else ${env_var}, else a prompt (never an argument)")
+    p.add_argument(f"--{name}", dest=f"{name.replace('-', '_')}_argument", help=argparse.SUPPRESS)
+
+
+def read_personal(args: argparse.Namespace, name: str, env_var: str, what: str, *, required: bool = True) -> str:
+    """The value of a ``personal_arg``: file, stdin, environment or prompt; refused from the command line."""
+    import getpass
+    import sys
+
+    attr = name.replace("-", "_")
+    if getattr(args, f"{attr}_argument", None):
+        raise InvalidArgument("PERSONAL_DATA_ON_COMMAND_LINE", f"a {what} is never taken on the command line (others "
+                              f"see it in ps and shell history): use --{name}-file FILE, --{name}-file - (stdin), "
+                              f"${env_var} or the prompt")
+    path = getattr(args, f"{attr}_file", None)
+    if path == "-":
+        return sys.stdin.readline().strip()
+    if path:
+        return read_file(path, what).decode().strip()
+    if os.environ.get(env_var):
+        return os.environ[env_var].strip()
+    if not required:
+        return ""
+    if sys.stdin.isatty():
+        return getpass.getpass(f"{what}: ").strip()  # not echoed either
+    raise InvalidArgument("ARGUMENTS_INVALID", f"give the {what} with --{name}-file or ${env_var}")
 
 
 def client_secret(args: argparse.Namespace) -> str:
@@ -269,7 +304,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Hutong (互通): identity, e-seals and e-licences for a federated government-service network.",
         epilog="examples:\n  hutong serve --data-dir var/node --listen 127.0.0.1:7443\n"
         "  hutong audit verify --data-dir var/node\n  hutong demo --out demo-out\n"
-        "  hutong identity login --id-number 11010519491231002X --token-file me.session\n"
+        "  hutong identity login --id-number-file - --token-file me.session   # the ID number on stdin\n"
         "  hutong seal sign SEAL_ID contract.pdf sealed.pdf --token-file me.session\n"
         "  hutong cert verify 1.2.156.3005.2....\n\n"
         "every gRPC command takes --target, --tls-ca/--tls-cert/--tls-key, --token-file, --client-id;\n"
@@ -315,6 +350,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _report(err: HutongError) -> int:
+    hint = HINTS.get(err.reason, "")
+    print(f"error: {err.reason}: {err.message}" + (f" ({hint})" if hint and hint not in err.message else ""),
+          file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
@@ -323,10 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except HutongError as err:
-        hint = HINTS.get(err.reason, "")
-        print(f"error: {err.reason}: {err.message}" + (f" ({hint})" if hint and hint not in err.message else ""),
-              file=sys.stderr)
-        return EXIT_ERROR
+        return _report(err)
     except BrokenPipeError:  # the reader went away (`hutong cert list | head`): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit does not complain again
@@ -336,6 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: FILE_UNREADABLE: {exc.strerror or exc}{where} (check the path and its permissions)",
               file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:
+        lifted = lift(exc)  # the HSM's own errors
+        if lifted is None:
+            raise
+        return _report(lifted)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -7,7 +7,9 @@ Every service declares its tables on ``Base``; the schema is owned by the Alembi
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +82,16 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+def _private_file(path: str | None) -> None:
+    """The SQLite file holds personal data (sealed, but still): 0600 from its creation on. SQLite gives its
+    -wal and -shm files the database file's mode."""
+    if not path or path == ":memory:":
+        return
+    with contextlib.suppress(OSError):  # an unwritable location is reported by the first query, with its reason
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
+
+
 class Database:
     """The node's database: engine, sessions and schema migration."""
 
@@ -96,6 +108,11 @@ class Database:
         except Exception as exc:  # bad URL, missing driver
             raise ConfigError("DATABASE_URL_INVALID", f"database URL cannot be used: {exc}") from None
         if self.is_sqlite:
+            if self.engine.url.database not in (None, "", ":memory:"):
+                from hutong.sqlite_files import check_writable
+
+                check_writable(Path(self.engine.url.database))  # DATABASE_UNWRITABLE, not SIGBUS later
+            _private_file(self.engine.url.database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

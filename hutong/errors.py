@@ -114,3 +114,18 @@ _BY_KIND: dict[Kind, type[HutongError]] = {
 def error_for(kind: Kind, reason: str, message: str, metadata: Mapping[str, str] | None = None) -> HutongError:
     """Rebuild a typed error from its wire form (used by the SDK)."""
     return _BY_KIND.get(kind, Internal)(reason, message, metadata=metadata)
+
+
+def lift(exc: BaseException) -> HutongError | None:
+    """The ``HutongError`` an exception stands for, or None when it is not a Hutong failure.
+
+    The one place where an error of a lower layer becomes part of the taxonomy: ``hsm`` imports nothing of
+    the project and raises its own ``HsmError`` (with ``kind``, the name of a ``Kind``, and a ``reason``).
+    Used where errors leave the node: the gRPC interceptor, the CLI, sealed answers between nodes.
+    """
+    if isinstance(exc, HutongError):
+        return exc
+    kind, reason, message = getattr(exc, "kind", None), getattr(exc, "reason", None), getattr(exc, "message", None)
+    if isinstance(kind, str) and kind in Kind.__members__ and isinstance(reason, str) and isinstance(message, str):
+        return error_for(Kind[kind], reason, message)
+    return None

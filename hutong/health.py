@@ -1,15 +1,20 @@
-"""Readiness: can this node serve right now? Pluggable checks drive gRPC health SERVING / NOT_SERVING.
+"""Readiness: can this process serve right now? Named checks drive gRPC health SERVING / NOT_SERVING.
 
-A load balancer routes only to processes whose ``grpc.health.v1`` status is SERVING, so health must
-reflect what a call needs: the database answers, the HSM token is present with the node's keys on it.
-``Readiness`` holds named checks (a check is a function that returns quietly or raises a
-``HutongError`` whose reason says what is wrong); other parts of the node add theirs with
-``Readiness.add`` (trust-list freshness, drain, ...). ``HealthMonitor`` runs them in a background
-thread every few seconds, sets the status of the whole server ("") and of every service, and logs
-each transition once -- the reason when it turns NOT_SERVING, and when it recovers.
+A load balancer (deploy/envoy) routes only to processes whose ``grpc.health.v1`` status is SERVING, so
+health must reflect what a call needs. ``Readiness`` holds named checks (a check returns quietly or
+raises a ``HutongError`` whose reason says what is wrong); ``HealthMonitor`` runs them now and then in
+a background thread, sets the status of the whole server ("") and of every service, and logs each
+transition once.
 
 Checks never repair anything themselves: the HSM key manager re-opens its module and session on the
-next call, the database pool reconnects; the monitor only notices when that works again.
+next call (the token came back), the database pool reconnects; the monitor only notices when that works
+again, and health turns SERVING by itself.
+
+The node's checks: the database answers; the HSM token opens with every active node key on it; on a
+federation member, the trust list is held and not stale past its grace period (a member that cannot
+verify other nodes' artefacts should not take calls); and ``Drain`` -- an operator's or a rolling
+restart's request to leave the load balancer's rotation while calls in flight (and any that still
+arrive) are served.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from hutong.errors import HutongError
+from hutong import metrics
+from hutong.errors import Unavailable, lift
 
 if TYPE_CHECKING:
     from hutong.node import Node
@@ -67,9 +73,11 @@ class Readiness:
             try:
                 check()
                 results.append(CheckResult(name, True))
-            except HutongError as err:
-                results.append(CheckResult(name, False, err.reason, err.message))
             except Exception as exc:  # noqa: BLE001 - a broken check means "not ready", never a dead monitor
+                err = lift(exc)  # a HutongError, or the HSM's own
+                if err is not None:
+                    results.append(CheckResult(name, False, err.reason, err.message))
+                    continue
                 log.exception("readiness check %s failed unexpectedly", name)
                 results.append(CheckResult(name, False, "INTERNAL_ERROR", type(exc).__name__))
         return results
@@ -107,21 +115,21 @@ class HealthMonitor:
         results = self.readiness.run()
         with self._lock:
             failing = {r.name: f"{r.reason}: {r.message}" for r in results if not r.ok}
-            ready = not failing
             for name, why in failing.items():
                 if self._failing.get(name) != why:
                     log.warning("not ready: %s check failed: %s", name, why)
             for name in set(self._failing) - set(failing):
                 log.info("%s check passes again", name)
             self._failing = failing
+            ready = not failing
             if ready != self._ready:
                 status = health_pb2.HealthCheckResponse.SERVING if ready else \
                     health_pb2.HealthCheckResponse.NOT_SERVING
                 for service in self._services:
                     self._health.set(service, status)
-                if self._ready is not None or not ready:
-                    log.log(logging.INFO if ready else logging.WARNING, "health: %s",
-                            "SERVING" if ready else "NOT_SERVING (" + ", ".join(sorted(failing)) + ")")
+                log.log(logging.INFO if ready else logging.WARNING, "health: %s",
+                        "SERVING" if ready else "NOT_SERVING (" + ", ".join(sorted(failing)) + ")")
+                metrics.readiness(ready)
                 self._ready = ready
         return results
 
@@ -143,16 +151,65 @@ class HealthMonitor:
 
 
 # -- the node's own checks ----------------------------------------------------------------------------
+
 def database_check(node: Node) -> Check:
     """The database answers a trivial query (DATABASE_UNAVAILABLE otherwise)."""
     return node.db.ping
 
 
 def hsm_check(node: Node) -> Check:
-    """The token is present, the session logged in, and every active node key is on it (HSM_UNAVAILABLE)."""
+    """The token is present, the session logged in, and every active node key is on it (HSM_UNAVAILABLE
+    otherwise; after a rollover, the key the registry says is active)."""
     return node.pki.check_keys
 
 
-def node_readiness(node: Node) -> Readiness:
-    """The checks every node runs: database, then HSM."""
-    return Readiness([("database", database_check(node)), ("hsm", hsm_check(node))])
+def trust_list_check(node: Node) -> Check:
+    """Members: a trust list is held and not stale past its grace period (TRUST_LIST_MISSING / _STALE).
+    The hub and nodes outside a federation pass."""
+
+    def check() -> None:
+        if node.trust.federated:
+            node.trust.trust_list()
+
+    return check
+
+
+class Drain:
+    """Leave the load balancer's rotation without stopping: health says NOT_SERVING, calls are still served.
+
+    ``hutong serve`` drains on SIGTERM for ``[server] drain_seconds`` before it stops taking calls (so the
+    balancer has seen NOT_SERVING by then), and toggles draining on SIGUSR1 (take a replica out for
+    maintenance, put it back)."""
+
+    def __init__(self) -> None:
+        self._on = threading.Event()
+
+    @property
+    def active(self) -> bool:
+        return self._on.is_set()
+
+    def begin(self) -> None:
+        if not self._on.is_set():
+            log.warning("draining: reporting NOT_SERVING, still serving calls")
+        self._on.set()
+
+    def end(self) -> None:
+        if self._on.is_set():
+            log.info("drain ended")
+        self._on.clear()
+
+    def toggle(self) -> None:
+        self.end() if self.active else self.begin()
+
+    def check(self) -> None:
+        if self._on.is_set():
+            raise Unavailable("DRAINING", "this process is draining (restart or maintenance)")
+
+
+def node_readiness(node: Node, drain: Drain | None = None) -> Readiness:
+    """The checks every node runs: database, HSM, trust list (members), and drain."""
+    checks: list[tuple[str, Check]] = [("database", database_check(node)), ("hsm", hsm_check(node)),
+                                       ("trust_list", trust_list_check(node))]
+    if drain is not None:
+        checks.append(("drain", drain.check))
+    return Readiness(checks)

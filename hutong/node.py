@@ -6,6 +6,7 @@ again; ``open_node`` opens a prepared one. Services receive the ``Node`` and tak
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import secrets
@@ -157,7 +158,8 @@ def init_node(data_dir: Path, *, node_id: str | None = None, name: str | None = 
 
     If preparing fails, whatever this attempt created in the directory is removed again.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.chmod(0o700)  # keys' PINs, the database, the TLS key: nobody else's business
     before = set(data_dir.iterdir())
     try:
         if not (data_dir / CONFIG_FILE).exists():
@@ -184,6 +186,8 @@ def open_node(data_dir: Path, *, cfg: NodeConfig | None = None, migrate: bool = 
     if cfg is None:
         require_initialised(data_dir)
     cfg = cfg or load_config(data_dir)
+    with contextlib.suppress(OSError):  # a directory made before this rule (or by hand) is tightened too
+        cfg.data_dir.chmod(0o700)
     db = Database(cfg.effective_database_url)
     try:
         if migrate:

@@ -24,7 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
+from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmError, HsmSigner, KeyAlgorithm, KeyManager
 from hsm.model import SecretKind
 from hsm.x509 import issue_certificate
 from hutong import audit, keyring
@@ -164,10 +164,7 @@ class NodePki:
 
     def _make(self, name: str, profile: Profile, *, issuer: str | None, years: int, not_before: datetime) -> None:
         label = key_label(name)
-        try:
-            info = self.keys.get_key(label)
-        except NotFound:
-            info = self.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
+        info = self.keys.get_or_create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
         subject = node_name(self.node_id, self.node_name, name)
         cert = self._sign(
             subject=subject,
@@ -281,11 +278,11 @@ class NodePki:
     def federation_decrypt(self, encrypted_key: bytes) -> bytes:
         """RSA-OAEP-decrypt a federation assertion's content key with the active decryption key or, during a
         rollover, the pending or retired one (senders use whichever key their copy of the trust list names)."""
-        failure: HutongError | None = None
+        failure: HutongError | HsmError | None = None
         for label in self.published_labels(FEDERATION_ENC):
             try:
                 return self.keys.decrypt_rsa_oaep(label, encrypted_key, required=True)
-            except HutongError as err:
+            except HsmError as err:
                 if err.reason != "HSM_DECRYPT_FAILED":
                     raise
                 failure = err
@@ -376,10 +373,10 @@ class NodePki:
         """Deterministic keyed hash of a personal identifier (HMAC key in the HSM)."""
         return self.keys.hmac_sha256(self.label(BLIND_INDEX), value.encode(), required=True).hex()
 
-    def seal_data(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
+    def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
         return self.keys.encrypt(self.label(DATA_KEY), plaintext, aad=aad, required=True)
 
-    def open_data(self, blob: bytes, *, aad: bytes = b"") -> bytes:
+    def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes:
         return self.keys.decrypt(self.label(DATA_KEY), blob, aad=aad, required=True)
 
 

@@ -206,9 +206,9 @@ def _require_published(node: Node, role: str, pending: keyring.KeyEntry) -> None
     if role == pki.TOKEN:
         cert = pending.certificate
         assert cert is not None
-        from hutong import jws
+        from hutong.verify import jose
 
-        kid = jws.public_jwk(cert.public_key())["kid"]  # type: ignore[arg-type]
+        kid = jose.public_jwk(cert.public_key())["kid"]  # type: ignore[arg-type]
         announced = any(k.get("kid") == kid for k in entry.jwks.get("keys", []))
     else:
         trust_role = {pki.SEAL_CA: "seal", pki.ISSUER_CA: "issuer", pki.TSA: "tsa"}[role]

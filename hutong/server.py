@@ -16,6 +16,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from grpc_reflection.v1alpha import reflection
 from hutong import logs, metrics
 from hutong.config import load_config
 from hutong.edge.handlers import capture
-from hutong.health import HealthMonitor, node_readiness
+from hutong.health import Drain, HealthMonitor, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
 from hutong.tlog.service import start_witnessing
@@ -46,7 +47,9 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     services: list[str]
-    monitor: HealthMonitor  # readiness checks -> health; add checks with ``monitor.readiness.add``
+    monitor: HealthMonitor  # readiness checks -> health (database, HSM, trust list, drain); ``readiness.add``
+    drain: Drain
+    federation_port: int | None = None  # the mutual-TLS port other nodes use (None: not opened)
     integrator: threading.Event | None = None  # set to stop the audit log's integrator thread
 
     def stop(self, grace: float = GRACE_SECONDS) -> None:
@@ -81,13 +84,19 @@ def start_trust_refresher(node: Node) -> threading.Event | None:
     """Members fetch the trust list from the hub now and on a schedule."""
     if not (node.trust.federated and node.trust.hub_target):
         return None
-    from hutong.federation.service import grpc_fetcher
+    from hutong.federation import transport
 
-    channel = grpc.insecure_channel(node.trust.hub_target)
-    return node.trust.start_refresher(grpc_fetcher(channel))
+    return node.trust.start_refresher(transport.trust_list_fetcher(node))
 
 
-def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False) -> RunningServer:
+def federation_listen(node: Node) -> str | None:
+    """Where other nodes reach this one (``[federation] listen``): mutual TLS, never plaintext."""
+    return str(node.config.section("federation").get("listen", "")) or None
+
+
+def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False,
+                 federation: str | None = None) -> RunningServer:
+    """Serve on ``listen`` (platforms) and, when given, on ``federation`` (other nodes, mutual TLS only)."""
     limit = node.config.server.max_message_bytes
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", limit),
@@ -99,16 +108,23 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     names = add_services(capture(server, node), node)  # the HTTP edge calls these very servicers
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    monitor = HealthMonitor(node_readiness(node), health_servicer, names,
+    drain = Drain()
+    monitor = HealthMonitor(node_readiness(node, drain), health_servicer, names,
                             interval=node.config.server.health_interval_seconds)
-    monitor.start()  # SERVING only once the database and the HSM answer
+    monitor.start()  # SERVING once the checks pass (database, HSM keys, trust list, not draining)
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     creds = _credentials(node)
     port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
+    fed_port = None
+    if federation:
+        from hutong.federation import transport
+
+        fed_port = server.add_secure_port(federation, transport.server_credentials(node))
     server.start()
     return RunningServer(server=server, port=port, health=health_servicer, services=names, monitor=monitor,
+                         drain=drain, federation_port=fed_port,
                          integrator=node.tlog.start())
 
 
@@ -124,7 +140,7 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     logs.setup_logging(level, node_id=node.id, capture_stderr=True)
     if msettings.listen:
         metrics.enable()
-    running = start_server(node, listen, reuse_port=reuse_port)
+    running = start_server(node, listen, reuse_port=reuse_port, federation=federation_listen(node))
     refresher = start_trust_refresher(node)
     witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
     sampler = metrics.start_sampler(node, msettings.sample_seconds) if msettings.listen else None
@@ -142,9 +158,20 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    def on_drain(_signum: int, _frame: FrameType | None) -> None:
+        running.drain.toggle()
+        threading.Thread(target=running.monitor.check_now, daemon=True).start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, on_drain)
     stop.wait()
+    drain_seconds = node.config.server.drain_seconds
+    if drain_seconds > 0:  # out of the balancer's rotation first, still serving, then stop taking calls
+        running.drain.begin()
+        running.monitor.check_now()
+        log.info("draining for %.1f s before stopping", drain_seconds)
+        time.sleep(drain_seconds)
     for event in (refresher, witnessing, sampler):
         if event:
             event.set()
@@ -205,8 +232,14 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
             if p.is_alive():
                 p.terminate()  # each worker drains its calls on SIGTERM
 
+    def forward_drain(_signum: int, _frame: FrameType | None) -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGUSR1)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGUSR1, forward_drain)
     for p in procs:
         p.join()
         if p.pid is not None:

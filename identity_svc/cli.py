@@ -23,9 +23,11 @@ from hutong.cli import (
     EXIT_OK,
     add_command,
     data_dir_arg,
+    personal_arg,
     print_json,
     print_table,
     read_file,
+    read_personal,
     sdk,
 )
 from hutong.errors import HutongError, InvalidArgument
@@ -119,8 +121,8 @@ def _command(group: Any, name: str, help_: str, func: Callable[[argparse.Namespa
 
 # -- hutong identity ... (over gRPC) ----------------------------------------------------------------
 IDENTITY_EXAMPLES = """examples:
-  hutong identity register --id-number 11010519491231002X --name 张三 --client-id portal
-  hutong identity login --id-number 11010519491231002X --token-file me.session --client-id portal
+  hutong identity register --id-number-file me.id --name 张三 --client-id portal
+  hutong identity login --token-file me.session --client-id portal        # prompts for the ID number
   hutong identity whoami --token-file me.session --client-id portal
   hutong identity org-register 91350100M000100Y43 福州阿克米有限公司 --token-file me.session
   hutong identity switch-org 91350100M000100Y43 --token-file me.session --client-id portal
@@ -129,6 +131,7 @@ IDENTITY_EXAMPLES = """examples:
 
 platform credentials: --client-id (or $HUTONG_CLIENT_ID), the secret in $HUTONG_CLIENT_SECRET
 passwords: --password-file, $HUTONG_PASSWORD, or a prompt (never on the command line)
+ID numbers: --id-number-file (- = stdin), $HUTONG_ID_NUMBER, or a prompt (never on the command line)
 exit codes: 0 ok, 1 a token does not verify, 2 error, 130 interrupted"""
 
 
@@ -146,13 +149,17 @@ def _password(args: argparse.Namespace) -> str:
     raise InvalidArgument("PASSWORD_REQUIRED", "give --password-file or set HUTONG_PASSWORD")
 
 
+def _id_number(args: argparse.Namespace) -> str:
+    return read_personal(args, "id-number", "HUTONG_ID_NUMBER", "citizen ID number")
+
+
 def _platform(args: argparse.Namespace) -> Any:
     """The platform's own calls (no person's token)."""
     return sdk(args, anonymous=True, token_file=False)
 
 
 def _register_person(args: argparse.Namespace) -> int:
-    subject = _platform(args).identity.register_person(args.id_number, args.name, _password(args))
+    subject = _platform(args).identity.register_person(_id_number(args), args.name, _password(args))
     if args.json:
         print_json({"subject": subject})
     else:
@@ -179,7 +186,7 @@ def _session_out(args: argparse.Namespace, tokens: Any) -> int:
 
 
 def _login(args: argparse.Namespace) -> int:
-    tokens = _platform(args).identity.login(args.id_number, _password(args), totp_code=args.totp_code or "",
+    tokens = _platform(args).identity.login(_id_number(args), _password(args), totp_code=args.totp_code or "",
                                             scopes=args.scope or ())
     return _session_out(args, tokens)
 
@@ -277,11 +284,11 @@ def _register_identity(subparsers: Any) -> None:
 
     p = command("register", "register a person at the node (checked against the population register)",
                 _register_person)
-    p.add_argument("--id-number", required=True)
+    personal_arg(p, "id-number", "HUTONG_ID_NUMBER", "citizen ID number")
     p.add_argument("--name", required=True)
     p.add_argument("--password-file", default=None)
     p = command("login", "log a person in through a platform; writes a session file (--token-file)", _login)
-    p.add_argument("--id-number", required=True)
+    personal_arg(p, "id-number", "HUTONG_ID_NUMBER", "citizen ID number")
     p.add_argument("--password-file", default=None)
     p.add_argument("--totp-code", default=None, help="one-time code (level high)")
     p.add_argument("--scope", action="append", choices=[s for s in SCOPES if ":" not in s],

@@ -86,7 +86,7 @@ class Identity:
         return self.node.pki.blind_index(f"{purpose}:{value}")
 
     def seal(self, purpose: str, value: str) -> bytes:
-        return self.node.pki.seal_data(value.encode(), aad=purpose.encode())
+        return self.node.pki.protect(value.encode(), aad=purpose.encode())
 
     def unseal(self, purpose: str, blob: bytes) -> str:
-        return self.node.pki.open_data(blob, aad=purpose.encode()).decode()
+        return self.node.pki.unprotect(blob, aad=purpose.encode()).decode()

@@ -22,6 +22,7 @@ from hutong import audit
 from hutong.errors import InvalidArgument, PermissionDenied
 from hutong.federation import assertion
 from hutong.identifiers import normalise_citizen_id, normalise_uscc
+from identity_svc import homes
 from identity_svc.core import LEVELS, Identity, level_rank, new_id
 from identity_svc.login import granted_scopes
 from identity_svc.models import Organisation, Person
@@ -49,6 +50,9 @@ def issue_for(idn: Identity, person_id: str, *, acr: str, amr: tuple[str, ...], 
     node"); ``extra`` binds the assertion to the visited node's pending request."""
     with idn.node.db.session(readonly=True) as s:
         person = get_person(s, person_id)
+        if (home := homes.home_of_person(s, person.id_index)) is not None:  # a person linked from elsewhere
+            raise PermissionDenied("NOT_HOME_NODE", f"this node is not the person's home: ask node {home!r} for an "
+                                   "assertion")
         id_number, name = citizen_id_of(idn, person), name_of(idn, person)
     token = assertion.issue(idn.node, audience_node=audience_node, op=OP, claims={
         **(extra or {}), "id_number": id_number, "name": name, "acr": acr, "amr": list(amr),
@@ -108,12 +112,17 @@ def admit(idn: Identity, s: Session, token: str, *, required_acr: str) -> Admitt
     number = normalise_citizen_id(str(claims.get("id_number", "")))
     org = _federated_org(claims, a.issuer_node)
     amr = tuple(str(m) for m in claims.get("amr", [])) + ("fed",)
+    # The home-node rule, before the caller's transaction has done anything (a refusal is audited on its own).
+    index, org_uscc = idn.person_index(number), org.uscc if org else None
+    links = homes.check(idn, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node)  # NOT_HOME_NODE
     person = find_person(idn, s, number)
+    homes.link(idn, s, links, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node)
     if person is None:
         person = _link_person(idn, number, str(claims.get("name", "")), home=a.issuer_node)
         s.add(person)
         s.flush()
-        audit.append(s, actor=f"node:{a.issuer_node}", action="identity.person.link", target=f"person:{person.id}")
+        audit.append(s, actor=f"node:{a.issuer_node}", action="identity.person.link", target=f"person:{person.id}",
+                     details={"home": a.issuer_node})
     return Admitted(person, acr, amr, float(claims.get("auth_time", 0)) or None, org, a.issuer_node, claims)
 
 

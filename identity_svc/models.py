@@ -162,3 +162,19 @@ class OrgGrant(Base):
     granted_by: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[float] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class HomeNode(Base):
+    """The member node that speaks for a person or organisation first seen here through federation.
+
+    The home-node rule: only a subject's home node may assert facts about them to this node. A person
+    registered here, or an organisation registered here, has this node as home (no row); a person first
+    seen in another node's assertion is linked to that node, and assertions from any other member are
+    refused from then on."""
+
+    __tablename__ = "identity_home_nodes"
+
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)  # person | org
+    subject_index: Mapped[str] = mapped_column(INDEX, primary_key=True)  # blind index of the ID number / USCC
+    home_node: Mapped[str] = mapped_column(String(100))
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from hutong import audit
 from hutong.errors import HutongError, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_uscc
-from hutong_client.tokens import verify_token
+from hutong.verify.tokens import verify_token
 from identity_svc import backchannel
 from identity_svc.backchannel import EndedSession
 from identity_svc.core import Identity, new_id
@@ -180,7 +180,7 @@ def _sign_tokens(idn: Identity, s: Session, family: TokenFamily, platform: Platf
               "amr": family.amr.split(), "sid": family.id, **_org_claims(s, family, sub, idn.now())}
     access = {**common, "exp": now + st.access_token_seconds, "jti": new_id("at"), "client_id": platform.client_id,
               "scope": " ".join(sorted(scopes))}
-    id_token = {**common, "exp": now + st.id_token_seconds, "auth_time": int(family.auth_time),
+    id_token = {**common, "exp": now + st.id_token_seconds, "jti": new_id("id"), "auth_time": int(family.auth_time),
                 **({"nonce": nonce} if nonce else {}), **id_claims(idn, s, family, person, scopes)}
     tokens = TokenSet(access_token=idn.signer.sign(access, typ=ACCESS_TOKEN_TYPE),
                       id_token=idn.signer.sign(id_token, typ=ID_TOKEN_TYPE), refresh_token=refresh,

@@ -1,6 +1,6 @@
 """Signing ES256 JWTs with the node's token key in the HSM, and publishing the key as a JWKS.
 
-The compact JWS is built by ``hutong.jws`` (shared by tokens, licences and trust lists); the
+The compact JWS is built by ``hutong.verify.jose`` (shared by tokens, licences and trust lists); the
 signature comes from the HSM as raw r||s, exactly the JWS ES256 form (RFC 7518 §3.4).
 """
 
@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from hsm import HsmSigner
-from hutong import jws, pki
+from hutong import pki
 from hutong.node import Node
+from hutong.verify import jose
 
 ALGORITHM = "ES256"
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068: keeps access tokens and ID tokens apart
@@ -20,7 +21,7 @@ ID_TOKEN_TYPE = "JWT"
 
 def token_jwks(node: Node) -> dict[str, Any]:
     """The node's token-verification keys as a JWKS (what GetJwks and the trust list publish)."""
-    return {"keys": [jws.public_jwk(c.public_key()) for c in node.pki.with_retired(pki.TOKEN)]}  # type: ignore[arg-type]
+    return {"keys": [jose.public_jwk(c.public_key()) for c in node.pki.with_retired(pki.TOKEN)]}  # type: ignore[arg-type]
 
 
 class TokenSigner:
@@ -35,7 +36,7 @@ class TokenSigner:
         signer = self._node.pki.signer(pki.TOKEN)
         jwk = self._jwks.get(signer.key.label)
         if jwk is None:
-            jwk = self._jwks[signer.key.label] = jws.public_jwk(signer.public_key)  # type: ignore[arg-type]
+            jwk = self._jwks[signer.key.label] = jose.public_jwk(signer.public_key)  # type: ignore[arg-type]
         return signer, jwk
 
     @property
@@ -52,4 +53,4 @@ class TokenSigner:
 
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
         signer, jwk = self._current()
-        return jws.sign_compact(signer, claims, typ=typ, kid=jwk["kid"])
+        return jose.sign_compact(signer, claims, typ=typ, kid=jwk["kid"])

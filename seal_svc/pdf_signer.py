@@ -7,7 +7,6 @@ signs the DER of the signed attributes (seal) or of the TSTInfo's signed attribu
 from __future__ import annotations
 
 import secrets
-import threading
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -36,28 +35,27 @@ def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
-_FORMS: dict[tuple[bytes, tuple[bytes, ...]], tuple[asn1_x509.Certificate, SimpleCertificateStore]] = {}
-_FORMS_LOCK = threading.Lock()
-
-
 def asn1_forms(cert: x509.Certificate,
                chain: list[x509.Certificate]) -> tuple[asn1_x509.Certificate, SimpleCertificateStore]:
-    """The asn1crypto forms of a seal certificate and its chain, built once per certificate chain and parsed
-    in full up front, so that the threads sharing them only ever read them."""
+    """Fresh asn1crypto forms of a signing certificate and the other certificates to embed, for ONE signature.
+
+    Never shared between calls or threads: asn1crypto parses lazily and caches encodings inside the objects,
+    and pyHanko places these very objects into the CMS it builds and encodes. Objects shared between
+    concurrent seals were read half-parsed (INTERNAL) and re-encoded in a loop (seconds of CPU under the
+    GIL). Only bytes are shared; loading them is lazy and cheap.
+
+    The store holds the chain without the signing certificate itself (pyHanko embeds that one anyway), so
+    the CMS carries each certificate once: strict validators reject duplicates.
+    """
     der = serialization.Encoding.DER
-    key = (cert.public_bytes(der), tuple(c.public_bytes(der) for c in chain))
-    with _FORMS_LOCK:
-        found = _FORMS.get(key)
-    if found is None:
-        found = (asn1_x509.Certificate.load(key[0]),
-                 SimpleCertificateStore.from_certs([asn1_x509.Certificate.load(d) for d in key[1]]))
-        for c in (found[0], *found[1]):
-            _ = c.native, c.sha256, c.issuer_serial
-        with _FORMS_LOCK:
-            if len(_FORMS) >= 256:
-                _FORMS.clear()
-            _FORMS[key] = found
-    return found
+    leaf = cert.public_bytes(der)
+    others: list[bytes] = []
+    for c in chain:
+        d = c.public_bytes(der)
+        if d != leaf and d not in others:
+            others.append(d)
+    return (asn1_x509.Certificate.load(leaf),
+            SimpleCertificateStore.from_certs([asn1_x509.Certificate.load(d) for d in others]))
 
 
 @lru_cache(maxsize=64)
@@ -114,7 +112,7 @@ class HsmTimeStamper(DummyTimeStamper):
     def __init__(self, hsm_signer: HsmSigner, tsa_cert: x509.Certificate, chain: list[x509.Certificate]) -> None:
         self._hsm = hsm_signer
         self._placeholder = False
-        asn1_tsa, store = asn1_forms(tsa_cert, chain)  # parsed once per certificate chain, shared read-only
+        asn1_tsa, store = asn1_forms(tsa_cert, chain)  # this call's own objects, never shared
         super().__init__(tsa_cert=asn1_tsa, tsa_key=None,  # type: ignore[arg-type]
                          certs_to_embed=store)
 

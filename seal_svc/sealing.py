@@ -10,6 +10,7 @@ Order of events, so that a failure leaves nothing behind:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
@@ -22,22 +23,25 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata.xmp_xml import XmpXmlProcessingError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import read_certification_data
-from pyhanko.stamp import StaticStampStyle
 
 from hutong import idempotency, metrics, pki
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 from hutong.node import Node
+from hutong.verify.pdf import validation_context
+from hutong.verify.pdfio import Spooled, finish, open_pdf, signing_permissions, spool, spool_bytes, temp_file
+from hutong.verify.trust import TrustSource
 from seal_svc import image
 from seal_svc.pdf_signer import HsmPdfSigner, HsmTimeStamper
-from seal_svc.pdfio import Spooled, finish, open_pdf, spool, spool_bytes, temp_file
+from seal_svc.placement import UprightStampStyle, page_geometry, to_user_space
 from seal_svc.seals import SealInfo, SealService
-from seal_svc.trust import TrustSource, node_trust, validation_context
+from seal_svc.trust import node_trust
 
 _CMS_OVERHEAD = 2048  # bytes per CMS beyond its certificates (ours use ~1.1 KB: signer info, attributes, names)
 
@@ -122,7 +126,7 @@ class Sealer:
         """Everything that can be refused before the document is read."""
         check_options(options)
         if declared_size > self.settings.max_upload_bytes:
-            from seal_svc.pdfio import too_large
+            from hutong.verify.pdfio import too_large
 
             raise too_large(self.settings.max_upload_bytes)
         return self.seals.authorise_use(principal, seal_id)
@@ -163,10 +167,10 @@ class Sealer:
                      remember: idempotency.Claim | None = None) -> SealedDocument:
         info = self.precheck(principal, seal_id, options)
         reader = open_pdf(upload)
-        field_name, spec = _field_for(reader, seal_id, options)
+        field_name, spec, rotation = _field_for(reader, seal_id, options)
         out = temp_file(self.settings.temp_dir)
         try:
-            signing_time = self._sign(info, reader, upload, out, field_name, spec, options)
+            signing_time = self._sign(info, reader, upload, out, field_name, spec, options, rotation)
             output = finish(out)
             with self.node.db.session() as s:
                 self.seals.record_use(s, principal, seal_id, {
@@ -198,7 +202,7 @@ class Sealer:
         return 2 * size
 
     def _sign(self, info: SealInfo, reader: PdfFileReader, upload: Spooled, out: BinaryIO, field_name: str,
-              spec: SigFieldSpec | None, options: SealOptions) -> datetime:
+              spec: SigFieldSpec | None, options: SealOptions, rotation: int = 0) -> datetime:
         level = options.level
         long_term = level in (PadesLevel.B_LT, PadesLevel.B_LTA)
         meta = signers.PdfSignatureMetadata(
@@ -215,15 +219,17 @@ class Sealer:
         if level is not PadesLevel.B_B:
             tsa_signer, tsa_cert = self.node.pki.signing_pair(pki.TSA)
             timestamper = HsmTimeStamper(tsa_signer, tsa_cert, [self.node.pki.certificate(pki.ROOT)])
-        stamp = StaticStampStyle(
-            background=image.StampImage(info.image_png), border_width=0, background_opacity=1.0,
+        stamp = UprightStampStyle(
+            rotation=rotation, background=image.StampImage(info.image_png), border_width=0, background_opacity=1.0,
             background_layout=layout.SimpleBoxLayoutRule(
                 x_align=layout.AxisAlignment.ALIGN_MID, y_align=layout.AxisAlignment.ALIGN_MID,
                 margins=layout.Margins.uniform(0)),
         )
         pdf_signer = signers.PdfSigner(meta, HsmPdfSigner(hsm, info.certificate, chain), timestamper=timestamper,
                                        stamp_style=stamp, new_field_spec=spec)
-        writer = IncrementalPdfFileWriter(upload.file, prev=reader, strict=False)
+        writer = _Writer(upload.file, prev=reader, strict=False)
+        if reader.encrypted:  # opened with the empty user password (pdfio.open_pdf): the update is encrypted alike
+            writer.encrypt(b"")
         signing_time = datetime.now(UTC)
         try:
             pdf_signer.sign_pdf(writer, existing_fields_only=spec is None,
@@ -233,6 +239,16 @@ class Sealer:
         except SigningError as exc:
             raise FailedPrecondition("PDF_SIGNING_REFUSED", f"the document cannot be sealed: {exc}") from None
         return signing_time
+
+
+class _Writer(IncrementalPdfFileWriter):
+    """pyHanko's incremental writer, except that a document whose XMP metadata cannot be parsed keeps that
+    metadata as it is instead of failing the seal: the XMP is the document's, the seal does not depend on it
+    (the document information dictionary still gets the new modification date)."""
+
+    def _update_meta(self) -> None:
+        with contextlib.suppress(XmpXmlProcessingError):
+            super()._update_meta()  # type: ignore[no-untyped-call]
 
 
 def _contents(doc: Spooled) -> bytes:
@@ -248,18 +264,6 @@ def _cms_bound(certs: Iterable[x509.Certificate]) -> int:
     return sum(len(c.public_bytes(serialization.Encoding.DER)) for c in certs) + _CMS_OVERHEAD
 
 
-def _page_box(reader: PdfFileReader, page_ix: int) -> tuple[float, float, float, float]:
-    page_ref, _ = reader.find_page_for_modification(page_ix)
-    node = page_ref.get_object()
-    while node is not None:
-        if "/MediaBox" in node:
-            box = [float(v) for v in node["/MediaBox"]]
-            return min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])
-        parent = node.get("/Parent")
-        node = parent.get_object() if parent is not None else None
-    return 0.0, 0.0, 612.0, 792.0  # no MediaBox anywhere: US Letter, as readers assume
-
-
 def _check_new_field_allowed(reader: PdfFileReader) -> None:
     """Refuse up front what would break a certifying seal. DocMDP allows signing existing fields
     only (level 2; validators such as pyHanko treat level 3 alike), so after certification a new
@@ -273,8 +277,10 @@ def _check_new_field_allowed(reader: PdfFileReader) -> None:
                              "empty signature fields")
 
 
-def _field_for(reader: PdfFileReader, seal_id: str, options: SealOptions) -> tuple[str, SigFieldSpec | None]:
-    """The signature field to fill: an existing empty one, or the spec of a new one."""
+def _field_for(reader: PdfFileReader, seal_id: str,
+               options: SealOptions) -> tuple[str, SigFieldSpec | None, int]:
+    """The signature field to fill: an existing empty one, or the spec of a new one (and its page's rotation)."""
+    may_fill, may_add = signing_permissions(reader)
     existing = {name: value for name, value, _ in fields.enumerate_sig_fields(reader)}
     if options.certification is not None and any(v is not None for v in existing.values()):
         raise FailedPrecondition("CERTIFICATION_NOT_POSSIBLE", "only the first seal of a document can certify it")
@@ -283,22 +289,26 @@ def _field_for(reader: PdfFileReader, seal_id: str, options: SealOptions) -> tup
             raise InvalidArgument("FIELD_NOT_FOUND", "the document has no signature field of that name")
         if existing[options.field_name] is not None:
             raise FailedPrecondition("FIELD_ALREADY_SIGNED", "that signature field is already signed")
-        return options.field_name, None
+        if not may_fill:
+            raise InvalidArgument("PDF_ENCRYPTED", "the document's owner password does not permit signing its "
+                                                   "fields")
+        return options.field_name, None, 0
     p = options.placement
     assert p is not None
     _check_new_field_allowed(reader)
+    if not may_add:
+        raise InvalidArgument("PDF_ENCRYPTED", "the document's owner password does not permit adding a signature "
+                                               "field (it permits filling existing fields only, or nothing)")
     pages = int(reader.root["/Pages"]["/Count"])
     if not 1 <= p.page <= pages:
         raise InvalidArgument("PAGE_OUT_OF_RANGE", f"the document has {pages} page(s)")
-    llx, lly, urx, ury = _page_box(reader, p.page - 1)
-    if p.x < llx or p.y < lly or p.x + p.width > urx or p.y + p.height > ury:
-        raise InvalidArgument("POSITION_OUT_OF_RANGE", "the seal's box does not fit on the page")
+    geometry = page_geometry(reader, p.page - 1)
+    llx, lly, urx, ury = (round(v) for v in to_user_space(geometry, p.x, p.y, p.width, p.height))
     name, n = f"Seal_{seal_id}", 1
     while name in existing:
         n += 1
         name = f"Seal_{seal_id}_{n}"
-    box = (round(p.x), round(p.y), round(p.x + p.width), round(p.y + p.height))
-    return name, SigFieldSpec(sig_field_name=name, on_page=p.page - 1, box=box)
+    return name, SigFieldSpec(sig_field_name=name, on_page=p.page - 1, box=(llx, lly, urx, ury)), geometry.rotation
 
 
 def seal_pdf(node: Node, *, seal_id: str, pdf: bytes | BinaryIO, principal: Principal,

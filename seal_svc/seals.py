@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, KeyAlgorithm
-from hutong import audit, pki
+from hutong import audit, peers, pki
 from hutong.auth import Principal
 from hutong.edge.settings import seal_revocation_extensions
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
@@ -238,15 +238,9 @@ class SealService:
         return _seal_info(row)
 
     def _org_name(self, uscc: str, given: str) -> str:
-        """The registered name when identity_svc knows the organisation (it came from the register)."""
-        try:
-            from identity_svc.models import Organisation
-        except ImportError:
-            registered = None
-        else:
-            with self.node.db.session() as s:
-                org = s.get(Organisation, uscc)
-                registered = org.name if org is not None else None
+        """The registered name when identity knows the organisation (it came from the register)."""
+        identity = peers.identity(self.node)
+        registered = identity.organisation_name(uscc) if identity is not None else None
         if registered is None:
             if not given:
                 raise InvalidArgument("ORG_NAME_REQUIRED", "the organisation is not registered here: give its name")
@@ -346,14 +340,11 @@ class SealService:
             number = normalise_citizen_id(grantee)
         except InvalidArgument:
             return grantee.strip()
-        from identity_svc.core import Identity
-        from identity_svc.persons import find_person
-
-        with self.node.db.session(readonly=True) as s:
-            person = find_person(Identity.of(self.node), s, number)
-            if person is None:
-                raise NotFound("PERSON_NOT_FOUND", "no person with this ID number is registered at this node")
-            return person.id
+        identity = peers.identity(self.node)
+        account = identity.person_account(number) if identity is not None else None
+        if account is None:
+            raise NotFound("PERSON_NOT_FOUND", "no person with this ID number is registered at this node")
+        return account
 
     def list_grants(self, principal: Principal, seal_id: str) -> list[GrantInfo]:
         with self.node.db.session() as s:

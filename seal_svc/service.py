@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import grpc
 
-from hutong.auth import Authenticator, Principal, service_principal
-from hutong.errors import Unauthenticated
+from hutong.auth import Authenticator, service_principal
 from hutong.node import Node
+from hutong.peers import default_authenticator
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from hutong.verify.pdf import Verdict, VerificationReport, verify_pdf
+from hutong.verify.trust import TrustMaterial, TrustSource, combine
 from seal_svc.sealing import Certification, PadesLevel, Placement, SealedDocument, Sealer, SealOptions, seal_pdf
 from seal_svc.seals import GrantInfo, SealInfo, SealService, SealStatus, SealType
 from seal_svc.servicer import SealServicer
-from seal_svc.trust import TrustMaterial, TrustSource, combine, local_trust
-from seal_svc.verify import Verdict, VerificationReport, verify_pdf
+from seal_svc.trust import local_trust
 
 __all__ = [
     "Certification", "GrantInfo", "PadesLevel", "Placement", "SealInfo", "SealOptions", "SealService", "SealStatus",
@@ -37,19 +38,6 @@ __all__ = [
 ]
 
 SERVICE_NAME = seal_pb2.DESCRIPTOR.services_by_name["SealService"].full_name
-
-
-class _NoAuthenticator:
-    def authenticate(self, metadata: object) -> Principal:
-        raise Unauthenticated("AUTHENTICATION_UNAVAILABLE", "this node cannot authenticate callers")
-
-
-def default_authenticator(node: Node) -> Authenticator:
-    try:
-        from identity_svc.authn import TokenAuthenticator  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return _NoAuthenticator()
-    return TokenAuthenticator(node)  # type: ignore[no-any-return]
 
 
 def add_to_server(server: grpc.Server, node: Node, *, authenticator: Authenticator | None = None,

@@ -15,10 +15,10 @@ from hutong.convert import timestamp
 from hutong.errors import InvalidArgument
 from hutong.rpc import idempotency_key, metadata_dict
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from hutong.verify.pdf import SignatureReport, Verdict, VerificationReport, verify_chunks
 from seal_svc.crl import current_crl, seal_ca_crls
 from seal_svc.sealing import Certification, PadesLevel, Placement, Sealer, SealOptions
 from seal_svc.seals import GrantInfo, SealInfo, SealService, SealStatus, SealType
-from seal_svc.verify import SignatureReport, Verdict, VerificationReport, verify_chunks
 
 _TYPES = {SealType.OFFICIAL: seal_pb2.SEAL_TYPE_OFFICIAL, SealType.CONTRACT: seal_pb2.SEAL_TYPE_CONTRACT,
           SealType.FINANCE: seal_pb2.SEAL_TYPE_FINANCE, SealType.INVOICE: seal_pb2.SEAL_TYPE_INVOICE,
@@ -192,7 +192,7 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
         first = next(request_iterator, None)
         limit = self.seals.settings.max_upload_bytes
         if first is not None and first.WhichOneof("msg") == "header" and first.header.document_size > limit:
-            from seal_svc.pdfio import too_large
+            from hutong.verify.pdfio import too_large
 
             raise too_large(limit)
 

@@ -1,8 +1,8 @@
-"""Which CAs a verifier trusts, and with which revocation data: a pluggable source.
+"""Which CAs this node's verifier trusts, and with which revocation data.
 
-A ``TrustSource`` is any callable returning ``TrustMaterial``. ``local_trust`` is this node's own root
-(with its seal CA, TSA and current CRLs); ``node_trust`` adds every federation member's (trust list +
-their published CRLs) -- the default of the node's verifier.
+A ``TrustSource`` (``hutong.verify.trust``) is any callable returning ``TrustMaterial``. ``local_trust``
+is this node's own root (with its seal CA, TSA and current CRLs); ``node_trust`` adds every federation
+member's (trust list + their published CRLs) -- the default of the node's verifier.
 """
 
 from __future__ import annotations
@@ -10,36 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
-import grpc
-from asn1crypto import crl as asn1_crl
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
 from hutong import pki
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
-from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from hutong.verify.trust import TrustMaterial, TrustSource, combine
 from seal_svc.crl import current_crl, seal_ca_crls
 
-
-@dataclass(frozen=True)
-class TrustMaterial:
-    roots: tuple[x509.Certificate, ...]
-    intermediates: tuple[x509.Certificate, ...] = ()  # CA/TSA certificates that help build paths
-    crls_der: tuple[bytes, ...] = ()
-    # The seal CAs among them: a seal's certificate must be issued by one of these, not merely chain to a root
-    # (a department's or the TSA's certificate is no seal). Empty: not checked (material from elsewhere).
-    seal_cas: tuple[x509.Certificate, ...] = ()
-
-
-TrustSource = Callable[[], TrustMaterial]
 log = logging.getLogger("hutong.seal")
 
 
@@ -63,9 +43,9 @@ class MemberCrls:
     their next update. An unreachable member keeps its last CRLs; once those expire, its seals verify as
     revocation-unknown (indeterminate), never as good."""
 
-    def __init__(self, fetch: Callable[[MemberEntry], tuple[bytes, ...]] | None = None, *,
+    def __init__(self, fetch: Callable[[MemberEntry], tuple[bytes, ...]], *,
                  refresh_seconds: float = 300.0) -> None:
-        self._fetch = fetch or fetch_member_crls
+        self._fetch = fetch
         self._refresh = timedelta(seconds=refresh_seconds)  # re-fetch this often even if a CRL is still current
         self._cache: dict[str, tuple[datetime, tuple[bytes, ...]]] = {}
         self._lock = threading.Lock()
@@ -87,22 +67,17 @@ class MemberCrls:
         return ders
 
 
-def fetch_member_crls(member: MemberEntry, *, timeout: float = 5.0) -> tuple[bytes, ...]:
-    """GetCrl on the member's first endpoint: its seal CA's and root's CRLs."""
-    if not member.endpoints:
-        raise ValueError("the member lists no endpoint")
-    with grpc.insecure_channel(member.endpoints[0]) as channel:
-        resp = seal_pb2_grpc.SealServiceStub(channel).GetCrl(seal_pb2.GetCrlRequest(), timeout=timeout)
-    return (bytes(resp.crl_der), bytes(resp.root_crl_der), *(bytes(d) for d in resp.other_crl_der))
-
-
 def member_trust(node: Node, crls: MemberCrls | None = None) -> TrustSource:
     """Every other federation member's root (trust anchor), seal CA and TSA, with their published CRLs.
 
     Fails closed with TRUST_LIST_STALE when the node's trust list is stale past its grace period.
     """
     refresh = float(node.config.section("federation").get("crl_refresh_seconds", 300))
-    cache = crls or MemberCrls(refresh_seconds=refresh)
+    if crls is None:
+        from hutong.federation import transport  # GetCrl at the member, over mutual TLS
+
+        crls = MemberCrls(lambda m: transport.fetch_crls(node, m), refresh_seconds=refresh)
+    cache = crls
 
     def source() -> TrustMaterial:
         tl = node.trust.trust_list()
@@ -122,56 +97,3 @@ def node_trust(node: Node, *, crl_hours: int = 24) -> TrustSource:
     return combine(local_trust(node, crl_hours=crl_hours), member_trust(node))
 
 
-def combine(*sources: TrustSource) -> TrustSource:
-    """One source out of several (e.g. this node's and every federation member's)."""
-
-    def source() -> TrustMaterial:
-        parts = [s() for s in sources]
-        return TrustMaterial(
-            roots=tuple(c for p in parts for c in p.roots),
-            intermediates=tuple(c for p in parts for c in p.intermediates),
-            crls_der=tuple(c for p in parts for c in p.crls_der),
-            seal_cas=tuple(c for p in parts for c in p.seal_cas),
-        )
-
-    return source
-
-
-# Every certificate below a trust anchor must have revocation data (CRLs come with the trust
-# material, nothing is fetched): a seal whose status cannot be checked is not reported good.
-REVOCATION_REQUIRED = CertRevTrustPolicy(RevocationCheckingPolicy(
-    ee_certificate_rule=RevocationCheckingRule.CRL_REQUIRED,
-    intermediate_ca_cert_rule=RevocationCheckingRule.CRL_REQUIRED,
-))
-
-
-def validation_context(material: TrustMaterial) -> ValidationContext:
-    """pyHanko/certvalidator context over the material: no network, CRLs required, time = now.
-
-    A new context per call (its validation time is now, and it keeps per-validation state); the parsed
-    certificates and CRLs in it are reused until the material changes (a CRL re-issued or re-fetched is new
-    bytes, so a new parse). When sealing at B-LT/B-LTA pyHanko embeds exactly these in the DSS.
-    """
-    der = serialization.Encoding.DER
-    return ValidationContext(
-        trust_roots=[_parsed_cert(c.public_bytes(der)) for c in material.roots],
-        other_certs=[_parsed_cert(c.public_bytes(der)) for c in material.intermediates],
-        crls=[_parsed_crl(d) for d in material.crls_der],
-        allow_fetching=False,
-        revinfo_policy=REVOCATION_REQUIRED,
-    )
-
-
-# Parsed in full when first seen (``.native``), so the threads sharing them only read them afterwards.
-@lru_cache(maxsize=512)
-def _parsed_cert(der: bytes) -> asn1_x509.Certificate:
-    cert = asn1_x509.Certificate.load(der)
-    _ = cert.native, cert.sha256, cert.issuer_serial
-    return cert
-
-
-@lru_cache(maxsize=128)
-def _parsed_crl(der: bytes) -> asn1_crl.CertificateList:
-    crl = asn1_crl.CertificateList.load(der)
-    _ = crl.native, crl.sha256
-    return crl

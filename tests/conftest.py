@@ -153,19 +153,23 @@ def any_node(request: pytest.FixtureRequest, node_factory: NodeFactory) -> objec
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[object], grpc.Channel]]:
-    """``serve(node) -> channel``: a real gRPC server for the node on 127.0.0.1, stopped afterwards."""
+    """``serve(node) -> channel``: a real gRPC server for the node on 127.0.0.1, stopped afterwards.
+
+    The channel is a platform's (plaintext port, ``channel.hutong_public_target``); other nodes reach the
+    node on its mutual-TLS federation port, ``channel.hutong_target``."""
     from hutong.server import start_server
 
     running, channels = [], []
 
     def start(node: object) -> grpc.Channel:
-        srv = start_server(node, "127.0.0.1:0", threads=8)  # type: ignore[arg-type]
+        srv = start_server(node, "127.0.0.1:0", threads=8, federation="127.0.0.1:0")  # type: ignore[arg-type]
         running.append(srv)
         limit = node.config.server.max_message_bytes  # type: ignore[attr-defined]
         ch = grpc.insecure_channel(f"127.0.0.1:{srv.port}", options=[
             ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
         grpc.channel_ready_future(ch).result(timeout=10)
-        ch.hutong_target = f"127.0.0.1:{srv.port}"  # type: ignore[attr-defined]  # where peers reach this node
+        ch.hutong_target = f"127.0.0.1:{srv.federation_port}"  # type: ignore[attr-defined]  # where peers reach it
+        ch.hutong_public_target = f"127.0.0.1:{srv.port}"  # type: ignore[attr-defined]  # where platforms do
         channels.append(ch)
         return ch
 

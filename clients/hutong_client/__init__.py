@@ -36,6 +36,7 @@ from hutong.errors import (
     Unauthenticated,
     Unavailable,
 )
+from hutong.verify.tokens import verify_token
 from hutong_client._channel import (
     DEFAULT_TIMEOUT,
     NO_RETRY,
@@ -49,7 +50,6 @@ from hutong_client._channel import (
 from hutong_client.cert import CertClient, OfflineVerifier
 from hutong_client.identity import IdentityClient, Session
 from hutong_client.seal import OfflinePdfVerifier, SealClient
-from hutong_client.tokens import verify_token
 
 DEFAULT_TARGET = "127.0.0.1:7443"
 

@@ -10,7 +10,7 @@ when the node answered UNAVAILABLE (not reachable, restarting, overloaded), with
 and jitter. A call refused with TOKEN_EXPIRED is repeated once after the token source refreshed
 (authentication happens before anything is done, so this is safe for every unary call). Failures
 raise the ``hutong.errors`` class of the status with the node's stable ``reason``
-(``hutong.rpc.error_from_rpc``: the one place that rebuilds them).
+(``hutong.status.error_from_rpc``: the one place that rebuilds them).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import grpc.aio
 
 from hutong.auth import AUTHORIZATION, CLIENT_ID, CLIENT_SECRET
 from hutong.errors import HutongError, InvalidArgument
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@
         info = await platform.identity.introspect(await session.access_token())
 
 Same deadlines, retries (idempotent calls, UNAVAILABLE only) and typed ``hutong.errors`` as the
-synchronous SDK; token verification itself is local (``hutong_client.tokens.verify_token``).
+synchronous SDK; token verification itself is local (``hutong.verify.tokens.verify_token``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import grpc.aio
 
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
+from hutong.verify.tokens import TokenKind, verify_token
 from hutong_client._channel import DEFAULT_TIMEOUT, AsyncCaller, Credentials, RetryPolicy, TlsOptions, open_aio_channel
-from hutong_client.tokens import TokenKind, verify_token
 
 
 class AsyncSession:

@@ -21,12 +21,13 @@ from typing import Any, BinaryIO
 import grpc
 from cryptography import x509
 
-from cert_svc import jws
-from cert_svc.offline import StatusListCache, Verification, verify_token
 from hutong.auth import IDEMPOTENCY_KEY
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc
 from hutong.common.v1 import common_pb2
+from hutong.verify.certs import Verification, verify_certificate
+from hutong.verify.jose import kid_of
+from hutong.verify.statuslist import StatusListCache
 from hutong_client._channel import (
     DEFAULT_TIMEOUT,
     Caller,
@@ -45,7 +46,7 @@ class OfflineVerifier:
     def __init__(self, roots: Sequence[x509.Certificate], issuer_chains: Sequence[Sequence[x509.Certificate]] = (),
                  fetch: Callable[[str], str] | None = None, clock: Callable[[], float] | None = None) -> None:
         self.roots = list(roots)
-        self._by_kid = {jws.kid_of(c[0]): list(c) for c in issuer_chains if c}
+        self._by_kid = {kid_of(c[0]): list(c) for c in issuer_chains if c}
         self._fetch, self._clock = fetch, clock
         self.forget_status_lists()
 
@@ -63,7 +64,7 @@ class OfflineVerifier:
         return cls(roots, chains, fetch, clock)
 
     def verify(self, token: str) -> Verification:
-        return verify_token(token, roots=lambda: self.roots, status_of=self.status.status_of,
+        return verify_certificate(token, roots=lambda: self.roots, status_of=self.status.status_of,
                             chain_for_kid=self._by_kid.get)
 
 

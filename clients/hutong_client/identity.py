@@ -24,8 +24,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
+from hutong.verify.tokens import TokenKind, verify_token
 from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy, iterate_pages
-from hutong_client.tokens import TokenKind, verify_token
 
 Role = Literal["administrator", "staff"]
 _ROLES = {"administrator": pb.GRANT_ROLE_ADMINISTRATOR, "staff": pb.GRANT_ROLE_STAFF}

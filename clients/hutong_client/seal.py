@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import grpc
 from cryptography import x509
@@ -29,20 +29,16 @@ from hutong.auth import IDEMPOTENCY_KEY
 from hutong.common.v1 import common_pb2
 from hutong.errors import Internal, Unavailable
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from hutong.verify.pdfreport import VerificationReport
+from hutong.verify.trust import TrustMaterial, combine
 from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy, iterate_pages
 from hutong_client._streams import Source, atomic_file, chunks, replayable
-
-if TYPE_CHECKING:
-    from seal_svc.trust import TrustMaterial
-    from seal_svc.verify import VerificationReport
 
 DEFAULT_OFFLINE_LIMIT = 512 * 1024 * 1024
 
 
 def trust_material(crl: seal_pb2.GetCrlResponse) -> TrustMaterial:
     """A node's seal trust material (root, seal CA, both CRLs) from its ``GetCrl`` answer."""
-    from seal_svc.trust import TrustMaterial
-
     certs = [x509.load_der_x509_certificate(d) for d in crl.ca_certificates_der]
     roots = tuple(c for c in certs if c.subject == c.issuer)
     cas = tuple(c for c in certs if c not in roots)  # GetCrl names the seal CA and the root
@@ -51,21 +47,20 @@ def trust_material(crl: seal_pb2.GetCrlResponse) -> TrustMaterial:
 
 
 class OfflinePdfVerifier:
-    """Verifies sealed PDFs locally with the node's own verification logic (``seal_svc.verify``) against
+    """Verifies sealed PDFs locally with the node's own verification logic (``hutong.verify.pdf``, which
+    needs pyHanko: ``pip install hutong-client[pdf]``) against
     cached trust material: one node's, or several (federation members) combined. Nothing is fetched:
     a document's verdict uses the CRLs held here, so refresh them (``SealClient.trust_material``)
     before their next update."""
 
     def __init__(self, *materials: TrustMaterial, limit: int = DEFAULT_OFFLINE_LIMIT,
                  temp_dir: str | None = None) -> None:
-        from seal_svc.trust import combine
-
         self._trust = combine(*(lambda m=m: m for m in materials))
         self._limit, self._temp_dir = limit, temp_dir or tempfile.gettempdir()
 
     def verify(self, source: Source) -> VerificationReport:
         """The report for a PDF given as a path, bytes or a binary stream."""
-        from seal_svc.verify import verify_chunks
+        from hutong.verify.pdf import verify_chunks  # pyHanko: only who verifies PDFs needs it
 
         make, _ = replayable(source)
         return verify_chunks(make(), self._trust, limit=self._limit, temp_dir=self._temp_dir)

@@ -2,9 +2,10 @@
 """A relying platform logs a person in and seals a contract for the person's company.
 
     python docs/examples/platform_login_and_seal.py --target 127.0.0.1:7443 \\
-        --client-id portal --id-number 11010519491231002X --org-uscc 91350100M000100Y43 \\
+        --client-id portal --org-uscc 91350100M000100Y43 \\
         --org-name 福州阿克米有限公司 contract.pdf contract-sealed.pdf
-    (the platform's secret in HUTONG_CLIENT_SECRET, the person's password in HUTONG_PASSWORD)
+    (the platform's secret in HUTONG_CLIENT_SECRET, the person's password in HUTONG_PASSWORD and ID number in
+    HUTONG_ID_NUMBER: personal data never goes on a command line, where `ps` shows it to everyone)
 
 1. the platform logs the person in (a ``Session``: its tokens refresh themselves) and checks the ID
    token offline against the node's JWKS;
@@ -58,14 +59,14 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default=os.environ.get("HUTONG_TARGET", "127.0.0.1:7443"))
     ap.add_argument("--client-id", default=os.environ.get("HUTONG_CLIENT_ID", ""))
-    ap.add_argument("--id-number", required=True)
     ap.add_argument("--org-uscc", required=True)
     ap.add_argument("--org-name", default="")
     ap.add_argument("--tls-ca", default=None)
     ap.add_argument("pdf_in")
     ap.add_argument("pdf_out")
     a = ap.parse_args()
-    out = main(a.target, a.client_id, os.environ.get("HUTONG_CLIENT_SECRET", ""), a.id_number,
+    out = main(a.target, a.client_id, os.environ.get("HUTONG_CLIENT_SECRET", ""),
+               os.environ.get("HUTONG_ID_NUMBER", ""),
                os.environ.get("HUTONG_PASSWORD", ""), a.org_uscc, a.org_name, a.pdf_in, a.pdf_out, tls_ca=a.tls_ca)
     print(out)
     sys.exit(0 if out["verdict"] == "VERDICT_VALID" else 1)

@@ -39,11 +39,18 @@ class LocalNode:
     name: str
     data_dir: Path
     port: int = field(default_factory=free_port)
+    federation_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[str] | None = None
 
     @property
     def target(self) -> str:
+        """Where platforms reach the node."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def federation_target(self) -> str:
+        """Where other nodes reach it: mutual TLS with certificates from each node's root."""
+        return f"127.0.0.1:{self.federation_port}"
 
     def hutong(self, *args: str, data_dir: bool = True) -> str:
         """Run an operator's `hutong` command against this node's data directory; its stdout."""
@@ -61,7 +68,7 @@ class LocalNode:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "hutong.toml").write_text(
             f'[node]\nid = "{self.node_id}"\nname = "{self.name}"\n\n[server]\nlisten = "{self.target}"\n\n'
-            f"{extra_config}", encoding="utf-8")
+            f'[federation]\nlisten = "{self.federation_target}"\n\n{extra_config}', encoding="utf-8")
         self.hutong("node", "init")
 
     def start(self, timeout: float = 90.0) -> None:

@@ -22,8 +22,8 @@ from hutong.demo.cluster import DemoFailure, LocalNode
 from hutong.identifiers import citizen_id_check_character, uscc_check_character
 from hutong.pdfpage import Page, to_bytes
 from hutong.seal.v1 import seal_pb2
+from hutong.verify.tokens import verify_token
 from hutong_client import Hutong
-from hutong_client.tokens import verify_token
 
 CITIZEN, CITIZEN_NAME = "11010519491231002X", "张三"
 STAFF, STAFF_NAME = "110102199101010078", "李四"
@@ -83,10 +83,10 @@ class Scenario:
         self.hub.hutong("federation", "publish", "--validity-days", "7", "--out", str(self.out / "trust-list.jws"))
         hub_root = self.out / "hub-root-ca.pem"
         for member in (self.a, self.b):
-            member.hutong("federation", "join", "--hub", self.hub.target, "--hub-root", str(hub_root))
+            member.hutong("federation", "join", "--hub", self.hub.federation_target, "--hub-root", str(hub_root))
             member.hutong("federation", "refresh")
         self.say(f"the hub signed trust list #1 naming {self.a.node_id} and {self.b.node_id}; both fetched and "
-                 "verified it against the hub's root")
+                 "verified it against the hub's root, over mutual TLS")
 
     # -- 2 ---------------------------------------------------------------------------------------
     def step2_register_at_a(self) -> None:

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hutong.edge.errors import error_response, internal, method_not_allowed, not_found
 from hutong.edge.settings import EdgeSettings, edge_settings
-from hutong.errors import HutongError
+from hutong.errors import HutongError, lift
 from hutong.node import Node
 
 log = logging.getLogger("hutong.edge")
@@ -77,7 +77,7 @@ class Guard:
         except Exception as exc:  # noqa: BLE001 - this is the boundary
             if started:
                 raise
-            err = exc if isinstance(exc, HutongError) else internal(exc, scope.get("path", "?"))
+            err = lift(exc) or internal(exc, scope.get("path", "?"))  # HutongError, or the HSM's own
             await error_response(err)(scope, receive, send_with_headers)
 
 

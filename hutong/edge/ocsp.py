@@ -34,7 +34,6 @@ from hsm import CreateKeyRequest, KeyAlgorithm
 from hutong import audit, pki
 from hutong.edge.http import read_body, require_content_type
 from hutong.edge.settings import EdgeSettings
-from hutong.errors import NotFound
 from hutong.node import Node
 
 REQUEST, RESPONSE = "application/ocsp-request", "application/ocsp-response"
@@ -86,10 +85,7 @@ def _current_or_new(node: Node) -> x509.Certificate:
         cert = x509.load_pem_x509_certificate(row.pem.encode())
         if cert.not_valid_after_utc - datetime.now(UTC) > timedelta(days=RENEW_DAYS):
             return cert
-    try:
-        key = node.keys.get_key(label)
-    except NotFound:
-        key = node.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
+    key = node.keys.get_or_create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
     nocheck = x509.Extension(x509.OCSPNoCheck.oid, False, x509.OCSPNoCheck())
     cert = node.pki.issue(ca=pki.SEAL_CA, subject=pki.node_name(node.id, node.config.node.name, RESPONDER),
                           public_key=key.public_key, profile=RESPONDER_PROFILE, extra=[nocheck])

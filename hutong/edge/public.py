@@ -53,10 +53,11 @@ def fingerprint(der: bytes) -> str:
 
 def status_token(node: Node, list_id: str) -> tuple[str, int]:
     """The current status list JWS and how many seconds it stays fresh."""
-    from cert_svc import jws, statuslist
+    from cert_svc import statuslist
+    from hutong.verify import jose
 
     token = statuslist.token(node, list_id)
-    payload = jws.Compact(token).payload
+    payload = jose.Compact(token).payload
     return token, int(payload["iat"]) + int(payload["ttl"]) - int(time.time())
 
 

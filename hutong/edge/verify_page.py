@@ -240,9 +240,9 @@ def routes(node: Node, settings: EdgeSettings) -> list[BaseRoute]:
 
 
 def _verify_upload(node: Node, file: Any, limit: int) -> Any:
+    from hutong.verify.pdf import verify_chunks
     from seal_svc.settings import load_settings
     from seal_svc.trust import node_trust
-    from seal_svc.verify import verify_chunks
 
     seal = load_settings(node)
 

@@ -25,10 +25,13 @@ from sqlalchemy import DateTime, String, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hutong import jws, pki
+from hsm import HsmError
+from hsm.errors import Unavailable as HsmUnavailable
+from hutong import pki
 from hutong.db import Base
 from hutong.errors import HutongError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from hutong.node import Node
+from hutong.verify import jose
 
 TYP = "hutong-federation-assertion+jwt"
 LIFETIME = timedelta(minutes=2)
@@ -59,7 +62,7 @@ def issue(node: Node, *, audience_node: str, op: str, claims: Mapping[str, Any])
     now = datetime.now(UTC)
     body = {**claims, "op": op, "iss": node.id, "aud": audience_node, "iat": int(now.timestamp()),
             "exp": int((now + LIFETIME).timestamp()), "jti": secrets.token_urlsafe(16)}
-    inner = jws.sign_compact(node.pki.signer(pki.TOKEN), body, typ=TYP)
+    inner = jose.sign_compact(node.pki.signer(pki.TOKEN), body, typ=TYP)
     token: bytes = jose_jwe.encrypt(inner.encode(), dict(enc_jwk), encryption="A256GCM", algorithm="RSA-OAEP",
                                     cty="JWT", kid=enc_jwk.get("kid"))
     return token.decode()
@@ -93,9 +96,9 @@ def _decrypt(node: Node, token: str) -> str:
     try:
         cek = node.pki.federation_decrypt(ek)
         return AESGCM(cek).decrypt(iv, ct + tag, header_b64.encode()).decode()
-    except Unavailable:  # the HSM, not the assertion: the sender may retry
+    except (Unavailable, HsmUnavailable):  # the HSM, not the assertion: the sender may retry
         raise
-    except (HutongError, ValueError, InvalidTag):  # one answer for every failure: no decryption oracle
+    except (HutongError, HsmError, ValueError, InvalidTag):  # one answer for every failure: no decryption oracle
         raise Unauthenticated("ASSERTION_INVALID", "the federation assertion was altered or is not for this node") \
             from None
 
@@ -115,12 +118,12 @@ def accept(node: Node, token: str, *, op: str | None) -> Assertion:
             from None
     if _json_object(header_json, "JWS header").get("typ") != TYP:
         raise InvalidArgument("ASSERTION_MALFORMED", "this is not a federation assertion")
-    issuer = _json_object(jws.decode_payload(inner), "payload").get("iss")
+    issuer = _json_object(jose.decode_payload(inner), "payload").get("iss")
     if not isinstance(issuer, str) or not issuer:
         raise InvalidArgument("ASSERTION_MALFORMED", "the federation assertion names no issuing node")
     jwks = node.trust.member(issuer).jwks  # NODE_NOT_IN_TRUST_LIST for strangers and removed members
     try:
-        claims = _json_object(jws.verify_compact(inner, jwks), "payload")
+        claims = _json_object(jose.verify_compact(inner, jwks), "payload")
     except Unauthenticated:
         raise Unauthenticated("ASSERTION_INVALID", f"the assertion is not signed by node {issuer!r}") from None
     jti = claims.get("jti")

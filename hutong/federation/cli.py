@@ -9,8 +9,6 @@ from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
-import grpc
-
 from hutong.errors import FailedPrecondition, InvalidArgument
 
 EXAMPLES = """examples:
@@ -112,25 +110,32 @@ def _join(args: argparse.Namespace) -> int:
     config = args.data_dir / "hutong.toml"
     if not config.exists():
         raise InvalidArgument("NODE_NOT_INITIALISED", f"{args.data_dir} is not a node: run `hutong node init` first")
-    text = config.read_text(encoding="utf-8")
-    if "[federation]" in text:
-        raise InvalidArgument("ALREADY_FEDERATED", "hutong.toml already has a [federation] section: edit it instead")
+    from hutong.config import load_config
+
+    if load_config(args.data_dir).section("federation").get("hub"):
+        raise InvalidArgument("ALREADY_FEDERATED", "hutong.toml already names a hub in [federation]: edit it instead")
     shutil.copyfile(args.hub_root, args.data_dir / "hub-root.pem")
-    config.write_text(text + f'\n[federation]\nhub = "{args.hub}"\nhub_root_file = "hub-root.pem"\n', encoding="utf-8")
+    lines = f'hub = "{args.hub}"\nhub_root_file = "hub-root.pem"\n'
+    text = config.read_text(encoding="utf-8")
+    if "\n[federation]\n" in f"\n{text}":  # the section exists (e.g. its listen address): add to it
+        head, _, tail = f"\n{text}".partition("\n[federation]\n")
+        text = f"{head}\n[federation]\n{lines}{tail}"[1:]
+    else:
+        text += f"\n[federation]\n{lines}"
+    config.write_text(text, encoding="utf-8")
     _say(args, f"joined: hub {args.hub}; run `hutong federation refresh --data-dir {args.data_dir}`", hub=args.hub,
          joined=True)
     return 0
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from hutong.federation.service import grpc_fetcher
+    from hutong.federation import transport
 
     node = _open(args)
     try:
         if not node.trust.federated:
             raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation (hutong federation join)")
-        with grpc.insecure_channel(node.trust.hub_target) as channel:
-            tl = node.trust.refresh(grpc_fetcher(channel))
+        tl = node.trust.refresh(transport.trust_list_fetcher(node))
     finally:
         node.close()
     assert tl is not None

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hutong import audit, jws, pki
+from hutong import audit, pki
 from hutong.errors import NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
 from hutong.tlog.witness import witness_vkey
+from hutong.verify import jose
 
 
 def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[str, Any] | None = None,
@@ -30,15 +31,17 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
     return MemberEntry(
         node_id=node.id,
         name=node.config.node.name,
-        endpoints=endpoints or list(cfg.get("endpoints", [node.config.server.listen])),
+        # where other nodes call this one: the mutual-TLS federation port
+        endpoints=endpoints or list(cfg.get("endpoints", [cfg.get("listen", node.config.server.listen)])),
         root_ca=pem(node.pki.certificate(pki.ROOT)),
         seal_ca=pem(node.pki.certificate(pki.SEAL_CA)),
         issuer_ca=pem(node.pki.certificate(pki.ISSUER_CA)),
         tsa=pem(node.pki.certificate(pki.TSA)),
-        jwks=jwks or {"keys": [jws.public_jwk(c.public_key())  # type: ignore[arg-type]
+        jwks=jwks or {"keys": [jose.public_jwk(c.public_key())  # type: ignore[arg-type]
                                for c in node.pki.with_retired(pki.TOKEN)]},
-        enc_jwk=jws.rsa_encryption_jwk(node.keys.public_key(node.pki.label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
+        enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(node.pki.label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
         type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
+        home_regions=[str(r) for r in cfg.get("home_regions", [])],
         previous={role: [pem(c) for c in node.pki.with_retired(name)[1:]]
                   for role, name in _ROLES.items() if len(node.pki.with_retired(name)) > 1},
         log_key=node.tlog.vkey(),

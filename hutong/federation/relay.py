@@ -14,27 +14,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import grpc
-
-from hutong.errors import FailedPrecondition, HutongError, NotFound, Unimplemented
-from hutong.federation import assertion
+from hsm import HsmError
+from hutong.errors import (
+    FailedPrecondition,
+    HutongError,
+    Internal,
+    NotFound,
+    PermissionDenied,
+    Unimplemented,
+    lift,
+)
+from hutong.federation import assertion, transport
 from hutong.federation.assertion import Assertion
-from hutong.federation.v1 import federation_pb2 as pb
-from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
 
 Handler = Callable[[Node, Assertion], Mapping[str, Any]]
 HANDLERS: dict[str, Handler] = {}
-TIMEOUT = 15.0
-
-
-def _call(target: str, method: str, request: Any) -> Any:
-    with grpc.insecure_channel(target) as channel:
-        try:
-            return getattr(pb_grpc.FederationServiceStub(channel), method)(request, timeout=TIMEOUT)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
 
 
 def send(node: Node, *, target_node: str, op: str, claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,25 +38,31 @@ def send(node: Node, *, target_node: str, op: str, claims: Mapping[str, Any]) ->
         raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation: no hub to relay through")
     node.trust.member(target_node)  # NODE_NOT_IN_TRUST_LIST before anything leaves this node
     envelope = assertion.issue(node, audience_node=target_node, op=op, claims=claims)
-    answer = _call(node.trust.hub_target, "Relay", pb.RelayRequest(target_node=target_node, envelope=envelope))
-    result = assertion.accept(node, answer.envelope, op=f"{op}.result")
+    answer = transport.relay(node, target_node, envelope)
+    result = assertion.accept(node, answer, op=f"{op}.result")
     if result.issuer_node != target_node:
         raise FailedPrecondition("RELAY_MISROUTED", "the answer did not come from the node asked")
     return result.claims
 
 
-def relay(hub: Node, *, target_node: str, envelope: str) -> str:
-    """The hub's part: forward to a member listed in the hub's own latest trust list."""
+def relay(hub: Node, *, peer: str, target_node: str, envelope: str) -> str:
+    """The hub's part: forward from a registered member (``peer``, authenticated by mTLS) to another."""
     from hutong.federation.hub import members
 
-    target = next((m for m in members(hub) if m.node_id == target_node), None)
+    registered = {m.node_id: m for m in members(hub)}
+    if peer not in registered:
+        raise PermissionDenied("PEER_NOT_A_MEMBER", "the hub relays only for its members")
+    target = registered.get(target_node)
     if target is None or not target.endpoints:
         raise NotFound("NODE_NOT_IN_TRUST_LIST", f"node {target_node!r} is not a reachable member")
-    return str(_call(target.endpoints[0], "Deliver", pb.DeliverRequest(envelope=envelope)).envelope)
+    return transport.deliver(hub, target, envelope)
 
 
-def deliver(node: Node, envelope: str) -> str:
-    """The target's part: open, dispatch, seal the answer (errors travel back as a sealed error)."""
+def deliver(node: Node, envelope: str, *, peer: str) -> str:
+    """The target's part: open, dispatch, seal the answer (errors travel back as a sealed error).
+
+    ``peer`` is the node that handed the envelope over (the hub, or a member), already authenticated by
+    mTLS: only then is the envelope decrypted in the HSM."""
     request = assertion.accept(node, envelope, op=None)
     op = str(request.claims.get("op", ""))
     handler = HANDLERS.get(op)
@@ -69,7 +70,8 @@ def deliver(node: Node, envelope: str) -> str:
         raise Unimplemented("OPERATION_UNKNOWN", f"this node does not serve {op!r} for other nodes")
     try:
         answer: dict[str, Any] = {"ok": True, **handler(node, request)}
-    except HutongError as err:  # the requester's platform gets the real reason (e.g. NO_CONSENT)
+    except (HutongError, HsmError) as exc:  # the requester's platform gets the real reason (e.g. NO_CONSENT)
+        err = lift(exc) or Internal("INTERNAL_ERROR", "internal error")
         answer = {"ok": False, "kind": err.kind.value, "reason": err.reason, "message": err.message}
     return assertion.issue(node, audience_node=request.issuer_node, op=f"{op}.result", claims=answer)
 

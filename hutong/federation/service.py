@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 
 import grpc
 
 from hutong.errors import NotFound
-from hutong.federation import hub, relay
+from hutong.federation import hub, relay, transport
 from hutong.federation.member import Trust
 from hutong.federation.trustlist import TrustList
 from hutong.federation.v1 import federation_pb2 as pb
 from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
 
 
 class FederationServicer(pb_grpc.FederationServiceServicer):
@@ -42,31 +40,19 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
         return pb.DescribeNodeResponse(descriptor_json=json.dumps(asdict(entry), ensure_ascii=False))
 
     def Relay(self, request: pb.RelayRequest, context: grpc.ServicerContext) -> pb.RelayResponse:
-        return pb.RelayResponse(envelope=relay.relay(self.node, target_node=request.target_node,
+        peer = transport.peer_node(self.node, context)  # before anything else: strangers cost nothing
+        return pb.RelayResponse(envelope=relay.relay(self.node, peer=peer, target_node=request.target_node,
                                                      envelope=request.envelope))
 
     def Deliver(self, request: pb.DeliverRequest, context: grpc.ServicerContext) -> pb.DeliverResponse:
-        return pb.DeliverResponse(envelope=relay.deliver(self.node, request.envelope))
+        peer = transport.peer_node(self.node, context)  # before the HSM decrypts anything
+        return pb.DeliverResponse(envelope=relay.deliver(self.node, request.envelope, peer=peer))
 
 
 def _payload(token: str) -> bytes:
-    from hutong.jws import decode_payload
+    from hutong.verify.jose import decode_payload
 
     return decode_payload(token)
-
-
-def grpc_fetcher(channel: grpc.Channel, *, timeout: float = 10.0) -> Callable[[int], str]:
-    """``fetch(known_sequence) -> token or ""`` over FederationService.GetTrustList."""
-    stub = pb_grpc.FederationServiceStub(channel)
-
-    def fetch(known: int) -> str:
-        try:
-            resp = stub.GetTrustList(pb.GetTrustListRequest(known_sequence=known), timeout=timeout)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
-        return str(resp.trust_list)
-
-    return fetch
 
 
 def add_to_server(server: grpc.Server, node: Node, trust: Trust) -> list[str]:

@@ -22,8 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from hsm import HsmSigner
-from hutong import jws
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from hutong.verify import jose
 
 log = logging.getLogger("hutong.federation")
 
@@ -51,6 +51,8 @@ class MemberEntry:
     # Key rollover: further certificates of a role ("root", "seal", "issuer", "tsa") to accept beside the current
     # one -- its announced successor and predecessors whose artefacts are still around (PEM).
     previous: dict[str, list[str]] = field(default_factory=dict)
+    # USCC region-code prefixes (characters 3-8) whose organisations have this member as home node
+    home_regions: list[str] = field(default_factory=list)
     log_key: str = ""  # verifier key of the node's audit log (checkpoints), see hutong.tlog.note
 
     @classmethod
@@ -110,22 +112,22 @@ class TrustList:
 
 
 def sign_trust_list(tl: TrustList, signer: HsmSigner, chain: Sequence[x509.Certificate]) -> str:
-    return jws.sign_compact(signer, tl.claims(), typ=TYP, x5c=chain)
+    return jose.sign_compact(signer, tl.claims(), typ=TYP, x5c=chain)
 
 
 def verify_trust_list(token: str, hub_roots: Sequence[x509.Certificate]) -> TrustList:
     """Check the hub's signature and that the signing certificate chains to a configured hub root."""
-    header = jws.unverified_header(token)
+    header = jose.unverified_header(token)
     if header.get("typ") != TYP:
         raise InvalidArgument("TRUST_LIST_MALFORMED", "this is not a trust list")
-    chain = jws.x5c_chain(header)
+    chain = jose.x5c_chain(header)
     if not chain:
         raise PermissionDenied("TRUST_LIST_UNKNOWN_SIGNER", "the trust list names no signing certificate")
     leaf = chain[0]
     if not any(_issued_by(leaf, root) for root in hub_roots):
         raise PermissionDenied("TRUST_LIST_UNKNOWN_SIGNER", "the trust list is not signed by the configured hub")
     try:
-        payload = jws.verify_compact(token, leaf.public_key())  # type: ignore[arg-type]
+        payload = jose.verify_compact(token, leaf.public_key())  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - any verification failure is the same verdict here
         raise PermissionDenied("TRUST_LIST_SIGNATURE_INVALID", "the trust list's signature does not verify") from None
     now = datetime.now(UTC)

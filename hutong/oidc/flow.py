@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from hutong import audit
 from hutong.errors import FailedPrecondition, InvalidArgument, PermissionDenied
-from hutong.jws import decode_payload
+from hutong.verify.jose import decode_payload
 from identity_svc import backchannel, orgs
 from identity_svc.core import LEVELS, Identity, level_rank, new_id
 from identity_svc.login import Verified, granted_scopes

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from hutong.errors import HutongError
-from hutong.jws import verify_compact
+from hutong.verify.jose import verify_compact
 from identity_svc.platforms import get_platform
 
 from . import flow, pages

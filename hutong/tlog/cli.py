@@ -28,29 +28,47 @@ def _db(data_dir: Path) -> Any:
     return Database(load_config(data_dir).effective_database_url)
 
 
-def _keys(args: argparse.Namespace) -> Any:
-    if not args.log_key:
-        return None  # the keys recorded in the node's database
+def _keys(args: argparse.Namespace) -> tuple[Any, str]:
+    """The log's verifier keys and where they come from: --log-key, else the trust list, else the database.
+
+    Keys recorded in the node's own database are the weakest source (whoever rewrites the database can
+    replace them); the trust list's entry for this node is signed by the hub.
+    """
     from hutong.tlog.note import VerifierKey
 
-    return [VerifierKey.decode(Path(args.log_key).read_text(encoding="utf-8").strip())]
+    if args.log_key:
+        return [VerifierKey.decode(Path(args.log_key).read_text(encoding="utf-8").strip())], "the given log key"
+    from hutong.config import load_config
+    from hutong.federation.trustlist import TrustListStore
+
+    cfg = load_config(args.data_dir)
+    root_file = cfg.section("federation").get("hub_root_file")
+    if root_file:
+        root = Path(root_file) if Path(root_file).is_absolute() else args.data_dir / root_file
+        store = TrustListStore(path=args.data_dir / "federation" / "trust-list.jws",
+                               hub_roots=TrustListStore.load_roots(root))
+        entry = next((m for m in store.current().members if m.node_id == cfg.node.id), None)
+        if entry is not None and entry.log_key:
+            return [VerifierKey.decode(entry.log_key)], "the log key in the trust list"
+    return None, "the log keys recorded in the node's database"
 
 
 def _verify(args: argparse.Namespace) -> int:
     from hutong.tlog.verify import verify_log
 
+    keys, source = _keys(args)
     db = _db(args.data_dir)
     try:
-        report = verify_log(db, keys=_keys(args))
+        report = verify_log(db, keys=keys)
     finally:
         db.dispose()
     if args.json:
         print(json.dumps({"ok": report.ok, "records": report.records, "pending": report.pending,
                           "checkpoints": report.checkpoints, "cosigned": report.cosigned,
-                          "first_bad": report.first_bad, "problem": report.problem}))
+                          "first_bad": report.first_bad, "problem": report.problem, "keys": source}))
     elif report.ok:
         print(f"audit log intact: {report.records} records, {report.checkpoints} signed checkpoints, "
-              f"{report.cosigned} cosigned by the hub, {report.pending} pending")
+              f"{report.cosigned} cosigned by the hub, {report.pending} pending (checked with {source})")
     else:
         print(f"audit log BROKEN at record {report.first_bad}: {report.problem}")
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
@@ -112,8 +130,6 @@ def _log_key(args: argparse.Namespace) -> int:
 
 
 def _witness(args: argparse.Namespace) -> int:
-    import grpc
-
     from hutong.errors import FailedPrecondition
     from hutong.node import open_node
     from hutong.tlog import witness
@@ -123,7 +139,9 @@ def _witness(args: argparse.Namespace) -> int:
     try:
         if not node.trust.federated:
             raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation (hutong federation join)")
-        with grpc.insecure_channel(node.trust.hub_target) as channel:
+        from hutong.federation import transport
+
+        with transport.to_hub(node) as channel:
             hub = GrpcWitness(channel)
             if args.member:
                 got = witness.fetch(node, hub, args.member)

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from hsm import CreateKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
 from hutong.audit import AuditRecord, leaf_entry
 from hutong.db import Database
-from hutong.errors import NotFound
 from hutong.tlog import merkle
 from hutong.tlog.models import LogCheckpoint, LogKey
 from hutong.tlog.note import Checkpoint, origin_for, sign, signer_key
@@ -59,10 +58,7 @@ class Integrator:
     def signer(self) -> HsmSigner:
         """The node log key (ECDSA P-256 in the HSM), created on first use."""
         if self._signer is None:
-            try:
-                self.keys.get_key(LOG_KEY_LABEL)
-            except NotFound:
-                self.keys.create_key(CreateKeyRequest(label=LOG_KEY_LABEL, algorithm=KeyAlgorithm.EC_P256))
+            self.keys.get_or_create_key(CreateKeyRequest(label=LOG_KEY_LABEL, algorithm=KeyAlgorithm.EC_P256))
             self._signer = self.keys.signer(LOG_KEY_LABEL)
         return self._signer
 

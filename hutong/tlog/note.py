@@ -37,6 +37,15 @@ SIG_TYPE = 0x02
 DASH = "\u2014 "
 COSIGN_HEADER = "cosignature/v1\ntime {t}\n"
 MAX_NOTE = 64 * 1024
+MAX_ORIGIN = 200  # the column that keeps cosigned checkpoints
+
+
+def check_origin(origin: str) -> str:
+    """A log name as callers may send it: printable, bounded."""
+    if not origin or len(origin) > MAX_ORIGIN or not origin.isprintable():
+        raise InvalidArgument("LOG_ORIGIN_INVALID", "a log origin is 1-200 printable characters, "
+                              "e.g. hutong.node/<node id>/audit")
+    return origin
 
 
 def origin_for(node_id: str) -> str:
@@ -63,7 +72,8 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise _malformed("expected origin, tree size and root hash lines")
         origin, size_s, root_s = lines[0], lines[1], lines[2]
-        if not origin or not size_s.isdigit() or (size_s != "0" and size_s.startswith("0")):
+        if not origin or len(origin) > MAX_ORIGIN or not (size_s.isascii() and size_s.isdigit()) \
+                or (size_s != "0" and size_s.startswith("0")) or len(size_s) > 19 or int(size_s) >= 1 << 63:
             raise _malformed("bad origin or tree size")
         try:
             root = base64.b64decode(root_s, validate=True)

@@ -9,7 +9,7 @@ import grpc
 
 from hutong.errors import NotFound
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 from hutong.tlog import proofs, witness
 from hutong.tlog.integrator import latest_checkpoint
 from hutong.tlog.v1 import tlog_pb2 as pb
@@ -79,18 +79,27 @@ class GrpcWitness:
 
 
 def start_witnessing(node: Node, *, interval: float = WITNESS_INTERVAL) -> threading.Event | None:
-    """Members have the hub cosign their newest checkpoint now and then (a thread; set the event to stop)."""
+    """Members have the hub cosign their newest checkpoint and fetch the other members' cosigned ones, now and then.
+
+    A thread; set the returned event to stop it."""
     if not (node.trust.federated and node.trust.hub_target):
         return None
     stop = threading.Event()
-    channel = grpc.insecure_channel(node.trust.hub_target)
+    from hutong.federation import transport  # mutual TLS to the hub, as every node-to-hub channel
+
+    channel = transport.open_to_hub(node)
 
     def run() -> None:
+        hub = GrpcWitness(channel)
         while not stop.wait(interval):
             try:
-                witness.publish(node, GrpcWitness(channel))
+                witness.publish(node, hub)
+                tl = node.trust.trust_list()
+                for member in tl.members if tl else ():
+                    if member.node_id != node.id and member.log_key:
+                        witness.fetch(node, hub, member.node_id)  # others' cosigned checkpoints, kept as evidence
             except Exception:  # the hub is away or refuses: logged, tried again next time
-                log.exception("publishing the audit log's checkpoint to the hub failed")
+                log.exception("witnessing the audit logs through the hub failed")
         channel.close()
 
     threading.Thread(target=run, name="audit-witnessing", daemon=True).start()

@@ -28,7 +28,7 @@ from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
 from hutong.tlog import merkle, proofs
 from hutong.tlog.integrator import latest_checkpoint
 from hutong.tlog.models import CosignedCheckpoint
-from hutong.tlog.note import Note, VerifierKey, cosign, origin_for, parse_note, signer_key
+from hutong.tlog.note import Note, VerifierKey, check_origin, cosign, origin_for, parse_note, signer_key
 
 if TYPE_CHECKING:
     from hutong.node import Node
@@ -70,6 +70,7 @@ def _member_key(hub: Node, origin: str) -> tuple[str, VerifierKey]:
 
 def cosigned(hub: Node, origin: str) -> str:
     """The newest checkpoint the hub cosigned for ``origin`` ("" if none)."""
+    check_origin(origin)
     with hub.db.session(readonly=True) as s:
         row = _latest_cosigned(s, origin)
     return row.note if row else ""

@@ -15,7 +15,7 @@ from PIL import Image
 from bench.plot import line_plot
 from bench.runner import PLOTS, run, table
 
-KEYS = {"figure", "value", "baseline", "ratio", "target", "met", "unit", "note"}
+KEYS = {"figure", "value", "baseline", "ratio", "target", "met", "unit", "note", "fairness"}
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,12 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[s
 @pytest.mark.slow
 def test_every_figure_has_a_well_formed_row(results: tuple[Path, list[dict[str, object]]]) -> None:
     _, rows = results
-    assert isinstance(rows, list) and len(rows) == 16  # 13 performance figures + 3 CLI start-up
+    assert isinstance(rows, list) and len(rows) == 17  # 13 performance figures + mixed load + 3 CLI start-up
     for row in rows:
         assert set(row) == KEYS, row
         assert isinstance(row["figure"], str) and row["figure"]
         assert isinstance(row["target"], str) and row["target"]
+        assert isinstance(row["fairness"], str) and row["fairness"], row  # every row says how it is matched
         if row["met"] is None:
             assert str(row["note"]).startswith("not measured: "), row
             assert row["value"] is None
@@ -41,10 +42,13 @@ def test_every_figure_has_a_well_formed_row(results: tuple[Path, list[dict[str, 
             assert isinstance(row["value"], int | float)
             assert row["baseline"] is None or isinstance(row["baseline"], int | float)
             assert row["ratio"] is None or isinstance(row["ratio"], int | float)
+    per_core = [r for r in rows if "per core" in str(r["figure"]) and "SignPdf" in str(r["figure"])
+                or "VerifyPdf" in str(r["figure"])]
+    assert len(per_core) == 3 and all("2 processes" in str(r["fairness"]) or r["met"] is None for r in per_core)
     figures = " | ".join(str(r["figure"]) for r in rows)
     for word in ("hsm signatures/s", "2 processes", "token verification", "refresh", "logins", "B-B", "B-T",
                  "VerifyPdf", "SignPdf time", "JWS only", "sealed PDF", "lookup by identifier",
-                 "offline certificate verification"):
+                 "offline certificate verification", "mixed load"):
         assert word in figures, word
 
 

@@ -16,7 +16,7 @@ from cert_svc import catalogue
 from hutong import identifiers
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.errors import HutongError
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 
 from .conftest import COMPANY_USCC, ISSUER_USCC, PERSON_ID, Env, diploma_fields, licence_fields
 
@@ -96,6 +96,8 @@ def test_person_in_department_context_issues(env: Env) -> None:
     ({"valid_until": "2001-01-01"}, "issuer", "INVALID_ARGUMENT", "VALIDITY_INVALID"),
     ({"predecessor": "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.V"}, "issuer",
      "INVALID_ARGUMENT", "CHECK_CHARACTER_MISMATCH"),
+    ({"predecessor": "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"}, "issuer",
+     "FAILED_PRECONDITION", "PREDECESSOR_NOT_FOUND"),
 ])
 def test_bad_issue_input(env: Env, kw: dict[str, object], who: str, code: str, reason: str) -> None:
     before = env.count()

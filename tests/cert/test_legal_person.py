@@ -72,3 +72,28 @@ def test_a_newer_licence_rebinds_and_the_old_ones_end_leaves_it(env: Env) -> Non
     assert updated.version == 2  # the new version binds its representative; the old version's end leaves it
     assert reason_of(successor.list_seals)[1] == "GRANT_REVOKED"
     _in_business(env, env.people.person(REPRESENTATIVE)).list_seals()
+
+
+def _payload(token: str) -> str:
+    import base64
+
+    body = token.split(".")[1]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+
+
+def test_signed_forms_carry_no_citizen_id_and_the_binding_still_holds(env: Env) -> None:
+    representative = citizen_id(23)
+    licence = _licence(env, representative)
+    for form in (licence.jws, licence.qr):
+        assert representative not in _payload(form)
+    assert "legal_representative_id" not in licence.fields  # not even to the issuer, after issuing
+    rep = env.people.person(representative)
+    assert BUSINESS in {o.uscc for o in _identity(env, rep).my_organisations()}  # bound by the blind index
+    # A person holder: the holder sees their own ID number; the signed form does not carry it.
+    from cert_svc import catalogue
+
+    from .conftest import PERSON_ID, diploma_fields
+
+    diploma = issue(env, env.other_issuer, type_code=catalogue.DIPLOMA, holder_id=PERSON_ID, fields=diploma_fields())
+    assert PERSON_ID not in _payload(diploma.jws) and PERSON_ID not in _payload(diploma.qr)
+    assert CertClient(env.channel, metadata=env.alice).get(diploma.identifier).holder.id == PERSON_ID

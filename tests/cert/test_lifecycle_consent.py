@@ -80,3 +80,17 @@ def test_consent_enforced_and_logged(env: Env) -> None:
     assert reason_of(lambda: platform.get(cert.identifier, "loan"))[1] == "CONSENT_EXPIRED"
     assert reason_of(lambda: CertClient(env.channel, metadata=env.bob).grant_consent(
         "portal", [cert.identifier], "x", datetime.now(UTC) + timedelta(days=1)))[1] == "NOT_CERT_HOLDER"
+
+
+def test_consent_is_for_its_stated_purpose_only_and_refusals_reach_the_holders_log(env: Env) -> None:
+    cert = diploma(env)
+    alice, platform = CertClient(env.channel, metadata=env.alice), CertClient(env.channel, metadata=env.portal)
+    alice.grant_consent("portal", [cert.identifier], "入学资格审核", datetime.now(UTC) + timedelta(days=1))
+    code, reason = reason_of(lambda: platform.get(cert.identifier, "营销推广"))
+    assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "PURPOSE_NOT_CONSENTED")
+    assert reason_of(lambda: platform.list(holder_id=PERSON_ID, holder_kind=pb.HOLDER_KIND_PERSON,
+                                           purpose="营销推广"))[1] == "PURPOSE_NOT_CONSENTED"
+    log = [(r.platform, r.identifier, r.purpose, r.action) for r in alice.access_log()]
+    assert log[:2] == [("portal", "", "营销推广", "refused"), ("portal", cert.identifier, "营销推广", "refused")]
+    assert platform.get(cert.identifier, "入学资格审核").identifier == cert.identifier  # the stated purpose works
+    assert alice.access_log()[0].action == "read"

@@ -13,7 +13,7 @@ from cert_svc import catalogue
 from hutong.auth import CLIENT_ID, CLIENT_SECRET
 from hutong.cert.v1 import cert_pb2 as pb
 
-from .conftest import COMPANY_USCC, OTHER_PERSON_ID, Env
+from .conftest import COMPANY_USCC, ISSUER_USCC, OTHER_PERSON_ID, Env
 from .test_issue import reason_of
 
 NEW_TYPE = catalogue.DIPLOMA[:18] + "099"
@@ -68,3 +68,20 @@ def test_operator_puts_types_registers_and_authorises_issuers(env: Env) -> None:
     assert _put_type(env, env.operator).name == "测试结业证书"
     assert list(_register(env, env.operator).type_codes) == [catalogue.DIPLOMA]
     assert sorted(_authorise(env, env.operator).type_codes) == sorted([catalogue.DIPLOMA, NEW_TYPE])
+
+
+def test_catalogue_reads_are_public_and_show_no_internal_ids(env: Env) -> None:
+    """The rule stated in the proto: no credentials needed; platform client ids and seal ids to the operator only."""
+    anonymous = env.stub.ListIssuers(pb.ListIssuersRequest()).issuers
+    assert anonymous and all(i.platform_client_id == "" and i.seal_id == "" for i in anonymous)
+    assert all(i.chain.certificates_der for i in anonymous)  # what a verifier needs is there
+    as_issuer = env.stub.ListIssuers(pb.ListIssuersRequest(), metadata=env.issuer).issuers
+    assert all(i.platform_client_id == "" for i in as_issuer)
+    as_operator = {i.uscc: i.platform_client_id
+                   for i in env.stub.ListIssuers(pb.ListIssuersRequest(), metadata=env.operator).issuers}
+    assert as_operator[ISSUER_USCC] == "amr-platform"
+    assert reason_of(lambda: env.stub.ListIssuers(pb.ListIssuersRequest(), metadata=[
+        (CLIENT_ID, "ops"), (CLIENT_SECRET, "wrong")])) == (grpc.StatusCode.UNAUTHENTICATED,
+                                                            "CLIENT_AUTHENTICATION_FAILED")
+    types = env.stub.ListTypes(pb.ListTypesRequest()).types
+    assert types and env.stub.GetType(pb.GetTypeRequest(code=types[0].code)).type.code == types[0].code

@@ -36,6 +36,12 @@ def test_sealed_rendition(env: Env, tmp_path: Path) -> None:
     (tmp_path / "r.pdf").write_bytes(pdf)
     out = subprocess.run(["pdfsig", str(tmp_path / "r.pdf")], capture_output=True, text=True)
     assert "Signature is Valid" in out.stdout, out.stdout
+    # The rendition is a public artefact: no citizen ID number anywhere in it (qpdf expands every stream).
+    subprocess.run(["qpdf", "--qdf", "--object-streams=disable", str(tmp_path / "r.pdf"), str(tmp_path / "q.pdf")],
+                   check=True)
+    assert PERSON_ID.encode() not in (tmp_path / "q.pdf").read_bytes()
+    assert PERSON_ID not in subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True,
+                                           text=True).stdout
     result = client.verify_rendition(pdf)
     assert result.verdict == 1, result.findings
     assert result.certificate.identifier == cert.identifier

@@ -16,7 +16,8 @@ def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> 
     """``run("seal", "list", ..., env={...})`` -> (exit code, stdout, stderr) of ``hutong.cli.main``."""
     from hutong.cli import main
 
-    for name in ("HUTONG_TOKEN", "HUTONG_CLIENT_ID", "HUTONG_CLIENT_SECRET", "HUTONG_TARGET", "HUTONG_PASSWORD"):
+    for name in ("HUTONG_TOKEN", "HUTONG_CLIENT_ID", "HUTONG_CLIENT_SECRET", "HUTONG_TARGET", "HUTONG_PASSWORD",
+                 "HUTONG_ID_NUMBER", "HUTONG_HOLDER_ID"):
         monkeypatch.delenv(name, raising=False)
 
     def call(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

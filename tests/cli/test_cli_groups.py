@@ -50,8 +50,8 @@ def test_identity_login_session_file_whoami(world: World, run: Run, tmp_path: Pa
     session = tmp_path / "me.session"
     platform = {"HUTONG_CLIENT_SECRET": world.portal_secret, "HUTONG_PASSWORD": PASSWORD}
     conn = ["--target", world.target, "--client-id", "portal"]
-    code, out, err = run("identity", "login", "--id-number", ZHANG, "--token-file", str(session), "--json", *conn,
-                         env=platform)
+    code, out, err = run("identity", "login", "--token-file", str(session), "--json", *conn,
+                         env={**platform, "HUTONG_ID_NUMBER": ZHANG})
     assert code == 0, err
     assert json.loads(out)["acr"] == "substantial" and oct(session.stat().st_mode & 0o777) == "0o600"
     code, out, _ = run("identity", "whoami", "--token-file", str(session), *conn, env=platform)
@@ -154,3 +154,23 @@ def test_a_real_process_prints_no_traceback(world: World, tmp_path: Path) -> Non
     proc = subprocess.run([sys.executable, "-m", "hutong.cli", "seal", "sign"], capture_output=True, text=True,
                           env=env, timeout=60)
     assert proc.returncode == 2 and "usage:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_id_numbers_never_come_from_the_command_line(world: World, run: Run, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    session = tmp_path / "me.session"
+    platform = {"HUTONG_CLIENT_SECRET": world.portal_secret, "HUTONG_PASSWORD": PASSWORD}
+    conn = ["--target", world.target, "--client-id", "portal", "--token-file", str(session)]
+    code, out, err = run("identity", "login", "--id-number", ZHANG, *conn, env=platform)
+    assert code == 2 and "PERSONAL_DATA_ON_COMMAND_LINE" in err and ZHANG not in out + err
+    monkeypatch.setattr("sys.stdin", io.StringIO(ZHANG + "\n"))
+    code, _, err = run("identity", "login", "--id-number-file", "-", *conn, env=platform)
+    assert code == 0, err
+    id_file = tmp_path / "id.txt"
+    id_file.write_text(ZHANG + "\n")
+    assert run("identity", "login", "--id-number-file", str(id_file), *conn, env=platform)[0] == 0
+    code, out, err = run("cert", "issue", "11100000000013338W011", "某公司", "--holder-id-file", str(id_file),
+                         "--field", f"legal_representative_id={ZHANG}", *conn, env=platform)
+    assert code == 2 and "PERSONAL_DATA_ON_COMMAND_LINE" in err and ZHANG not in out + err

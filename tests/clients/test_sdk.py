@@ -16,11 +16,11 @@ from hutong.common.v1 import common_pb2
 from hutong.errors import HutongError, InvalidArgument, Unauthenticated, Unavailable
 from hutong.identity.v1 import identity_pb2
 from hutong.seal.v1 import seal_pb2
+from hutong.verify.tokens import verify_token
 from hutong_client import Hutong, RetryPolicy, TlsOptions
 from hutong_client._channel import Caller, Credentials
 from hutong_client.cert import OfflineVerifier
 from hutong_client.identity import Session
-from hutong_client.tokens import verify_token
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, World
 from tests.tls_fixtures import tls_files
 

@@ -52,3 +52,16 @@ def test_officer_commands_on_a_node_are_audited(node, capsys) -> None:  # type: 
     assert ("hsm.keygen", "officer-test", "ok") in actions
     assert main(["audit", "checkpoint", "--data-dir", data_dir]) == 0
     assert main(["audit", "verify", "--data-dir", data_dir]) == 0
+
+
+def test_audit_verify_with_a_log_key_held_elsewhere(node, node_factory, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An auditor checks against the key they hold: another node's key makes every checkpoint fail."""
+    data_dir = str(node.config.data_dir)
+    node.tlog.integrate_all()
+    right, wrong = tmp_path / "right.vkey", tmp_path / "wrong.vkey"
+    right.write_text(node.tlog.vkey())
+    wrong.write_text(node_factory().tlog.vkey())
+    assert main(["audit", "verify", "--data-dir", data_dir, "--log-key", str(right)]) == 0
+    assert "checked with the given log key" in capsys.readouterr().out
+    assert main(["audit", "verify", "--data-dir", data_dir, "--log-key", str(wrong)]) == 1
+    assert "signature does not verify" in capsys.readouterr().out

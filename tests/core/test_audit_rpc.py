@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from hutong.audit import AuditRecord
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 from hutong.tlog import merkle
 from hutong.tlog.models import LogCheckpoint
 from hutong.tlog.note import VerifierKey, parse_note
@@ -73,3 +73,25 @@ def test_bad_requests(stub: pb_grpc.AuditLogServiceStub, node: Node, name: str, 
         after = (s.scalar(select(func.count()).select_from(AuditRecord)),
                  s.scalar(select(func.count()).select_from(LogCheckpoint)))
     assert after == before, name
+
+
+@pytest.mark.parametrize(("name", "note", "reason"), [
+    ("unicode digit size", "o\n\u00b2\n" + "A" * 43 + "=\n\n\u2014 o AAAAAAAA\n", "CHECKPOINT_MALFORMED"),
+    ("size beyond int64", "o\n" + "9" * 19 + "\n" + "A" * 43 + "=\n\n\u2014 o AAAAAAAA\n", "CHECKPOINT_MALFORMED"),
+    ("size of 5000 digits", "o\n" + "9" * 5000 + "\n" + "A" * 43 + "=\n\n\u2014 o AAAAAAAA\n", "CHECKPOINT_MALFORMED"),
+    ("root not 32 bytes", "o\n1\nAAAA\n\n\u2014 o AAAAAAAA\n", "CHECKPOINT_MALFORMED"),
+    ("no em dash", "o\n1\n" + "A" * 43 + "=\n\n- o AAAAAAAA\n", "CHECKPOINT_MALFORMED"),
+])
+def test_malformed_checkpoints(stub: pb_grpc.AuditLogServiceStub, name: str, note: str, reason: str) -> None:
+    with pytest.raises(grpc.RpcError) as exc:
+        stub.AddCheckpoint(pb.AddCheckpointRequest(checkpoint=note))
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+    assert error_from_rpc(exc.value).reason == reason, name
+
+
+@pytest.mark.parametrize("origin", ["", "x" * 201, "bad\x00origin", "line\nbreak"])
+def test_bad_origins(stub: pb_grpc.AuditLogServiceStub, origin: str) -> None:
+    with pytest.raises(grpc.RpcError) as exc:
+        stub.GetCosignedCheckpoint(pb.GetCosignedCheckpointRequest(origin=origin))
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_from_rpc(exc.value).reason == "LOG_ORIGIN_INVALID"

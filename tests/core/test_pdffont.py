@@ -10,9 +10,9 @@ from fontTools.ttLib import TTFont
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import PdfFileWriter
 
-from cert_svc import jws
 from hutong.pdffont import shared_face
 from hutong.pdfpage import Page, to_bytes
+from hutong.verify.x509 import chain_problem
 
 TEXT = "营业执照 Hutong 2026 有限责任公司（测试）"
 
@@ -81,6 +81,6 @@ def test_cached_chain_check_still_refuses_an_untrusted_root() -> None:
     leaf = cert("leaf", leaf_key, "root", root_key)
     now = dt.datetime.now(dt.UTC)
     for _ in range(2):  # the second answer comes from the cache
-        assert jws.chain_problem([leaf, root], [root], now) == ""
-        assert jws.chain_problem([leaf, root], [other], now) == "the chain does not lead to a trusted root"
-    assert "validity" in jws.chain_problem([leaf, root], [root], now + dt.timedelta(days=3))  # never cached
+        assert chain_problem([leaf, root], [root], now) == ""
+        assert chain_problem([leaf, root], [other], now) == "the chain does not lead to a trusted root"
+    assert "validity" in chain_problem([leaf, root], [root], now + dt.timedelta(days=3))  # never cached

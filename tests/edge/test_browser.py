@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from cert_svc import catalogue, issuers, jws
+from cert_svc import catalogue, issuers
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc
+from hutong.verify import jose as jws
 from hutong_client.cert import CertClient
 from tests.edge.conftest import TTL, EdgeEnv
 

@@ -16,8 +16,8 @@ from cert_svc import catalogue
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc
 from hutong.identity.v1 import identity_pb2, identity_pb2_grpc
-from hutong.rpc import error_from_rpc
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from hutong.status import error_from_rpc
 from tests.edge.conftest import PERSON_ID, EdgeEnv, headers
 
 CERT = "/hutong.cert.v1.CertService/"

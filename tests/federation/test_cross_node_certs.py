@@ -14,6 +14,7 @@ import pytest
 from cert_svc import catalogue, consent, issuance, issuers, lifecycle
 from cert_svc.federation import remote_platform_id
 from cert_svc.records import Holder
+from hutong import identifiers
 from hutong.auth import CLIENT_ID, CLIENT_SECRET, OPERATOR_SCOPE, Principal
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc as pb_grpc
@@ -21,7 +22,7 @@ from hutong.common.v1.common_pb2 import VERDICT_INVALID, VERDICT_VALID
 from hutong.errors import HutongError
 from hutong.federation import hub
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
 from identity_svc import platforms
 from identity_svc.core import Identity
 from tests.federation.conftest import FAST_IDENTITY, install_trust_list
@@ -40,7 +41,8 @@ DIPLOMA = {"name": "张三", "institution": "某某大学", "major": "计算机�
 def fed(tmp_path: Path, hub_node: Node, node_factory: Any, serve: Any) -> dict[str, Any]:
     a: Node = node_factory("prov-a", config=FAST_IDENTITY)
     b: Node = node_factory("prov-b", config=FAST_IDENTITY + f"\n[cert]\nstatus_list_ttl = {TTL}\n")
-    targets = {n.id: serve(n).hutong_target for n in (hub_node, a, b)}
+    channels = {n.id: serve(n) for n in (hub_node, a, b)}
+    targets = {n: ch.hutong_target for n, ch in channels.items()}
     for n in (a, b):
         hub.add_member(hub_node, hub.describe_node(n, endpoints=[targets[n.id]]))
         n.trust.hub_target = targets["hub"]
@@ -51,7 +53,7 @@ def fed(tmp_path: Path, hub_node: Node, node_factory: Any, serve: Any) -> dict[s
                                                            holder=Holder(kind="person", id=CITIZEN, name="张三"),
                                                            fields=DIPLOMA))
     portal = platforms.add_platform(Identity.of(a), client_id="portal-a", name="Portal A")
-    channel = grpc.insecure_channel(targets["prov-a"])
+    channel = channels["prov-a"]
     return {"a": a, "b": b, "diploma": diploma.identifier, "stub": pb_grpc.CertServiceStub(channel),
             "md": [(CLIENT_ID, "portal-a"), (CLIENT_SECRET, portal.client_secret)], "hub": hub_node,
             "tmp": tmp_path}
@@ -114,3 +116,28 @@ def test_a_refuses_b_certificates_after_b_is_removed(fed: dict[str, Any]) -> Non
     with pytest.raises(HutongError) as err:
         _fetch(fed)
     assert err.value.reason == "NODE_NOT_IN_TRUST_LIST"
+
+
+def test_a_successor_at_a_names_a_transferred_out_predecessor_held_at_b(fed: dict[str, Any]) -> None:
+    issuers.register(fed["a"], OPERATOR, uscc="121200004013590816", name="A省教育厅", type_codes=[catalogue.DIPLOMA],
+                     platform_client_id="edu-a")
+    edu_a = Principal(kind="platform", subject="edu-a", platform="edu-a")
+
+    def succeed(holder: str, predecessor: str) -> Any:
+        return issuance.issue(fed["a"], edu_a, issuance.IssueRequest(
+            type_code=catalogue.DIPLOMA, holder=Holder(kind="person", id=holder, name="张三"), fields=DIPLOMA,
+            predecessor=predecessor))
+
+    with pytest.raises(HutongError) as err:
+        succeed(CITIZEN, fed["diploma"])  # still valid at B
+    assert err.value.reason == "PREDECESSOR_INVALID"
+    lifecycle.change_status(fed["b"], EDU, fed["diploma"], "transferred_out", "转出")
+    with pytest.raises(HutongError) as err:
+        succeed("110102199101010078", fed["diploma"])  # someone else's
+    assert err.value.reason == "PREDECESSOR_INVALID"
+    cid = identifiers.parse_certificate_id(fed["diploma"])
+    unknown = str(identifiers.build_certificate_id(cid.type_code, cid.issuer_uscc, "ZZZZZZZZZZZZZZZZZZZZ", 1))
+    with pytest.raises(HutongError) as err:
+        succeed(CITIZEN, unknown)
+    assert err.value.reason == "PREDECESSOR_NOT_FOUND"
+    assert succeed(CITIZEN, fed["diploma"]).links["predecessor"] == fed["diploma"]

@@ -20,9 +20,9 @@ from hutong.federation import assertion, hub
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
 from hutong.node import Node
-from hutong.rpc import error_from_rpc
+from hutong.status import error_from_rpc
+from hutong.verify.tokens import verify_token
 from hutong_client.identity import IdentityClient
-from hutong_client.tokens import verify_token
 from identity_svc import platforms, registers
 from identity_svc.authn import TokenAuthenticator
 from identity_svc.core import Identity

@@ -10,9 +10,9 @@ import pytest
 from bench.pdfgen import make_pdf
 from hutong.federation import hub
 from hutong.node import Node
+from hutong.verify.pdf import Verdict, verify_pdf
 from seal_svc.sealing import Placement, Sealer, SealOptions
 from seal_svc.seals import SealService, SealType
-from seal_svc.verify import Verdict, verify_pdf
 from tests.federation.conftest import install_trust_list
 from tests.seal.conftest import ORG_A, USCC_A, admin_of, staff
 

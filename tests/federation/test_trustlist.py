@@ -13,7 +13,7 @@ from hutong import pki
 from hutong.errors import HutongError
 from hutong.federation import hub
 from hutong.federation.trustlist import TrustListStore
-from hutong.jws import _b64
+from hutong.verify.jose import b64u as _b64
 from tests.federation.conftest import federate
 
 

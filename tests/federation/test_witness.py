@@ -158,3 +158,33 @@ def test_a_strangers_cosignature_is_refused(fed: GrpcWitness, hub_node: Node, pr
 
 def test_nothing_cosigned_yet(fed: GrpcWitness, prov_b: Node, province: Node) -> None:
     assert witness.fetch(prov_b, fed, province.id) is None
+
+
+def test_a_serving_member_publishes_and_fetches_on_its_own(hub_node: Node, province: Node, prov_b: Node,
+                                                          serve: Any, tmp_path: Path) -> None:
+    import time
+
+    from hutong.tlog.service import start_witnessing
+
+    federate(hub_node, [province, prov_b], tmp_path)
+    channel = serve(hub_node)
+    _events(province, 2)
+    _events(prov_b, 2)
+    stops = []
+    for n in (province, prov_b):
+        n.trust.hub_target = channel.hutong_target  # type: ignore[attr-defined]
+        stop = start_witnessing(n, interval=0.1)
+        assert stop is not None
+        stops.append(stop)
+    try:
+        deadline = time.monotonic() + 60  # bounded wait for the threads, not a performance threshold
+        while time.monotonic() < deadline:
+            with province.db.session(readonly=True) as s:
+                origins = set(s.scalars(select(CosignedCheckpoint.origin)))
+            if origins == {origin_for(province.id), origin_for(prov_b.id)}:
+                break
+            time.sleep(0.2)
+        assert origins == {origin_for(province.id), origin_for(prov_b.id)}
+    finally:
+        for stop in stops:
+            stop.set()

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from hsm import CreateKeyRequest, HsmConfig, HsmSigner, KeyAlgorithm, KeyInfo, KeyManager, KeyRef, parse
+from hsm.errors import AlreadyExists, InvalidArgument, NotFound
 from hsm.x509 import build_csr, issue_certificate
-from hutong.errors import AlreadyExists, InvalidArgument, NotFound
 
 ALGORITHMS = list(KeyAlgorithm)
 

@@ -12,9 +12,9 @@ from PyKCS11 import LowLevel, PyKCS11Error
 
 from hsm import CreateKeyRequest, HsmConfig, KeyAlgorithm, KeyManager, KeyRef
 from hsm import errors as hsm_errors
-from hutong.errors import (
+from hsm.errors import (
     ConfigError,
-    HutongError,
+    HsmError,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -23,7 +23,7 @@ from hutong.errors import (
 )
 
 
-def reason_of(exc: pytest.ExceptionInfo[HutongError]) -> str:
+def reason_of(exc: pytest.ExceptionInfo[HsmError]) -> str:
     return exc.value.reason
 
 

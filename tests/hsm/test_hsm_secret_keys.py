@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmConfig, KeyAlgorithm, KeyInfo, KeyManager, KeyRef
-from hutong.errors import AlreadyExists, InvalidArgument, NotFound
+from hsm.errors import AlreadyExists, InvalidArgument, NotFound
 
 
 def test_hmac_is_deterministic_and_the_same_from_another_session(km: KeyManager, token: HsmConfig) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hsm import KeyRef, format_uri, parse
+from hsm.errors import InvalidArgument
 from hsm.uri import to_ref
-from hutong.errors import InvalidArgument
 
 
 def test_round_trip_with_percent_encoding() -> None:

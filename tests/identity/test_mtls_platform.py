@@ -13,8 +13,8 @@ import pytest
 from hutong.auth import PEER_CERT_SHA256
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
-from hutong.rpc import error_from_rpc
 from hutong.server import start_server
+from hutong.status import error_from_rpc
 from hutong_client import Hutong
 from identity_svc import platforms
 from identity_svc.core import Identity

@@ -8,8 +8,8 @@ import pytest
 
 from hutong.auth import Principal
 from hutong.errors import PermissionDenied, Unauthenticated
+from hutong.verify.tokens import verify_token
 from hutong_client.identity import IdentityClient
-from hutong_client.tokens import verify_token
 from identity_svc import login, platforms
 from identity_svc.authn import TokenAuthenticator
 from identity_svc.core import Identity
@@ -37,6 +37,20 @@ def test_access_token_authenticates_the_person(zhang: World) -> None:
     assert principal.subject.startswith("p_") and ZHANG not in principal.actor
     claims = zhang.portal.verify(tokens.access_token, kind="access")
     assert claims["client_id"] == "portal" and claims["sid"]
+
+
+def test_every_id_token_carries_its_own_jti(zhang: World) -> None:
+    from joserfc import jwt  # an independent JOSE library reads the claims
+
+    first, second = (jwt.decode(zhang.portal.login(ZHANG, PASSWORD).id_token, _jwk(zhang)).claims
+                     for _ in range(2))
+    assert first["jti"] and second["jti"] and first["jti"] != second["jti"]
+
+
+def _jwk(world: World):  # type: ignore[no-untyped-def]
+    from joserfc.jwk import KeySet
+
+    return KeySet.import_key_set(world.portal.jwks()[0])
 
 
 def test_platform_credentials_authenticate_the_platform(zhang: World) -> None:

@@ -22,8 +22,8 @@ from bench.pdfgen import make_pdf
 from hutong.cert.v1 import cert_pb2
 from hutong.common.v1 import common_pb2
 from hutong.seal.v1 import seal_pb2
+from hutong.verify.tokens import verify_token
 from hutong_client import Hutong, OfflineVerifier
-from hutong_client.tokens import verify_token
 from tests.clients.sdk_world import ACME, LI, PASSWORD, REGULATOR, ZHANG, licence_fields
 from tests.keys.conftest import Served, build_node, hutong, wait_until
 

@@ -38,8 +38,9 @@ def test_the_quickstart_runs_as_written(start_node: Any, tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUTONG_") and k != "SOFTHSM2_CONF"}
     start_node(work / "var" / "node", listen=f"127.0.0.1:{port}", env=env, timeout=240, inherit_env=False)
     script = "set -euo pipefail\n" + "\n".join(blocks[1:]).replace("127.0.0.1:7443", f"127.0.0.1:{port}")
-    proc = subprocess.run(["bash", "-c", script], cwd=work, input="Quickstart2026\n", capture_output=True,
-                          text=True, env=env, timeout=600)
+    typed = "Quickstart2026\n11010519491231002X\n"  # the password, then the citizen ID number, as the guide reads them
+    proc = subprocess.run(["bash", "-c", script], cwd=work, input=typed, capture_output=True, text=True, env=env,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Signature is Valid" in proc.stdout and "Certificate is Trusted" in proc.stdout, proc.stdout[-2000:]
     assert (work / "sealed" / "a.pdf").stat().st_size > 0 and (work / "contract-sealed.pdf").stat().st_size > 0

@@ -15,8 +15,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from bench.pdfgen import MARKER, make_pdf
 from hutong import pki
 from hutong.errors import FailedPrecondition
+from hutong.verify.pdf import Revocation, Verdict, verify_pdf
 from seal_svc.sealing import Certification, PadesLevel, Placement, SealOptions, seal_pdf
-from seal_svc.verify import Revocation, Verdict, verify_pdf
 from tests.seal.conftest import ORG_B, USCC_A, USCC_B, SealEnv, admin_of, staff
 
 CORNER = Placement(page=1, x=400, y=60, width=120, height=120)
@@ -190,8 +190,8 @@ def test_a_certificate_that_is_no_seal_is_not_a_trusted_seal(env: SealEnv, tmp_p
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
     from hutong import pki
-    from seal_svc.trust import TrustMaterial, combine
-    from seal_svc.verify import verify_pdf
+    from hutong.verify.pdf import verify_pdf
+    from hutong.verify.trust import TrustMaterial, combine
 
     node = env.node
     key = ec.generate_private_key(ec.SECP256R1())

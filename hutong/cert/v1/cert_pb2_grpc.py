@@ -151,7 +151,12 @@ class CertServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListTypes(self, request, context):
-        """-- catalogue (reading is open to every authenticated caller; writing is for node operators) --
+        """-- catalogue: writing is for node operators --
+        The catalogue read rule (ListTypes, GetType, ListIssuers): reads are PUBLIC -- no credentials needed --
+        because every verifier (a phone opening a licence's QR included) needs type names, field labels and
+        issuers' certificates. So their answers carry only public facts: an issuer's platform_client_id and
+        seal_id (internal ids) are filled in for the node operator (a platform with node:operate) only, and
+        empty for everyone else. Credentials, when sent, are checked (wrong ones are refused, not ignored).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,19 +1,18 @@
-"""Verifying a sealed PDF: pyHanko's ``validate_pdf_signature`` per signature, against the roots and
-CRLs of a ``TrustSource``, summed up into one verdict per signature and one for the document.
-
-Verdicts: INVALID when something is definitely wrong (bytes changed, bad signature, revoked seal,
-untrusted issuer, disallowed change); INDETERMINATE when a fact cannot be established (e.g. no
-revocation data); VALID otherwise. Revocation is judged now, so a seal revoked after sealing shows.
+"""Verifying a sealed PDF (needs pyHanko; the report types are in ``pdfreport``): pyHanko's
+``validate_pdf_signature`` per signature, against the roots and CRLs of a ``TrustSource``, summed up into
+one verdict per signature and one for the document. Revocation is judged now, so a seal revoked after
+sealing shows.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
@@ -21,67 +20,14 @@ from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import ModificationInfo, SignatureCoverageLevel, SignatureStatus
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
-from seal_svc.certs import identity_of
-from seal_svc.pdfio import Spooled, open_pdf, spool
-from seal_svc.trust import TrustMaterial, TrustSource, validation_context
-
-
-class Verdict(enum.Enum):
-    VALID = "valid"
-    INVALID = "invalid"
-    INDETERMINATE = "indeterminate"
-
-
-class Revocation(enum.Enum):
-    GOOD = "good"
-    REVOKED = "revoked"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class Finding:
-    reason: str
-    message: str
-    fatal: bool  # True: makes the verdict INVALID; False: at most INDETERMINATE
-
-
-@dataclass
-class SignatureReport:
-    field_name: str
-    kind: str  # "seal" or "document_timestamp"
-    verdict: Verdict = Verdict.INVALID
-    intact: bool = False
-    signature_valid: bool = False
-    trusted: bool = False
-    coverage: str = ""  # entire_file / entire_revision / partial
-    modification: str = ""  # none / lta_updates / form_filling / annotations / other
-    changes_allowed: bool = False
-    certification: str = ""  # DocMDP: no_changes / form_filling / annotations; "" = approval seal
-    org_name: str = ""
-    org_uscc: str = ""
-    seal_id: str = ""
-    seal_name: str = ""
-    signing_time: datetime | None = None
-    has_timestamp: bool = False
-    timestamp_valid: bool = False
-    timestamp_time: datetime | None = None
-    revocation: Revocation = Revocation.UNKNOWN
-    revoked_at: datetime | None = None
-    trust_anchor: str = ""
-    certificate_der: bytes = b""
-    reason: str = ""
-    location: str = ""
-    findings: list[Finding] = field(default_factory=list)
-
-
-@dataclass
-class VerificationReport:
-    verdict: Verdict
-    signatures: list[SignatureReport]
-    findings: list[Finding]
-    document_sha256: str
-
+from hutong.verify.findings import Finding
+from hutong.verify.pdfio import Spooled, open_pdf, spool, spool_bytes
+from hutong.verify.pdfreport import Revocation, SignatureReport, Verdict, VerificationReport
+from hutong.verify.trust import TrustMaterial, TrustSource
+from hutong.verify.x509 import seal_identity
 
 _COVERAGE = {
     SignatureCoverageLevel.ENTIRE_FILE: "entire_file",
@@ -171,7 +117,7 @@ def _timestamp(report: SignatureReport, status: Any) -> None:
 
 
 def _identity(report: SignatureReport, sig: EmbeddedPdfSignature) -> None:
-    who = identity_of(sig.signer_cert)
+    who = seal_identity(sig.signer_cert.dump())
     report.org_name, report.org_uscc, report.seal_id, report.seal_name = (
         who.org_name, who.org_uscc, who.seal_id, who.seal_name)
 
@@ -240,10 +186,48 @@ def verify_chunks(chunks: Iterable[bytes], trust: TrustSource, *, limit: int, te
 
 def verify_pdf(pdf: bytes, trust: TrustSource, *, limit: int, temp_dir: str) -> VerificationReport:
     """In-process API: verify a PDF held in memory."""
-    from seal_svc.pdfio import spool_bytes
-
     doc = spool_bytes(pdf, limit=limit, temp_dir=temp_dir)
     try:
         return verify_spooled(doc, trust)
     finally:
         doc.close()
+
+
+# Every certificate below a trust anchor must have revocation data (CRLs come with the trust
+# material, nothing is fetched): a seal whose status cannot be checked is not reported good.
+REVOCATION_REQUIRED = CertRevTrustPolicy(RevocationCheckingPolicy(
+    ee_certificate_rule=RevocationCheckingRule.CRL_REQUIRED,
+    intermediate_ca_cert_rule=RevocationCheckingRule.CRL_REQUIRED,
+))
+
+
+def validation_context(material: TrustMaterial) -> ValidationContext:
+    """pyHanko/certvalidator context over the material: no network, CRLs required, time = now.
+
+    A new context per call (its validation time is now, and it keeps per-validation state); the parsed
+    certificates and CRLs in it are reused until the material changes (a CRL re-issued or re-fetched is new
+    bytes, so a new parse). When sealing at B-LT/B-LTA pyHanko embeds exactly these in the DSS.
+    """
+    der = serialization.Encoding.DER
+    return ValidationContext(
+        trust_roots=[_parsed_cert(c.public_bytes(der)) for c in material.roots],
+        other_certs=[_parsed_cert(c.public_bytes(der)) for c in material.intermediates],
+        crls=[_parsed_crl(d) for d in material.crls_der],
+        allow_fetching=False,
+        revinfo_policy=REVOCATION_REQUIRED,
+    )
+
+
+# Parsed in full when first seen (``.native``), so the threads sharing them only read them afterwards.
+@lru_cache(maxsize=512)
+def _parsed_cert(der: bytes) -> asn1_x509.Certificate:
+    cert = asn1_x509.Certificate.load(der)
+    _ = cert.native, cert.sha256, cert.issuer_serial
+    return cert
+
+
+@lru_cache(maxsize=128)
+def _parsed_crl(der: bytes) -> asn1_crl.CertificateList:
+    crl = asn1_crl.CertificateList.load(der)
+    _ = crl.native, crl.sha256
+    return crl

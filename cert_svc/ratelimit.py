@@ -1,0 +1,60 @@
+"""Anonymous verification by identifier is rate limited per caller.
+
+Random serials make identifiers unguessable; the limit bounds what someone holding many candidate
+identifiers (or a leaked list) can learn per minute about their status without credentials. A token
+bucket per caller key (the peer address for anonymous calls), in process memory: each server process
+enforces it independently. Authenticated callers are not limited here. Settings (``[cert]``):
+``verify_per_minute`` (default 60) and ``verify_burst`` (default 20).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from cert_svc import reasons
+from hutong.errors import ResourceExhausted
+from hutong.node import Node
+
+MAX_KEYS = 100_000  # beyond this, the fullest buckets are forgotten (they are the least restricted)
+
+
+class RateLimiter:
+    def __init__(self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_verification(cls, node: Node) -> RateLimiter:
+        cfg = node.config.section("cert")
+        return cls(float(cfg.get("verify_per_minute", 60)), int(cfg.get("verify_burst", 20)))
+
+    def take(self, key: str) -> None:
+        """One request for ``key``; VERIFY_RATE_LIMITED (with retry_after_seconds) when its bucket is empty."""
+        now = self.clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                wait = max(1, math.ceil((1.0 - tokens) / self.rate)) if self.rate > 0 else 60
+                raise ResourceExhausted(reasons.VERIFY_RATE_LIMITED,
+                                        f"too many anonymous verifications: try again in {wait} s, or call with "
+                                        "credentials", metadata={"retry_after_seconds": str(wait)})
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > MAX_KEYS:
+                for stale in sorted(self._buckets, key=lambda k: -self._buckets[k][0])[: MAX_KEYS // 10]:
+                    del self._buckets[stale]
+
+
+def caller_key(peer: str) -> str:
+    """``ipv4:127.0.0.1:5000`` -> ``127.0.0.1`` (one bucket per address, whatever the port)."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rpartition(":")[0] or rest
+    return peer

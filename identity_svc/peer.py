@@ -1,0 +1,59 @@
+"""identity_svc's side of ``hutong.peers.IdentityPeer``: what the seal and cert services may ask of identity.
+
+Registered for every node in ``identity_svc/__init__.py``; the other services see only the Protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from hutong.auth import Authenticator, Principal
+from hutong.errors import FailedPrecondition, PermissionDenied
+from hutong.node import Node
+from identity_svc import orgs
+from identity_svc.authn import TokenAuthenticator
+from identity_svc.core import Identity
+from identity_svc.models import Organisation, Person
+from identity_svc.persons import find_person
+
+
+@dataclass(frozen=True)
+class IdentityPeer:
+    node: Node
+
+    def organisation_name(self, uscc: str) -> str | None:
+        with self.node.db.session(readonly=True) as s:
+            org = s.get(Organisation, uscc)
+            return org.name if org is not None else None
+
+    def person_account(self, id_number: str) -> str | None:
+        with self.node.db.session(readonly=True) as s:
+            person = find_person(Identity.of(self.node), s, id_number)
+            return person.id if person is not None else None
+
+    def holder_index(self, principal: Principal) -> str:
+        """A person's blind index from their account; an organisation context's from its USCC."""
+        if principal.org_uscc:
+            return self.node.pki.blind_index(principal.org_uscc)
+        if principal.kind != "person":
+            raise PermissionDenied("NOT_CERT_HOLDER", "only persons and organisations hold certificates")
+        with self.node.db.session(readonly=True) as s:
+            person = s.get(Person, principal.subject)
+            if person is None:
+                raise FailedPrecondition("HOLDER_UNKNOWN", "the caller's account has no verified ID number")
+            return person.id_index
+
+    def bind_legal_representative(self, *, uscc: str, org_name: str, representative_id_number: str, source: str,
+                                  actor: str, session: Session) -> None:
+        orgs.bind_legal_representative(Identity.of(self.node), uscc=uscc, org_name=org_name,
+                                       representative_id_number=representative_id_number, source=source,
+                                       actor=actor, session=session)
+
+    def end_binding(self, *, uscc: str, source: str, suspend: bool, actor: str, session: Session) -> None:
+        orgs.end_binding(Identity.of(self.node), uscc=uscc, source=source, suspend=suspend, actor=actor,
+                         session=session)
+
+    def authenticator(self) -> Authenticator:
+        return TokenAuthenticator(self.node)

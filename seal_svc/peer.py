@@ -1,0 +1,33 @@
+"""seal_svc's side of ``hutong.peers.SealPeer``: what cert may ask of seal (its renditions sealed and checked).
+
+Registered for every node in ``seal_svc/__init__.py``. Sealing goes through the in-process API, so grants,
+usage accounting and audit apply exactly as for an RPC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hutong.auth import Principal
+from hutong.node import Node
+from hutong.verify.pdf import verify_pdf
+from hutong.verify.pdfreport import VerificationReport
+from seal_svc.sealing import Placement, SealOptions, seal_pdf
+from seal_svc.settings import load_settings
+from seal_svc.trust import local_trust
+
+
+@dataclass(frozen=True)
+class SealPeer:
+    node: Node
+
+    def seal_pdf(self, *, seal_id: str, pdf: bytes, principal: Principal, box: tuple[float, float, float, float],
+                 reason: str, location: str) -> bytes:
+        x, y, w, h = box
+        options = SealOptions(placement=Placement(page=1, x=x, y=y, width=w, height=h), reason=reason,
+                              location=location)
+        return seal_pdf(self.node, seal_id=seal_id, pdf=pdf, principal=principal, options=options)
+
+    def verify_pdf(self, pdf: bytes) -> VerificationReport:
+        settings = load_settings(self.node)
+        return verify_pdf(pdf, local_trust(self.node), limit=settings.max_upload_bytes, temp_dir=settings.temp_dir)
