@@ -56,6 +56,7 @@ class Served:
     data_dir: Path
     target: str
     proc: subprocess.Popen[str]
+    log: Path  # the server's stderr (its JSON log lines)
     secrets: dict[str, Any] = field(default_factory=dict)
 
     def channel(self) -> grpc.Channel:
@@ -64,18 +65,24 @@ class Served:
         return ch
 
     def stop(self) -> str:
+        """Stop the server; its log."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=60)
-        return err
+        self.proc.wait(timeout=60)
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 def start_serving(data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> Served:
+    """``hutong serve`` in a process of its own. Its stderr goes to a file, never to a pipe read only at the
+    end: once a pipe's buffer is full every log write blocks, and with it each worker's logging lock --
+    the whole server stops answering (what once looked like a slow call, DEADLINE_EXCEEDED, under load)."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(data_dir), "--listen",
-                             f"127.0.0.1:{port}", "--workers", str(workers)], cwd=REPO, env=env or clean_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    served = Served(data_dir=data_dir, target=f"127.0.0.1:{port}", proc=proc)
+    log = data_dir.parent / f"{data_dir.name}.serve.{port}.log"
+    with open(log, "w", encoding="utf-8") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(data_dir), "--listen",
+                                 f"127.0.0.1:{port}", "--workers", str(workers)], cwd=REPO, env=env or clean_env(),
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+    served = Served(data_dir=data_dir, target=f"127.0.0.1:{port}", proc=proc, log=log)
     ch = served.channel()
     wait_health(ch, SERVING)
     ch.close()

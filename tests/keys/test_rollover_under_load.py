@@ -29,7 +29,6 @@ from tests.keys.conftest import Served, build_node, hutong, wait_until
 
 ROLES = ("token-signing", "seal-ca", "issuer-ca", "tsa", "federation-enc")
 MAX_ITERATIONS = 400  # per load thread: the load is bounded even if something hangs
-CALL_TIMEOUT = 300.0
 PLACE = seal_pb2.Placement(page=1, x=400, y=60, width=100, height=100)
 
 
@@ -50,8 +49,7 @@ class Load:
     def client(self, who: str) -> Hutong:
         s = self.served.secrets
         secret = {"portal": s["portal_secret"], "amr-platform": s["regulator_secret"]}[who]
-        # A deadline is no part of what is tested (and no timing threshold belongs in a test): generous.
-        return Hutong(self.served.target, client_id=who, client_secret=secret, timeout=CALL_TIMEOUT)
+        return Hutong(self.served.target, client_id=who, client_secret=secret)
 
     def run(self, name: str, body: Callable[[Hutong], None], who: str) -> None:
         def loop() -> None:
@@ -189,7 +187,7 @@ def verify_token_kid(token: str) -> str:
 def _prepare_new_seal(served: Served) -> str:
     """A seal made after the seal CA rollover (its certificate chains to the new seal CA) and a new issuer."""
     s = served.secrets
-    with Hutong(served.target, client_id="ops", client_secret=s["ops_secret"], timeout=CALL_TIMEOUT) as ops:
+    with Hutong(served.target, client_id="ops", client_secret=s["ops_secret"]) as ops:
         ops.cert.register_issuer("91110000600037341L", "北京某某局", [s["licence_type"]], platform_client_id="portal")
     with Hutong(served.target, client_id="portal", client_secret=s["portal_secret"]) as portal:
         company = portal.as_person(portal.identity.session(
