@@ -73,7 +73,7 @@ class Load:
         verify_token(tokens.id_token, jwks, issuer=issuer, audience="portal", kind="id")
         refreshed = h.identity.refresh(tokens.refresh_token)
         assert h.identity.introspect(refreshed.access_token).active
-        self.id_tokens += [tokens.id_token, refreshed.id_token]
+        self.id_tokens += [t for t in (tokens.id_token, refreshed.id_token) if t]  # a refresh may carry none
 
     def seal(self, h: Hutong) -> None:
         out = io.BytesIO()
