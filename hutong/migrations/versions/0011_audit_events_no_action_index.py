@@ -4,14 +4,14 @@ No query of the node looks events up by action, yet every audited act paid for t
 when the event is inserted and once when the integrator numbers it (that update moves the row, so
 every index of the table gets a new entry). Operators' ad-hoc queries by action scan instead.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-29 15:25:00
 """
 from alembic import op
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
