@@ -308,7 +308,8 @@ class SealService:
             row.status, row.status_changed_at, row.status_reason = target.value, now, reason[:500]
             if target is SealStatus.REVOKED:
                 row.revoked_at = now
-                s.execute(update(SealCrlRow).where(SealCrlRow.ca == pki.SEAL_CA).values(stale=1))
+                # every seal CA key's CRL (the previous keys' too) lists the revoked seal
+                s.execute(update(SealCrlRow).where(SealCrlRow.ca != pki.ROOT).values(stale=1))
             audit.append(s, actor=principal.actor, action=f"seal.{_VERB[target]}", target=seal_id,
                          details={"reason": reason[:200], "serial": row.cert_serial})
             return _seal_info(row)
