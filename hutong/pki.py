@@ -42,6 +42,13 @@ def key_label(name: str) -> str:
     return KEY_PREFIX + name
 
 
+def crl_name(ca: str, label: str) -> str:
+    """Which CRL (and where it is published: ``/crl/<name>.crl``): one per CA *key*. The role's first key
+    keeps the role's name (``seal-ca``, ``root-ca``); a key made by a rollover is named by its label, so
+    what a previous seal CA key issued keeps a CRL signed by that key, at the URL its certificates name."""
+    return ca if label == key_label(ca) else label
+
+
 class NodeCertificate(Base):
     __tablename__ = "node_certificates"
 
@@ -193,11 +200,12 @@ class NodePki:
         not_before: datetime,
         not_after: datetime,
         extra: Sequence[x509.Extension[x509.ExtensionType]] = (),
+        issuer_label: str | None = None,
     ) -> x509.Certificate:
         if issuer is None:  # self-signed: the root being made
             signer, issuer_name, issuer_key = self.signer_for_label(key_label(ROOT)), None, public_key
         else:
-            signer, ca = self.signing_pair(issuer)  # one registry snapshot: key and certificate agree
+            signer, ca = self.signing_pair_of(issuer, issuer_label)  # key and certificate agree
             issuer_name, issuer_key = ca.subject, ca.public_key()
             not_after = min(not_after, ca.not_valid_after_utc)
         return issue_certificate(
@@ -245,6 +253,16 @@ class NodePki:
         if entry.certificate is None:
             raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"this node has no {name} certificate")
         return self.signer_for_label(entry.label), entry.certificate
+
+    def signing_pair_of(self, role: str, label: str | None = None) -> tuple[HsmSigner, x509.Certificate]:
+        """The key ``label`` of ``role`` (default: the active one) and its certificate. A pending or retired
+        CA key still signs what belongs to what it issued: its CRL, its OCSP responder's certificate."""
+        if label is None:
+            return self.signing_pair(role)
+        entry = self.registry.snapshot().entry(label)
+        if entry is None or entry.role != role or entry.certificate is None:
+            raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"{label} is not a {role} key of this node")
+        return self.signer_for_label(label), entry.certificate
 
     def with_retired(self, name: str) -> list[x509.Certificate]:
         """The active certificate of ``name``, then its pending successor and the retired ones still needed.
@@ -322,23 +340,20 @@ class NodePki:
         years: int = 3,
         profile: Profile = SIGNER_PROFILE,
         extra: Sequence[x509.Extension[x509.ExtensionType]] = (),
+        ca_label: str | None = None,
     ) -> x509.Certificate:
-        """Issue an end-entity certificate from one of the node's CAs (seal CA, issuer CA)."""
+        """Issue an end-entity certificate from one of the node's CAs (seal CA, issuer CA): its active key,
+        or its key ``ca_label`` (the one whose CRL the certificate names)."""
         now = datetime.now(UTC) - timedelta(minutes=5)
         return self._sign(subject=subject, public_key=public_key, issuer=ca, profile=profile,
-                          not_before=now, not_after=now + timedelta(days=365 * years), extra=extra)
+                          not_before=now, not_after=now + timedelta(days=365 * years), extra=extra,
+                          issuer_label=ca_label)
 
     def crl(self, *, ca: str, revoked: Iterable[tuple[int, datetime]], number: int,
             next_update: timedelta = timedelta(days=1), label: str | None = None) -> x509.CertificateRevocationList:
         """A CRL of ``ca`` listing ``(serial, revocation time)`` pairs, signed in the HSM by the active key of
         ``ca`` or its key ``label`` (a pending or retired one: what it issued needs its CRL)."""
-        if label is None:
-            signer, ca_cert = self.signing_pair(ca)
-        else:
-            entry = self.registry.snapshot().entry(label)
-            if entry is None or entry.role != ca or entry.certificate is None:
-                raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"{label} is not a {ca} key of this node")
-            signer, ca_cert = self.signer_for_label(label), entry.certificate
+        signer, ca_cert = self.signing_pair_of(ca, label)
         now = datetime.now(UTC).replace(microsecond=0)
         entries = [
             {"user_certificate": serial, "revocation_date": asn1_x509.Time({"utc_time": when.astimezone(UTC)})}

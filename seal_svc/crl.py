@@ -35,11 +35,8 @@ def _fresh_enough(row: SealCrlRow | None, now: datetime) -> bool:
 
 
 def crl_key(node: Node, ca: str, label: str | None = None) -> str:
-    """Which CRL: one per CA *key*. The role's first key keeps the role's name (``seal-ca``, ``root-ca``);
-    a key made by a rollover is named by its label, so what the previous seal CA key issued keeps a CRL
-    signed by that key."""
-    label = label or node.pki.label(ca)
-    return ca if label == pki.key_label(ca) else label
+    """Which CRL (``pki.crl_name``) of ``ca``'s key ``label`` (default: the active one)."""
+    return pki.crl_name(ca, label or node.pki.label(ca))
 
 
 def seal_ca_crls(node: Node, *, hours: int = 24) -> list[CrlInfo]:
