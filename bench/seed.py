@@ -10,7 +10,9 @@ costs ~0.6 ms a call plus ~0.8 us a byte for those two reasons; see the benchmar
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime
@@ -85,10 +87,13 @@ class Repository:
             now, today = datetime.now(UTC), date.today()
             table = CertificateRow
             with ProcessPoolExecutor(max_workers=procs, mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_seal_range, str(self.data_dir), self.type_code, self.issuer_uscc,
-                                       self.forms, a, b) for a, b in _chunks(self.count, total, chunk)]
-                for fut in futures:
-                    sealed = fut.result(timeout=600)
+                # A few chunks in flight, not all: a million sealed rows (~4 KB each) would otherwise wait in memory.
+                pending = (pool.submit(_seal_range, str(self.data_dir), self.type_code, self.issuer_uscc,
+                                       self.forms, a, b) for a, b in _chunks(self.count, total, chunk))
+                window = deque(itertools.islice(pending, 2 * procs))
+                while window:
+                    sealed = window.popleft().result(timeout=600)
+                    window.extend(itertools.islice(pending, 1))
                     rows = [{"identifier": ident, "series": ident.rsplit(".", 2)[0], "version": 1,
                              "type_code": self.type_code, "issuer_uscc": self.issuer_uscc,
                              "holder_kind": "organisation", "holder_index": holder_index, "protected_forms": blob,

@@ -168,7 +168,7 @@ def read_personal(args: argparse.Namespace, name: str, env_var: str, what: str, 
 def client_secret(args: argparse.Namespace) -> str:
     if getattr(args, "client_secret_file", None):
         return read_file(args.client_secret_file, "client secret file").decode().strip()
-    return os.environ.get("HUTONG_CLIENT_SECRET", "")
+    return os.environ.get("HUTONG_CLIENT_SECRET", "").strip()
 
 
 def sdk(args: argparse.Namespace, *, person: bool = False, anonymous: bool = False, token_file: bool = True) -> Any:
@@ -335,6 +335,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     init.add_argument("--name", default=None, help="node display name (new directories only)")
     json_arg(init)
     init.set_defaults(func=_node_init)
+    from hutong import node_cli
+
+    node_cli.register(node)
 
     serve = sub.add_parser("serve", help="run a node: identity, seal and cert on one port")
     data_dir_arg(serve)
@@ -346,7 +349,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     if wanted is None or wanted == "hsm.cli":
         from hsm.cli import register as register_hsm
 
-        register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config)
+        register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config,
+                     node_rotate=node_cli.node_rotate, destroy_guard=node_cli.destroy_guard)
     for module_name in AREA_CLIS:
         if wanted is not None and module_name != wanted:
             continue

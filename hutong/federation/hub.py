@@ -21,7 +21,7 @@ from hutong.errors import ConfigError, NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
-from hutong.tlog.witness import witness_vkey
+from hutong.tlog.witness import bind_at_join, witness_vkey
 from hutong.verify import jose
 
 
@@ -40,10 +40,12 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         tsa=pem(node.pki.certificate(pki.TSA)),
         jwks=jwks or {"keys": [jose.public_jwk(c.public_key())  # type: ignore[arg-type]
                                for c in node.pki.with_retired(pki.TOKEN)]},
-        enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
+        enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(node.pki.label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
         type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
         home_regions=_regions(cfg, "home_regions"),
         person_regions=_regions(cfg, "person_regions"),
+        previous={role: [pem(c) for c in node.pki.with_retired(name)[1:]]
+                  for role, name in _ROLES.items() if len(node.pki.with_retired(name)) > 1},
         log_key=node.tlog.vkey(),
     )
 
@@ -57,8 +59,17 @@ def _regions(cfg: Mapping[str, Any], key: str) -> list[str]:
     return regions
 
 
-def add_member(node: Node, entry: MemberEntry, *, actor: str = "operator") -> None:
-    """Add or update a member (takes effect at the next publication)."""
+# Trust-list certificate roles and the node PKI role behind each.
+_ROLES = {"root": pki.ROOT, "seal": pki.SEAL_CA, "issuer": pki.ISSUER_CA, "tsa": pki.TSA}
+
+
+def add_member(node: Node, entry: MemberEntry, *, actor: str = "operator", log_checkpoint: str = "") -> None:
+    """Add or update a member (takes effect at the next publication).
+
+    ``log_checkpoint`` (the descriptor's, see ``hutong.tlog.witness.bind_at_join``) pins the member's
+    audit log as it is at join: its later checkpoints must extend it."""
+    if log_checkpoint:
+        bind_at_join(node, entry.node_id, entry.log_key, log_checkpoint)
     with node.db.session() as s:
         row = s.get(FederationMember, entry.node_id)
         action = "federation.member.update" if row else "federation.member.add"

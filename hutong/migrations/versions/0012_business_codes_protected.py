@@ -3,16 +3,16 @@
 The values themselves are re-protected at node start (``hutong.business_codes.reprotect``, run with the
 migrations by ``open_node``): the key is in the node's HSM, which migrations do not open.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-29 14:12:00.039105
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0009'
-down_revision = '0008'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
