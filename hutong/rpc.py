@@ -17,6 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -117,23 +118,31 @@ def _request(request: Any) -> Any:
     return request
 
 
+@contextmanager
+def _observed(context: grpc.ServicerContext, method: str, kind: str) -> Iterator[None]:
+    """One call at the boundary, whatever its shape: observed (``_Call``), and any error below it turned into
+    its status; ``context.abort()`` from a servicer passes through untouched."""
+    call = _Call(context, method, kind)
+    aborted = False
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - this is the boundary
+        if _is_abort(exc):
+            aborted = True
+            raise
+        try:
+            call.abort(exc)
+        except Exception:
+            aborted = call.code == "OK"
+            raise
+    finally:
+        call.finish(aborted)
+
+
 def _wrap_unary(fn: Callable[..., Any], method: str, kind: str = "unary") -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        call = _Call(context, method, kind)
-        aborted = False
-        try:
+        with _observed(context, method, kind):
             return fn(_request(request), context)
-        except Exception as exc:  # noqa: BLE001 - this is the boundary
-            if _is_abort(exc):
-                aborted = True
-                raise
-            try:
-                call.abort(exc)
-            except Exception:
-                aborted = call.code == "OK"
-                raise
-        finally:
-            call.finish(aborted)
 
     return handler
 
@@ -141,21 +150,8 @@ def _wrap_unary(fn: Callable[..., Any], method: str, kind: str = "unary") -> Cal
 def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str, kind: str = "server_stream") \
         -> Callable[..., Iterator[Any]]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        call = _Call(context, method, kind)
-        aborted = False
-        try:
+        with _observed(context, method, kind):  # a generator: the call lasts until the last message is sent
             yield from fn(_request(request), context)
-        except Exception as exc:  # noqa: BLE001 - this is the boundary
-            if _is_abort(exc):
-                aborted = True
-                raise
-            try:
-                call.abort(exc)
-            except Exception:
-                aborted = call.code == "OK"
-                raise
-        finally:
-            call.finish(aborted)
 
     return handler
 
