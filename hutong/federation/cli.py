@@ -111,8 +111,9 @@ def _join(args: argparse.Namespace) -> int:
     if not config.exists():
         raise InvalidArgument("NODE_NOT_INITIALISED", f"{args.data_dir} is not a node: run `hutong node init` first")
     from hutong.config import load_config
+    from hutong.federation.settings import federation_settings
 
-    if load_config(args.data_dir).section("federation").get("hub"):
+    if federation_settings(load_config(args.data_dir)).hub:
         raise InvalidArgument("ALREADY_FEDERATED", "hutong.toml already names a hub in [federation]: edit it instead")
     shutil.copyfile(args.hub_root, args.data_dir / "hub-root.pem")
     lines = f'hub = "{args.hub}"\nhub_root_file = "hub-root.pem"\n'

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from hutong import audit, pki
 from hutong.errors import NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
+from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
 from hutong.tlog.witness import witness_vkey
@@ -27,12 +28,12 @@ from hutong.verify import jose
 def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[str, Any] | None = None,
                   type_mapping: dict[str, str] | None = None) -> MemberEntry:
     """What other members need to verify this node's tokens, seals and certificates offline."""
-    cfg = node.config.section("federation")
+    cfg = federation_settings(node.config)
     return MemberEntry(
         node_id=node.id,
         name=node.config.node.name,
         # where other nodes call this one: the mutual-TLS federation port
-        endpoints=endpoints or list(cfg.get("endpoints", [cfg.get("listen", node.config.server.listen)])),
+        endpoints=endpoints or cfg.endpoints or [cfg.listen or node.config.server.listen],
         root_ca=pem(node.pki.certificate(pki.ROOT)),
         seal_ca=pem(node.pki.certificate(pki.SEAL_CA)),
         issuer_ca=pem(node.pki.certificate(pki.ISSUER_CA)),
@@ -40,8 +41,8 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         jwks=jwks or {"keys": [jose.public_jwk(c.public_key())  # type: ignore[arg-type]
                                for c in node.pki.with_retired(pki.TOKEN)]},
         enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
-        type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
-        home_regions=[str(r) for r in cfg.get("home_regions", [])],
+        type_mapping=type_mapping or cfg.type_mapping,
+        home_regions=[str(r) for r in cfg.home_regions],
         log_key=node.tlog.vkey(),
     )
 

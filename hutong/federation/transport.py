@@ -42,6 +42,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from hutong import pki
 from hutong.errors import FailedPrecondition, HutongError, NotFound, PermissionDenied, Unauthenticated
+from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 from hutong.status import error_from_rpc
@@ -72,8 +73,8 @@ class NodeTls:
 
 def _hosts(node: Node) -> list[str]:
     """Hosts this node is reached at (its listen addresses and published endpoints), for the SAN."""
-    cfg = node.config.section("federation")
-    addrs = [node.config.server.listen, str(cfg.get("listen", "")), *[str(e) for e in cfg.get("endpoints", [])]]
+    cfg = federation_settings(node.config)
+    addrs = [node.config.server.listen, cfg.listen, *cfg.endpoints]
     hosts = {a.rpartition(":")[0].strip("[]") for a in addrs if ":" in a}
     return sorted(h for h in hosts | {"127.0.0.1", "localhost"} if h)
 
