@@ -21,6 +21,7 @@ from hutong.audit import AuditLog
 from hutong.config import CONFIG_FILE, NodeConfig, load_config
 from hutong.db import Database
 from hutong.errors import ConfigError, InvalidArgument
+from hutong.peers import Peers
 from hutong.pki import TOKEN, NodePki, key_label
 
 if TYPE_CHECKING:
@@ -37,9 +38,11 @@ class Node:
     keys: KeyManager
     pki: NodePki
     audit: AuditLog = field(init=False)
+    peers: Peers = field(init=False)  # what one service needs of another, injected by hutong.wiring.wire
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.db)
+        self.peers = Peers()
 
     @property
     def id(self) -> str:

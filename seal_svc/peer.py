@@ -1,7 +1,7 @@
 """seal_svc's side of ``hutong.peers.SealPeer``: what cert may ask of seal (its renditions sealed and checked).
 
-Registered for every node in ``seal_svc/__init__.py``. Sealing goes through the in-process API, so grants,
-usage accounting and audit apply exactly as for an RPC.
+Injected into ``node.peers`` when the node is wired (``hutong.wiring``). Sealing goes through the in-process
+API, so grants, usage accounting and audit apply exactly as for an RPC.
 """
 
 from __future__ import annotations
