@@ -30,10 +30,12 @@ from grpc_reflection.v1alpha import reflection
 from hutong import logs, metrics
 from hutong.config import load_config
 from hutong.edge.handlers import capture
+from hutong.federation.settings import federation_settings
 from hutong.health import Drain, HealthMonitor, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
 from hutong.tlog.service import start_witnessing
+from hutong.wiring import wire
 
 log = logging.getLogger("hutong.server")
 
@@ -73,6 +75,7 @@ def _credentials(node: Node) -> grpc.ServerCredentials | None:
 def add_services(server: grpc.Server, node: Node) -> list[str]:
     from hutong.federation import service as federation
 
+    wire(node)  # the services' peers, before any of them serves
     names = federation.add_to_server(server, node, node.trust)
     for module_name in SERVICE_MODULES:
         module = importlib.import_module(module_name)
@@ -91,7 +94,7 @@ def start_trust_refresher(node: Node) -> threading.Event | None:
 
 def federation_listen(node: Node) -> str | None:
     """Where other nodes reach this one (``[federation] listen``): mutual TLS, never plaintext."""
-    return str(node.config.section("federation").get("listen", "")) or None
+    return federation_settings(node.config).listen or None
 
 
 def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False,

@@ -7,11 +7,9 @@ import threading
 
 import grpc
 
-from hutong.errors import NotFound
 from hutong.node import Node
 from hutong.status import error_from_rpc
 from hutong.tlog import proofs, witness
-from hutong.tlog.integrator import latest_checkpoint
 from hutong.tlog.v1 import tlog_pb2 as pb
 from hutong.tlog.v1 import tlog_pb2_grpc as pb_grpc
 
@@ -25,11 +23,7 @@ class AuditLogServicer(pb_grpc.AuditLogServiceServicer):
 
     def GetCheckpoint(self, request: pb.GetCheckpointRequest,
                       context: grpc.ServicerContext) -> pb.GetCheckpointResponse:
-        with self.node.db.session(readonly=True) as s:
-            cp = latest_checkpoint(s)
-        if cp is None:
-            raise NotFound("TREE_SIZE_UNKNOWN", "the log has no checkpoint yet")
-        return pb.GetCheckpointResponse(checkpoint=cp.note)
+        return pb.GetCheckpointResponse(checkpoint=proofs.latest_note(self.node.db))
 
     def GetInclusionProof(self, request: pb.GetInclusionProofRequest,
                           context: grpc.ServicerContext) -> pb.GetInclusionProofResponse:

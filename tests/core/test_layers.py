@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("identity_svc", "seal_svc", "cert_svc")
 PROJECT = ("hutong", "hsm", *SERVICES, "hutong_client", "bench", "tests")
 # The app layer: composes the node and talks to users; may use anything, the SDK included.
-APP = ("hutong/server.py", "hutong/demo/", "hutong/migrations/", "hutong/edge/", "hutong/oidc/",
+APP = ("hutong/server.py", "hutong/wiring.py", "hutong/demo/", "hutong/migrations/", "hutong/edge/", "hutong/oidc/",
        "hutong/protogen.py", "/cli.py")  # every area's command line included
 # Where gRPC may be imported outside the app layer: the error boundary, servicers and their wiring, and the
 # federation's node-to-node plumbing.
@@ -127,3 +127,33 @@ def _stdlib() -> frozenset[str]:
     import sys
 
     return frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+def _servicer_files() -> Iterator[Path]:
+    """Every module defining a gRPC servicer class (``class XServicer(..._pb2_grpc.XServicer)``)."""
+    for path in _files("hutong", *SERVICES):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(n, ast.ClassDef) and n.name.endswith("Servicer") for n in tree.body):
+            yield path
+
+
+def _opens_sessions(path: Path) -> list[int]:
+    """Lines where ``path`` opens a database session (``<anything>.session(...)``, ``Session(...)``)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if (isinstance(f, ast.Attribute) and f.attr == "session") or (isinstance(f, ast.Name)
+                                                                          and f.id == "Session"):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_servicers_only_convert() -> None:
+    """One service shape: a servicer converts, calls its service's facade, converts back. Transactions and
+    authorisation are the domain's: a servicer that imports SQLAlchemy or opens a session fails here."""
+    files = list(_servicer_files())
+    assert {_rel(p) for p in files} >= {f"{s}/servicer.py" for s in SERVICES}, "the servicers were not found"
+    broken = [(_rel(p), m) for p in files for m in _imports(p) if _top(m) == "sqlalchemy"]
+    broken += [(_rel(p), f"session opened on line {n}") for p in files for n in _opens_sessions(p)]
+    assert not broken, f"a servicer only converts and calls the facade (move this into the domain): {broken}"
