@@ -13,7 +13,8 @@ from typing import Any
 from cert_svc import reasons
 from cert_svc.access import Reader
 from cert_svc.consent import identity_holder_resolver, require_purpose
-from cert_svc.records import Holder
+from cert_svc.models import CertificateRow
+from cert_svc.records import Holder, holder_key
 from hutong import audit
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, PermissionDenied
@@ -78,9 +79,6 @@ def serve_predecessor(node: Node, request: Assertion) -> Mapping[str, Any]:
     """The holding node: whether the identifier is here, transferred out, and held by the named holder.
 
     Answers only those three facts (to a member, sealed to it): no data of the certificate itself."""
-    from cert_svc.models import CertificateRow
-    from cert_svc.records import holder_key
-
     raw = request.claims.get("holder") or {}
     with node.db.session(readonly=True) as s:
         row = s.get(CertificateRow, str(request.claims.get("identifier", "")))

@@ -18,6 +18,7 @@ from cert_svc import issuers, reasons, records, rendition
 from cert_svc.models import CertificateRow
 from hutong import metrics
 from hutong.errors import HutongError, NotFound
+from hutong.federation import transport
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 from hutong.verify import jose
@@ -30,7 +31,6 @@ ROOT_PROVIDERS: list[Roots] = []
 
 def fetch_status_list(node: Node, member: MemberEntry, list_id: str) -> str:
     """GetStatusList at the member (over the federation's mutual TLS); status lists are signed."""
-    from hutong.federation import transport
 
     if not member.endpoints:
         raise NotFound(reasons.STATUS_LIST_NOT_FOUND, f"node {member.node_id} lists no endpoint")

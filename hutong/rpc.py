@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from hutong import logs, metrics
 from hutong.auth import PEER_CERT_SHA256
 from hutong.errors import HutongError, InvalidArgument, lift
+from hutong.idempotency import HEADER, check_key
 from hutong.status import STATUS_FOR_KIND, to_status
 
 log = logging.getLogger("hutong.rpc")
@@ -194,7 +195,5 @@ def metadata_dict(context: grpc.ServicerContext) -> dict[str, str]:
 
 def idempotency_key(context: grpc.ServicerContext) -> str:
     """The caller's ``idempotency-key`` metadata ("" when absent), checked (``hutong.idempotency``)."""
-    from hutong.idempotency import HEADER, check_key
-
     value = dict(context.invocation_metadata() or ()).get(HEADER, "")
     return check_key(value) if isinstance(value, str) and value else ""

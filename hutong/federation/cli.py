@@ -75,7 +75,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from hutong.federation.hub import members
+    from hutong.federation.registry import members
 
     node = _open(args)
     try:

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from hutong import audit, pki
 from hutong.errors import NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
+from hutong.federation.registry import member_entries
 from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
@@ -69,23 +69,13 @@ def remove_member(node: Node, node_id: str, *, actor: str = "operator") -> None:
         audit.append(s, actor=actor, action="federation.member.remove", target=node_id)
 
 
-def members(node: Node) -> list[MemberEntry]:
-    with node.db.session(readonly=True) as s:
-        return _members(s)
-
-
-def _members(s: Session) -> list[MemberEntry]:
-    rows = s.scalars(select(FederationMember).order_by(FederationMember.node_id))
-    return [MemberEntry.from_dict(json.loads(r.descriptor)) for r in rows]
-
-
 def publish(node: Node, *, validity: timedelta = DEFAULT_VALIDITY, actor: str = "operator") -> str:
     """Sign and record the next trust list (hub key in the HSM, x5c up to the hub root)."""
     now = datetime.now(UTC).replace(microsecond=0)
     with node.db.session() as s:
         seq = (s.scalar(select(func.max(TrustListPublication.sequence))) or 0) + 1
         tl = TrustList(sequence=seq, hub_id=node.id, issued_at=now, next_update=now + validity,
-                       members=tuple(_members(s)), witness_key=witness_vkey(node))
+                       members=tuple(member_entries(s)), witness_key=witness_vkey(node))
         token = sign_trust_list(tl, node.pki.signer(pki.TRUST_LIST), node.pki.chain(pki.TRUST_LIST))
         s.add(TrustListPublication(sequence=seq, token=token, issued_at=now, next_update=tl.next_update))
         audit.append(s, actor=actor, action="federation.trust-list.publish", target=str(seq),

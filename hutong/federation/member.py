@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 
@@ -25,7 +25,9 @@ from hutong import pki
 from hutong.errors import HutongError, NotFound
 from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import MemberEntry, TrustList, TrustListStore
-from hutong.node import Node
+
+if TYPE_CHECKING:  # the node holds its Trust (hutong.node imports this module)
+    from hutong.node import Node
 
 log = logging.getLogger("hutong.federation")
 

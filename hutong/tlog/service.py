@@ -7,6 +7,7 @@ import threading
 
 import grpc
 
+from hutong.federation import transport
 from hutong.node import Node
 from hutong.status import error_from_rpc
 from hutong.tlog import proofs, witness
@@ -79,7 +80,6 @@ def start_witnessing(node: Node, *, interval: float = WITNESS_INTERVAL) -> threa
     if not (node.trust.federated and node.trust.hub_target):
         return None
     stop = threading.Event()
-    from hutong.federation import transport  # mutual TLS to the hub, as every node-to-hub channel
 
     channel = transport.open_to_hub(node)
 
