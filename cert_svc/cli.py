@@ -1,5 +1,5 @@
-"""``hutong cert types|issuers|issuer-add|issue|issue-batch|get|list|consent|suspend|revoke|rendition|verify``
-over gRPC through the SDK.
+"""``hutong cert types|issuers|issuer-add|issue|issue-batch|get|list|consent|access-log|suspend|revoke|rendition|
+verify`` over gRPC through the SDK.
 
 Who: ``--token-file`` / ``$HUTONG_TOKEN`` for a person, or ``--client-id`` + ``$HUTONG_CLIENT_SECRET`` for a
 platform (a department's issuing system; the node operator's platform for ``issuer-add``). Never a secret
@@ -223,6 +223,19 @@ def _consent(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _access_log(args: argparse.Namespace) -> int:
+    """The caller's access log: who used which certificate, when, why; refused attempts with their reason."""
+    records = _client(args, person=True).access_log()
+    if args.json:
+        print_json([_dict(r) for r in records])
+        return EXIT_OK
+    for r in records:
+        outcome = f"refused ({r.reason})" if r.action == "refused" else r.action
+        print(f"{r.at.ToDatetime(tzinfo=UTC).isoformat()}  {r.platform}  {outcome}  {r.identifier or '-'}  "
+              f"{r.purpose}")
+    return EXIT_OK
+
+
 def _change(action: str) -> Any:
     def run(args: argparse.Namespace) -> int:
         _show_cert(args, _client(args).change_status(args.identifier, _STATUS[action], args.reason))
@@ -307,6 +320,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--purpose", default="")
     p.add_argument("--until", default="2099-01-01", help="YYYY-MM-DD")
     p.add_argument("--withdraw", default="", metavar="CONSENT_ID")
+    command("access-log", "who used the caller's certificates, when and why (refused attempts with their reason)",
+            _access_log)
     for name in _STATUS:
         p = command(name, f"{name} a certificate", _change(name))
         p.add_argument("identifier")

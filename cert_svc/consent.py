@@ -149,7 +149,8 @@ def record_refusal(node: Node, principal: Principal, holder_index: str, identifi
     """A platform's refused attempt, in the holder's access log (its own transaction: the read rolled back)."""
     with node.db.session() as s:
         s.add(AccessRow(holder_index=holder_index, at=datetime.now(UTC), platform=principal.subject,
-                        identifier=identifier, purpose=purpose[:500], consent_id="", action="refused"))
+                        identifier=identifier, purpose=purpose[:500], consent_id="", action="refused",
+                        reason=reason))
         audit.append(s, actor=principal.actor, action="cert.access.refused", target=identifier,
                      details={"reason": reason, "purpose": purpose[:500]})
 
@@ -166,11 +167,12 @@ class Access:
     purpose: str
     consent_id: str
     action: str
+    reason: str = ""  # for a refused attempt: the reason the platform was given
 
 
 def access_log(node: Node, holder_index: str, offset: int, limit: int) -> tuple[list[Access], bool]:
     with node.db.session() as s:
         rows = list(s.scalars(select(AccessRow).where(AccessRow.holder_index == holder_index)
                               .order_by(AccessRow.id.desc()).offset(offset).limit(limit + 1)))
-    return ([Access(_aware(r.at), r.platform, r.identifier, r.purpose, r.consent_id, r.action)
+    return ([Access(_aware(r.at), r.platform, r.identifier, r.purpose, r.consent_id, r.action, r.reason or "")
              for r in rows[:limit]], len(rows) > limit)

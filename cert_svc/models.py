@@ -130,3 +130,4 @@ class AccessRow(Base):
     purpose: Mapped[str] = mapped_column(String(500))
     consent_id: Mapped[str] = mapped_column(String(36))
     action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64), default="", server_default="")  # why a "refused" was refused

@@ -2,8 +2,10 @@
 
 Random serials make identifiers unguessable; the limit bounds what someone holding many candidate
 identifiers (or a leaked list) can learn per minute about their status without credentials. A token
-bucket per caller key (the peer address for anonymous calls), in process memory: each server process
-enforces it independently. Authenticated callers are not limited here. Settings (``[cert]``):
+bucket per caller key (the peer address for anonymous calls; behind the HTTP edge the client's address,
+``hutong.edge.clients``), in process memory: each server process (``--workers N``) enforces it
+independently, so a caller spread over N workers gets up to N times the rate (docs/operators-guide.md).
+Authenticated callers are not limited here. Settings (``[cert]``):
 ``verify_per_minute`` (default 60) and ``verify_burst`` (default 20).
 """
 

@@ -228,7 +228,7 @@ class CertServicer(pb_grpc.CertServiceServicer):
         return pb.ListAccessLogResponse(page=common_pb2.PageResponse(
             next_page_token=convert.next_offset_token(page.offset, len(records), more)), records=[
             pb.AccessRecord(at=timestamp(r.at), platform=r.platform, identifier=r.identifier, purpose=r.purpose,
-                            consent_id=r.consent_id, action=r.action) for r in records])
+                            consent_id=r.consent_id, action=r.action, reason=r.reason) for r in records])
 
     # verification (no authentication)
     def GetStatusList(self, request: pb.GetStatusListRequest, context: Ctx) -> pb.GetStatusListResponse:

@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hutong.edge.clients import Network, client_address, parse_networks
 from hutong.edge.errors import JSON_MALFORMED, method_not_allowed
 from hutong.edge.handlers import Recorder, captured
 from hutong.edge.http import read_body, require_content_type
@@ -92,8 +93,9 @@ class EdgeContext:
     ``auth_context`` is empty: the edge does not vouch for TLS client certificates, so callers
     authenticate with bearer tokens or platform credentials, never an mTLS peer identity."""
 
-    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, metadata: Sequence[tuple[str, str]], peer: str = "edge") -> None:
         self._metadata = tuple(metadata)
+        self._peer = peer
         self.code: grpc.StatusCode | None = None
         self.details = ""
 
@@ -104,7 +106,8 @@ class EdgeContext:
         return {}
 
     def peer(self) -> str:
-        return "edge"
+        """The HTTP caller's address (``hutong.edge.clients``), shaped like a gRPC peer."""
+        return self._peer
 
     def peer_identities(self) -> None:
         return None
@@ -155,7 +158,7 @@ class UnaryMethod:
     request_class: type[Message]
     registered: grpc.RpcMethodHandler  # as the service registered it (before the error interceptor)
 
-    def call(self, body: bytes, metadata: Sequence[tuple[str, str]]) -> Message:
+    def call(self, body: bytes, metadata: Sequence[tuple[str, str]], peer: str = "edge") -> Message:
         """Deserialize ``body`` (binary protobuf) with the method's own deserializer and call it."""
         try:
             request = self.handler.request_deserializer(body) if self.handler.request_deserializer else body
@@ -163,7 +166,7 @@ class UnaryMethod:
             raise
         except Exception:  # noqa: BLE001 - an undecodable message is the caller's
             raise InvalidArgument(JSON_MALFORMED, "the request message cannot be decoded") from None
-        context = EdgeContext(metadata)
+        context = EdgeContext(metadata, peer)
         try:
             response: Message = self.handler.unary_unary(request, context)
         except _Abort as abort:
@@ -245,7 +248,7 @@ def _get_message(method: UnaryMethod, request: Request) -> tuple[bytes, str]:
     return _decode_json(method, raw or b"{}"), JSON
 
 
-def _endpoint(method: UnaryMethod, limit: int) -> Callable[[Request], Any]:
+def _endpoint(method: UnaryMethod, limit: int, proxies: Sequence[Network]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         if request.method == "GET":
             if method.path not in SIDE_EFFECT_FREE:
@@ -255,14 +258,17 @@ def _endpoint(method: UnaryMethod, limit: int) -> Callable[[Request], Any]:
             encoding = require_content_type(request, (JSON, PROTO))
             raw = await read_body(request, limit)
             body = raw if encoding == PROTO else _decode_json(method, raw or b"{}")
-        response = await to_thread.run_sync(method.call, body, _metadata(request))
+        peer = client_address(request.client.host if request.client else None,
+                              request.headers.getlist("x-forwarded-for"), proxies)
+        response = await to_thread.run_sync(method.call, body, _metadata(request), peer)
         return _encode(response, encoding)
 
     return endpoint
 
 
 def routes(node: Node, settings: EdgeSettings) -> list[BaseRoute]:
-    return [Route(f"/{path}", _endpoint(m, settings.max_body_bytes), methods=["GET", "POST"])
+    proxies = parse_networks(settings.trusted_proxies)
+    return [Route(f"/{path}", _endpoint(m, settings.max_body_bytes, proxies), methods=["GET", "POST"])
             for path, m in sorted(unary_methods(node).items())]
 
 

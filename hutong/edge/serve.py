@@ -73,6 +73,7 @@ def start_edge(node: Node, *, grpc_listen: str | None = None, reuse_port: bool =
         build_app(node, settings), log_config=None, access_log=False, server_header=False, lifespan="off",
         ssl_certfile=tls.tls_cert_file or None, ssl_keyfile=tls.tls_key_file or None,
         timeout_graceful_shutdown=5,
+        proxy_headers=False,  # uvicorn would believe X-Forwarded-For from loopback: [edge] trusted_proxies decides
     )
     # No access log: nothing about who opened the verification page (address, browser, path) is kept.
     # uvicorn logs access whenever "uvicorn.access" reaches a handler, whatever access_log says.

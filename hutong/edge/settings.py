@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from hutong.config import NodeConfig, settings_of
+from hutong.edge.clients import parse_networks
 from hutong.errors import ConfigError
 
 OFF = "off"
@@ -28,6 +29,9 @@ class EdgeSettings:
     max_body_bytes: int = 0  # JSON (Connect) requests; 0 = [server] max_message_bytes
     max_upload_bytes: int = 0  # PDF uploads on the verification page; 0 = [server] max_upload_bytes
     cache_seconds: int = 300  # Cache-Control max-age of public GETs (trust list, JWKS, CRLs, status lists)
+    # Reverse proxies whose X-Forwarded-For names the real caller (addresses or CIDRs, comma-separated);
+    # empty: the socket peer is the caller (``hutong.edge.clients``).
+    trusted_proxies: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -42,6 +46,11 @@ def edge_settings(config: NodeConfig, **overrides: Any) -> EdgeSettings:
             raise ConfigError("CONFIG_INVALID", f"[edge] listen must be HOST:PORT or \"off\", got {s.listen!r}")
     if s.public_base_url and not s.public_base_url.startswith(("https://", "http://")):
         raise ConfigError("CONFIG_INVALID", "[edge] public_base_url must start with https:// (or http:// for tests)")
+    try:
+        parse_networks(s.trusted_proxies)
+    except ValueError:
+        raise ConfigError("CONFIG_INVALID", "[edge] trusted_proxies must be addresses or CIDR networks, "
+                                            "comma-separated") from None
     if s.max_body_bytes < 0 or s.max_upload_bytes < 0 or s.cache_seconds < 0:
         raise ConfigError("CONFIG_INVALID", "[edge] sizes and cache_seconds must not be negative")
     if not s.max_upload_bytes:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from cert_svc import catalogue
 from cert_svc.models import ConsentRow
@@ -73,6 +73,7 @@ def test_consent_enforced_and_logged(env: Env) -> None:
     alice.withdraw_consent(granted.consent_id)
     code, reason = reason_of(lambda: platform.get(cert.identifier, "job application"))
     assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "CONSENT_WITHDRAWN")
+    assert [(r.action, r.reason) for r in alice.access_log()][0] == ("refused", "CONSENT_WITHDRAWN")
     again = alice.grant_consent("portal", [cert.identifier], "loan", datetime.now(UTC) + timedelta(days=1))
     with env.node.db.session() as s:
         s.execute(update(ConsentRow).where(ConsentRow.consent_id == again.consent_id)
@@ -90,7 +91,12 @@ def test_consent_is_for_its_stated_purpose_only_and_refusals_reach_the_holders_l
     assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "PURPOSE_NOT_CONSENTED")
     assert reason_of(lambda: platform.list(holder_id=PERSON_ID, holder_kind=pb.HOLDER_KIND_PERSON,
                                            purpose="营销推广"))[1] == "PURPOSE_NOT_CONSENTED"
-    log = [(r.platform, r.identifier, r.purpose, r.action) for r in alice.access_log()]
-    assert log[:2] == [("portal", "", "营销推广", "refused"), ("portal", cert.identifier, "营销推广", "refused")]
+    log = [(r.platform, r.identifier, r.purpose, r.action, r.reason) for r in alice.access_log()]
+    assert log[:2] == [("portal", "", "营销推广", "refused", "PURPOSE_NOT_CONSENTED"),
+                       ("portal", cert.identifier, "营销推广", "refused", "PURPOSE_NOT_CONSENTED")]
+    with env.node.db.session() as s:  # stored with the row, not rebuilt when listed
+        stored = s.execute(text("SELECT reason FROM cert_access_log WHERE identifier = :i AND action = 'refused'"),
+                           {"i": cert.identifier}).scalars().all()
+    assert stored == ["PURPOSE_NOT_CONSENTED"]
     assert platform.get(cert.identifier, "入学资格审核").identifier == cert.identifier  # the stated purpose works
     assert alice.access_log()[0].action == "read"

@@ -508,20 +508,22 @@ class ListConsentsResponse(_message.Message):
     def __init__(self, consents: _Optional[_Iterable[_Union[Consent, _Mapping]]] = ...) -> None: ...
 
 class AccessRecord(_message.Message):
-    __slots__ = ("at", "platform", "identifier", "purpose", "consent_id", "action")
+    __slots__ = ("at", "platform", "identifier", "purpose", "consent_id", "action", "reason")
     AT_FIELD_NUMBER: _ClassVar[int]
     PLATFORM_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CONSENT_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     at: _timestamp_pb2.Timestamp
     platform: str
     identifier: str
     purpose: str
     consent_id: str
     action: str
-    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., platform: _Optional[str] = ..., identifier: _Optional[str] = ..., purpose: _Optional[str] = ..., consent_id: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., platform: _Optional[str] = ..., identifier: _Optional[str] = ..., purpose: _Optional[str] = ..., consent_id: _Optional[str] = ..., action: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListAccessLogRequest(_message.Message):
     __slots__ = ("page",)
