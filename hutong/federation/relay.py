@@ -60,7 +60,7 @@ def relay(hub: Node, *, peer: str, target_node: str, envelope: str) -> str:
 
 
 def deliver(node: Node, envelope: str, *, peer: str) -> str:
-    """The target's part: open, dispatch, seal the answer (errors travel back as a sealed error).
+    """The target's part: open, dispatch, encrypt the answer (errors travel back as an encrypted error).
 
     ``peer`` is the node that handed the envelope over (the hub, or a member), already authenticated by
     mTLS: only then is the envelope decrypted in the HSM."""
@@ -78,7 +78,7 @@ def deliver(node: Node, envelope: str, *, peer: str) -> str:
 
 
 def raise_for(answer: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Turn a sealed error answer back into the typed error it was."""
+    """Turn an encrypted error answer back into the typed error it was."""
     if answer.get("ok"):
         return answer
     kind = Kind(answer.get("kind", "INTERNAL")) if answer.get("kind") in Kind._value2member_map_ else Kind.INTERNAL

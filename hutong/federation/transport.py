@@ -293,7 +293,7 @@ def trust_list_fetcher(node: Node) -> Callable[[int], str]:
 
 
 def relay(node: Node, target_node: str, envelope: str) -> str:
-    """Member -> hub: ask the hub to pass a sealed envelope to ``target_node``; the sealed answer."""
+    """Member -> hub: ask the hub to pass an encrypted envelope to ``target_node``; the encrypted answer."""
 
     with to_hub(node) as channel:
         resp = call(channel, pb_grpc.FederationServiceStub, "Relay",
@@ -302,7 +302,7 @@ def relay(node: Node, target_node: str, envelope: str) -> str:
 
 
 def deliver(hub: Node, member: MemberEntry, envelope: str) -> str:
-    """Hub -> member: hand over a sealed envelope; the sealed answer."""
+    """Hub -> member: hand over an encrypted envelope; the encrypted answer."""
 
     with to_member(hub, member) as channel:
         resp = call(channel, pb_grpc.FederationServiceStub, "Deliver", pb.DeliverRequest(envelope=envelope))
