@@ -14,7 +14,8 @@ import time
 
 from bench.core import Mode, Row, ratio_row
 
-COMMANDS = (("cert", "list"), ("seal", "sign"), ("identity", "login"))
+# ``cert types --help`` is the issue's own figure; the others cover the seal and identity command modules.
+COMMANDS = (("cert", "types"), ("seal", "sign"), ("identity", "login"))
 FIGURE = "CLI start-up `hutong {} --help` vs `python -c 'import grpc'`"
 TARGET_MAX = 3.0
 

@@ -24,12 +24,6 @@ class Reader:
     node: Node
     holder_of: HolderResolver
 
-    def _issuer_uscc(self, s: Session, principal: Principal) -> str | None:
-        try:
-            return issuers.acting_issuer(s, principal).uscc
-        except HutongError:
-            return None
-
     def _holder_index(self, principal: Principal) -> str | None:
         if principal.kind == "platform":
             return None
@@ -41,10 +35,9 @@ class Reader:
     def get(self, principal: Principal, identifier: str, purpose: str, action: str = "read") -> CertView:
         holder = self._holder_index(principal)  # outside the write transaction: the resolver reads on its own
         # The issuer and the holder read without the write lock (nothing is recorded for them) ...
-        with self.node.db.session(readonly=True) as s:
-            row = records.find(s, identifier)
-            if self._issuer_uscc(s, principal) == row.issuer_uscc or holder == row.holder_index:
-                return records.view(self.node, row)
+        read = records.read(self.node.db, identifier)
+        if issuers.acts_for(principal, read.issuer_uscc, read.issuer_platform) or holder == read.row.holder_index:
+            return records.view(self.node, read.row)
         if principal.kind != "platform":
             raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the holder or the issuer may read this")
         # ... a platform reads within consent, and the access is recorded in the same (write) transaction.

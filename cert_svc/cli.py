@@ -21,8 +21,6 @@ from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cli import (
     EXAMPLES,
     add_command,
-    next_page_hint,
-    one_page_only,
     paging_args,
     personal_arg,
     print_json,
@@ -31,6 +29,7 @@ from hutong.cli import (
     read_file,
     read_personal,
     sdk,
+    show_list,
 )
 from hutong.common.v1 import common_pb2
 from hutong.errors import InvalidArgument
@@ -193,15 +192,10 @@ def _get(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     client = _client(args)
     holder_id = read_personal(args, "holder-id", "HUTONG_HOLDER_ID", "holder identifier", required=False)
-    query: dict[str, Any] = {"holder_id": holder_id, "purpose": args.purpose, "type_code": args.type_code,
-                             "page_size": args.page_size}
-    if one_page_only(args):
-        page = client.list_page(**query, page_token=args.page_token)
-        _show_certs(args, page.items)
-        next_page_hint(page.next_page_token)
-    else:
-        _show_certs(args, client.list(**query))
-    return EXIT_OK
+    query: dict[str, Any] = {"holder_id": holder_id, "purpose": args.purpose, "type_code": args.type_code}
+    return show_list(args, lambda size, token: client.list_page(**query, page_size=size, page_token=token),
+                     lambda size, token: client.iter_certificates(**query, page_size=size, page_token=token),
+                     lambda certs: _show_certs(args, certs))
 
 
 def _consent(args: argparse.Namespace) -> int:
@@ -225,15 +219,19 @@ def _consent(args: argparse.Namespace) -> int:
 
 def _access_log(args: argparse.Namespace) -> int:
     """The caller's access log: who used which certificate, when, why; refused attempts with their reason."""
-    records = _client(args, person=True).access_log()
-    if args.json:
-        print_json([_dict(r) for r in records])
-        return EXIT_OK
-    for r in records:
-        outcome = f"refused ({r.reason})" if r.action == "refused" else r.action
-        print(f"{r.at.ToDatetime(tzinfo=UTC).isoformat()}  {r.platform}  {outcome}  {r.identifier or '-'}  "
-              f"{r.purpose}")
-    return EXIT_OK
+    client = _client(args, person=True)
+
+    def show(records: list[Any]) -> None:
+        if args.json:
+            print_json([_dict(r) for r in records])
+            return
+        for r in records:
+            outcome = f"refused ({r.reason})" if r.action == "refused" else r.action
+            print(f"{r.at.ToDatetime(tzinfo=UTC).isoformat()}  {r.platform}  {outcome}  {r.identifier or '-'}  "
+                  f"{r.purpose}")
+
+    return show_list(args, lambda size, token: client.access_log_page(page_size=size, page_token=token),
+                     lambda size, token: client.iter_access_log(page_size=size, page_token=token), show)
 
 
 def _change(action: str) -> Any:
@@ -320,8 +318,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--purpose", default="")
     p.add_argument("--until", default="2099-01-01", help="YYYY-MM-DD")
     p.add_argument("--withdraw", default="", metavar="CONSENT_ID")
-    command("access-log", "who used the caller's certificates, when and why (refused attempts with their reason)",
-            _access_log)
+    paging_args(command("access-log", "who used the caller's certificates, when and why (refused attempts with "
+                        "their reason)", _access_log))
     for name in _STATUS:
         p = command(name, f"{name} a certificate", _change(name))
         p.add_argument("identifier")

@@ -171,6 +171,18 @@ def acting_issuer(s: Session, principal: Principal) -> Issuer:
     return Issuer.of(row)
 
 
+def acts_for(principal: Principal, issuer_uscc: str | None, issuer_platform: str | None) -> bool:
+    """Whether the caller acts for the registered department ``issuer_uscc`` (None: none registered) whose
+    platform is ``issuer_platform``: what ``acting_issuer`` answers by a lookup, tested against a department
+    already read (a certificate's issuer)."""
+    if issuer_uscc is None:
+        return False
+    if principal.kind == "platform":
+        return issuer_platform is not None and issuer_platform == principal.subject
+    return (principal.kind == "person" and principal.org_uscc == issuer_uscc
+            and bool(ISSUER_ROLES & set(principal.roles)))
+
+
 def require_authorised(issuer: Issuer, type_code: str) -> None:
     if type_code not in issuer.type_codes:
         raise PermissionDenied(reasons.ISSUER_NOT_AUTHORISED, "this department is not authorised for this type")

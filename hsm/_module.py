@@ -63,6 +63,9 @@ def _reinitialise(mod: Module) -> None:
 
 def get_module(path: str) -> Module:
     """The process's loaded module at ``path`` (loaded on first use, re-initialised in a forked child)."""
+    mod = _modules.get(path)
+    if mod is not None and mod.pid == os.getpid():  # every token call comes here: no lock when nothing changes
+        return mod
     with _registry_lock:
         mod = _modules.get(path)
         if mod is None:

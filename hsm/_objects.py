@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from PyKCS11 import LowLevel as L
 
 from hsm import errors
+from hsm._bytes import as_bytes
 from hsm.model import KeyAlgorithm, KeyInfo, PublicKey, SecretKeyInfo, describe_public_key
 from hsm.uri import KeyRef, format_uri
 
@@ -35,6 +36,32 @@ _INFO_ATTRS = [
 _CURVES: dict[str, ec.EllipticCurve] = {
     "secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(), "secp521r1": ec.SECP521R1(),
 }  # fmt: skip
+
+
+def sign(s: Session, handle: Handle, data: bytes, mechanism: Any, size: int = 0) -> bytes:
+    """C_SignInit and C_Sign with ``mechanism``.
+
+    PyKCS11's ``Session.sign`` calls C_Sign twice (the length, then the signature). When the caller knows the
+    signature's length (``size``: 2 x the field size for ECDSA, the modulus length for RSA) one C_Sign into a
+    buffer of that length does it: a third fewer token calls per signature. A module that still answers
+    CKR_BUFFER_TOO_SMALL keeps the operation open (PKCS#11 5.2), so it is finished the two-call way.
+    """
+    if not size:
+        return as_bytes(s.sign(handle, data, mechanism))
+    low, session = s.lib, s.session
+    rv = low.C_SignInit(session, mechanism.to_native(), handle)
+    if rv != L.CKR_OK:
+        raise PyKCS11.PyKCS11Error(rv)
+    message, out = L.ckbytelist(data), L.ckbytelist(size)
+    rv = low.C_Sign(session, message, out)
+    if rv == L.CKR_BUFFER_TOO_SMALL:
+        out = L.ckbytelist()
+        rv = low.C_Sign(session, message, out)  # the length
+        if rv == L.CKR_OK:
+            rv = low.C_Sign(session, message, out)
+    if rv != L.CKR_OK:
+        raise PyKCS11.PyKCS11Error(rv)
+    return as_bytes(out)
 
 
 def check_label(label: str) -> None:

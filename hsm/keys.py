@@ -327,12 +327,11 @@ class KeyManager:
                 raise
         raise AssertionError("unreachable")
 
-    def _sign(self, key: KeyInfo, mechanism: Any, data: bytes, operation: str) -> bytes:
-        """Sign with ``key``'s private key (used by HsmSigner)."""
-        # By id if it has one: a signer stays bound to its key even after rotation relabels it.
-        ref = KeyRef(id=key.id) if key.id else KeyRef(label=key.label)
+    def _sign(self, ref: KeyRef, mechanism: Any, data: bytes, operation: str, size: int = 0) -> bytes:
+        """Sign with the private key ``ref`` names (used by HsmSigner, which binds ``ref`` to the key's id and
+        knows the signature's ``size``: see ``objects.sign``)."""
         return self._call(operation, lambda s: self._with_handle(
-            s, L.CKO_PRIVATE_KEY, ref, lambda h: as_bytes(s.sign(h, data, mechanism))))
+            s, L.CKO_PRIVATE_KEY, ref, lambda h: objects.sign(s, h, data, mechanism, size)))
 
     # -- secret keys ---------------------------------------------------------------------------
     def create_secret_key(self, req: CreateSecretKeyRequest) -> SecretKeyInfo:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import PyKCS11
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from PyKCS11 import LowLevel as L
 
 from hsm import errors
 from hsm.model import KeyAlgorithm, KeyInfo, PublicKey
+from hsm.uri import KeyRef
 
 if TYPE_CHECKING:
     from hsm.keys import KeyManager
@@ -72,6 +74,19 @@ def _hash(name: str) -> _Hash:
         ) from None
 
 
+# Shared: a mechanism without parameters is read-only once built (building one costs a SWIG object per call).
+_ECDSA = PyKCS11.Mechanism(L.CKM_ECDSA)
+_RSA_PKCS = PyKCS11.Mechanism(L.CKM_RSA_PKCS)
+_DIGESTS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
+
+
+def signature_size(key: PublicKey) -> int:
+    """Bytes of a raw signature by ``key``'s private half: r||s for ECDSA, the modulus for RSA."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return 2 * ((key.curve.key_size + 7) // 8)
+    return (key.key_size + 7) // 8
+
+
 def raw_to_der(raw: bytes) -> bytes:
     """ECDSA r||s (equal halves) to the DER SEQUENCE { r, s } used by X.509 and CMS."""
     half = len(raw) // 2
@@ -87,17 +102,25 @@ class HsmSigner:
         self._manager = manager
         self.key = key
         self.algorithm: KeyAlgorithm = key.algorithm
+        # Worked out once, not per signature. By id if it has one: the signer stays bound to its key even after
+        # a rotation relabels it.
+        self._ref = KeyRef(id=key.id) if key.id else KeyRef(label=key.label)
+        self._size = signature_size(key.public_key)
+        self._is_ec = self.algorithm.is_ec
+        self._operation = f"signing with key '{key.label}'"
 
     @property
     def public_key(self) -> PublicKey:
         return self.key.public_key
 
     def _token_sign(self, mechanism: Any, data: bytes) -> bytes:
-        return self._manager._sign(self.key, mechanism, data, f"signing with key '{self.key.label}'")
+        return self._manager._sign(self._ref, mechanism, data, self._operation, self._size)
 
     # -- whole messages ------------------------------------------------------------------------
     def sign(self, data: bytes, *, hash_name: str = "sha256", rsa_padding: RsaPadding = "pkcs1v15") -> bytes:
         """DER ECDSA signature (X.509/CMS form) or RSA signature over ``data``."""
+        if self._is_ec and hash_name in _DIGESTS:  # the common case, straight to the token
+            return raw_to_der(self._token_sign(_ECDSA, _DIGESTS[hash_name](data).digest()))
         h = _hash(hash_name)
         if self.algorithm.is_ec:
             return raw_to_der(self.sign_raw_ecdsa(data, hash_name=hash_name))
@@ -122,14 +145,14 @@ class HsmSigner:
             return self._token_sign(
                 PyKCS11.RSA_PSS_Mechanism(L.CKM_RSA_PKCS_PSS, h.ckm, h.mgf, h.size), digest
             )
-        return self._token_sign(PyKCS11.Mechanism(L.CKM_RSA_PKCS), h.digest_info + digest)
+        return self._token_sign(_RSA_PKCS, h.digest_info + digest)
 
     def sign_digest_raw_ecdsa(self, digest: bytes, *, hash_name: str = "sha256") -> bytes:
         """Raw r||s ECDSA signature over a digest already computed with ``hash_name``."""
         self._check_digest(digest, hash_name)
         if not self.algorithm.is_ec:
             raise errors.mechanism_unsupported(f"key '{self.key.label}' is {self.key.kind}, not ECDSA")
-        return self._token_sign(PyKCS11.Mechanism(L.CKM_ECDSA), digest)
+        return self._token_sign(_ECDSA, digest)
 
     @staticmethod
     def _check_digest(digest: bytes, hash_name: str) -> _Hash:

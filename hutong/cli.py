@@ -72,6 +72,20 @@ def next_page_hint(token: str) -> None:
         print(f"more results: add --page-token {token}", file=sys.stderr)
 
 
+def show_list(args: argparse.Namespace, page: Callable[[int, str], Any], every: Callable[[int, str], Iterable[Any]],
+              show: Callable[[list[Any]], None]) -> int:
+    """A list command's output, the same for every list: one page and the next page's token on stderr
+    (``--page-size`` / ``--page-token`` without ``--all``), else every page (the SDK's iterator).
+    ``page(size, token)`` is the SDK's one-page call (returns ``.items``, ``.next_page_token``)."""
+    if one_page_only(args):
+        one = page(args.page_size, args.page_token)
+        show(list(one.items))
+        next_page_hint(one.next_page_token)
+    else:
+        show(list(every(args.page_size, args.page_token)))
+    return EXIT_OK
+
+
 def connection_args(p: argparse.ArgumentParser) -> None:
     """How gRPC commands reach a node and who they are: the same names in every group.
 
@@ -227,7 +241,7 @@ HINTS = {
     "TOKEN_FILE_INVALID": "give the file written by `hutong identity login --token-file FILE`",
     "CLIENT_CREDENTIALS_MISSING": "give --client-id and $HUTONG_CLIENT_SECRET (or --client-secret-file)",
     "CLIENT_AUTHENTICATION_FAILED": "check --client-id and the client secret (hutong platform add prints it once)",
-    "NODE_NOT_INITIALISED": "run `hutong node init --data-dir DIR` first",
+    "NODE_NOT_INITIALISED": "a new node: `hutong node init --data-dir DIR` first",
     "DEADLINE_EXCEEDED": "the node did not answer in time: raise --timeout or check the node",
 }
 

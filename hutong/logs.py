@@ -3,9 +3,10 @@
 Why here: operators ship node logs to a collector that parses JSON; a single plain-text line (a
 gRPC/TLS message from the C core, a stray warning) breaks their parser and hides what happened.
 
-- ``RequestInfo`` is the call in progress (request id, method, caller), held in a contextvar that the
-  RPC boundary (``hutong.rpc``) sets for every call. ``current_request_id()`` is what ``audit.append``
-  stores with a record so an audit record names the request that caused it.
+- ``RequestInfo`` is the call in progress (request id, method, caller, outcome), held in a contextvar
+  that the call's entry point sets (``hutong.observe``: the gRPC interceptor, the HTTP edge).
+  ``current_request_id()`` is what ``audit.append`` stores with a record so an audit record names the
+  request that caused it.
 - ``JsonFormatter`` adds node, worker (pid) and request id to every record; ``extra={"fields": {...}}``
   adds structured fields (the access line uses it).
 - ``setup_logging`` installs it at the configured level (``[log] level`` in hutong.toml or
@@ -49,6 +50,10 @@ class RequestInfo:
     platform: str = ""  # the relying platform's client id
     subject: str = ""  # the local account id (a pseudonym: never an ID number)
     caller_kind: str = ""
+    transport: str = "grpc"  # "grpc", "connect" (JSON over the HTTP edge) or "http" (an edge page/endpoint)
+    grpc_type: str = ""  # set when the call is an RPC ("unary", "server_stream" …): hutong.observe.rpc
+    status: str = "OK"  # a gRPC status code name, set when the call fails (hutong.observe.failed)
+    reason: str = ""  # the stable reason of a failure (docs/errors.md)
 
 
 _current: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar("hutong_request", default=None)

@@ -7,7 +7,8 @@ and tests that run domain code in-process pay nothing.
 Names: the RPC metrics are go-grpc-prometheus's (``grpc_server_started_total``,
 ``grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}``,
 ``grpc_server_handling_seconds``) so existing gRPC dashboards work unchanged; domain metrics are
-``hutong_*``.
+``hutong_*`` (the HTTP edge's routes other than Connect RPCs: ``hutong_http_*``). ``hutong.observe``
+counts calls of both transports.
 
 Workers: ``hutong serve --workers N`` runs N processes. ``prepare_multiprocess(dir)`` (called by the
 parent before any worker starts, and before prometheus_client is imported) puts prometheus_client in
@@ -63,6 +64,11 @@ class _Metrics:
                                (*rpc, "grpc_code"))
         self.handling = Histogram("grpc_server_handling_seconds", "Response latency of RPCs handled by the server.",
                                   rpc, buckets=BUCKETS)
+        http = ("route", "method")
+        self.http = Counter("hutong_http_requests_total", "HTTP edge requests other than Connect RPCs, by route "
+                            "template and HTTP status.", (*http, "code"))
+        self.http_seconds = Histogram("hutong_http_request_duration_seconds", "HTTP edge request latency (routes "
+                                      "other than Connect RPCs).", http, buckets=BUCKETS)
         self.hsm = Histogram("hutong_hsm_operation_seconds", "HSM (PKCS#11) operation latency.",
                              ("operation", "result"), buckets=BUCKETS)
         self.seals = Counter("hutong_seals_total", "PDF sealing operations, by result.", ("result",))
@@ -117,6 +123,12 @@ def rpc_handled(kind: str, service: str, method: str, code: str, seconds: float)
     if _m is not None:
         _m.handled.labels(kind, service, method, code).inc()
         _m.handling.labels(kind, service, method).observe(seconds)
+
+
+def http_handled(route: str, method: str, code: int, seconds: float) -> None:
+    if _m is not None:
+        _m.http.labels(route, method, str(code)).inc()
+        _m.http_seconds.labels(route, method).observe(seconds)
 
 
 def hsm_operation(operation: str, seconds: float, ok: bool) -> None:
@@ -175,7 +187,7 @@ def sample_node(node: Any) -> None:
     store = getattr(trust, "store", None)
     if store is not None:
         try:
-            tl = store._load()  # the list held, even when stale: age must keep growing
+            tl = store.held()  # the list held, even when stale: age must keep growing
         except Exception:  # noqa: BLE001 - an unreadable list shows as missing
             tl = None
         if tl is not None:

@@ -129,7 +129,7 @@ def require_initialised(data_dir: Path) -> None:
     if not is_initialised(data_dir):
         what = "does not exist" if not data_dir.exists() else f"has no {CONFIG_FILE}"
         raise InvalidArgument("NODE_NOT_INITIALISED", f"{data_dir} is not a node's data directory ({what}): "
-                              "check --data-dir, or run `hutong node init` first")
+                              "check --data-dir")
 
 
 def init_node(data_dir: Path, *, node_id: str | None = None, name: str | None = None) -> Node:

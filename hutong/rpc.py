@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from hutong import logs, metrics
+from hutong import logs, observe
 from hutong.auth import PEER_CERT_SHA256
 from hutong.errors import HutongError, InvalidArgument, lift
 from hutong.idempotency import HEADER, check_key
@@ -39,23 +38,31 @@ def _internal(exc: BaseException, method: str) -> HutongError:
 
 
 class _Call:
-    """One call's observation: request id (echoed in trailing metadata), metrics, the JSON access line."""
+    """One call at the boundary: errors to statuses, and (``observe``) its observation through
+    ``hutong.observe`` (request id echoed in trailing metadata, metrics, the JSON access line).
 
-    def __init__(self, context: grpc.ServicerContext, method: str, kind: str) -> None:
-        self.context, self.method, self.kind = context, method, kind
-        self.service, _, self.name = method.lstrip("/").rpartition("/")
-        supplied = dict(context.invocation_metadata() or ()).get(logs.REQUEST_ID_HEADER)
-        self.info = logs.begin_request(method, logs.request_id_from(supplied if isinstance(supplied, str) else None))
-        self.code, self.reason = "OK", ""
-        metrics.rpc_started(kind, self.service, self.name)
+    The HTTP edge calls the same wrapped handlers with ``observe=False``: its middleware observes the
+    whole HTTP request (errors raised before the servicer included) and labels it as this RPC."""
+
+    def __init__(self, context: grpc.ServicerContext, method: str, kind: str, observed: bool = True) -> None:
+        self.context, self.method, self.observed = context, method, observed
+        self.code = "OK"
+        if observed:
+            supplied = dict(context.invocation_metadata() or ()).get(logs.REQUEST_ID_HEADER)
+            self.info: logs.RequestInfo | None = observe.begin(
+                method, supplied if isinstance(supplied, str) else None, "grpc")
+            observe.rpc(method, kind, self.info)
+        else:
+            self.info = logs.current()
 
     @property
     def trailer(self) -> tuple[tuple[str, str], ...]:
-        return ((logs.REQUEST_ID_HEADER, self.info.request_id),)
+        return ((logs.REQUEST_ID_HEADER, self.info.request_id),) if self.info is not None else ()
 
     def abort(self, exc: BaseException) -> None:
         err = lift(exc) or _internal(exc, self.method)  # a HutongError, or the HSM's own
-        self.code, self.reason = STATUS_FOR_KIND[err.kind].name, err.reason
+        self.code = STATUS_FOR_KIND[err.kind].name
+        observe.failed(self.code, err.reason)
         status = to_status(err)
         self.context.abort_with_status(status._replace(trailing_metadata=(*status.trailing_metadata, *self.trailer)))
 
@@ -63,19 +70,11 @@ class _Call:
         if aborted_by_servicer:
             code = getattr(self.context, "code", lambda: None)()
             self.code = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
-        elif self.code == "OK":
+            observe.failed(self.code, "")
+        elif self.code == "OK" and self.observed:
             self.context.set_trailing_metadata(self.trailer)
-        seconds = time.perf_counter() - self.info.started
-        metrics.rpc_handled(self.kind, self.service, self.name, self.code, seconds)
-        info = self.info
-        fields = {"method": self.method, "grpc_type": self.kind, "platform": info.platform, "subject": info.subject,
-                  "caller_kind": info.caller_kind, "status": self.code, "reason": self.reason,
-                  "latency_ms": round(seconds * 1000, 3)}
-        logs.ACCESS.info("%s %s %s", self.method, self.code, self.reason or "-", extra={"fields": fields})
-        if self.code in ("UNAUTHENTICATED", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED"):
-            logs.security_event("refused", method=self.method, status=self.code, reason=self.reason,
-                                platform=info.platform, subject=info.subject)
-        logs.end_request()
+        if self.observed and self.info is not None:
+            observe.finish(self.info)
 
 
 class _Undecodable:
@@ -120,10 +119,10 @@ def _request(request: Any) -> Any:
 
 
 @contextmanager
-def _observed(context: grpc.ServicerContext, method: str, kind: str) -> Iterator[None]:
+def _observed(context: grpc.ServicerContext, method: str, kind: str, observed: bool) -> Iterator[None]:
     """One call at the boundary, whatever its shape: observed (``_Call``), and any error below it turned into
     its status; ``context.abort()`` from a servicer passes through untouched."""
-    call = _Call(context, method, kind)
+    call = _Call(context, method, kind, observed)
     aborted = False
     try:
         yield
@@ -140,18 +139,19 @@ def _observed(context: grpc.ServicerContext, method: str, kind: str) -> Iterator
         call.finish(aborted)
 
 
-def _wrap_unary(fn: Callable[..., Any], method: str, kind: str = "unary") -> Callable[..., Any]:
+def _wrap_unary(fn: Callable[..., Any], method: str, kind: str = "unary", observed: bool = True
+                ) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        with _observed(context, method, kind):
+        with _observed(context, method, kind, observed):
             return fn(_request(request), context)
 
     return handler
 
 
-def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str, kind: str = "server_stream") \
-        -> Callable[..., Iterator[Any]]:
+def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str, kind: str = "server_stream",
+                 observed: bool = True) -> Callable[..., Iterator[Any]]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        with _observed(context, method, kind):  # a generator: the call lasts until the last message is sent
+        with _observed(context, method, kind, observed):  # a generator: the call lasts until the last message
             yield from fn(_request(request), context)
 
     return handler
@@ -163,7 +163,11 @@ def _is_abort(exc: BaseException) -> bool:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Errors to statuses, plus per-call observation (request id, metrics, access log: ``_Call``)."""
+    """Errors to statuses, plus per-call observation (request id, metrics, access log: ``_Call``);
+    ``observe=False`` for a caller that observes the call itself (the HTTP edge)."""
+
+    def __init__(self, observe: bool = True) -> None:
+        self.observe = observe
 
     def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
@@ -171,14 +175,15 @@ class ErrorInterceptor(grpc.ServerInterceptor):
             return None
         method = handler_call_details.method
         handler = handler._replace(request_deserializer=_safe_deserializer(handler.request_deserializer))
+        obs = self.observe
         if handler.unary_unary:
-            return handler._replace(unary_unary=_wrap_unary(handler.unary_unary, method))
+            return handler._replace(unary_unary=_wrap_unary(handler.unary_unary, method, "unary", obs))
         if handler.stream_unary:
-            return handler._replace(stream_unary=_wrap_unary(handler.stream_unary, method, "client_stream"))
+            return handler._replace(stream_unary=_wrap_unary(handler.stream_unary, method, "client_stream", obs))
         if handler.unary_stream:
-            return handler._replace(unary_stream=_wrap_stream(handler.unary_stream, method))
+            return handler._replace(unary_stream=_wrap_stream(handler.unary_stream, method, "server_stream", obs))
         if handler.stream_stream:
-            return handler._replace(stream_stream=_wrap_stream(handler.stream_stream, method, "bidi_stream"))
+            return handler._replace(stream_stream=_wrap_stream(handler.stream_stream, method, "bidi_stream", obs))
         return handler
 
 

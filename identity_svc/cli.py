@@ -23,12 +23,14 @@ from hutong.cli import (
     EXIT_OK,
     add_command,
     data_dir_arg,
+    paging_args,
     personal_arg,
     print_json,
     print_table,
     read_file,
     read_personal,
     sdk,
+    show_list,
 )
 from hutong.errors import HutongError, InvalidArgument
 from identity_svc.vocabulary import LEVELS, SCOPES
@@ -218,6 +220,25 @@ def _orgs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _grants(args: argparse.Namespace) -> int:
+    from hutong.identity.v1 import identity_pb2 as pb
+
+    client = sdk(args, person=True).identity
+
+    def show(grants: list[Any]) -> None:
+        rows = [{"grant_id": g.grant_id, "person": f"{g.person_name} {g.person_masked_id}",
+                 "role": pb.GrantRole.Name(g.role).removeprefix("GRANT_ROLE_").lower(),
+                 "matters": "all" if g.all_matters else " ".join(g.matters),
+                 "in_force": "yes" if g.in_force else "no"} for g in grants]
+        if args.json:
+            print_json(rows)
+        else:
+            print_table(rows, ("grant_id", "person", "role", "matters", "in_force"), empty="no grants")
+
+    return show_list(args, lambda size, token: client.grants_page(args.uscc, page_size=size, page_token=token),
+                     lambda size, token: client.iter_grants(args.uscc, page_size=size, page_token=token), show)
+
+
 def _org_register(args: argparse.Namespace) -> int:
     org = sdk(args, person=True).identity.register_organisation(args.uscc, args.name)
     if args.json:
@@ -298,6 +319,9 @@ def _register_identity(subparsers: Any) -> None:
     p = command("org-register", "register a business (the caller must be its legal representative)", _org_register)
     p.add_argument("uscc")
     p.add_argument("name")
+    p = command("grants", "who may act for an organisation (its administrators see every grant)", _grants)
+    p.add_argument("uscc")
+    paging_args(p)
     p = command("switch-org", "act for an organisation: replaces the session file (or --out FILE)", _switch_org)
     p.add_argument("uscc")
     p.add_argument("--out", default=None, help="write the organisation session here instead")

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 
 from hutong import audit
@@ -123,13 +123,16 @@ def cert_fingerprint(pem: bytes) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
+_PLATFORM_ROW = select(Platform.__table__).where(Platform.client_id == bindparam("client_id"))
+
+
 def _platform_row(idn: Identity, client_id: str) -> Any:
     """The platform's row, read on a plain read-only connection: every platform call authenticates, and an ORM
     session (identity map, unit of work, commit) costs several times the query itself."""
     try:
         with idn.node.db.engine.connect() as conn:
             conn.execution_options(hutong_readonly=True)  # SQLite: a deferred BEGIN, never the write lock
-            return conn.execute(select(Platform.__table__).where(Platform.client_id == client_id)).first()
+            return conn.execute(_PLATFORM_ROW, {"client_id": client_id}).first()
     except OperationalError as exc:
         raise Unavailable("DATABASE_UNAVAILABLE", "the database cannot be reached") from exc
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hutong import audit
@@ -171,21 +171,32 @@ def _store_refresh(s: Session, minted: _Minted) -> None:
 
 def _sign_tokens(idn: Identity, s: Session, family: TokenFamily, platform: PlatformInfo, *,
                  person: Person | None = None, nonce: str = "") -> _Minted:
+    scopes = set(family.scopes.split())
+    sub = _subject(idn, family, platform)
+    return _sign_with(idn, family, platform, sub, org=_org_claims(s, family, sub, idn.now()),
+                      personal=id_claims(idn, s, family, person, scopes), nonce=nonce)
+
+
+def _sign_with(idn: Identity, family: TokenFamily, platform: PlatformInfo, sub: str, *, org: dict[str, Any],
+               personal: dict[str, Any] | None, nonce: str = "") -> _Minted:
+    """The session's new tokens. ``personal=None``: no ID token (a refresh; OpenID Connect Core 12.2 lets a
+    refresh answer without one, and the client keeps the one it got at login), so one HSM signature."""
     now = int(idn.now())
     st = idn.settings
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
-    sub = _subject(idn, family, platform)
     scopes = set(family.scopes.split())
     common = {"iss": st.issuer, "sub": sub, "aud": platform.client_id, "iat": now, "acr": family.acr,
-              "amr": family.amr.split(), "sid": family.id, **_org_claims(s, family, sub, idn.now())}
+              "amr": family.amr.split(), "sid": family.id, **org}
     access = {**common, "exp": now + st.access_token_seconds, "jti": new_id("at"), "client_id": platform.client_id,
               "scope": " ".join(sorted(scopes))}
-    id_token = {**common, "exp": now + st.id_token_seconds, "jti": new_id("id"), "auth_time": int(family.auth_time),
-                **({"nonce": nonce} if nonce else {}), **id_claims(idn, s, family, person, scopes)}
-    tokens = TokenSet(access_token=idn.signer.sign(access, typ=ACCESS_TOKEN_TYPE),
-                      id_token=idn.signer.sign(id_token, typ=ID_TOKEN_TYPE), refresh_token=refresh,
-                      expires_in=st.access_token_seconds, acr=family.acr, amr=tuple(family.amr.split()),
-                      subject=sub, scopes=tuple(sorted(scopes)))
+    id_token = ""
+    if personal is not None:
+        id_token = idn.signer.sign({**common, "exp": now + st.id_token_seconds, "jti": new_id("id"),
+                                    "auth_time": int(family.auth_time), **({"nonce": nonce} if nonce else {}),
+                                    **personal}, typ=ID_TOKEN_TYPE)
+    tokens = TokenSet(access_token=idn.signer.sign(access, typ=ACCESS_TOKEN_TYPE), id_token=id_token,
+                      refresh_token=refresh, expires_in=st.access_token_seconds, acr=family.acr,
+                      amr=tuple(family.amr.split()), subject=sub, scopes=tuple(sorted(scopes)))
     return _Minted(family_id=family.id, issued_at=now, tokens=tokens)
 
 
@@ -221,22 +232,45 @@ def _revoke_family(s: Session, family: TokenFamily, reason: str, now: float) -> 
         family.revoked_at, family.revoke_reason = now, reason
 
 
-def _presign(idn: Identity, platform: PlatformInfo, token: str) -> _Minted | None:
-    """The new tokens of a refresh that looks good, signed before the write transaction so that the two HSM
-    signatures do not hold the database's write lock. They are handed out only if every check in that
-    transaction passes for the same session (``_rotate``); otherwise they are discarded. Organisation
-    sessions are minted in the transaction (their roles are read there)."""
-    with idn.node.db.session(readonly=True) as s:
-        rt = s.get(RefreshToken, hash_token(token))
-        family = s.get(TokenFamily, rt.family_id) if rt is not None else None
-        if (rt is None or rt.used_at is not None or family is None or family.client_id != platform.client_id
-                or family.org_uscc is not None or family.revoked_at is not None or family.expires_at <= idn.now()):
-            return None
-        return _sign_tokens(idn, s, family, platform)
+_RT, _FAMILY = cast(Table, RefreshToken.__table__), cast(Table, TokenFamily.__table__)
+# Built once (building a statement costs more than running it on SQLite): see ``_fast_refresh``.
+_READ = (select(_RT.c.used_at, _FAMILY).join(_FAMILY, _FAMILY.c.id == _RT.c.family_id)
+         .where(_RT.c.token_hash == bindparam("token_hash")))
+_SPEND = (update(_RT)
+          .where(_RT.c.token_hash == bindparam("spent_hash"), _RT.c.used_at.is_(None),
+                 _RT.c.family_id.in_(select(_FAMILY.c.id).where(
+                     _FAMILY.c.id == bindparam("session"), _FAMILY.c.revoked_at.is_(None),
+                     _FAMILY.c.expires_at > bindparam("now"))))
+          .values(used_at=bindparam("now")))
+_STORE = insert(_RT)
 
 
-def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str,
-            presigned: _Minted | None = None) -> TokenSet | HutongError:
+def _fast_refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet | None:
+    """The common refresh (a local session without organisation context, its token unspent, the session live)
+    in three statements on plain connections: one read, the access token signed with no lock held, then one
+    write transaction that spends the old token only if it is still unspent and its session still live, and
+    stores the new one. None: anything else (unknown, spent, revoked, expired, another platform's, an
+    organisation session, or a race lost), which ``_rotate`` then decides with every check and reuse detection.
+    The ORM is avoided here on purpose: its identity map and unit of work cost more than the statements."""
+    token_hash = hash_token(token)
+    with idn.node.db.transaction(readonly=True) as conn:
+        row = conn.execute(_READ, {"token_hash": token_hash}).first()
+    if (row is None or row.used_at is not None or row.client_id != platform.client_id or row.org_uscc is not None
+            or row.revoked_at is not None or row.expires_at <= idn.now()):
+        return None
+    family = TokenFamily(**{k: v for k, v in row._mapping.items() if k != "used_at"})
+    minted = _sign_with(idn, family, platform, _subject(idn, family, platform), org={}, personal=None)
+    with idn.node.db.transaction() as conn:
+        spent = conn.execute(_SPEND, {"spent_hash": token_hash, "session": family.id, "now": idn.now()})
+        if spent.rowcount != 1:
+            return None  # nothing was written: the full check decides
+        conn.execute(_STORE, {"token_hash": hash_token(minted.tokens.refresh_token), "family_id": family.id,
+                              "issued_at": minted.issued_at, "used_at": None})
+    return minted.tokens
+
+
+def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str) -> TokenSet | HutongError:
+    """Every check of a refresh, in the write transaction: the path of whatever ``_fast_refresh`` declined."""
     rt = s.get(RefreshToken, hash_token(token), with_for_update=True)
     if rt is None:
         raise Unauthenticated("REFRESH_TOKEN_INVALID", "unknown refresh token")
@@ -251,17 +285,19 @@ def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str,
         return Unauthenticated("REFRESH_TOKEN_REUSED", "the refresh token was already used; the session is revoked")
     family = _live_family(idn, s, family.id)
     rt.used_at = idn.now()
-    if presigned is not None and presigned.family_id == family.id:
-        _store_refresh(s, presigned)
-        return presigned.tokens
-    # The person's row is needed only for personal claims (the foreign key guarantees it still exists).
-    return _mint(idn, s, family, platform)
+    sub = _subject(idn, family, platform)
+    minted = _sign_with(idn, family, platform, sub, org=_org_claims(s, family, sub, idn.now()), personal=None)
+    _store_refresh(s, minted)
+    return minted.tokens
 
 
 def refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet:
-    presigned = _presign(idn, platform, token)
+    """A new access token and refresh token for an unspent refresh token (spent by this); no ID token."""
+    tokens = _fast_refresh(idn, platform, token)
+    if tokens is not None:
+        return tokens
     with idn.node.db.session() as s:
-        outcome = _rotate(idn, s, platform, token, presigned)
+        outcome = _rotate(idn, s, platform, token)
     if isinstance(outcome, HutongError):
         if outcome.reason == "REFRESH_TOKEN_REUSED":
             _notify_reuse(idn, token)

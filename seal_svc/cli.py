@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hutong.cli import EXAMPLES, add_command, print_json, print_table, progress, sdk
+from hutong.cli import EXAMPLES, add_command, paging_args, print_json, print_table, progress, sdk, show_list
 from hutong.errors import AlreadyExists, InvalidArgument
 from hutong.seal.v1 import seal_pb2
 
@@ -73,8 +73,10 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    _seal_out(args, _client(args).list_seals(args.org_uscc))
-    return EXIT_OK
+    client, org = _client(args), args.org_uscc
+    return show_list(args, lambda size, token: client.seals_page(org, page_size=size, page_token=token),
+                     lambda size, token: client.iter_seals(org, page_size=size, page_token=token),
+                     lambda seals: _seal_out(args, seals))
 
 
 def _when(value: str | None) -> datetime | None:
@@ -205,6 +207,7 @@ def register(subparsers: Any) -> None:
 
     p = command("list", "list an organisation's seals", _list)
     p.add_argument("--org-uscc", default="", help="default: your organisation context")
+    paging_args(p)
 
     p = command("grant", "let a person or a platform use a seal", _grant)
     p.add_argument("seal_id")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from pyhanko.pdf_utils import layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.metadata.xmp_xml import XmpXmlProcessingError
@@ -30,17 +30,27 @@ from pyhanko.sign.fields import MDPPerm, SigFieldSpec, SigSeedSubFilter
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import read_certification_data
 
+from hsm import HsmSigner
 from hutong import idempotency, metrics, pki
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 from hutong.node import Node
 from hutong.verify.pdf import validation_context
-from hutong.verify.pdfio import Spooled, finish, open_pdf, signing_permissions, spool, spool_bytes, temp_file
+from hutong.verify.pdfio import (
+    Spooled,
+    finish,
+    open_pdf,
+    signing_permissions,
+    spool,
+    spool_bytes,
+    temp_file,
+    too_large,
+)
 from hutong.verify.trust import TrustSource
 from seal_svc import image
 from seal_svc.pdf_signer import HsmPdfSigner, HsmTimeStamper
 from seal_svc.placement import UprightStampStyle, page_geometry, to_user_space
-from seal_svc.seals import SealInfo, SealService
+from seal_svc.seals import SealService, SealUse
 from seal_svc.trust import node_trust
 
 _CMS_OVERHEAD = 2048  # bytes per CMS beyond its certificates (ours use ~1.1 KB: signer info, attributes, names)
@@ -121,37 +131,38 @@ class Sealer:
         self.node = seals.node
         self.settings = seals.settings
         self.trust = trust or node_trust(self.node, crl_hours=self.settings.crl_hours)
+        self._signers: dict[tuple[str, bytes], HsmSigner] = {}
 
-    def precheck(self, principal: Principal, seal_id: str, options: SealOptions, declared_size: int = 0) -> SealInfo:
-        """Everything that can be refused before the document is read."""
+    def precheck(self, principal: Principal, seal_id: str, options: SealOptions, declared_size: int = 0) -> SealUse:
+        """Everything that can be refused before the document is read; the one read of the seal row, whose
+        result the sealing then carries (``seal_spooled(use=...)``)."""
         check_options(options)
         if declared_size > self.settings.max_upload_bytes:
-            from hutong.verify.pdfio import too_large
-
             raise too_large(self.settings.max_upload_bytes)
-        return self.seals.authorise_use(principal, seal_id)
+        return self.seals.authorise(principal, seal_id)
 
     def seal_chunks(self, principal: Principal, seal_id: str, chunks: Iterable[bytes], options: SealOptions,
                     *, declared_size: int = 0, idempotency_key: str = "") -> SealedDocument:
-        self.precheck(principal, seal_id, options, declared_size)
+        use = self.precheck(principal, seal_id, options, declared_size)
         upload = spool(chunks, limit=self.settings.max_upload_bytes, temp_dir=self.settings.temp_dir)
         try:
             if idempotency_key:
-                return self._seal_once(principal, seal_id, upload, options, idempotency_key)
-            return self.seal_spooled(principal, seal_id, upload, options)
+                return self._seal_once(principal, use, upload, options, idempotency_key)
+            return self.seal_spooled(principal, use, upload, options)
         finally:
             upload.close()
 
-    def _seal_once(self, principal: Principal, seal_id: str, upload: Spooled, options: SealOptions,
+    def _seal_once(self, principal: Principal, use: SealUse, upload: Spooled, options: SealOptions,
                    key: str) -> SealedDocument:
         """Sealing under a client's idempotency key: a retry gets the first sealed document back, the grant
         charged once (the document is remembered in the transaction that charges the grant)."""
+        seal_id = use.seal.seal_id
         held = idempotency.claim(self.node.db, actor=principal.actor, operation="seal.sign", key=key,
                                  request_sha256=idempotency.request_digest(seal_id, repr(options), upload.sha256))
         if held.done:
             return self._replay(held.result, seal_id, upload.sha256)
         try:
-            return self.seal_spooled(principal, seal_id, upload, options, remember=held)
+            return self.seal_spooled(principal, use, upload, options, remember=held)
         except BaseException:
             idempotency.release(self.node.db, held)
             raise
@@ -163,21 +174,22 @@ class Sealer:
         return SealedDocument(output=output, seal_id=seal_id, field_name=meta["field"], level=PadesLevel(meta["level"]),
                               input_sha256=input_sha256, signing_time=datetime.fromisoformat(meta["signing_time"]))
 
-    def seal_spooled(self, principal: Principal, seal_id: str, upload: Spooled, options: SealOptions, *,
+    def seal_spooled(self, principal: Principal, use: SealUse, upload: Spooled, options: SealOptions, *,
                      remember: idempotency.Claim | None = None) -> SealedDocument:
-        info = self.precheck(principal, seal_id, options)
+        """Seal an upload already on disk, with what ``precheck`` found (``use``): nothing is read twice."""
+        seal_id = use.seal.seal_id
         reader = open_pdf(upload)
         field_name, spec, rotation = _field_for(reader, seal_id, options)
         out = temp_file(self.settings.temp_dir)
         try:
-            signing_time = self._sign(info, reader, upload, out, field_name, spec, options, rotation)
+            signing_time = self._sign(use, reader, upload, out, field_name, spec, options, rotation)
             output = finish(out)
             with self.node.db.session() as s:
                 self.seals.record_use(s, principal, seal_id, {
                     "document_sha256": upload.sha256, "sealed_sha256": output.sha256, "size": upload.size,
                     "field": field_name, "level": options.level.value,
                     "certification": options.certification.name if options.certification else None,
-                })
+                }, use=use)
                 if remember is not None:
                     meta = {"field": field_name, "level": options.level.value, "signing_time": signing_time.isoformat()}
                     idempotency.save(s, remember, json.dumps(meta).encode() + b"\n" + _contents(output), done=True)
@@ -201,8 +213,18 @@ class Sealer:
             size += _cms_bound([self.node.pki.certificate(pki.TSA), self.node.pki.certificate(pki.ROOT)])
         return 2 * size
 
-    def _sign(self, info: SealInfo, reader: PdfFileReader, upload: Spooled, out: BinaryIO, field_name: str,
+    def _signer(self, label: str, cert: x509.Certificate) -> HsmSigner:
+        """The HSM signer of ``label``, built once per key and certificate (building one searches the token and
+        reads the key's attributes). Keyed by the certificate too: a seal re-keyed elsewhere gets a new one."""
+        cache_key = (label, cert.fingerprint(hashes.SHA256()))
+        signer = self._signers.get(cache_key)
+        if signer is None:
+            signer = self._signers[cache_key] = self.node.keys.signer(label)
+        return signer
+
+    def _sign(self, use: SealUse, reader: PdfFileReader, upload: Spooled, out: BinaryIO, field_name: str,
               spec: SigFieldSpec | None, options: SealOptions, rotation: int = 0) -> datetime:
+        info = use.seal
         level = options.level
         long_term = level in (PadesLevel.B_LT, PadesLevel.B_LTA)
         meta = signers.PdfSignatureMetadata(
@@ -213,11 +235,12 @@ class Sealer:
             embed_validation_info=long_term, use_pades_lta=level is PadesLevel.B_LTA,
             validation_context=validation_context(self.trust()) if long_term else None,
         )
-        hsm = self.node.keys.signer(self.seals.key_label(info.seal_id))
+        hsm = self._signer(use.key_label, info.certificate)
         chain = [info.certificate, *self.node.pki.chain(pki.SEAL_CA)]
         timestamper = None
         if level is not PadesLevel.B_B:
-            timestamper = HsmTimeStamper(self.node.pki.signer(pki.TSA), self.node.pki.certificate(pki.TSA),
+            tsa_cert = self.node.pki.certificate(pki.TSA)
+            timestamper = HsmTimeStamper(self._signer(pki.key_label(pki.TSA), tsa_cert), tsa_cert,
                                          [self.node.pki.certificate(pki.ROOT)])
         stamp = UprightStampStyle(
             rotation=rotation, background=image.StampImage(info.image_png), border_width=0, background_opacity=1.0,
@@ -312,16 +335,17 @@ def _field_for(reader: PdfFileReader, seal_id: str,
 
 
 def seal_pdf(node: Node, *, seal_id: str, pdf: bytes | BinaryIO, principal: Principal,
-             options: SealOptions, service: SealService | None = None) -> bytes:
+             options: SealOptions, service: SealService | None = None, sealer: Sealer | None = None) -> bytes:
     """In-process API (cert_svc and others): seal ``pdf`` and return the sealed bytes.
 
-    Same checks, grant accounting and audit as the RPC. ``service`` may be passed to reuse one.
+    Same checks, grant accounting and audit as the RPC. ``service`` or ``sealer`` may be passed to reuse one
+    (a kept ``Sealer`` keeps its HSM signers).
     """
-    sealer = Sealer(service or SealService(node))
-    sealer.precheck(principal, seal_id, options)
+    sealer = sealer or Sealer(service or SealService(node))
+    use = sealer.precheck(principal, seal_id, options)
     upload = spool_bytes(pdf, limit=sealer.settings.max_upload_bytes, temp_dir=sealer.settings.temp_dir)
     try:
-        doc = sealer.seal_spooled(principal, seal_id, upload, options)
+        doc = sealer.seal_spooled(principal, use, upload, options)
     finally:
         upload.close()
     try:

@@ -86,6 +86,16 @@ class SealInfo:
 
 
 @dataclass(frozen=True)
+class SealUse:
+    """What one sealing learned from its single read of the seal: the seal, its HSM key and the grant to
+    charge (``SealService.authorise``), passed on instead of read again."""
+
+    seal: SealInfo
+    key_label: str
+    grant_id: str
+
+
+@dataclass(frozen=True)
 class GrantInfo:
     grant_id: str
     seal_id: str
@@ -368,31 +378,65 @@ class SealService:
     # -- use (called by sealing) -------------------------------------------------------------
     def authorise_use(self, principal: Principal, seal_id: str) -> SealInfo:
         """Check, without changing anything, that ``principal`` may use the seal now."""
+        return self.authorise(principal, seal_id).seal
+
+    def authorise(self, principal: Principal, seal_id: str) -> SealUse:
+        """Like ``authorise_use``, and what sealing needs next: the seal's key label and the grant to charge.
+
+        The one read of the seal row for a sealing; the result is passed on (``record_use(..., use=)``)."""
         with self.node.db.session(readonly=True) as s:  # a read: never queues behind writers
             row = _load(s, seal_id)
             check_usable(row)
             _require_use_context(principal, row)
-            _usable_grant(self._grants_of(s, seal_id, principal), datetime.now(UTC))
-            return _seal_info(row)
+            grant = _usable_grant(self._grants_of(s, seal_id, principal), datetime.now(UTC))
+            return SealUse(seal=_seal_info(row), key_label=row.key_label, grant_id=grant.id)
 
-    def record_use(self, session: Session, principal: Principal, seal_id: str, details: dict[str, object]) -> None:
-        """In the caller's transaction: re-check, charge one use to the grant atomically, audit."""
-        row = _load(session, seal_id, lock=True)
-        check_usable(row)
-        _require_use_context(principal, row)
-        grant = _usable_grant(self._grants_of(session, seal_id, principal), datetime.now(UTC))
-        # Conditional update: two concurrent uses of a one-use grant cannot both succeed.
+    def record_use(self, session: Session, principal: Principal, seal_id: str, details: dict[str, object], *,
+                   use: SealUse | None = None) -> None:
+        """In the caller's transaction: re-check, charge one use to the grant atomically, audit.
+
+        With ``use`` (what ``authorise`` found moments ago) the re-check and the charge are one conditional
+        UPDATE of that grant, which also requires the seal to be still active: no row is read again. When
+        it charges nothing (the seal was suspended, the grant revoked, used up or expired meanwhile), the
+        full check below runs and says why, or charges another usable grant."""
+        if use is not None and self._charge(session, use, datetime.now(UTC)):
+            grant_id = use.grant_id
+        else:
+            row = _load(session, seal_id, lock=True)
+            check_usable(row)
+            _require_use_context(principal, row)
+            grant = _usable_grant(self._grants_of(session, seal_id, principal), datetime.now(UTC))
+            # Conditional update: two concurrent uses of a one-use grant cannot both succeed.
+            charged = session.execute(
+                update(SealGrantRow)
+                .where(SealGrantRow.id == grant.id, SealGrantRow.revoked_at.is_(None),
+                       (SealGrantRow.max_uses.is_(None)) | (SealGrantRow.uses < SealGrantRow.max_uses))
+                .values(uses=SealGrantRow.uses + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if charged.rowcount != 1:  # type: ignore[attr-defined]
+                raise ResourceExhausted("GRANT_EXHAUSTED", "the caller's grant for this seal has no uses left")
+            grant_id = grant.id
+        audit.append(session, actor=principal.actor, action="seal.use", target=seal_id,
+                     details={"grant": grant_id, **details})
+
+    @staticmethod
+    def _charge(session: Session, use: SealUse, now: datetime) -> bool:
+        """One use charged to ``use.grant_id`` if it is still usable and the seal still active (one statement,
+        so two concurrent uses of a one-use grant cannot both succeed)."""
+        seal_active = select(SealRow.id).where(SealRow.id == use.seal.seal_id,
+                                               SealRow.status == SealStatus.ACTIVE.value).exists()
         charged = session.execute(
             update(SealGrantRow)
-            .where(SealGrantRow.id == grant.id, SealGrantRow.revoked_at.is_(None),
-                   (SealGrantRow.max_uses.is_(None)) | (SealGrantRow.uses < SealGrantRow.max_uses))
+            .where(SealGrantRow.id == use.grant_id, SealGrantRow.seal_id == use.seal.seal_id,
+                   SealGrantRow.revoked_at.is_(None),
+                   (SealGrantRow.max_uses.is_(None)) | (SealGrantRow.uses < SealGrantRow.max_uses),
+                   (SealGrantRow.not_after.is_(None)) | (SealGrantRow.not_after > now),
+                   seal_active)
             .values(uses=SealGrantRow.uses + 1)
             .execution_options(synchronize_session=False)
         )
-        if charged.rowcount != 1:  # type: ignore[attr-defined]
-            raise ResourceExhausted("GRANT_EXHAUSTED", "the caller's grant for this seal has no uses left")
-        audit.append(session, actor=principal.actor, action="seal.use", target=seal_id,
-                     details={"grant": grant.id, **details})
+        return bool(charged.rowcount == 1)  # type: ignore[attr-defined]
 
     @staticmethod
     def _grants_of(session: Session, seal_id: str, principal: Principal) -> list[SealGrantRow]:
@@ -402,10 +446,6 @@ class SealService:
         return list(session.scalars(select(SealGrantRow).where(
             SealGrantRow.seal_id == seal_id, SealGrantRow.revoked_at.is_(None),
             SealGrantRow.grantee_kind == grantee[0], SealGrantRow.grantee == grantee[1])))
-
-    def key_label(self, seal_id: str) -> str:
-        with self.node.db.session(readonly=True) as s:
-            return _load(s, seal_id).key_label
 
 
 _VERB = {SealStatus.SUSPENDED: "suspend", SealStatus.ACTIVE: "reactivate", SealStatus.REVOKED: "revoke"}

@@ -25,6 +25,7 @@ from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
 from hutong.verify.tokens import TokenKind, verify_token
 from hutong_client._channel import DEFAULT_TIMEOUT, AsyncCaller, Credentials, RetryPolicy, TlsOptions, open_aio_channel
+from hutong_client.identity import keep_id_token
 
 
 class AsyncSession:
@@ -37,7 +38,7 @@ class AsyncSession:
         self._set(tokens)
 
     def _set(self, tokens: pb.TokenSet) -> None:
-        self.tokens = tokens
+        self.tokens = keep_id_token(tokens, getattr(self, "tokens", None))
         self.expires_at = self._clock() + tokens.expires_in
         self._early = min(self._margin, tokens.expires_in / 2)
 

@@ -160,11 +160,12 @@ class CertClient:
                                           type_code=type_code)
 
     def iter_certificates(self, *, holder_id: str = "", holder_kind: pb.HolderKind = pb.HOLDER_KIND_UNSPECIFIED,
-                          purpose: str = "", type_code: str = "", page_size: int = 0) -> Iterator[pb.Certificate]:
+                          purpose: str = "", type_code: str = "", page_size: int = 0,
+                          page_token: str = "") -> Iterator[pb.Certificate]:
         """The matching certificates, page by page (``page_size`` 0 = the node's default) as iteration goes."""
         return iterate_pages(self._caller, self._stub.ListCertificates,
                              self._list_request(holder_id, holder_kind, purpose, type_code), "certificates",
-                             page_size=page_size)
+                             page_size=page_size, page_token=page_token)
 
     def list_page(self, *, holder_id: str = "", holder_kind: pb.HolderKind = pb.HOLDER_KIND_UNSPECIFIED,
                   purpose: str = "", type_code: str = "", page_size: int = 0, page_token: str = "") -> Page:
@@ -185,8 +186,17 @@ class CertClient:
 
     def access_log(self) -> builtins.list[pb.AccessRecord]:
         """Every access to the caller's certificates (all pages)."""
-        return builtins.list(iterate_pages(self._caller, self._stub.ListAccessLog, pb.ListAccessLogRequest(),
-                                           "records"))
+        return builtins.list(self.iter_access_log())
+
+    def iter_access_log(self, *, page_size: int = 0, page_token: str = "") -> Iterator[pb.AccessRecord]:
+        """Accesses to the caller's certificates, page by page as the iteration goes."""
+        return iterate_pages(self._caller, self._stub.ListAccessLog, pb.ListAccessLogRequest(), "records",
+                             page_size=page_size, page_token=page_token)
+
+    def access_log_page(self, *, page_size: int = 0, page_token: str = "") -> Page:
+        """One page of the access log and the token of the next ("" after the last)."""
+        return fetch_page(self._caller, self._stub.ListAccessLog, pb.ListAccessLogRequest(), "records",
+                          page_size=page_size, page_token=page_token)
 
     def download_rendition(self, identifier: str, sink: BinaryIO | str | os.PathLike[str], *,
                            purpose: str = "") -> int:

@@ -25,7 +25,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hutong.identity.v1 import identity_pb2 as pb
 from hutong.identity.v1 import identity_pb2_grpc as pb_grpc
 from hutong.verify.tokens import TokenKind, verify_token
-from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy, iterate_pages
+from hutong_client._channel import (
+    DEFAULT_TIMEOUT,
+    Caller,
+    Credentials,
+    Page,
+    RetryPolicy,
+    fetch_page,
+    iterate_pages,
+)
 
 Role = Literal["administrator", "staff"]
 _ROLES = {"administrator": pb.GRANT_ROLE_ADMINISTRATOR, "staff": pb.GRANT_ROLE_STAFF}
@@ -37,6 +45,16 @@ def _ts(when: datetime | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromDatetime(when)
     return ts
+
+
+def keep_id_token(new: pb.TokenSet, old: pb.TokenSet | None) -> pb.TokenSet:
+    """A refresh answers without an ID token (OpenID Connect Core 12.2): the session keeps the one of its login."""
+    if new.id_token or old is None or not old.id_token:
+        return new
+    kept = pb.TokenSet()
+    kept.CopyFrom(new)
+    kept.id_token = old.id_token
+    return kept
 
 
 class Session:
@@ -53,7 +71,7 @@ class Session:
         self._set(tokens)
 
     def _set(self, tokens: pb.TokenSet) -> None:
-        self._tokens = tokens
+        self._tokens = keep_id_token(tokens, getattr(self, "_tokens", None))
         self._expires_at = self._clock() + tokens.expires_in
         self._early = min(self._margin, tokens.expires_in / 2)
 
@@ -79,11 +97,10 @@ class Session:
             return self._refresh_locked()
 
     def _refresh_locked(self) -> pb.TokenSet:
-        tokens = self._refresher(self._tokens.refresh_token)
-        self._set(tokens)
+        self._set(self._refresher(self._tokens.refresh_token))
         if self._on_refresh is not None:
-            self._on_refresh(tokens)
-        return tokens
+            self._on_refresh(self._tokens)
+        return self._tokens
 
 
 class IdentityClient:
@@ -211,10 +228,15 @@ class IdentityClient:
         """Every grant of the organisation (all pages)."""
         return list(self.iter_grants(uscc, page_size=page_size))
 
-    def iter_grants(self, uscc: str, *, page_size: int = 100) -> Iterator[pb.Grant]:
-        """The organisation's grants, page by page as the iteration goes."""
+    def iter_grants(self, uscc: str, *, page_size: int = 100, page_token: str = "") -> Iterator[pb.Grant]:
+        """The organisation's grants, page by page as the iteration goes (from ``page_token`` when given)."""
         return iterate_pages(self._caller, self._orgs.ListGrants, pb.ListGrantsRequest(uscc=uscc), "grants",
-                             page_size=page_size)
+                             page_size=page_size, page_token=page_token)
+
+    def grants_page(self, uscc: str, *, page_size: int = 0, page_token: str = "") -> Page:
+        """One page of the organisation's grants and the token of the next ("" after the last)."""
+        return fetch_page(self._caller, self._orgs.ListGrants, pb.ListGrantsRequest(uscc=uscc), "grants",
+                          page_size=page_size, page_token=page_token)
 
     def my_organisations(self) -> list[pb.Organisation]:
         resp = self._caller.unary(self._orgs.ListMyOrganisations, pb.ListMyOrganisationsRequest(), idempotent=True)

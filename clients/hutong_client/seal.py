@@ -31,7 +31,15 @@ from hutong.errors import Internal, Unavailable
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from hutong.verify.pdfreport import VerificationReport
 from hutong.verify.trust import TrustMaterial, combine
-from hutong_client._channel import DEFAULT_TIMEOUT, Caller, Credentials, RetryPolicy, iterate_pages
+from hutong_client._channel import (
+    DEFAULT_TIMEOUT,
+    Caller,
+    Credentials,
+    Page,
+    RetryPolicy,
+    fetch_page,
+    iterate_pages,
+)
 from hutong_client._streams import Source, atomic_file, chunks, replayable
 
 DEFAULT_OFFLINE_LIMIT = 512 * 1024 * 1024
@@ -98,10 +106,15 @@ class SealClient:
         """Every seal of the organisation (all pages)."""
         return list(self.iter_seals(org_uscc))
 
-    def iter_seals(self, org_uscc: str = "", *, page_size: int = 500) -> Iterator[seal_pb2.Seal]:
-        """The organisation's seals, page by page as the iteration goes."""
+    def iter_seals(self, org_uscc: str = "", *, page_size: int = 500, page_token: str = "") -> Iterator[seal_pb2.Seal]:
+        """The organisation's seals, page by page as the iteration goes (from ``page_token`` when given)."""
         return iterate_pages(self._caller, self._stub.ListSeals, seal_pb2.ListSealsRequest(org_uscc=org_uscc),
-                             "seals", page_size=page_size)
+                             "seals", page_size=page_size, page_token=page_token)
+
+    def seals_page(self, org_uscc: str = "", *, page_size: int = 0, page_token: str = "") -> Page:
+        """One page of the organisation's seals and the token of the next ("" after the last)."""
+        return fetch_page(self._caller, self._stub.ListSeals, seal_pb2.ListSealsRequest(org_uscc=org_uscc),
+                          "seals", page_size=page_size, page_token=page_token)
 
     def suspend_seal(self, seal_id: str, reason: str = "") -> seal_pb2.Seal:
         return self._caller.unary(self._stub.SuspendSeal, seal_pb2.SuspendSealRequest(seal_id=seal_id,

@@ -72,9 +72,10 @@ class LocalNode:
         self.hutong("node", "init")
 
     def start(self, timeout: float = 90.0) -> None:
+        # The node's log is its stderr (one JSON object a line); stdout only announces the ports, for scripts.
         log = (self.data_dir / "server.log").open("w")
         self.proc = subprocess.Popen([sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(self.data_dir)],
-                                     env=_node_env(), stdout=log, stderr=subprocess.STDOUT, text=True)
+                                     env=_node_env(), stdout=subprocess.DEVNULL, stderr=log, text=True)
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)

@@ -11,12 +11,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hutong import logs, observe
 from hutong.edge.errors import error_response, internal, method_not_allowed, not_found
 from hutong.edge.settings import EdgeSettings, edge_settings
 from hutong.errors import HutongError, lift
@@ -81,6 +83,45 @@ class Guard:
             await error_response(err)(scope, receive, send_with_headers)
 
 
+class Observe:
+    """Outermost middleware: every HTTP request is one observed call (``hutong.observe``).
+
+    The request id (the caller's ``x-request-id`` when sane, else new) is returned in the
+    ``x-request-id`` response header and carried into audit records; the access line and metrics are
+    the gRPC ones for a Connect RPC (the route marks itself with ``observe.rpc``), else the HTTP ones
+    labelled by route template. Neither address, user agent nor query string is recorded."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        supplied = Headers(scope=scope).get(logs.REQUEST_ID_HEADER)
+        verb = scope.get("method", "")
+        info = observe.begin(f"{verb} -", supplied, "http")
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", []),
+                                      (logs.REQUEST_ID_HEADER.encode(), info.request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "") or "-"
+            if info.grpc_type:
+                info.transport = "connect"
+            else:
+                info.method = f"{verb} {route}"
+            observe.finish(info, http_status=status, route=route, http_method=verb)
+
+
 async def _hutong_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HutongError)
     return error_response(exc)
@@ -111,4 +152,5 @@ def build_app(node: Node, settings: EdgeSettings | None = None) -> Starlette:
     app.state.node = node
     app.state.settings = settings
     app.add_middleware(Guard, hsts=bool(node.config.server.tls_cert_file))
+    app.add_middleware(Observe)  # added last: outermost, so it sees the Guard's answers too
     return app

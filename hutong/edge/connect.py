@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from hutong import observe
 from hutong.edge.clients import Network, client_address, parse_networks
 from hutong.edge.errors import JSON_MALFORMED, method_not_allowed
 from hutong.edge.handlers import Recorder, captured
@@ -188,7 +189,7 @@ def unary_methods(node: Node) -> dict[str, UnaryMethod]:
         add_services(recorder, node)  # type: ignore[arg-type]
         handlers = recorder.handlers
     pool = descriptor_pool.Default()
-    interceptor = ErrorInterceptor()
+    interceptor = ErrorInterceptor(observe=False)  # the edge's middleware observes each call (hutong.observe)
     methods: dict[str, UnaryMethod] = {}
     names = sorted({g.service_name() for g in handlers if isinstance(g, grpc.ServiceRpcHandler)})
     for name in names:
@@ -250,6 +251,7 @@ def _get_message(method: UnaryMethod, request: Request) -> tuple[bytes, str]:
 
 def _endpoint(method: UnaryMethod, limit: int, proxies: Sequence[Network]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
+        observe.rpc(f"/{method.path}", "unary")  # counted as this RPC, whatever fails from here on
         if request.method == "GET":
             if method.path not in SIDE_EFFECT_FREE:
                 raise method_not_allowed("GET")

@@ -17,6 +17,7 @@ from typing import Any
 from google.rpc import error_details_pb2
 from starlette.responses import JSONResponse
 
+from hutong import observe
 from hutong.errors import ERROR_DOMAIN, HutongError, InvalidArgument, Kind, NotFound, ResourceExhausted, Unimplemented
 
 log = logging.getLogger("hutong.edge")
@@ -57,6 +58,7 @@ def error_json(err: HutongError) -> dict[str, Any]:
 def error_response(err: HutongError, *, status: int | None = None, headers: dict[str, str] | None = None
                    ) -> JSONResponse:
     code = status or REASON_STATUS.get(err.reason) or HTTP_STATUS[err.kind]
+    observe.failed(err.kind.value, err.reason)  # the access line names the reason the caller was given
     return JSONResponse(error_json(err), status_code=code, headers=headers)
 
 

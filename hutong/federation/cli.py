@@ -107,12 +107,12 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _join(args: argparse.Namespace) -> int:
     """Record the hub and its root in hutong.toml; the next refresh (or `serve`) fetches the list."""
-    config = args.data_dir / "hutong.toml"
-    if not config.exists():
-        raise InvalidArgument("NODE_NOT_INITIALISED", f"{args.data_dir} is not a node: run `hutong node init` first")
     from hutong.config import load_config
     from hutong.federation.settings import federation_settings
+    from hutong.node import require_initialised
 
+    require_initialised(args.data_dir)
+    config = args.data_dir / "hutong.toml"
     if federation_settings(load_config(args.data_dir)).hub:
         raise InvalidArgument("ALREADY_FEDERATED", "hutong.toml already names a hub in [federation]: edit it instead")
     shutil.copyfile(args.hub_root, args.data_dir / "hub-root.pem")

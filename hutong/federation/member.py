@@ -89,8 +89,8 @@ class Trust:
         """Fetch (``fetch(known_sequence) -> token or ""``) and accept a newer list; keep the old one otherwise."""
         if self.store is None:
             return None
-        held = self.store.token
-        known = self.store.current().sequence if held else 0
+        held = self.store.held()  # even when stale: a stale list must not stop its own replacement
+        known = held.sequence if held else 0
         token = fetch(known)
         return self.store.accept(token) if token else self.store.current()
 

@@ -182,6 +182,11 @@ class TrustListStore:
             self._current, self._token = verify_trust_list(token, self.hub_roots), token
         return self._current
 
+    def held(self) -> TrustList | None:
+        """The list held whatever its age (None before the first fetch): what a refresh and the
+        metrics start from -- a stale member must still be able to say which list it has."""
+        return self._load()
+
     @property
     def token(self) -> str | None:
         self._load()

@@ -45,9 +45,11 @@ def _refresh(app: OidcApp, req: HttpRequest) -> Response:
         tokens = sessions.refresh(app.idn, client.info, token)
     except HutongError as err:
         return app.server.handle_error_response(req, InvalidGrantError(f"{err.reason}: {err.message}"))  # type: ignore[no-any-return]
+    # No ID token on refresh (OpenID Connect Core 12.2): the relying party keeps the one of the login.
     return JSONResponse({"access_token": tokens.access_token, "token_type": "Bearer",
                          "expires_in": tokens.expires_in, "refresh_token": tokens.refresh_token,
-                         "id_token": tokens.id_token, "scope": " ".join(tokens.scopes)},
+                         **({"id_token": tokens.id_token} if tokens.id_token else {}),
+                         "scope": " ".join(tokens.scopes)},
                         headers={"Cache-Control": "no-store"})
 
 

@@ -115,7 +115,10 @@ def _checkpoint(args: argparse.Namespace) -> int:
         note = cp.note if cp else ""
     finally:
         node.close()
-    print(f"sequenced {n} pending events" + (f"; newest checkpoint:\n{note}" if note else ""))
+    if args.json:
+        print(json.dumps({"sequenced": n, "checkpoint": note or None}, ensure_ascii=False))
+    else:
+        print(f"sequenced {n} pending events" + (f"; newest checkpoint:\n{note}" if note else ""))
     return EXIT_OK
 
 
@@ -151,7 +154,11 @@ def _witness(args: argparse.Namespace) -> int:
                 got = witness.publish(node, hub)
     finally:
         node.close()
-    print(f"{got.origin}: size {got.tree_size} cosigned by the hub" if got else "the hub has cosigned nothing yet")
+    if args.json:
+        print(json.dumps({"origin": got.origin, "tree_size": got.tree_size, "cosigned": True} if got
+                         else {"cosigned": False}, ensure_ascii=False))
+    else:
+        print(f"{got.origin}: size {got.tree_size} cosigned by the hub" if got else "the hub has cosigned nothing yet")
     return EXIT_OK
 
 
@@ -181,14 +188,17 @@ def register(sub: Any) -> None:
 
     cp = audit.add_parser("checkpoint", help="sequence pending events now and sign a checkpoint (opens the HSM)")
     _data_dir(cp)
+    cp.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     cp.set_defaults(func=_checkpoint)
 
     pub = audit.add_parser("publish", help="member: have the hub cosign this node's newest checkpoint")
     _data_dir(pub)
+    pub.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     pub.set_defaults(func=_witness, member=None)
     fetch = audit.add_parser("fetch", help="member: fetch and check the hub's newest cosigned checkpoint of a member")
     _data_dir(fetch)
     fetch.add_argument("--member", required=True, help="the member's node id")
+    fetch.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     fetch.set_defaults(func=_witness)
 
     key = audit.add_parser("log-key", help="print the node log's verifier key (for auditors and the trust list)")

@@ -6,6 +6,7 @@ sealing shows.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -23,11 +24,14 @@ from pyhanko.sign.validation.status import ModificationInfo, SignatureCoverageLe
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
+from hutong.verify import pathcache
 from hutong.verify.findings import Finding
 from hutong.verify.pdfio import Spooled, open_pdf, spool, spool_bytes
 from hutong.verify.pdfreport import Revocation, SignatureReport, Verdict, VerificationReport
 from hutong.verify.trust import TrustMaterial, TrustSource
 from hutong.verify.x509 import seal_identity
+
+pathcache.install()
 
 _COVERAGE = {
     SignatureCoverageLevel.ENTIRE_FILE: "entire_file",
@@ -136,7 +140,7 @@ def _verify_one(sig: EmbeddedPdfSignature, trust: TrustSource) -> SignatureRepor
                              reason=_text(sig, "/Reason"), location=_text(sig, "/Location"))
     try:
         material = trust()
-        vc = validation_context(material)
+        vc = validation_context(material, reuse_paths=True)
         status: Any
         if is_ts:
             status = validate_pdf_timestamp(sig, validation_context=vc)
@@ -201,21 +205,35 @@ REVOCATION_REQUIRED = CertRevTrustPolicy(RevocationCheckingPolicy(
 ))
 
 
-def validation_context(material: TrustMaterial) -> ValidationContext:
+def validation_context(material: TrustMaterial, *, reuse_paths: bool = False) -> ValidationContext:
     """pyHanko/certvalidator context over the material: no network, CRLs required, time = now.
 
     A new context per call (its validation time is now, and it keeps per-validation state); the parsed
     certificates and CRLs in it are reused until the material changes (a CRL re-issued or re-fetched is new
     bytes, so a new parse). When sealing at B-LT/B-LTA pyHanko embeds exactly these in the DSS.
+    ``reuse_paths`` (verifying only): certificate paths validated against this very material are reused
+    (``pathcache``).
     """
     der = serialization.Encoding.DER
-    return ValidationContext(
-        trust_roots=[_parsed_cert(c.public_bytes(der)) for c in material.roots],
-        other_certs=[_parsed_cert(c.public_bytes(der)) for c in material.intermediates],
-        crls=[_parsed_crl(d) for d in material.crls_der],
+    roots = [c.public_bytes(der) for c in material.roots]
+    others = [c.public_bytes(der) for c in material.intermediates]
+    crls = [_parsed_crl(d) for d in material.crls_der]
+    context = ValidationContext(
+        trust_roots=[_parsed_cert(d) for d in roots],
+        other_certs=[_parsed_cert(d) for d in others],
+        crls=crls,
         allow_fetching=False,
         revinfo_policy=REVOCATION_REQUIRED,
     )
+    if reuse_paths:
+        digest = hashlib.sha256()
+        for part in (roots, others, list(material.crls_der)):
+            digest.update(len(part).to_bytes(4, "big"))
+            for d in part:
+                digest.update(len(d).to_bytes(4, "big") + d)
+        updates = [c["tbs_cert_list"]["next_update"].native for c in crls]
+        pathcache.mark(context, digest.digest(), min((u for u in updates if u is not None), default=None))
+    return context
 
 
 # Parsed in full when first seen (``.native``), so the threads sharing them only read them afterwards.

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 from hutong import cli
+from tests.clients.sdk_world import World
 
 HEAVY = ("sqlalchemy", "pyhanko", "PyKCS11", "fontTools", "argon2", "prometheus_client", "bench.runner",
          "hutong.demo.scenario")
@@ -23,16 +25,23 @@ PROBE = """
 import json, sys
 from hutong.cli import main
 try:
-    main(sys.argv[1:])
-except SystemExit:
-    pass
+    code = main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code or 0
+print(json.dumps(code), file=sys.stderr)
 print(json.dumps(sorted(m for m in sys.modules)), file=sys.stderr)
 """
 
 
+def _run_probe(argv: tuple[str, ...], env: dict[str, str] | None = None) -> tuple[set[str], int]:
+    """The modules loaded by ``hutong ARGV`` in a fresh interpreter, and its exit code."""
+    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60, env=env)
+    lines = proc.stderr.strip().splitlines()
+    return set(json.loads(lines[-1])), int(json.loads(lines[-2])) if len(lines) > 1 else -1
+
+
 def _loaded(*argv: str) -> set[str]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60)
-    return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    return _run_probe(argv)[0]
 
 
 @pytest.mark.parametrize("argv", [("cert", "list", "--help"), ("seal", "sign", "--help"),
@@ -42,6 +51,20 @@ def test_client_commands_load_no_heavy_modules(argv: tuple[str, ...]) -> None:
     assert not {m for m in HEAVY if m in loaded}, f"hutong {' '.join(argv)} imports {[m for m in HEAVY if m in loaded]}"
     others = {m for m in cli.AREA_GROUPS.values() if m != cli.AREA_GROUPS[argv[0]]}
     assert not others & loaded, "another area's commands were imported"
+
+
+def test_real_client_commands_against_a_node_load_no_heavy_modules(world: World) -> None:
+    """Not only ``--help``: commands that really call a node (lists, lookups) stay light too."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HUTONG_")},
+           "HUTONG_CLIENT_SECRET": world.regulator_secret}
+    conn = ("--target", world.target, "--client-id", "amr-platform")
+    for argv in (("cert", "types", *conn), ("cert", "list", "--type-code", world.licence_type, *conn),
+                 ("cert", "issuers", *conn)):
+        loaded, code = _run_probe(argv, env)
+        assert code == 0, argv
+        assert not {m for m in HEAVY if m in loaded}, f"hutong {' '.join(argv)} imports " \
+            f"{[m for m in HEAVY if m in loaded]}"
+        assert not {m for m in cli.AREA_GROUPS.values() if m != "cert_svc.cli"} & loaded
 
 
 def test_area_groups_table_names_what_each_module_registers() -> None:

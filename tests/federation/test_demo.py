@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +33,10 @@ def test_demo_runs_the_scenario_and_keeps_its_artefacts(demo: tuple[subprocess.C
                  "citizen-id-token-at-a.jwt", "citizen-id-token-at-b.jwt", "business-licence.jws", "diploma.jws",
                  "contract.pdf", "contract-sealed.pdf"):
         assert (out / name).stat().st_size > 0, name
-    for node in ("hub", "prov-a", "prov-b"):  # the nodes' logs are kept with --out
-        assert (out / "logs" / f"{node}.log").stat().st_size > 0, node
+    for node in ("hub", "prov-a", "prov-b"):  # the nodes' logs are kept with --out: JSON lines, access lines
+        lines = (out / "logs" / f"{node}.log").read_text(encoding="utf-8").splitlines()
+        entries = [json.loads(line) for line in lines]
+        assert any(e["logger"] == "hutong.access" for e in entries), node
     # Independent tools agree with the nodes about the sealed contract.
     pdfsig = subprocess.run(["pdfsig", str(out / "contract-sealed.pdf")], capture_output=True, text=True)
     assert "Signature is Valid" in pdfsig.stdout, pdfsig.stdout
@@ -43,8 +46,6 @@ def test_demo_runs_the_scenario_and_keeps_its_artefacts(demo: tuple[subprocess.C
 def test_demo_artefacts_verify_with_an_independent_jose_library(
         demo: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     """The trust list's member JWKS verifies the citizen's ID token issued at province B."""
-    import json
-
     proc, out = demo
     assert proc.returncode == 0, proc.stdout
     body = (out / "trust-list.jws").read_text().split(".")[1]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -156,28 +158,71 @@ def test_removing_a_platform_ends_its_sessions(zhang: World, expect) -> None:
     expect(Unauthenticated, "TOKEN_REVOKED", orphan.my_organisations)
 
 
-def test_presigned_refresh_tokens_are_dropped_when_the_session_ends_meanwhile(zhang: World, expect,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refresh signs the new tokens before its write transaction; a logout in between still wins."""
+def _between_read_and_write(monkeypatch: pytest.MonkeyPatch, act: Callable[[Identity], object]) -> list[int]:
+    """Run ``act`` once, while a refresh has read its token and signed, before its write transaction."""
+    from identity_svc import sessions
+
+    real, done = sessions._sign_with, list[int]()
+
+    def sign_then_act(idn: Identity, *args: Any, **kwargs: Any) -> Any:
+        minted = real(idn, *args, **kwargs)
+        if not done:
+            done.append(1)
+            act(idn)
+        return minted
+
+    monkeypatch.setattr(sessions, "_sign_with", sign_then_act)
+    return done
+
+
+def test_refresh_tokens_signed_before_the_write_are_dropped_when_the_session_ends_meanwhile(
+        zhang: World, expect, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refresh signs the new access token before its write transaction; a logout in between still wins."""
     from identity_svc import sessions
 
     first = zhang.portal.login(ZHANG, PASSWORD)
-    real = sessions._presign
-    ended: list[int] = []
-
-    def presign_then_logout(idn: Identity, platform: platforms.PlatformInfo, token: str) -> object:
-        minted = real(idn, platform, token)
-        assert minted is not None  # the tokens were signed ...
-        sessions.revoke(idn, platform, token)  # ... the session ends before the write transaction ...
-        ended.append(1)
-        return minted
-
-    monkeypatch.setattr(sessions, "_presign", presign_then_logout)
+    portal = platforms.get_platform(zhang.idn, "portal")
+    done = _between_read_and_write(monkeypatch, lambda idn: sessions.revoke(idn, portal, first.refresh_token))
     expect(Unauthenticated, "TOKEN_REVOKED", zhang.portal.refresh, first.refresh_token)  # ... so none is handed out
-    assert ended
-    monkeypatch.setattr(sessions, "_presign", real)
+    assert done
+    monkeypatch.undo()
     second = zhang.portal.login(ZHANG, PASSWORD)
-    third = zhang.portal.refresh(second.refresh_token)  # the ordinary path: presigned tokens are the ones returned
+    third = zhang.portal.refresh(second.refresh_token)  # the ordinary path: the tokens signed first are returned
     assert verify_token(third.access_token, zhang.idn.signer.jwks(), issuer=zhang.idn.settings.issuer,
                         audience=None)["sid"] == verify_token(second.access_token, zhang.idn.signer.jwks(),
                                                               issuer=zhang.idn.settings.issuer, audience=None)["sid"]
+
+
+def test_a_refresh_token_spent_by_another_refresh_meanwhile_is_reuse(zhang: World, expect,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two refreshes race with one token: the one that loses the write is reuse, and the session ends."""
+    from identity_svc import sessions
+
+    first = zhang.portal.login(ZHANG, PASSWORD)
+    portal = platforms.get_platform(zhang.idn, "portal")
+    winner: list[Any] = []
+    done = _between_read_and_write(
+        monkeypatch, lambda idn: winner.append(sessions.refresh(idn, portal, first.refresh_token)))
+    expect(Unauthenticated, "REFRESH_TOKEN_REUSED", zhang.portal.refresh, first.refresh_token)
+    assert done and winner[0].access_token  # the other refresh got tokens ...
+    monkeypatch.undo()
+    # ... and they stop working too: reuse revoked the whole session.
+    expect(Unauthenticated, "TOKEN_REVOKED", zhang.portal.refresh, winner[0].refresh_token)
+    expect(Unauthenticated, "TOKEN_REVOKED", IdentityClient(zhang.channel, access_token=winner[0].access_token)
+           .my_organisations)
+
+
+def test_refresh_answers_with_one_signed_token_and_the_sdk_keeps_the_login_id_token(zhang: World) -> None:
+    """A refresh signs only the access token (OpenID Connect Core 12.2: no ID token needed); a ``Session``
+    keeps the ID token of its login, and it still verifies."""
+    first = zhang.portal.login(ZHANG, PASSWORD)
+    again = zhang.portal.refresh(first.refresh_token)
+    assert again.access_token and again.refresh_token and again.id_token == ""
+    session = zhang.portal.session(zhang.portal.login(ZHANG, PASSWORD))
+    login_id_token = session.tokens.id_token
+    refreshed = session.refresh()
+    assert refreshed.id_token == login_id_token == session.tokens.id_token
+    assert refreshed.access_token != "" and refreshed.refresh_token != ""
+    from joserfc import jwt  # an independent JOSE library reads the kept ID token
+
+    assert jwt.decode(session.tokens.id_token, _jwk(zhang)).claims["aud"] == "portal"

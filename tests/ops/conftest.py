@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from tests.clients.sdk_world import world  # noqa: F401  (fixture: a served node with platforms and an issuer)
+from tests.federation.conftest import hub_node, province  # noqa: F401  (fixtures: a hub and a member node)
 
 
 def free_port() -> int:

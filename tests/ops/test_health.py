@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,44 @@ def test_sigterm_drains_then_stops_and_sigusr1_toggles(node_factory: Any, start_
     assert running.proc.wait(timeout=60) == 0
     log = running.log_path.read_text()
     assert "draining for 4.0 s before stopping" in log and '"health: NOT_SERVING (drain)"' in log
+
+
+def _until(channel: grpc.Channel, want: int, seconds: float = 30.0) -> int:
+    """Poll the health status (the monitor re-checks every couple of seconds) until ``want`` or give up."""
+    deadline = time.monotonic() + seconds
+    status = _status(channel)
+    while status != want and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = _status(channel)
+    return status
+
+
+def test_a_member_whose_trust_list_goes_stale_leaves_rotation_until_refreshed(
+        hub_node: Any, province: Any, serve: Any, tmp_path: Path) -> None:
+    """The documented rule (hutong.health): a member is ready while its list is not past next_update plus the
+    grace period. Here the grace is nil and the list lives 3 s: it goes stale while we watch, the member
+    reports NOT_SERVING (TRUST_LIST_STALE) and comes back once a refresh over mutual TLS fetches a new list."""
+    from hutong.federation import hub, transport
+    from tests.federation.conftest import install_trust_list
+
+    hub_channel, member_channel = serve(hub_node), serve(province)
+    hub.add_member(hub_node, hub.describe_node(province, endpoints=[member_channel.hutong_target]))
+    province.trust.hub_target = hub_channel.hutong_target
+    install_trust_list(hub_node, hub.publish(hub_node, validity=timedelta(seconds=3)), [province], tmp_path)
+    store = province.trust.store
+    store.grace = store.warn_before = timedelta(0)
+    held = store.held()
+    assert held is not None and held.sequence == 1
+
+    assert _until(member_channel, SERVING) == SERVING  # fresh
+    assert _until(member_channel, NOT_SERVING) == NOT_SERVING  # next_update passed: stale
+    results = {r.name: r for r in node_readiness(province).run()}
+    assert not results["trust_list"].ok and results["trust_list"].reason == "TRUST_LIST_STALE"
+    assert all(r.ok for name, r in results.items() if name != "trust_list")
+    _jwks(member_channel)  # out of rotation, still answering
+
+    hub.publish(hub_node)  # the hub's next list (default validity)
+    refreshed = province.trust.refresh(transport.trust_list_fetcher(province))  # the refresher's own call
+    assert refreshed is not None and refreshed.sequence == 2
+    assert _until(member_channel, SERVING) == SERVING
+    assert all(r.ok for r in node_readiness(province).run())

@@ -102,7 +102,10 @@ const { payload, protectedHeader } = await jwtVerify(tokens.id_token, jwks, { is
 out.jose = { payload, header: protectedHeader }
 out.userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
 const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token)
-out.refreshed = { rotated: refreshed.refresh_token !== tokens.refresh_token, sub: refreshed.claims()?.sub }
+// The new access token works; no ID token on refresh (OpenID Connect Core 12.2: the RP keeps the login's).
+out.refreshed = { rotated: refreshed.refresh_token !== tokens.refresh_token,
+  sub: (await client.fetchUserInfo(config, refreshed.access_token, claims.sub)).sub,
+  id_token: refreshed.id_token ?? null }
 try {
   await client.refreshTokenGrant(config, tokens.refresh_token)
   out.reuse = 'accepted'
