@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 # The phases, named here so that `hutong --help` does not import the benchmark machinery (bench.runner).
-PHASES = ("hsm", "tokens", "identity", "seal", "cert", "mixed", "cli")
+PHASES = ("hsm", "tokens", "identity", "seal", "cert", "mixed", "cli", "tlog")
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fig_cert, fig_cli, fig_hsm, fig_identity, fig_mixed, fig_seal, fig_tokens
+from bench import fig_cert, fig_cli, fig_hsm, fig_identity, fig_mixed, fig_seal, fig_tlog, fig_tokens
 from bench.core import MODES, Mode, Row, not_measured
 from bench.plot import line_plot
 from bench.world import SERVER_WORKERS, Prepared, Server, prepare_node
 
-PHASES = ("hsm", "tokens", "identity", "seal", "cert", "mixed", "cli")
+PHASES = ("hsm", "tokens", "identity", "seal", "cert", "mixed", "cli", "tlog")
 PLOTS = {
     "throughput_vs_workers.png": "refresh grants/s vs server workers",
     "hsm_signatures_vs_processes.png": "hsm signatures/s vs processes",
@@ -40,6 +40,7 @@ def expected(mode: Mode) -> dict[str, list[tuple[str, str]]]:
                  (fig_cert.FIG_OFFLINE, ">= 3000/s"), (fig_cert.lookup_figure(mode), "<= 1.5x and <= 5 ms")],
         "mixed": [(fig_mixed.FIGURE, fig_mixed.TARGET)],
         "cli": [(f, f"<= {fig_cli.TARGET_MAX:g}x") for f in fig_cli.figures()],
+        "tlog": [(fig_tlog.FIGURE, f">= {fig_tlog.TARGET_RATIO:g}x")],
     }
 
 
@@ -82,6 +83,7 @@ class Run:
         self.phase("hsm", lambda: fig_hsm.run(mode, data_dir, self.series))
         self.phase("tokens", lambda: fig_tokens.run(mode, data_dir))
         self.phase("cli", lambda: fig_cli.run(mode))
+        self.phase("tlog", lambda: fig_tlog.phase(mode))  # its own throw-away PostgreSQL cluster and node
         server_phases: list[str] = [p for p in ("identity", "seal", "cert", "mixed") if p in self.phases]
         if server_phases:
             self.serve(prep, server_phases)

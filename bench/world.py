@@ -73,7 +73,7 @@ def _operator(principal: Any) -> Any:
     return principal(kind="platform", subject="bench-operator", platform="bench-operator", scopes=(scope,))
 
 
-def prepare_node(data_dir: Path, *, people: int = 16) -> Prepared:
+def prepare_node(data_dir: Path, *, people: int = 16, database_url: str = "") -> Prepared:
     """Initialise the node and everything the figures use; returns the facts the clients need."""
     from cert_svc import catalogue, issuers
     from hutong.auth import Principal
@@ -87,6 +87,7 @@ def prepare_node(data_dir: Path, *, people: int = 16) -> Prepared:
     token = f"bench-{uuid.uuid4().hex[:10]}"
     identity = "".join(f"{k} = {v}\n" for k, v in KEYCLOAK_ARGON2.items())
     (data_dir / "hutong.toml").write_text(
+        (f'database_url = "{database_url}"\n' if database_url else "") +
         f'[node]\nid = "bench"\nname = "Bench node"\n\n[server]\nmax_message_bytes = {MAX_MESSAGE}\n\n'
         f'[hsm]\ntoken_label = "{token}"\n\n[identity]\n{identity}', encoding="utf-8")
     node = wire(init_node(data_dir))

@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import cast
+from typing import Protocol, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Table, Text, insert
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Table, Text, insert, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import logs
@@ -50,12 +50,38 @@ class AuditRecord(Base):
     # Records carried over from the linear hash chain keep their chain hash (committed in their leaf).
     legacy_hash: Mapped[str | None] = mapped_column(String(64))
 
+    # The integrator's queue: only unsequenced events, so taking the oldest ones costs the same in a log
+    # of a thousand records or a billion (a scan of the primary key would pass every sequenced one).
+    __table_args__ = (Index("ix_audit_events_unsequenced", "seq", postgresql_where=text("leaf_index IS NULL"),
+                            sqlite_where=text("leaf_index IS NULL")),)
+
 
 def _iso(at: datetime) -> str:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def leaf_entry(rec: AuditRecord, index: int) -> bytes:
+class EventFields(Protocol):
+    """What a leaf commits to: an ``AuditRecord`` or a row selected with these columns."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def details(self) -> str: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def legacy_hash(self) -> str | None: ...
+
+
+def leaf_entry(rec: EventFields, index: int) -> bytes:
     """The bytes leaf ``index`` commits to (canonical JSON; optional fields only when present)."""
     body: dict[str, object] = {
         "index": index,
@@ -73,8 +99,9 @@ def leaf_entry(rec: AuditRecord, index: int) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-_TABLE = cast(Table, AuditRecord.__table__)
-_APPEND = insert(_TABLE).returning(_TABLE.c.seq)
+# The table itself, for Core statements on hot paths (appending here, numbering in the integrator).
+EVENTS = cast(Table, AuditRecord.__table__)
+_APPEND = insert(EVENTS).returning(EVENTS.c.seq)
 
 
 def append(

@@ -168,7 +168,7 @@ def read_personal(args: argparse.Namespace, name: str, env_var: str, what: str, 
 def client_secret(args: argparse.Namespace) -> str:
     if getattr(args, "client_secret_file", None):
         return read_file(args.client_secret_file, "client secret file").decode().strip()
-    return os.environ.get("HUTONG_CLIENT_SECRET", "")
+    return os.environ.get("HUTONG_CLIENT_SECRET", "").strip()
 
 
 def sdk(args: argparse.Namespace, *, person: bool = False, anonymous: bool = False, token_file: bool = True) -> Any:

@@ -16,6 +16,8 @@ gRPC/TLS message from the C core, a stray warning) breaks their parser and hides
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import contextvars
 import json
 import logging
@@ -188,12 +190,24 @@ def _capture_fd2() -> TextIO:
                     out = text  # already one of ours (e.g. a child process's formatter)
                 else:
                     level = _C_CORE_LEVEL.get(text[:1], "WARNING") if re.match(r"^[EWIDF]\d{4} ", text) \
-                        else "WARNING"
+                        else "ERROR" if text.startswith(("error: ", "Traceback")) else "WARNING"
                     out = json.dumps({"time": utc_iso(time.time()), "level": level, "logger": "native.stderr",
                                       "message": text, "worker": os.getpid()}, ensure_ascii=False)
                 with lock:
                     real.write(out + "\n")
 
-    threading.Thread(target=pump, name="stderr-json", daemon=True).start()
+    thread = threading.Thread(target=pump, name="stderr-json", daemon=True)
+    thread.start()
+
+    def drain_at_exit() -> None:
+        # What is written last (the CLI's "error: ..." line on a failed start, a traceback) must be
+        # pumped out before the process ends: point fd 2 back at the real stderr (which ends the pipe),
+        # then let the pump finish.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+            os.dup2(real.fileno(), 2)
+        thread.join(2.0)
+
+    atexit.register(drain_at_exit)
     _captured = real
     return real

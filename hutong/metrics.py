@@ -246,8 +246,12 @@ def serve_http(listen: str) -> tuple[Any, int]:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    if registry is None:
-        server, _thread = start_http_server(int(port), addr=host)
-    else:
-        server, _thread = start_http_server(int(port), addr=host, registry=registry)
+    try:
+        if registry is None:
+            server, _thread = start_http_server(int(port), addr=host)
+        else:
+            server, _thread = start_http_server(int(port), addr=host, registry=registry)
+    except OSError as exc:  # in use, not an address of this host: a configuration problem, said as one
+        raise ConfigError("CONFIG_INVALID", f"the metrics endpoint cannot listen on {listen} ({exc.strerror}): "
+                                            "set [metrics] listen") from None
     return server, server.server_port

@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from cert_svc import service as cert_rpc
 from hutong import logs, metrics
 from hutong.config import load_config
 from hutong.edge.handlers import capture
+from hutong.errors import ConfigError
 from hutong.federation import service as federation_rpc
 from hutong.federation.settings import federation_settings
 from hutong.health import Drain, HealthMonitor, node_readiness
@@ -98,6 +100,19 @@ def federation_listen(node: Node) -> str | None:
     return federation_settings(node.config).listen or None
 
 
+def _bind(address: str, setting: str, add_port: Callable[[], int]) -> int:
+    """A port gRPC could not bind (in use, not an address of this host) is a configuration error that names
+    the address, not grpcio's RuntimeError."""
+    try:
+        port = add_port()
+    except RuntimeError:
+        port = 0
+    if not port:  # older grpcio answers 0 rather than raising
+        raise ConfigError("CONFIG_INVALID", f"cannot listen on {address} (in use, or not an address of this "
+                                            f"host): set {setting}")
+    return port
+
+
 def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False,
                  federation: str | None = None) -> RunningServer:
     """Serve on ``listen`` (platforms) and, when given, on ``federation`` (other nodes, mutual TLS only)."""
@@ -112,19 +127,21 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     names = add_services(capture(server, node), node)  # the HTTP edge calls these very servicers
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    drain = Drain()
-    monitor = HealthMonitor(node_readiness(node, drain), health_servicer, names)
-    monitor.start()  # SERVING once the checks pass
     reflection.enable_server_reflection(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     creds = _credentials(node)
-    port = server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen)
+    port = _bind(listen, "--listen / [server] listen",
+                 lambda: server.add_secure_port(listen, creds) if creds else server.add_insecure_port(listen))
     fed_port = None
     if federation:
         from hutong.federation import transport
 
-        fed_port = server.add_secure_port(federation, transport.server_credentials(node))
+        fed_creds = transport.server_credentials(node)
+        fed_port = _bind(federation, "[federation] listen", lambda: server.add_secure_port(federation, fed_creds))
+    drain = Drain()
+    monitor = HealthMonitor(node_readiness(node, drain), health_servicer, names)
+    monitor.start()  # SERVING once the checks pass
     server.start()
     return RunningServer(server=server, port=port, health=health_servicer, services=names, monitor=monitor,
                          drain=drain, federation_port=fed_port,

@@ -128,6 +128,7 @@ IDENTITY_EXAMPLES = """examples:
   hutong identity whoami --token-file me.session --client-id portal
   hutong identity org-register 91350100M000100Y43 福州阿克米有限公司 --token-file me.session
   hutong identity switch-org 91350100M000100Y43 --token-file me.session --client-id portal
+  hutong identity grants 91350100M000100Y43 --page-size 20 --token-file me.session   # one page; --all for every one
   hutong identity verify-token id-token.jwt --client-id portal     # offline, against the node's JWKS
   hutong identity logout --token-file me.session --client-id portal
 

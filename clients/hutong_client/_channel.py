@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -110,6 +111,9 @@ class TokenSource(Protocol):
     def refresh(self) -> object: ...
 
 
+_METADATA_SAFE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What a call carries: a platform's client id + secret, and/or a person's bearer access token."""
@@ -118,6 +122,16 @@ class Credentials:
     client_secret: str = field(default="", repr=False)
     token: str | TokenSource | None = field(default=None, repr=False)
     extra: tuple[tuple[str, str], ...] = ()  # further metadata pairs, sent as they are
+
+    def __post_init__(self) -> None:
+        # Both travel as call metadata, where gRPC refuses anything but printable ASCII with a bare
+        # "INTERNAL: Invalid metadata" (after its C core has printed a trace): say what is wrong first.
+        if self.client_id and not _METADATA_SAFE.match(self.client_id):
+            raise InvalidArgument("CLIENT_ID_INVALID", "a client id has 3-80 characters: a-z 0-9 . _ -")
+        if self.client_secret and not _METADATA_SAFE.match(self.client_secret):
+            raise InvalidArgument("CLIENT_SECRET_INVALID", "the client secret holds characters no secret has "
+                                  "(a space, a line break, a control or non-ASCII character): give the secret "
+                                  "`hutong platform add` printed, alone")
 
     def metadata(self) -> list[tuple[str, str]]:
         md = [(CLIENT_ID, self.client_id), (CLIENT_SECRET, self.client_secret)] if self.client_id else []

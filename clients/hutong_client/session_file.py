@@ -61,8 +61,11 @@ def load_token(path: str | os.PathLike[str] | None, *, target: str, client_id: s
         raise InvalidArgument("FILE_UNREADABLE", f"cannot read the token file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise _not_a_token(f"the token file {path}") from None
+    if not text:  # a named file that is empty: say so, not "give --token-file"
+        raise InvalidArgument("TOKEN_FILE_INVALID", f"the token file {path} is empty "
+                              "(from `hutong identity login --token-file FILE`)")
     if not text.startswith("{"):
-        return _checked(text, f"the token file {path}") or None
+        return _checked(text, f"the token file {path}")
     try:
         data = json.loads(text)
         access = _checked(str(data["access_token"]), f"the session file {path}")

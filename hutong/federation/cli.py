@@ -33,10 +33,12 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _describe(args: argparse.Namespace) -> int:
     from hutong.federation.hub import describe_node
+    from hutong.tlog.witness import newest_checkpoint
 
     node = _open(args)
-    try:
-        print(json.dumps(asdict(describe_node(node)), ensure_ascii=False, indent=2))
+    try:  # the log's newest checkpoint rides along (not in the trust list): the hub pins it at join
+        print(json.dumps({**asdict(describe_node(node)), "log_checkpoint": newest_checkpoint(node)},
+                         ensure_ascii=False, indent=2))
     finally:
         node.close()
     return 0
@@ -53,7 +55,7 @@ def _add(args: argparse.Namespace) -> int:
     node = _open(args)
     try:
         entry = MemberEntry.from_dict(raw)
-        add_member(node, entry)
+        add_member(node, entry, log_checkpoint=str(raw.get("log_checkpoint") or ""))
         _say(args, f"member {entry.node_id} added; publish to make it effective", node_id=entry.node_id,
              added=True)
     finally:

@@ -21,7 +21,7 @@ from hutong.federation.registry import member_entries
 from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
-from hutong.tlog.witness import witness_vkey
+from hutong.tlog.witness import bind_at_join, witness_vkey
 from hutong.verify import jose
 
 
@@ -47,8 +47,13 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
     )
 
 
-def add_member(node: Node, entry: MemberEntry, *, actor: str = "operator") -> None:
-    """Add or update a member (takes effect at the next publication)."""
+def add_member(node: Node, entry: MemberEntry, *, actor: str = "operator", log_checkpoint: str = "") -> None:
+    """Add or update a member (takes effect at the next publication).
+
+    ``log_checkpoint`` (the descriptor's, see ``hutong.tlog.witness.bind_at_join``) pins the member's
+    audit log as it is at join: its later checkpoints must extend it."""
+    if log_checkpoint:
+        bind_at_join(node, entry.node_id, entry.log_key, log_checkpoint)
     with node.db.session() as s:
         row = s.get(FederationMember, entry.node_id)
         action = "federation.member.update" if row else "federation.member.add"

@@ -24,6 +24,7 @@ from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from hutong import logs
 from hutong.errors import HutongError
 from identity_svc.core import Identity
 from identity_svc.platforms import PlatformInfo, authenticate_platform, get_platform
@@ -155,6 +156,12 @@ class Provider(AuthorizationServer):  # type: ignore[misc]
         super().__init__(scopes_supported=None)
         self.idn = idn
         self.register_grant(CodeGrant, [S256Required()])
+
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Client:
+        """authlib's client authentication; the platform it proved is then the caller of the access line."""
+        client: Client = super().authenticate_client(request, methods, endpoint)
+        logs.set_caller("platform", client.get_client_id())
+        return client
 
     def query_client(self, client_id: str) -> Client | None:
         try:

@@ -1,9 +1,10 @@
 """The integrator: gives committed events their leaf index in batches and signs one checkpoint per batch.
 
 One batch is one database transaction: take the log's lock, read the newest checkpoint's frontier,
-number the oldest unsequenced events after it, hash them into the tree, sign the new checkpoint in
-the HSM and store it. Killed half-way, the transaction rolls back: no event is lost (they stay
-unsequenced and the next batch takes them) and no half batch is left.
+number the oldest unsequenced events after it with one set-based UPDATE, hash them into the tree
+(storing the perfect subtrees the batch completes, for proofs), sign the new checkpoint in the HSM
+and store it. Killed half-way, the transaction rolls back: no event is lost (they stay unsequenced
+and the next batch takes them) and no half batch is left.
 
 Several server processes each run an integrator thread; the lock makes them take turns
 (PostgreSQL: a transaction-scoped advisory lock, tried, not waited for; SQLite: the write lock
@@ -17,14 +18,14 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
-from hutong.audit import AuditRecord, leaf_entry
+from hutong.audit import EVENTS, AuditRecord, leaf_entry
 from hutong.db import Database
 from hutong.tlog import merkle
-from hutong.tlog.models import LogCheckpoint, LogKey
+from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, LogKey, TreeNode
 from hutong.tlog.note import Checkpoint, origin_for, sign, signer_key
 
 log = logging.getLogger("hutong.tlog")
@@ -37,6 +38,31 @@ DEFAULT_INTERVAL = 0.2  # seconds between polls when there is nothing to do
 
 def latest_checkpoint(s: Session) -> LogCheckpoint | None:
     return s.scalars(select(LogCheckpoint).order_by(LogCheckpoint.tree_size.desc()).limit(1)).first()
+
+
+# What a leaf commits to, plus the event's insertion number: selected as plain rows, not ORM objects.
+_EVENT_COLUMNS = (AuditRecord.seq, AuditRecord.at, AuditRecord.actor, AuditRecord.action, AuditRecord.target,
+                  AuditRecord.outcome, AuditRecord.details, AuditRecord.request_id, AuditRecord.legacy_hash)
+
+# The seq range bounds the join to the batch's rows (an index range), never the whole table.
+_NUMBER_PG = text("UPDATE audit_events AS e SET leaf_index = v.leaf_index, leaf_hash = v.leaf_hash "
+                  "FROM unnest(CAST(:seqs AS bigint[]), CAST(:indexes AS bigint[]), CAST(:hashes AS varchar[])) "
+                  "AS v(seq, leaf_index, leaf_hash) WHERE e.seq = v.seq AND e.seq BETWEEN :lo AND :hi")
+
+_NUMBER_ONE = (update(EVENTS).where(EVENTS.c.seq == bindparam("s"))
+               .values(leaf_index=bindparam("i"), leaf_hash=bindparam("h")))
+
+
+def _number(s: Session, seqs: list[int], first: int, leaves: list[bytes]) -> None:
+    """Give events ``seqs`` leaf indexes ``first``, ``first + 1``, ... and their leaf hashes, set-based:
+    one UPDATE for the whole batch on PostgreSQL, one prepared statement run per row on SQLite."""
+    indexes = list(range(first, first + len(seqs)))
+    hashes = [leaf.hex() for leaf in leaves]
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(_NUMBER_PG, {"seqs": seqs, "indexes": indexes, "hashes": hashes, "lo": seqs[0], "hi": seqs[-1]})
+    else:
+        s.connection().execute(_NUMBER_ONE, [{"s": q, "i": i, "h": h}
+                                             for q, i, h in zip(seqs, indexes, hashes, strict=True)])
 
 
 def _try_lock(s: Session) -> bool:
@@ -77,16 +103,17 @@ class Integrator:
             last = latest_checkpoint(s)
             size = last.tree_size if last else 0
             frontier = [bytes.fromhex(h) for h in json.loads(last.frontier)] if last else []
-            rows = list(s.scalars(select(AuditRecord).where(AuditRecord.leaf_index.is_(None))
-                                  .order_by(AuditRecord.seq).limit(self.batch)))
+            rows = s.execute(select(*_EVENT_COLUMNS).where(AuditRecord.leaf_index.is_(None))
+                             .order_by(AuditRecord.seq).limit(self.batch)).all()
             if not rows:
                 return 0
-            leaves = []
-            for i, rec in enumerate(rows):
-                leaf = merkle.leaf_hash(leaf_entry(rec, size + i))
-                rec.leaf_index, rec.leaf_hash = size + i, leaf.hex()
-                leaves.append(leaf)
-            frontier = merkle.frontier_extend(frontier, size, leaves)
+            leaves = [merkle.leaf_hash(leaf_entry(row, size + i)) for i, row in enumerate(rows)]
+            _number(s, [row.seq for row in rows], size, leaves)
+            completed: list[merkle.Node] = []
+            frontier = merkle.frontier_extend(frontier, size, leaves, completed, TILE_LEVEL)
+            if completed:
+                s.execute(insert(TreeNode), [
+                    {"level": level, "idx": idx, "hash": node.hex()} for level, idx, node in completed])
             new_size, root = size + len(rows), merkle.frontier_root(frontier)
             note = sign(Checkpoint(self.origin, new_size, root), self.origin, signer)
             s.add(LogCheckpoint(tree_size=new_size, root_hash=root.hex(),

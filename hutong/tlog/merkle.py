@@ -9,7 +9,7 @@ proof, ``PROOF(m, D[n])`` the consistency proof; the checking algorithms are §2
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -43,14 +43,25 @@ def root(leaves: Sequence[bytes]) -> bytes:
 # and compute the new root without reading any earlier leaf.
 
 
-def frontier_extend(frontier: list[bytes], size: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """The frontier of the tree of ``size`` leaves after appending ``leaves``."""
+# A complete perfect subtree: (level, index, root) covers leaves [index << level, (index + 1) << level).
+Node = tuple[int, int, bytes]
+
+
+def frontier_extend(frontier: list[bytes], size: int, leaves: Sequence[bytes],
+                    completed: list[Node] | None = None, min_level: int = 1) -> list[bytes]:
+    """The frontier of the tree of ``size`` leaves after appending ``leaves``.
+
+    Every perfect subtree the appended leaves complete at ``min_level`` or above is added to
+    ``completed`` (the integrator stores them, so proofs need not reread the leaves under them)."""
     stack = list(frontier)
     for leaf in leaves:
-        node, n = leaf, size
+        node, n, level = leaf, size, 0
         while n & 1:  # merge equal-sized perfect subtrees, like a binary counter's carry
             node = node_hash(stack.pop(), node)
             n >>= 1
+            level += 1
+            if completed is not None and level >= min_level:
+                completed.append((level, n, node))
         stack.append(node)
         size += 1
     return stack
@@ -66,15 +77,70 @@ def frontier_root(frontier: Sequence[bytes]) -> bytes:
 
 
 # -- proofs (RFC 9162 §2.1.3.1 and §2.1.4.1) --------------------------------------------------------
+# The proof algorithms need MTH of ranges [lo, hi) only; ``Subtree`` gives it. Over a list of leaves it
+# hashes the range; the prover's gives it from stored perfect subtrees (``perfect_pieces``).
+
+Subtree = Callable[[int, int], bytes]
 
 
-def _subtree(leaves: Sequence[bytes], lo: int, hi: int) -> bytes:
-    return root(leaves[lo:hi])
+def _over(leaves: Sequence[bytes]) -> Subtree:
+    return lambda lo, hi: root(leaves[lo:hi])
+
+
+def perfect_pieces(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The aligned perfect subtrees (level, index) whose concatenation is the range [lo, hi), largest first.
+
+    Every range the proof algorithms ask for starts at a multiple of a power of two at least as large
+    as itself, so its pieces follow its size's set bits and ``join`` rebuilds its MTH from them."""
+    pieces, at = [], lo
+    while at < hi:
+        level = (hi - at).bit_length() - 1
+        while at & ((1 << level) - 1):  # not aligned at this size: a smaller piece first
+            level -= 1
+        pieces.append((level, at >> level))
+        at += 1 << level
+    return pieces
+
+
+def join(roots: Sequence[bytes]) -> bytes:
+    """MTH of a range from its pieces' roots (largest first): the right edge folds from the right."""
+    return frontier_root(roots)
 
 
 def inclusion_path(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]): the audit path of leaf ``index`` in the tree of ``leaves``."""
-    n = len(leaves)
+    return inclusion_path_by(index, len(leaves), _over(leaves))
+
+
+def consistency_path(first: int, leaves: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) for the tree of ``leaves`` (size n) and its prefix of ``first`` leaves."""
+    return consistency_path_by(first, len(leaves), _over(leaves))
+
+
+def _recorder(out: list[tuple[int, int]]) -> Subtree:
+    def record(lo: int, hi: int) -> bytes:
+        out.append((lo, hi))
+        return b""
+
+    return record
+
+
+def inclusion_ranges(index: int, n: int) -> list[tuple[int, int]]:
+    """The ranges whose MTH make up PATH(index, D[n]), in proof order."""
+    out: list[tuple[int, int]] = []
+    inclusion_path_by(index, n, _recorder(out))
+    return out[::-1]  # recorded as computed; the path is reversed (leaf first) at the end
+
+
+def consistency_ranges(first: int, n: int) -> list[tuple[int, int]]:
+    """The ranges whose MTH make up PROOF(first, D[n]), in proof order."""
+    out: list[tuple[int, int]] = []
+    consistency_path_by(first, n, _recorder(out))
+    return out
+
+
+def inclusion_path_by(index: int, n: int, _subtree: Subtree) -> list[bytes]:
+    """PATH(m, D[n]) with subtree roots from ``_subtree``."""
     if not 0 <= index < n:
         raise ValueError("leaf index out of range")
     path: list[bytes] = []
@@ -82,18 +148,17 @@ def inclusion_path(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     while hi - lo > 1:
         k = _split(hi - lo)
         if m < k:
-            path.append(_subtree(leaves, lo + k, hi))
+            path.append(_subtree(lo + k, hi))
             hi = lo + k
         else:
-            path.append(_subtree(leaves, lo, lo + k))
+            path.append(_subtree(lo, lo + k))
             lo, m = lo + k, m - k
     path.reverse()  # RFC order: from the leaf up to the root
     return path
 
 
-def consistency_path(first: int, leaves: Sequence[bytes]) -> list[bytes]:
-    """PROOF(m, D[n]) for the tree of ``leaves`` (size n) and its prefix of ``first`` leaves."""
-    n = len(leaves)
+def consistency_path_by(first: int, n: int, _subtree: Subtree) -> list[bytes]:
+    """PROOF(m, D[n]) with subtree roots from ``_subtree``."""
     if not 0 < first <= n:
         raise ValueError("first tree size out of range")
     out: list[bytes] = []
@@ -102,15 +167,15 @@ def consistency_path(first: int, leaves: Sequence[bytes]) -> list[bytes]:
         size = hi - lo
         if m == size:
             if not complete:
-                out.append(_subtree(leaves, lo, hi))
+                out.append(_subtree(lo, hi))
             return
         k = _split(size)
         if m <= k:
             subproof(m, lo, lo + k, complete)
-            out.append(_subtree(leaves, lo + k, hi))
+            out.append(_subtree(lo + k, hi))
         else:
             subproof(m - k, lo + k, hi, False)
-            out.append(_subtree(leaves, lo, lo + k))
+            out.append(_subtree(lo, lo + k))
 
     subproof(first, 0, n, True)
     return out

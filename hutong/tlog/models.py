@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, String, Text
+from sqlalchemy import BigInteger, DateTime, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hutong.db import Base
@@ -42,3 +42,19 @@ class CosignedCheckpoint(Base):
     root_hash: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Perfect subtrees of 2**TILE_LEVEL leaves and up are stored as the integrator completes them; a proof
+# reads one row per subtree it needs and at most 2**TILE_LEVEL - 1 leaf hashes per range below that
+# level, O(log n) rows in all. Storing each level from 4 costs about one row per eight events.
+TILE_LEVEL = 4
+
+
+class TreeNode(Base):
+    """The root of the complete perfect subtree covering leaves [idx << level, (idx + 1) << level)."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,16 +1,18 @@
 """Inclusion and consistency proofs, always against a checkpoint the node signed.
 
 Proofs are answered only for tree sizes that have a checkpoint, so an auditor checks each one
-against a signed root. Before answering, the root recomputed from the stored leaf hashes must
-equal the checkpoint's: a log damaged in the database answers ``AUDIT_LOG_INCONSISTENT``, never a
-proof that would not verify.
+against a signed root. A proof is built from the perfect subtrees the integrator stored
+(``TreeNode``, from ``TILE_LEVEL`` up) and the few leaf hashes below that level: O(log n) rows
+read, not the whole log. Before answering, the node checks the proof itself against the signed
+root(s): a log damaged in the database answers ``AUDIT_LOG_INCONSISTENT``, never a proof that
+would not verify.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from hutong.audit import AuditRecord
@@ -18,7 +20,7 @@ from hutong.db import Database
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
 from hutong.tlog import merkle
 from hutong.tlog.integrator import latest_checkpoint
-from hutong.tlog.models import LogCheckpoint
+from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, TreeNode
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,46 @@ def _checkpoint(s: Session, size: int) -> LogCheckpoint:
     return cp
 
 
-def _leaves(s: Session, cp: LogCheckpoint) -> list[bytes]:
-    hashes = list(s.scalars(select(AuditRecord.leaf_hash).where(AuditRecord.leaf_index < cp.tree_size)
-                            .order_by(AuditRecord.leaf_index)))
-    leaves = [bytes.fromhex(h) for h in hashes if h]
-    if len(leaves) != cp.tree_size or merkle.root(leaves).hex() != cp.root_hash:
-        raise FailedPrecondition("AUDIT_LOG_INCONSISTENT",
-                                 f"the stored log does not match its checkpoint of size {cp.tree_size}: "
-                                 "run hutong audit verify")
-    return leaves
+def _inconsistent(size: int) -> FailedPrecondition:
+    return FailedPrecondition("AUDIT_LOG_INCONSISTENT",
+                              f"the stored log does not match its checkpoint of size {size}: run hutong audit verify")
+
+
+def _roots(s: Session, ranges: list[tuple[int, int]], size: int) -> list[bytes]:
+    """MTH of each leaf range, from stored subtrees (two queries, O(log n) rows)."""
+    pieces = {r: merkle.perfect_pieces(*r) for r in ranges}
+    wanted = {p for ps in pieces.values() for p in ps}
+    nodes = sorted(p for p in wanted if p[0] >= TILE_LEVEL)
+    leaf_indexes = sorted({i for level, idx in wanted if level < TILE_LEVEL
+                           for i in range(idx << level, (idx + 1) << level)})
+    stored: dict[tuple[int, int], bytes] = {}
+    if nodes:
+        rows = s.execute(select(TreeNode.level, TreeNode.idx, TreeNode.hash)
+                         .where(tuple_(TreeNode.level, TreeNode.idx).in_(nodes)))
+        stored = {(r.level, r.idx): bytes.fromhex(r.hash) for r in rows}
+    leaves: dict[int, bytes] = {}
+    if leaf_indexes:
+        rows = s.execute(select(AuditRecord.leaf_index, AuditRecord.leaf_hash)
+                         .where(AuditRecord.leaf_index.in_(leaf_indexes)))
+        leaves = {r.leaf_index: bytes.fromhex(r.leaf_hash) for r in rows if r.leaf_hash}
+
+    def piece(level: int, idx: int) -> bytes:
+        if level >= TILE_LEVEL:
+            return stored[(level, idx)]
+        return merkle.root([leaves[i] for i in range(idx << level, (idx + 1) << level)])
+
+    try:
+        return [merkle.join([piece(*p) for p in pieces[r]]) for r in ranges]
+    except (KeyError, ValueError):  # a stored node or leaf hash is missing or not hex
+        raise _inconsistent(size) from None
+
+
+def _leaf(s: Session, leaf_index: int, size: int) -> bytes:
+    value = s.scalar(select(AuditRecord.leaf_hash).where(AuditRecord.leaf_index == leaf_index))
+    try:
+        return bytes.fromhex(value or "")
+    except ValueError:
+        raise _inconsistent(size) from None
 
 
 def inclusion(db: Database, leaf_index: int, tree_size: int = 0) -> InclusionProof:
@@ -68,9 +101,11 @@ def inclusion(db: Database, leaf_index: int, tree_size: int = 0) -> InclusionPro
         if not 0 <= leaf_index < cp.tree_size:
             raise InvalidArgument("LEAF_INDEX_OUT_OF_RANGE",
                                   f"leaf index {leaf_index} is not in a tree of {cp.tree_size} records")
-        leaves = _leaves(s, cp)
-    return InclusionProof(leaf_index, cp.tree_size, leaves[leaf_index], merkle.inclusion_path(leaf_index, leaves),
-                          cp.note)
+        leaf = _leaf(s, leaf_index, cp.tree_size)
+        path = _roots(s, merkle.inclusion_ranges(leaf_index, cp.tree_size), cp.tree_size)
+    if not merkle.verify_inclusion(leaf_index, cp.tree_size, leaf, path, bytes.fromhex(cp.root_hash)):
+        raise _inconsistent(cp.tree_size)
+    return InclusionProof(leaf_index, cp.tree_size, leaf, path, cp.note)
 
 
 def consistency(db: Database, first: int, second: int = 0) -> ConsistencyProof:
@@ -81,8 +116,11 @@ def consistency(db: Database, first: int, second: int = 0) -> ConsistencyProof:
             raise InvalidArgument("TREE_SIZES_INVALID",
                                   f"first tree size must be between 1 and {new.tree_size}, not {first}")
         old = _checkpoint(s, first)
-        leaves = _leaves(s, new)
-    return ConsistencyProof(first, new.tree_size, merkle.consistency_path(first, leaves), old.note, new.note)
+        path = _roots(s, merkle.consistency_ranges(first, new.tree_size), new.tree_size)
+    if not merkle.verify_consistency(first, new.tree_size, bytes.fromhex(old.root_hash), bytes.fromhex(new.root_hash),
+                                     path):
+        raise _inconsistent(new.tree_size)
+    return ConsistencyProof(first, new.tree_size, path, old.note, new.note)
 
 
 def leaf_of_event(db: Database, seq: int) -> int:

@@ -2,7 +2,8 @@
 
 Walks the sequenced events in leaf order, recomputing each leaf hash from the record itself (the
 leaf commits to its index, so an edited *or moved* record is named), growing the tree and comparing
-its root with each signed checkpoint and with each checkpoint the hub cosigned. Deleted records
+its root with each signed checkpoint and with each checkpoint the hub cosigned, and each perfect
+subtree it regrows with the one stored for proofs. Deleted records
 show as a gap, or -- at the tail -- as a signed checkpoint larger than the log. Someone who also
 rewrote the stored leaf hashes is caught by the first checkpoint whose root no longer matches:
 the report then names that checkpoint's batch, the finest place the signatures can pin.
@@ -13,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from hutong.audit import AuditRecord, leaf_entry
 from hutong.db import Database
 from hutong.errors import HutongError
 from hutong.tlog import merkle
-from hutong.tlog.models import CosignedCheckpoint, LogCheckpoint, LogKey
+from hutong.tlog.models import TILE_LEVEL, CosignedCheckpoint, LogCheckpoint, LogKey, TreeNode
 from hutong.tlog.note import Note, VerifierKey, parse_note
 
 
@@ -82,6 +83,20 @@ def _signed_problem(raw: str, size: int, root: bytes, keys: Sequence[VerifierKey
     return ""
 
 
+def _stored_nodes_problem(db: Database, regrown: list[merkle.Node]) -> tuple[int, str] | None:
+    """The first regrown perfect subtree whose stored copy (what proofs are built from) differs."""
+    with db.session(readonly=True) as s:
+        stored = {(n.level, n.idx): n.hash for n in s.execute(
+            select(TreeNode.level, TreeNode.idx, TreeNode.hash)
+            .where(tuple_(TreeNode.level, TreeNode.idx).in_([(lv, i) for lv, i, _ in regrown])))}
+    for level, idx, node in sorted(regrown, key=lambda n: (n[1] << n[0], -n[0])):
+        if stored.get((level, idx)) != node.hex():
+            first, last = idx << level, ((idx + 1) << level) - 1
+            return first, (f"the stored subtree over records {first}..{last} is missing or altered: the records "
+                           "verify, but proofs over them are refused until it is restored")
+    return None
+
+
 def verify_log(db: Database, *, keys: Sequence[VerifierKey] | None = None, batch: int = 5000) -> LogReport:
     """Check the log; ``keys`` are the log's verifier keys (default: those recorded in the database)."""
     with db.session(readonly=True) as s:
@@ -121,6 +136,13 @@ def verify_log(db: Database, *, keys: Sequence[VerifierKey] | None = None, batch
             mark_i += 1
         return None
 
+    completed: list[merkle.Node] = []  # perfect subtrees regrown, to compare with the stored ones in chunks
+
+    def check_nodes() -> LogReport | None:
+        problem = _stored_nodes_problem(db, completed)
+        completed.clear()
+        return bad(problem[0], problem[1]) if problem else None
+
     for rec in _leaves(db, batch):
         index = rec.leaf_index
         assert index is not None
@@ -129,11 +151,15 @@ def verify_log(db: Database, *, keys: Sequence[VerifierKey] | None = None, batch
         leaf = merkle.leaf_hash(leaf_entry(rec, index))
         if rec.leaf_hash != leaf.hex():
             return bad(index, f"record {index} was altered or moved after it was logged")
-        frontier = merkle.frontier_extend(frontier, size, [leaf])
+        frontier = merkle.frontier_extend(frontier, size, [leaf], completed, TILE_LEVEL)
         size += 1
         counts["records"] = size
         if (report := check_marks()) is not None:
             return report
+        if len(completed) >= 500 and (report := check_nodes()) is not None:
+            return report
+    if completed and (report := check_nodes()) is not None:
+        return report
     if mark_i < len(marks):
         m = marks[mark_i]
         return bad(size, f"records {size}..{m.size - 1} are missing: a {m.label} covers {m.size} records")

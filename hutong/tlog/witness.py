@@ -7,6 +7,15 @@ the witness name) and keeps the result. Members fetch cosigned checkpoints -- th
 members' -- check both signatures and keep them; ``hutong audit verify`` then compares a node's
 own tree with every checkpoint the hub cosigned for it.
 
+Where the hub's knowledge of a log starts. A member's history before the hub first saw it is
+only as good as the member's word, so the hub pins it as early as it can: at federation join, the
+member's descriptor carries its newest signed checkpoint (``hutong federation describe``), and
+``bind_at_join`` cosigns and keeps it before the member ever publishes; every later checkpoint
+must extend it. A member added without one (an older descriptor) has its first published
+checkpoint accepted on trust -- signed by its listed log key, cosigned, and recorded in the hub's
+audit log as ``tlog.witness.first-seen`` with the whole note -- and bound from then on. Either
+way a member that later presents a rewritten or forked history is refused and reported.
+
 A node that rewrote or forked its history cannot get the hub to cosign the new history: the
 consistency proof fails (or the same size comes with another root). The hub refuses with
 ``CHECKPOINT_INCONSISTENT`` and keeps the evidence (both checkpoints) in its own audit log.
@@ -75,6 +84,43 @@ def cosigned(hub: Node, origin: str) -> str:
     return row.note if row else ""
 
 
+def newest_checkpoint(node: Node) -> str:
+    """This node's newest signed checkpoint ("" if none), for its member descriptor."""
+    node.tlog.integrate_all()
+    with node.db.session(readonly=True) as s:
+        cp = latest_checkpoint(s)
+    return cp.note if cp else ""
+
+
+def bind_at_join(hub: Node, node_id: str, log_key: str, checkpoint: str) -> None:
+    """The hub's side of a join: cosign and keep the member's checkpoint from its descriptor, so the
+    history up to it is pinned before the member publishes. Checked like any checkpoint; a hub that
+    already witnessed this log keeps what it has (the member's next publication must extend it)."""
+    note = parse_note(checkpoint)
+    cp = note.checkpoint
+    if cp.origin != origin_for(node_id):
+        raise InvalidArgument("CHECKPOINT_ORIGIN_MISMATCH",
+                              f"the descriptor's checkpoint is of the log {cp.origin!r}, not {node_id}'s")
+    if not log_key or not VerifierKey.decode(log_key).verifies(note):
+        raise InvalidArgument("CHECKPOINT_SIGNATURE_INVALID",
+                              f"the descriptor's checkpoint is not signed by {node_id}'s log key")
+    with hub.db.session() as s:
+        held = s.get(CosignedCheckpoint, (cp.origin, cp.size))
+        if held is not None and held.root_hash != cp.root.hex():
+            fork = f"size {cp.size} was cosigned with another root"
+        else:
+            if _latest_cosigned(s, cp.origin) is None:
+                out = cosign(note, witness_name(hub.id), hub.tlog.signer())
+                s.add(CosignedCheckpoint(origin=cp.origin, tree_size=cp.size, root_hash=cp.root.hex(),
+                                         note=out.render(), received_at=datetime.now(UTC)))
+                audit.append(s, actor=node_id, action="tlog.witness.bind-at-join", target=cp.origin,
+                             details={"tree_size": cp.size, "root": cp.root.hex()})
+            return
+    _report_fork(hub, node_id, held.note, checkpoint, fork)
+    raise FailedPrecondition("CHECKPOINT_INCONSISTENT",
+                             f"{node_id}'s log was rewritten or forked: {fork}; the evidence is kept in the hub's log")
+
+
 def add_checkpoint(hub: Node, checkpoint: str, old_size: int, proof: list[bytes]) -> str:
     """The hub's side: check a member's checkpoint and cosign it (returns the cosigned note)."""
     note = parse_note(checkpoint)
@@ -105,8 +151,10 @@ def add_checkpoint(hub: Node, checkpoint: str, old_size: int, proof: list[bytes]
             out = cosign(note, witness_name(hub.id), hub.tlog.signer())
             s.add(CosignedCheckpoint(origin=cp.origin, tree_size=cp.size, root_hash=cp.root.hex(), note=out.render(),
                                      received_at=datetime.now(UTC)))
-            audit.append(s, actor=node_id, action="tlog.witness.cosign", target=cp.origin,
-                         details={"tree_size": cp.size, "root": cp.root.hex()})
+            # A log the hub never saw (no checkpoint at join): accepted on trust, on the record in full.
+            audit.append(s, actor=node_id, action="tlog.witness.cosign" if last else "tlog.witness.first-seen",
+                         target=cp.origin, details={"tree_size": cp.size, "root": cp.root.hex(),
+                                                    **({} if last else {"checkpoint": checkpoint})})
             return out.render()
     _report_fork(hub, node_id, last.note if last else "", checkpoint, fork)
     raise FailedPrecondition("CHECKPOINT_INCONSISTENT",

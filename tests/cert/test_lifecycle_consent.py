@@ -13,9 +13,10 @@ from cert_svc import catalogue
 from cert_svc.models import ConsentRow
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.errors import FailedPrecondition
+from hutong.identifiers import build_certificate_id
 from hutong_client.cert import CertClient
 
-from .conftest import PERSON_ID, TTL, Env, diploma_fields
+from .conftest import ISSUER_USCC, PERSON_ID, TTL, Env, diploma_fields
 from .test_issue import issue, reason_of
 
 
@@ -100,3 +101,21 @@ def test_consent_is_for_its_stated_purpose_only_and_refusals_reach_the_holders_l
     assert stored == ["PURPOSE_NOT_CONSENTED"]
     assert platform.get(cert.identifier, "入学资格审核").identifier == cert.identifier  # the stated purpose works
     assert alice.access_log()[0].action == "read"
+
+
+def test_who_reads_without_consent(env: Env) -> None:
+    """The issuing department (its platform, or a member acting for it) and the holder read a certificate directly
+    and unrecorded; another department's platform reads only within a consent; a stranger not at all."""
+    cert = issue(env)  # a business licence of ISSUER_USCC
+    for metadata in (env.issuer, env.issuer_person):
+        read = CertClient(env.channel, metadata=metadata).get(cert.identifier)
+        assert (read.identifier, read.jws) == (cert.identifier, cert.jws)
+    assert reason_of(lambda: CertClient(env.channel, metadata=env.other_issuer).get(cert.identifier, "audit"))[1] \
+        == "NO_CONSENT"
+    assert reason_of(lambda: CertClient(env.channel, metadata=env.bob).get(cert.identifier)) \
+        == (grpc.StatusCode.PERMISSION_DENIED, "NOT_CERT_HOLDER")
+    assert reason_of(lambda: CertClient(env.channel, metadata=env.issuer).get(cert.identifier + "X"))[0] \
+        == grpc.StatusCode.INVALID_ARGUMENT
+    unknown = str(build_certificate_id(catalogue.BUSINESS_LICENCE, ISSUER_USCC, "0" * 20, 1))
+    assert reason_of(lambda: CertClient(env.channel, metadata=env.issuer).get(unknown)) \
+        == (grpc.StatusCode.NOT_FOUND, "CERT_NOT_FOUND")

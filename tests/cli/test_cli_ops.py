@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hutong.seal.v1 import seal_pb2
 from hutong_client import Hutong
@@ -88,7 +89,8 @@ def test_wrong_data_dir_says_so(run: Run, tmp_path: Path) -> None:
 
 
 def test_a_token_file_that_holds_no_token(world: World, run: Run, tmp_path: Path) -> None:
-    for name, content in (("binary", bytes(range(256))), ("words", b"hello world\n"), ("pem", b"-----BEGIN X\n")):
+    for name, content in (("binary", bytes(range(256))), ("words", b"hello world\n"), ("pem", b"-----BEGIN X\n"),
+                          ("empty", b"\n")):
         path = tmp_path / name
         path.write_bytes(content)
         code, _, err = run("seal", "list", "--target", world.target, "--token-file", str(path))
@@ -206,16 +208,35 @@ def _leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) 
     return found
 
 
-def test_every_command_answers_json_unless_its_output_already_is_machine_readable(run: Run, tmp_path: Path) -> None:
+def test_every_command_answers_json_unless_its_output_already_is_machine_readable(run: Run, node: Any) -> None:
     from hutong import cli
 
     commands = _leaf_commands(cli.build_parser())
     assert len(commands) > 40
     without = {name for name, options in commands.items() if "--json" not in options}
-    assert without == NO_JSON | HSM_PENDING
-    code, out, err = run("node", "init", "--data-dir", str(tmp_path / "n"), "--node-id", "cp-node", "--json")
-    assert code == 0, err
-    code, out, err = run("audit", "checkpoint", "--data-dir", str(tmp_path / "n"), "--json")
+    assert without <= NO_JSON | HSM_PENDING, f"write commands without --json: {without - NO_JSON - HSM_PENDING}"
+    assert without >= NO_JSON, "a command gained --json: take it out of NO_JSON"
+    node.audit.record(actor="tester", action="thing.do")
+    code, out, err = run("audit", "checkpoint", "--data-dir", str(node.config.data_dir), "--json")
     assert code == 0, err
     answer = json.loads(out)
-    assert answer["sequenced"] >= 1 and answer["checkpoint"].startswith("hutong.node/cp-node/")
+    assert answer["sequenced"] >= 1 and answer["checkpoint"].startswith(f"hutong.node/{node.id}/")
+
+
+def test_platform_credentials_that_cannot_be_metadata_are_named(world: World) -> None:
+    """A secret with a line break inside, a client id in Chinese: one clear line, never gRPC's "Invalid metadata"
+    (and its C core's trace on stderr). Run as a real process: the C core writes to file descriptor 2."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HUTONG_")}
+    cases = ((["--client-id", "portal"], {"HUTONG_CLIENT_SECRET": "first\nsecond"}, "CLIENT_SECRET_INVALID"),
+             (["--client-id", "portal"], {"HUTONG_CLIENT_SECRET": "密钥"}, "CLIENT_SECRET_INVALID"),
+             (["--client-id", "门户"], {"HUTONG_CLIENT_SECRET": world.portal_secret}, "CLIENT_ID_INVALID"))
+    for args, env, reason in cases:
+        proc = subprocess.run([sys.executable, "-m", "hutong.cli", "seal", "list", "--target", world.target, *args],
+                              capture_output=True, text=True, env={**base, **env}, timeout=60)
+        assert proc.returncode == 2
+        _one_error_line(proc.stderr, reason)
+    # A secret exported with its trailing newline still works (the CLI strips it, as it does for a file).
+    proc = subprocess.run([sys.executable, "-m", "hutong.cli", "cert", "types", "--target", world.target,
+                           "--client-id", "portal"], capture_output=True, text=True,
+                          env={**base, "HUTONG_CLIENT_SECRET": world.portal_secret + "\n"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr

@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -50,15 +52,33 @@ def test_serve_initialises_an_empty_data_dir_and_stops_gracefully(tmp_path: Path
          "--workers", "2"],
         env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    listening = threading.Semaphore(0)
+    lines: list[str] = []
+    errors: list[str] = []
+
+    def read(stream: Any, into: list[str]) -> None:  # both workers announce their port; one may be much later
+        for line in stream:
+            into.append(line)
+            if line.startswith("listening on"):
+                listening.release()
+
+    readers = [threading.Thread(target=read, args=(proc.stdout, lines), daemon=True),
+               threading.Thread(target=read, args=(proc.stderr, errors), daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
         ch = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(ch).result(timeout=90)
         assert _health(ch) == health_pb2.HealthCheckResponse.SERVING
         assert _listed_services(ch) >= SERVICES
         ch.close()
+        assert listening.acquire(timeout=90) and listening.acquire(timeout=90), "both workers should listen"
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        for reader in readers:
+            reader.join(10)
+    out, err = "".join(lines), "".join(errors)
     assert proc.returncode == 0, err
     assert out.count("listening on") == 2
     secrets = data / "secrets"

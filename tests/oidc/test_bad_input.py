@@ -3,6 +3,7 @@ nothing issued (no code, no session). Driven with plain HTTP (httpx), independen
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlencode
 
 import httpx
@@ -66,7 +67,9 @@ def test_missing_openid_scope_and_unregistered_scope(world: World, browser: Brow
                                                              scope="openid id_number")))["error"] == "invalid_scope"
 
 
-def test_wrong_or_missing_verifier_replayed_code_and_wrong_client(world: World, browser: Browser, bad: str) -> None:
+def test_wrong_or_missing_verifier_replayed_code_and_wrong_client(world: World, browser: Browser, bad: str,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="hutong")
     person = world.person()
     verifier, challenge = pkce_pair()
     before = sessions_of(world, bad)
@@ -93,6 +96,12 @@ def test_wrong_or_missing_verifier_replayed_code_and_wrong_client(world: World, 
     code = callback_params(browser.login(browser.authorize_url(bad, challenge=challenge), person))["code"]
     r = exchange(world, bad, code, verifier, secret="wrong")
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    # The edge's access line for it: a refused token call, with its request id; a security event too.
+    lines = [rec for rec in caplog.records if rec.name == "hutong.access"
+             and getattr(rec, "fields", {}).get("method") == "POST /oidc/token"]
+    assert lines[-1].fields["status"] == "UNAUTHENTICATED" and lines[-1].fields["http_status"] == 401  # type: ignore[attr-defined]
+    assert any(rec.name == "hutong.security" and rec.fields.get("method") == "POST /oidc/token"  # type: ignore[attr-defined]
+               for rec in caplog.records)
     r = exchange(world, bad, code, verifier, redirect_uri=world.redirect_uri("rp-other"))
     assert r.json()["error"] == "invalid_grant"
     assert sessions_of(world, bad) == before
@@ -101,6 +110,10 @@ def test_wrong_or_missing_verifier_replayed_code_and_wrong_client(world: World, 
     code = callback_params(browser.login(browser.authorize_url(bad, challenge=challenge), person))["code"]
     first = exchange(world, bad, code, verifier)
     assert first.status_code == 200 and sessions_of(world, bad) == before + 1
+    token_lines = [rec.fields for rec in caplog.records if rec.name == "hutong.access"  # type: ignore[attr-defined]
+                   and getattr(rec, "fields", {}).get("method") == "POST /oidc/token"]
+    assert token_lines[-1]["status"] == "OK" and token_lines[-1]["platform"] == bad  # the client it authenticated
+    assert first.headers["x-request-id"]
     replay = exchange(world, bad, code, verifier)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     info = httpx.get(f"{world.issuer}/oidc/userinfo",

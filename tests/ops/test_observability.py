@@ -151,3 +151,33 @@ def test_metrics_and_json_logs_of_a_multi_worker_node(node_factory: Any, start_n
     assert citizen_id(7) not in "\n".join(lines)
     security = [e for e in entries if e["logger"] == "hutong.security"]
     assert {e["event"] for e in security} >= {"login_failed", "refused"}
+
+
+def test_a_node_that_cannot_listen_says_why_in_its_json_log(node_factory: Any) -> None:
+    """A port in use (the gRPC port, the metrics port) stops start-up with CONFIG_INVALID naming the address and
+    the setting -- not a silent exit (the gRPC case: the node's JSON log had started, so the error is one of
+    its lines, at ERROR), not 'FILE_UNREADABLE: Address already in use' (the metrics case)."""
+    import os
+    import socket
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUTONG_")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        grpc_busy = node_factory(config=IDENTITY_CONFIG)
+        metrics_busy = node_factory("metrics-busy", config=IDENTITY_CONFIG + f'\n[metrics]\nlisten = "{busy}"\n')
+        cases = ((grpc_busy, busy, "set --listen / [server] listen", True),
+                 (metrics_busy, f"127.0.0.1:{free_port()}", "set [metrics] listen", False))
+        for node, listen, setting, in_json_log in cases:
+            proc = subprocess.run([sys.executable, "-m", "hutong.cli", "serve", "--data-dir",
+                                   str(node.config.data_dir), "--listen", listen],
+                                  capture_output=True, text=True, env=env, timeout=120)
+            assert proc.returncode == 2, proc.stderr[-2000:]
+            errors = [line for line in proc.stderr.splitlines() if "CONFIG_INVALID" in line]
+            assert len(errors) == 1 and busy in errors[0] and setting in errors[0], proc.stderr[-2000:]
+            if in_json_log:
+                assert json.loads(errors[0])["level"] == "ERROR"
+            else:
+                assert errors[0].startswith("error: CONFIG_INVALID: the metrics endpoint cannot listen")
