@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from hutong import audit, pki
 from hutong.errors import NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
-from hutong.federation.registry import member_entries
+from hutong.federation.registry import member_entries, members  # noqa: F401 - the hub's registry, read here too
 from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
