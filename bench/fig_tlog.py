@@ -76,7 +76,11 @@ def merkle_append(s: Session, *, actor: str, action: str, target: str, details: 
 
 
 Appender = Callable[..., None]
-APPENDERS: dict[str, Appender] = {"linear": linear_chain_append, "merkle": merkle_append}
+def no_log(s: Session, **_: object) -> None:
+    """The ceiling: the act alone, no audit record (``--ceiling``): what the harness itself allows."""
+
+
+APPENDERS: dict[str, Appender] = {"linear": linear_chain_append, "merkle": merkle_append, "none": no_log}
 PROCESSES = 2
 
 
@@ -186,7 +190,7 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(url: str, *, seconds: float = 5.0, rounds: int = 3) -> tuple[Row, dict[str, object]]:
+def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = False) -> tuple[Row, dict[str, object]]:
     from hutong.node import init_node
 
     data_dir = Path(tempfile.mkdtemp(prefix="hutong-bench-tlog-"))
@@ -202,6 +206,7 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3) -> tuple[Row, dict[s
         subject: list[Load] = []
         baseline: list[Load] = []
         lags: list[float] = []
+        unlogged: list[Load] = []
         with writer_pool() as pool:
             for i in range(rounds):
                 baseline.append(load(url, "linear", seconds, pool=pool, delay=3.0 if i == 0 else 1.0))
@@ -211,6 +216,8 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3) -> tuple[Row, dict[s
                 node.tlog.integrate_all()  # what the integrator had not sequenced yet when the load stopped
                 lags.append(time.perf_counter() - t0)
                 stop.set()
+                if ceiling:
+                    unlogged.append(load(url, "none", seconds, pool=pool, delay=1.0))
         with node.db.session(readonly=True) as s:
             pending = s.scalar(select(func.count()).select_from(audit.AuditRecord)
                                .where(audit.AuditRecord.leaf_index.is_(None)))
@@ -225,6 +232,8 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3) -> tuple[Row, dict[s
     p99_value, p99_base = med(subject, "p99_ms"), med(baseline, "p99_ms")
     cpu_value, cpu_base = med(subject, "writer_cpu_ms"), med(baseline, "writer_cpu_ms")
     per_round = ", ".join(f"{s.rate:.0f}/{b.rate:.0f}" for s, b in zip(subject, baseline, strict=True))
+    if unlogged:
+        per_round += f"; the act alone, no log: {med(unlogged, 'rate'):.0f}/s"
     note = (f"p99 {p99_value:.1f} ms vs {p99_base:.1f} ms (linear chain); writer CPU {cpu_value:.2f} vs "
             f"{cpu_base:.2f} ms per write; rounds (log/chain) {per_round}; integrator drained the rest in "
             f"{max(lags):.2f} s; log verified: {report.ok} ({report.records} records, "
@@ -257,12 +266,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="load time per round and side")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--url", default=None, help="PostgreSQL database URL (default: a throw-away cluster)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also measure the act without any audit record each round (the harness's own limit)")
     args = parser.parse_args()
     if args.url:
-        row, extra = run(args.url, seconds=args.seconds, rounds=args.rounds)
+        row, extra = run(args.url, seconds=args.seconds, rounds=args.rounds, ceiling=args.ceiling)
     else:
         with postgres() as url:
-            row, extra = run(url, seconds=args.seconds, rounds=args.rounds)
+            row, extra = run(url, seconds=args.seconds, rounds=args.rounds, ceiling=args.ceiling)
     print(json.dumps({**row.as_dict(), **extra}, indent=2))
 
 

@@ -69,7 +69,7 @@ def require_operator(principal: Principal) -> None:
 
 def chain(node: Node, issuer: Issuer) -> list[x509.Certificate]:
     """Issuer certificate, issuer CA, root (leaf first)."""
-    return [issuer.certificate, *node.pki.chain(pki.ISSUER_CA)]
+    return [issuer.certificate, *node.pki.issuer_chain(issuer.certificate)]  # the issuer CA key that certified it
 
 
 def chain_der(node: Node, issuer: Issuer) -> list[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,8 @@ class Module:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # Bumped whenever sessions and object handles from before become invalid (fork, re-initialise).
     generation: int = 0
+    initialised: bool = True  # False after a re-initialisation failed (e.g. the token store is gone)
+    recovered_at: float = -1e9  # monotonic time of the last ``recover`` attempt
 
 
 def _after_fork_in_child() -> None:
@@ -59,6 +62,29 @@ def _reinitialise(mod: Module) -> None:
         )
     mod.pid = os.getpid()
     mod.generation += 1
+    mod.initialised = True
+
+
+RECOVER_INTERVAL = 1.0  # seconds between attempts to re-initialise a module whose token went away
+
+
+def recover(mod: Module) -> bool:
+    """Finalise and initialise ``mod`` again (new generation: every session re-opens, every handle is found
+    afresh), at most once per RECOVER_INTERVAL; caller holds ``mod.lock``.
+
+    SoftHSM (and modules of removable tokens) only notices a token store that went away and came back
+    on C_Initialize. Returns True if the module is initialised afterwards and a retry makes sense.
+    """
+    now = time.monotonic()
+    if now - mod.recovered_at < RECOVER_INTERVAL:
+        return False
+    mod.recovered_at = now
+    low = mod.lib.lib
+    low.C_Finalize()
+    rv = low.C_Initialize()
+    mod.generation += 1
+    mod.initialised = rv == LowLevel.CKR_OK
+    return mod.initialised
 
 
 def get_module(path: str) -> Module:

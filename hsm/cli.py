@@ -4,8 +4,10 @@ HSM settings come from ``--module/--token/--pin-file`` or HUTONG_HSM_MODULE, HUT
 HUTONG_HSM_PIN_FILE, HUTONG_HSM_PIN. There is deliberately no PIN option: command lines are visible to
 every user of the machine. Every command, whether it succeeds or fails, is reported to the audit sink.
 
-Rotation: ``rotate --label L`` generates a new key, renames the old one to ``L.retired-<UTC
-YYYYmmddTHHMMSSZ>`` (kept, with its certificate, to verify what it signed) and makes the new key ``L``.
+Rotation: a node's own key (``node.ROLE`` with ``--data-dir``) rolls over through the node in two staged,
+audited steps (see ``hutong.rollover``); any other key: ``rotate --label L`` generates a new key, renames the
+old one to ``L.retired-<UTC YYYYmmddTHHMMSSZ>`` (kept, with its certificate, to verify what it signed) and
+makes the new key ``L``. Errors exit 2, as every ``hutong`` command.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ AuditSink = Callable[[str, str, dict[str, str]], None]  # (action, target, detai
 AuditSinkFactory = Callable[[argparse.Namespace], AuditSink]
 ConfigFactory = Callable[[argparse.Namespace], HsmConfig]
 Handler = Callable[[argparse.Namespace, dict[str, str]], str]  # fills audit details, returns the target
+EXIT_ERROR = 2  # as every ``hutong`` command: 0 success, 2 an error (the one-line ``error: REASON: ...``)
 
 
 def config_from_args(args: argparse.Namespace) -> HsmConfig:
@@ -171,6 +174,23 @@ def _import_cert(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]
     return args.key
 
 
+NODE_KEY_PREFIX = "node."  # a node's own keys: they roll over through the node, never by a raw swap
+
+
+def _rotate_any(args: argparse.Namespace, audit: dict[str, str]) -> str:
+    """A node's key (``node.*`` with --data-dir): the node's staged rollover; any other key: a raw rotation."""
+    if args.label.startswith(NODE_KEY_PREFIX):
+        if args.node_rotate is None or not getattr(args, "data_dir", None):
+            raise FailedPrecondition("NODE_KEY_NEEDS_NODE", f"'{args.label}' is a node key: it rolls over "
+                                     "through its node, name it with --data-dir")
+        return str(args.node_rotate(args, audit))
+    if args.dry_run or args.step != "auto":
+        raise InvalidArgument("INVALID_ARGUMENT", "--dry-run and --step apply to node keys (node.*) only")
+    with KeyManager(args.config_factory(args)) as km:
+        audit["token"] = km.config.token_label
+        return _rotate(km, args, audit)
+
+
 def _rotate(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> str:
     new, retired = km.rotate_key(
         args.label, algorithm=KeyAlgorithm(args.algorithm) if args.algorithm else None
@@ -188,6 +208,9 @@ def _destroy(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) ->
             raise
         info = km.get_secret_key(args.key)
     audit["id"] = info.id.hex()
+    guard = getattr(args, "destroy_guard", None)
+    if guard is not None:
+        guard(args, info.label)  # e.g. a node key still needed to verify what it signed
     if not (args.yes and not sys.stdin.isatty()):
         # Typed confirmation: --yes alone is not enough at a terminal, where a slip is most likely.
         print(
@@ -263,7 +286,7 @@ def _runner(
         except Exception as exc:  # the application's audit log: its errors carry a reason, others only a type
             reason = getattr(exc, "reason", None)
             print(f"error: {exc}" if reason else f"error: AUDIT_UNAVAILABLE: {type(exc).__name__}", file=sys.stderr)
-            return 1
+            return EXIT_ERROR
         try:
             if needs_token:
                 with KeyManager(config_factory(args)) as km:
@@ -276,15 +299,21 @@ def _runner(
         except HsmError as exc:
             details.update(outcome="failed", reason=exc.reason, message=exc.message)
             print(f"error: {exc}", file=sys.stderr)
-            code = 1
+            code = EXIT_ERROR
         except OSError as exc:
             details.update(outcome="failed", reason="IO_ERROR", message=f"{exc.filename}: {exc.strerror}")
             print(f"error: IO_ERROR: {exc.filename}: {exc.strerror}", file=sys.stderr)
-            code = 1
+            code = EXIT_ERROR
         except Exception as exc:  # never a traceback for officers; the type tells an engineer where to look
-            details.update(outcome="failed", reason="INTERNAL", message=type(exc).__name__)
-            print(f"error: INTERNAL: unexpected {type(exc).__name__}", file=sys.stderr)
-            code = 1
+            reason, message = getattr(exc, "reason", None), getattr(exc, "message", None)
+            if isinstance(reason, str) and isinstance(message, str):  # the node's own errors (node_rotate, guard)
+                details.update(outcome="failed", reason=reason, message=message)
+                print(f"error: {reason}: {message}", file=sys.stderr)
+                code = EXIT_ERROR
+            else:
+                details.update(outcome="failed", reason="INTERNAL", message=type(exc).__name__)
+                print(f"error: INTERNAL: unexpected {type(exc).__name__}", file=sys.stderr)
+                code = EXIT_ERROR
         try:
             sink(action, str(target), details)
         except Exception as exc:
@@ -292,7 +321,7 @@ def _runner(
                 f"error: AUDIT_FAILED: the audit log did not record {action} ({type(exc).__name__})",
                 file=sys.stderr,
             )
-            return 1
+            return EXIT_ERROR
         return code
 
     return run
@@ -303,8 +332,13 @@ def register(
     *,
     audit_sink_factory: AuditSinkFactory,  # type: ignore[type-arg]
     config_factory: ConfigFactory = config_from_args,
+    node_rotate: Handler | None = None,
+    destroy_guard: Callable[[argparse.Namespace, str], None] | None = None,
 ) -> None:
-    """Add the ``hsm`` command group; each subcommand sets ``args.func(args) -> exit code``."""
+    """Add the ``hsm`` command group; each subcommand sets ``args.func(args) -> exit code``.
+
+    ``node_rotate`` does the staged rollover of a node's own key (``hsm rotate --data-dir D --label node.*``);
+    ``destroy_guard(args, label)`` raises to keep a key that is still needed."""
     hsm = subparsers.add_parser(
         "hsm", help="HSM officers' commands (keys inside the PKCS#11 token)",
         description="Keys never leave the token; PINs come from a file or HUTONG_HSM_PIN, never the command line. "
@@ -315,7 +349,8 @@ def register(
         "  hutong hsm keygen --data-dir var/node --label dept.seal-2027 --algorithm ec-p256\n"
         "  hutong hsm csr --data-dir var/node --key dept.seal-2027 --subject 'CN=Seal,O=Dept,C=CN' --out seal.csr\n"
         "  hutong hsm import-cert --data-dir var/node --key dept.seal-2027 --cert seal.pem\n"
-        "  hutong hsm rotate --data-dir var/node --label node.token-signing\n"
+        "  hutong hsm rotate --data-dir var/node --label node.token-signing --dry-run\n"
+        "  hutong hsm rotate --data-dir var/node --label node.token-signing   # prepare, then run again: activate\n"
         "  hutong hsm destroy --data-dir var/node --key old-key      # asks you to type the label\n"
         "  hutong hsm list --module /opt/hsm/lib/pkcs11.so --token prod --pin-file /run/secrets/pin",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -366,10 +401,19 @@ def register(
     p = add("import-cert", _import_cert, "store a certificate beside its key")
     p.add_argument("--key", required=True, help="label or pkcs11: URI")
     p.add_argument("--cert", type=Path, required=True, help="PEM or DER file")
-    p = add("rotate", _rotate, "new key under LABEL; the old one becomes LABEL.retired-<UTC time>")
-    p.add_argument("--label", required=True)
+    p = add("rotate", _rotate_any, "roll a key over: a node key (node.ROLE, with --data-dir) in two audited "
+            "steps, prepare (successor published, not used) then activate (used; the old key kept until what "
+            "it signed expires); any other key: new key under LABEL, the old one becomes LABEL.retired-<UTC time>",
+            needs_token=False)
+    p.add_argument("--label", required=True, help="e.g. node.token-signing, node.seal-ca, node.issuer-ca, node.tsa, "
+                   "node.trust-list, node.federation-enc, or a key of your own")
     p.add_argument("--algorithm", choices=algorithms, help="default: the old key's algorithm")
-    p = add("destroy", _destroy, "destroy a key (asks for the label to be typed)")
+    p.add_argument("--step", choices=("auto", "prepare", "activate"), default="auto",
+                   help="node keys: auto (default) prepares if nothing is pending, else activates the pending key")
+    p.add_argument("--dry-run", action="store_true", help="say what the step would do; change nothing")
+    p.set_defaults(node_rotate=node_rotate, config_factory=config_factory)
+    p = add("destroy", _destroy, "destroy a key (asks for the label to be typed); a node key still needed is kept")
+    p.set_defaults(destroy_guard=destroy_guard)
     p.add_argument("--key", required=True, help="label or pkcs11: URI")
     p.add_argument(
         "--yes", action="store_true", help="skip the confirmation, only when stdin is not a terminal"

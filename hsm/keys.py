@@ -23,7 +23,7 @@ from PyKCS11 import LowLevel as L
 from hsm import _objects as objects
 from hsm import errors
 from hsm._bytes import as_bytes
-from hsm._module import Module, clean_label, find_slot, get_module
+from hsm._module import Module, clean_label, find_slot, get_module, recover
 from hsm._objects import Handle, Session
 from hsm.config import HsmConfig
 from hsm.model import (
@@ -66,6 +66,15 @@ _STALE_SESSION = {
     L.CKR_DEVICE_REMOVED,
     L.CKR_TOKEN_NOT_PRESENT,
 }
+# Return codes (and typed errors) that may mean the token went away: worth re-initialising the module.
+_TOKEN_TROUBLE = {
+    *_STALE_SESSION,
+    L.CKR_GENERAL_ERROR,
+    L.CKR_DEVICE_ERROR,
+    L.CKR_TOKEN_NOT_RECOGNIZED,
+    L.CKR_SLOT_ID_INVALID,
+}
+_TROUBLE_REASONS = {errors.HSM_TOKEN_NOT_FOUND, errors.HSM_UNAVAILABLE}
 # SoftHSM 2.6 reports a failed GCM tag check as CKR_GENERAL_ERROR; the standard codes are the others.
 _DECRYPT_FAILED = {L.CKR_ENCRYPTED_DATA_INVALID, L.CKR_ENCRYPTED_DATA_LEN_RANGE, L.CKR_GENERAL_ERROR}
 _GCM_VERSION = b"\x01"
@@ -128,35 +137,58 @@ class KeyManager:
         self._slot = slot
         return session
 
-    def _call(self, operation: str, fn: Callable[[Session], T]) -> T:
+    def _call(self, operation: str, fn: Callable[[Session], T], *, required: bool = False) -> T:
         """Run ``fn`` with the logged-in session under the module lock, mapping PKCS#11 failures."""
         if OBSERVER is None:
-            return self._call_unobserved(operation, fn)
+            return self._call_unobserved(operation, fn, required)
         started, ok = time.perf_counter(), False
         try:
-            result = self._call_unobserved(operation, fn)
+            result = self._call_unobserved(operation, fn, required)
             ok = True
             return result
         finally:
             OBSERVER(operation.split(" ", 1)[0].lower(), time.perf_counter() - started, ok)
 
-    def _call_unobserved(self, operation: str, fn: Callable[[Session], T]) -> T:
+    def _call_unobserved(self, operation: str, fn: Callable[[Session], T], required: bool) -> T:
+        """``_call`` without the metrics observer.
+
+        When the token seems gone (removed, its store moved away, the device restarted) the module is
+        re-initialised -- at most once a second per module -- and the operation tried once more, so a node
+        recovers by itself when the token comes back. ``required``: the key is one the caller cannot work
+        without (a node's own key); its absence then means the token is unavailable, HSM_UNAVAILABLE.
+        """
         if self._closed:
             raise errors.unavailable(f"{operation} failed: the key manager is closed")
         mod = get_module(self.config.module_path)
         with mod.lock:
             for attempt in (1, 2):
                 try:
+                    if not mod.initialised:
+                        raise errors.unavailable(f"{operation} failed: the PKCS#11 module is not initialised")
                     if self._session is None or self._generation != mod.generation:
                         self._session, self._generation = None, mod.generation
                         self._handles.clear()
                         self._session = self._open(mod)
                     return fn(self._session)
                 except PyKCS11.PyKCS11Error as exc:
-                    if attempt == 1 and exc.value in _STALE_SESSION:
+                    if attempt == 1 and exc.value in _STALE_SESSION and mod.initialised:
                         self._session = None
                         continue
-                    raise errors.from_pkcs11(exc, operation) from None
+                    err = errors.from_pkcs11(exc, operation)
+                    if exc.value not in _TOKEN_TROUBLE:
+                        raise err from None
+                except errors.HsmError as exc:
+                    if not (exc.reason in _TROUBLE_REASONS or (required and exc.reason == errors.HSM_KEY_NOT_FOUND)):
+                        raise
+                    err = exc
+                # The token may be gone or back: start the module afresh and try once more.
+                if attempt == 1 and recover(mod):
+                    self._session = None
+                    continue
+                if required:
+                    raise errors.unavailable(f"{operation} failed: the HSM token or its key is not available "
+                                             f"({err.reason}); retrying when the token is back") from None
+                raise err from None
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -237,7 +269,7 @@ class KeyManager:
 
         return self._call(f"generating {req.algorithm.value} key '{req.label}'", run)
 
-    def decrypt_rsa_oaep(self, ref: str | KeyRef, ciphertext: bytes) -> bytes:
+    def decrypt_rsa_oaep(self, ref: str | KeyRef, ciphertext: bytes, *, required: bool = False) -> bytes:
         """RSA-OAEP (SHA-1, MGF1-SHA-1: what SoftHSM 2.6 offers; JWE "RSA-OAEP") decryption inside the token.
 
         Used to receive a content key (e.g. of a federation JWE); the private key never leaves the token.
@@ -253,7 +285,7 @@ class KeyManager:
                     raise errors.decrypt_failed("the encrypted key is not for this key or was altered") from None
                 raise
 
-        return self._call(f"decrypting with key {key.describe()}", run)
+        return self._call(f"decrypting with key {key.describe()}", run, required=required)
 
     def get_or_create_key(self, req: CreateKeyRequest) -> KeyInfo:
         """The key pair labelled ``req.label``, generated from ``req`` when the token has none yet (a key left
@@ -267,11 +299,13 @@ class KeyManager:
         except errors.AlreadyExists:  # made meanwhile by another thread or process: that one is the key
             return self.get_key(req.label)
 
-    def get_key(self, ref: str | KeyRef) -> KeyInfo:
-        """A key pair by label, ``KeyRef`` or ``pkcs11:`` URI (also keys made by other tools)."""
+    def get_key(self, ref: str | KeyRef, *, required: bool = False) -> KeyInfo:
+        """A key pair by label, ``KeyRef`` or ``pkcs11:`` URI (also keys made by other tools).
+
+        ``required``: a key the caller cannot work without; if it is missing the token is unavailable."""
         key = to_ref(ref)
         return self._call(
-            f"reading key {key.describe()}", lambda s: self._pair_info(s, self._private(s, key))
+            f"reading key {key.describe()}", lambda s: self._pair_info(s, self._private(s, key)), required=required
         )
 
     def public_key(self, ref: str | KeyRef) -> PublicKey:
@@ -303,13 +337,13 @@ class KeyManager:
 
         return self._call("listing keys", run)
 
-    def signer(self, ref: str | KeyRef) -> HsmSigner:
-        info = self.get_key(ref)
+    def signer(self, ref: str | KeyRef, *, required: bool = False) -> HsmSigner:
+        info = self.get_key(ref, required=required)
         if info.algorithm is None:
             raise errors.mechanism_unsupported(
                 f"key '{info.label}' is {info.kind}: not supported for signing"
             )
-        return HsmSigner(self, info)
+        return HsmSigner(self, info, required=required)
 
     def _with_handle(self, s: Session, cls: int, ref: KeyRef, use: Callable[[Handle], T]) -> T:
         """Run ``use`` with the (cached) handle of ``ref``: object searches cost ~0.7 ms, signatures less.
@@ -331,11 +365,12 @@ class KeyManager:
                 raise
         raise AssertionError("unreachable")
 
-    def _sign(self, ref: KeyRef, mechanism: Any, data: bytes, operation: str, size: int = 0) -> bytes:
+    def _sign(self, ref: KeyRef, mechanism: Any, data: bytes, operation: str, size: int = 0, *,
+              required: bool = False) -> bytes:
         """Sign with the private key ``ref`` names (used by HsmSigner, which binds ``ref`` to the key's id and
-        knows the signature's ``size``: see ``objects.sign``)."""
+        knows the signature's ``size``: see ``objects.sign``). ``required``: see ``_call_unobserved``."""
         return self._call(operation, lambda s: self._with_handle(
-            s, L.CKO_PRIVATE_KEY, ref, lambda h: objects.sign(s, h, data, mechanism, size)))
+            s, L.CKO_PRIVATE_KEY, ref, lambda h: objects.sign(s, h, data, mechanism, size)), required=required)
 
     # -- secret keys ---------------------------------------------------------------------------
     def create_secret_key(self, req: CreateSecretKeyRequest) -> SecretKeyInfo:
@@ -378,13 +413,13 @@ class KeyManager:
 
         return self._call(f"generating {req.kind} key '{req.label}'", run)
 
-    def get_secret_key(self, ref: str | KeyRef) -> SecretKeyInfo:
+    def get_secret_key(self, ref: str | KeyRef, *, required: bool = False) -> SecretKeyInfo:
         key = to_ref(ref)
         return self._call(
-            f"reading key {key.describe()}", lambda s: self._secret_info(s, self._secret(s, key))
+            f"reading key {key.describe()}", lambda s: self._secret_info(s, self._secret(s, key)), required=required
         )
 
-    def hmac_sha256(self, ref: str | KeyRef, data: bytes) -> bytes:
+    def hmac_sha256(self, ref: str | KeyRef, data: bytes, *, required: bool = False) -> bytes:
         """HMAC-SHA256 computed inside the token (CKM_SHA256_HMAC)."""
         key = to_ref(ref)
 
@@ -392,9 +427,9 @@ class KeyManager:
             mech = PyKCS11.Mechanism(L.CKM_SHA256_HMAC)
             return self._with_handle(s, L.CKO_SECRET_KEY, key, lambda h: as_bytes(s.sign(h, data, mech)))
 
-        return self._call(f"HMAC with key {key.describe()}", run)
+        return self._call(f"HMAC with key {key.describe()}", run, required=required)
 
-    def encrypt(self, ref: str | KeyRef, plaintext: bytes, aad: bytes = b"") -> bytes:
+    def encrypt(self, ref: str | KeyRef, plaintext: bytes, aad: bytes = b"", *, required: bool = False) -> bytes:
         """AES-256-GCM inside the token. Blob: version 0x01 || 12-byte random IV || ciphertext || 16-byte tag.
 
         The version byte is authenticated with ``aad``. Random 96-bit IVs are safe for 2**32 blobs per key.
@@ -414,9 +449,9 @@ class KeyManager:
 
             return _GCM_VERSION + iv + self._with_handle(s, L.CKO_SECRET_KEY, key, use)
 
-        return self._call(f"encrypting with key {key.describe()}", run)
+        return self._call(f"encrypting with key {key.describe()}", run, required=required)
 
-    def decrypt(self, ref: str | KeyRef, blob: bytes, aad: bytes = b"") -> bytes:
+    def decrypt(self, ref: str | KeyRef, blob: bytes, aad: bytes = b"", *, required: bool = False) -> bytes:
         """Inverse of ``encrypt``; HSM_DECRYPT_FAILED if the blob, the key or ``aad`` do not match."""
         key = to_ref(ref)
         if len(blob) < 1 + _GCM_IV_LEN + _GCM_TAG_BITS // 8 or blob[:1] != _GCM_VERSION:
@@ -434,7 +469,7 @@ class KeyManager:
                     ) from None
                 raise
 
-        return self._call(f"decrypting with key {key.describe()}", run)
+        return self._call(f"decrypting with key {key.describe()}", run, required=required)
 
     # -- certificates --------------------------------------------------------------------------
     def import_certificate(self, ref: str | KeyRef, cert: x509.Certificate) -> None:

@@ -96,11 +96,12 @@ def raw_to_der(raw: bytes) -> bytes:
 class HsmSigner:
     """Signs with one key pair of a ``KeyManager``; safe to share between threads."""
 
-    def __init__(self, manager: KeyManager, key: KeyInfo) -> None:
+    def __init__(self, manager: KeyManager, key: KeyInfo, *, required: bool = False) -> None:
         if key.algorithm is None:
             raise errors.mechanism_unsupported(f"key '{key.label}' is {key.kind}: not supported for signing")
         self._manager = manager
         self.key = key
+        self._required = required  # a key the caller cannot work without: missing means HSM_UNAVAILABLE
         self.algorithm: KeyAlgorithm = key.algorithm
         # Worked out once, not per signature. By id if it has one: the signer stays bound to its key even after
         # a rotation relabels it.
@@ -114,7 +115,7 @@ class HsmSigner:
         return self.key.public_key
 
     def _token_sign(self, mechanism: Any, data: bytes) -> bytes:
-        return self._manager._sign(self._ref, mechanism, data, self._operation, self._size)
+        return self._manager._sign(self._ref, mechanism, data, self._operation, self._size, required=self._required)
 
     # -- whole messages ------------------------------------------------------------------------
     def sign(self, data: bytes, *, hash_name: str = "sha256", rsa_padding: RsaPadding = "pkcs1v15") -> bytes:

@@ -26,15 +26,18 @@ _CANDIDATES = (
 SOFTHSM_MODULE: str | None = next((p for p in _CANDIDATES if Path(p).is_file()), None)
 
 
-def write_conf(*, conf_path: Path, tokendir: Path) -> None:
-    """A softhsm2.conf keeping tokens in ``tokendir`` (file backend: plain files, easy to back up)."""
+def write_conf(*, conf_path: Path, tokendir: Path, only_if_changed: bool = False) -> None:
+    """A softhsm2.conf keeping tokens in ``tokendir`` (file backend: plain files, easy to back up).
+
+    SoftHSM wants an absolute path, so a node rewrites it whenever its data directory has moved
+    (``only_if_changed``: leave the file alone when it already says this)."""
+    text = (f"directories.tokendir = {tokendir.resolve()}\nobjectstore.backend = file\nlog.level = ERROR\n"
+            "slots.removable = false\n")
+    if only_if_changed and conf_path.exists() and conf_path.read_text(encoding="utf-8") == text:
+        return
     tokendir.mkdir(parents=True, exist_ok=True, mode=0o700)
     conf_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    conf_path.write_text(
-        f"directories.tokendir = {tokendir.resolve()}\nobjectstore.backend = file\nlog.level = ERROR\n"
-        "slots.removable = false\n",
-        encoding="utf-8",
-    )
+    conf_path.write_text(text, encoding="utf-8")
 
 
 def init_token(

@@ -335,6 +335,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     init.add_argument("--name", default=None, help="node display name (new directories only)")
     json_arg(init)
     init.set_defaults(func=_node_init)
+    from hutong import node_cli
+
+    node_cli.register(node)
 
     serve = sub.add_parser("serve", help="run a node: identity, seal and cert on one port")
     data_dir_arg(serve)
@@ -346,7 +349,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     if wanted is None or wanted == "hsm.cli":
         from hsm.cli import register as register_hsm
 
-        register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config)
+        register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config,
+                     node_rotate=node_cli.node_rotate, destroy_guard=node_cli.destroy_guard)
     for module_name in AREA_CLIS:
         if wanted is not None and module_name != wanted:
             continue

@@ -38,6 +38,7 @@ class ServerSettings:
     tls_key_file: str = ""
     tls_client_ca_file: str = ""  # set to require mTLS
     drain_seconds: float = 0.0  # on SIGTERM: report NOT_SERVING, keep serving this long, then stop (hutong.health)
+    health_interval_seconds: float = 2.0  # how often readiness (database, HSM) is checked for gRPC health
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,8 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        db_file = self.engine.url.database if self.is_sqlite else None
+        self.sqlite_file = Path(db_file) if db_file and db_file != ":memory:" else None
 
     @classmethod
     def sqlite_in(cls, directory: Path) -> Database:
@@ -127,6 +129,7 @@ class Database:
         ``readonly=True`` for transactions that only read: on SQLite they do not queue behind writers.
         Do not open a second session inside a write session on SQLite: it waits for the first one.
         """
+        self._check_file()
         with self._sessions() as s:
             try:
                 if readonly:
@@ -145,6 +148,7 @@ class Database:
         """One transaction on a plain connection, without an ORM session: for the hottest paths (a token
         refresh), where the session's identity map and unit of work cost more than the statements themselves.
         Committed on success, rolled back on any exception; ``readonly`` as in ``session``."""
+        self._check_file()
         try:
             with self.engine.connect() as conn:
                 if readonly:
@@ -154,7 +158,16 @@ class Database:
         except OperationalError as exc:
             raise Unavailable("DATABASE_UNAVAILABLE", "the database cannot be reached") from exc
 
-    def ping(self) -> None:
+    def _check_file(self) -> None:
+        """SQLite: the database file is still where the node keeps it. Pooled connections would otherwise go on
+        reading and writing a file that was moved or deleted under them, unnoticed."""
+        if self.sqlite_file is not None and not self.sqlite_file.exists():
+            raise Unavailable("DATABASE_UNAVAILABLE", f"the database file {self.sqlite_file.name} is missing")
+
+    def ping(self, *, creating: bool = False) -> None:
+        """The database answers (DATABASE_UNAVAILABLE otherwise); ``creating``: SQLite may make the file."""
+        if not creating:
+            self._check_file()
         try:
             with self.engine.connect() as c:
                 c.execute(text("SELECT 1"))
@@ -167,7 +180,7 @@ class Database:
         """Bring the schema to the newest Alembic revision."""
         from alembic import command  # Alembic only when the schema is brought up, never per request
 
-        self.ping()
+        self.ping(creating=True)
         command.upgrade(alembic_config(self.url), "head")
 
     def dispose(self) -> None:

@@ -6,7 +6,11 @@ raises a ``HutongError`` whose reason says what is wrong); ``HealthMonitor`` run
 a background thread, sets the status of the whole server ("") and of every service, and logs each
 transition once.
 
-The node's checks: the database answers; the HSM token opens with the node's token key on it; on a
+Checks never repair anything themselves: the HSM key manager re-opens its module and session on the
+next call (the token came back), the database pool reconnects; the monitor only notices when that works
+again, and health turns SERVING by itself.
+
+The node's checks: the database answers; the HSM token opens with every active node key on it; on a
 federation member, the trust list is held and not stale past its grace period (a member that cannot
 verify other nodes' artefacts should not take calls); and ``Drain`` -- an operator's or a rolling
 restart's request to leave the load balancer's rotation while calls in flight (and any that still
@@ -49,8 +53,13 @@ class Readiness:
         self._lock = threading.Lock()
 
     def add(self, name: str, check: Check) -> None:
+        """Add (or replace) the check called ``name``."""
         with self._lock:
             self._checks[name] = check
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._checks.pop(name, None)
 
     def names(self) -> list[str]:
         with self._lock:
@@ -149,13 +158,9 @@ def database_check(node: Node) -> Check:
 
 
 def hsm_check(node: Node) -> Check:
-    """The token opens and the node's token-signing key is on it (HSM_* otherwise)."""
-    from hutong.pki import TOKEN, key_label
-
-    def check() -> None:
-        node.keys.get_key(key_label(TOKEN))
-
-    return check
+    """The token is present, the session logged in, and every active node key is on it (HSM_UNAVAILABLE
+    otherwise; after a rollover, the key the registry says is active)."""
+    return node.pki.check_keys
 
 
 def trust_list_check(node: Node) -> Check:

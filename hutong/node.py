@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hsm import HsmConfig, KeyManager
-from hsm.softhsm import SOFTHSM_MODULE, init_token
+from hsm.softhsm import SOFTHSM_MODULE, init_token, write_conf
 from hutong.auditlog import AuditLog
 from hutong.config import CONFIG_FILE, NodeConfig, load_config
 from hutong.db import Database
 from hutong.errors import ConfigError, InvalidArgument
 from hutong.federation.member import Trust
 from hutong.peers import Peers
-from hutong.pki import TOKEN, NodePki, key_label
+from hutong.pki import NodePki
 from hutong.tlog.integrator import Integrator
 
 SOFTHSM_DIR = "softhsm"
@@ -58,28 +58,43 @@ class Node:
     def check(self) -> None:
         """Fail fast at start-up: the database answers and the token opens with the PIN."""
         self.db.ping()
-        self.keys.get_key(key_label(TOKEN))
+        self.pki.check_keys()
 
     def close(self) -> None:
         self.keys.close()
         self.db.dispose()
 
 
+def _pin_file(cfg: NodeConfig) -> Path | None:
+    """Where the user PIN comes from: a configured PIN file wins, then the PIN variable if it is set, then the
+    data directory's own PIN file (written when the embedded token was made)."""
+    if cfg.hsm.pin_file:
+        return cfg.pin_file
+    if cfg.hsm.pin_env and os.environ.get(cfg.hsm.pin_env):
+        return None
+    return cfg.pin_file if cfg.uses_embedded_hsm or cfg.pin_file.exists() else None
+
+
 def hsm_config(cfg: NodeConfig) -> HsmConfig:
     if cfg.uses_embedded_hsm:
         if SOFTHSM_MODULE is None:
             raise ConfigError("HSM_MODULE_NOT_FOUND", "SoftHSM2 is not installed: run scripts/setup")
+        conf = cfg.data_dir / SOFTHSM_DIR / "softhsm2.conf"
+        if conf.exists():
+            # The token directory is named relative to the data directory: a copy (restore, another machine)
+            # uses its own token, never the one it was copied from.
+            write_conf(conf_path=conf, tokendir=cfg.data_dir / SOFTHSM_DIR / "tokens", only_if_changed=True)
         return HsmConfig(
             module_path=SOFTHSM_MODULE,
             token_label=cfg.hsm.token_label,
-            pin_file=cfg.pin_file,
+            pin_file=_pin_file(cfg),
             pin_env=cfg.hsm.pin_env,
-            softhsm_conf=cfg.data_dir / SOFTHSM_DIR / "softhsm2.conf",
+            softhsm_conf=conf,
         )
     return HsmConfig(
         module_path=cfg.hsm.module,
         token_label=cfg.hsm.token_label,
-        pin_file=cfg.pin_file if cfg.pin_file.exists() else None,
+        pin_file=_pin_file(cfg),
         pin_env=cfg.hsm.pin_env,
     )
 
@@ -94,11 +109,13 @@ def _write_secret(path: Path) -> str:
 
 
 def _ensure_embedded_token(cfg: NodeConfig) -> None:
-    """Create the data directory's SoftHSM2 token and its PINs (files, mode 0600) if missing."""
+    """Create the data directory's SoftHSM2 token if missing: its user PIN from the PIN variable when that is
+    set (nothing written), otherwise a new PIN file; the SO PIN always in a file (mode 0600)."""
     conf = cfg.data_dir / SOFTHSM_DIR / "softhsm2.conf"
-    if conf.exists() and cfg.pin_file.exists():
+    pin_file = _pin_file(cfg)
+    if conf.exists() and (pin_file is None or pin_file.exists()):
         return
-    pin = _write_secret(cfg.pin_file)
+    pin = _write_secret(pin_file) if pin_file is not None else os.environ[cfg.hsm.pin_env]
     so_pin = _write_secret(cfg.pin_file.with_name("hsm-so-pin"))
     init_token(
         tokendir=cfg.data_dir / SOFTHSM_DIR / "tokens",

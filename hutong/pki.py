@@ -24,12 +24,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
+from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmError, HsmSigner, KeyAlgorithm, KeyManager
 from hsm.model import SecretKind
 from hsm.x509 import issue_certificate
-from hutong import audit
+from hutong import audit, keyring
 from hutong.db import Base, Database
-from hutong.errors import NotFound
+from hutong.errors import HutongError, NotFound
 
 ROOT, SEAL_CA, ISSUER_CA, TSA, TOKEN = "root-ca", "seal-ca", "issuer-ca", "tsa", "token-signing"
 TRUST_LIST = "trust-list"  # signs the federation trust list (used on the hub)
@@ -40,6 +40,13 @@ KEY_PREFIX = "node."
 
 def key_label(name: str) -> str:
     return KEY_PREFIX + name
+
+
+def crl_name(ca: str, label: str) -> str:
+    """Which CRL (and where it is published: ``/crl/<name>.crl``): one per CA *key*. The role's first key
+    keeps the role's name (``seal-ca``, ``root-ca``); a key made by a rollover is named by its label, so
+    what a previous seal CA key issued keeps a CRL signed by that key, at the URL its certificates name."""
+    return ca if label == key_label(ca) else label
 
 
 class NodeCertificate(Base):
@@ -124,14 +131,14 @@ class NodePki:
         self.db = db
         self.node_id = node_id
         self.node_name = node_name
-        self._certs: dict[str, x509.Certificate] = {}
+        self.registry = keyring.KeyRegistry(db)
+        self._signers: dict[str, HsmSigner] = {}
 
     # -- bootstrap -------------------------------------------------------------------------
     def bootstrap(self) -> bool:
         """Create whatever is missing. Returns True if anything was created."""
         created = False
-        with self.db.session(readonly=True) as s:
-            have = {c.name for c in s.scalars(select(NodeCertificate))}
+        have = {e.role for e in self.registry.snapshot().entries}
         now = datetime.now(UTC) - timedelta(minutes=5)
         if ROOT not in have:
             self._make(ROOT, CA_PROFILE, issuer=None, years=20, not_before=now)
@@ -141,18 +148,26 @@ class NodePki:
                 self._make(name, profile, issuer=ROOT, years=years, not_before=now)
                 created = True
         existing = {k.label for k in self.keys.list_keys()}
-        if key_label(FEDERATION_ENC) not in existing:
-            self.keys.create_key(CreateKeyRequest(label=key_label(FEDERATION_ENC), algorithm=KeyAlgorithm.RSA_2048,
-                                                  usage="decrypt"))
-            self._audit("pki.decrypt-key.create", key_label(FEDERATION_ENC))
+        if FEDERATION_ENC not in have:
+            if key_label(FEDERATION_ENC) not in existing:
+                self.keys.create_key(CreateKeyRequest(label=key_label(FEDERATION_ENC),
+                                                      algorithm=KeyAlgorithm.RSA_2048, usage="decrypt"))
+            self._register(FEDERATION_ENC, key_label(FEDERATION_ENC), "pki.decrypt-key.create")
             created = True
         secret_keys: tuple[tuple[str, SecretKind], ...] = ((BLIND_INDEX, "hmac"), (DATA_KEY, "aes"))
         for name, kind in secret_keys:
-            if key_label(name) not in existing:
-                self.keys.create_secret_key(CreateSecretKeyRequest(label=key_label(name), kind=kind))
-                self._audit("pki.secret-key.create", key_label(name))
+            if name not in have:
+                if key_label(name) not in existing:
+                    self.keys.create_secret_key(CreateSecretKeyRequest(label=key_label(name), kind=kind))
+                self._register(name, key_label(name), "pki.secret-key.create")
                 created = True
         return created
+
+    def _register(self, role: str, label: str, action: str) -> None:
+        with self.db.session() as s:
+            keyring.add(s, label=label, role=role, state="active", activated=True)
+            audit.append(s, actor="node", action=action, target=label)
+        self.registry.invalidate()
 
     def _make(self, name: str, profile: Profile, *, issuer: str | None, years: int, not_before: datetime) -> None:
         label = key_label(name)
@@ -168,9 +183,12 @@ class NodePki:
         )
         self.keys.import_certificate(label, cert)
         with self.db.session() as s:
-            s.add(NodeCertificate(name=name, key_label=label, pem=_pem(cert), created_at=datetime.now(UTC)))
+            if s.get(NodeCertificate, name) is None:
+                s.add(NodeCertificate(name=name, key_label=label, pem=_pem(cert), created_at=datetime.now(UTC)))
+            keyring.add(s, label=label, role=name, state="active", certificate_pem=_pem(cert), activated=True)
             audit.append(s, actor="node", action="pki.certificate.create", target=name,
                          details={"serial": format(cert.serial_number, "x"), "subject": subject.rfc4514_string()})
+        self.registry.invalidate()
 
     def _sign(
         self,
@@ -182,12 +200,13 @@ class NodePki:
         not_before: datetime,
         not_after: datetime,
         extra: Sequence[x509.Extension[x509.ExtensionType]] = (),
+        issuer_label: str | None = None,
     ) -> x509.Certificate:
-        if issuer is None:
+        if issuer is None:  # self-signed: the root being made
             signer, issuer_name, issuer_key = self.signer_for_label(key_label(ROOT)), None, public_key
         else:
-            ca = self.certificate(issuer)
-            signer, issuer_name, issuer_key = self.signer(issuer), ca.subject, ca.public_key()
+            signer, ca = self.signing_pair_of(issuer, issuer_label)  # key and certificate agree
+            issuer_name, issuer_key = ca.subject, ca.public_key()
             not_after = min(not_after, ca.not_valid_after_utc)
         return issue_certificate(
             issuer_signer=signer,
@@ -200,56 +219,113 @@ class NodePki:
             extensions=[*_extensions(profile, public_key, issuer_key), *extra],
         )
 
-    def rotate(self, name: str) -> x509.Certificate:
-        """New key for a subordinate (root-certified) role; the old key and certificate stay for verification."""
+    def certify(self, name: str, public_key: PublicKeyTypes) -> x509.Certificate:
+        """A certificate under the active root for a new key of the subordinate role ``name`` (rollover)."""
         profile, years = _SUBORDINATES[name]
-        new, retired_label = self.keys.rotate_key(key_label(name))
         now = datetime.now(UTC) - timedelta(minutes=5)
-        cert = self._sign(subject=node_name(self.node_id, self.node_name, name), public_key=new.public_key,
+        return self._sign(subject=node_name(self.node_id, self.node_name, name), public_key=public_key,
                           issuer=ROOT, profile=profile, not_before=now, not_after=now + timedelta(days=365 * years))
-        self.keys.import_certificate(key_label(name), cert)
-        with self.db.session() as s:
-            row = s.get(NodeCertificate, name)
-            assert row is not None
-            s.add(NodeCertificate(name=retired_label.removeprefix(KEY_PREFIX), key_label=retired_label, pem=row.pem,
-                                  created_at=row.created_at))
-            row.pem, row.created_at = _pem(cert), datetime.now(UTC)
-            audit.append(s, actor="node", action="pki.key.rotate", target=name,
-                         details={"retired": retired_label, "serial": format(cert.serial_number, "x")})
-        self._certs.pop(name, None)
-        return cert
 
     def _audit(self, action: str, target: str) -> None:
         with self.db.session() as s:
             audit.append(s, actor="node", action=action, target=target)
 
     # -- use -------------------------------------------------------------------------------
+    def _active(self, role: str) -> keyring.KeyEntry:
+        entry = self.registry.snapshot().active(role)
+        if entry is None:
+            raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"this node has no active {role} key")
+        return entry
+
+    def label(self, role: str) -> str:
+        """The HSM label of the active key of ``role`` (labels never change; the registry says which is active)."""
+        return self._active(role).label
+
     def certificate(self, name: str) -> x509.Certificate:
-        if name not in self._certs:
-            with self.db.session(readonly=True) as s:
-                row = s.get(NodeCertificate, name)
-            if row is None:
-                raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"this node has no {name} certificate")
-            self._certs[name] = x509.load_pem_x509_certificate(row.pem.encode())
-        return self._certs[name]
+        cert = self._active(name).certificate
+        if cert is None:
+            raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"this node has no {name} certificate")
+        return cert
+
+    def signing_pair(self, name: str) -> tuple[HsmSigner, x509.Certificate]:
+        """The active key of ``name`` and its certificate, from one registry snapshot."""
+        entry = self._active(name)
+        if entry.certificate is None:
+            raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"this node has no {name} certificate")
+        return self.signer_for_label(entry.label), entry.certificate
+
+    def signing_pair_of(self, role: str, label: str | None = None) -> tuple[HsmSigner, x509.Certificate]:
+        """The key ``label`` of ``role`` (default: the active one) and its certificate. A pending or retired
+        CA key still signs what belongs to what it issued: its CRL, its OCSP responder's certificate."""
+        if label is None:
+            return self.signing_pair(role)
+        entry = self.registry.snapshot().entry(label)
+        if entry is None or entry.role != role or entry.certificate is None:
+            raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"{label} is not a {role} key of this node")
+        return self.signer_for_label(label), entry.certificate
 
     def with_retired(self, name: str) -> list[x509.Certificate]:
-        """The current certificate of ``name``, then those of its retired keys still valid (newest first).
+        """The active certificate of ``name``, then its pending successor and the retired ones still needed.
 
-        After a rotation, what the old key signed must keep verifying: JWKS and trust lists publish them all.
+        Verifiers accept all of them: what a retired key signed keeps verifying, and a successor is known
+        everywhere before anything is signed with it. JWKS, trust anchors and the trust list publish them.
         """
         now = datetime.now(UTC)
-        with self.db.session(readonly=True) as s:
-            rows = s.scalars(select(NodeCertificate).where(NodeCertificate.name.like(f"{name}.retired-%"))
-                             .order_by(NodeCertificate.created_at.desc()))
-            retired = [x509.load_pem_x509_certificate(r.pem.encode()) for r in rows]
-        return [self.certificate(name), *(c for c in retired if c.not_valid_after_utc > now)]
+        certs = [e.certificate for e in self.registry.snapshot().published(name, now)]
+        return [c for c in certs if c is not None and c.not_valid_after_utc > now]
+
+    def published_labels(self, role: str) -> list[str]:
+        """Labels of the keys of ``role`` to accept (active first): decryption tries them in turn."""
+        return [e.label for e in self.registry.snapshot().published(role)]
+
+    def issuer_chain(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        """The node CA certificate (active, pending or retired) that issued ``cert``, then the root.
+
+        After a CA rollover, an end-entity certificate issued by the previous key still needs the previous
+        CA certificate in its chain."""
+        aki = _aki(cert)
+        for e in self.registry.snapshot().entries:
+            ca = e.certificate
+            if ca is not None and ca.subject == cert.issuer and (aki is None or aki == _ski(ca)):
+                return [ca] if e.role == ROOT else [ca, self.certificate(ROOT)]
+        raise NotFound("NODE_CERTIFICATE_NOT_FOUND", "no certificate of this node issued that certificate")
 
     def signer(self, name: str) -> HsmSigner:
-        return self.signer_for_label(key_label(name))
+        return self.signer_for_label(self.label(name))
+
+    def federation_decrypt(self, encrypted_key: bytes) -> bytes:
+        """RSA-OAEP-decrypt a federation assertion's content key with the active decryption key or, during a
+        rollover, the pending or retired one (senders use whichever key their copy of the trust list names)."""
+        failure: HutongError | HsmError | None = None
+        for label in self.published_labels(FEDERATION_ENC):
+            try:
+                return self.keys.decrypt_rsa_oaep(label, encrypted_key, required=True)
+            except HsmError as err:
+                if err.reason != "HSM_DECRYPT_FAILED":
+                    raise
+                failure = err
+        raise failure or NotFound("NODE_CERTIFICATE_NOT_FOUND", "this node has no federation decryption key")
 
     def signer_for_label(self, label: str) -> HsmSigner:
-        return self.keys.signer(label)
+        # The node cannot work without its own keys: a missing one means the token is unavailable.
+        signer = self._signers.get(label)
+        if signer is None:
+            signer = self._signers[label] = self.keys.signer(label, required=True)
+        return signer
+
+    def check_keys(self) -> None:
+        """Readiness: the token answers and every key the node uses or publishes (active, pending) is on it.
+
+        Raises HSM_UNAVAILABLE otherwise; each look-up lets the key manager re-open the module when the
+        token has come back.
+        """
+        for e in self.registry.snapshot().entries:
+            if e.state == "retired":
+                continue
+            if e.role in (BLIND_INDEX, DATA_KEY):
+                self.keys.get_secret_key(e.label, required=True)
+            else:
+                self.keys.get_key(e.label, required=True)
 
     def chain(self, name: str) -> list[x509.Certificate]:
         """The certificate of ``name`` followed by the root (leaf first)."""
@@ -264,16 +340,20 @@ class NodePki:
         years: int = 3,
         profile: Profile = SIGNER_PROFILE,
         extra: Sequence[x509.Extension[x509.ExtensionType]] = (),
+        ca_label: str | None = None,
     ) -> x509.Certificate:
-        """Issue an end-entity certificate from one of the node's CAs (seal CA, issuer CA)."""
+        """Issue an end-entity certificate from one of the node's CAs (seal CA, issuer CA): its active key,
+        or its key ``ca_label`` (the one whose CRL the certificate names)."""
         now = datetime.now(UTC) - timedelta(minutes=5)
         return self._sign(subject=subject, public_key=public_key, issuer=ca, profile=profile,
-                          not_before=now, not_after=now + timedelta(days=365 * years), extra=extra)
+                          not_before=now, not_after=now + timedelta(days=365 * years), extra=extra,
+                          issuer_label=ca_label)
 
     def crl(self, *, ca: str, revoked: Iterable[tuple[int, datetime]], number: int,
-            next_update: timedelta = timedelta(days=1)) -> x509.CertificateRevocationList:
-        """A CRL of ``ca`` listing ``(serial, revocation time)`` pairs, signed in the HSM."""
-        ca_cert = self.certificate(ca)
+            next_update: timedelta = timedelta(days=1), label: str | None = None) -> x509.CertificateRevocationList:
+        """A CRL of ``ca`` listing ``(serial, revocation time)`` pairs, signed in the HSM by the active key of
+        ``ca`` or its key ``label`` (a pending or retired one: what it issued needs its CRL)."""
+        signer, ca_cert = self.signing_pair_of(ca, label)
         now = datetime.now(UTC).replace(microsecond=0)
         entries = [
             {"user_certificate": serial, "revocation_date": asn1_x509.Time({"utc_time": when.astimezone(UTC)})}
@@ -298,7 +378,7 @@ class NodePki:
                 ],
             }
         )
-        signature = self.signer(ca).sign(tbs.dump(), hash_name="sha256")
+        signature = signer.sign(tbs.dump(), hash_name="sha256")
         crl = asn1_crl.CertificateList(
             {"tbs_cert_list": tbs, "signature_algorithm": {"algorithm": "sha256_ecdsa"}, "signature": signature}
         )
@@ -306,17 +386,51 @@ class NodePki:
 
     def blind_index(self, value: str) -> str:
         """Deterministic keyed hash of a personal identifier (HMAC key in the HSM)."""
-        return self.keys.hmac_sha256(key_label(BLIND_INDEX), value.encode()).hex()
+        return self.keys.hmac_sha256(self.label(BLIND_INDEX), value.encode(), required=True).hex()
 
     def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
-        return self.keys.encrypt(key_label(DATA_KEY), plaintext, aad=aad)
+        return self.keys.encrypt(self.label(DATA_KEY), plaintext, aad=aad, required=True)
 
     def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes:
-        return self.keys.decrypt(key_label(DATA_KEY), blob, aad=aad)
+        return self.keys.decrypt(self.label(DATA_KEY), blob, aad=aad, required=True)
+
+
+def _aki(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _ski(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return None
 
 
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+pem = _pem
+
+
+def load_pem(text: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(text.encode())
+
+
+def record_current_certificate(s: Session, role: str, label: str, pem_text: str) -> None:
+    """Keep ``node_certificates`` (the current certificate of each role, and earlier ones as
+    ``<role>.retired-<time>``) in step with the key registry, inside the activation's transaction."""
+    row = s.get(NodeCertificate, role)
+    now = datetime.now(UTC)
+    if row is not None:
+        s.add(NodeCertificate(name=f"{role}.retired-{now.strftime('%Y%m%dT%H%M%S%fZ')}", key_label=row.key_label,
+                              pem=row.pem, created_at=row.created_at))
+        row.key_label, row.pem, row.created_at = label, pem_text, now
+    else:
+        s.add(NodeCertificate(name=role, key_label=label, pem=pem_text, created_at=now))
 
 
 def certificates_in(session: Session) -> list[NodeCertificate]:

@@ -54,7 +54,7 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     services: list[str]
-    monitor: HealthMonitor  # readiness checks -> health (database, HSM, trust list, drain)
+    monitor: HealthMonitor  # readiness checks -> health (database, HSM, trust list, drain); ``readiness.add``
     drain: Drain
     federation_port: int | None = None  # the mutual-TLS port other nodes use (None: not opened)
     integrator: threading.Event | None = None  # set to stop the audit log's integrator thread
@@ -140,8 +140,9 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
         fed_creds = transport.server_credentials(node)
         fed_port = _bind(federation, "[federation] listen", lambda: server.add_secure_port(federation, fed_creds))
     drain = Drain()
-    monitor = HealthMonitor(node_readiness(node, drain), health_servicer, names)
-    monitor.start()  # SERVING once the checks pass
+    monitor = HealthMonitor(node_readiness(node, drain), health_servicer, names,
+                            interval=node.config.server.health_interval_seconds)
+    monitor.start()  # SERVING once the checks pass (database, HSM keys, trust list, not draining)
     server.start()
     return RunningServer(server=server, port=port, health=health_servicer, services=names, monitor=monitor,
                          drain=drain, federation_port=fed_port,

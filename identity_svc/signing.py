@@ -7,7 +7,6 @@ signature comes from the HSM as raw r||s, exactly the JWS ES256 form (RFC 7518 Â
 from __future__ import annotations
 
 import json
-from functools import cached_property
 from typing import Any
 
 from hsm import HsmSigner
@@ -26,17 +25,24 @@ def token_jwks(node: Node) -> dict[str, Any]:
 
 
 class TokenSigner:
+    """Signs with the node's *active* token key, as the key registry says now: after a rollover every worker
+    process switches to the new key by itself (it was published, as pending, before)."""
+
     def __init__(self, node: Node) -> None:
         self._node = node
+        self._jwks: dict[str, dict[str, str]] = {}  # per key label
 
-    @cached_property
-    def _signer(self) -> HsmSigner:
-        return self._node.pki.signer(pki.TOKEN)
+    def _current(self) -> tuple[HsmSigner, dict[str, str]]:
+        signer = self._node.pki.signer(pki.TOKEN)
+        jwk = self._jwks.get(signer.key.label)
+        if jwk is None:
+            jwk = self._jwks[signer.key.label] = jose.public_jwk(signer.public_key)  # type: ignore[arg-type]
+        return signer, jwk
 
-    @cached_property
+    @property
     def public_jwk(self) -> dict[str, str]:
-        """The token key as a JWK; ``kid`` is its RFC 7638 thumbprint (what the trust list publishes too)."""
-        return jose.public_jwk(self._signer.public_key)  # type: ignore[arg-type]
+        """The active token key as a JWK; ``kid`` is its RFC 7638 thumbprint (what the trust list publishes too)."""
+        return self._current()[1]
 
     def jwks(self) -> dict[str, Any]:
         """The current key and retired ones still valid: tokens signed before a rotation keep verifying."""
@@ -46,4 +52,5 @@ class TokenSigner:
         return json.dumps(self.jwks(), separators=(",", ":"))
 
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
-        return jose.sign_compact(self._signer, claims, typ=typ, kid=self.public_jwk["kid"])
+        signer, jwk = self._current()
+        return jose.sign_compact(signer, claims, typ=typ, kid=jwk["kid"])

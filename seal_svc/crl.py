@@ -19,7 +19,7 @@ from seal_svc.seals import CrlInfo, SealStatus, _utc
 
 
 def _revoked(session: Session, ca: str) -> list[tuple[int, datetime]]:
-    if ca != pki.SEAL_CA:
+    if ca == pki.ROOT:
         return []  # the node's sub-CAs are never revoked by this service
     rows = session.execute(
         select(SealRow.cert_serial, SealRow.revoked_at).where(SealRow.status == SealStatus.REVOKED.value))
@@ -34,27 +34,42 @@ def _fresh_enough(row: SealCrlRow | None, now: datetime) -> bool:
     return now < this + (nxt - this) / 2
 
 
-def current_crl(node: Node, ca: str = pki.SEAL_CA, *, hours: int = 24) -> CrlInfo:
-    """The newest CRL of ``ca`` (seal CA or root), issuing a new one if needed."""
+def crl_key(node: Node, ca: str, label: str | None = None) -> str:
+    """Which CRL (``pki.crl_name``) of ``ca``'s key ``label`` (default: the active one)."""
+    return pki.crl_name(ca, label or node.pki.label(ca))
+
+
+def seal_ca_crls(node: Node, *, hours: int = 24) -> list[CrlInfo]:
+    """The CRLs of every seal CA key still published (active first, then a pending or retired one)."""
+    return [current_crl(node, pki.SEAL_CA, hours=hours, label=label)
+            for label in node.pki.published_labels(pki.SEAL_CA)]
+
+
+def current_crl(node: Node, ca: str = pki.SEAL_CA, *, hours: int = 24, label: str | None = None) -> CrlInfo:
+    """The newest CRL of ``ca`` (seal CA or root) signed by its key ``label`` (default: the active one),
+    issuing a new one if needed."""
+    label = label or node.pki.label(ca)
+    key = crl_key(node, ca, label)
     now = datetime.now(UTC)
     with node.db.session(readonly=True) as s:  # the common case: current, read without the write lock
-        row = s.scalars(select(SealCrlRow).where(SealCrlRow.ca == ca)).first()
+        row = s.scalars(select(SealCrlRow).where(SealCrlRow.ca == key)).first()
         if row is not None and _fresh_enough(row, now):
             return _info(row)
     with node.db.session() as s:
         # Locks the row (PostgreSQL; SQLite holds the write lock already) so two workers agree on the number.
-        row = s.scalars(select(SealCrlRow).where(SealCrlRow.ca == ca).with_for_update()).first()
+        row = s.scalars(select(SealCrlRow).where(SealCrlRow.ca == key).with_for_update()).first()
         if row is not None and _fresh_enough(row, now):
             return _info(row)
         number = (row.number + 1) if row else 1
-        crl = node.pki.crl(ca=ca, revoked=_revoked(s, ca), number=number, next_update=timedelta(hours=hours))
+        crl = node.pki.crl(ca=ca, revoked=_revoked(s, ca), number=number, next_update=timedelta(hours=hours),
+                           label=label)
         der = crl.public_bytes(serialization.Encoding.DER)
         if row is None:
-            row = SealCrlRow(ca=ca)
+            row = SealCrlRow(ca=key)
             s.add(row)
         row.number, row.der, row.stale = number, der, 0
         row.this_update, row.next_update = crl.last_update_utc, crl.next_update_utc or now + timedelta(hours=hours)
-        audit.append(s, actor="node", action="seal.crl.issue", target=ca, details={"number": number})
+        audit.append(s, actor="node", action="seal.crl.issue", target=key, details={"number": number})
         return _info(row)
 
 

@@ -236,12 +236,11 @@ class Sealer:
             validation_context=validation_context(self.trust()) if long_term else None,
         )
         hsm = self._signer(use.key_label, info.certificate)
-        chain = [info.certificate, *self.node.pki.chain(pki.SEAL_CA)]
+        chain = [info.certificate, *self.node.pki.issuer_chain(info.certificate)]  # the seal CA that issued it
         timestamper = None
         if level is not PadesLevel.B_B:
-            tsa_cert = self.node.pki.certificate(pki.TSA)
-            timestamper = HsmTimeStamper(self._signer(pki.key_label(pki.TSA), tsa_cert), tsa_cert,
-                                         [self.node.pki.certificate(pki.ROOT)])
+            tsa_signer, tsa_cert = self.node.pki.signing_pair(pki.TSA)  # the active TSA key (rollover); cached
+            timestamper = HsmTimeStamper(tsa_signer, tsa_cert, [self.node.pki.certificate(pki.ROOT)])
         stamp = UprightStampStyle(
             rotation=rotation, background=image.StampImage(info.image_png), border_width=0, background_opacity=1.0,
             background_layout=layout.SimpleBoxLayoutRule(

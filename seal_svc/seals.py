@@ -227,9 +227,13 @@ class SealService:
         label = KEY_LABEL_PREFIX + seal_id
         key = self.node.keys.create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
         try:
-            cert = self.node.pki.issue(ca=pki.SEAL_CA, public_key=key.public_key, subject=seal_subject(
-                org_name=org_name, org_uscc=uscc, caption=seal_type.caption, seal_name=name, seal_id=seal_id),
-                extra=seal_revocation_extensions(self.node.config))  # OCSP URL and CRL distribution point
+            ca_label = self.node.pki.label(pki.SEAL_CA)  # the key that issues is the one whose CRL is named
+            cert = self.node.pki.issue(ca=pki.SEAL_CA, ca_label=ca_label, public_key=key.public_key,
+                                       subject=seal_subject(org_name=org_name, org_uscc=uscc,
+                                                            caption=seal_type.caption, seal_name=name,
+                                                            seal_id=seal_id),
+                                       extra=seal_revocation_extensions(  # OCSP URL and CRL distribution point
+                                           self.node.config, pki.crl_name(pki.SEAL_CA, ca_label)))
             self.node.keys.import_certificate(label, cert)
             now = datetime.now(UTC)
             row = SealRow(id=seal_id, org_uscc=uscc, org_name=org_name, type=seal_type.value, name=name,
@@ -308,7 +312,8 @@ class SealService:
             row.status, row.status_changed_at, row.status_reason = target.value, now, reason[:500]
             if target is SealStatus.REVOKED:
                 row.revoked_at = now
-                s.execute(update(SealCrlRow).where(SealCrlRow.ca == pki.SEAL_CA).values(stale=1))
+                # every seal CA key's CRL (the previous keys' too) lists the revoked seal
+                s.execute(update(SealCrlRow).where(SealCrlRow.ca != pki.ROOT).values(stale=1))
             audit.append(s, actor=principal.actor, action=f"seal.{_VERB[target]}", target=seal_id,
                          details={"reason": reason[:200], "serial": row.cert_serial})
             return _seal_info(row)

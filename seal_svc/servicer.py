@@ -17,7 +17,7 @@ from hutong.rpc import idempotency_key, metadata_dict
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from hutong.verify.pdf import SignatureReport, Verdict, VerificationReport, verify_chunks
 from hutong.verify.pdfio import too_large
-from seal_svc.crl import current_crl
+from seal_svc.crl import current_crl, seal_ca_crls
 from seal_svc.sealing import Certification, PadesLevel, Placement, Sealer, SealOptions
 from seal_svc.seals import GrantInfo, SealInfo, SealService, SealStatus, SealType
 
@@ -163,10 +163,11 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
 
     def GetCrl(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         node, hours = self.seals.node, self.seals.settings.crl_hours
-        crl, root_crl = current_crl(node, pki.SEAL_CA, hours=hours), current_crl(node, pki.ROOT, hours=hours)
+        crl, *others = seal_ca_crls(node, hours=hours)
+        root_crl = current_crl(node, pki.ROOT, hours=hours)
         return seal_pb2.GetCrlResponse(
             crl_der=crl.der, crl_number=crl.number, this_update=timestamp(crl.this_update),
-            next_update=timestamp(crl.next_update), root_crl_der=root_crl.der,
+            next_update=timestamp(crl.next_update), root_crl_der=root_crl.der, other_crl_der=[c.der for c in others],
             ca_certificates_der=[c.public_bytes(serialization.Encoding.DER) for c in node.pki.chain(pki.SEAL_CA)])
 
     def SignPdf(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802

@@ -20,7 +20,7 @@ from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 from hutong.verify.trust import TrustMaterial, TrustSource, combine
-from seal_svc.crl import current_crl
+from seal_svc.crl import current_crl, seal_ca_crls
 
 log = logging.getLogger("hutong.seal")
 
@@ -30,11 +30,11 @@ def local_trust(node: Node, *, crl_hours: int = 24) -> TrustSource:
 
     def source() -> TrustMaterial:
         return TrustMaterial(
-            roots=(node.pki.certificate(pki.ROOT),),
-            intermediates=(node.pki.certificate(pki.SEAL_CA), node.pki.certificate(pki.TSA)),
-            crls_der=(current_crl(node, pki.SEAL_CA, hours=crl_hours).der,
+            roots=tuple(node.pki.with_retired(pki.ROOT)),
+            intermediates=(*node.pki.with_retired(pki.SEAL_CA), *node.pki.with_retired(pki.TSA)),
+            crls_der=(*(c.der for c in seal_ca_crls(node, hours=crl_hours)),
                       current_crl(node, pki.ROOT, hours=crl_hours).der),
-            seal_cas=(node.pki.certificate(pki.SEAL_CA),),
+            seal_cas=tuple(node.pki.with_retired(pki.SEAL_CA)),
         )
 
     return source

@@ -10,7 +10,8 @@ What it serves (one provider module each, listed in ``hutong.edge.app.ROUTE_PROV
 - ``connect`` -- every unary RPC as JSON in the Connect protocol's unary shape,
   ``POST /hutong.cert.v1.CertService/Verify``, calling the servicers in-process;
 - ``public`` -- cacheable GETs (ETag, Cache-Control): ``/.well-known/jwks.json``, ``/trust-list.jws``,
-  ``/crl/seal-ca.crl``, ``/crl/root-ca.crl``, ``/status/<list id>``, ``/v/bundle.json``;
+  ``/crl/seal-ca.crl``, ``/crl/root-ca.crl`` (and ``/crl/<seal CA key label>.crl`` for each seal CA key a
+  rollover added), ``/status/<list id>``, ``/v/bundle.json``;
 - ``verify_page`` -- the public verification page ``/v#<QR token>`` (checked in the browser) with its
   scripts-off form, and the sealed-PDF check ``/v/pdf``;
 - ``tsa`` -- RFC 3161 time stamps, ``POST /tsa``;

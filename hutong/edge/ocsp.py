@@ -5,6 +5,12 @@ revoked: revoked with its time), for certificates of this node's seal CA identif
 SHA-256 CertIDs; anything else is ``unknown``. Responses are signed in the HSM by a delegated
 responder certificate (id-kp-OCSPSigning, id-pkix-ocsp-nocheck) that the seal CA issues to a
 key generated in the token on first use and renews before it expires; a request nonce is echoed.
+
+Seal CA rollover: RFC 6960 wants the delegated responder certified by the CA that issued the certificate
+asked about, so every seal CA key still published (active, pending, retired but needed) has a responder
+certificate of its own for the one responder key -- ``ocsp-responder`` for the first, ``ocsp-responder@<CA
+key label>`` for a later one. A request is answered for the CA key its first known CertID names; CertIDs
+of another key in the same request are ``unknown`` (clients ask one issuer at a time).
 Undecodable requests get OCSP ``malformedRequest`` (HTTP 400).
 """
 
@@ -53,51 +59,58 @@ class Responder:
 
 
 _lock = threading.Lock()
-_responders: dict[str, Responder] = {}
+_responders: dict[tuple[str, str], Responder] = {}  # (node id, seal CA key label)
 
 
 def _key_bits(cert: x509.Certificate) -> bytes:
     return bytes(asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER)).public_key["public_key"])
 
 
-def responder(node: Node) -> Responder:
-    """The delegated responder certificate, created (key in the HSM, certificate from the seal CA) on
-    first use and renewed when fewer than RENEW_DAYS remain. A file lock keeps worker processes from
-    creating two."""
+def certificate_name(ca_label: str) -> str:
+    """The node certificate name of the responder certified by the seal CA key ``ca_label``."""
+    return RESPONDER if ca_label == pki.key_label(pki.SEAL_CA) else f"{RESPONDER}@{ca_label}"
+
+
+def responder(node: Node, ca_label: str | None = None) -> Responder:
+    """The delegated responder certificate from the seal CA key ``ca_label`` (default: the active one),
+    created (key in the HSM, certificate from that CA key) on first use and renewed when fewer than
+    RENEW_DAYS remain. A file lock keeps worker processes from creating two."""
+    ca_label = ca_label or node.pki.label(pki.SEAL_CA)
     with _lock:
-        found = _responders.get(node.id)
+        found = _responders.get((node.id, ca_label))
         if found and found.certificate.not_valid_after_utc - datetime.now(UTC) > timedelta(days=RENEW_DAYS):
             return found
         lock_path = node.config.data_dir / f".{RESPONDER}.lock"
         with open(lock_path, "w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
-            cert = _current_or_new(node)
+            cert = _current_or_new(node, ca_label)
         found = Responder(cert, cert.public_bytes(Encoding.DER), hashlib.sha1(_key_bits(cert)).digest())  # noqa: S324
-        _responders[node.id] = found
+        _responders[(node.id, ca_label)] = found
         return found
 
 
-def _current_or_new(node: Node) -> x509.Certificate:
-    label = pki.key_label(RESPONDER)
+def _current_or_new(node: Node, ca_label: str) -> x509.Certificate:
+    label, name = pki.key_label(RESPONDER), certificate_name(ca_label)
     with node.db.session(readonly=True) as s:
-        row = s.get(pki.NodeCertificate, RESPONDER)
+        row = s.get(pki.NodeCertificate, name)
     if row is not None:
         cert = x509.load_pem_x509_certificate(row.pem.encode())
         if cert.not_valid_after_utc - datetime.now(UTC) > timedelta(days=RENEW_DAYS):
             return cert
     key = node.keys.get_or_create_key(CreateKeyRequest(label=label, algorithm=KeyAlgorithm.EC_P256))
     nocheck = x509.Extension(x509.OCSPNoCheck.oid, False, x509.OCSPNoCheck())
-    cert = node.pki.issue(ca=pki.SEAL_CA, subject=pki.node_name(node.id, node.config.node.name, RESPONDER),
+    cert = node.pki.issue(ca=pki.SEAL_CA, ca_label=ca_label,
+                          subject=pki.node_name(node.id, node.config.node.name, RESPONDER),
                           public_key=key.public_key, profile=RESPONDER_PROFILE, extra=[nocheck])
     pem = cert.public_bytes(Encoding.PEM).decode()
     with node.db.session() as s:
-        current = s.get(pki.NodeCertificate, RESPONDER)
+        current = s.get(pki.NodeCertificate, name)
         if current is None:
-            s.add(pki.NodeCertificate(name=RESPONDER, key_label=label, pem=pem, created_at=datetime.now(UTC)))
+            s.add(pki.NodeCertificate(name=name, key_label=label, pem=pem, created_at=datetime.now(UTC)))
         else:
             current.pem, current.created_at = pem, datetime.now(UTC)
-        audit.append(s, actor="node", action="pki.certificate.create", target=RESPONDER,
-                     details={"serial": format(cert.serial_number, "x")})
+        audit.append(s, actor="node", action="pki.certificate.create", target=name,
+                     details={"serial": format(cert.serial_number, "x"), "issuer_key": ca_label})
     return cert
 
 
@@ -118,20 +131,27 @@ def parse_request(body: bytes) -> ocsp.OCSPRequest | None:
     return req
 
 
-def _seal_ca_ids(node: Node, algorithm: str) -> tuple[bytes, bytes]:
-    ca = node.pki.certificate(pki.SEAL_CA)
-    name = asn1_x509.Certificate.load(ca.public_bytes(Encoding.DER)).subject.dump()
-    return hashlib.new(algorithm, name).digest(), hashlib.new(algorithm, _key_bits(ca)).digest()
-
-
-def _status(node: Node, cert_id: ocsp.CertId) -> ocsp.CertStatus:
-    from seal_svc.models import SealRow
-
+def _issuer_key(node: Node, cert_id: ocsp.CertId) -> str | None:
+    """The label of the published seal CA key that ``cert_id`` names (issuer name and key hashes), if any."""
     algorithm = cert_id["hash_algorithm"]["algorithm"].native
     if algorithm not in ("sha1", "sha256", "sha384", "sha512"):
-        return ocsp.CertStatus(name="unknown", value=None)
-    name_hash, key_hash = _seal_ca_ids(node, algorithm)
-    if cert_id["issuer_name_hash"].native != name_hash or cert_id["issuer_key_hash"].native != key_hash:
+        return None
+    for entry in node.pki.registry.snapshot().published(pki.SEAL_CA):
+        ca = entry.certificate
+        if ca is None:
+            continue
+        name = asn1_x509.Certificate.load(ca.public_bytes(Encoding.DER)).subject.dump()
+        if cert_id["issuer_name_hash"].native == hashlib.new(algorithm, name).digest() and \
+                cert_id["issuer_key_hash"].native == hashlib.new(algorithm, _key_bits(ca)).digest():
+            return entry.label
+    return None
+
+
+def _status(node: Node, cert_id: ocsp.CertId, known: bool) -> ocsp.CertStatus:
+    """``known``: the CertID names the seal CA key this response is for."""
+    from seal_svc.models import SealRow
+
+    if not known:
         return ocsp.CertStatus(name="unknown", value=None)
     serial = format(cert_id["serial_number"].native, "x")
     with node.db.session(readonly=True) as s:
@@ -152,14 +172,17 @@ def respond(node: Node, body: bytes) -> tuple[int, ocsp.OCSPResponse]:
         return 400, malformed()
     tbs = req["tbs_request"]
     now = datetime.now(UTC).replace(microsecond=0)
-    answers = [ocsp.SingleResponse({"cert_id": r["req_cert"], "cert_status": _status(node, r["req_cert"]),
+    issuers = [_issuer_key(node, r["req_cert"]) for r in tbs["request_list"]]
+    ca_label = next((i for i in issuers if i), None) or node.pki.label(pki.SEAL_CA)
+    answers = [ocsp.SingleResponse({"cert_id": r["req_cert"], "cert_status": _status(node, r["req_cert"],
+                                                                                       issuer == ca_label),
                                     "this_update": now, "next_update": now + NEXT_UPDATE})
-               for r in tbs["request_list"]]
+               for r, issuer in zip(tbs["request_list"], issuers, strict=True)]
     extensions = [ocsp.ResponseDataExtension({"extn_id": "nonce", "critical": False,
                                               "extn_value": e["extn_value"].parsed})
                   for e in tbs["request_extensions"] if e["extn_id"].native == "nonce"] \
         if tbs["request_extensions"].native else []
-    signer = responder(node)
+    signer = responder(node, ca_label)
     data = ocsp.ResponseData({"responder_id": ocsp.ResponderId(name="by_key", value=signer.key_hash),
                               "produced_at": now, "responses": answers,
                               **({"response_extensions": extensions} if extensions else {})})

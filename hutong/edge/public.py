@@ -146,10 +146,15 @@ def routes(node: Node, settings: EdgeSettings) -> list[BaseRoute]:
         from seal_svc.crl import current_crl
         from seal_svc.settings import load_settings
 
-        ca = CRL_NAMES.get(request.path_params["name"])
-        if ca is None:
-            raise NotFound("CRL_NOT_FOUND", "CRLs are published for seal-ca and root-ca")
-        info = current_crl(node, ca, hours=load_settings(node).crl_hours)
+        name = request.path_params["name"]
+        ca = CRL_NAMES.get(name)
+        # After a seal CA rollover each seal CA key still published has a CRL of its own (pki.crl_name).
+        label = next((lb for lb in node.pki.published_labels(pki.SEAL_CA) if pki.crl_name(pki.SEAL_CA, lb) == name),
+                     None) if ca != pki.ROOT else None
+        if ca is None and label is None:
+            raise NotFound("CRL_NOT_FOUND", "CRLs are published for seal-ca, root-ca and the seal CA keys of a "
+                           "rollover (the name in a seal certificate's CRL distribution point)")
+        info = current_crl(node, ca or pki.SEAL_CA, hours=load_settings(node).crl_hours, label=label)
         left = int((info.next_update - datetime.now(UTC)).total_seconds())
         return cached(request, info.der, "application/pkix-crl", min(age, left))
 

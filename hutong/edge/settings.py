@@ -84,16 +84,18 @@ def verify_url(base: str, qr_token: str) -> str:
     return f"{base.rstrip('/')}/v#{qr_token}"
 
 
-def seal_revocation_extensions(config: NodeConfig) -> list[x509.Extension[x509.ExtensionType]]:
+def seal_revocation_extensions(config: NodeConfig, crl_name: str = "seal-ca") -> list[x509.Extension[
+        x509.ExtensionType]]:
     """What new seal certificates carry so that validators find their status online: the OCSP
-    responder (AIA) and the seal CA's CRL (CRL distribution point) on this node's edge. None when
+    responder (AIA) and the CRL of the seal CA key that issues them (``crl_name``, see
+    ``hutong.pki.crl_name``: after a rollover each key has its own) on this node's edge. None when
     the edge is off and no public base URL is configured."""
     s = edge_settings(config)
     if not (s.enabled or s.public_base_url):
         return []
     base = base_url(config, s)
     ocsp = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(f"{base}/ocsp"))
-    crl = x509.DistributionPoint(full_name=[x509.UniformResourceIdentifier(f"{base}/crl/seal-ca.crl")],
+    crl = x509.DistributionPoint(full_name=[x509.UniformResourceIdentifier(f"{base}/crl/{crl_name}.crl")],
                                  relative_name=None, reasons=None, crl_issuer=None)
     return [x509.Extension(x509.AuthorityInformationAccess.oid, False, x509.AuthorityInformationAccess([ocsp])),
             x509.Extension(x509.CRLDistributionPoints.oid, False, x509.CRLDistributionPoints([crl]))]

@@ -63,8 +63,8 @@ def stamp(node: Node, body: bytes) -> tuple[int, bytes]:
     policy = req["req_policy"].native
     if policy is not None and policy != TSA_POLICY_OID:
         return 200, rejection("unaccepted_policy", f"this TSA issues tokens under policy {TSA_POLICY_OID} only")
-    stamper = HsmTimeStamper(node.pki.signer(pki.TSA), node.pki.certificate(pki.TSA),
-                             [node.pki.certificate(pki.ROOT)])
+    signer, cert = node.pki.signing_pair(pki.TSA)  # the active TSA key and its certificate (rollover)
+    stamper = HsmTimeStamper(signer, cert, [node.pki.certificate(pki.ROOT)])
     return 200, _der(stamper.request_tsa_response(req))
 
 

@@ -26,9 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hsm import HsmError
+from hsm.errors import Unavailable as HsmUnavailable
 from hutong import pki
 from hutong.db import Base
-from hutong.errors import HutongError, InvalidArgument, PermissionDenied, Unauthenticated
+from hutong.errors import HutongError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from hutong.node import Node
 from hutong.verify import jose
 
@@ -93,8 +94,10 @@ def _decrypt(node: Node, token: str) -> str:
         raise InvalidArgument("ASSERTION_MALFORMED", "unsupported JWE algorithms")
     ek, iv, ct, tag = parts
     try:
-        cek = node.keys.decrypt_rsa_oaep(pki.key_label(pki.FEDERATION_ENC), ek)
+        cek = node.pki.federation_decrypt(ek)
         return AESGCM(cek).decrypt(iv, ct + tag, header_b64.encode()).decode()
+    except (Unavailable, HsmUnavailable):  # the HSM, not the assertion: the sender may retry
+        raise
     except (HutongError, HsmError, ValueError, InvalidTag):  # one answer for every failure: no decryption oracle
         raise Unauthenticated("ASSERTION_INVALID", "the federation assertion was altered or is not for this node") \
             from None

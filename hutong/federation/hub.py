@@ -40,11 +40,17 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         tsa=pem(node.pki.certificate(pki.TSA)),
         jwks=jwks or {"keys": [jose.public_jwk(c.public_key())  # type: ignore[arg-type]
                                for c in node.pki.with_retired(pki.TOKEN)]},
-        enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(pki.key_label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
+        enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(node.pki.label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
         type_mapping=type_mapping or cfg.type_mapping,
         home_regions=[str(r) for r in cfg.home_regions],
+        previous={role: [pem(c) for c in node.pki.with_retired(name)[1:]]
+                  for role, name in _ROLES.items() if len(node.pki.with_retired(name)) > 1},
         log_key=node.tlog.vkey(),
     )
+
+
+# Trust-list certificate roles and the node PKI role behind each.
+_ROLES = {"root": pki.ROOT, "seal": pki.SEAL_CA, "issuer": pki.ISSUER_CA, "tsa": pki.TSA}
 
 
 def add_member(node: Node, entry: MemberEntry, *, actor: str = "operator", log_checkpoint: str = "") -> None:

@@ -68,7 +68,7 @@ class Trust:
         return self.store.current() if self.store else None
 
     def anchors(self, role: Role) -> list[Anchor]:
-        own = [Anchor(self.node.id, self.node.pki.certificate(_OWN[role]))]
+        own = [Anchor(self.node.id, c) for c in self.node.pki.with_retired(_OWN[role])]
         tl = self.trust_list()
         if tl is None:
             return own

@@ -310,11 +310,12 @@ def deliver(hub: Node, member: MemberEntry, envelope: str) -> str:
 
 
 def fetch_crls(node: Node, member: MemberEntry, *, timeout: float = 5.0) -> tuple[bytes, ...]:
-    """SealService.GetCrl at ``member``: its seal CA's and root's CRLs (DER)."""
+    """SealService.GetCrl at ``member``: its seal CA's and root's CRLs (DER), and those of its other seal CA
+    keys during a rollover (``other_crl_der``)."""
 
     with to_member(node, member) as channel:
         resp = call(channel, seal_pb2_grpc.SealServiceStub, "GetCrl", seal_pb2.GetCrlRequest(), timeout=timeout)
-    return (bytes(resp.crl_der), bytes(resp.root_crl_der))
+    return (bytes(resp.crl_der), bytes(resp.root_crl_der), *(bytes(d) for d in resp.other_crl_der))
 
 
 def fetch_status_list(node: Node, member: MemberEntry, list_id: str, *, timeout: float = 5.0) -> str:

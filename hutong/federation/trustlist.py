@@ -48,6 +48,9 @@ class MemberEntry:
     enc_jwk: dict[str, str] = field(default_factory=dict)  # RSA-OAEP key federation assertions are encrypted to
     type_mapping: dict[str, str] = field(default_factory=dict)  # local type code -> national type code
     issuer_certificates: list[str] = field(default_factory=list)
+    # Key rollover: further certificates of a role ("root", "seal", "issuer", "tsa") to accept beside the current
+    # one -- its announced successor and predecessors whose artefacts are still around (PEM).
+    previous: dict[str, list[str]] = field(default_factory=dict)
     # USCC region-code prefixes (characters 3-8) whose organisations have this member as home node
     home_regions: list[str] = field(default_factory=list)
     log_key: str = ""  # verifier key of the node's audit log (checkpoints), see hutong.tlog.note
@@ -65,7 +68,7 @@ class MemberEntry:
 
     def certificates(self, name: str) -> list[x509.Certificate]:
         pem = {"root": self.root_ca, "seal": self.seal_ca, "issuer": self.issuer_ca, "tsa": self.tsa}[name]
-        return [x509.load_pem_x509_certificate(pem.encode())]
+        return [x509.load_pem_x509_certificate(p.encode()) for p in (pem, *self.previous.get(name, ()))]
 
 
 @dataclass(frozen=True)

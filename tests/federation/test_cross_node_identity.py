@@ -161,9 +161,16 @@ def test_member_token_key_rollover_keeps_earlier_tokens_verifiable(world: dict[s
     before = _login_high(world)
     token_before = _assertion_for(before, "prov-b")
     id_token_before = before.sdk().login(CITIZEN, PASSWORD).id_token
-    world["a"].pki.rotate("token-signing")
+    from hutong import rollover
+    from hutong.errors import FailedPrecondition
+
+    rollover.rotate(world["a"], "token-signing")  # prepare: the successor is published, not used
+    with pytest.raises(FailedPrecondition) as refused:  # not announced by the trust list in force yet
+        rollover.rotate(world["a"], "token-signing")
+    assert refused.value.reason == "ROLLOVER_NOT_PUBLISHED"
     hub.add_member(hub_node, hub.describe_node(world["a"]))
     install_trust_list(hub_node, hub.publish(hub_node), [world["a"], world["b"]], tmp_path)
+    rollover.rotate(world["a"], "token-signing")  # activate
     jwks, issuer = world["portal_a"].sdk().jwks(refresh=True)
     assert len(jwks["keys"]) == 2
     verify_token(id_token_before, jwks, issuer=issuer, audience="portal-a", kind="id")

@@ -45,9 +45,9 @@ def decrypts(fed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> list[str]:
     keys = fed["b"].keys
     real = keys.decrypt_rsa_oaep
 
-    def counting(label: str, data: bytes) -> bytes:
+    def counting(label: str, data: bytes, **kwargs: Any) -> bytes:
         seen.append(label)
-        return real(label, data)
+        return real(label, data, **kwargs)
 
     monkeypatch.setattr(keys, "decrypt_rsa_oaep", counting)
     return seen

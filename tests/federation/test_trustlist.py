@@ -97,8 +97,13 @@ def test_hub_signing_key_rollover_keeps_verification(tmp_path, hub_node, provinc
     hub.add_member(hub_node, hub.describe_node(province))
     store = _store(tmp_path, hub_node)
     store.accept(hub.publish(hub_node))
-    hub_node.pki.rotate(pki.TRUST_LIST)
-    tl = store.accept(hub.publish(hub_node))
+    from hutong import rollover
+
+    old = hub_node.pki.certificate(pki.TRUST_LIST)
+    rollover.rotate(hub_node, pki.TRUST_LIST)  # prepare
+    rollover.rotate(hub_node, pki.TRUST_LIST)  # activate
+    assert hub_node.pki.certificate(pki.TRUST_LIST) != old
+    tl = store.accept(hub.publish(hub_node))  # signed by the successor, certified by the root members pin
     assert tl.sequence == 2
 
 

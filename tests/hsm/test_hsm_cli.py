@@ -123,7 +123,7 @@ def test_destroy_needs_typed_confirmation(cli: Cli) -> None:
         (["destroy", "--key", "doomed", "--yes"], "\n", True),
     ):  # --yes at a terminal asks
         code, out, err = cli(*argv, stdin=stdin, tty=tty)
-        assert code == 1
+        assert code == 2
         # The error ends the output as one line (after the prompt, which a terminal would end with Enter).
         assert "error: HSM_DESTROY_NOT_CONFIRMED: " in err.splitlines()[-1] and "Traceback" not in err
         assert err.splitlines()[-1].startswith("error: ") or tty
@@ -140,16 +140,16 @@ def test_destroy_needs_typed_confirmation(cli: Cli) -> None:
 def test_errors_are_one_line_and_audited(cli: Cli, tmp_path: Path, test_pin: str) -> None:
     code, _, err = cli("export-public", "--key", "missing")
     assert (
-        code == 1
+        code == 2
         and err.strip().splitlines() == [err.strip()]
         and err.startswith("error: HSM_KEY_NOT_FOUND: ")
     )
     wrong = tmp_path / "wrong"
     wrong.write_text("wrong-pin-1111\n")
     code, _, err = cli("list", "--pin-file", str(wrong))
-    assert code == 1 and err.startswith("error: HSM_PIN_INCORRECT: ") and "wrong-pin-1111" not in err
+    assert code == 2 and err.startswith("error: HSM_PIN_INCORRECT: ") and "wrong-pin-1111" not in err
     code, _, err = cli("csr", "--key", "x", "--subject", "not a dn")
-    assert code == 1 and err.startswith("error: ")
+    assert code == 2 and err.startswith("error: ")
     assert [d["outcome"] for _, _, d in cli.audit] == ["failed"] * 3
     assert cli.audit[1][2]["reason"] == "HSM_PIN_INCORRECT"
     assert "wrong-pin-1111" not in json.dumps(cli.audit) and test_pin not in json.dumps(cli.audit)
@@ -182,7 +182,7 @@ def test_no_audit_no_operation(
             str(token.pin_file),
         ]
     )
-    assert args.func(args) == 1
+    assert args.func(args) == 2
     assert "AUDIT_UNAVAILABLE" in capsys.readouterr().err
     with KeyManager(token) as km:
         assert km.list_keys() == []
@@ -220,7 +220,7 @@ def test_init_token_creates_pin_files(cli: Cli, tmp_path: Path, monkeypatch: pyt
         "--so-pin-file",
         str(so_pin),
     )
-    assert code == 1 and err.startswith("error: HSM_TOKEN_EXISTS: ")
+    assert code == 2 and err.startswith("error: HSM_TOKEN_EXISTS: ")
     assert pin.read_text() not in json.dumps(cli.audit)
 
 
@@ -253,7 +253,7 @@ def test_subprocess(token: HsmConfig, softhsm_conf: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert [line for line in bad.stderr.splitlines() if line.startswith("error:")] == [
         "error: HSM_TOKEN_NOT_FOUND: no HSM token labelled 'absent-token' in PKCS#11 module "
         f"{token.module_path}"

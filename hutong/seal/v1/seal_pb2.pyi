@@ -305,20 +305,22 @@ class GetCrlRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetCrlResponse(_message.Message):
-    __slots__ = ("crl_der", "crl_number", "this_update", "next_update", "ca_certificates_der", "root_crl_der")
+    __slots__ = ("crl_der", "crl_number", "this_update", "next_update", "ca_certificates_der", "root_crl_der", "other_crl_der")
     CRL_DER_FIELD_NUMBER: _ClassVar[int]
     CRL_NUMBER_FIELD_NUMBER: _ClassVar[int]
     THIS_UPDATE_FIELD_NUMBER: _ClassVar[int]
     NEXT_UPDATE_FIELD_NUMBER: _ClassVar[int]
     CA_CERTIFICATES_DER_FIELD_NUMBER: _ClassVar[int]
     ROOT_CRL_DER_FIELD_NUMBER: _ClassVar[int]
+    OTHER_CRL_DER_FIELD_NUMBER: _ClassVar[int]
     crl_der: bytes
     crl_number: int
     this_update: _timestamp_pb2.Timestamp
     next_update: _timestamp_pb2.Timestamp
     ca_certificates_der: _containers.RepeatedScalarFieldContainer[bytes]
     root_crl_der: bytes
-    def __init__(self, crl_der: _Optional[bytes] = ..., crl_number: _Optional[int] = ..., this_update: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_update: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ca_certificates_der: _Optional[_Iterable[bytes]] = ..., root_crl_der: _Optional[bytes] = ...) -> None: ...
+    other_crl_der: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, crl_der: _Optional[bytes] = ..., crl_number: _Optional[int] = ..., this_update: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_update: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ca_certificates_der: _Optional[_Iterable[bytes]] = ..., root_crl_der: _Optional[bytes] = ..., other_crl_der: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Placement(_message.Message):
     __slots__ = ("page", "x", "y", "width", "height")

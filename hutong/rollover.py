@@ -1,0 +1,220 @@
+"""Staged key rollover for the node's own keys: never a raw swap.
+
+A rollover has two steps, each one audited in the same transaction as the registry change:
+
+1. **prepare** -- a new key is generated in the HSM under a label of its own and, for certified roles,
+   certified by the root. It is registered as *pending*: published at once by every worker (JWKS,
+   trust anchors, the node's trust-list descriptor, accepted for decryption) but not used to sign.
+2. **activate** -- the pending key becomes *active* (every worker signs with it from its next call on)
+   and the previous active key becomes *retired*: still published and accepted until ``needed_until``
+   (the last token it signed has expired; the last certificate it issued has expired).
+
+Activation is refused while the node is federated and the trust list in force does not yet carry the
+successor: members would otherwise reject what the node makes. ``hutong hsm destroy`` refuses keys the
+registry still needs. ``plan`` says what the next step would do (``--dry-run``) without doing it.
+
+Supported roles: token signing, seal CA, issuer CA, TSA, trust-list signing (the hub; members pin the hub's
+root, so a successor certified by it is accepted as soon as it signs) and federation decryption. The root
+and the two secret keys (blind index, data protection) need re-certification / re-encryption of what
+depends on them; they are refused with ROLLOVER_UNSUPPORTED.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import select
+
+from hsm import CreateKeyRequest, KeyAlgorithm
+from hutong import audit, keyring, pki
+from hutong.errors import FailedPrecondition, InvalidArgument
+from hutong.keyring import NodeKey
+from hutong.node import Node
+
+Step = Literal["auto", "prepare", "activate"]
+
+CERTIFIED = (pki.SEAL_CA, pki.ISSUER_CA, pki.TSA, pki.TOKEN, pki.TRUST_LIST)
+SUPPORTED = (*CERTIFIED, pki.FEDERATION_ENC)
+UNSUPPORTED = {
+    pki.ROOT: "a new root must be cross-certified by the old one and announced through the trust list",
+    pki.BLIND_INDEX: "every blind index must be recomputed with the new key first",
+    pki.DATA_KEY: "every protected record must be re-encrypted with the new key first",
+}
+# How long a retired federation decryption key stays accepted: senders encrypt to the key their copy of the
+# trust list names until they fetch the next list.
+FEDERATION_ENC_OVERLAP = timedelta(days=7)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass
+class Plan:
+    """What a rollover step does (or did), in words an officer reads."""
+
+    role: str
+    step: Literal["prepare", "activate"]
+    actions: list[str] = field(default_factory=list)
+    label: str = ""  # the key made (prepare) or activated (activate)
+    retired: str = ""  # activate: the key that was active before
+    needed_until: datetime | None = None  # activate: until when the retired key stays published
+
+
+def role_of(name: str) -> str:
+    """``node.token-signing`` or ``token-signing`` -> ``token-signing``; refuses other labels."""
+    role = name.removeprefix(pki.KEY_PREFIX)
+    if role in SUPPORTED:
+        return role
+    if role in UNSUPPORTED:
+        raise FailedPrecondition("ROLLOVER_UNSUPPORTED", f"the {role} key cannot be rolled over yet: "
+                                 f"{UNSUPPORTED[role]}")
+    raise InvalidArgument("NODE_KEY_ROLE_UNKNOWN", f"'{name}' is not a node key role; roles: "
+                          + ", ".join((*SUPPORTED, *UNSUPPORTED)))
+
+
+def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = None) -> Plan:
+    """The next step of the rollover of ``name``'s role, checked but not done."""
+    role = role_of(name)
+    now = now or datetime.now(UTC)
+    snap = node.pki.registry.snapshot()
+    pending, active = snap.pending(role), snap.active(role)
+    if step == "auto":
+        step = "activate" if pending else "prepare"
+    if step == "prepare":
+        if pending:
+            raise FailedPrecondition("ROLLOVER_IN_PROGRESS", f"{pending.label} is already pending for {role}: "
+                                     "activate it (or destroy it) before preparing another")
+        label = _new_label(role, now)
+        p = Plan(role, "prepare", label=label)
+        p.actions.append(f"generate {_algorithm(role).value} key {label} in the HSM")
+        if role in CERTIFIED:
+            p.actions.append(f"certify it under the node root ({_what(role)})")
+        p.actions.append("register it as pending: published (JWKS, trust anchors, trust-list descriptor), "
+                         "not yet used")
+        return p
+    if pending is None:
+        raise FailedPrecondition("ROLLOVER_NOT_PREPARED", f"no pending {role} key: prepare one first "
+                                 "(hutong hsm rotate without --step, or --step prepare)")
+    _require_published(node, role, pending)
+    p = Plan(role, "activate", label=pending.label, retired=active.label if active else "")
+    p.needed_until = _needed_until(node, role, active, now) if active else None
+    p.actions.append(f"make {pending.label} the active {role} key: every worker uses it from its next call")
+    if active:
+        until = p.needed_until.isoformat(timespec="seconds") if p.needed_until else "as long as it exists"
+        p.actions.append(f"retire {active.label}: still published and accepted until {until}")
+    return p
+
+
+def rotate(node: Node, name: str, step: Step = "auto", *, dry_run: bool = False, actor: str = "officer") -> Plan:
+    """Plan the next step and, unless ``dry_run``, do it."""
+    p = plan(node, name, step)
+    if dry_run:
+        return p
+    return _prepare(node, p, actor) if p.step == "prepare" else _activate(node, p, actor)
+
+
+def _prepare(node: Node, p: Plan, actor: str) -> Plan:
+    role = p.role
+    if role == pki.FEDERATION_ENC:
+        node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.RSA_2048, usage="decrypt"))
+        pem = None
+    else:
+        info = node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=_algorithm(role)))
+        cert = node.pki.certify(role, info.public_key)
+        node.keys.import_certificate(p.label, cert)
+        pem = pki.pem(cert)
+    with node.db.session() as s:
+        keyring.add(s, label=p.label, role=role, state="pending", certificate_pem=pem)
+        audit.append(s, actor=actor, action="pki.rollover.prepare", target=role,
+                     details={"label": p.label, **({"certificate_serial": format(
+                         pki.load_pem(pem).serial_number, "x")} if pem else {})})
+    node.pki.registry.invalidate()
+    return p
+
+
+def _activate(node: Node, p: Plan, actor: str) -> Plan:
+    now = datetime.now(UTC)
+    with node.db.session() as s:
+        new = s.get(NodeKey, p.label)
+        if new is None or new.state != "pending":
+            raise FailedPrecondition("ROLLOVER_NOT_PREPARED", f"{p.label} is no longer pending")
+        for old in s.scalars(select(NodeKey).where(NodeKey.role == p.role, NodeKey.state == "active")):
+            old.state, old.retired_at, old.needed_until = "retired", now, p.needed_until
+        new.state, new.activated_at = "active", now
+        if p.role in CERTIFIED and new.certificate:
+            pki.record_current_certificate(s, p.role, p.label, new.certificate)
+        keyring.bump(s)
+        audit.append(s, actor=actor, action="pki.rollover.activate", target=p.role,
+                     details={"label": p.label, "retired": p.retired,
+                              "needed_until": p.needed_until.isoformat() if p.needed_until else None})
+    node.pki.registry.invalidate()
+    return p
+
+
+def check_destroy(snapshot: keyring.Snapshot, label: str, *, now: datetime | None = None) -> None:
+    """Refuse to destroy a node key that is active, pending, or retired but still needed for verification."""
+    entry = snapshot.entry(label)
+    if entry is None or not entry.still_needed(now):
+        return
+    if entry.state == "retired":
+        until = entry.needed_until.isoformat(timespec="seconds") if entry.needed_until else "indefinitely"
+        why = f"it is retired but still verifies what it signed (until {until})"
+    else:
+        why = f"it is the {entry.state} {entry.role} key"
+    raise FailedPrecondition("NODE_KEY_STILL_NEEDED", f"key '{label}' is kept: {why}")
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def _new_label(role: str, now: datetime) -> str:
+    return f"{pki.key_label(role)}.{now.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
+
+
+def _algorithm(role: str) -> KeyAlgorithm:
+    return KeyAlgorithm.RSA_2048 if role == pki.FEDERATION_ENC else KeyAlgorithm.EC_P256
+
+
+def _what(role: str) -> str:
+    return {pki.SEAL_CA: "issues seal certificates", pki.ISSUER_CA: "issues department certificates",
+            pki.TSA: "signs timestamps", pki.TOKEN: "signs ID and access tokens",
+            pki.TRUST_LIST: "signs trust lists"}.get(role, role)
+
+
+def _needed_until(node: Node, role: str, active: keyring.KeyEntry, now: datetime) -> datetime | None:
+    """Until when a key retired now must stay published and accepted."""
+    if role == pki.TOKEN:
+        ident = node.config.section("identity")
+        # The last token it signs expires at most this long after the switch (defaults of identity_svc).
+        seconds = max(int(ident.get("access_token_seconds", 600)), int(ident.get("id_token_seconds", 600)))
+        return now + timedelta(seconds=seconds) + CLOCK_SKEW
+    if role == pki.FEDERATION_ENC:
+        return now + FEDERATION_ENC_OVERLAP
+    cert = active.certificate
+    # What a CA or the TSA certified lives at most as long as its own certificate.
+    return cert.not_valid_after_utc if cert is not None else None
+
+
+def _require_published(node: Node, role: str, pending: keyring.KeyEntry) -> None:
+    """A federated node activates a successor only once the trust list in force announces it."""
+    if not node.trust.federated or role not in (pki.TOKEN, pki.SEAL_CA, pki.ISSUER_CA, pki.TSA):
+        return
+    tl = node.trust.trust_list()
+    assert tl is not None
+    try:
+        entry = tl.member(node.id)
+    except Exception:  # noqa: BLE001 - not listed at all: nothing to break yet
+        return
+    if role == pki.TOKEN:
+        cert = pending.certificate
+        assert cert is not None
+        from hutong.verify import jose
+
+        kid = jose.public_jwk(cert.public_key())["kid"]  # type: ignore[arg-type]
+        announced = any(k.get("kid") == kid for k in entry.jwks.get("keys", []))
+    else:
+        trust_role = {pki.SEAL_CA: "seal", pki.ISSUER_CA: "issuer", pki.TSA: "tsa"}[role]
+        announced = pending.certificate in entry.certificates(trust_role)
+    if not announced:
+        raise FailedPrecondition(
+            "ROLLOVER_NOT_PUBLISHED",
+            f"trust list {tl.sequence} does not announce {pending.label} yet: have the hub publish this node's "
+            "new descriptor (hutong federation describe / member add / publish), let it refresh, then activate")

@@ -1,0 +1,200 @@
+"""Every supported node key role rolls over on a running ``serve --workers 2`` node under continuous load
+(login, refresh, sealing, issuance, verification) with no failed call; everything made before, during and
+after verifies at the node and offline with the SDK.
+
+The load checks the rule that makes a rollover safe: each new ID token must verify against the JWKS the
+platform fetched *before* asking for it -- a successor is published before anything is signed with it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.pdfgen import make_pdf
+from hutong.cert.v1 import cert_pb2
+from hutong.common.v1 import common_pb2
+from hutong.seal.v1 import seal_pb2
+from hutong.verify.tokens import verify_token
+from hutong_client import Hutong, OfflineVerifier
+from tests.clients.sdk_world import ACME, LI, PASSWORD, REGULATOR, ZHANG, licence_fields
+from tests.keys.conftest import Served, build_node, hutong, wait_until
+
+ROLES = ("token-signing", "seal-ca", "issuer-ca", "tsa", "federation-enc")
+MAX_ITERATIONS = 400  # per load thread: the load is bounded even if something hangs
+PLACE = seal_pb2.Placement(page=1, x=400, y=60, width=100, height=100)
+
+
+@dataclass
+class Load:
+    """Background callers; every failure is kept (the test wants none), every artefact too."""
+
+    served: Served
+    seal_id: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    failures: list[str] = field(default_factory=list)
+    done: dict[str, int] = field(default_factory=dict)
+    id_tokens: list[str] = field(default_factory=list)
+    sealed: list[bytes] = field(default_factory=list)
+    licences: list[str] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def client(self, who: str) -> Hutong:
+        s = self.served.secrets
+        secret = {"portal": s["portal_secret"], "amr-platform": s["regulator_secret"]}[who]
+        return Hutong(self.served.target, client_id=who, client_secret=secret)
+
+    def run(self, name: str, body: Callable[[Hutong], None], who: str) -> None:
+        def loop() -> None:
+            with self.client(who) as h:
+                for _ in range(MAX_ITERATIONS):
+                    if self.stop.is_set():
+                        return
+                    try:
+                        body(h)
+                    except Exception as exc:  # noqa: BLE001 - the test reports every failure
+                        self.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                    self.done[name] = self.done.get(name, 0) + 1
+
+        t = threading.Thread(target=loop, name=name, daemon=True)
+        self.threads.append(t)
+        t.start()
+
+    def tokens(self, h: Hutong) -> None:
+        jwks, issuer = h.identity.jwks(refresh=True)  # what a platform holds when it asks for a token
+        tokens = h.identity.login(LI, PASSWORD)
+        verify_token(tokens.id_token, jwks, issuer=issuer, audience="portal", kind="id")
+        refreshed = h.identity.refresh(tokens.refresh_token)
+        assert h.identity.introspect(refreshed.access_token).active
+        self.id_tokens += [t for t in (tokens.id_token, refreshed.id_token) if t]  # a refresh may carry none
+
+    def seal(self, h: Hutong) -> None:
+        out = io.BytesIO()
+        h.seal.sign(make_pdf(pages=1), out, self.seal_id, placement=PLACE, level=seal_pb2.PADES_LEVEL_B_T)
+        assert h.seal.verify(out.getvalue()).verdict == common_pb2.VERDICT_VALID
+        self.sealed.append(out.getvalue())
+
+    def issue(self, h: Hutong) -> None:
+        cert = h.cert.issue(self.served.secrets["licence_type"], ACME[0], ACME[1], licence_fields())
+        assert h.cert.verify(jws_token=cert.jws).verdict == common_pb2.VERDICT_VALID
+        self.licences.append(cert.jws)
+
+    def progress(self, calls: int = 2) -> None:
+        """Wait until every load thread finished ``calls`` more iterations (or the load failed)."""
+        start = dict(self.done)
+        wait_until(lambda: bool(self.failures) or all(self.done.get(n, 0) >= start.get(n, 0) + calls
+                                                for n in ("tokens", "seal", "issue")), "the load to progress")
+
+    def finish(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=120)
+
+
+def _prepare_seal(served: Served) -> str:
+    with Hutong(served.target, client_id="portal", client_secret=served.secrets["portal_secret"]) as portal:
+        person = portal.as_person(portal.login(ZHANG, PASSWORD))
+        if ACME[0] not in {o.uscc for o in person.identity.my_organisations()}:
+            person.identity.register_organisation(ACME[0], ACME[1])
+        company = portal.as_person(portal.identity.session(person.identity.switch_organisation(ACME[0])))
+        seal = company.seal.create_seal(org_uscc=ACME[0], type=seal_pb2.SEAL_TYPE_CONTRACT)
+        company.seal.grant(seal.seal_id, grantee="portal", kind=seal_pb2.GRANTEE_KIND_PLATFORM)
+        return str(seal.seal_id)
+
+
+def _registry(data: Path) -> list[dict[str, Any]]:
+    return list(json.loads(hutong("node", "keys", "--data-dir", str(data), "--json").stdout))
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("roles", [
+    pytest.param(("token-signing", "seal-ca"), id="token-and-seal-ca"),
+    pytest.param(ROLES, id="every-role", marks=pytest.mark.slow),
+])
+def test_roles_roll_over_under_load_without_a_failed_call(
+        roles: tuple[str, ...], tmp_path: Path, served_factory: Callable[..., Served]) -> None:
+    data = tmp_path / "node"
+    secrets = build_node(data)
+    served = served_factory(data, workers=2)
+    served.secrets = secrets
+    load = Load(served, _prepare_seal(served))
+    load.run("tokens", load.tokens, "portal")
+    load.run("seal", load.seal, "portal")
+    load.run("issue", load.issue, "amr-platform")
+    before = {r["role"]: r["label"] for r in _registry(data) if r["state"] == "active"}
+    try:
+        load.progress()
+        for i, role in enumerate(roles):
+            if i == 0:
+                dry = hutong("hsm", "rotate", "--data-dir", str(data), "--label", f"node.{role}", "--dry-run")
+                assert "dry run, nothing changed: would prepare" in dry.stdout
+                assert not [r for r in _registry(data) if r["state"] == "pending"]
+            hutong("hsm", "rotate", "--data-dir", str(data), "--label", f"node.{role}")  # prepare
+            load.progress()  # calls go on, the successor published but not used
+            hutong("hsm", "rotate", "--data-dir", str(data), "--label", f"node.{role}")  # activate
+            load.progress()
+    finally:
+        load.finish()
+    assert load.failures == [], load.failures[:5]
+    # New seal and issuer certificates come from the new CAs.
+    new_seal = _prepare_new_seal(served)
+    with load.client("portal") as portal:
+        out = io.BytesIO()
+        portal.seal.sign(make_pdf(pages=1), out, new_seal, placement=PLACE, level=seal_pb2.PADES_LEVEL_B_T)
+        load.sealed.append(out.getvalue())
+
+    registry = _registry(data)
+    for role in roles:
+        states = {r["label"]: r["state"] for r in registry if r["role"] == role}
+        assert sorted(states.values()) == ["active", "retired"], (role, states)
+        assert states[before[role]] == "retired"
+
+    # Everything made before, during and after verifies: at the node and offline with the SDK.
+    with Hutong(served.target, client_id="portal", client_secret=secrets["portal_secret"]) as portal:
+        jwks, issuer = portal.identity.jwks(refresh=True)
+        if "token-signing" in roles:  # made with the old key and with the new one
+            assert len({verify_token_kid(t) for t in load.id_tokens}) == 2
+        for token in load.id_tokens:
+            verify_token(token, jwks, issuer=issuer, audience="portal", kind="id")
+        offline = portal.seal.offline_verifier()
+        for pdf in load.sealed[:3] + load.sealed[-3:]:
+            assert portal.seal.verify(pdf).verdict == common_pb2.VERDICT_VALID
+            assert offline.verify(pdf).verdict.value == "valid"
+        bundle = cert_pb2.GetTrustBundleResponse.FromString(portal.cert.trust_bundle().SerializeToString())
+        verifier = OfflineVerifier.from_bundle(bundle, fetch=portal.cert.status_list)
+        for licence in load.licences[:3] + load.licences[-3:]:
+            assert portal.cert.verify(jws_token=licence).verdict == common_pb2.VERDICT_VALID
+            assert verifier.verify(licence).verdict == "valid"
+    served.stop()
+    audit = hutong("audit", "verify", "--data-dir", str(data))
+    assert "audit log intact" in audit.stdout
+
+
+def verify_token_kid(token: str) -> str:
+    import base64
+
+    header = token.split(".")[0]
+    return str(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"])
+
+
+def _prepare_new_seal(served: Served) -> str:
+    """A seal made after the seal CA rollover (its certificate chains to the new seal CA) and a new issuer."""
+    s = served.secrets
+    with Hutong(served.target, client_id="ops", client_secret=s["ops_secret"]) as ops:
+        ops.cert.register_issuer("91110000600037341L", "北京某某局", [s["licence_type"]], platform_client_id="portal")
+    with Hutong(served.target, client_id="portal", client_secret=s["portal_secret"]) as portal:
+        company = portal.as_person(portal.identity.session(
+            portal.as_person(portal.login(ZHANG, PASSWORD)).identity.switch_organisation(ACME[0])))
+        seal = company.seal.create_seal(org_uscc=ACME[0], type=seal_pb2.SEAL_TYPE_FINANCE)
+        company.seal.grant(seal.seal_id, grantee="portal", kind=seal_pb2.GRANTEE_KIND_PLATFORM)
+        return str(seal.seal_id)
+
+
+_ = REGULATOR
