@@ -78,6 +78,7 @@ def prepare_node(data_dir: Path, *, people: int = 16, database_url: str = "") ->
     from cert_svc import catalogue, issuers
     from hutong.auth import Principal
     from hutong.node import init_node
+    from hutong.wiring import wire
     from identity_svc import platforms, registers
     from identity_svc.core import Identity
     from seal_svc.seals import SealService, SealType
@@ -89,7 +90,7 @@ def prepare_node(data_dir: Path, *, people: int = 16, database_url: str = "") ->
         (f'database_url = "{database_url}"\n' if database_url else "") +
         f'[node]\nid = "bench"\nname = "Bench node"\n\n[server]\nmax_message_bytes = {MAX_MESSAGE}\n\n'
         f'[hsm]\ntoken_label = "{token}"\n\n[identity]\n{identity}', encoding="utf-8")
-    node = init_node(data_dir)
+    node = wire(init_node(data_dir))
     try:
         idn = Identity.of(node)
         ids = citizen_ids(people)

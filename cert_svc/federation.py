@@ -13,7 +13,8 @@ from typing import Any
 from cert_svc import reasons
 from cert_svc.access import Reader
 from cert_svc.consent import identity_holder_resolver, require_purpose
-from cert_svc.records import Holder
+from cert_svc.models import CertificateRow
+from cert_svc.records import Holder, holder_key
 from hutong import audit
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, PermissionDenied
@@ -56,7 +57,7 @@ def serve_fetch(node: Node, request: Assertion) -> Mapping[str, Any]:
 def check_remote_predecessor(node: Node, identifier: str, holder: Holder) -> None:
     """A predecessor held at another member: it must exist there, be transferred out and have the same holder.
 
-    Each member is asked through the hub (the holder's ID travels sealed to that member, which compares its
+    Each member is asked through the hub (the holder's ID travels encrypted to that member, which compares its
     own blind index); PREDECESSOR_NOT_FOUND when no member holds it."""
     tl = node.trust.trust_list()
     for member in (m for m in (tl.members if tl else ()) if m.node_id != node.id):
@@ -77,10 +78,7 @@ def check_remote_predecessor(node: Node, identifier: str, holder: Holder) -> Non
 def serve_predecessor(node: Node, request: Assertion) -> Mapping[str, Any]:
     """The holding node: whether the identifier is here, transferred out, and held by the named holder.
 
-    Answers only those three facts (to a member, sealed to it): no data of the certificate itself."""
-    from cert_svc.models import CertificateRow
-    from cert_svc.records import holder_key
-
+    Answers only those three facts (to a member, encrypted to it): no data of the certificate itself."""
     raw = request.claims.get("holder") or {}
     with node.db.session(readonly=True) as s:
         row = s.get(CertificateRow, str(request.claims.get("identifier", "")))

@@ -7,6 +7,7 @@ and never affects the others.
 
 from __future__ import annotations
 
+import csv
 import json
 import secrets
 import time
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cert_svc import catalogue, issuers, lifecycle, reasons, records, statuslist
 from cert_svc.catalogue import CertTypeSpec
+from cert_svc.federation import check_remote_predecessor
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow
 from cert_svc.records import CertView, Holder
@@ -208,8 +210,6 @@ def _check_predecessor_elsewhere(node: Node, p: Prepared) -> None:
     with node.db.session(readonly=True) as s:
         if s.get(CertificateRow, p.predecessor) is not None:
             return  # ours: checked in the issuing transaction
-    from cert_svc.federation import check_remote_predecessor
-
     check_remote_predecessor(node, p.predecessor, p.holder)
 
 
@@ -383,7 +383,6 @@ def csv_rows(text: str, type_code: str) -> Iterator[BatchRow]:
     """Rows of a UTF-8 CSV with a header: holder_id, holder_name, [valid_from, valid_until,
     predecessor], then the type's field names. A malformed header fails the whole batch; a
     malformed row fails only itself."""
-    import csv
 
     reader = csv.reader(text.lstrip("\ufeff").splitlines())
     header = [h.strip() for h in next(reader, [])]

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from cert_svc import reasons
+from cert_svc.settings import load_settings
 from hutong.errors import ResourceExhausted
 from hutong.node import Node
 
@@ -33,8 +34,8 @@ class RateLimiter:
 
     @classmethod
     def for_verification(cls, node: Node) -> RateLimiter:
-        cfg = node.config.section("cert")
-        return cls(float(cfg.get("verify_per_minute", 60)), int(cfg.get("verify_burst", 20)))
+        cfg = load_settings(node.config)
+        return cls(cfg.verify_per_minute, cfg.verify_burst)
 
     def take(self, key: str) -> None:
         """One request for ``key``; VERIFY_RATE_LIMITED (with retry_after_seconds) when its bucket is empty."""

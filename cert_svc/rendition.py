@@ -32,7 +32,7 @@ from hutong.verify.findings import Finding
 from hutong.verify.pdfreport import Verdict
 
 CATALOG_KEY = "/HutongCertificate"
-SERVICE_NAME = "cert_svc"  # the in-process principal that seals renditions
+PRINCIPAL = "cert_svc"  # the service principal (in-process caller) that seals renditions
 (PAGE_W, PAGE_H), MARGIN = A4, 60.0
 QR_SIZE = 150.0
 BOTTOM = 260.0
@@ -127,7 +127,7 @@ class Renditions:
         seal = peers.seal(self.node)
         if seal is None:
             raise FailedPrecondition(reasons.ISSUER_SEAL_MISSING, "this node has no seal service for renditions")
-        sealer = service_principal(SERVICE_NAME, on_behalf_of=issuer.platform_client_id)
+        sealer = service_principal(PRINCIPAL, on_behalf_of=issuer.platform_client_id)
         # A phone camera opens the node's public verification page with the token in the fragment.
         qr = verify_url(base_url(self.node.config), cert.qr)
         return seal.seal_pdf(seal_id=issuer.seal_id, pdf=render(cert, spec, qr), principal=sealer, box=SEAL_BOX,

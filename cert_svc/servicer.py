@@ -1,30 +1,19 @@
-"""gRPC <-> domain for cert_svc: converts messages, authenticates the caller, calls the domain."""
+"""gRPC <-> domain for cert_svc: converts messages (the caller's metadata to a ``Principal``), calls the
+service's facade (``cert_svc.facade.CertService``: transactions and authorisation live there), converts back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import TypeAlias
 
 import grpc
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from cert_svc import (
-    access,
-    catalogue,
-    consent,
-    federation,
-    issuance,
-    issuers,
-    lifecycle,
-    ratelimit,
-    reasons,
-    rendition,
-    statuslist,
-)
+from cert_svc import catalogue, consent, issuance, lifecycle, reasons
 from cert_svc.catalogue import CertTypeSpec, FieldSpec, Layout, ValidityRule
-from cert_svc.consent import HolderResolver
+from cert_svc.facade import CertService
+from cert_svc.issuers import Issuer
 from cert_svc.records import CertView, Holder
-from cert_svc.verify import Verifier
 from hutong import convert
 from hutong.auth import AUTHORIZATION, CLIENT_ID, CLIENT_SECRET, Authenticator, Principal
 from hutong.cert.v1 import cert_pb2 as pb
@@ -32,8 +21,6 @@ from hutong.cert.v1 import cert_pb2_grpc as pb_grpc
 from hutong.common.v1 import common_pb2
 from hutong.convert import timestamp
 from hutong.errors import InvalidArgument
-from hutong.idempotency import request_digest
-from hutong.node import Node
 from hutong.rpc import idempotency_key, metadata_dict
 from hutong.verify.certs import Verification
 
@@ -109,23 +96,18 @@ def verification_to_pb(v: Verification) -> pb.VerifyResponse:
         common_pb2.VerificationFinding(reason=f.reason, message=f.message, fatal=f.fatal) for f in v.findings])
 
 
-def _issuer(node: Node, i: issuers.Issuer) -> pb.Issuer:
+def _issuer(i: Issuer, chain_der: list[bytes]) -> pb.Issuer:
     return pb.Issuer(uscc=i.uscc, name=i.name, type_codes=list(i.type_codes),
                      platform_client_id=i.platform_client_id or "", seal_id=i.seal_id or "", kid=i.kid,
                      created_at=timestamp(i.created_at),
-                     chain=common_pb2.CertificateChain(certificates_der=issuers.chain_der(node, i)))
+                     chain=common_pb2.CertificateChain(certificates_der=chain_der))
 
 
 # -- the service ---------------------------------------------------------------------------------
 
 class CertServicer(pb_grpc.CertServiceServicer):
-    def __init__(self, node: Node, authn: Authenticator, holder_of: HolderResolver,
-                 verifier: Verifier | None = None) -> None:
-        self.node, self.authn, self.holder_of = node, authn, holder_of
-        self.reader = access.Reader(node, holder_of)
-        self.verifier = verifier or Verifier(node)
-        self.anonymous_verifications = ratelimit.RateLimiter.for_verification(node)
-        self.renditions = rendition.Renditions(node)
+    def __init__(self, certs: CertService, authn: Authenticator) -> None:
+        self.certs, self.authn = certs, authn
 
     def _who(self, context: Ctx) -> Principal:
         return self.authn.authenticate(metadata_dict(context))
@@ -135,64 +117,50 @@ class CertServicer(pb_grpc.CertServiceServicer):
         md = metadata_dict(context)
         return self.authn.authenticate(md) if any(k in md for k in CREDENTIAL_KEYS) else None
 
+    def _issuer(self, i: Issuer) -> pb.Issuer:
+        return _issuer(i, self.certs.issuer_chain(i))
+
     # catalogue
     def ListTypes(self, request: pb.ListTypesRequest, context: Ctx) -> pb.ListTypesResponse:
-        with self.node.db.session() as s:
-            return pb.ListTypesResponse(types=[type_to_pb(t) for t in catalogue.list_types(s)])
+        return pb.ListTypesResponse(types=[type_to_pb(t) for t in self.certs.list_types()])
 
     def GetType(self, request: pb.GetTypeRequest, context: Ctx) -> pb.GetTypeResponse:
-        with self.node.db.session() as s:
-            return pb.GetTypeResponse(type=type_to_pb(catalogue.get_type(s, request.code)))
+        return pb.GetTypeResponse(type=type_to_pb(self.certs.get_type(request.code)))
 
     def PutType(self, request: pb.PutTypeRequest, context: Ctx) -> pb.PutTypeResponse:
-        principal = self._who(context)
-        issuers.require_operator(principal)
-        with self.node.db.session() as s:
-            spec = catalogue.put_type(s, type_from_pb(request.type), actor=principal.actor)
-        return pb.PutTypeResponse(type=type_to_pb(spec))
+        return pb.PutTypeResponse(type=type_to_pb(self.certs.put_type(self._who(context), type_from_pb(request.type))))
 
     # issuers
     def RegisterIssuer(self, request: pb.RegisterIssuerRequest, context: Ctx) -> pb.RegisterIssuerResponse:
-        issuer = issuers.register(self.node, self._who(context), uscc=request.uscc, name=request.name,
-                                  type_codes=list(request.type_codes),
-                                  platform_client_id=request.platform_client_id or None,
-                                  seal_id=request.seal_id or None)
-        return pb.RegisterIssuerResponse(issuer=_issuer(self.node, issuer))
+        issuer = self.certs.register_issuer(self._who(context), uscc=request.uscc, name=request.name,
+                                            type_codes=list(request.type_codes),
+                                            platform_client_id=request.platform_client_id or None,
+                                            seal_id=request.seal_id or None)
+        return pb.RegisterIssuerResponse(issuer=self._issuer(issuer))
 
     def AuthoriseIssuer(self, request: pb.AuthoriseIssuerRequest, context: Ctx) -> pb.AuthoriseIssuerResponse:
-        issuer = issuers.authorise(self.node, self._who(context), uscc=request.uscc,
-                                   type_codes=list(request.type_codes))
-        return pb.AuthoriseIssuerResponse(issuer=_issuer(self.node, issuer))
+        issuer = self.certs.authorise_issuer(self._who(context), uscc=request.uscc,
+                                             type_codes=list(request.type_codes))
+        return pb.AuthoriseIssuerResponse(issuer=self._issuer(issuer))
 
     def ListIssuers(self, request: pb.ListIssuersRequest, context: Ctx) -> pb.ListIssuersResponse:
-        operator = self._optional(context)
-        with self.node.db.session() as s:
-            found = issuers.list_all(s)
-        shown = [i if operator and operator.is_operator else i.public_view() for i in found]
-        return pb.ListIssuersResponse(issuers=[_issuer(self.node, i) for i in shown])
+        found = self.certs.list_issuers(self._optional(context))
+        return pb.ListIssuersResponse(issuers=[self._issuer(i) for i in found])
 
     # issuance and lifecycle
     def IssueCertificate(self, request: pb.IssueCertificateRequest, context: Ctx) -> pb.IssueCertificateResponse:
         req = issuance.IssueRequest(type_code=request.type_code, holder=_holder(request.holder),
                                     fields=dict(request.fields), valid_from=request.valid_from,
                                     valid_until=request.valid_until, predecessor=request.predecessor)
-        return pb.IssueCertificateResponse(certificate=cert_to_pb(issuance.issue(self.node, self._who(context), req)))
+        return pb.IssueCertificateResponse(certificate=cert_to_pb(self.certs.issue(self._who(context), req)))
 
     def IssueBatch(self, request_iterator: Iterable[pb.IssueBatchRequest],
                    context: Ctx) -> Iterator[pb.IssueBatchResponse]:
         principal = self._who(context)
         type_code, data = _read_batch(request_iterator)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidArgument(reasons.BATCH_INVALID, "the CSV is not UTF-8") from None
-        rows = list(issuance.csv_rows(text, type_code))  # a bad header fails before anything is issued
+        batch = self.certs.issue_csv(principal, type_code, data, idempotency_key=idempotency_key(context))
         issued = failed = 0
-        key = idempotency_key(context)
-        batches = issuance.issue_batch_once(self.node, principal, type_code, rows, key=key,
-                                            request_sha256=request_digest(type_code, data)) if key \
-            else issuance.issue_batch(self.node, principal, type_code, rows)
-        for outcomes in batches:
+        for outcomes in batch.outcomes:
             results = []
             for o in outcomes:
                 err = o.error
@@ -200,112 +168,93 @@ class CertServicer(pb_grpc.CertServiceServicer):
                                                  message=err.message if err else ""))
                 issued, failed = issued + (err is None), failed + (err is not None)
             yield pb.IssueBatchResponse(results=results)
-        yield pb.IssueBatchResponse(summary=pb.BatchSummary(rows=len(rows), issued=issued, failed=failed))
+        yield pb.IssueBatchResponse(summary=pb.BatchSummary(rows=batch.rows, issued=issued, failed=failed))
 
     def UpdateCertificate(self, request: pb.UpdateCertificateRequest, context: Ctx) -> pb.UpdateCertificateResponse:
-        view = issuance.new_version(self.node, self._who(context), request.identifier, dict(request.fields),
-                                    request.valid_until, request.reason)
+        view = self.certs.new_version(self._who(context), request.identifier, dict(request.fields),
+                                      request.valid_until, request.reason)
         return pb.UpdateCertificateResponse(certificate=cert_to_pb(view))
 
     def ChangeStatus(self, request: pb.ChangeStatusRequest, context: Ctx) -> pb.ChangeStatusResponse:
-        principal = self._who(context)
-        status = _STATUS_FROM_PB.get(request.status)
-        if status is None:
-            raise InvalidArgument(reasons.INVALID_TRANSITION, "name the new status")
-        view = lifecycle.change_status(self.node, principal, request.identifier, status, request.reason)
+        view = self.certs.change_status(self._who(context), request.identifier, _STATUS_FROM_PB.get(request.status),
+                                        request.reason)
         return pb.ChangeStatusResponse(certificate=cert_to_pb(view))
 
     # reading
     def GetCertificate(self, request: pb.GetCertificateRequest, context: Ctx) -> pb.GetCertificateResponse:
-        view = self.reader.get(self._who(context), request.identifier, request.purpose)
+        view = self.certs.get(self._who(context), request.identifier, request.purpose)
         return pb.GetCertificateResponse(certificate=cert_to_pb(view))
 
     def FetchRemoteCertificate(self, request: pb.FetchRemoteCertificateRequest,
                                context: Ctx) -> pb.FetchRemoteCertificateResponse:
-        token = federation.fetch_remote(self.node, self._who(context), node_id=request.node_id,
-                                        identifier=request.identifier, purpose=request.purpose)
+        token = self.certs.fetch_remote(self._who(context), node_id=request.node_id, identifier=request.identifier,
+                                        purpose=request.purpose)
         return pb.FetchRemoteCertificateResponse(jws=token, node_id=request.node_id)
 
     def ListCertificates(self, request: pb.ListCertificatesRequest, context: Ctx) -> pb.ListCertificatesResponse:
         principal = self._who(context)
         if request.holder.id:
-            found = self.reader.list_for_platform(principal, _holder(request.holder), request.purpose)
+            found = self.certs.certificates_of(principal, _holder(request.holder), request.purpose)
             return pb.ListCertificatesResponse(certificates=[cert_to_pb(c) for c in found])
         page = convert.page(request.page)
-        offset, limit = page.offset, page.size
-        if principal.kind == "platform" or request.type_code:
-            views, more = self.reader.list_issued(principal, request.type_code, offset, limit)
-        else:
-            views, more = self.reader.list_own(principal, offset, limit)
-        token = convert.next_offset_token(offset, len(views), more)
+        views, more = self.certs.list_certificates(principal, request.type_code, page.offset, page.size)
+        token = convert.next_offset_token(page.offset, len(views), more)
         return pb.ListCertificatesResponse(certificates=[cert_to_pb(c) for c in views],
                                            page=common_pb2.PageResponse(next_page_token=token))
 
     def DownloadRendition(self, request: pb.DownloadRenditionRequest, context: Ctx) -> Iterator[common_pb2.Chunk]:
-        view = self.reader.get(self._who(context), request.identifier, request.purpose, action="rendition")
-        for chunk in self.renditions.chunks(view):
+        for chunk in self.certs.rendition_chunks(self._who(context), request.identifier, request.purpose):
             yield common_pb2.Chunk(data=chunk)
 
     # consents
     def GrantConsent(self, request: pb.GrantConsentRequest, context: Ctx) -> pb.GrantConsentResponse:
         principal = self._who(context)
-        expires = convert.optional_time(request, "expires_at") or datetime.now(UTC)
-        granted = consent.grant(self.node, principal, self.holder_of(principal), platform=request.platform,
-                                identifiers=list(request.identifiers), purpose=request.purpose, expires_at=expires)
+        granted = self.certs.grant_consent(principal, platform=request.platform, identifiers=list(request.identifiers),
+                                           purpose=request.purpose,
+                                           expires_at=convert.optional_time(request, "expires_at"))
         return pb.GrantConsentResponse(consent=_consent(granted))
 
     def WithdrawConsent(self, request: pb.WithdrawConsentRequest, context: Ctx) -> pb.WithdrawConsentResponse:
-        principal = self._who(context)
-        done = consent.withdraw(self.node, principal, self.holder_of(principal), request.consent_id)
-        return pb.WithdrawConsentResponse(consent=_consent(done))
+        return pb.WithdrawConsentResponse(consent=_consent(self.certs.withdraw_consent(self._who(context),
+                                                                                      request.consent_id)))
 
     def ListConsents(self, request: pb.ListConsentsRequest, context: Ctx) -> pb.ListConsentsResponse:
-        found = consent.list_consents(self.node, self.holder_of(self._who(context)))
-        return pb.ListConsentsResponse(consents=[_consent(c) for c in found])
+        return pb.ListConsentsResponse(consents=[_consent(c) for c in self.certs.list_consents(self._who(context))])
 
     def ListAccessLog(self, request: pb.ListAccessLogRequest, context: Ctx) -> pb.ListAccessLogResponse:
+        principal = self._who(context)
         page = convert.page(request.page)
-        offset, limit = page.offset, page.size
-        records, more = consent.access_log(self.node, self.holder_of(self._who(context)), offset, limit)
+        records, more = self.certs.access_log(principal, page.offset, page.size)
         return pb.ListAccessLogResponse(page=common_pb2.PageResponse(
-            next_page_token=convert.next_offset_token(offset, len(records), more)), records=[
+            next_page_token=convert.next_offset_token(page.offset, len(records), more)), records=[
             pb.AccessRecord(at=timestamp(r.at), platform=r.platform, identifier=r.identifier, purpose=r.purpose,
                             consent_id=r.consent_id, action=r.action, reason=r.reason) for r in records])
 
     # verification (no authentication)
     def GetStatusList(self, request: pb.GetStatusListRequest, context: Ctx) -> pb.GetStatusListResponse:
-        return pb.GetStatusListResponse(token=statuslist.token(self.node, request.list_id))
+        return pb.GetStatusListResponse(token=self.certs.status_list(request.list_id))
 
     def GetTrustBundle(self, request: pb.GetTrustBundleRequest, context: Ctx) -> pb.GetTrustBundleResponse:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        with self.node.db.session() as s:
-            chains = [common_pb2.CertificateChain(certificates_der=issuers.chain_der(self.node, i)[:2])
-                      for i in issuers.list_all(s)]
+        bundle = self.certs.trust_bundle()
+        node = self.certs.node
         return pb.GetTrustBundleResponse(
-            root_certificates_der=[c.public_bytes(Encoding.DER) for c in self.verifier.roots()],
-            issuer_chains=chains, node=common_pb2.NodeInfo(node_id=self.node.id, node_name=self.node.config.node.name))
+            root_certificates_der=[c.public_bytes(Encoding.DER) for c in bundle.roots],
+            issuer_chains=[common_pb2.CertificateChain(certificates_der=c) for c in bundle.issuer_chains],
+            node=common_pb2.NodeInfo(node_id=node.id, node_name=node.config.node.name))
 
     def Verify(self, request: pb.VerifyRequest, context: Ctx) -> pb.VerifyResponse:
         which = request.WhichOneof("subject")
         if which == "identifier":
-            if self._optional(context) is None:  # anonymous: bounded per caller (no enumeration)
-                self.anonymous_verifications.take(ratelimit.caller_key(context.peer()))
-            return verification_to_pb(self.verifier.identifier(request.identifier))
+            return verification_to_pb(self.certs.verify_identifier(request.identifier, self._optional(context),
+                                                                   context.peer()))
         if which == "jws":
-            return verification_to_pb(self.verifier.token(request.jws))
-        if which == "qr":  # what a rendition's QR says: the verification page's URL, the token in its fragment
-            return verification_to_pb(self.verifier.token(request.qr.rpartition("#")[2]))
+            return verification_to_pb(self.certs.verify_token(request.jws))
+        if which == "qr":
+            return verification_to_pb(self.certs.verify_qr(request.qr))
         raise InvalidArgument(reasons.JWS_INVALID, "give an identifier, a JWS or the QR content")
 
     def VerifyRendition(self, request_iterator: Iterable[common_pb2.Chunk], context: Ctx) -> pb.VerifyResponse:
-        limit = self.node.config.server.max_message_bytes * 16
-        data = bytearray()
-        for chunk in request_iterator:
-            data += chunk.data
-            if len(data) > limit:
-                raise InvalidArgument(reasons.RENDITION_INVALID, "the PDF is larger than any rendition")
-        return verification_to_pb(self.verifier.pdf(bytes(data)))
+        return verification_to_pb(self.certs.verify_rendition(chunk.data for chunk in request_iterator))
 
 
 def _read_batch(requests: Iterable[pb.IssueBatchRequest]) -> tuple[str, bytes]:
@@ -315,7 +264,5 @@ def _read_batch(requests: Iterable[pb.IssueBatchRequest]) -> tuple[str, bytes]:
             type_code = req.header.type_code
         elif req.HasField("csv"):
             data += req.csv.data
-    if not type_code:
-        raise InvalidArgument(reasons.BATCH_INVALID, "the batch starts with a header naming the type")
     return type_code, bytes(data)
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from cert_svc import issuers, reasons
 from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow, StatusListRow
+from cert_svc.settings import load_settings
 from hutong.errors import NotFound
 from hutong.node import Node
 from hutong.verify import jose
@@ -27,11 +28,10 @@ from hutong.verify import statuslist as bits
 
 LIST_SIZE = 131072  # the herd-privacy minimum the W3C Bitstring Status List recommends
 FILL = 0.75  # keep random picks cheap: open a new list at 75 % use
-DEFAULT_TTL = 300
 
 
 def ttl_seconds(node: Node) -> int:
-    return int(node.config.section("cert").get("status_list_ttl", DEFAULT_TTL))
+    return load_settings(node.config).status_list_ttl
 
 
 def _open_list(s: Session, issuer_uscc: str) -> StatusListRow:

@@ -1,9 +1,8 @@
 """Server-side verification by identifier, JWS, QR content or sealed PDF rendition.
 
-Trust roots are pluggable: a ``Roots`` callable returning root certificates. The node's own root is
-always included; federation appends providers to ``ROOT_PROVIDERS`` (member nodes' roots from the
-trust list). Status of this node's certificates comes straight from the database; a certificate of
-another node without a fresh status list is INDETERMINATE.
+Trust roots: the node's own and, when federated, every member's (``node.trust``, from the trust list),
+plus any ``Roots`` callable injected into the ``Verifier``. Status of this node's certificates comes straight
+from the database; a certificate of another node without a fresh status list is INDETERMINATE.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from cert_svc import issuers, reasons, records, rendition
 from cert_svc.models import CertificateRow
 from hutong import metrics
 from hutong.errors import HutongError, NotFound
+from hutong.federation import transport
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 from hutong.verify import jose
@@ -25,12 +25,9 @@ from hutong.verify.certs import StatusOf, Verification, verdict_of, verify_certi
 from hutong.verify.statuslist import Roots, StatusListCache, stale_error
 from hutong.verify.x509 import chain_problem
 
-ROOT_PROVIDERS: list[Roots] = []
-
 
 def fetch_status_list(node: Node, member: MemberEntry, list_id: str) -> str:
     """GetStatusList at the member (over the federation's mutual TLS); status lists are signed."""
-    from hutong.federation import transport
 
     if not member.endpoints:
         raise NotFound(reasons.STATUS_LIST_NOT_FOUND, f"node {member.node_id} lists no endpoint")
@@ -87,8 +84,8 @@ class Verifier:
     def roots(self) -> list[x509.Certificate]:
         """This node's root and, when federated, every member's (trust list; TRUST_LIST_STALE when stale)."""
         out = self.node.trust.certificates("root")
-        for provider in ([self._roots] if self._roots else []) + ROOT_PROVIDERS:
-            out.extend(provider())
+        if self._roots:  # more roots injected by whoever built this verifier
+            out.extend(self._roots())
         return out
 
     def _status_of(self, claims: Mapping[str, Any]) -> str | None:

@@ -293,7 +293,11 @@ class KeyManager:
         try:
             return self.get_key(req.label)
         except errors.NotFound:
+            pass
+        try:
             return self.create_key(req)
+        except errors.AlreadyExists:  # made meanwhile by another thread or process: that one is the key
+            return self.get_key(req.label)
 
     def get_key(self, ref: str | KeyRef, *, required: bool = False) -> KeyInfo:
         """A key pair by label, ``KeyRef`` or ``pkcs11:`` URI (also keys made by other tools).

@@ -10,6 +10,9 @@ record; ``hutong.tlog.proofs`` answers inclusion and consistency proofs.
 
 What a leaf commits to is ``leaf_entry``: the record's fields *and its leaf index*, so moving a
 record to another position is as visible as editing it.
+
+``hutong.auditlog.AuditLog`` is the node's handle on the whole log (record, verify): it sits above both this
+module and ``hutong.tlog``, which builds on this one.
 """
 
 from __future__ import annotations
@@ -17,17 +20,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol, cast
 
 from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Table, Text, insert, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import logs
 from hutong.business_codes import mask_codes
-from hutong.db import Base, Database
-
-if TYPE_CHECKING:
-    from hutong.tlog.verify import LogReport
+from hutong.db import Base
 
 # SQLite only auto-numbers an INTEGER PRIMARY KEY (the rowid); PostgreSQL wants a 64-bit identity.
 _ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -132,21 +132,3 @@ def append(
     # built once and the values bound as parameters (``.values(...)`` per call cost more than the insert itself).
     seq = session.execute(_APPEND, values).scalar_one()
     return AuditRecord(seq=seq, **values)
-
-
-class AuditLog:
-    """The node's log: record events in a transaction of their own, integrate, verify."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def record(self, *, actor: str, action: str, target: str = "", outcome: str = "ok",
-               details: Mapping[str, object] | None = None) -> None:
-        with self.db.session() as s:
-            append(s, actor=actor, action=action, target=target, outcome=outcome, details=details)
-
-    def verify(self) -> LogReport:
-        """Check every leaf, the tree and every checkpoint (no HSM needed)."""
-        from hutong.tlog.verify import verify_log
-
-        return verify_log(self.db)

@@ -233,7 +233,7 @@ def _set_database_url(config: Path, url: str) -> None:
 # -- verify ----------------------------------------------------------------------------------------------
 def verify(data_dir: Path) -> VerifyReport:
     """Do database, token and audit log agree? Every problem is named; nothing is changed."""
-    from hutong.audit import AuditLog
+    from hutong.auditlog import AuditLog
     from hutong.node import open_node
 
     report = VerifyReport()

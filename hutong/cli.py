@@ -23,7 +23,7 @@ from hutong.errors import HutongError, InvalidArgument, Unauthenticated, lift
 
 if TYPE_CHECKING:  # loaded by the commands that use them: a client command never pays for SQLAlchemy
     from hsm import HsmConfig
-    from hutong.audit import AuditLog
+    from hutong.auditlog import AuditLog
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as the shell's own tools exit when the reader of their output goes
@@ -269,7 +269,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _audit_log(data_dir: Path) -> AuditLog:
     """The node's audit log, opened from its configuration alone (auditors need no HSM PIN)."""
-    from hutong.audit import AuditLog
+    from hutong.auditlog import AuditLog
     from hutong.config import load_config
     from hutong.db import Database
     from hutong.node import require_initialised

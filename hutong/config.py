@@ -11,9 +11,11 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hutong.errors import ConfigError
+
+T = TypeVar("T")
 
 CONFIG_FILE = "hutong.toml"
 
@@ -86,7 +88,15 @@ _ENV = {
 }
 
 
+def settings_of(config: NodeConfig, cls: type[T], name: str, **overrides: Any) -> T:
+    """The one way settings are read: ``[name]`` of hutong.toml (with its ``HUTONG_*`` variables applied) as the
+    frozen dataclass ``cls``, whose defaults are the documented ones; an unknown key or a value of the wrong type
+    is ``CONFIG_INVALID`` naming it. ``overrides`` (tests, command-line flags) win over the file."""
+    return typed_section(cls, {**config.section(name), **overrides}, name)  # type: ignore[no-any-return]
+
+
 def typed_section(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+    """``raw`` as an instance of the dataclass ``cls`` (each value converted to its default's type)."""
     known = {f.name for f in fields(cls)}
     unknown = set(raw) - known
     if unknown:

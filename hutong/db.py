@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from hutong.errors import ConfigError, Unavailable
+from hutong.sqlite_files import check_writable
 
 # Modules that declare tables on Base. Alembic and tests import them all so the metadata is whole.
 MODEL_MODULES = (
@@ -109,8 +110,6 @@ class Database:
             raise ConfigError("DATABASE_URL_INVALID", f"database URL cannot be used: {exc}") from None
         if self.is_sqlite:
             if self.engine.url.database not in (None, "", ":memory:"):
-                from hutong.sqlite_files import check_writable
-
                 check_writable(Path(self.engine.url.database))  # DATABASE_UNWRITABLE, not SIGBUS later
             _private_file(self.engine.url.database)
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -179,7 +178,7 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
-        from alembic import command
+        from alembic import command  # Alembic only when the schema is brought up, never per request
 
         self.ping(creating=True)
         command.upgrade(alembic_config(self.url), "head")

@@ -121,7 +121,7 @@ def lift(exc: BaseException) -> HutongError | None:
 
     The one place where an error of a lower layer becomes part of the taxonomy: ``hsm`` imports nothing of
     the project and raises its own ``HsmError`` (with ``kind``, the name of a ``Kind``, and a ``reason``).
-    Used where errors leave the node: the gRPC interceptor, the CLI, sealed answers between nodes.
+    Used where errors leave the node: the gRPC interceptor, the CLI, encrypted answers between nodes.
     """
     if isinstance(exc, HutongError):
         return exc

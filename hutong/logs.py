@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from hutong.config import typed_section
 from hutong.errors import ConfigError
 
 ACCESS = logging.getLogger("hutong.access")
@@ -136,13 +137,18 @@ def parse_level(value: str) -> int:
     return int(getattr(logging, name))
 
 
+@dataclass(frozen=True)
+class LogSettings:
+    """``[log]`` in hutong.toml."""
+
+    level: str = "INFO"
+
+
 def configured_level(section: Any, env: Any = None) -> int:
     """``$HUTONG_LOG_LEVEL`` over ``[log] level`` over INFO."""
     env = os.environ if env is None else env
-    unknown = set(section) - {"level"}
-    if unknown:
-        raise ConfigError("CONFIG_INVALID", f"unknown setting(s) in [log]: {', '.join(sorted(unknown))}")
-    return parse_level(str(env.get("HUTONG_LOG_LEVEL") or section.get("level", "INFO")))
+    settings: LogSettings = typed_section(LogSettings, dict(section), "log")
+    return parse_level(str(env.get("HUTONG_LOG_LEVEL") or settings.level))
 
 
 def setup_logging(level: int = logging.INFO, *, node_id: str = "", capture_stderr: bool = False) -> None:

@@ -19,6 +19,7 @@ endpoint (``[metrics] listen``) adds them up at scrape time. Gauges say how they
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import threading
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hutong.config import typed_section
 from hutong.errors import ConfigError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -44,8 +46,6 @@ class MetricsSettings:
 
 
 def settings(section: Any) -> MetricsSettings:
-    from hutong.config import typed_section
-
     s: MetricsSettings = typed_section(MetricsSettings, dict(section), "metrics")
     if s.listen:
         host, _, port = s.listen.rpartition(":")
@@ -56,7 +56,7 @@ def settings(section: Any) -> MetricsSettings:
 
 class _Metrics:
     def __init__(self) -> None:
-        from prometheus_client import Counter, Gauge, Histogram
+        from prometheus_client import Counter, Gauge, Histogram  # loaded only where metrics are enabled
 
         rpc = ("grpc_type", "grpc_service", "grpc_method")
         self.started = Counter("grpc_server_started_total", "RPCs started on the server.", rpc)
@@ -103,7 +103,7 @@ def enable() -> None:
     with _lock:
         if _m is None:
             _m = _Metrics()
-            import hsm.keys
+            import hsm.keys  # only a node serving metrics instruments its HSM (no cycle: hsm imports nothing of ours)
 
             hsm.keys.OBSERVER = hsm_operation
 
@@ -208,7 +208,6 @@ def start_sampler(node: Any, every: float, extra: Callable[[], None] | None = No
                 if extra is not None:
                     extra()
             except Exception:  # noqa: BLE001 - sampling must never take the server down
-                import logging
 
                 logging.getLogger("hutong.metrics").exception("sampling metrics failed")
             if stop.wait(every):

@@ -13,20 +13,18 @@ import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hsm import HsmConfig, KeyManager
 from hsm.softhsm import SOFTHSM_MODULE, init_token, write_conf
 from hutong import business_codes
-from hutong.audit import AuditLog
+from hutong.auditlog import AuditLog
 from hutong.config import CONFIG_FILE, NodeConfig, load_config
 from hutong.db import Database
 from hutong.errors import ConfigError, InvalidArgument
+from hutong.federation.member import Trust
+from hutong.peers import Peers
 from hutong.pki import NodePki
-
-if TYPE_CHECKING:
-    from hutong.federation.member import Trust
-    from hutong.tlog.integrator import Integrator
+from hutong.tlog.integrator import Integrator
 
 SOFTHSM_DIR = "softhsm"
 
@@ -38,9 +36,11 @@ class Node:
     keys: KeyManager
     pki: NodePki
     audit: AuditLog = field(init=False)
+    peers: Peers = field(init=False)  # what one service needs of another, injected by hutong.wiring.wire
 
     def __post_init__(self) -> None:
         self.audit = AuditLog(self.db)
+        self.peers = Peers()
 
     @property
     def id(self) -> str:
@@ -49,15 +49,11 @@ class Node:
     @functools.cached_property
     def trust(self) -> Trust:
         """Trust anchors: this node's CAs plus, when federated, every member's (trust list)."""
-        from hutong.federation.member import Trust
-
         return Trust(self)
 
     @functools.cached_property
     def tlog(self) -> Integrator:
         """Sequences this node's audit events into its Merkle log and signs checkpoints (node log key)."""
-        from hutong.tlog.integrator import Integrator
-
         return Integrator(self.db, self.keys, self.id)
 
     def check(self) -> None:

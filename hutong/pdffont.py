@@ -27,6 +27,8 @@ from pyhanko.pdf_utils.font.opentype import CIDFontType2, GlyphAccumulator, _rea
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 
+from hutong.cjkfont import cjk_font_bytes
+
 # Tables pyHanko's subset keeps for a TrueType CIDFont (it drops the layout tables; FFTM is FontForge's).
 _COPIED = ("OS/2", "cvt ", "fpgm", "gasp", "hhea", "hmtx", "maxp", "name", "prep")  # no vertical metrics: Identity-H
 _ARG_WORDS, _HAVE_SCALE, _MORE, _XY_SCALE, _TWO_BY_TWO = 0x0001, 0x0008, 0x0020, 0x0040, 0x0080
@@ -138,8 +140,6 @@ def shared_face() -> _Face:
     global _face
     with _face_lock:
         if _face is None:
-            from hutong.pdfpage import cjk_font_bytes  # pdfpage builds on this module
-
             _face = _load_face(cjk_font_bytes())
         return _face
 

@@ -1,4 +1,4 @@
-"""Simple PDF pages with Chinese text: the CJK font lookup and an A4 page writer.
+"""Simple PDF pages with Chinese text: an A4 page writer in the CJK font (``hutong.cjkfont``).
 
 Used for printable e-certificate renditions, the seal image's glyphs and the demo's contract. Text is set
 in WenQuanYi Micro Hei (Debian fonts-wqy-microhei), subset and embedded by pyHanko (fontTools/HarfBuzz),
@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import shutil
-import subprocess
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pyhanko.pdf_utils import generic
@@ -21,50 +17,14 @@ from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.images import pil_image
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
-from hutong.errors import FailedPrecondition
+from hutong.cjkfont import cjk_font_bytes, find_cjk_font
 from hutong.pdffont import SharedFontAccumulator
+
+__all__ = ["A4", "Page", "cjk_font_bytes", "find_cjk_font"]  # the font lookup lives in hutong.cjkfont
 
 A4 = (595.0, 842.0)
 # fontTools reports tables it leaves out of a subset (e.g. "FFTM NOT subset") on stderr: not our users' concern.
 logging.getLogger("fontTools").setLevel(logging.ERROR)
-_FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/wqy-microhei/wqy-microhei.ttc",
-    "/usr/share/fonts/wenquanyi/wqy-microhei/wqy-microhei.ttc",
-)
-
-
-@lru_cache(maxsize=4)
-def find_cjk_font(configured: str = "") -> Path:
-    """The CJK font file: a configured path, a known location, or whatever fontconfig offers for zh."""
-    if configured:
-        path = Path(configured)
-        if path.is_file():
-            return path
-        raise FailedPrecondition("CJK_FONT_MISSING", f"the configured font {configured} does not exist")
-    for candidate in _FONT_CANDIDATES:
-        if Path(candidate).is_file():
-            return Path(candidate)
-    fc_match = shutil.which("fc-match")
-    if fc_match:
-        out = subprocess.run([fc_match, "-f", "%{file}", ":lang=zh"], capture_output=True, text=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip() and Path(out.stdout.strip()).is_file():
-            return Path(out.stdout.strip())
-    raise FailedPrecondition("CJK_FONT_MISSING", "no CJK font is installed: install fonts-wqy-microhei (scripts/setup)")
-
-
-@lru_cache(maxsize=1)
-def cjk_font_bytes() -> bytes:
-    """Face 0 of the CJK font (a .ttc collection) as a standalone TrueType font, for embedding."""
-    from fontTools.ttLib import TTCollection, TTFont
-
-    path = find_cjk_font()
-    out = io.BytesIO()
-    font = TTCollection(str(path)).fonts[0] if path.suffix.lower() == ".ttc" else TTFont(str(path))
-    font.save(out)
-    return out.getvalue()
-
-
 class Page:
     """A page in progress: text in the embedded CJK font, plus images; ``finish`` adds it to the writer."""
 

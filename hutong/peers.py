@@ -2,17 +2,17 @@
 
 Services never import each other: seal asks ``identity(node)`` for an organisation's registered name or a
 person's account, cert asks it for a holder's blind index and to bind or end a legal representative, and cert
-asks ``seal(node)`` to seal and check a rendition. Each providing service registers its implementation with
-``provide`` in its package ``__init__`` — which every node imports, since ``hutong.db`` loads every service's
-tables — so a node is wired as soon as it has a database; a test or an operator may ``provide`` another one.
-Without a provider (a node built without that service) the answer is None and the caller decides.
+asks ``seal(node)`` to seal and check a rendition. Each providing service implements its Protocol
+(``identity_svc/peer.py``, ``seal_svc/peer.py``); the app layer injects them into ``node.peers`` when it wires
+the node (``hutong.wiring.wire``: the server, the command line, the test fixtures), so one peer lives per node
+and nothing is registered behind an import. Without a provider the answer is None and the caller decides.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from hutong.errors import Unauthenticated
 
@@ -58,32 +58,21 @@ class SealPeer(Protocol):
         """The node's verdict on a sealed PDF (its own trust material)."""
 
 
-_PROVIDERS: dict[str, Callable[[Node], Any]] = {}
-_LOCK = threading.Lock()
+@dataclass
+class Peers:
+    """A node's providers of the Protocols above, set when the node is wired (``hutong.wiring.wire``); None on a
+    node built without that service (or not wired), and the caller decides what that means."""
 
-
-def provide(name: str, factory: Callable[[Node], Any]) -> None:
-    """Register the provider of ``name`` (``"identity"``, ``"seal"``) for every node."""
-    with _LOCK:
-        _PROVIDERS[name] = factory
-
-
-def _get(name: str, node: Node) -> Any:
-    factory = _PROVIDERS.get(name)
-    if factory is None:
-        from hutong.db import load_models  # imports every service package (and so their providers)
-
-        load_models()
-        factory = _PROVIDERS.get(name)
-    return factory(node) if factory is not None else None
+    identity: IdentityPeer | None = None
+    seal: SealPeer | None = None
 
 
 def identity(node: Node) -> IdentityPeer | None:
-    return _get("identity", node)  # type: ignore[no-any-return]
+    return node.peers.identity
 
 
 def seal(node: Node) -> SealPeer | None:
-    return _get("seal", node)  # type: ignore[no-any-return]
+    return node.peers.seal
 
 
 class _NoAuthenticator:

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from hutong import logs, observe
 from hutong.auth import PEER_CERT_SHA256
 from hutong.errors import HutongError, InvalidArgument, lift
+from hutong.idempotency import HEADER, check_key
 from hutong.status import STATUS_FOR_KIND, to_status
 
 log = logging.getLogger("hutong.rpc")
@@ -116,24 +118,32 @@ def _request(request: Any) -> Any:
     return request
 
 
+@contextmanager
+def _observed(context: grpc.ServicerContext, method: str, kind: str, observed: bool) -> Iterator[None]:
+    """One call at the boundary, whatever its shape: observed (``_Call``), and any error below it turned into
+    its status; ``context.abort()`` from a servicer passes through untouched."""
+    call = _Call(context, method, kind, observed)
+    aborted = False
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - this is the boundary
+        if _is_abort(exc):
+            aborted = True
+            raise
+        try:
+            call.abort(exc)
+        except Exception:
+            aborted = call.code == "OK"
+            raise
+    finally:
+        call.finish(aborted)
+
+
 def _wrap_unary(fn: Callable[..., Any], method: str, kind: str = "unary", observed: bool = True
                 ) -> Callable[..., Any]:
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        call = _Call(context, method, kind, observed)
-        aborted = False
-        try:
+        with _observed(context, method, kind, observed):
             return fn(_request(request), context)
-        except Exception as exc:  # noqa: BLE001 - this is the boundary
-            if _is_abort(exc):
-                aborted = True
-                raise
-            try:
-                call.abort(exc)
-            except Exception:
-                aborted = call.code == "OK"
-                raise
-        finally:
-            call.finish(aborted)
 
     return handler
 
@@ -141,21 +151,8 @@ def _wrap_unary(fn: Callable[..., Any], method: str, kind: str = "unary", observ
 def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str, kind: str = "server_stream",
                  observed: bool = True) -> Callable[..., Iterator[Any]]:
     def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        call = _Call(context, method, kind, observed)
-        aborted = False
-        try:
+        with _observed(context, method, kind, observed):  # a generator: the call lasts until the last message
             yield from fn(_request(request), context)
-        except Exception as exc:  # noqa: BLE001 - this is the boundary
-            if _is_abort(exc):
-                aborted = True
-                raise
-            try:
-                call.abort(exc)
-            except Exception:
-                aborted = call.code == "OK"
-                raise
-        finally:
-            call.finish(aborted)
 
     return handler
 
@@ -203,7 +200,5 @@ def metadata_dict(context: grpc.ServicerContext) -> dict[str, str]:
 
 def idempotency_key(context: grpc.ServicerContext) -> str:
     """The caller's ``idempotency-key`` metadata ("" when absent), checked (``hutong.idempotency``)."""
-    from hutong.idempotency import HEADER, check_key
-
     value = dict(context.invocation_metadata() or ()).get(HEADER, "")
     return check_key(value) if isinstance(value, str) and value else ""

@@ -8,7 +8,6 @@ initialises its own PKCS#11 library and database pool.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import multiprocessing
 import os
@@ -28,18 +27,24 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from cert_svc import service as cert_rpc
 from hutong import logs, metrics
 from hutong.config import load_config
 from hutong.edge.handlers import capture
 from hutong.errors import ConfigError
+from hutong.federation import service as federation_rpc
+from hutong.federation.settings import federation_settings
 from hutong.health import Drain, HealthMonitor, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
+from hutong.tlog import service as tlog_rpc
 from hutong.tlog.service import start_witnessing
+from hutong.wiring import wire
+from identity_svc import service as identity_rpc
+from seal_svc import service as seal_rpc
 
 log = logging.getLogger("hutong.server")
 
-SERVICE_MODULES = ("identity_svc.service", "seal_svc.service", "cert_svc.service", "hutong.tlog.service")
 GRACE_SECONDS = 10.0
 
 
@@ -73,12 +78,11 @@ def _credentials(node: Node) -> grpc.ServerCredentials | None:
 
 
 def add_services(server: grpc.Server, node: Node) -> list[str]:
-    from hutong.federation import service as federation
-
-    names = federation.add_to_server(server, node, node.trust)
-    for module_name in SERVICE_MODULES:
-        module = importlib.import_module(module_name)
-        names.extend(module.add_to_server(server, node))
+    """Wire the node, then register every gRPC service on ``server``; returns their full names."""
+    wire(node)  # the services' peers, before any of them serves
+    names = federation_rpc.add_to_server(server, node, node.trust)
+    for wiring in (identity_rpc, seal_rpc, cert_rpc, tlog_rpc):
+        names.extend(wiring.add_to_server(server, node))
     return names
 
 
@@ -93,7 +97,7 @@ def start_trust_refresher(node: Node) -> threading.Event | None:
 
 def federation_listen(node: Node) -> str | None:
     """Where other nodes reach this one (``[federation] listen``): mutual TLS, never plaintext."""
-    return str(node.config.section("federation").get("listen", "")) or None
+    return federation_settings(node.config).listen or None
 
 
 def _bind(address: str, setting: str, add_port: Callable[[], int]) -> int:

@@ -34,18 +34,3 @@ portal.client_secret}``; the node operator is a platform registered with ``huton
 (``scopes=["openid", "node:operate"]``). For fast tests set ``[identity] argon2_time_cost = 1``,
 ``argon2_memory_kib = 1024``; ``tests/identity_fixtures.py`` wraps this recipe for other suites.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-from hutong import peers
-
-
-def _peer(node: Any) -> Any:
-    from identity_svc.peer import IdentityPeer  # on first use: the package itself stays light to import
-
-    return IdentityPeer(node)
-
-
-peers.provide("identity", _peer)  # what seal and cert may ask of identity (hutong.peers.IdentityPeer)

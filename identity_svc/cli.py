@@ -103,10 +103,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from identity_svc import platforms
+    from identity_svc import sessions
 
     with _identity(args) as idn:
-        platforms.remove_platform(idn, args.client_id)
+        sessions.remove_platform(idn, args.client_id)
     if args.json:
         print_json({"client_id": args.client_id, "removed": True})
     else:

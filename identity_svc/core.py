@@ -76,7 +76,7 @@ class Identity:
         with self.node.db.session() as s:
             yield s
 
-    # -- personal data: sealed at rest, found by blind index (both keys in the HSM) -----------
+    # -- personal data: protected at rest, found by blind index (both keys in the HSM) -----------
     def person_index(self, citizen_id: str) -> str:
         """Blind index of a normalised citizen ID number (the same value every service computes)."""
         return self.node.pki.blind_index(citizen_id)
@@ -85,8 +85,8 @@ class Identity:
         """A blind index for something other than a bare ID number, separated by purpose."""
         return self.node.pki.blind_index(f"{purpose}:{value}")
 
-    def seal(self, purpose: str, value: str) -> bytes:
+    def protect(self, purpose: str, value: str) -> bytes:
         return self.node.pki.protect(value.encode(), aad=purpose.encode())
 
-    def unseal(self, purpose: str, blob: bytes) -> str:
+    def unprotect(self, purpose: str, blob: bytes) -> str:
         return self.node.pki.unprotect(blob, aad=purpose.encode()).decode()

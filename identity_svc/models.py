@@ -1,8 +1,9 @@
 """identity_svc tables.
 
-No citizen ID number is stored in clear: each is sealed with the node's data key (AES in the HSM,
-``*_sealed`` columns, the row's kind bound as associated data) and found through its HMAC blind
-index (``*_index`` columns, HMAC key in the HSM). Names of natural persons are sealed too.
+No citizen ID number is stored in clear: each is protected with the node's data key (AES-GCM in the HSM,
+``*_protected`` attributes, the row's kind bound as associated data; their columns keep their first names,
+``*_sealed``) and found through its HMAC blind index (``*_index`` columns, HMAC key in the HSM). Names of
+natural persons are protected too. ("Seal" means an organisation's e-seal only: docs/ENGINEERING.md.)
 USCCs and organisation names are public (printed on business licences) and stored in clear.
 """
 
@@ -45,10 +46,10 @@ class Person(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # local account id, never an ID number
     id_index: Mapped[str] = mapped_column(INDEX, unique=True)
-    id_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    name_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    id_protected: Mapped[bytes] = mapped_column("id_sealed", LargeBinary)  # column names predate "protect"
+    name_protected: Mapped[bytes] = mapped_column("name_sealed", LargeBinary)
     password_hash: Mapped[str] = mapped_column(String(200))
-    totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    totp_secret_protected: Mapped[bytes | None] = mapped_column("totp_secret_sealed", LargeBinary, nullable=True)
     totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # a code is accepted once only
     public_key_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

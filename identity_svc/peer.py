@@ -1,6 +1,6 @@
 """identity_svc's side of ``hutong.peers.IdentityPeer``: what the seal and cert services may ask of identity.
 
-Registered for every node in ``identity_svc/__init__.py``; the other services see only the Protocol.
+Injected into ``node.peers`` when the node is wired (``hutong.wiring``); the other services see only the Protocol.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Natural persons: registration against the population register, TOTP enrolment, holder keys.
 
-A person's ID number and name are sealed (bound to the account id as associated data, so a sealed
-value cannot be moved to another row) and found through the blind index of the ID number.
+A person's ID number and name are protected (``pki.protect``: bound to the account id as associated data, so
+a protected value cannot be moved to another row) and found through the blind index of the ID number.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ def _aad(kind: str, person_id: str) -> str:
 
 
 def citizen_id_of(idn: Identity, person: Person) -> str:
-    return idn.unseal(_aad("citizen-id", person.id), person.id_sealed)
+    return idn.unprotect(_aad("citizen-id", person.id), person.id_protected)
 
 
 def name_of(idn: Identity, person: Person) -> str:
-    return idn.unseal(_aad("name", person.id), person.name_sealed)
+    return idn.unprotect(_aad("name", person.id), person.name_protected)
 
 
 def find_person(idn: Identity, s: Session, citizen_id: str) -> Person | None:
@@ -60,10 +60,10 @@ def summary(idn: Identity, person: Person) -> PersonSummary:
 
 
 def new_person(idn: Identity, person_id: str, *, number: str, name: str, password_hash: str) -> Person:
-    """A person row: ID number and name sealed in the HSM (bound to the row), found by blind index."""
+    """A person row: ID number and name protected by the HSM (bound to the row), found by blind index."""
     return Person(id=person_id, id_index=idn.person_index(number),
-                  id_sealed=idn.seal(_aad("citizen-id", person_id), number),
-                  name_sealed=idn.seal(_aad("name", person_id), name), password_hash=password_hash,
+                  id_protected=idn.protect(_aad("citizen-id", person_id), number),
+                  name_protected=idn.protect(_aad("name", person_id), name), password_hash=password_hash,
                   totp_confirmed=False, totp_last_step=0, created_at=datetime.now(UTC))
 
 
@@ -103,7 +103,7 @@ def begin_totp(idn: Identity, person_id: str) -> TotpEnrolment:
         person = get_person(s, person_id)
         if person.totp_confirmed:
             raise FailedPrecondition("TOTP_ALREADY_ENROLLED", "a TOTP authenticator is already enrolled")
-        person.totp_secret_sealed = idn.seal(_aad("totp", person_id), secret)
+        person.totp_secret_protected = idn.protect(_aad("totp", person_id), secret)
         audit.append(s, actor=f"person:{person_id}", action="identity.totp.begin", target=f"person:{person_id}")
     uri = totp.provisioning_uri(secret, account=person_id[-8:], issuer=idn.node.config.node.name,
                                 digits=st.totp_digits, period=st.totp_period_seconds)
@@ -112,10 +112,10 @@ def begin_totp(idn: Identity, person_id: str) -> TotpEnrolment:
 
 def totp_matches(idn: Identity, person: Person, code: str) -> bool:
     """Check a code and consume its time step: each code is accepted once only."""
-    if person.totp_secret_sealed is None:
+    if person.totp_secret_protected is None:
         return False
     st = idn.settings
-    secret = idn.unseal(_aad("totp", person.id), person.totp_secret_sealed)
+    secret = idn.unprotect(_aad("totp", person.id), person.totp_secret_protected)
     found = totp.matching_step(secret, code.strip(), idn.now(), digits=st.totp_digits,
                                period=st.totp_period_seconds, window=st.totp_window_steps)
     if found is None or found <= person.totp_last_step:
@@ -127,7 +127,7 @@ def totp_matches(idn: Identity, person: Person, code: str) -> bool:
 def confirm_totp(idn: Identity, person_id: str, code: str) -> None:
     with idn.node.db.session() as s:
         person = get_person(s, person_id)
-        if person.totp_secret_sealed is None or person.totp_confirmed:
+        if person.totp_secret_protected is None or person.totp_confirmed:
             raise FailedPrecondition("TOTP_NOT_PENDING", "no TOTP enrolment is waiting for confirmation")
         if not totp_matches(idn, person, code):
             raise InvalidArgument("TOTP_CONFIRMATION_FAILED", "the code does not match; check the device's clock")

@@ -106,20 +106,6 @@ def list_platforms(idn: Identity) -> list[PlatformInfo]:
         return [_info(p) for p in s.scalars(select(Platform).order_by(Platform.client_id))]
 
 
-def remove_platform(idn: Identity, client_id: str) -> None:
-    """Remove a platform; its sessions end with it (their tokens fail at the next use)."""
-    from identity_svc.sessions import revoke_platform_sessions
-
-    with idn.node.db.session() as s:
-        row = s.get(Platform, client_id)
-        if row is None:
-            raise NotFound("PLATFORM_NOT_FOUND", f"no platform {client_id}")
-        ended = revoke_platform_sessions(idn, s, client_id)
-        s.delete(row)
-        audit.append(s, actor="operator", action="identity.platform.remove", target=client_id,
-                     details={"sessions_ended": ended})
-
-
 def get_platform(idn: Identity, client_id: str) -> PlatformInfo:
     with idn.node.db.session(readonly=True) as s:
         row = s.get(Platform, client_id)

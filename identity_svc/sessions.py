@@ -16,14 +16,14 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from hutong import audit
-from hutong.errors import HutongError, PermissionDenied, Unauthenticated
+from hutong.errors import HutongError, NotFound, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_uscc
 from hutong.verify.tokens import verify_token
 from identity_svc import backchannel
 from identity_svc.backchannel import EndedSession
 from identity_svc.core import Identity, new_id
 from identity_svc.credentials import hash_token
-from identity_svc.models import Organisation, Person, RefreshToken, TokenFamily
+from identity_svc.models import Organisation, Person, Platform, RefreshToken, TokenFamily
 from identity_svc.orgs import binding_lapsed, roles_in_force, roles_required
 from identity_svc.persons import citizen_id_of, get_person, name_of
 from identity_svc.platforms import PlatformInfo, get_platform
@@ -366,6 +366,19 @@ def logout_everywhere(idn: Identity, person_id: str) -> int:
 
 def revoke_platform_sessions(idn: Identity, s: Session, client_id: str) -> int:
     return len(_revoke_where(idn, s, TokenFamily.client_id == client_id, "platform-removed"))
+
+
+def remove_platform(idn: Identity, client_id: str) -> None:
+    """Remove a platform; its sessions end with it (their tokens fail at the next use). Here, not in
+    ``platforms``: sessions build on platforms, and ending a platform's sessions is this module's work."""
+    with idn.node.db.session() as s:
+        row = s.get(Platform, client_id)
+        if row is None:
+            raise NotFound("PLATFORM_NOT_FOUND", f"no platform {client_id}")
+        ended = revoke_platform_sessions(idn, s, client_id)
+        s.delete(row)
+        audit.append(s, actor="operator", action="identity.platform.remove", target=client_id,
+                     details={"sessions_ended": ended})
 
 
 def switch_organisation(idn: Identity, check: AccessCheck, uscc: str) -> TokenSet:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hutong.config import typed_section
+from hutong.config import settings_of
 from hutong.node import Node
 
 
@@ -42,7 +42,7 @@ class IdentitySettings:
 
 
 def load_settings(node: Node) -> IdentitySettings:
-    settings: IdentitySettings = typed_section(IdentitySettings, node.config.section("identity"), "identity")
+    settings = settings_of(node.config, IdentitySettings, "identity")
     if not settings.issuer:
         settings = replace(settings, issuer=f"urn:hutong:node:{node.id}")
     return settings

@@ -6,18 +6,19 @@ signs the DER of the signed attributes (seal) or of the TSTInfo's signed attribu
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from asn1crypto import algos, cms, tsp
+from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.sign import general
 from pyhanko.sign.attributes import SigningCertificateV2Provider
-from pyhanko.sign.general import SigningError
+from pyhanko.sign.general import SigningError, simple_cms_attribute
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -160,10 +161,7 @@ class HsmTimeStamper(DummyTimeStamper):
 
 def _tsa_signed_attrs(tsa_cert: asn1_x509.Certificate, tst_info_data: bytes, md_algorithm: str,
                       dt: datetime) -> cms.CMSAttributes:
-    import hashlib
 
-    from asn1crypto import core
-    from pyhanko.sign.general import simple_cms_attribute
 
     digest = hashlib.new(md_algorithm, tst_info_data).digest()
     return cms.CMSAttributes([

@@ -1,18 +1,20 @@
 """seal_svc's side of ``hutong.peers.SealPeer``: what cert may ask of seal (its renditions sealed and checked).
 
-Registered for every node in ``seal_svc/__init__.py``. Sealing goes through the in-process API, so grants,
-usage accounting and audit apply exactly as for an RPC.
+Injected into ``node.peers`` when the node is wired (``hutong.wiring``). Sealing goes through the in-process
+API, so grants, usage accounting and audit apply exactly as for an RPC.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from hutong.auth import Principal
 from hutong.node import Node
 from hutong.verify.pdf import verify_pdf
 from hutong.verify.pdfreport import VerificationReport
-from seal_svc.sealing import Placement, SealOptions, seal_pdf
+from seal_svc.sealing import Placement, Sealer, SealOptions, seal_pdf
+from seal_svc.seals import SealService
 from seal_svc.settings import load_settings
 from seal_svc.trust import local_trust
 
@@ -26,7 +28,14 @@ class SealPeer:
         x, y, w, h = box
         options = SealOptions(placement=Placement(page=1, x=x, y=y, width=w, height=h), reason=reason,
                               location=location)
-        return seal_pdf(self.node, seal_id=seal_id, pdf=pdf, principal=principal, options=options)
+        return seal_pdf(self.node, seal_id=seal_id, pdf=pdf, principal=principal, options=options,
+                        sealer=self._sealer)
+
+    @cached_property
+    def _sealer(self) -> Sealer:
+        """Built on first use and kept for the node's life (the wiring makes one peer per node): it holds the seal
+        keys' HSM signers, so renditions do not rebuild them."""
+        return Sealer(SealService(self.node))
 
     def verify_pdf(self, pdf: bytes) -> VerificationReport:
         settings = load_settings(self.node)

@@ -37,7 +37,7 @@ __all__ = [
     "add_to_server", "combine", "local_trust", "seal_pdf", "service_principal", "verify_pdf",
 ]
 
-SERVICE_NAME = seal_pb2.DESCRIPTOR.services_by_name["SealService"].full_name
+GRPC_SERVICE = seal_pb2.DESCRIPTOR.services_by_name["SealService"].full_name
 
 
 def add_to_server(server: grpc.Server, node: Node, *, authenticator: Authenticator | None = None,
@@ -45,4 +45,4 @@ def add_to_server(server: grpc.Server, node: Node, *, authenticator: Authenticat
     seals = SealService(node)
     servicer = SealServicer(seals, Sealer(seals, trust), authenticator or default_authenticator(node))
     seal_pb2_grpc.add_SealServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    return [SERVICE_NAME]
+    return [GRPC_SERVICE]

@@ -16,6 +16,7 @@ from hutong.errors import InvalidArgument
 from hutong.rpc import idempotency_key, metadata_dict
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from hutong.verify.pdf import SignatureReport, Verdict, VerificationReport, verify_chunks
+from hutong.verify.pdfio import too_large
 from seal_svc.crl import current_crl, seal_ca_crls
 from seal_svc.sealing import Certification, PadesLevel, Placement, Sealer, SealOptions
 from seal_svc.seals import GrantInfo, SealInfo, SealService, SealStatus, SealType
@@ -192,8 +193,6 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
         first = next(request_iterator, None)
         limit = self.seals.settings.max_upload_bytes
         if first is not None and first.WhichOneof("msg") == "header" and first.header.document_size > limit:
-            from hutong.verify.pdfio import too_large
-
             raise too_large(limit)
 
         def chunks() -> Iterator[bytes]:

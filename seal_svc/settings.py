@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hutong.errors import ConfigError
+from hutong.config import settings_of
 from hutong.node import Node
 
 
@@ -23,20 +23,7 @@ class SealSettings:
 
 
 def load_settings(node: Node, **overrides: Any) -> SealSettings:
-    raw = dict(node.config.section("seal"))
-    known = {f.name for f in fields(SealSettings)}
-    unknown = set(raw) - known
-    if unknown:
-        raise ConfigError("CONFIG_INVALID", f"unknown setting(s) in [seal]: {', '.join(sorted(unknown))}")
-    defaults = SealSettings()
-    values: dict[str, Any] = {}
-    for key, value in {**raw, **overrides}.items():
-        want = type(getattr(defaults, key))
-        try:
-            values[key] = want(value)
-        except (TypeError, ValueError):
-            raise ConfigError("CONFIG_INVALID", f"[seal] {key} must be a {want.__name__}") from None
-    settings = replace(defaults, **values)
+    settings = settings_of(node.config, SealSettings, "seal", **overrides)
     if not settings.max_upload_bytes:
         settings = replace(settings, max_upload_bytes=node.config.server.max_upload_bytes)
     if not settings.temp_dir:

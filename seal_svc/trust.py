@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 
 from hutong import pki
+from hutong.federation import transport
+from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 from hutong.verify.trust import TrustMaterial, TrustSource, combine
@@ -72,9 +74,8 @@ def member_trust(node: Node, crls: MemberCrls | None = None) -> TrustSource:
 
     Fails closed with TRUST_LIST_STALE when the node's trust list is stale past its grace period.
     """
-    refresh = float(node.config.section("federation").get("crl_refresh_seconds", 300))
+    refresh = federation_settings(node.config).crl_refresh_seconds
     if crls is None:
-        from hutong.federation import transport  # GetCrl at the member, over mutual TLS
 
         crls = MemberCrls(lambda m: transport.fetch_crls(node, m), refresh_seconds=refresh)
     cache = crls

@@ -107,6 +107,7 @@ def node_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
 
     The backend defaults to ``--db`` (SQLite unless the run asks for PostgreSQL)."""
     from hutong.node import init_node
+    from hutong.wiring import wire
 
     made = []
 
@@ -122,7 +123,7 @@ def node_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
             url = _create_database(request.getfixturevalue("postgres_server"))
             lines.insert(0, f'database_url = "{url}"\n')
         (data_dir / "hutong.toml").write_text("".join(lines) + config)
-        node = init_node(data_dir)
+        node = wire(init_node(data_dir))
         made.append(node)
         return node
 

@@ -13,6 +13,7 @@ Failures raise the typed ``hutong.errors`` exception the node reported (reason k
 from __future__ import annotations
 
 import builtins
+import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -219,7 +220,6 @@ class CertClient:
 
     def rendition(self, identifier: str, purpose: str = "") -> bytes:
         """The sealed PDF rendition in memory (see ``download_rendition`` for large files)."""
-        import io
 
         buf = io.BytesIO()
         self.download_rendition(identifier, buf, purpose=purpose)

@@ -13,7 +13,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-from hutong.config import NodeConfig, typed_section
+from hutong.config import NodeConfig, settings_of
 from hutong.edge.clients import parse_networks
 from hutong.errors import ConfigError
 
@@ -39,8 +39,7 @@ class EdgeSettings:
 
 
 def edge_settings(config: NodeConfig, **overrides: Any) -> EdgeSettings:
-    raw = {**config.section("edge"), **overrides}
-    s: EdgeSettings = typed_section(EdgeSettings, raw, "edge")
+    s = settings_of(config, EdgeSettings, "edge", **overrides)
     if s.enabled and s.listen:
         host, _, port = s.listen.rpartition(":")
         if not host or not port.isdigit() or not 0 <= int(port) < 65536:

@@ -77,7 +77,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from hutong.federation.hub import members
+    from hutong.federation.registry import members
 
     node = _open(args)
     try:
@@ -110,11 +110,12 @@ def _publish(args: argparse.Namespace) -> int:
 def _join(args: argparse.Namespace) -> int:
     """Record the hub and its root in hutong.toml; the next refresh (or `serve`) fetches the list."""
     from hutong.config import load_config
+    from hutong.federation.settings import federation_settings
     from hutong.node import require_initialised
 
     require_initialised(args.data_dir)
     config = args.data_dir / "hutong.toml"
-    if load_config(args.data_dir).section("federation").get("hub"):
+    if federation_settings(load_config(args.data_dir)).hub:
         raise InvalidArgument("ALREADY_FEDERATED", "hutong.toml already names a hub in [federation]: edit it instead")
     shutil.copyfile(args.hub_root, args.data_dir / "hub-root.pem")
     lines = f'hub = "{args.hub}"\nhub_root_file = "hub-root.pem"\n'

@@ -8,17 +8,17 @@ sequence number. Every change is audited.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from hutong import audit, pki
 from hutong.errors import ConfigError, NotFound
 from hutong.federation.models import FederationMember, TrustListPublication
+from hutong.federation.registry import member_entries, members  # noqa: F401 - the hub's registry, read here too
+from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
 from hutong.tlog.witness import bind_at_join, witness_vkey
@@ -28,12 +28,12 @@ from hutong.verify import jose
 def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[str, Any] | None = None,
                   type_mapping: dict[str, str] | None = None) -> MemberEntry:
     """What other members need to verify this node's tokens, seals and certificates offline."""
-    cfg = node.config.section("federation")
+    cfg = federation_settings(node.config)
     return MemberEntry(
         node_id=node.id,
         name=node.config.node.name,
         # where other nodes call this one: the mutual-TLS federation port
-        endpoints=endpoints or list(cfg.get("endpoints", [cfg.get("listen", node.config.server.listen)])),
+        endpoints=endpoints or cfg.endpoints or [cfg.listen or node.config.server.listen],
         root_ca=pem(node.pki.certificate(pki.ROOT)),
         seal_ca=pem(node.pki.certificate(pki.SEAL_CA)),
         issuer_ca=pem(node.pki.certificate(pki.ISSUER_CA)),
@@ -41,18 +41,17 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         jwks=jwks or {"keys": [jose.public_jwk(c.public_key())  # type: ignore[arg-type]
                                for c in node.pki.with_retired(pki.TOKEN)]},
         enc_jwk=jose.rsa_encryption_jwk(node.keys.public_key(node.pki.label(pki.FEDERATION_ENC))),  # type: ignore[arg-type]
-        type_mapping=type_mapping or dict(cfg.get("type_mapping", {})),
-        home_regions=_regions(cfg, "home_regions"),
-        person_regions=_regions(cfg, "person_regions"),
+        type_mapping=type_mapping or cfg.type_mapping,
+        home_regions=_regions(cfg.home_regions, "home_regions"),
+        person_regions=_regions(cfg.person_regions, "person_regions"),
         previous={role: [pem(c) for c in node.pki.with_retired(name)[1:]]
                   for role, name in _ROLES.items() if len(node.pki.with_retired(name)) > 1},
         log_key=node.tlog.vkey(),
     )
 
 
-def _regions(cfg: Mapping[str, Any], key: str) -> list[str]:
+def _regions(values: Any, key: str) -> list[str]:
     """``[federation] home_regions`` / ``person_regions``: administrative-division prefixes (1-6 digits)."""
-    values = cfg.get(key, [])
     regions = [str(r) for r in values] if isinstance(values, list) else []
     if not isinstance(values, list) or any(not (r.isascii() and r.isdigit() and 1 <= len(r) <= 6) for r in regions):
         raise ConfigError("CONFIG_INVALID", f"[federation] {key} must be a list of region-code prefixes (1-6 digits)")
@@ -90,23 +89,13 @@ def remove_member(node: Node, node_id: str, *, actor: str = "operator") -> None:
         audit.append(s, actor=actor, action="federation.member.remove", target=node_id)
 
 
-def members(node: Node) -> list[MemberEntry]:
-    with node.db.session(readonly=True) as s:
-        return _members(s)
-
-
-def _members(s: Session) -> list[MemberEntry]:
-    rows = s.scalars(select(FederationMember).order_by(FederationMember.node_id))
-    return [MemberEntry.from_dict(json.loads(r.descriptor)) for r in rows]
-
-
 def publish(node: Node, *, validity: timedelta = DEFAULT_VALIDITY, actor: str = "operator") -> str:
     """Sign and record the next trust list (hub key in the HSM, x5c up to the hub root)."""
     now = datetime.now(UTC).replace(microsecond=0)
     with node.db.session() as s:
         seq = (s.scalar(select(func.max(TrustListPublication.sequence))) or 0) + 1
         tl = TrustList(sequence=seq, hub_id=node.id, issued_at=now, next_update=now + validity,
-                       members=tuple(_members(s)), witness_key=witness_vkey(node))
+                       members=tuple(member_entries(s)), witness_key=witness_vkey(node))
         token = sign_trust_list(tl, node.pki.signer(pki.TRUST_LIST), node.pki.chain(pki.TRUST_LIST))
         s.add(TrustListPublication(sequence=seq, token=token, issued_at=now, next_update=tl.next_update))
         audit.append(s, actor=actor, action="federation.trust-list.publish", target=str(seq),

@@ -17,14 +17,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 
 from hutong import pki
 from hutong.errors import HutongError, NotFound
+from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import MemberEntry, TrustList, TrustListStore
-from hutong.node import Node
+
+if TYPE_CHECKING:  # the node holds its Trust (hutong.node imports this module)
+    from hutong.node import Node
 
 log = logging.getLogger("hutong.federation")
 
@@ -45,11 +48,11 @@ class Trust:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        cfg = node.config.section("federation")
-        self.hub_target: str = str(cfg.get("hub", ""))
-        self.refresh_seconds = int(cfg.get("refresh_seconds", 3600))
+        cfg = federation_settings(node.config)
+        self.hub_target: str = cfg.hub
+        self.refresh_seconds = cfg.refresh_seconds
         self.store: TrustListStore | None = None
-        root_file = cfg.get("hub_root_file")
+        root_file = cfg.hub_root_file
         if root_file:
             path = Path(root_file)
             path = path if path.is_absolute() else node.config.data_dir / path

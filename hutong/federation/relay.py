@@ -19,13 +19,16 @@ from hutong.errors import (
     FailedPrecondition,
     HutongError,
     Internal,
+    Kind,
     NotFound,
     PermissionDenied,
     Unimplemented,
+    error_for,
     lift,
 )
 from hutong.federation import assertion, transport
 from hutong.federation.assertion import Assertion
+from hutong.federation.registry import members
 from hutong.node import Node
 
 Handler = Callable[[Node, Assertion], Mapping[str, Any]]
@@ -47,8 +50,6 @@ def send(node: Node, *, target_node: str, op: str, claims: Mapping[str, Any]) ->
 
 def relay(hub: Node, *, peer: str, target_node: str, envelope: str) -> str:
     """The hub's part: forward from a registered member (``peer``, authenticated by mTLS) to another."""
-    from hutong.federation.hub import members
-
     registered = {m.node_id: m for m in members(hub)}
     if peer not in registered:
         raise PermissionDenied("PEER_NOT_A_MEMBER", "the hub relays only for its members")
@@ -59,7 +60,7 @@ def relay(hub: Node, *, peer: str, target_node: str, envelope: str) -> str:
 
 
 def deliver(node: Node, envelope: str, *, peer: str) -> str:
-    """The target's part: open, dispatch, seal the answer (errors travel back as a sealed error).
+    """The target's part: open, dispatch, encrypt the answer (errors travel back as an encrypted error).
 
     ``peer`` is the node that handed the envelope over (the hub, or a member), already authenticated by
     mTLS: only then is the envelope decrypted in the HSM."""
@@ -77,10 +78,8 @@ def deliver(node: Node, envelope: str, *, peer: str) -> str:
 
 
 def raise_for(answer: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Turn a sealed error answer back into the typed error it was."""
+    """Turn an encrypted error answer back into the typed error it was."""
     if answer.get("ok"):
         return answer
-    from hutong.errors import Kind, error_for
-
     kind = Kind(answer.get("kind", "INTERNAL")) if answer.get("kind") in Kind._value2member_map_ else Kind.INTERNAL
     raise error_for(kind, str(answer.get("reason", "INTERNAL_ERROR")), str(answer.get("message", "")))

@@ -14,6 +14,7 @@ from hutong.federation.trustlist import TrustList
 from hutong.federation.v1 import federation_pb2 as pb
 from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 from hutong.node import Node
+from hutong.verify.jose import decode_payload
 
 
 class FederationServicer(pb_grpc.FederationServiceServicer):
@@ -50,8 +51,6 @@ class FederationServicer(pb_grpc.FederationServiceServicer):
 
 
 def _payload(token: str) -> bytes:
-    from hutong.verify.jose import decode_payload
-
     return decode_payload(token)
 
 

@@ -41,9 +41,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from hutong import pki
+from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
 from hutong.errors import FailedPrecondition, HutongError, NotFound, PermissionDenied, Unauthenticated
-from hutong.federation.trustlist import MemberEntry
+from hutong.federation.registry import members
+from hutong.federation.settings import federation_settings
+from hutong.federation.trustlist import MemberEntry, verify_trust_list
+from hutong.federation.v1 import federation_pb2 as pb
+from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 from hutong.node import Node
+from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from hutong.status import error_from_rpc
 
 TLS_FILE = Path("secrets") / "federation-tls.pem"
@@ -72,8 +78,8 @@ class NodeTls:
 
 def _hosts(node: Node) -> list[str]:
     """Hosts this node is reached at (its listen addresses and published endpoints), for the SAN."""
-    cfg = node.config.section("federation")
-    addrs = [node.config.server.listen, str(cfg.get("listen", "")), *[str(e) for e in cfg.get("endpoints", [])]]
+    cfg = federation_settings(node.config)
+    addrs = [node.config.server.listen, cfg.listen, *cfg.endpoints]
     hosts = {a.rpartition(":")[0].strip("[]") for a in addrs if ":" in a}
     return sorted(h for h in hosts | {"127.0.0.1", "localhost"} if h)
 
@@ -160,8 +166,6 @@ def known_peers(node: Node) -> dict[str, list[x509.Certificate]]:
     A stale trust list fails closed (TRUST_LIST_STALE), as every other use of it does.
     """
     peers: dict[str, list[x509.Certificate]] = {}
-    from hutong.federation.hub import members
-
     for m in members(node):  # the hub's registry (empty on members)
         peers.setdefault(m.node_id, []).extend(m.certificates("root"))
     store = node.trust.store
@@ -259,8 +263,6 @@ def open_to_hub(node: Node) -> grpc.Channel:
         raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation (hutong federation join)")
     name = None
     if store.token is not None:
-        from hutong.federation.trustlist import verify_trust_list
-
         name = verify_trust_list(store.token, store.hub_roots).hub_id
     return _channel(node, node.trust.hub_target, store.hub_roots, name)
 
@@ -278,8 +280,6 @@ def call(channel: grpc.Channel, stub: Callable[[grpc.Channel], Any], method: str
 
 def fetch_trust_list(node: Node, known_sequence: int, *, timeout: float = 10.0) -> str:
     """FederationService.GetTrustList at the hub: the newer list, or "" when ``known_sequence`` is current."""
-    from hutong.federation.v1 import federation_pb2 as pb
-    from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
 
     with to_hub(node) as channel:
         resp = call(channel, pb_grpc.FederationServiceStub, "GetTrustList",
@@ -293,9 +293,7 @@ def trust_list_fetcher(node: Node) -> Callable[[int], str]:
 
 
 def relay(node: Node, target_node: str, envelope: str) -> str:
-    """Member -> hub: ask the hub to pass a sealed envelope to ``target_node``; the sealed answer."""
-    from hutong.federation.v1 import federation_pb2 as pb
-    from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
+    """Member -> hub: ask the hub to pass an encrypted envelope to ``target_node``; the encrypted answer."""
 
     with to_hub(node) as channel:
         resp = call(channel, pb_grpc.FederationServiceStub, "Relay",
@@ -304,9 +302,7 @@ def relay(node: Node, target_node: str, envelope: str) -> str:
 
 
 def deliver(hub: Node, member: MemberEntry, envelope: str) -> str:
-    """Hub -> member: hand over a sealed envelope; the sealed answer."""
-    from hutong.federation.v1 import federation_pb2 as pb
-    from hutong.federation.v1 import federation_pb2_grpc as pb_grpc
+    """Hub -> member: hand over an encrypted envelope; the encrypted answer."""
 
     with to_member(hub, member) as channel:
         resp = call(channel, pb_grpc.FederationServiceStub, "Deliver", pb.DeliverRequest(envelope=envelope))
@@ -316,7 +312,6 @@ def deliver(hub: Node, member: MemberEntry, envelope: str) -> str:
 def fetch_crls(node: Node, member: MemberEntry, *, timeout: float = 5.0) -> tuple[bytes, ...]:
     """SealService.GetCrl at ``member``: its seal CA's and root's CRLs (DER), and those of its other seal CA
     keys during a rollover (``other_crl_der``)."""
-    from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 
     with to_member(node, member) as channel:
         resp = call(channel, seal_pb2_grpc.SealServiceStub, "GetCrl", seal_pb2.GetCrlRequest(), timeout=timeout)
@@ -325,7 +320,6 @@ def fetch_crls(node: Node, member: MemberEntry, *, timeout: float = 5.0) -> tupl
 
 def fetch_status_list(node: Node, member: MemberEntry, list_id: str, *, timeout: float = 5.0) -> str:
     """CertService.GetStatusList at ``member``: a signed status list (compact JWS)."""
-    from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
 
     with to_member(node, member) as channel:
         resp = call(channel, cert_pb2_grpc.CertServiceStub, "GetStatusList",

@@ -39,10 +39,11 @@ def _keys(args: argparse.Namespace) -> tuple[Any, str]:
     if args.log_key:
         return [VerifierKey.decode(Path(args.log_key).read_text(encoding="utf-8").strip())], "the given log key"
     from hutong.config import load_config
+    from hutong.federation.settings import federation_settings
     from hutong.federation.trustlist import TrustListStore
 
     cfg = load_config(args.data_dir)
-    root_file = cfg.section("federation").get("hub_root_file")
+    root_file = federation_settings(cfg).hub_root_file
     if root_file:
         root = Path(root_file) if Path(root_file).is_absolute() else args.data_dir / root_file
         store = TrustListStore(path=args.data_dir / "federation" / "trust-list.jws",

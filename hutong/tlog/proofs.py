@@ -132,3 +132,12 @@ def leaf_of_event(db: Database, seq: int) -> int:
     if rec.leaf_index is None:
         raise FailedPrecondition("AUDIT_EVENT_PENDING", f"audit event {seq} is not sequenced yet; try again shortly")
     return rec.leaf_index
+
+
+def latest_note(db: Database) -> str:
+    """The newest signed checkpoint (its note); TREE_SIZE_UNKNOWN before the first."""
+    with db.session(readonly=True) as s:
+        cp = latest_checkpoint(s)
+    if cp is None:
+        raise NotFound("TREE_SIZE_UNKNOWN", "the log has no checkpoint yet")
+    return cp.note

@@ -7,11 +7,10 @@ import threading
 
 import grpc
 
-from hutong.errors import NotFound
+from hutong.federation import transport
 from hutong.node import Node
 from hutong.status import error_from_rpc
 from hutong.tlog import proofs, witness
-from hutong.tlog.integrator import latest_checkpoint
 from hutong.tlog.v1 import tlog_pb2 as pb
 from hutong.tlog.v1 import tlog_pb2_grpc as pb_grpc
 
@@ -25,11 +24,7 @@ class AuditLogServicer(pb_grpc.AuditLogServiceServicer):
 
     def GetCheckpoint(self, request: pb.GetCheckpointRequest,
                       context: grpc.ServicerContext) -> pb.GetCheckpointResponse:
-        with self.node.db.session(readonly=True) as s:
-            cp = latest_checkpoint(s)
-        if cp is None:
-            raise NotFound("TREE_SIZE_UNKNOWN", "the log has no checkpoint yet")
-        return pb.GetCheckpointResponse(checkpoint=cp.note)
+        return pb.GetCheckpointResponse(checkpoint=proofs.latest_note(self.node.db))
 
     def GetInclusionProof(self, request: pb.GetInclusionProofRequest,
                           context: grpc.ServicerContext) -> pb.GetInclusionProofResponse:
@@ -85,7 +80,6 @@ def start_witnessing(node: Node, *, interval: float = WITNESS_INTERVAL) -> threa
     if not (node.trust.federated and node.trust.hub_target):
         return None
     stop = threading.Event()
-    from hutong.federation import transport  # mutual TLS to the hub, as every node-to-hub channel
 
     channel = transport.open_to_hub(node)
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from hutong import audit
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
+from hutong.federation.registry import members
 from hutong.tlog import merkle, proofs
 from hutong.tlog.integrator import latest_checkpoint
 from hutong.tlog.models import CosignedCheckpoint
@@ -66,8 +67,6 @@ def _latest_cosigned(s: Session, origin: str) -> CosignedCheckpoint | None:
 
 
 def _member_key(hub: Node, origin: str) -> tuple[str, VerifierKey]:
-    from hutong.federation.hub import members
-
     for m in members(hub):
         if origin_for(m.node_id) == origin:
             if not m.log_key:

@@ -13,7 +13,8 @@ from pymerkle.proof import InclusionProof
 from sqlalchemy import delete, func, select, update
 
 from hutong import audit
-from hutong.audit import AuditLog, AuditRecord
+from hutong.audit import AuditRecord
+from hutong.auditlog import AuditLog
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
 from hutong.node import Node
 from hutong.tlog import merkle, proofs

@@ -14,7 +14,8 @@ from pymerkle import InmemoryTree
 from pymerkle.proof import InclusionProof
 from sqlalchemy import delete, event, func, select, update
 
-from hutong.audit import AuditLog, AuditRecord, leaf_entry
+from hutong.audit import AuditRecord, leaf_entry
+from hutong.auditlog import AuditLog
 from hutong.db import Database, alembic_config
 from hutong.errors import FailedPrecondition
 from hutong.node import Node

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("identity_svc", "seal_svc", "cert_svc")
 PROJECT = ("hutong", "hsm", *SERVICES, "hutong_client", "bench", "tests")
 # The app layer: composes the node and talks to users; may use anything, the SDK included.
-APP = ("hutong/server.py", "hutong/demo/", "hutong/migrations/", "hutong/edge/", "hutong/oidc/",
+APP = ("hutong/server.py", "hutong/wiring.py", "hutong/demo/", "hutong/migrations/", "hutong/edge/", "hutong/oidc/",
        "hutong/protogen.py", "/cli.py")  # every area's command line included
 # Where gRPC may be imported outside the app layer: the error boundary, servicers and their wiring, and the
 # federation's node-to-node plumbing.
@@ -127,3 +127,125 @@ def _stdlib() -> frozenset[str]:
     import sys
 
     return frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+def _servicer_files() -> Iterator[Path]:
+    """Every module defining a gRPC servicer class (``class XServicer(..._pb2_grpc.XServicer)``)."""
+    for path in _files("hutong", *SERVICES):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(n, ast.ClassDef) and n.name.endswith("Servicer") for n in tree.body):
+            yield path
+
+
+def _opens_sessions(path: Path) -> list[int]:
+    """Lines where ``path`` opens a database session (``<anything>.session(...)``, ``Session(...)``)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if (isinstance(f, ast.Attribute) and f.attr == "session") or (isinstance(f, ast.Name)
+                                                                          and f.id == "Session"):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_servicers_only_convert() -> None:
+    """One service shape: a servicer converts, calls its service's facade, converts back. Transactions and
+    authorisation are the domain's: a servicer that imports SQLAlchemy or opens a session fails here."""
+    files = list(_servicer_files())
+    assert {_rel(p) for p in files} >= {f"{s}/servicer.py" for s in SERVICES}, "the servicers were not found"
+    broken = [(_rel(p), m) for p in files for m in _imports(p) if _top(m) == "sqlalchemy"]
+    broken += [(_rel(p), f"session opened on line {n}") for p in files for n in _opens_sessions(p)]
+    assert not broken, f"a servicer only converts and calls the facade (move this into the domain): {broken}"
+
+
+# -- import cycles -------------------------------------------------------------------------------
+
+MODULE_ROOTS = ("hsm", "hutong", *SERVICES, "clients/hutong_client")
+
+
+@cache
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in _files(*MODULE_ROOTS):
+        name = _rel(path)[:-3].replace("/", ".").removesuffix(".__init__")
+        found[name] = path
+    return found
+
+
+def _resolve(name: str) -> str | None:
+    """The project module an imported name lives in (``a.b.func`` -> ``a.b``), None outside the project."""
+    mods = _modules()
+    while name and name not in mods:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+@cache
+def _edges(module: str) -> tuple[frozenset[str], frozenset[tuple[str, int]]]:
+    """(modules imported when ``module`` is, (modules imported inside its functions, line)). ``if
+    TYPE_CHECKING`` imports are neither. Importing ``a.b.c`` also runs ``a`` and ``a.b``, except the packages
+    ``module`` itself is inside (they are already being imported)."""
+    eager: set[str] = set()
+    lazy: set[tuple[str, int]] = set()
+    own = {module.rsplit(".", n)[0] for n in range(module.count(".") + 1)}
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                if isinstance(child, ast.Import):
+                    names = [a.name for a in child.names]
+                elif child.level == 0 and child.module:
+                    names = [f"{child.module}.{a.name}" for a in child.names]
+                else:
+                    names = []
+                for name in names:
+                    target = _resolve(name)
+                    if target is None or target in own:
+                        continue
+                    if in_function:
+                        lazy.add((target, child.lineno))
+                    else:
+                        parts = target.split(".")
+                        eager.update(p for i in range(1, len(parts) + 1)
+                                     if (p := ".".join(parts[:i])) in _modules() and p not in own)
+            visit(child, in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda))
+
+    visit(ast.parse(_modules()[module].read_text(encoding="utf-8")), False)
+    return frozenset(eager), frozenset(lazy)
+
+
+def _path(start: str, goal: str) -> list[str] | None:
+    """A chain of module-level imports from ``start`` to ``goal``, if there is one."""
+    came: dict[str, str | None] = {start: None}
+    queue = [start]
+    while queue:
+        here = queue.pop(0)
+        if here == goal:
+            chain = [here]
+            while (before := came[chain[-1]]) is not None:
+                chain.append(before)
+            return chain[::-1]
+        for there in sorted(_edges(here)[0]):
+            if there not in came:
+                came[there] = here
+                queue.append(there)
+    return None
+
+
+def test_no_import_cycles() -> None:
+    """No module reaches itself through module-level imports (one package's ``__init__`` re-exporting its
+    modules is not a cycle: they import their package while it is being imported)."""
+    cycles = sorted({" -> ".join([m, *chain]) for m in _modules() for t in sorted(_edges(m)[0])
+                     if (chain := _path(t, m)) is not None})
+    assert not cycles, f"import cycles between modules (layer them, or inject): {cycles[:5]}"
+
+
+def test_no_cycle_hidden_behind_a_function_level_import() -> None:
+    """An import moved into a function to dodge a cycle is still a cycle: the two modules depend on each other.
+    Lazy imports stay for start-up time (command lines, heavy optional libraries), never for cycles."""
+    hidden = [f"{_rel(_modules()[m])}:{line} imports {t}, which imports it back: {' -> '.join(chain)}"
+              for m in _modules() for t, line in sorted(_edges(m)[1]) if (chain := _path(t, m)) is not None]
+    assert not hidden, f"cycles hidden behind function-level imports: {hidden}"

@@ -6,7 +6,10 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmConfig, KeyAlgorithm, KeyManager
+from hsm import errors as hsm_errors
 
 
 def test_eight_threads_sign_concurrently(km: KeyManager, verify: Callable[..., None]) -> None:
@@ -72,3 +75,35 @@ def test_several_managers_for_several_tokens_in_one_process(
     finally:
         a.close()
         b.close()
+
+
+def test_get_or_create_key_when_another_creates_it_meanwhile(km: KeyManager, token: HsmConfig,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window between "not there" and "create": another process makes the key in it. The loser answers
+    with the winner's key instead of HSM_KEY_EXISTS (the interleaving forced, the two managers real)."""
+    other = KeyManager(token)
+    req = CreateKeyRequest(label="raced", algorithm=KeyAlgorithm.EC_P256)
+    real_get = km.get_key
+    made: list[object] = []
+
+    def get_key_then_lose_the_race(ref: object, *args: object, **kwargs: object) -> object:
+        if not made:  # the first look finds nothing; the other process creates the key right after it
+            made.append(other.create_key(req).public_key)
+            raise hsm_errors.key_not_found("no key with label 'raced'")
+        return real_get(ref, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(km, "get_key", get_key_then_lose_the_race)
+    try:
+        info = km.get_or_create_key(req)
+    finally:
+        other.close()
+    assert info.public_key == made[0]
+    assert [k.label for k in km.list_keys()].count("raced") == 1
+
+
+def test_threads_get_or_create_one_key(km: KeyManager) -> None:
+    req = CreateKeyRequest(label="one-of-eight", algorithm=KeyAlgorithm.EC_P256)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = list(pool.map(lambda _: km.get_or_create_key(req).public_key, range(8)))
+    assert all(k == keys[0] for k in keys)
+    assert [k.label for k in km.list_keys()].count("one-of-eight") == 1

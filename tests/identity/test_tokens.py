@@ -12,7 +12,7 @@ from hutong.auth import Principal
 from hutong.errors import PermissionDenied, Unauthenticated
 from hutong.verify.tokens import verify_token
 from hutong_client.identity import IdentityClient
-from identity_svc import login, platforms
+from identity_svc import login, platforms, sessions
 from identity_svc.authn import TokenAuthenticator
 from identity_svc.core import Identity
 from identity_svc.platforms import get_platform
@@ -153,7 +153,7 @@ def test_jwks_matches_the_hsm_token_key(zhang: World) -> None:
 
 def test_removing_a_platform_ends_its_sessions(zhang: World, expect) -> None:
     tokens = zhang.portal.login(ZHANG, PASSWORD)
-    platforms.remove_platform(zhang.idn, "portal")
+    sessions.remove_platform(zhang.idn, "portal")
     orphan = IdentityClient(zhang.channel, access_token=tokens.access_token)
     expect(Unauthenticated, "TOKEN_REVOKED", orphan.my_organisations)
 

@@ -14,11 +14,12 @@ import grpc
 
 from hutong.node import open_node
 from hutong.rpc import ErrorInterceptor
+from hutong.wiring import wire
 from seal_svc.service import add_to_server
 
 
 def main() -> None:
-    node = open_node(Path(sys.argv[1]))
+    node = wire(open_node(Path(sys.argv[1])))
     limit = node.config.server.max_message_bytes
     opts = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[ErrorInterceptor()], options=opts)

@@ -74,7 +74,7 @@ class FederationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Relay(self, request, context):
-        """The hub: pass a member's sealed request on to another member and its sealed answer back. The hub
+        """The hub: pass a member's encrypted request on to another member and its encrypted answer back. The hub
         cannot read either (each is encrypted to its receiving node); it checks both ends are members.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -82,8 +82,8 @@ class FederationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Deliver(self, request, context):
-        """A member: act on a sealed request from another member (e.g. read a certificate within the holder's
-        consent) and answer with a response sealed to the requester.
+        """A member: act on an encrypted request from another member (e.g. read a certificate within the holder's
+        consent) and answer with a response encrypted to the requester.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
