@@ -5,8 +5,7 @@
 nodes call; ``endpoints``: where they reach it as published in the trust list (default: ``listen``).
 ``refresh_seconds``: how often the trust list is fetched; ``crl_refresh_seconds``: how long a member's
 CRL is used before it is fetched again. ``type_mapping`` / ``home_regions`` / ``person_regions``: what this
-node publishes
-about itself in the trust list.
+node publishes about itself in the trust list.
 """
 
 from __future__ import annotations
