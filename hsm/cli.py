@@ -19,6 +19,7 @@ import secrets
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -59,6 +60,14 @@ def _write_out(data: bytes, out: Path | None) -> None:
         sys.stdout.write(data.decode())
     else:
         out.write_bytes(data)
+
+
+def _answer(args: argparse.Namespace, data: dict[str, Any], text: str | None) -> None:
+    """A write command's answer: one JSON object with --json (for scripts), else a line for people."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))
+    elif text is not None:
+        print(text)
 
 
 def _info_row(k: KeyInfo | SecretKeyInfo) -> dict[str, str | bool]:
@@ -129,7 +138,7 @@ def _keygen(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> 
     audit["algorithm"] = args.algorithm
     info = km.create_key(CreateKeyRequest(label=args.label, algorithm=KeyAlgorithm(args.algorithm)))
     audit.update(id=info.id.hex(), uri=info.uri)
-    print(info.uri)
+    _answer(args, {"label": info.label, "id": info.id.hex(), "uri": info.uri}, info.uri)
     return args.label
 
 
@@ -171,6 +180,7 @@ def _import_cert(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]
         ) from None
     km.import_certificate(args.key, cert)
     audit.update(serial=format(cert.serial_number, "x"), subject=cert.subject.rfc4514_string())
+    _answer(args, {"key": args.key, "serial": audit["serial"], "subject": audit["subject"]}, None)
     return args.key
 
 
@@ -196,7 +206,7 @@ def _rotate(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) -> 
         args.label, algorithm=KeyAlgorithm(args.algorithm) if args.algorithm else None
     )
     audit.update(id=new.id.hex(), retired_label=retired, algorithm=new.kind)
-    print(f"active:  {new.uri}\nretired: {retired}")
+    _answer(args, {"active": new.uri, "retired": retired}, f"active:  {new.uri}\nretired: {retired}")
     return args.label
 
 
@@ -229,7 +239,7 @@ def _destroy(km: KeyManager, args: argparse.Namespace, audit: dict[str, str]) ->
                 "HSM_DESTROY_NOT_CONFIRMED", f"key '{info.label}' kept: confirmation did not match"
             )
     km.destroy_key(info.uri)
-    print(f"destroyed {info.label}")
+    _answer(args, {"destroyed": info.label, "id": info.id.hex()}, f"destroyed {info.label}")
     return info.label
 
 
@@ -250,7 +260,8 @@ def _init_token(args: argparse.Namespace, audit: dict[str, str]) -> str:
         module_path=args.module or os.environ.get("HUTONG_HSM_MODULE") or None,
     )
     audit["softhsm_conf"] = str(conf)
-    print(f"token '{token}' initialised; SOFTHSM2_CONF={conf}")
+    _answer(args, {"token": token, "softhsm2_conf": str(conf)},
+            f"token '{token}' initialised; SOFTHSM2_CONF={conf}")
     return token
 
 
@@ -367,13 +378,15 @@ def register(
     algorithms = [a.value for a in KeyAlgorithm]
 
     def add(
-        name: str, handler: Callable[..., str], help_: str, *, needs_token: bool = True
+        name: str, handler: Callable[..., str], help_: str, *, needs_token: bool = True, answers_json: bool = True
     ) -> argparse.ArgumentParser:
         # No abbreviations: "--pin 1234" must be an error, not a PIN file called 1234.
         p = sub.add_parser(name, parents=[common], help=help_, description=help_, allow_abbrev=False)
         p.set_defaults(
             func=_runner(name, handler, audit_sink_factory, config_factory, needs_token=needs_token)
         )
+        if answers_json:
+            p.add_argument("--json", action="store_true", help="answer one JSON object")
         return p
 
     p = add(
@@ -385,16 +398,14 @@ def register(
     p.add_argument("--dir", type=Path, required=True, help="directory for softhsm2.conf and tokens/")
     p.add_argument("--so-pin-file", type=Path, help="file holding the SO PIN (env HUTONG_HSM_SO_PIN)")
     p = add("status", _status, "token status: model, serial, PIN state, key count")
-    p.add_argument("--json", action="store_true")
     p = add("list", _list, "list keys with their attributes")
-    p.add_argument("--json", action="store_true")
     p = add("keygen", _keygen, "generate a key pair inside the token")
     p.add_argument("--label", required=True)
     p.add_argument("--algorithm", choices=algorithms, default=KeyAlgorithm.EC_P256.value)
-    p = add("export-public", _export_public, "export a public key (PEM)")
+    p = add("export-public", _export_public, "export a public key (PEM)", answers_json=False)
     p.add_argument("--key", required=True, help="label or pkcs11: URI")
     p.add_argument("--out", type=Path)
-    p = add("csr", _csr, "make a PKCS#10 request signed by a key in the token")
+    p = add("csr", _csr, "make a PKCS#10 request signed by a key in the token", answers_json=False)
     p.add_argument("--key", required=True, help="label or pkcs11: URI")
     p.add_argument("--subject", required=True, help='e.g. "CN=Seal CA,O=Hutong,C=CN"')
     p.add_argument("--out", type=Path)

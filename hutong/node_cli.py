@@ -7,6 +7,7 @@ Kept apart from ``hutong.cli`` (which only wires command groups together); the w
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,20 @@ def node_rotate(args: argparse.Namespace, audit: dict[str, str]) -> str:
     audit.update(step=plan.step, label=plan.label, dry_run=str(args.dry_run).lower())
     if plan.retired:
         audit["retired"] = plan.retired
+    following = ("publish the node's descriptor to the hub (federated nodes), then run this command again to "
+                 "activate") if plan.step == "prepare" and not args.dry_run else ""
+    if getattr(args, "json", False):
+        from hutong.cli import print_json
+
+        print_json({"role": plan.role, "label": plan.label, "step": plan.step, "dry_run": bool(args.dry_run),
+                    "actions": list(plan.actions), "retired": plan.retired or None, "next": following or None})
+        return plan.role
     head = "dry run, nothing changed: would" if args.dry_run else "done:"
     print(f"{plan.role}: {head} {plan.step}")
     for action in plan.actions:
         print(f"  - {action}")
-    if plan.step == "prepare" and not args.dry_run:
-        print("next: publish the node's descriptor to the hub (federated nodes), then run this command again "
-              "to activate")
+    if following:
+        print(f"next: {following}")
     return plan.role
 
 
@@ -93,9 +101,15 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     from hutong import backup
+    from hutong.cli import print_json
 
-    backup.restore(args.backup, args.data_dir, database_url=args.database_url or "")
-    print(f"restored into {args.data_dir}; check it with: hutong node verify --data-dir {args.data_dir}")
+    # A PostgreSQL URL may carry a password: it can come from the environment instead of the command line.
+    database_url = args.database_url or os.environ.get("HUTONG_DATABASE_URL", "")
+    backup.restore(args.backup, args.data_dir, database_url=database_url)
+    if args.json:
+        print_json({"restored": str(args.data_dir), "backup": str(args.backup)})
+    else:
+        print(f"restored into {args.data_dir}; check it with: hutong node verify --data-dir {args.data_dir}")
     return EXIT_OK
 
 
@@ -135,7 +149,9 @@ def register(node: Any) -> None:
     p = node.add_parser("restore", help="make a new node directory from a backup (the original is never touched)")
     p.add_argument("backup", type=Path, help="the backup directory")
     p.add_argument("--data-dir", type=Path, required=True, help="new (or empty) directory for the restored node")
-    p.add_argument("--database-url", help="PostgreSQL backups: an empty database to restore into")
+    p.add_argument("--database-url", help="PostgreSQL backups: an empty database to restore into (or "
+                   "HUTONG_DATABASE_URL, the place for a URL holding a password)")
+    json_arg(p)
     p.set_defaults(func=_restore)
 
     p = node.add_parser("verify", help="do database, HSM token and audit log agree? exit 1 naming each problem")
