@@ -1,8 +1,8 @@
 """Filling the certificate repository to a given size, fast enough for a million rows.
 
-Rows are stored exactly as issuance stores them: the forms (a real certificate's JWS and QR) sealed with the
+Rows are stored exactly as issuance stores them: the forms (a real certificate's JWS and QR) protected with the
 node's data key in the HSM (AES-256-GCM, the row's identifier as associated data), so the server's lookups
-decrypt and read them as usual. Sealing goes through PyKCS11 directly in worker processes with the key handle
+decrypt and read them as usual. Encryption goes through PyKCS11 directly in worker processes with the key handle
 found once and the result copied out of PyKCS11's byte vector without iterating it (``hsm.KeyManager.encrypt``
 costs ~0.6 ms a call plus ~0.8 us a byte for those two reasons; see the benchmark note). The blob format is
 ``hsm.KeyManager``'s, and ``check`` proves each seeded batch opens with ``NodePki.unprotect``.
@@ -24,7 +24,7 @@ SEED_LIST = "bench-seed-list"
 SEED_YEAR = "1990"  # serials 1990nnnnnnn never collide with issuance's current-year serials
 
 
-def _data_sealer(data_dir: str) -> Callable[[bytes, bytes], bytes]:
+def _data_protector(data_dir: str) -> Callable[[bytes, bytes], bytes]:
     """The node's own data-protection encryption (AES-GCM in the token), as the services store data."""
     from hsm import KeyManager
     from hutong.config import load_config
@@ -41,19 +41,19 @@ def identifier(type_code: str, issuer_uscc: str, n: int) -> str:
     return str(build_certificate_id(type_code, issuer_uscc, f"{SEED_YEAR}{n:07d}", 1))
 
 
-def _seal_range(data_dir: str, type_code: str, issuer_uscc: str, forms: bytes, start: int,
-                stop: int) -> list[tuple[int, str, bytes]]:
+def _protect_range(data_dir: str, type_code: str, issuer_uscc: str, forms: bytes, start: int,
+                   stop: int) -> list[tuple[int, str, bytes]]:
     from cert_svc.records import aad
 
-    seal = _SEALERS.get(data_dir) or _SEALERS.setdefault(data_dir, _data_sealer(data_dir))
+    protect = _PROTECTORS.get(data_dir) or _PROTECTORS.setdefault(data_dir, _data_protector(data_dir))
     out = []
     for n in range(start, stop):
         ident = identifier(type_code, issuer_uscc, n)
-        out.append((n, ident, seal(forms, aad(ident))))
+        out.append((n, ident, protect(forms, aad(ident))))
     return out
 
 
-_SEALERS: dict[str, Callable[[bytes, bytes], bytes]] = {}
+_PROTECTORS: dict[str, Callable[[bytes, bytes], bytes]] = {}
 
 
 def _chunks(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
@@ -62,7 +62,7 @@ def _chunks(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 class Repository:
-    """Grows the certificates table of a node with sealed copies of one real certificate."""
+    """Grows the certificates table of a node with protected copies of one real certificate."""
 
     def __init__(self, data_dir: Path, type_code: str, issuer_uscc: str, jws: str, qr: str) -> None:
         self.data_dir, self.type_code, self.issuer_uscc = data_dir, type_code, issuer_uscc
@@ -87,19 +87,19 @@ class Repository:
             now, today = datetime.now(UTC), date.today()
             table = CertificateRow
             with ProcessPoolExecutor(max_workers=procs, mp_context=get_context("spawn")) as pool:
-                # A few chunks in flight, not all: a million sealed rows (~4 KB each) would otherwise wait in memory.
-                pending = (pool.submit(_seal_range, str(self.data_dir), self.type_code, self.issuer_uscc,
+                # A few chunks in flight, not all: a million protected rows (~4 KB each) would otherwise wait in memory.
+                pending = (pool.submit(_protect_range, str(self.data_dir), self.type_code, self.issuer_uscc,
                                        self.forms, a, b) for a, b in _chunks(self.count, total, chunk))
                 window = deque(itertools.islice(pending, 2 * procs))
                 while window:
-                    sealed = window.popleft().result(timeout=600)
+                    protected = window.popleft().result(timeout=600)
                     window.extend(itertools.islice(pending, 1))
                     rows = [{"identifier": ident, "series": ident.rsplit(".", 2)[0], "version": 1,
                              "type_code": self.type_code, "issuer_uscc": self.issuer_uscc,
                              "holder_kind": "organisation", "holder_index": holder_index, "protected_forms": blob,
                              "valid_from": today, "valid_until": None, "status": "valid", "status_reason": "",
                              "status_changed_at": now, "status_list_id": SEED_LIST, "status_index": n,
-                             "issued_at": now} for n, ident, blob in sealed]
+                             "issued_at": now} for n, ident, blob in protected]
                     with node.db.session() as s:
                         s.execute(insert(table), rows)
             self.check(node, total - 1)

@@ -25,6 +25,7 @@ from hsm import CreateKeyRequest, KeyAlgorithm
 from hutong import audit, peers, pki
 from hutong.auth import Principal
 from hutong.business_codes import mask_codes
+from hutong.convert import DEFAULT_PAGE, MAX_PAGE
 from hutong.edge.settings import seal_revocation_extensions
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from hutong.identifiers import normalise_citizen_id, parse_uscc
@@ -37,7 +38,6 @@ from seal_svc.settings import SealSettings, load_settings
 # Roles (organisation context) that may manage the organisation's seals.
 MANAGE_ROLES = frozenset({"legal_representative", "administrator"})
 KEY_LABEL_PREFIX = "seal."
-MAX_PAGE = 500
 
 
 class SealType(enum.Enum):
@@ -281,7 +281,7 @@ class SealService:
             raise InvalidArgument("ORG_REQUIRED", "name the organisation (or call in an organisation context)")
         if not principal.is_operator and principal.org_uscc != org:
             raise PermissionDenied("NOT_ORG_MEMBER", "only the organisation's members may list its seals")
-        size = min(page_size or 50, MAX_PAGE)
+        size = min(page_size or DEFAULT_PAGE, MAX_PAGE)  # what convert.page gives an RPC; in-process callers alike
         stmt = select(SealRow).where(SealRow.org_uscc == org).order_by(SealRow.id).limit(size + 1)
         if page_token:
             stmt = stmt.where(SealRow.id > page_token)
