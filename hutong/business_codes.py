@@ -15,7 +15,8 @@ node opens; a 92-code met without it is a programming error, never silently stor
 ``reprotect`` encrypts 92-codes stored in clear before this rule (run with the schema migration;
 idempotent: protected values start with ``~``). Audit records are written with 92-codes masked
 (``hutong.audit`` calls ``mask_codes``); records written before stay as they are: the audit log is a
-hash-chained transparency log and is never rewritten.
+hash-chained transparency log and is never rewritten. Remembered answers (idempotency results) that hold a
+92-code are stored protected whole (``CodesInBlob``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import base64
 import re
 from typing import Any, Protocol
 
-from sqlalchemy import String, Text, text
+from sqlalchemy import LargeBinary, String, Text, text
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator
 
@@ -103,6 +104,28 @@ class CodesInText(TypeDecorator[str]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if isinstance(value, str) and MARK in value:
             return _STORED_RE.sub(lambda m: reveal(_keys(dialect), m.group(0)), value)
+        return value
+
+
+_CODE_BYTES_RE = re.compile(_CODE_RE.pattern.encode())
+BLOB_MARK = b"\x00hutong-protected-1\x00"  # no serialised answer starts with a NUL byte and this text
+BLOB_AAD = b"result-blob"
+
+
+class CodesInBlob(TypeDecorator[bytes]):
+    """A binary column (a remembered answer, serialised): stored protected whole when it holds a 92-code."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, bytes) and _CODE_BYTES_RE.search(value):
+            return BLOB_MARK + _keys(dialect).protect(value, aad=BLOB_AAD)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is not None and bytes(value[:len(BLOB_MARK)]) == BLOB_MARK:
+            return _keys(dialect).unprotect(bytes(value)[len(BLOB_MARK):], aad=BLOB_AAD)
         return value
 
 

@@ -24,11 +24,12 @@ import re
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, Float, LargeBinary, String, delete, select, update
+from sqlalchemy import Boolean, Float, String, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong.auth import IDEMPOTENCY_KEY
+from hutong.business_codes import CodesInBlob
 from hutong.db import Base, Database
 from hutong.errors import FailedPrecondition, InvalidArgument
 
@@ -45,7 +46,7 @@ class IdempotencyRecord(Base):
     operation: Mapped[str] = mapped_column(String(60))
     request_sha256: Mapped[str] = mapped_column(String(64))
     done: Mapped[bool] = mapped_column(Boolean, default=False)
-    result: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    result: Mapped[bytes] = mapped_column(CodesInBlob, default=b"")  # an answer naming a 92-code: protected
     created_at: Mapped[float] = mapped_column(Float, index=True)
     touched_at: Mapped[float] = mapped_column(Float)
 

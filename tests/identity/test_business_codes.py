@@ -172,3 +172,25 @@ def test_reprotect_on_postgresql_moves_referred_keys(node_factory: Callable[...,
     assert business_codes.reprotect(node.db.engine, node.pki) == 0
     grants, _ = orgs.list_grants(people.idn, rep.subject, uscc=INDIVIDUAL, offset=0, limit=10)
     assert [g.uscc for g in grants] == [INDIVIDUAL]
+
+
+def test_remembered_answers_naming_an_individual_business_are_stored_protected(
+        world: tuple[Node, Identities]) -> None:
+    """A retried call's remembered answer (idempotency result) that names a 92-code is personal data too."""
+    from hutong import idempotency
+
+    node, _ = world
+    answer = b"\x0a\x12" + INDIVIDUAL.encode() + b"\x10\x01" + COMPANY.encode()
+    digest = idempotency.request_digest("issue", INDIVIDUAL)
+    held = idempotency.claim(node.db, actor="platform:p1", operation="IssueBatch", key="k-92", request_sha256=digest)
+    with node.db.session() as s:
+        idempotency.save(s, held, answer, done=True)
+    again = idempotency.claim(node.db, actor="platform:p1", operation="IssueBatch", key="k-92",
+                              request_sha256=digest)
+    assert again.done and again.result == answer
+    assert _clear_anywhere(node, INDIVIDUAL) == []
+    plain = idempotency.claim(node.db, actor="platform:p1", operation="IssueBatch", key="k-91",
+                              request_sha256=digest)
+    with node.db.session() as s:
+        idempotency.save(s, plain, COMPANY.encode(), done=True)
+    assert _clear_anywhere(node, COMPANY)  # answers without a 92-code stay as they were: no HSM call for them
