@@ -477,8 +477,10 @@ class KeyManager:
         return self._call(f"decrypting with key {key.describe()}", run, required=required)
 
     # -- certificates --------------------------------------------------------------------------
-    def import_certificate(self, ref: str | KeyRef, cert: x509.Certificate) -> None:
-        """Store ``cert`` beside its key (same CKA_ID and label), replacing an older one."""
+    def import_certificate(self, ref: str | KeyRef, cert: x509.Certificate, *, private: bool = False) -> None:
+        """Store ``cert`` beside its key (same CKA_ID and label), replacing an older one. ``private``: a
+        certificate naming personal data is a private object (readable after login only; SoftHSM2 keeps its
+        attributes encrypted in the token files)."""
         key = to_ref(ref)
 
         def run(s: Session) -> None:
@@ -495,7 +497,7 @@ class KeyManager:
                     (L.CKA_CLASS, L.CKO_CERTIFICATE),
                     (L.CKA_CERTIFICATE_TYPE, L.CKC_X_509),
                     (L.CKA_TOKEN, True),
-                    (L.CKA_PRIVATE, False),
+                    (L.CKA_PRIVATE, private),
                     (L.CKA_LABEL, info.label),
                     (L.CKA_ID, info.id),
                     (L.CKA_SUBJECT, cert.subject.public_bytes()),

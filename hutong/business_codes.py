@@ -16,7 +16,8 @@ node opens; a 92-code met without it is a programming error, never silently stor
 idempotent: protected values start with ``~``). Audit records are written with 92-codes masked
 (``hutong.audit`` calls ``mask_codes``); records written before stay as they are: the audit log is a
 hash-chained transparency log and is never rewritten. Remembered answers (idempotency results) that hold a
-92-code are stored protected whole (``CodesInBlob``).
+92-code are stored protected whole (``CodesInBlob``); the HSM keeps such a seal's certificate beside its key as a
+private object (encrypted in SoftHSM2's token files).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from hsm import CreateKeyRequest, KeyAlgorithm
 from hutong import audit, peers, pki
 from hutong.auth import Principal
-from hutong.business_codes import mask_codes
+from hutong.business_codes import is_individual_business, mask_codes
 from hutong.convert import DEFAULT_PAGE, MAX_PAGE
 from hutong.edge.settings import seal_revocation_extensions
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
@@ -235,7 +235,8 @@ class SealService:
                                                             seal_id=seal_id),
                                        extra=seal_revocation_extensions(  # OCSP URL and CRL distribution point
                                            self.node.config, pki.crl_name(pki.SEAL_CA, ca_label)))
-            self.node.keys.import_certificate(label, cert)
+            # An individual business's code names a person: its certificate is no public object in the token.
+            self.node.keys.import_certificate(label, cert, private=is_individual_business(uscc))
             now = datetime.now(UTC)
             row = SealRow(id=seal_id, org_uscc=uscc, org_name=org_name, type=seal_type.value, name=name,
                           status=SealStatus.ACTIVE.value, key_label=label, image_png=png, created_at=now,

@@ -6,6 +6,7 @@ in clear before the rule are re-protected at start, once."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -89,6 +90,8 @@ def test_individual_business_code_never_stored_or_logged_in_clear(world: tuple[N
     node.db.engine.dispose()  # checkpoint nothing away: the -wal file is read as it is, too
     assert _clear_anywhere(node, INDIVIDUAL) == []
     assert _clear_anywhere(node, COMPANY), "other codes stay in clear (they are public)"
+    tokens = Path(os.environ["SOFTHSM2_CONF"]).parent / "tokens"  # the seal's certificate beside its key
+    assert not [f.name for f in tokens.rglob("*") if f.is_file() and INDIVIDUAL.encode() in f.read_bytes()]
     assert company.principal.org_uscc == COMPANY
     assert INDIVIDUAL not in caplog.text
     # what is stored: the protected form, the same for every row of the business (equality lookups)
