@@ -296,6 +296,13 @@ def _hsm_audit_sink(args: argparse.Namespace) -> Callable[[str, str, dict[str, s
     return sink
 
 
+def _node_rotate(args: argparse.Namespace, audit: dict[str, str]) -> str:
+    """``hsm rotate`` of a node key: the node wired with its services first (the token key asks identity)."""
+    from hutong import node_cli, wiring
+
+    return node_cli.node_rotate(args, audit, wire=wiring.wire)
+
+
 def _hsm_config(args: argparse.Namespace) -> HsmConfig:
     """With --data-dir, the node's own token settings; otherwise --module/--token/--pin-file or environment."""
     from hsm.cli import config_from_args
@@ -350,7 +357,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         from hsm.cli import register as register_hsm
 
         register_hsm(sub, audit_sink_factory=_hsm_audit_sink, config_factory=_hsm_config,
-                     node_rotate=node_cli.node_rotate, destroy_guard=node_cli.destroy_guard)
+                     node_rotate=_node_rotate, destroy_guard=node_cli.destroy_guard)
     for module_name in AREA_CLIS:
         if wanted is not None and module_name != wanted:
             continue

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
 
-def node_rotate(args: argparse.Namespace, audit: dict[str, str]) -> str:
-    """``hsm rotate --data-dir D --label node.ROLE``: the next step of the role's staged rollover."""
+def node_rotate(args: argparse.Namespace, audit: dict[str, str], *,
+                wire: Callable[[Any], object] | None = None) -> str:
+    """``hsm rotate --data-dir D --label node.ROLE``: the next step of the role's staged rollover. ``wire``
+    (given by the app layer) gives the node its services' peers, which some roles ask (token lifetimes)."""
     from hutong import rollover
     from hutong.node import open_node
 
     node = open_node(args.data_dir)
     try:
+        if wire is not None:
+            wire(node)
         plan = rollover.rotate(node, args.label, args.step, dry_run=args.dry_run, actor="officer")
     finally:
         node.close()

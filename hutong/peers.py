@@ -46,6 +46,9 @@ class IdentityPeer(Protocol):
     def authenticator(self) -> Authenticator:
         """What turns call metadata into a ``Principal`` for every service of the node."""
 
+    def token_lifetime_seconds(self) -> int:
+        """How long the longest-lived token this node signs (access or ID token) stays valid."""
+
 
 class SealPeer(Protocol):
     """What cert needs of seal: its renditions sealed with the department's e-seal, and checked."""

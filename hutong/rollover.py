@@ -28,7 +28,7 @@ from typing import Literal
 from sqlalchemy import select
 
 from hsm import CreateKeyRequest, KeyAlgorithm
-from hutong import audit, keyring, pki
+from hutong import audit, keyring, peers, pki
 from hutong.errors import FailedPrecondition, InvalidArgument
 from hutong.keyring import NodeKey
 from hutong.node import Node
@@ -182,10 +182,12 @@ def _what(role: str) -> str:
 def _needed_until(node: Node, role: str, active: keyring.KeyEntry, now: datetime) -> datetime | None:
     """Until when a key retired now must stay published and accepted."""
     if role == pki.TOKEN:
-        ident = node.config.section("identity")
-        # The last token it signs expires at most this long after the switch (defaults of identity_svc).
-        seconds = max(int(ident.get("access_token_seconds", 600)), int(ident.get("id_token_seconds", 600)))
-        return now + timedelta(seconds=seconds) + CLOCK_SKEW
+        identity = peers.identity(node)
+        if identity is None:
+            raise FailedPrecondition("TOKEN_LIFETIME_UNKNOWN", "the token-signing key rolls over on a node wired "
+                                     "with its identity service, which says how long its tokens live")
+        # The last token it signs expires at most this long after the switch.
+        return now + timedelta(seconds=identity.token_lifetime_seconds()) + CLOCK_SKEW
     if role == pki.FEDERATION_ENC:
         return now + FEDERATION_ENC_OVERLAP
     cert = active.certificate

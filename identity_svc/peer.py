@@ -57,3 +57,7 @@ class IdentityPeer:
 
     def authenticator(self) -> Authenticator:
         return TokenAuthenticator(self.node)
+
+    def token_lifetime_seconds(self) -> int:
+        settings = Identity.of(self.node).settings
+        return max(settings.access_token_seconds, settings.id_token_seconds)

@@ -91,3 +91,26 @@ def test_verify_names_a_missing_key(node: Node, tmp_path: Path) -> None:
     node.keys.destroy_key(pending.label)  # behind the registry's back
     report = backup.verify(Path(node.config.data_dir))
     assert not report.ok and any(pending.label in p for p in report.problems), report.problems
+
+
+def test_token_key_rolls_over_from_the_cli_with_identity_lifetimes(node: Node,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The officer's command wires the node, so the retired token key is kept as long as identity's tokens live;
+    a node opened without identity cannot say that and is refused with a reason."""
+    from hutong.node import open_node
+
+    data = str(node.config.data_dir)
+    bare = open_node(Path(data))  # no peers: nobody says how long tokens live
+    try:
+        rollover.rotate(bare, pki.TOKEN)  # prepare needs no lifetime
+        assert _reason(rollover.rotate, bare, pki.TOKEN) == "TOKEN_LIFETIME_UNKNOWN"
+    finally:
+        bare.close()
+    capsys.readouterr()
+    assert main(["hsm", "rotate", "--data-dir", data, "--label", "node.token-signing", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["step"] == "activate" and done["retired"] == pki.key_label(pki.TOKEN) and done["next"] is None
+    retired = next(e for e in node.pki.registry.snapshot().published(pki.TOKEN, datetime.now(UTC))
+                   if e.label == pki.key_label(pki.TOKEN))
+    assert retired.needed_until is not None
+    assert retired.needed_until > datetime.now(UTC) + timedelta(seconds=600)  # identity's default token life
