@@ -90,7 +90,7 @@ class Reader:
                             consent.record_access(s, principal, granted, row.identifier, purpose, "list")
                             out.append(records.view(self.node, row))
         except PermissionDenied as refused:
-            if refused.reason in consent.REFUSALS and refused.reason != reasons.NO_CONSENT:
+            if refused.reason in consent.REFUSALS:  # no consent at all is a refusal the holder sees too
                 consent.record_refusal(self.node, principal, index, "", purpose, refused.reason)
             raise
         return out

@@ -119,3 +119,16 @@ def test_who_reads_without_consent(env: Env) -> None:
     unknown = str(build_certificate_id(catalogue.BUSINESS_LICENCE, ISSUER_USCC, "0" * 20, 1))
     assert reason_of(lambda: CertClient(env.channel, metadata=env.issuer).get(unknown)) \
         == (grpc.StatusCode.NOT_FOUND, "CERT_NOT_FOUND")
+
+
+def test_a_list_without_any_consent_reaches_the_holders_log(env: Env) -> None:
+    """A platform that asks for a holder's certificates with no consent at all is refused, and the holder sees it."""
+    diploma(env)
+    alice = CertClient(env.channel, metadata=env.alice)
+    stranger = CertClient(env.channel, metadata=env.other_issuer)  # another department's platform, never consented
+    assert reason_of(lambda: stranger.list(holder_id=PERSON_ID, holder_kind=pb.HOLDER_KIND_PERSON,
+                                           purpose="营销推广"))[1] == "NO_CONSENT"
+    latest = alice.access_log()[0]
+    assert (latest.identifier, latest.purpose, latest.action, latest.reason) == \
+        ("", "营销推广", "refused", "NO_CONSENT")
+    assert latest.platform and latest.platform != "portal"
