@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,10 @@ from tests.clients.sdk_world import ACME, LI, PASSWORD, REGULATOR, ZHANG, licenc
 from tests.keys.conftest import Served, build_node, hutong, wait_until
 
 ROLES = ("token-signing", "seal-ca", "issuer-ca", "tsa", "federation-enc")
-MAX_ITERATIONS = 400  # per load thread: the load is bounded even if something hangs
+# Per load thread, the load is bounded in count and time even if something hangs; the count is generous so that a
+# fast machine does not use it up before every role has rolled over (the loops stop when the test is done).
+MAX_ITERATIONS = 3000
+MAX_LOAD_SECONDS = 900.0
 PLACE = seal_pb2.Placement(page=1, x=400, y=60, width=100, height=100)
 
 
@@ -53,9 +57,10 @@ class Load:
 
     def run(self, name: str, body: Callable[[Hutong], None], who: str) -> None:
         def loop() -> None:
+            until = time.monotonic() + MAX_LOAD_SECONDS
             with self.client(who) as h:
                 for _ in range(MAX_ITERATIONS):
-                    if self.stop.is_set():
+                    if self.stop.is_set() or time.monotonic() > until:
                         return
                     try:
                         body(h)
@@ -89,6 +94,7 @@ class Load:
     def progress(self, calls: int = 2) -> None:
         """Wait until every load thread finished ``calls`` more iterations (or the load failed)."""
         start = dict(self.done)
+        assert all(t.is_alive() for t in self.threads), "the load's budget ran out before the test was done"
         wait_until(lambda: bool(self.failures) or all(self.done.get(n, 0) >= start.get(n, 0) + calls
                                                 for n in ("tokens", "seal", "issue")), "the load to progress")
 
