@@ -57,7 +57,7 @@ def _compile(db: Database, stmt: Executable) -> _Compiled:
     if found is not None:
         return found
     dialect = db.engine.dialect
-    compiled: Any = stmt.compile(dialect=dialect)
+    compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]  # every Core statement has it
     binds = {}
     for name, param in compiled.binds.items():
         proc = param.type.dialect_impl(dialect).bind_processor(dialect)
