@@ -257,7 +257,8 @@ def _fast_refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet
     if (row is None or row.used_at is not None or row.client_id != platform.client_id or row.org_uscc is not None
             or row.revoked_at is not None or row.expires_at <= idn.now()):
         return None
-    family = TokenFamily(**{k: v for k, v in row.items() if k != "used_at"})
+    # The session's columns as read, used read-only (attribute access like the ORM object's, without building one).
+    family = cast(TokenFamily, row)
     minted = _sign_with(idn, family, platform, _subject(idn, family, platform), org={}, personal=None)
     with prepared.write(idn.node.db) as tx:
         if tx.run(_SPEND, {"spent_hash": token_hash, "session": family.id, "now": idn.now()}) != 1:
