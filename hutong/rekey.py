@@ -36,13 +36,15 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import audit, business_codes, keyring, pki
 from hutong.db import Base, Database, load_models
-from hutong.errors import FailedPrecondition
+from hutong.errors import FailedPrecondition, InvalidArgument
 
 if TYPE_CHECKING:
     from hutong.node import Node
 
 PROTECTED = "protected_aad"  # Column.info key: the associated data of a raw protected blob, a str.format template
 BATCH = 200
+MAX_BATCH = 10_000  # one transaction's worth
+MAX_PAUSE = 3600.0
 SETTLE_SECONDS = 2 * keyring.REFRESH_SECONDS + 1.0  # every worker has seen the activation after this
 
 
@@ -177,6 +179,9 @@ def reencrypt(node: Node, *, actor: str = "officer", batch: int = BATCH, pause: 
 
     ``pause`` seconds between batches spare the HSM of a busy node. ``max_batches`` stops early (an
     officer's bounded run); the next run goes on from there."""
+    if not 1 <= batch <= MAX_BATCH or not 0 <= pause <= MAX_PAUSE:
+        raise InvalidArgument("REKEY_PACE_INVALID", f"--batch-size is 1 to {MAX_BATCH} records and --pause 0 to "
+                              f"{MAX_PAUSE:g} seconds")
     st = status(node)
     if st is None:
         raise FailedPrecondition("REKEY_NOT_NEEDED", "no retired data-protection key awaits re-encryption: "
