@@ -319,8 +319,8 @@ class NodePki:
         """Readiness: the token answers and every key the node uses or publishes (active, pending) -- and a
         retired data key still needed to decrypt -- is on it.
 
-        Raises HSM_UNAVAILABLE otherwise; each look-up lets the key manager re-open the module when the
-        token has come back.
+        Raises HSM_UNAVAILABLE otherwise; the search lets the key manager re-open the module when the token has
+        come back.
         """
         present = self.keys.key_labels(required=True)  # two searches, not a look-up per key (~2 ms each)
         for e in self.registry.snapshot().entries:
