@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from bench.core import Mode, Row, not_measured, percentile, ratio_row
@@ -218,10 +218,8 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = Fals
                 stop.set()
                 if ceiling:
                     unlogged.append(load(url, "none", seconds, pool=pool, delay=1.0))
-        with node.db.session(readonly=True) as s:
-            pending = s.scalar(select(func.count()).select_from(audit.AuditRecord)
-                               .where(audit.AuditRecord.leaf_index.is_(None)))
         report = node.audit.verify()
+        pending = report.pending
     finally:
         node.close()
         shutil.rmtree(data_dir, ignore_errors=True)
