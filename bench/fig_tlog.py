@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, text
 
 from bench.core import Mode, Row, not_measured, percentile, ratio_row
 from hutong import audit
@@ -55,7 +54,7 @@ _DDL = [
 ]
 
 
-def linear_chain_append(s: Session, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
+def linear_chain_append(s: Connection, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
     """The baseline: the former audit.append (lock the tail, read it, link to it)."""
     s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BASELINE_LOCK})
     row = s.execute(text("SELECT seq, hash FROM bench_linear_chain ORDER BY seq DESC LIMIT 1")).first()
@@ -71,12 +70,12 @@ def linear_chain_append(s: Session, *, actor: str, action: str, target: str, det
                "hash": hashlib.sha256(prev.encode() + body).hexdigest()})
 
 
-def merkle_append(s: Session, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
+def merkle_append(s: Connection, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
     audit.append(s, actor=actor, action=action, target=target, details=details)
 
 
 Appender = Callable[..., None]
-def no_log(s: Session, **_: object) -> None:
+def no_log(s: Connection, **_: object) -> None:
     """The ceiling: the act alone, no audit record (``--ceiling``): what the harness itself allows."""
 
 
@@ -95,7 +94,7 @@ def _threads(db: Database, append: Appender, seconds: float, writers: int) -> tu
         n = 0
         while time.perf_counter() < deadline[0]:
             t0 = time.perf_counter()
-            with db.session() as s:
+            with db.transaction() as s:  # the act's transaction, as the node's hot paths open it
                 s.execute(text("INSERT INTO bench_acts (payload) VALUES (:p)"), {"p": f"w{i}-{n}"})
                 append(s, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
             latencies[i].append(time.perf_counter() - t0)

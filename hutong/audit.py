@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
-from sqlalchemy import BigInteger, DateTime, FetchedValue, Index, Integer, String, Table, Text, insert
+from sqlalchemy import BigInteger, Connection, DateTime, FetchedValue, Index, Integer, String, Table, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import logs
@@ -107,7 +107,7 @@ _APPEND = insert(EVENTS).returning(EVENTS.c.seq)
 
 
 def append(
-    session: Session,
+    session: Session | Connection,
     *,
     actor: str,
     action: str,
@@ -115,8 +115,10 @@ def append(
     outcome: str = "ok",
     details: Mapping[str, object] | None = None,
     request_id: str | None = None,
-) -> AuditRecord:
-    """Record one event in the caller's transaction (an insert; nothing is read or locked).
+) -> int:
+    """Record one event in the caller's transaction (an insert; nothing is read or locked); returns its
+    insertion number (``seq``). ``session``: the act's ORM session, or its plain connection on hot paths
+    (``Database.transaction``).
 
     Never put raw ID numbers, PINs or key material in ``details``: they are stored in clear.
     """
@@ -129,7 +131,7 @@ def append(
         "details": mask_codes(json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str)),
         "request_id": request_id if request_id is not None else logs.current_request_id(),
     }
-    # One INSERT ... RETURNING, without the ORM's unit of work: this runs in every audited act. The statement is
-    # built once and the values bound as parameters (``.values(...)`` per call cost more than the insert itself).
-    seq = session.execute(_APPEND, values).scalar_one()
-    return AuditRecord(seq=seq, **values)
+    # One INSERT ... RETURNING, without the ORM's unit of work and no mapped object built for the answer: this
+    # runs in every audited act. The statement is built once and the values bound as parameters (``.values(...)``
+    # per call cost more than the insert itself).
+    return int(session.execute(_APPEND, values).scalar_one())

@@ -213,7 +213,7 @@ def test_proof_from_a_damaged_log_is_refused(node: Node) -> None:
 
 def test_pending_event_has_no_proof_yet(node: Node) -> None:
     with node.db.session() as s:
-        seq = audit.append(s, actor="a", action="x.y").seq
+        seq = audit.append(s, actor="a", action="x.y")
     with pytest.raises(FailedPrecondition) as exc:
         proofs.leaf_of_event(node.db, seq)
     assert exc.value.reason == "AUDIT_EVENT_PENDING"

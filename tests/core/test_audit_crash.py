@@ -38,7 +38,7 @@ CHILD = textwrap.dedent("""
     n = 0
     while True:
         with node.db.session() as s:
-            seq = audit.append(s, actor="crash", action="crash.act", target=str(n)).seq
+            seq = audit.append(s, actor="crash", action="crash.act", target=str(n))
         print(seq, flush=True)
         n += 1
 """)

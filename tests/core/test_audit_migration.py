@@ -70,7 +70,7 @@ def test_linear_chain_is_carried_into_the_merkle_log(url: str, node: Node) -> No
     with db.session() as s:  # new events keep numbering after the carried ones
         from hutong import audit
 
-        assert audit.append(s, actor="a", action="x.y").seq == 27
+        assert audit.append(s, actor="a", action="x.y") == 27
     Integrator(db, node.keys, "migrated").integrate_all()
     with db.session(readonly=True) as s:
         assert [(r.seq, r.leaf_index) for r in s.execute(select(LogLeaf.seq, LogLeaf.leaf_index)

@@ -35,9 +35,9 @@ def test_an_older_event_committed_after_a_newer_one_is_sequenced(pg_node: Node) 
     node.tlog.integrate_all()
     slow = Session(node.db.engine)  # an act still running: its event has the smaller number
     try:
-        older = audit.append(slow, actor="slow", action="queue.older").seq
+        older = audit.append(slow, actor="slow", action="queue.older")
         with node.db.session() as s:
-            newer = audit.append(s, actor="fast", action="queue.newer").seq
+            newer = audit.append(s, actor="fast", action="queue.newer")
         assert older < newer
         node.tlog.integrate_all()
         # Neither is sequenced yet: the newer one waits for the transaction that began before it.
@@ -59,7 +59,7 @@ def test_a_rolled_back_event_leaves_a_hole_that_does_not_stall_the_queue(any_nod
         audit.append(s, actor="a", action="queue.rolled-back")
         raise RuntimeError("the act failed")
     with node.db.session() as s:
-        kept = audit.append(s, actor="a", action="queue.kept").seq
+        kept = audit.append(s, actor="a", action="queue.kept")
     node.tlog.integrate_all()
     assert proofs.leaf_of_event(node.db, kept) >= 0
     report = AuditLog(node.db).verify()
@@ -80,7 +80,7 @@ def test_concurrent_writers_with_the_integrator_running_lose_nothing(pg_node: No
             try:
                 with node.db.session() as s:
                     s.execute(text("SELECT pg_sleep(0.001 * :n)"), {"n": (w * 7 + i) % 4})  # vary the overlap
-                    seq = audit.append(s, actor=f"w{w}", action="queue.write", target=str(i)).seq
+                    seq = audit.append(s, actor=f"w{w}", action="queue.write", target=str(i))
                     if i % 9 == 4:
                         raise RuntimeError("rolled back")
                 committed[w].append(seq)
@@ -134,7 +134,7 @@ def test_an_existing_log_is_carried_into_the_leaf_table(any_node: Node) -> None:
         (True, before.records, 3, before.checkpoints)
     assert entries(node.db) == leaves_before
     with node.db.session() as s:
-        newest = audit.append(s, actor="t", action="carry.new").seq
+        newest = audit.append(s, actor="t", action="carry.new")
     node.tlog.integrate_all()
     waiting = [seq for seq, index in old if index is None]
     assert [_leaf_of(node, seq) for seq in [*waiting, newest]] == list(range(len(leaves_before), len(old) + 1))
