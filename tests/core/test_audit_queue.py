@@ -13,6 +13,7 @@ import threading
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -104,7 +105,7 @@ def test_concurrent_writers_with_the_integrator_running_lose_nothing(pg_node: No
     assert report.ok and report.pending == 0
 
 
-def _columns_0012(node: Node) -> list[tuple[int, int | None]]:
+def _columns_before(node: Node) -> list[tuple[int, int | None]]:
     with node.db.session(readonly=True) as s:
         return [(r[0], r[1]) for r in s.execute(text("SELECT seq, leaf_index FROM audit_events ORDER BY seq"))]
 
@@ -123,8 +124,9 @@ def test_an_existing_log_is_carried_into_the_leaf_table(any_node: Node) -> None:
     leaves_before = entries(node.db)
     assert before.ok and before.pending == 3
     cfg = alembic_config(node.db.url)
-    command.downgrade(cfg, "0012")
-    old = _columns_0012(node)
+    ours = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.path.endswith("_audit_leaves.py"))
+    command.downgrade(cfg, str(ours.down_revision))
+    old = _columns_before(node)
     assert [index for _, index in old] == [*range(len(leaves_before)), None, None, None]
     node.db.dispose()
     command.upgrade(cfg, "head")

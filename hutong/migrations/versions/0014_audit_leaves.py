@@ -11,15 +11,15 @@ records where the queue resumes. Existing data is carried over as it stands: seq
 leaf (txid 0), waiting ones queue in insertion order after them (txid 1, below any PostgreSQL
 transaction id), and each checkpoint resumes after the newest event it covers.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-29 17:40:00
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0013'
-down_revision = '0012'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
