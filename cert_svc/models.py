@@ -76,7 +76,7 @@ class CertificateRow(Base):
     """One version of one certificate."""
 
     __tablename__ = "certificates"
-    # Hash-partitioned by identifier on PostgreSQL (migration 0014): a partitioned table's unique keys must hold
+    # Hash-partitioned by identifier on PostgreSQL (migration 0015): a partitioned table's unique keys must hold
     # the identifier, so the status slot is a plain index and its uniqueness the list's row lock (statuslist).
     __table_args__ = (
         Index("ix_certificates_series", "series"),

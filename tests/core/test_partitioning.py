@@ -1,4 +1,4 @@
-"""PostgreSQL partitioning (migration 0014): an existing node's certificates and access log are carried into
+"""PostgreSQL partitioning (migration 0015): an existing node's certificates and access log are carried into
 hash-partitioned tables row for row, a lookup by identifier (or by holder) reads one partition, the access log's
 ids go on from where they were, and the downgrade brings the plain tables back with the same rows."""
 
@@ -21,7 +21,7 @@ def old_node(request: pytest.FixtureRequest) -> Iterator[Database]:
 
     db = Database(_create_database(request.getfixturevalue("postgres_server")))
     db.ping(creating=True)
-    command.upgrade(alembic_config(db.url), "0013")  # the revision before partitioning
+    command.upgrade(alembic_config(db.url), "0014")  # the revision before partitioning
     with db.engine.begin() as c:
         c.execute(text("INSERT INTO cert_types VALUES ('T1', 't', '{}', true, now())"))
         c.execute(text("INSERT INTO cert_issuers (uscc, name, key_label, kid, cert_pem, type_codes, created_at) "
@@ -66,7 +66,7 @@ def test_carried_over_partitioned_pruned_and_back(old_node: Database) -> None:
                                 "RETURNING id")).scalar_one()
         assert new_id == ACCESSES + 1  # the id's sequence went on
         c.execute(text("DELETE FROM cert_access_log WHERE id = :id"), {"id": new_id})
-    command.downgrade(alembic_config(old_node.url), "0013")
+    command.downgrade(alembic_config(old_node.url), "0014")
     with old_node.engine.connect() as c:
         for table in before:
             assert _rows(c, table) == before[table]

@@ -210,6 +210,10 @@ def test_data_key_cli_steps_and_refusals(world: World,
     assert "would reencrypt" in capsys.readouterr().out
     assert main(["hsm", "destroy", "--data-dir", data, "--key", pki.key_label(pki.DATA_KEY), "--yes"]) == 2
     assert "NODE_KEY_STILL_NEEDED" in capsys.readouterr().err
+    for pace in (["--batch-size", "0"], ["--batch-size", "-3"], ["--pause", "-1"]):
+        assert main([*rotate, *pace]) == 2
+        assert "REKEY_PACE_INVALID" in capsys.readouterr().err
+    assert rekey.status(node) is not None  # refused before anything was done
     assert main([*rotate, "--batch-size", "3", "--pause", "0"]) == 0
     assert "done: reencrypt" in capsys.readouterr().out
     assert rekey.status(node) is None

@@ -10,14 +10,14 @@ and ``cert_svc.statuslist.assign`` takes the list's row lock before it picks fre
 
 SQLite (the embedded default): plain tables; only the unique key becomes the index.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-29 18:30:00.000000
 """
 from alembic import op
 
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
