@@ -8,9 +8,9 @@ compiled once per dialect (its SQL text, the order of its parameters, its column
 straight on a pooled DBAPI connection; the types come out as the ORM would give them (a SQLite ``DateTime`` as a
 ``datetime``, a ``Boolean`` as a ``bool``), because the same SQLAlchemy type processors are applied.
 
-- ``read_one(db, stmt, params)``: one statement, its first row as a ``Record`` (or None). On SQLite it runs without
-  ``BEGIN`` (autocommit: one statement is its own read transaction, consistent and never taking the write lock);
-  on PostgreSQL in the driver's implicit transaction, rolled back as the connection returns to the pool.
+- ``read_one(db, stmt, params)``: one statement, its first row as a ``Record`` (or None), in autocommit: one
+  statement is its own read transaction, consistent, never taking SQLite's write lock, and on PostgreSQL one
+  round trip (no transaction left for the pool to roll back).
 - ``write(db)``: a write transaction (SQLite ``BEGIN IMMEDIATE``, as ``Database`` takes it) whose ``run(stmt,
   params)`` returns the affected row count; committed when the block ends, rolled back on any exception.
 
@@ -125,6 +125,25 @@ class Writer:
         return int(self._cursor.rowcount)
 
 
+@contextmanager
+def _autocommit(db: Database, conn: Any) -> Iterator[None]:
+    """PostgreSQL: the one statement in autocommit (its own transaction, as on SQLite), so no transaction is left
+    for the pool to roll back as the connection returns: one round trip per read instead of two. The driver's
+    setting is put back before the connection goes back to the pool (the next user expects a transaction)."""
+    if db.is_sqlite:
+        yield
+        return
+    dbapi = conn.dbapi_connection
+    dbapi.autocommit = True
+    try:
+        yield
+    finally:
+        try:
+            dbapi.autocommit = False
+        except Exception:  # noqa: BLE001 - a broken connection: the pool must not hand it out again
+            conn.invalidate()
+
+
 def read_one(db: Database, stmt: Executable, params: Mapping[str, Any]) -> Record | None:
     """The first row of a one-statement read (None: no row)."""
     db._check_file()  # noqa: SLF001 - the same check as every Database transaction
@@ -132,13 +151,14 @@ def read_one(db: Database, stmt: Executable, params: Mapping[str, Any]) -> Recor
     try:
         conn = db.engine.pool.connect()
         try:
-            cursor = conn.cursor()
-            cursor.execute(c.sql, _parameters(c, params))
-            raw = cursor.fetchone()
-            row = None if raw is None else _row(db, c, cursor, raw)
-            cursor.close()
+            with _autocommit(db, conn):
+                cursor = conn.cursor()
+                cursor.execute(c.sql, _parameters(c, params))
+                raw = cursor.fetchone()
+                row = None if raw is None else _row(db, c, cursor, raw)
+                cursor.close()
         finally:
-            conn.close()  # back to the pool; its reset rolls back PostgreSQL's implicit transaction
+            conn.close()  # back to the pool
     except _unavailable(db) as exc:
         raise Unavailable("DATABASE_UNAVAILABLE", "the database cannot be reached") from exc
     return row

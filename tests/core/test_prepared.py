@@ -107,3 +107,27 @@ def test_missing_sqlite_file_is_database_unavailable(node: Any, tmp_path: Path) 
     finally:
         shutil.move(away, db.sqlite_file)
     assert prepared.read_one(db, _PLATFORM, {"client_id": "p1"}) is not None
+
+
+def test_a_read_leaves_the_pooled_connection_as_it_found_it(any_node: Any) -> None:
+    """The read runs in autocommit (PostgreSQL: one round trip); the connection goes back to the pool out of it,
+    so the next transaction on it is a transaction (a rollback undoes its write)."""
+    db = Database(_db(any_node).url)  # a pool of its own: the next checkout gets the connection the read used
+    try:
+        _seed(db)
+        db.engine.dispose()
+        assert prepared.read_one(db, _PLATFORM, {"client_id": "p1"}) is not None
+        assert db.engine.pool.checkedin() == 1
+        if not db.is_sqlite:
+            raw = db.engine.pool.connect()
+            assert raw.dbapi_connection is not None and raw.dbapi_connection.autocommit is False
+            raw.close()
+        with db.engine.connect() as conn:
+            trans = conn.begin()
+            conn.execute(_SPEND, {"h": "h1", "now": 5.0})
+            trans.rollback()
+        with db.session(readonly=True) as s:
+            token = s.get(RefreshToken, "h1")
+            assert token is not None and token.used_at is None
+    finally:
+        db.dispose()
