@@ -11,9 +11,9 @@ The queue is ordered by ``(txid, seq)`` -- the writing transaction, then the ins
 resumes after the last event sequenced. Why that loses nothing although transactions commit out of
 order: on PostgreSQL a batch only takes events whose transaction id is below the xmin of the
 statement's own snapshot. Every transaction below xmin has ended -- committed and visible in that
-snapshot, or rolled back for good -- and every transaction that starts later gets a larger id, so
-no event can ever appear behind the point the queue resumes from; an event of a transaction still
-running (id >= xmin) is above it and is taken by a later batch. ``seq`` alone would not do: a
+snapshot, or rolled back for good -- and every id handed out later is larger (a transaction gets its
+id at its first write), so no event can ever appear behind the point the queue resumes from; an event
+of a transaction still running (id >= xmin) is above it and is taken by a later batch. ``seq`` alone would not do: a
 transaction can take an insertion number, commit after a larger number was sequenced, and be
 skipped. On SQLite writers take the database's write lock in turn, so commit order is ``seq`` order
 and every event carries the same ``txid``. The price on PostgreSQL: a transaction left open delays
