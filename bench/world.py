@@ -176,6 +176,24 @@ class Server:
         finally:
             ch.close()
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server and its worker processes so far: per-operation server CPU
+        is the difference around a measurement divided by its operations (Linux /proc; 0.0 elsewhere)."""
+        total, pids, seen = 0, [self.proc.pid], set()
+        while pids:
+            pid = pids.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError, IndexError):
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -338,6 +338,25 @@ class KeyManager:
 
         return self._call("listing keys", run)
 
+    def key_labels(self, *, required: bool = False) -> set[tuple[str, str]]:
+        """("private" or "secret", label) of every private and secret key on the token, in one search per class.
+
+        For readiness checks run every few seconds: a search per key (``get_key``) costs ~2 ms on SoftHSM2 and
+        holds the module lock meanwhile, so the calls that need the token (a lookup decrypting, a refresh
+        signing) waited behind a ~30 ms check. A search still makes the token re-read its objects, so a token
+        taken away is noticed as before."""
+        kinds = {L.CKO_PRIVATE_KEY: "private", L.CKO_SECRET_KEY: "secret"}
+
+        def run(s: Session) -> set[tuple[str, str]]:
+            found = set()
+            for cls, kind in kinds.items():
+                for h in s.findObjects([(L.CKA_CLASS, cls)]):
+                    label = s.getAttributeValue(h, [L.CKA_LABEL])[0]
+                    found.add((kind, label if isinstance(label, str) else bytes(label or b"").decode()))
+            return found
+
+        return self._call("listing key labels", run, required=required)
+
     def signer(self, ref: str | KeyRef, *, required: bool = False) -> HsmSigner:
         info = self.get_key(ref, required=required)
         if info.algorithm is None:
