@@ -146,7 +146,10 @@ class Server:
         self._ready = threading.Event()
         cmd = [sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(data_dir),
                "--listen", self.target, "--workers", str(workers)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, start_new_session=True,
+        # A process group of its own (so ``stop`` can end exactly it), but the bench's session: Linux gives each
+        # session its own scheduling group (sched_autogroup), so a server in a new session would get a CPU share
+        # of its own beside the baselines' on a busy machine, and every per-core ratio would flatter it.
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, process_group=0,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         threading.Thread(target=self._watch, daemon=True).start()
 
