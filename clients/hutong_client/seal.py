@@ -51,7 +51,7 @@ def trust_material(crl: seal_pb2.GetCrlResponse) -> TrustMaterial:
     roots = tuple(c for c in certs if c.subject == c.issuer)
     cas = tuple(c for c in certs if c not in roots)  # GetCrl names the seal CA and the root
     return TrustMaterial(roots=roots, intermediates=cas, seal_cas=cas,
-                         crls_der=tuple(d for d in (crl.crl_der, crl.root_crl_der) if d))
+                         crls_der=tuple(d for d in (crl.crl_der, crl.root_crl_der, *crl.other_crl_der) if d))
 
 
 class OfflinePdfVerifier:

@@ -147,10 +147,10 @@ def routes(node: Node, settings: EdgeSettings) -> list[BaseRoute]:
         from seal_svc.settings import load_settings
 
         name = request.path_params["name"]
-        ca = CRL_NAMES.get(name)
-        # After a seal CA rollover each seal CA key still published has a CRL of its own (pki.crl_name).
-        label = next((lb for lb in node.pki.published_labels(pki.SEAL_CA) if pki.crl_name(pki.SEAL_CA, lb) == name),
-                     None) if ca != pki.ROOT else None
+        # After a seal CA or root rollover each key still published has a CRL of its own (pki.crl_name): the
+        # role's name for its first key, the key's label for a successor.
+        label, ca = next(((lb, role) for role in (pki.SEAL_CA, pki.ROOT) for lb in node.pki.published_labels(role)
+                          if pki.crl_name(role, lb) == name), (None, CRL_NAMES.get(name)))
         if ca is None and label is None:
             raise NotFound("CRL_NOT_FOUND", "CRLs are published for seal-ca, root-ca and the seal CA keys of a "
                            "rollover (the name in a seal certificate's CRL distribution point)")

@@ -5,6 +5,12 @@ root CA, which members are given out of band). Members accept a list only if it 
 that root and its sequence number is newer than the one they hold; they keep the last good copy
 on disk, warn well before ``next_update`` and fail closed (``TRUST_LIST_STALE``) once it is older
 than ``next_update`` plus a grace period -- a list that silently expires takes verifiers down.
+
+Signing-key pivot (the EU LOTL idea): once a member holds a list, it accepts the next one only if it is
+signed by the key that signed the list held, or by a successor that list announced (``next_signers``,
+certificates of the hub's pending trust-list keys). The hub announces its successor before switching to it;
+members that fetched the announcement follow the switch without any reconfiguration, and a list signed by
+any other key -- even one the hub root certified -- is refused (``TRUST_LIST_SIGNER_NOT_ANNOUNCED``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from hsm import HsmSigner
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
@@ -57,6 +63,8 @@ class MemberEntry:
     # as home node: assertions about them from any other member are refused (``identity_svc.homes``)
     person_regions: list[str] = field(default_factory=list)
     log_key: str = ""  # verifier key of the node's audit log (checkpoints), see hutong.tlog.note
+    # Root rollover: cross certificates (PEM) by which the node's old root vouches for its new one
+    cross_certificates: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> MemberEntry:
@@ -73,6 +81,10 @@ class MemberEntry:
         pem = {"root": self.root_ca, "seal": self.seal_ca, "issuer": self.issuer_ca, "tsa": self.tsa}[name]
         return [x509.load_pem_x509_certificate(p.encode()) for p in (pem, *self.previous.get(name, ()))]
 
+    def cross(self) -> list[x509.Certificate]:
+        """The node's root cross certificates: intermediates for a verifier that knows one root only."""
+        return [x509.load_pem_x509_certificate(p.encode()) for p in self.cross_certificates]
+
 
 @dataclass(frozen=True)
 class TrustList:
@@ -82,6 +94,8 @@ class TrustList:
     next_update: datetime
     members: tuple[MemberEntry, ...]
     witness_key: str = ""  # the hub's witness verifier key: cosigns members' audit-log checkpoints
+    # Pivot: certificates (PEM) of the hub's announced successor trust-list signing keys
+    next_signers: tuple[str, ...] = ()
 
     def member(self, node_id: str) -> MemberEntry:
         for m in self.members:
@@ -97,6 +111,7 @@ class TrustList:
             "next_update": int(self.next_update.timestamp()),
             "members": [asdict(m) for m in self.members],
             **({"witness_key": self.witness_key} if self.witness_key else {}),
+            **({"next_signers": list(self.next_signers)} if self.next_signers else {}),
         }
 
     @classmethod
@@ -109,9 +124,38 @@ class TrustList:
                 next_update=datetime.fromtimestamp(int(claims["next_update"]), UTC),
                 members=tuple(MemberEntry.from_dict(m) for m in claims["members"]),
                 witness_key=str(claims.get("witness_key", "")),
+                next_signers=tuple(str(p) for p in claims.get("next_signers", ())),
             )
         except (KeyError, TypeError, ValueError):
             raise InvalidArgument("TRUST_LIST_MALFORMED", "the trust list's content is malformed") from None
+
+
+    def announced_signers(self) -> list[x509.Certificate]:
+        """The successor signing certificates this list announces (malformed ones are ignored: never trusted)."""
+        certs = []
+        for text in self.next_signers:
+            try:
+                certs.append(x509.load_pem_x509_certificate(text.encode()))
+            except ValueError:
+                log.warning("trust list #%d announces a malformed successor certificate: ignored", self.sequence)
+        return certs
+
+
+def key_id(cert: x509.Certificate) -> str:
+    """What the pivot pins: SHA-256 of the signing key (SubjectPublicKeyInfo), whatever certificate carries it."""
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    return digest.finalize().hex()
+
+
+def signer_certificate(token: str) -> x509.Certificate:
+    """The signing certificate a trust list names (``x5c`` leaf); check the list with ``verify_trust_list``."""
+    chain = jose.x5c_chain(jose.unverified_header(token))
+    if not chain:
+        raise PermissionDenied("TRUST_LIST_UNKNOWN_SIGNER", "the trust list names no signing certificate")
+    return chain[0]
 
 
 def sign_trust_list(tl: TrustList, signer: HsmSigner, chain: Sequence[x509.Certificate]) -> str:
@@ -168,6 +212,8 @@ class TrustListStore:
         """Verify a newly fetched list and make it current; an older or equal sequence is refused."""
         tl = verify_trust_list(token, self.hub_roots)
         held = self._load()
+        if held is not None and self._token is not None:
+            self._check_pivot(held, self._token, signer_certificate(token))
         if held is not None and tl.sequence <= held.sequence:
             raise FailedPrecondition(
                 "TRUST_LIST_OLDER",
@@ -181,6 +227,16 @@ class TrustListStore:
         log.info("trust list #%d accepted (%d members, next update %s)", tl.sequence, len(tl.members),
                  tl.next_update.isoformat())
         return tl
+
+    @staticmethod
+    def _check_pivot(held: TrustList, held_token: str, signer: x509.Certificate) -> None:
+        """The held list's own signer, or a successor it announced: nothing else, whatever certified it."""
+        allowed = {key_id(signer_certificate(held_token))} | {key_id(c) for c in held.announced_signers()}
+        if key_id(signer) not in allowed:
+            raise PermissionDenied(
+                "TRUST_LIST_SIGNER_NOT_ANNOUNCED",
+                f"the trust list is signed by a key (sha256 {key_id(signer)[:16]}...) that trust list "
+                f"#{held.sequence} neither used nor announced as its successor; keeping #{held.sequence}")
 
     def _load(self) -> TrustList | None:
         if self._current is None and self.path.exists():
