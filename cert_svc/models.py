@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hutong.db import Base
+from hutong.rekey import PROTECTED
 
 
 class CertTypeRow(Base):
@@ -89,7 +90,8 @@ class CertificateRow(Base):
     holder_kind: Mapped[str] = mapped_column(String(16))
     holder_index: Mapped[str] = mapped_column(String(64), index=True)
     # Encrypted JSON {"jws": ..., "qr": ...} (pki.protect); the column keeps its first name: no data migration.
-    protected_forms: Mapped[bytes] = mapped_column("sealed_forms", LargeBinary)
+    protected_forms: Mapped[bytes] = mapped_column("sealed_forms", LargeBinary,
+                                                   info={PROTECTED: "cert:{identifier}"})
     valid_from: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     status: Mapped[str] = mapped_column(String(24))

@@ -138,7 +138,9 @@ def invalid_key_uri(message: str) -> InvalidArgument:
 # could not be loaded or is not a PKCS#11 module).
 _PIN_INCORRECT = {LowLevel.CKR_PIN_INCORRECT, LowLevel.CKR_PIN_INVALID, LowLevel.CKR_PIN_LEN_RANGE}
 _PIN_LOCKED = {LowLevel.CKR_PIN_LOCKED, LowLevel.CKR_PIN_EXPIRED}
-_TOKEN_GONE = {
+# The one list of codes meaning "the token went away" (typed HSM_TOKEN_NOT_FOUND here; hsm/keys.py re-opens the
+# module on these and on a few more).
+TOKEN_GONE = {
     LowLevel.CKR_TOKEN_NOT_PRESENT,
     LowLevel.CKR_TOKEN_NOT_RECOGNIZED,
     LowLevel.CKR_SLOT_ID_INVALID,
@@ -172,7 +174,7 @@ def from_pkcs11(exc: PyKCS11.PyKCS11Error, operation: str) -> HsmError:
         return pin_incorrect(f"{operation} failed: the HSM rejected the PIN")
     if code in _PIN_LOCKED:
         return pin_locked(f"{operation} failed: the HSM user PIN is locked; an officer must unlock it")
-    if code in _TOKEN_GONE:
+    if code in TOKEN_GONE:
         return token_not_found(f"{operation} failed: the HSM token is not present ({ckr_name(code)})")
     if code in _KEY_GONE:
         return key_not_found(f"{operation} failed: the key no longer exists ({ckr_name(code)})")

@@ -66,13 +66,14 @@ _STALE_SESSION = {
     L.CKR_DEVICE_REMOVED,
     L.CKR_TOKEN_NOT_PRESENT,
 }
-# Return codes (and typed errors) that may mean the token went away: worth re-initialising the module.
+# Return codes (and typed errors) that may mean the token went away: worth re-initialising the module. The
+# token-gone codes are errors.TOKEN_GONE (one list); a device error or SoftHSM's general error after the token
+# directory vanished also qualify.
 _TOKEN_TROUBLE = {
     *_STALE_SESSION,
+    *errors.TOKEN_GONE,
     L.CKR_GENERAL_ERROR,
     L.CKR_DEVICE_ERROR,
-    L.CKR_TOKEN_NOT_RECOGNIZED,
-    L.CKR_SLOT_ID_INVALID,
 }
 _TROUBLE_REASONS = {errors.HSM_TOKEN_NOT_FOUND, errors.HSM_UNAVAILABLE}
 # SoftHSM 2.6 reports a failed GCM tag check as CKR_GENERAL_ERROR; the standard codes are the others.

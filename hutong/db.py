@@ -28,6 +28,7 @@ MODEL_MODULES = (
     "hutong.idempotency",
     "hutong.tlog.models",
     "hutong.pki",
+    "hutong.rekey",
     "hutong.federation.models",
     "hutong.federation.assertion",
     "identity_svc.models",

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from hutong.config import typed_section
 from hutong.errors import ConfigError
 
 ACCESS = logging.getLogger("hutong.access")
@@ -139,15 +138,17 @@ def parse_level(value: str) -> int:
 
 @dataclass(frozen=True)
 class LogSettings:
-    """``[log]`` in hutong.toml."""
+    """``[log]`` in hutong.toml (read through ``config.settings_of``; a bad level fails there)."""
 
     level: str = "INFO"
 
+    def __post_init__(self) -> None:
+        parse_level(self.level)
 
-def configured_level(section: Any, env: Any = None) -> int:
+
+def configured_level(settings: LogSettings, env: Any = None) -> int:
     """``$HUTONG_LOG_LEVEL`` over ``[log] level`` over INFO."""
     env = os.environ if env is None else env
-    settings: LogSettings = typed_section(LogSettings, dict(section), "log")
     return parse_level(str(env.get("HUTONG_LOG_LEVEL") or settings.level))
 
 

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hutong.config import typed_section
 from hutong.errors import ConfigError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -39,19 +38,17 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """``[metrics]`` in hutong.toml. ``listen`` empty = no metrics endpoint (the default)."""
+    """``[metrics]`` in hutong.toml (read through ``config.settings_of``). ``listen`` empty = no metrics
+    endpoint (the default)."""
 
     listen: str = ""
     sample_seconds: float = 5.0  # how often gauges (pool, trust list) are sampled
 
-
-def settings(section: Any) -> MetricsSettings:
-    s: MetricsSettings = typed_section(MetricsSettings, dict(section), "metrics")
-    if s.listen:
-        host, _, port = s.listen.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError("CONFIG_INVALID", f"[metrics] listen must be HOST:PORT, got {s.listen!r}")
-    return s
+    def __post_init__(self) -> None:
+        if self.listen:
+            host, _, port = self.listen.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError("CONFIG_INVALID", f"[metrics] listen must be HOST:PORT, got {self.listen!r}")
 
 
 class _Metrics:

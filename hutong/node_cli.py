@@ -26,7 +26,8 @@ def node_rotate(args: argparse.Namespace, audit: dict[str, str], *,
     try:
         if wire is not None:
             wire(node)
-        plan = rollover.rotate(node, args.label, args.step, dry_run=args.dry_run, actor="officer")
+        plan = rollover.rotate(node, args.label, args.step, dry_run=args.dry_run, actor="officer",
+                               batch=getattr(args, "batch_size", 200), pause=getattr(args, "pause", 0.0))
     finally:
         node.close()
     audit.update(step=plan.step, label=plan.label, dry_run=str(args.dry_run).lower())
@@ -34,6 +35,8 @@ def node_rotate(args: argparse.Namespace, audit: dict[str, str], *,
         audit["retired"] = plan.retired
     following = ("publish the node's descriptor to the hub (federated nodes), then run this command again to "
                  "activate") if plan.step == "prepare" and not args.dry_run else ""
+    if plan.step == "activate" and plan.role == "data-key" and not args.dry_run:
+        following = "run this command again to re-encrypt every protected record (step reencrypt; resumable)"
     if getattr(args, "json", False):
         from hutong.cli import print_json
 

@@ -10,6 +10,7 @@ database (served to relying parties) and imported into the token beside their ke
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from sqlalchemy import DateTime, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmError, HsmSigner, KeyAlgorithm, KeyManager
+from hsm import errors as hsm_errors
 from hsm.model import SecretKind
 from hsm.x509 import issue_certificate
 from hutong import audit, keyring
@@ -430,16 +432,55 @@ class NodePki:
         return self.keys.hmac_sha256(self.label(BLIND_INDEX), value.encode(), required=True).hex()
 
     def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
-        return self.keys.encrypt(self.label(DATA_KEY), plaintext, aad=aad, required=True)
+        """AES-GCM with the active data-protection key; the blob names that key (``data_key_blob``)."""
+        return self.protect_with(self.label(DATA_KEY), plaintext, aad=aad)
+
+    def protect_with(self, label: str, plaintext: bytes, *, aad: bytes = b"") -> bytes:
+        return data_key_blob(label, self.keys.encrypt(label, plaintext, aad=aad, required=True))
 
     def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes:
-        return self.keys.decrypt(self.label(DATA_KEY), blob, aad=aad, required=True)
+        """Decrypt with whichever data key made ``blob`` (active, pending or retired: during a rollover both)."""
+        label, inner = self.data_key_of(blob)
+        return self.keys.decrypt(label, inner, aad=aad, required=True)
+
+    def data_key_of(self, blob: bytes) -> tuple[str, bytes]:
+        """The label of the data key that made ``blob``, and the key's own blob (the HSM's AES-GCM format)."""
+        if blob[:1] != DATA_KEY_ENVELOPE:
+            return key_label(DATA_KEY), blob  # the role's first key: blobs made before rollovers existed
+        kid, inner = blob[1:1 + DATA_KEY_ID_LEN], blob[1 + DATA_KEY_ID_LEN:]
+        for attempt in range(2):
+            for e in self.registry.snapshot().of(DATA_KEY):
+                if data_key_id(e.label) == kid:
+                    return e.label, inner
+            if attempt == 0:  # made by a key this process has not seen yet (another worker's newer snapshot)
+                self.registry.invalidate()
+        raise hsm_errors.decrypt_failed("the encrypted data names a data-protection key this node does not have")
 
     def protect_deterministic(self, value: str, *, aad: bytes) -> bytes:
         """``protect`` with a synthetic IV (HMAC of the value, blind-index key): equal values give equal blobs,
-        so the blob is its own blind index (equality lookups, unique keys) and still decrypts to the value."""
-        iv = self.keys.hmac_sha256(self.label(BLIND_INDEX), b"siv:" + aad + b":" + value.encode(), required=True)[:12]
-        return self.keys.encrypt(self.label(DATA_KEY), value.encode(), aad=aad, iv=iv, required=True)
+        so the blob is its own blind index (equality lookups, unique keys) and still decrypts to the value.
+
+        Always under the roles' first keys (``node.data-key``, ``node.blind-index``): a value stored under one
+        key would no longer be found by the same value under another. Rolling the data key over therefore
+        re-encrypts every other blob but keeps the first key for these (see ``hutong.rekey``)."""
+        iv = self.keys.hmac_sha256(key_label(BLIND_INDEX), b"siv:" + aad + b":" + value.encode(), required=True)[:12]
+        return self.keys.encrypt(key_label(DATA_KEY), value.encode(), aad=aad, iv=iv, required=True)
+
+
+# A blob made by a data key other than the role's first one: 0x02 || key id || the HSM's blob (0x01 || IV || ...).
+DATA_KEY_ENVELOPE = b"\x02"
+DATA_KEY_ID_LEN = 8
+
+
+def data_key_id(label: str) -> bytes:
+    """A short, stable id of a data key (labels never change): what a blob carries to name its key."""
+    return hashlib.sha256(label.encode()).digest()[:DATA_KEY_ID_LEN]
+
+
+def data_key_blob(label: str, blob: bytes) -> bytes:
+    """``blob`` (the HSM's AES-GCM output under ``label``) as stored: the first key's blobs stay as they always
+    were; a successor's carry its id, so every worker finds the key without trying each one."""
+    return blob if label == key_label(DATA_KEY) else DATA_KEY_ENVELOPE + data_key_id(label) + blob
 
 
 def _aki(cert: x509.Certificate) -> bytes | None:

@@ -23,9 +23,10 @@ of every subordinate (seal CA, issuer CA, TSA, token signing, trust-list signing
 activate switches all of them in one transaction. The old root stays published (retired) as long as its
 certificate lives: what its subordinates signed before keeps verifying.
 
-Supported roles: root, token signing, seal CA, issuer CA, TSA, trust-list signing (the hub) and federation
-decryption. The two secret keys (blind index, data protection) need re-encryption / re-indexing of what
-depends on them; they are refused with ROLLOVER_UNSUPPORTED.
+Supported roles: root, token signing, seal CA, issuer CA, TSA, trust-list signing (the hub), federation
+decryption, and the data-protection key, which has a third step, **reencrypt** (``hutong.rekey``: every
+protected record re-encrypted in the background, resumable). The blind-index key needs re-indexing of what
+depends on it; it is refused with ROLLOVER_UNSUPPORTED.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from hsm import CreateKeyRequest, KeyAlgorithm
-from hutong import audit, keyring, peers, pki
+from hsm import CreateKeyRequest, CreateSecretKeyRequest, KeyAlgorithm
+from hutong import audit, keyring, peers, pki, rekey
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
 from hutong.federation import hub
 from hutong.federation.trustlist import TrustList
@@ -46,13 +47,12 @@ from hutong.keyring import NodeKey
 from hutong.node import Node
 from hutong.verify import jose
 
-Step = Literal["auto", "prepare", "activate"]
+Step = Literal["auto", "prepare", "activate", "reencrypt"]
 
 CERTIFIED = (pki.SEAL_CA, pki.ISSUER_CA, pki.TSA, pki.TOKEN, pki.TRUST_LIST)
-SUPPORTED = (pki.ROOT, *CERTIFIED, pki.FEDERATION_ENC)
+SUPPORTED = (pki.ROOT, *CERTIFIED, pki.FEDERATION_ENC, pki.DATA_KEY)
 UNSUPPORTED = {
     pki.BLIND_INDEX: "every blind index must be recomputed with the new key first",
-    pki.DATA_KEY: "every protected record must be re-encrypted with the new key first",
 }
 # How long a retired federation decryption key stays accepted: senders encrypt to the key their copy of the
 # trust list names until they fetch the next list.
@@ -65,7 +65,7 @@ class Plan:
     """What a rollover step does (or did), in words an officer reads."""
 
     role: str
-    step: Literal["prepare", "activate"]
+    step: Literal["prepare", "activate", "reencrypt"]
     actions: list[str] = field(default_factory=list)
     label: str = ""  # the key made (prepare) or activated (activate)
     retired: str = ""  # activate: the key that was active before
@@ -92,14 +92,17 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
     snap = node.pki.registry.snapshot()
     pending, active = snap.pending(role), snap.active(role)
     if step == "auto":
-        step = "activate" if pending else "prepare"
+        step = "activate" if pending else "reencrypt" if role == pki.DATA_KEY and rekey.status(node) else "prepare"
+    if step == "reencrypt":
+        return _reencrypt_plan(node, role)
     if step == "prepare":
         if pending:
             raise FailedPrecondition("ROLLOVER_IN_PROGRESS", f"{pending.label} is already pending for {role}: "
                                      "activate it (or destroy it) before preparing another")
         label = _new_label(role, now)
         p = Plan(role, "prepare", label=label)
-        p.actions.append(f"generate {_algorithm(role).value} key {label} in the HSM")
+        kind = "AES-256 secret" if role == pki.DATA_KEY else _algorithm(role).value
+        p.actions.append(f"generate {kind} key {label} in the HSM")
         if role == pki.ROOT:
             return _plan_root_prepare(snap, p, now)
         if role in CERTIFIED:
@@ -126,13 +129,33 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
     if active:
         until = p.needed_until.isoformat(timespec="seconds") if p.needed_until else "as long as it exists"
         p.actions.append(f"retire {active.label}: still published and accepted until {until}")
+    if role == pki.DATA_KEY:
+        p.actions.append("then re-encrypt every protected record (run this command again: step reencrypt)")
     return p
 
 
-def rotate(node: Node, name: str, step: Step = "auto", *, dry_run: bool = False, actor: str = "officer") -> Plan:
-    """Plan the next step and, unless ``dry_run``, do it."""
+def _reencrypt_plan(node: Node, role: str) -> Plan:
+    st = rekey.status(node) if role == pki.DATA_KEY else None
+    if st is None:
+        raise FailedPrecondition("REKEY_NOT_NEEDED", f"nothing to re-encrypt for {role}: only the data-protection "
+                                 "key has this step, after a new key was activated")
+    p = Plan(role, "reencrypt", label=st.key_label)
+    p.actions.append(f"re-encrypt, in batches while the node serves, every record still protected by "
+                     f"{', '.join(st.retired)}: {st.describe()}")
+    p.actions.append("then release the retired keys (hsm destroy may remove them), except the first, which "
+                     "keeps individual-business codes")
+    return p
+
+
+def rotate(node: Node, name: str, step: Step = "auto", *, dry_run: bool = False, actor: str = "officer",
+           batch: int = rekey.BATCH, pause: float = 0.0) -> Plan:
+    """Plan the next step and, unless ``dry_run``, do it (``batch``, ``pause``: the re-encryption's pace)."""
     p = plan(node, name, step)
     if dry_run:
+        return p
+    if p.step == "reencrypt":
+        st = rekey.reencrypt(node, actor=actor, batch=batch, pause=pause)
+        p.actions.append(f"done: {st.rows_done} records re-encrypted")
         return p
     return _prepare(node, p, actor) if p.step == "prepare" else _activate(node, p, actor)
 
@@ -141,7 +164,10 @@ def _prepare(node: Node, p: Plan, actor: str, *, root_label: str | None = None) 
     role = p.role
     if role == pki.ROOT:
         return _prepare_root(node, p, actor)
-    if role == pki.FEDERATION_ENC:
+    if role == pki.DATA_KEY:
+        node.keys.create_secret_key(CreateSecretKeyRequest(label=p.label, kind="aes"))
+        pem = None
+    elif role == pki.FEDERATION_ENC:
         node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.RSA_2048, usage="decrypt"))
         pem = None
     else:
@@ -240,7 +266,10 @@ def check_destroy(snapshot: keyring.Snapshot, label: str, *, now: datetime | Non
     entry = snapshot.entry(label)
     if entry is None or not entry.still_needed(now):
         return
-    if entry.state == "retired":
+    kept = rekey.why_kept(snapshot, label)
+    if kept:
+        why = kept
+    elif entry.state == "retired":
         until = entry.needed_until.isoformat(timespec="seconds") if entry.needed_until else "indefinitely"
         why = f"it is retired but still verifies what it signed (until {until})"
     else:

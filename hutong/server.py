@@ -29,7 +29,7 @@ from grpc_reflection.v1alpha import reflection
 
 from cert_svc import service as cert_rpc
 from hutong import logs, metrics
-from hutong.config import load_config
+from hutong.config import load_config, settings_of
 from hutong.edge.handlers import capture
 from hutong.errors import ConfigError
 from hutong.federation import service as federation_rpc
@@ -151,7 +151,8 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
 
 def _observability(node: Node) -> tuple[int, metrics.MetricsSettings]:
     """The log level and metrics settings of a node (``[log]``, ``[metrics]``); bad values fail start-up."""
-    return logs.configured_level(node.config.section("log")), metrics.settings(node.config.section("metrics"))
+    return (logs.configured_level(settings_of(node.config, logs.LogSettings, "log")),
+            settings_of(node.config, metrics.MetricsSettings, "metrics"))
 
 
 def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:

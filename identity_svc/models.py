@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from hutong.business_codes import BusinessCode
 from hutong.db import Base
+from hutong.rekey import PROTECTED
 
 INDEX = String(64)  # hex HMAC-SHA256
 
@@ -46,10 +47,13 @@ class Person(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # local account id, never an ID number
     id_index: Mapped[str] = mapped_column(INDEX, unique=True)
-    id_protected: Mapped[bytes] = mapped_column("id_sealed", LargeBinary)  # column names predate "protect"
-    name_protected: Mapped[bytes] = mapped_column("name_sealed", LargeBinary)
+    id_protected: Mapped[bytes] = mapped_column("id_sealed", LargeBinary,
+                                                info={PROTECTED: "citizen-id|{id}"})  # column names predate "protect"
+    name_protected: Mapped[bytes] = mapped_column("name_sealed", LargeBinary,
+                                                  info={PROTECTED: "name|{id}"})
     password_hash: Mapped[str] = mapped_column(String(200))
-    totp_secret_protected: Mapped[bytes | None] = mapped_column("totp_secret_sealed", LargeBinary, nullable=True)
+    totp_secret_protected: Mapped[bytes | None] = mapped_column(
+        "totp_secret_sealed", LargeBinary, nullable=True, info={PROTECTED: "totp|{id}"})
     totp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_last_step: Mapped[int] = mapped_column(Integer, default=0)  # a code is accepted once only
     public_key_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hutong.config import load_config
+from hutong import logs, metrics
+from hutong.config import load_config, settings_of
 from hutong.errors import ConfigError
 
 
@@ -39,3 +40,23 @@ def test_bad_values_name_what_to_fix(tmp_path: Path, text: str, reason: str, nam
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path, env={})
     assert err.value.reason == reason and names in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "cls_name", "section", "names"),
+    [
+        ('[log]\nlevel = "LOUD"\n', "LogSettings", "log", "LOUD"),
+        ("[log]\nverbose = true\n", "LogSettings", "log", "verbose"),
+        ('[metrics]\nlisten = "9100"\n', "MetricsSettings", "metrics", "HOST:PORT"),
+        ('[metrics]\nsample_seconds = "often"\n', "MetricsSettings", "metrics", "sample_seconds"),
+    ],
+)
+def test_log_and_metrics_sections_read_like_every_other(tmp_path: Path, text: str, cls_name: str, section: str,
+                                                        names: str) -> None:
+    """``[log]`` and ``[metrics]`` go through ``settings_of`` like every section: bad values name what to fix."""
+    cls = {"LogSettings": logs.LogSettings, "MetricsSettings": metrics.MetricsSettings}[cls_name]
+    (tmp_path / "hutong.toml").write_text(text)
+    config = load_config(tmp_path, env={})
+    with pytest.raises(ConfigError) as err:
+        settings_of(config, cls, section)
+    assert err.value.reason == "CONFIG_INVALID" and names in err.value.message

@@ -96,15 +96,15 @@ def test_kubernetes_references_resolve() -> None:
 def test_the_node_configuration_in_kubernetes_is_valid(tmp_path: Path) -> None:
     """The ConfigMap's hutong.toml passes the node's own validation (module path aside: it is in the image)."""
     from hutong import logs, metrics
-    from hutong.config import load_config
+    from hutong.config import load_config, settings_of
 
     text = _by_kind("ConfigMap")["hutong-config"]["data"]["hutong.toml"]
     text = text.replace('module = "/opt/hsm/libpkcs11.so"', f'module = "{sys.executable}"')
     (tmp_path / "hutong.toml").write_text(text)
     cfg = load_config(tmp_path, env={})
     assert cfg.server.workers == 2
-    metrics.settings(cfg.section("metrics"))
-    logs.configured_level(cfg.section("log"), env={})
+    settings_of(cfg, metrics.MetricsSettings, "metrics")
+    logs.configured_level(settings_of(cfg, logs.LogSettings, "log"), env={})
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")

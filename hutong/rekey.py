@@ -1,0 +1,315 @@
+"""Re-encryption after a data-protection key rollover: every protected record moves to the active key.
+
+A data key rollover (``hutong.rollover``) has three steps: *prepare* makes the new AES key (pending),
+*activate* makes it the key every worker protects with (the old one retired, still decrypting), and
+*reencrypt* -- this module -- walks every protected column in batches and re-encrypts what an older key
+made. The node keeps serving throughout: a blob names the key that made it (``pki.data_key_blob``), so
+reads take either key, and each row is updated compare-and-set (``WHERE column = old value``) so a value
+the node writes meanwhile is never overwritten with a stale one.
+
+Resumable: each batch's updates and its cursor (``node_rekey_progress``: the last primary key done per
+column, rows re-encrypted) commit in one transaction, so after a crash (kill -9) the next run goes on
+after the last committed batch, and a row is re-encrypted exactly once. A final sweep of every column
+catches a value a worker wrote with the old key in the moment before it saw the activation. Then the
+retired keys are no longer needed (``needed_until`` = now: ``hsm destroy`` may remove them), except the
+role's first key: it keeps the deterministic individual-business codes (``pki.protect_deterministic``),
+whose stored value is their own index and cannot change under a serving node. Audited: start, each
+column finished, finish.
+
+Which columns hold protected blobs is declared on the columns themselves: ``info={PROTECTED: template}``
+for a raw blob whose associated data is ``template`` filled with the row's columns, and the column types
+``CodesInBlob`` and ``PersonalCertificate`` of ``hutong.business_codes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import string
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import DateTime, Integer, String, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from hutong import audit, business_codes, keyring, pki
+from hutong.db import Base, load_models
+from hutong.errors import FailedPrecondition
+
+if TYPE_CHECKING:
+    from hutong.node import Node
+
+PROTECTED = "protected_aad"  # Column.info key: the associated data of a raw protected blob, a str.format template
+BATCH = 200
+SETTLE_SECONDS = 2 * keyring.REFRESH_SECONDS + 1.0  # every worker has seen the activation after this
+
+
+class RekeyProgress(Base):
+    """How far the re-encryption to one data key got in one column (the cursor survives a crash)."""
+
+    __tablename__ = "node_rekey_progress"
+
+    key_label: Mapped[str] = mapped_column(String(200), primary_key=True)  # the key re-encrypted to
+    target: Mapped[str] = mapped_column(String(120), primary_key=True)  # "table.column"
+    last_key: Mapped[str | None] = mapped_column(String(200), nullable=True)  # primary key of the last row done
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)  # rows re-encrypted (not rows looked at)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One column holding protected blobs, and how a stored value maps to the key's blob and back."""
+
+    table: str
+    key: str  # the single-column primary key
+    column: str
+    aad: Callable[[dict[str, object]], bytes]
+    needs: tuple[str, ...]  # other columns the associated data is made of
+    decode: Callable[[object], bytes | None]  # stored value -> blob (None: stored in clear)
+    encode: Callable[[bytes], object]
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.column}"
+
+
+def _raw(value: object) -> bytes | None:
+    return bytes(value) if value is not None else None  # type: ignore[call-overload]  # bytes or memoryview
+
+
+def _in_blob(value: object) -> bytes | None:
+    raw = _raw(value)
+    mark = business_codes.BLOB_MARK
+    return raw[len(mark):] if raw is not None and raw[:len(mark)] == mark else None
+
+
+def _in_text(value: object) -> bytes | None:
+    if isinstance(value, str) and value.startswith(business_codes.MARK):
+        return base64.urlsafe_b64decode(value[len(business_codes.MARK):])
+    return None
+
+
+def targets() -> list[Target]:
+    """Every column of the schema that holds protected blobs (declared on the columns), in a stable order."""
+    load_models()
+    found: list[Target] = []
+    for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
+        keys = [c.name for c in table.primary_key.columns]
+        for c in table.columns:
+            template = c.info.get(PROTECTED)
+            if isinstance(template, str):
+                fields = tuple(f for _, f, _, _ in string.Formatter().parse(template) if f)
+                target = Target(table.name, keys[0], c.name, _template(template), fields, _raw, lambda b: b)
+            elif isinstance(c.type, business_codes.CodesInBlob):
+                target = Target(table.name, keys[0], c.name, lambda _: business_codes.BLOB_AAD, (), _in_blob,
+                                lambda b: business_codes.BLOB_MARK + b)
+            elif isinstance(c.type, business_codes.PersonalCertificate):
+                target = Target(table.name, keys[0], c.name, lambda _: business_codes.CERT_AAD, (), _in_text,
+                                lambda b: business_codes.MARK + base64.urlsafe_b64encode(b).decode())
+            else:
+                continue
+            if len(keys) != 1:
+                raise RuntimeError(f"{target.name}: protected columns need a single-column primary key")
+            found.append(target)
+    return found
+
+
+def _template(template: str) -> Callable[[dict[str, object]], bytes]:
+    return lambda row: template.format(**row).encode()
+
+
+# -- the job ----------------------------------------------------------------------------------------------
+@dataclass
+class Status:
+    """Where the re-encryption to ``key_label`` stands (``hsm rotate --dry-run`` and ``node keys`` show it)."""
+
+    key_label: str
+    retired: list[str]  # data keys still needed to decrypt (until this finishes)
+    columns: dict[str, tuple[int, bool]]  # target -> (rows re-encrypted, column finished)
+
+    @property
+    def rows_done(self) -> int:
+        return sum(n for n, _ in self.columns.values())
+
+    @property
+    def finished(self) -> bool:
+        return not self.retired
+
+    def describe(self) -> str:
+        done = sum(1 for _, f in self.columns.values() if f)
+        return (f"{self.rows_done} records re-encrypted to {self.key_label} so far; {done} of "
+                f"{len(targets())} protected columns done")
+
+
+def status(node: Node) -> Status | None:
+    """The data key's re-encryption: None when no retired data key awaits it (nothing to do)."""
+    snap = node.pki.registry.snapshot()
+    active = snap.active(pki.DATA_KEY)
+    if active is None:
+        return None
+    waiting = [e.label for e in snap.of(pki.DATA_KEY, "retired") if e.needed_until is None
+               and e.label != pki.key_label(pki.DATA_KEY)]
+    first = snap.entry(pki.key_label(pki.DATA_KEY))
+    if first is not None and first.state == "retired" and not _finished_for(node, active.label):
+        waiting.append(first.label)
+    if not waiting:
+        return None
+    with node.db.session(readonly=True) as s:
+        rows = s.scalars(select(RekeyProgress).where(RekeyProgress.key_label == active.label)).all()
+        columns = {r.target: (r.rows_done, r.finished_at is not None) for r in rows}
+    return Status(active.label, waiting, columns)
+
+
+def _finished_for(node: Node, label: str) -> bool:
+    with node.db.session(readonly=True) as s:
+        return s.get(RekeyProgress, (label, FINISHED)) is not None
+
+
+FINISHED = "*"  # the progress row that says the whole re-encryption to a key is done
+
+
+def reencrypt(node: Node, *, actor: str = "officer", batch: int = BATCH, pause: float = 0.0,
+              max_batches: int | None = None) -> Status:
+    """Re-encrypt every protected record to the active data key; resumes where an earlier run stopped.
+
+    ``pause`` seconds between batches spare the HSM of a busy node. ``max_batches`` stops early (an
+    officer's bounded run); the next run goes on from there."""
+    st = status(node)
+    if st is None:
+        raise FailedPrecondition("REKEY_NOT_NEEDED", "no retired data-protection key awaits re-encryption: "
+                                 "prepare and activate a new data key first")
+    target_label = st.key_label
+    active = node.pki.registry.snapshot().active(pki.DATA_KEY)
+    assert active is not None and active.activated_at is not None
+    settle = active.activated_at.timestamp() + SETTLE_SECONDS - time.time()
+    if settle > 0:  # workers still protecting with the old key for a moment would add work behind the cursor
+        time.sleep(settle)
+    now = datetime.now(UTC)
+    with node.db.session() as s:
+        if not s.scalars(select(RekeyProgress).where(RekeyProgress.key_label == target_label)).first():
+            for t in targets():
+                s.add(RekeyProgress(key_label=target_label, target=t.name, rows_done=0, started_at=now,
+                                    updated_at=now))
+            audit.append(s, actor=actor, action="pki.rekey.start", target=pki.DATA_KEY,
+                         details={"label": target_label, "retired": st.retired,
+                                  "columns": [t.name for t in targets()]})
+    batches = 0
+    for t in targets():
+        while max_batches is None or batches < max_batches:
+            if _batch(node, t, target_label, batch, actor):
+                break
+            batches += 1
+            if pause:
+                time.sleep(pause)
+        else:
+            return status(node) or st
+    swept = sum(_sweep(node, t, target_label, batch) for t in targets())
+    _finish(node, target_label, st.retired, swept, actor)
+    return Status(target_label, [], st.columns)
+
+
+def _select(t: Target) -> str:
+    extra = "".join(f", {c}" for c in t.needs if c != t.key)
+    return f"SELECT {t.key}, {t.column}{extra} FROM {t.table}"
+
+
+def _redo(node: Node, s: Session, t: Target, row: dict[str, object], target_label: str) -> bool:
+    """Re-encrypt one row's blob to ``target_label`` unless that key made it; True if the row changed."""
+    stored = row[t.column]
+    blob = t.decode(stored)
+    if blob is None or node.pki.data_key_of(blob)[0] == target_label:
+        return False
+    aad = t.aad(row)
+    new = t.encode(node.pki.protect_with(target_label, node.pki.unprotect(blob, aad=aad), aad=aad))
+    result = s.execute(text(f"UPDATE {t.table} SET {t.column} = :new WHERE {t.key} = :key AND {t.column} = :old"),
+                       {"new": new, "key": row[t.key], "old": stored})
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # 0: the node changed the row meanwhile
+
+
+def _batch(node: Node, t: Target, target_label: str, size: int, actor: str) -> bool:
+    """One batch of ``t`` after its cursor, committed with the cursor; True when the column is done."""
+    with node.db.session() as s:
+        prog = s.get(RekeyProgress, (target_label, t.name))
+        if prog is None:
+            prog = RekeyProgress(key_label=target_label, target=t.name, rows_done=0, started_at=datetime.now(UTC))
+            s.add(prog)
+        if prog.finished_at is not None:
+            return True
+        after = "" if prog.last_key is None else f" WHERE {t.key} > :after"
+        rows = [dict(r._mapping) for r in s.execute(text(f"{_select(t)}{after} ORDER BY {t.key} LIMIT :n"),
+                                                       {"after": prog.last_key, "n": size})]
+        prog.rows_done += sum(_redo(node, s, t, row, target_label) for row in rows)
+        now = datetime.now(UTC)
+        prog.updated_at = now
+        if rows:
+            prog.last_key = str(rows[-1][t.key])
+        if len(rows) < size:
+            prog.finished_at = now
+            audit.append(s, actor=actor, action="pki.rekey.progress", target=pki.DATA_KEY,
+                         details={"label": target_label, "column": t.name, "rows": prog.rows_done})
+        return prog.finished_at is not None
+
+
+def _sweep(node: Node, t: Target, target_label: str, size: int) -> int:
+    """Every row of ``t`` again (a value written with the old key behind the cursor); rows re-encrypted."""
+    done = 0
+    for rows in _pages(node, t, size):
+        with node.db.session() as s:
+            changed = sum(_redo(node, s, t, row, target_label) for row in rows)
+            if changed:
+                prog = s.get(RekeyProgress, (target_label, t.name))
+                if prog is not None:
+                    prog.rows_done += changed
+            done += changed
+    return done
+
+
+def _pages(node: Node, t: Target, size: int) -> Iterator[list[dict[str, object]]]:
+    after: object = None
+    while True:
+        where = "" if after is None else f" WHERE {t.key} > :after"
+        with node.db.session(readonly=True) as s:
+            rows = [dict(r._mapping) for r in s.execute(text(f"{_select(t)}{where} ORDER BY {t.key} LIMIT :n"),
+                                                           {"after": after, "n": size})]
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][t.key]
+
+
+def _finish(node: Node, target_label: str, retired: list[str], swept: int, actor: str) -> None:
+    """Every record is under ``target_label``: the retired keys are no longer needed (but the first one)."""
+    now = datetime.now(UTC)
+    first = pki.key_label(pki.DATA_KEY)
+    with node.db.session() as s:
+        if s.get(RekeyProgress, (target_label, FINISHED)) is None:
+            s.add(RekeyProgress(key_label=target_label, target=FINISHED, rows_done=0, started_at=now,
+                                updated_at=now, finished_at=now))
+        released = []
+        for row in keyring.rows(s, pki.DATA_KEY, ["retired"]):
+            if row.label in retired and row.label != first and row.needed_until is None:
+                row.needed_until = now
+                released.append(row.label)
+        keyring.bump(s)
+        rows = sum(p.rows_done for p in s.scalars(select(RekeyProgress).where(
+            RekeyProgress.key_label == target_label)))
+        audit.append(s, actor=actor, action="pki.rekey.finish", target=pki.DATA_KEY,
+                     details={"label": target_label, "rows": rows, "swept": swept, "released": released,
+                              "kept": [first] if first in retired else []})
+    node.pki.registry.invalidate()
+
+
+def why_kept(node_keys: keyring.Snapshot, label: str) -> str | None:
+    """Why a retired data key cannot be destroyed yet (None: it can, or it is not a data key)."""
+    entry = node_keys.entry(label)
+    if entry is None or entry.role != pki.DATA_KEY or entry.state != "retired" or not entry.still_needed():
+        return None
+    if label == pki.key_label(pki.DATA_KEY):
+        return ("it is the data-protection key's first key, which keeps individual-business codes "
+                "(deterministically protected, their own index)")
+    return "it still decrypts records not yet re-encrypted: run hutong hsm rotate --label node.data-key " \
+           "--step reencrypt"

@@ -1,0 +1,217 @@
+"""Data-protection key rollover in process: prepare, activate, re-encrypt in batches (stopped and resumed),
+every record readable and found throughout, each re-encrypted exactly once, what is refused and audited.
+
+The stored values are read as raw rows (SQL, not the models) and decrypted with the HSM's own AES-GCM under
+the key the rollover made, so a record the job missed or garbled fails here whatever ``pki`` believes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from cert_svc import catalogue, issuance, issuers, records
+from cert_svc.models import CertificateRow
+from cert_svc.records import Holder
+from hsm.errors import HsmError
+from hutong import pki, rekey, rollover
+from hutong.audit import AuditRecord
+from hutong.auth import Principal
+from hutong.cli import main
+from hutong.errors import HutongError
+from hutong.idempotency import IdempotencyRecord
+from hutong.identifiers import uscc_check_character
+from hutong.node import Node
+from identity_svc.core import Identity
+from identity_svc.models import Organisation
+from identity_svc.persons import citizen_id_of, find_person, name_of
+from seal_svc.seals import SealService, SealType
+from tests.cert.conftest import licence_fields
+from tests.identity_fixtures import IDENTITY_CONFIG, Caller, Identities, citizen_id
+
+INDIVIDUAL = "92350100MA2Y3K4P5" + uscc_check_character("92350100MA2Y3K4P5")
+REGULATOR = "11430000006122244L"
+PEOPLE = 7
+
+
+@dataclass
+class World:
+    node: Node
+    people: Identities
+    owner: Caller  # the individual business's owner, acting for it
+    identifier: str  # the licence issued to the business
+
+
+def _reason(fn: Callable[..., object], *args: object, **kwargs: object) -> str:
+    with pytest.raises(HutongError) as err:
+        fn(*args, **kwargs)
+    return err.value.reason
+
+
+@pytest.fixture
+def world(node_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> World:
+    """People, an individual business with a seal (certificate stored encrypted), a licence (protected forms)
+    and a remembered answer naming the business's code (stored protected whole)."""
+    caplog.set_level(logging.INFO)
+    node: Node = node_factory(config=IDENTITY_CONFIG)
+    people = Identities(node)
+    owner = people.organisation(INDIVIDUAL, "福州市鼓楼区张三小吃店", citizen_id(1))
+    for n in range(2, PEOPLE + 1):
+        people.person(citizen_id(n))
+    SealService(node).create_seal(owner.principal, org_uscc=INDIVIDUAL, org_name="福州市鼓楼区张三小吃店",
+                                  seal_type=SealType.OFFICIAL)
+    issuers.register(node, people.operator().principal, uscc=REGULATOR, name="福州市市场监督管理局",
+                     type_codes=[catalogue.BUSINESS_LICENCE], platform_client_id="amr-platform")
+    issued = issuance.issue(node, Principal(kind="platform", subject="amr-platform", platform="amr-platform"),
+                            issuance.IssueRequest(type_code=catalogue.BUSINESS_LICENCE,
+                                                  holder=Holder(kind="organisation", id=INDIVIDUAL,
+                                                                name="福州市鼓楼区张三小吃店"),
+                                                  fields=licence_fields(name="福州市鼓楼区张三小吃店")))
+    with node.db.session() as s:
+        s.add(IdempotencyRecord(id="r" * 64, operation="test", request_sha256="0" * 64, done=True,
+                                result=f"answer for {INDIVIDUAL}".encode(), created_at=0.0, touched_at=0.0))
+    return World(node, people, owner, issued.identifier)
+
+
+def _stored(node: Node) -> dict[tuple[str, str], tuple[str, bytes, bytes]]:
+    """Every protected blob as stored: (target, primary key) -> (key label, the HSM's blob, associated data)."""
+    found = {}
+    with node.db.engine.connect() as conn:
+        for t in rekey.targets():
+            cols = ", ".join(dict.fromkeys((t.key, t.column, *t.needs)))
+            for row in conn.execute(text(f"SELECT {cols} FROM {t.table}")):
+                values = dict(row._mapping)
+                blob = t.decode(values[t.column])
+                if blob is not None:
+                    label, inner = node.pki.data_key_of(blob)
+                    found[(t.name, str(values[t.key]))] = (label, inner, t.aad(values))
+    return found
+
+
+def _actions(node: Node) -> list[str]:
+    with node.db.session(readonly=True) as s:
+        return [r.action for r in s.scalars(select(AuditRecord).order_by(AuditRecord.seq))]
+
+
+def _check_everything_readable(w: World) -> None:
+    """Every record decrypts and is found: people by ID number, the business by its 92-code."""
+    node = w.node
+    idn = Identity.of(node)
+    with node.db.session(readonly=True) as s:
+        for n in range(1, PEOPLE + 1):
+            person = find_person(idn, s, citizen_id(n))  # found by its blind index
+            assert person is not None and citizen_id_of(idn, person) == citizen_id(n) and name_of(idn, person)
+        record = s.get(IdempotencyRecord, "r" * 64)
+        assert record is not None and record.result == f"answer for {INDIVIDUAL}".encode()
+        row = s.get(CertificateRow, w.identifier)
+        assert row is not None
+        forms = json.loads(node.pki.unprotect(row.protected_forms, aad=records.aad(w.identifier)))
+        assert INDIVIDUAL in forms["jws"] or forms["jws"].count(".") == 2
+    seals, _ = SealService(node).list_seals(w.owner.principal, org_uscc=INDIVIDUAL)
+    assert seals and INDIVIDUAL in seals[0].certificate.subject.rfc4514_string()  # found by the 92-code, read
+    with node.db.session(readonly=True) as s:
+        org = s.get(Organisation, INDIVIDUAL)  # the primary key is the code's deterministic protected form
+        assert org is not None and org.uscc == INDIVIDUAL
+
+
+def test_data_key_rollover_reencrypts_every_record_once_and_resumes(world: World) -> None:
+    node, people = world.node, world.people
+    first = pki.key_label(pki.DATA_KEY)
+    before = _stored(node)
+    targets = {t for t, _ in before}
+    assert {"identity_persons.id_sealed", "identity_persons.name_sealed", "certificates.sealed_forms",
+            "idempotency_keys.result", "seals.cert_pem"} <= targets, targets
+    assert {label for label, _, _ in before.values()} == {first}
+
+    dry = rollover.rotate(node, "node.data-key", dry_run=True)
+    assert dry.step == "prepare" and "AES-256 secret" in dry.actions[0]
+    assert node.pki.registry.snapshot().pending(pki.DATA_KEY) is None  # nothing done
+    assert _reason(rollover.rotate, node, pki.DATA_KEY, "reencrypt") == "REKEY_NOT_NEEDED"
+    new = rollover.rotate(node, "node.data-key").label
+    assert node.keys.get_secret_key(new, required=True)
+    assert node.pki.label(pki.DATA_KEY) == first  # pending: not used yet
+    activated = rollover.rotate(node, pki.DATA_KEY)
+    assert activated.step == "activate" and activated.retired == first and activated.needed_until is None
+
+    # Overlap: old records read with the old key, new ones are written with the new key and name it.
+    _check_everything_readable(world)
+    people.person(citizen_id(PEOPLE + 1))
+    during = _stored(node)
+    assert {label for label, _, _ in during.values()} == {first, new}
+    made_new = {k for k, (label, _, _) in during.items() if label == new}
+    assert made_new and all(t.startswith("identity_persons.") for t, _ in made_new)
+    # Destroying a key still needed is refused with its reason, at the CLI too.
+    snap = node.pki.registry.snapshot()
+    for label in (first, new):
+        assert _reason(rollover.check_destroy, snap, label) == "NODE_KEY_STILL_NEEDED"
+
+    # Re-encryption stopped after one batch of one row (as a crash after a commit would), then resumed.
+    assert rollover.plan(node, pki.DATA_KEY).step == "reencrypt"
+    partial = rekey.reencrypt(node, batch=1, max_batches=1)
+    assert not partial.finished and partial.rows_done == 1
+    assert "1 records re-encrypted" in rollover.rotate(node, pki.DATA_KEY, dry_run=True).actions[0]
+    _check_everything_readable(world)
+    done = rollover.rotate(node, pki.DATA_KEY, batch=2)
+    assert done.step == "reencrypt"
+
+    after = _stored(node)
+    assert set(after) == set(during)  # no row lost, none added
+    for (target, key), (label, inner, aad) in after.items():
+        assert label == new, (target, key)
+        node.keys.decrypt(new, inner, aad=aad, required=True)  # the HSM's own AES-GCM under the new key
+        with pytest.raises(HsmError):
+            node.keys.decrypt(first, inner, aad=aad, required=True)
+    with node.db.session(readonly=True) as s:
+        progress = {p.target: p.rows_done for p in s.scalars(select(rekey.RekeyProgress))}
+    old_rows = sum(1 for label, _, _ in during.values() if label == first)
+    assert sum(progress.values()) == old_rows  # each record re-encrypted exactly once
+    _check_everything_readable(world)
+    assert rekey.status(node) is None
+    assert _reason(rollover.rotate, node, pki.DATA_KEY, "reencrypt") == "REKEY_NOT_NEEDED"
+    actions = [a for a in _actions(node) if a.startswith(("pki.rollover", "pki.rekey"))]
+    assert actions[:3] == ["pki.rollover.prepare", "pki.rollover.activate", "pki.rekey.start"]
+    assert actions[-1] == "pki.rekey.finish" and actions.count("pki.rekey.progress") == len(rekey.targets())
+
+    # The first key keeps the deterministic individual-business codes: never released, never destroyed.
+    snap = node.pki.registry.snapshot()
+    assert _reason(rollover.check_destroy, snap, first) == "NODE_KEY_STILL_NEEDED"
+    assert "individual-business codes" in (rekey.why_kept(snap, first) or "")
+
+    # A second rollover releases the key of the first one once its records moved on: then it may go.
+    second = rollover.rotate(node, pki.DATA_KEY).label
+    rollover.rotate(node, pki.DATA_KEY)
+    snap = node.pki.registry.snapshot()
+    assert "not yet re-encrypted" in (rekey.why_kept(snap, new) or "")
+    rollover.rotate(node, pki.DATA_KEY)
+    snap = node.pki.registry.snapshot()
+    rollover.check_destroy(snap, new)  # released: no longer needed
+    assert snap.entry(new) is not None and not snap.entry(new).still_needed()  # type: ignore[union-attr]
+    assert {label for label, _, _ in _stored(node).values()} == {second}
+    _check_everything_readable(world)
+
+
+def test_data_key_cli_steps_and_refusals(world: World,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    node = world.node
+    data = str(node.config.data_dir)
+    rotate = ["hsm", "rotate", "--data-dir", data, "--label", "node.data-key"]
+    assert main([*rotate, "--step", "reencrypt"]) == 2
+    assert "REKEY_NOT_NEEDED" in capsys.readouterr().err
+    assert main(rotate) == 0 and "done: prepare" in capsys.readouterr().out
+    assert main(rotate) == 0
+    out = capsys.readouterr().out
+    assert "done: activate" in out and "step reencrypt" in out
+    assert main([*rotate, "--dry-run"]) == 0
+    assert "would reencrypt" in capsys.readouterr().out
+    assert main(["hsm", "destroy", "--data-dir", data, "--key", pki.key_label(pki.DATA_KEY), "--yes"]) == 2
+    assert "NODE_KEY_STILL_NEEDED" in capsys.readouterr().err
+    assert main([*rotate, "--batch-size", "3", "--pause", "0"]) == 0
+    assert "done: reencrypt" in capsys.readouterr().out
+    assert rekey.status(node) is None
+    _check_everything_readable(world)
+    assert _reason(rollover.rotate, node, "node.blind-index") == "ROLLOVER_UNSUPPORTED"

@@ -1,0 +1,190 @@
+"""The data-protection key rolls over on a running ``serve --workers 2`` node while people log in by ID number,
+act for an individual business (found by its 92-code), list its seal (certificate stored encrypted) and
+licences are issued and read: no failed call. The re-encryption is killed (-9) half-way and run again: then
+every protected record decrypts under the new key -- checked with the HSM's own AES-GCM, none with a bad tag
+-- and each was re-encrypted exactly once. On SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+
+from hutong.config import load_config
+from hutong.identifiers import uscc_check_character
+from hutong.seal.v1 import seal_pb2
+from hutong_client import Hutong
+from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
+from tests.conftest import _create_database
+from tests.keys.conftest import REPO, Served, build_node, clean_env, hutong, wait_until
+
+INDIVIDUAL = ("92350100MA2Y3K4P5" + uscc_check_character("92350100MA2Y3K4P5"), "福州市鼓楼区张三小吃店")
+MAX_ITERATIONS = 3000  # per load thread: the load is bounded in count and time even if something hangs
+MAX_LOAD_SECONDS = 900.0
+LOADS = ("login", "business", "licence")
+
+
+@dataclass
+class Load:
+    served: Served
+    first_licence: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    failures: list[str] = field(default_factory=list)
+    done: dict[str, int] = field(default_factory=dict)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def client(self, who: str) -> Hutong:
+        s = self.served.secrets
+        secret = {"portal": s["portal_secret"], "amr-platform": s["regulator_secret"]}[who]
+        return Hutong(self.served.target, client_id=who, client_secret=secret)
+
+    def run(self, name: str, body: Callable[[Hutong], None], who: str) -> None:
+        def loop() -> None:
+            until = time.monotonic() + MAX_LOAD_SECONDS
+            with self.client(who) as h:
+                for _ in range(MAX_ITERATIONS):
+                    if self.stop.is_set() or time.monotonic() > until:
+                        return
+                    try:
+                        body(h)
+                    except Exception as exc:  # noqa: BLE001 - the test reports every failure
+                        self.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                    self.done[name] = self.done.get(name, 0) + 1
+
+        t = threading.Thread(target=loop, name=name, daemon=True)
+        self.threads.append(t)
+        t.start()
+
+    def login(self, h: Hutong) -> None:
+        """Found by the blind index of the ID number; the name decrypted into the ID token."""
+        tokens = h.identity.login(LI, PASSWORD)
+        assert h.identity.introspect(h.identity.refresh(tokens.refresh_token).access_token).active
+
+    def business(self, h: Hutong) -> None:
+        """The individual business: found by its 92-code (deterministically protected), its seal's certificate
+        decrypted."""
+        person = h.as_person(h.login(ZHANG, PASSWORD))
+        assert INDIVIDUAL[0] in {o.uscc for o in person.identity.my_organisations()}
+        company = h.as_person(h.identity.session(person.identity.switch_organisation(INDIVIDUAL[0])))
+        seals = company.seal.list_seals(org_uscc=INDIVIDUAL[0])
+        assert seals and all(s.certificate_der for s in seals)
+
+    def licence(self, h: Hutong) -> None:
+        """A new record protected with whichever key is active, and the first one read back."""
+        cert = h.cert.issue(self.served.secrets["licence_type"], ACME[0], ACME[1], licence_fields())
+        assert h.cert.get(cert.identifier).jws == cert.jws
+        assert h.cert.get(self.first_licence).jws
+
+    def progress(self, calls: int = 2) -> None:
+        start = dict(self.done)
+        assert all(t.is_alive() for t in self.threads), "the load's budget ran out before the test was done"
+        wait_until(lambda: bool(self.failures) or all(self.done.get(n, 0) >= start.get(n, 0) + calls
+                                                for n in LOADS), "the load to progress")
+
+    def finish(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=120)
+
+
+def _records(data: Path) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "tests.keys.rekey_proc", str(data)], cwd=REPO, env=clean_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _prepare_business(served: Served) -> None:
+    with Hutong(served.target, client_id="portal", client_secret=served.secrets["portal_secret"]) as portal:
+        person = portal.as_person(portal.login(ZHANG, PASSWORD))
+        person.identity.register_organisation(*INDIVIDUAL)
+        company = portal.as_person(portal.identity.session(person.identity.switch_organisation(INDIVIDUAL[0])))
+        company.seal.create_seal(org_uscc=INDIVIDUAL[0], type=seal_pb2.SEAL_TYPE_OFFICIAL)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield ""
+    else:
+        yield _create_database(request.getfixturevalue("postgres_server"))
+
+
+def _rows_done(engine: sqlalchemy.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sqlalchemy.text("SELECT COALESCE(SUM(rows_done), 0) FROM node_rekey_progress"))
+                   .scalar_one())
+
+
+@pytest.mark.timeout(1800)
+def test_data_key_rolls_over_under_load_and_resumes_after_kill(
+        database_url: str, tmp_path: Path, served_factory: Callable[..., Served]) -> None:
+    data = tmp_path / "node"
+    secrets = build_node(data, database_url=database_url)
+    orgs = tmp_path / "business.csv"
+    orgs.write_text(f"name,uscc,representative_name,representative_id_number\n{INDIVIDUAL[1]},{INDIVIDUAL[0]},"
+                    f"张三,{ZHANG}\n", encoding="utf-8")
+    hutong("registry", "import", "--data-dir", str(data), str(orgs))
+    served = served_factory(data, workers=2)
+    served.secrets = secrets
+    _prepare_business(served)
+    first = "node.data-key"
+    rotate = ("hsm", "rotate", "--data-dir", str(data), "--label", first)
+    load = Load(served, secrets["certificate_id"])
+    load.run("login", load.login, "portal")
+    load.run("business", load.business, "portal")
+    load.run("licence", load.licence, "amr-platform")
+    engine = sqlalchemy.create_engine(load_config(data).effective_database_url)
+    try:
+        load.progress()
+        assert "would prepare" in hutong(*rotate, "--dry-run").stdout
+        hutong(*rotate)  # prepare: the new key exists, not used
+        load.progress()
+        hutong(*rotate)  # activate: every worker protects with it, both keys decrypt
+        load.progress()
+        time.sleep(2.0)  # every worker has seen the activation: nothing more is protected with the old key
+        before = _records(data)
+        new = before["active"]
+        assert new != first and before["bad"] == [] and before["by_label"].get(new, 0) > 0
+        old_records = before["by_label"][first]
+        # Re-encryption in slow batches of one, killed (-9) once some batches committed.
+        job = subprocess.Popen([sys.executable, "-m", "hutong.cli", *rotate, "--step", "reencrypt", "--batch-size",
+                                "1", "--pause", "0.3"], cwd=REPO, env=clean_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: _rows_done(engine) >= 2 or job.poll() is not None, "re-encryption to start")
+            assert job.poll() is None, job.communicate()[1]
+            job.send_signal(signal.SIGKILL)
+        finally:
+            job.wait(timeout=60)
+        load.progress()
+        halfway = _records(data)
+        assert halfway["bad"] == [] and 0 < halfway["by_label"].get(first, 0) < old_records  # some moved, not all
+        assert "records re-encrypted" in hutong(*rotate, "--dry-run").stdout  # the progress, for the officer
+        hutong(*rotate, "--batch-size", "3")  # resumes: step reencrypt
+        load.progress()
+    finally:
+        load.finish()
+        engine.dispose()
+    assert load.failures == [], load.failures[:5]
+    after = _records(data)
+    assert after["bad"] == [] and set(after["by_label"]) == {new}  # all under the new key, every tag good
+    assert sum(after["progress"].values()) == old_records  # each record re-encrypted exactly once
+    actions = after["actions"]
+    assert actions[:3] == ["pki.rollover.prepare", "pki.rollover.activate", "pki.rekey.start"]
+    assert actions[-1] == "pki.rekey.finish" and actions.count("pki.rekey.start") == 1
+    refused = hutong("hsm", "destroy", "--data-dir", str(data), "--key", first, "--yes", check=False)
+    assert refused.returncode == 2 and "NODE_KEY_STILL_NEEDED" in refused.stderr  # keeps the 92-codes
+    served.stop()
+    assert "audit log intact" in hutong("audit", "verify", "--data-dir", str(data)).stdout
