@@ -23,8 +23,12 @@ of every subordinate (seal CA, issuer CA, TSA, token signing, trust-list signing
 activate switches all of them in one transaction. The old root stays published (retired) as long as its
 certificate lives: what its subordinates signed before keeps verifying.
 
+The transparency-log key (``node.audit-log``, signing the audit log's checkpoints) rolls over like a
+token key: its successor is announced in the trust-list descriptor (``previous_log_keys``) before it signs;
+retired log keys stay published for good, since every checkpoint they signed must keep verifying.
+
 Supported roles: root, token signing, seal CA, issuer CA, TSA, trust-list signing (the hub), federation
-decryption, and the data-protection key, which has a third step, **reencrypt** (``hutong.rekey``: every
+decryption, audit log, and the data-protection key, which has a third step, **reencrypt** (``hutong.rekey``: every
 protected record re-encrypted in the background, resumable). The blind-index key needs re-indexing of what
 depends on it; it is refused with ROLLOVER_UNSUPPORTED.
 """
@@ -45,12 +49,14 @@ from hutong.federation import hub
 from hutong.federation.trustlist import TrustList
 from hutong.keyring import NodeKey
 from hutong.node import Node
+from hutong.tlog.integrator import LOG_KEY_LABEL, LOG_KEY_ROLE
+from hutong.tlog.note import signer_key
 from hutong.verify import jose
 
 Step = Literal["auto", "prepare", "activate", "reencrypt"]
 
 CERTIFIED = (pki.SEAL_CA, pki.ISSUER_CA, pki.TSA, pki.TOKEN, pki.TRUST_LIST)
-SUPPORTED = (pki.ROOT, *CERTIFIED, pki.FEDERATION_ENC, pki.DATA_KEY)
+SUPPORTED = (pki.ROOT, *CERTIFIED, pki.FEDERATION_ENC, LOG_KEY_ROLE, pki.DATA_KEY)
 UNSUPPORTED = {
     pki.BLIND_INDEX: "every blind index must be recomputed with the new key first",
 }
@@ -109,6 +115,9 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
             p.actions.append(f"certify it under the node root ({_what(role)})")
         p.actions.append("register it as pending: published (JWKS, trust anchors, trust-list descriptor), "
                          "not yet used")
+        if role == LOG_KEY_ROLE:
+            p.actions.append("it signs checkpoints only once activated; publish this node's descriptor first "
+                             "(previous_log_keys), so that the hub's witness and members accept them")
         if role == pki.TRUST_LIST:
             p.actions.append("announce it as the next signer in every trust list published from now on: publish "
                              "one (hutong federation publish) and let members refresh before activating")
@@ -170,12 +179,19 @@ def _prepare(node: Node, p: Plan, actor: str, *, root_label: str | None = None) 
     elif role == pki.FEDERATION_ENC:
         node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.RSA_2048, usage="decrypt"))
         pem = None
+    elif role == LOG_KEY_ROLE:  # uncertified: checkpoints name the key by its id, verifiers hold its vkey
+        node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.EC_P256))
+        pem = None
     else:
         info = node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=_algorithm(role)))
         cert = node.pki.certify(role, info.public_key, root_label=root_label)
         node.keys.import_certificate(p.label, cert)
         pem = pki.pem(cert)
     with node.db.session() as s:
+        if role == LOG_KEY_ROLE and not keyring.rows(s, LOG_KEY_ROLE, ("active",)):
+            # The log key predates the registry: register it as the active key it is, with its successor.
+            node.tlog.signer()
+            keyring.add(s, label=LOG_KEY_LABEL, role=LOG_KEY_ROLE, state="active", activated=True)
         keyring.add(s, label=p.label, role=role, state="pending", certificate_pem=pem)
         audit.append(s, actor=actor, action="pki.rollover.prepare", target=role,
                      details={"label": p.label, **({"certificate_serial": format(
@@ -305,7 +321,7 @@ def _algorithm(role: str) -> KeyAlgorithm:
 def _what(role: str) -> str:
     return {pki.SEAL_CA: "issues seal certificates", pki.ISSUER_CA: "issues department certificates",
             pki.TSA: "signs timestamps", pki.TOKEN: "signs ID and access tokens",
-            pki.TRUST_LIST: "signs trust lists"}.get(role, role)
+            pki.TRUST_LIST: "signs trust lists", LOG_KEY_ROLE: "signs the audit log's checkpoints"}.get(role, role)
 
 
 def _needed_until(node: Node, role: str, active: keyring.KeyEntry, now: datetime) -> datetime | None:
@@ -319,6 +335,8 @@ def _needed_until(node: Node, role: str, active: keyring.KeyEntry, now: datetime
         return now + timedelta(seconds=identity.token_lifetime_seconds()) + CLOCK_SKEW
     if role == pki.FEDERATION_ENC:
         return now + FEDERATION_ENC_OVERLAP
+    if role == LOG_KEY_ROLE:
+        return None  # every checkpoint it signed must keep verifying: published as long as it exists
     cert = active.certificate
     # What a CA or the TSA certified lives at most as long as its own certificate.
     return cert.not_valid_after_utc if cert is not None else None
@@ -326,7 +344,8 @@ def _needed_until(node: Node, role: str, active: keyring.KeyEntry, now: datetime
 
 def _require_published(node: Node, role: str, pending: keyring.KeyEntry) -> None:
     """A federated node activates a successor only once the trust list in force announces it."""
-    if not node.trust.federated or role not in (pki.ROOT, pki.TOKEN, pki.SEAL_CA, pki.ISSUER_CA, pki.TSA):
+    if not node.trust.federated or role not in (pki.ROOT, pki.TOKEN, pki.SEAL_CA, pki.ISSUER_CA, pki.TSA,
+                                                LOG_KEY_ROLE):
         return
     tl = node.trust.trust_list()
     assert tl is not None
@@ -334,7 +353,10 @@ def _require_published(node: Node, role: str, pending: keyring.KeyEntry) -> None
         entry = tl.member(node.id)
     except Exception:  # noqa: BLE001 - not listed at all: nothing to break yet
         return
-    if role == pki.TOKEN:
+    if role == LOG_KEY_ROLE:
+        vkey = signer_key(node.tlog.origin, node.keys.signer(pending.label)).encode()
+        announced = vkey in entry.log_keys()
+    elif role == pki.TOKEN:
         cert = pending.certificate
         assert cert is not None
         from hutong.verify import jose

@@ -74,13 +74,14 @@ def trust_list_summary(node: Node) -> dict[str, Any] | None:
             return {"sequence": 0, "stale": True, "reason": err.reason}
         from hutong.federation.trustlist import verify_trust_list
 
-        tl, stale = verify_trust_list(store.token, store.hub_roots), True
+        tl, stale = verify_trust_list(store.token, store.known_roots()), True
     return {
         "sequence": tl.sequence, "hub": tl.hub_id, "issued_at": int(tl.issued_at.timestamp()),
         "next_update": int(tl.next_update.timestamp()), "grace_seconds": int(store.grace.total_seconds()),
         "stale": stale,
-        # The hub roots this node was configured with: the page checks the list's signature against them.
-        "hub_roots": [_b64(r.public_bytes(Encoding.DER)) for r in store.hub_roots],
+        # The hub roots this node was configured with (and, after a hub root rollover, those its list names):
+        # the page checks the list's signature against them.
+        "hub_roots": [_b64(r.public_bytes(Encoding.DER)) for r in store.known_roots()],
         "members": [{"node_id": m.node_id, "name": m.name,
                      "issuer_ca_sha256": fingerprint(m.certificates("issuer")[0].public_bytes(Encoding.DER))}
                     for m in tl.members],

@@ -48,6 +48,7 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         previous={role: [pem(c) for c in node.pki.with_retired(name)[1:]]
                   for role, name in _ROLES.items() if len(node.pki.with_retired(name)) > 1},
         log_key=node.tlog.vkey(),
+        previous_log_keys=node.tlog.vkeys()[1:],
         cross_certificates=[pem(c) for c in node.pki.cross_certificates()],
     )
 
@@ -98,7 +99,8 @@ def publish(node: Node, *, validity: timedelta = DEFAULT_VALIDITY, actor: str = 
         seq = (s.scalar(select(func.max(TrustListPublication.sequence))) or 0) + 1
         tl = TrustList(sequence=seq, hub_id=node.id, issued_at=now, next_update=now + validity,
                        members=tuple(member_entries(s)), witness_key=witness_vkey(node),
-                       next_signers=tuple(announced_signers(node)))
+                       next_signers=tuple(announced_signers(node)),
+                       hub_roots=tuple(pem(c) for c in node.pki.with_retired(pki.ROOT)))
         token = sign_trust_list(tl, node.pki.signer(pki.TRUST_LIST), node.pki.chain(pki.TRUST_LIST))
         s.add(TrustListPublication(sequence=seq, token=token, issued_at=now, next_update=tl.next_update))
         audit.append(s, actor=actor, action="federation.trust-list.publish", target=str(seq),

@@ -111,3 +111,34 @@ def test_members_follow_an_announced_trust_list_key_and_only_that_one(federation
     with pytest.raises(HutongError) as err:  # the previous key still verifies lists members hold
         rollover.check_destroy(hub_node.pki.registry.snapshot(), pki.key_label(pki.TRUST_LIST))
     assert _reason(err) == "NODE_KEY_STILL_NEEDED"
+
+
+def test_members_follow_a_hub_root_rollover_over_mutual_tls(federation: tuple[Node, Node]) -> None:
+    """The hub's root rolls over (its trust-list key and TLS certificate with it): the member, configured with the
+    OLD hub root only, keeps fetching over mutual TLS and accepts lists signed under the new root."""
+    hub_node, member = federation
+    old_root = hub_node.pki.certificate(pki.ROOT)
+    rollover.rotate(hub_node, "node.root-ca")  # prepare: new root and a successor of the trust-list key
+    new_root = hub_node.pki.registry.snapshot().pending(pki.ROOT)
+    assert new_root is not None and new_root.certificate is not None
+    with pytest.raises(HutongError) as refused:  # the successor trust-list key is not announced yet
+        rollover.rotate(hub_node, "node.root-ca")
+    assert _reason(refused) == "ROLLOVER_NOT_PUBLISHED"
+    hub.publish(hub_node)  # #2 announces the new trust-list key and names both hub roots
+    assert _refresh(member) == 2
+    rollover.rotate(hub_node, "node.root-ca")  # activate
+    assert hub_node.pki.certificate(pki.ROOT) == new_root.certificate != old_root
+    signed_under_new = hub.publish(hub_node)
+    signer = signer_certificate(signed_under_new)
+    signer.verify_directly_issued_by(new_root.certificate)
+    store = member.trust.store
+    assert store is not None and store.hub_roots == [old_root]  # nothing reconfigured
+    assert _refresh(member) == 3  # over mutual TLS with the hub's re-issued certificate, chained to the new root
+    assert new_root.certificate in store.known_roots()
+    restarted = TrustListStore(path=store.path, hub_roots=[old_root])
+    assert restarted.current().sequence == 3  # the learned root is kept beside the list
+    # Without what list #2 taught, the configured old root alone does not vouch for list #3.
+    naive = TrustListStore(path=store.path.parent / "naive" / "trust-list.jws", hub_roots=[old_root])
+    with pytest.raises(HutongError) as err:
+        naive.accept(signed_under_new)
+    assert _reason(err) == "TRUST_LIST_UNKNOWN_SIGNER"
