@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from cert_svc import catalogue, issuers, lifecycle, reasons, records, statuslist
@@ -63,7 +64,8 @@ class RowOutcome:
     row: int
     identifier: str = ""
     error: HutongError | None = None
-    view: CertView | None = None  # what was issued, from the claims just signed
+    # What was issued (the claims just signed): ``issue`` answers from it; a batch's rows are not viewed
+    issued: _Made | None = None
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -126,7 +128,18 @@ def _serials(count: int) -> list[str]:
 
     (Older certificates keep their year+counter serials; ``cert_serial_counters`` is no longer advanced.)
     Uniqueness is the identifier's primary key; a collision at 103 bits is not a practical concern."""
-    return ["".join(secrets.choice(SERIAL_ALPHABET) for _ in range(SERIAL_LENGTH)) for _ in range(count)]
+    return [_base36(secrets.randbelow(_SERIALS)) for _ in range(count)]  # one draw a serial, not one a character
+
+
+_SERIALS = len(SERIAL_ALPHABET) ** SERIAL_LENGTH
+
+
+def _base36(value: int) -> str:
+    digits = []
+    for _ in range(SERIAL_LENGTH):
+        value, d = divmod(value, len(SERIAL_ALPHABET))
+        digits.append(SERIAL_ALPHABET[d])
+    return "".join(reversed(digits))
 
 
 def _private(p: Prepared) -> dict[str, Any]:
@@ -180,28 +193,65 @@ def masked_name(name: str) -> str:
     return name[:keep] + "*" * (len(name) - 2 * keep) + name[-keep:]
 
 
-def _store(node: Node, s: Session, p: Prepared, issuer: Issuer, cid: identifiers.CertificateId,
-           status_ref: tuple[str, int], signer: _Signer,
-           principal: Principal) -> tuple[CertificateRow, tuple[str, str]]:
+@dataclass(frozen=True)
+class _Made:
+    """A row signed, indexed and encrypted (the HSM's part), not yet written: ``values`` are its columns."""
+
+    n: int
+    p: Prepared
+    values: dict[str, Any]
+    forms: tuple[str, str]
+
+    @property
+    def identifier(self) -> str:
+        return str(self.values["identifier"])
+
+
+def _make(node: Node, n: int, p: Prepared, issuer: Issuer, cid: identifiers.CertificateId,
+          status_ref: tuple[str, int], signer: _Signer) -> _Made:
     identifier, version = str(cid), int(cid.version)
     token, qr = signer.forms(_claims(p, issuer, identifier, version, status_ref))
     now = datetime.now(UTC)
-    row = CertificateRow(
+    values = dict(
         identifier=identifier, series=identifier.rsplit(".", 2)[0], version=version, type_code=p.spec.code,
         issuer_uscc=issuer.uscc, holder_kind=p.holder.kind, holder_index=node.pki.blind_index(p.holder.id),
         protected_forms=records.protect_forms(node, identifier, token, qr, _private(p)), valid_from=p.valid_from,
         valid_until=p.valid_until, status="valid", status_reason="", status_changed_at=now,
         status_list_id=status_ref[0], status_index=status_ref[1], predecessor=p.predecessor or None, issued_at=now,
+        supersedes=None, superseded_by=None, successor=None,
     )
+    return _Made(n, p, values, (token, qr))
+
+
+def _issued_event(principal: Principal, m: _Made) -> audit.Event:
+    return audit.Event(actor=principal.actor, action="cert.issue", target=m.identifier,
+                       details={"type": m.p.spec.code, "version": m.values["version"], "predecessor": m.p.predecessor})
+
+
+def _issued_change(node: Node, s: Session, principal: Principal, m: _Made) -> lifecycle.StatusChange:
+    return lifecycle.StatusChange(node, s, principal.actor, m.identifier, m.p.spec.code, m.p.holder, m.p.fields,
+                                  "", "valid")
+
+
+def _store(node: Node, s: Session, m: _Made, principal: Principal) -> CertificateRow:
+    """One made row written with its audit event and listeners (ORM: new versions, successors, retried rows)."""
+    row = CertificateRow(**m.values)
     s.add(row)
-    if p.predecessor:
+    if m.p.predecessor:
         _link_predecessor(s, row)
     s.flush()
-    audit.append(s, actor=principal.actor, action="cert.issue", target=identifier,
-                 details={"type": p.spec.code, "version": version, "predecessor": p.predecessor})
-    lifecycle.notify(lifecycle.StatusChange(node, s, principal.actor, identifier, p.spec.code, p.holder, p.fields,
-                                            "", row.status))
-    return row, (token, qr)  # the row and the forms just signed: callers answer from them
+    audit.append_many(s, [_issued_event(principal, m)])
+    lifecycle.notify(_issued_change(node, s, principal, m))
+    return row
+
+
+def _store_many(node: Node, s: Session, principal: Principal, made: list[_Made]) -> None:
+    """Rows without a predecessor written together: one INSERT of the certificates, one of their audit events,
+    the listeners once for all (a savepoint for all; the caller retries row by row if anything refuses)."""
+    with s.begin_nested():
+        s.execute(insert(CertificateRow), [m.values for m in made])
+        audit.append_many(s, [_issued_event(principal, m) for m in made])
+        lifecycle.notify(*(_issued_change(node, s, principal, m) for m in made))
 
 
 def _check_predecessor_elsewhere(node: Node, p: Prepared) -> None:
@@ -231,8 +281,8 @@ def issue(node: Node, principal: Principal, req: IssueRequest) -> CertView:
     outcome = next(issue_batch(node, principal, req.type_code, [(1, req)]))[0]
     if outcome.error is not None:
         raise outcome.error
-    assert outcome.view is not None
-    return outcome.view  # answered from the claims just signed: no second read, no HSM decryption
+    assert outcome.issued is not None
+    return _view(node, outcome.issued)  # answered from the claims just signed: no second read, no HSM decryption
 
 
 BatchRow = tuple[int, "IssueRequest | HutongError"]
@@ -306,6 +356,9 @@ def issue_batch(node: Node, principal: Principal, type_code: str, rows: Iterable
 
 def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: Issuer, signer: _Signer,
                  chunk: list[BatchRow], on_commit: OnCommit | None = None) -> list[RowOutcome]:
+    """Check every row, then in one transaction: number them, sign and encrypt each (a row the HSM refuses is
+    refused alone), and write the rest together; should the joint write refuse (a listener refusing one row),
+    it is undone and the rows are written one by one, each in its savepoint, so only the bad row is refused."""
     outcomes: dict[int, RowOutcome] = {}
     ready: list[tuple[int, Prepared]] = []
     for n, item in chunk:
@@ -322,23 +375,47 @@ def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: I
         with node.db.session() as s:
             serials = _serials(len(ready))
             refs = statuslist.assign(s, issuer.uscc, len(ready))
+            made: list[_Made] = []
             for (n, p), serial, ref in zip(ready, serials, refs, strict=True):
-                outcomes[n] = _store_one(node, s, principal, issuer, signer, n, p, serial, ref)
+                cid = identifiers.build_certificate_id(p.spec.code, issuer.uscc, serial, 1)
+                try:
+                    made.append(_make(node, n, p, issuer, cid, ref, signer))
+                except (HutongError, HsmError) as exc:
+                    outcomes[n] = _refused(n, exc)
+            together = [m for m in made if not m.p.predecessor]  # a successor updates its predecessor: alone
+            try:
+                if together:
+                    _store_many(node, s, principal, together)
+                alone = {m.n for m in made if m.p.predecessor}
+            except (HutongError, HsmError):
+                alone = {m.n for m in made}
+            for m in made:
+                outcomes[m.n] = _store_one(node, s, principal, m) if m.n in alone else _issued(m)
             if on_commit is not None:
                 on_commit(s, [outcomes[n] for n, _ in chunk])
         metrics.certificate_issued(spec.code, sum(1 for n, _ in ready if outcomes[n].error is None))
     return [outcomes[n] for n, _ in chunk]
 
 
-def _store_one(node: Node, s: Session, principal: Principal, issuer: Issuer, signer: _Signer, n: int,
-               p: Prepared, serial: str, ref: tuple[str, int]) -> RowOutcome:
-    cid = identifiers.build_certificate_id(p.spec.code, issuer.uscc, serial, 1)
+def _refused(n: int, exc: HutongError | HsmError) -> RowOutcome:
+    return RowOutcome(n, error=lift(exc) or Internal("INTERNAL_ERROR", "internal error"))
+
+
+def _issued(m: _Made) -> RowOutcome:
+    return RowOutcome(m.n, identifier=m.identifier, issued=m)
+
+
+def _view(node: Node, m: _Made) -> CertView:
+    return records.view(node, CertificateRow(**m.values), forms=m.forms, private=_private(m.p))
+
+
+def _store_one(node: Node, s: Session, principal: Principal, m: _Made) -> RowOutcome:
     try:
         with s.begin_nested():
-            row, forms = _store(node, s, p, issuer, cid, ref, signer, principal)
-        return RowOutcome(n, identifier=str(cid), view=records.view(node, row, forms=forms, private=_private(p)))
+            _store(node, s, m, principal)
+        return _issued(m)
     except (HutongError, HsmError) as exc:
-        return RowOutcome(n, error=lift(exc) or Internal("INTERNAL_ERROR", "internal error"))
+        return _refused(m.n, exc)
 
 
 def new_version(node: Node, principal: Principal, identifier: str, fields: Mapping[str, str],
@@ -360,7 +437,8 @@ def new_version(node: Node, principal: Principal, identifier: str, fields: Mappi
         cid = identifiers.parse_certificate_id(old.identifier)
         cid = identifiers.build_certificate_id(cid.type_code, cid.issuer_uscc, cid.serial, old.version + 1)
         ref = statuslist.assign(s, issuer.uscc, 1)[0]
-        row, forms = _store(node, s, p, issuer, cid, ref, _Signer(node, issuer), principal)
+        made = _make(node, 0, p, issuer, cid, ref, _Signer(node, issuer))
+        row = _store(node, s, made, principal)
         row.supersedes = old.identifier
         old.superseded_by, old.status, old.status_reason = row.identifier, "invalid", "superseded: " + reason[:400]
         old.status_changed_at = datetime.now(UTC)
@@ -370,7 +448,7 @@ def new_version(node: Node, principal: Principal, identifier: str, fields: Mappi
         lifecycle.notify(lifecycle.StatusChange(node, s, principal.actor, old.identifier, old.type_code,
                                                 current.holder, current.fields, "valid", old.status))
         s.flush()
-        return records.view(node, row, forms=forms, private=_private(p))
+        return records.view(node, row, forms=made.forms, private=_private(p))
 
 
 

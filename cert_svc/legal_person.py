@@ -18,6 +18,7 @@ Only the binding made by this very licence is suspended or ended: one made since
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cert_svc import catalogue
@@ -34,19 +35,23 @@ def source_of(identifier: str) -> str:
     return f"licence:{identifier}"
 
 
-def on_status_change(change: StatusChange) -> None:
-    if change.type_code != LICENCE_TYPE:
+def on_status_changes(changes: Sequence[StatusChange]) -> None:
+    """The bindings of the licences among ``changes``: those becoming valid bound together (a batch of licences
+    in one set of statements), the others ended or suspended one by one."""
+    licences = [c for c in changes if c.type_code == LICENCE_TYPE]
+    if not licences:
         return
-    identity = peers.identity(change.node)
+    identity = peers.identity(licences[0].node)
     if identity is None:
         return  # a node without identity has no representatives to bind
-    uscc, source = change.holder.id, source_of(change.identifier)
-    if change.new == "valid":
-        number = change.fields.get(REPRESENTATIVE_ID_FIELD, "")
-        if number:  # an operator may have redefined the type without it: then nothing proves a representative
-            identity.bind_legal_representative(uscc=uscc, org_name=change.fields.get("name") or change.holder.name,
-                                               representative_id_number=number, source=source, actor=change.actor,
-                                               session=change.session)
-        return
-    identity.end_binding(uscc=uscc, source=source, suspend=change.new == "suspended", actor=change.actor,
-                         session=change.session)
+    bindings = [peers.RepresentativeBinding(uscc=c.holder.id, org_name=c.fields.get("name") or c.holder.name,
+                                            representative_id_number=c.fields[REPRESENTATIVE_ID_FIELD],
+                                            source=source_of(c.identifier))
+                for c in licences if c.new == "valid" and c.fields.get(REPRESENTATIVE_ID_FIELD)]
+    # (a valid licence without the field: an operator may have redefined the type; nothing proves a representative)
+    if bindings:
+        identity.bind_legal_representatives(bindings, actor=licences[0].actor, session=licences[0].session)
+    for change in licences:
+        if change.new != "valid":
+            identity.end_binding(uscc=change.holder.id, source=source_of(change.identifier),
+                                 suspend=change.new == "suspended", actor=change.actor, session=change.session)

@@ -7,7 +7,7 @@ the final states. Every other state is final. Updates are new versions (see ``is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -44,15 +44,17 @@ class StatusChange:
     new: str
 
 
-# Called inside the transaction of every status change and issue: a listener that raises undoes the
-# change (in a batch, the row). The legal-person binding of business licences hooks in here.
-StatusListener = Callable[[StatusChange], None]
-listeners: list[StatusListener] = [legal_person.on_status_change]
+# Called inside the transaction of every status change and issue, with the changes of one act in order (a
+# batch's issued rows together: a listener does one set of statements for them): a listener that raises undoes
+# the act (in a batch, the rows are then retried one by one, so only the failing row is refused). The
+# legal-person binding of business licences hooks in here.
+StatusListener = Callable[[Sequence[StatusChange]], None]
+listeners: list[StatusListener] = [legal_person.on_status_changes]
 
 
-def notify(change: StatusChange) -> None:
+def notify(*changes: StatusChange) -> None:
     for listener in listeners:
-        listener(change)
+        listener(changes)
 
 
 def check_transition(old: str, new: str) -> None:

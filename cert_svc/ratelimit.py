@@ -3,8 +3,8 @@
 Random serials make identifiers unguessable; the limit bounds what someone holding many candidate
 identifiers (or a leaked list) can learn per minute about their status without credentials. A token
 bucket per caller key (the peer address for anonymous calls; behind the HTTP edge the client's address,
-``hutong.edge.clients``), in process memory: each server process (``--workers N``) enforces it
-independently, so a caller spread over N workers gets up to N times the rate (docs/operators-guide.md).
+``hutong.edge.clients``), in a table every worker process of the node shares (``hutong.buckets``), so the
+limit holds for the node as a whole whichever worker a connection lands on.
 Authenticated callers are not limited here. Settings (``[cert]``):
 ``verify_per_minute`` (default 60) and ``verify_burst`` (default 20).
 """
@@ -12,25 +12,23 @@ Authenticated callers are not limited here. Settings (``[cert]``):
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 
 from cert_svc import reasons
 from cert_svc.settings import load_settings
+from hutong import buckets
 from hutong.errors import ResourceExhausted
 from hutong.node import Node
 
-MAX_KEYS = 100_000  # beyond this, the fullest buckets are forgotten (they are the least restricted)
-
 
 class RateLimiter:
-    def __init__(self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic,
+                 table: buckets.Buckets | None = None) -> None:
         self.rate = per_minute / 60.0
         self.burst = float(burst)
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._lock = threading.Lock()
+        self._table = table or buckets.for_limits()
 
     @classmethod
     def for_verification(cls, node: Node) -> RateLimiter:
@@ -39,20 +37,12 @@ class RateLimiter:
 
     def take(self, key: str) -> None:
         """One request for ``key``; VERIFY_RATE_LIMITED (with retry_after_seconds) when its bucket is empty."""
-        now = self.clock()
-        with self._lock:
-            tokens, at = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - at) * self.rate)
-            if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
-                wait = max(1, math.ceil((1.0 - tokens) / self.rate)) if self.rate > 0 else 60
-                raise ResourceExhausted(reasons.VERIFY_RATE_LIMITED,
-                                        f"too many anonymous verifications: try again in {wait} s, or call with "
-                                        "credentials", metadata={"retry_after_seconds": str(wait)})
-            self._buckets[key] = (tokens - 1.0, now)
-            if len(self._buckets) > MAX_KEYS:
-                for stale in sorted(self._buckets, key=lambda k: -self._buckets[k][0])[: MAX_KEYS // 10]:
-                    del self._buckets[stale]
+        short = self._table.take(f"verify:{key}", rate=self.rate, burst=self.burst, now=self.clock())
+        if short is not None:
+            wait = max(1, math.ceil((1.0 - short) / self.rate)) if self.rate > 0 else 60
+            raise ResourceExhausted(reasons.VERIFY_RATE_LIMITED,
+                                    f"too many anonymous verifications: try again in {wait} s, or call with "
+                                    "credentials", metadata={"retry_after_seconds": str(wait)})
 
 
 def caller_key(peer: str) -> str:

@@ -18,7 +18,8 @@ module and ``hutong.tlog``, which builds on this one.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
@@ -103,6 +104,32 @@ def leaf_entry(rec: EventFields, index: int) -> bytes:
 # The table itself, for Core statements on hot paths (appending here, numbering in the integrator).
 EVENTS = cast(Table, AuditRecord.__table__)
 _APPEND = insert(EVENTS).returning(EVENTS.c.seq)
+_INSERT = insert(EVENTS)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event for ``append_many`` (the arguments of ``append``)."""
+
+    actor: str
+    action: str
+    target: str = ""
+    outcome: str = "ok"
+    details: Mapping[str, object] | None = None
+    request_id: str | None = None
+
+
+def _values(actor: str, action: str, target: str, outcome: str, details: Mapping[str, object] | None,
+            request_id: str | None) -> dict[str, object]:
+    return {  # individual-business codes (personal data) only masked
+        "at": datetime.now(UTC),
+        "actor": mask_codes(actor),
+        "action": action,
+        "target": mask_codes(target),
+        "outcome": outcome,
+        "details": mask_codes(json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str)),
+        "request_id": request_id if request_id is not None else logs.current_request_id(),
+    }
 
 
 def append(
@@ -119,16 +146,16 @@ def append(
 
     Never put raw ID numbers, PINs or key material in ``details``: they are stored in clear.
     """
-    values: dict[str, object] = {  # individual-business codes (personal data) only masked
-        "at": datetime.now(UTC),
-        "actor": mask_codes(actor),
-        "action": action,
-        "target": mask_codes(target),
-        "outcome": outcome,
-        "details": mask_codes(json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False, default=str)),
-        "request_id": request_id if request_id is not None else logs.current_request_id(),
-    }
+    values = _values(actor, action, target, outcome, details, request_id)
     # One INSERT ... RETURNING, without the ORM's unit of work: this runs in every audited act. The statement is
     # built once and the values bound as parameters (``.values(...)`` per call cost more than the insert itself).
     seq = session.execute(_APPEND, values).scalar_one()
     return AuditRecord(seq=seq, **values)
+
+
+def append_many(session: Session, events: Sequence[Event]) -> None:
+    """Record several events in the caller's transaction with one executemany INSERT (a batch's acts: one
+    statement for the chunk instead of one round trip per event); as ``append``, nothing is read or locked."""
+    if events:
+        session.execute(_INSERT, [_values(e.actor, e.action, e.target, e.outcome, e.details, e.request_id)
+                                  for e in events])

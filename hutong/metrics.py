@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hutong import rekey
 from hutong.errors import ConfigError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -88,6 +89,10 @@ class _Metrics:
         self.pool_out = Gauge("hutong_db_pool_checked_out", "Database connections in use.",
                               multiprocess_mode="livesum")
         self.ready = Gauge("hutong_ready", "1 when the node reports SERVING.", multiprocess_mode="livemin")
+        self.rekey_pending = Gauge("hutong_rekey_pending", "1 while a retired data-protection key awaits "
+                                   "re-encryption of the records it protects.", multiprocess_mode="max")
+        self.rekey_done = Gauge("hutong_rekey_records_done", "Records re-encrypted to the active data-protection "
+                                "key so far (while one is pending).", multiprocess_mode="max")
 
 
 _m: _Metrics | None = None
@@ -171,7 +176,7 @@ def readiness(serving: bool) -> None:
 # -- sampled gauges ---------------------------------------------------------------------------------
 
 def sample_node(node: Any) -> None:
-    """Database pool use and the trust list held (members), read now."""
+    """Database pool use, the data key's re-encryption and the trust list held (members), read now."""
     if _m is None:
         return
     pool = node.db.engine.pool
@@ -180,6 +185,9 @@ def sample_node(node: Any) -> None:
     if callable(size) and callable(checked_out):
         _m.pool_size.set(size() + max(getattr(pool, "_max_overflow", 0), 0))
         _m.pool_out.set(checked_out())
+    reencryption = rekey.status(node)
+    _m.rekey_pending.set(1 if reencryption is not None else 0)
+    _m.rekey_done.set(reencryption.rows_done if reencryption is not None else 0)
     trust = node.trust
     store = getattr(trust, "store", None)
     if store is not None:

@@ -70,6 +70,7 @@ def destroy_guard(args: argparse.Namespace, label: str) -> None:
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from hutong import rekey
     from hutong.cli import print_json, print_table
     from hutong.config import load_config
     from hutong.db import Database
@@ -78,6 +79,7 @@ def _keys(args: argparse.Namespace) -> int:
     db = Database(load_config(args.data_dir).effective_database_url)
     try:
         snap = KeyRegistry(db).snapshot()
+        reencryption = rekey.status_of(db, snap)
     finally:
         db.dispose()
     rows: list[dict[str, Any]] = [
@@ -90,6 +92,9 @@ def _keys(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print_table(rows, ("role", "state", "label", "activated", "needed_until"))
+        if reencryption is not None:
+            print(f"data-key re-encryption pending ({', '.join(reencryption.retired)} still needed): "
+                  f"{reencryption.describe()}")
     return EXIT_OK
 
 

@@ -10,7 +10,7 @@ and nothing is registered behind an import. Without a provider the answer is Non
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from hutong.auth import Authenticator, Principal
     from hutong.node import Node
     from hutong.verify.pdfreport import VerificationReport
+
+
+@dataclass(frozen=True)
+class RepresentativeBinding:
+    """A legal representative a valid business licence (``source``, ``"licence:<identifier>"``) names."""
+
+    uscc: str
+    org_name: str
+    representative_id_number: str
+    source: str
 
 
 class IdentityPeer(Protocol):
@@ -36,9 +46,10 @@ class IdentityPeer(Protocol):
     def holder_index(self, principal: Principal) -> str:
         """The blind index of the certificate holder a caller stands for (a person, or an organisation context)."""
 
-    def bind_legal_representative(self, *, uscc: str, org_name: str, representative_id_number: str, source: str,
-                                  actor: str, session: Session) -> None:
-        """Bind the representative a valid business licence (``source``) names, in the caller's transaction."""
+    def bind_legal_representatives(self, bindings: Sequence[RepresentativeBinding], *, actor: str,
+                                   session: Session) -> None:
+        """Bind the representatives valid business licences name, in order (a later one for the same organisation
+        replaces an earlier one), in the caller's transaction (a batch of licences: one set of statements)."""
 
     def end_binding(self, *, uscc: str, source: str, suspend: bool, actor: str, session: Session) -> None:
         """End (or suspend) the binding ``source`` made, in the caller's transaction."""

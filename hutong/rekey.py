@@ -35,7 +35,7 @@ from sqlalchemy import DateTime, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import audit, business_codes, keyring, pki
-from hutong.db import Base, load_models
+from hutong.db import Base, Database, load_models
 from hutong.errors import FailedPrecondition
 
 if TYPE_CHECKING:
@@ -147,26 +147,25 @@ class Status:
 
 def status(node: Node) -> Status | None:
     """The data key's re-encryption: None when no retired data key awaits it (nothing to do)."""
-    snap = node.pki.registry.snapshot()
+    return status_of(node.db, node.pki.registry.snapshot())
+
+
+def status_of(db: Database, snap: keyring.Snapshot) -> Status | None:
+    """``status`` from a database and a registry snapshot (for commands that do not open the HSM)."""
     active = snap.active(pki.DATA_KEY)
     if active is None:
         return None
     waiting = [e.label for e in snap.of(pki.DATA_KEY, "retired") if e.needed_until is None
                and e.label != pki.key_label(pki.DATA_KEY)]
     first = snap.entry(pki.key_label(pki.DATA_KEY))
-    if first is not None and first.state == "retired" and not _finished_for(node, active.label):
-        waiting.append(first.label)
-    if not waiting:
-        return None
-    with node.db.session(readonly=True) as s:
+    with db.session(readonly=True) as s:
+        if first is not None and first.state == "retired" and s.get(RekeyProgress, (active.label, FINISHED)) is None:
+            waiting.append(first.label)
+        if not waiting:
+            return None
         rows = s.scalars(select(RekeyProgress).where(RekeyProgress.key_label == active.label)).all()
-        columns = {r.target: (r.rows_done, r.finished_at is not None) for r in rows}
+        columns = {r.target: (r.rows_done, r.finished_at is not None) for r in rows if r.target != FINISHED}
     return Status(active.label, waiting, columns)
-
-
-def _finished_for(node: Node, label: str) -> bool:
-    with node.db.session(readonly=True) as s:
-        return s.get(RekeyProgress, (label, FINISHED)) is not None
 
 
 FINISHED = "*"  # the progress row that says the whole re-encryption to a key is done

@@ -28,7 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cert_svc import service as cert_rpc
-from hutong import logs, metrics
+from hutong import buckets, logs, metrics
 from hutong.config import load_config, settings_of
 from hutong.edge.handlers import capture
 from hutong.errors import ConfigError
@@ -155,8 +155,11 @@ def _observability(node: Node) -> tuple[int, metrics.MetricsSettings]:
             settings_of(node.config, metrics.MetricsSettings, "metrics"))
 
 
-def _serve_one(data_dir: Path, listen: str, reuse_port: bool) -> None:
-    """Run one server process until SIGTERM/SIGINT, then stop gracefully."""
+def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Buckets | None = None) -> None:
+    """Run one server process until SIGTERM/SIGINT, then stop gracefully. ``shared``: the rate-limit table
+    every worker of the node uses (made by the parent)."""
+    if shared is not None:
+        buckets.install(shared)
     node = open_node(data_dir)
     level, msettings = _observability(node)
     logs.setup_logging(level, node_id=node.id, capture_stderr=True)
@@ -245,7 +248,9 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
         _serve_one(data_dir, listen, reuse_port=False)
         return
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_serve_one, args=(data_dir, listen, True), daemon=False) for _ in range(workers)]
+    shared = buckets.Buckets.shared(ctx)  # per-caller limits hold for the node, not per worker
+    procs = [ctx.Process(target=_serve_one, args=(data_dir, listen, True, shared), daemon=False)
+             for _ in range(workers)]
     for p in procs:
         p.start()
 

@@ -5,6 +5,7 @@ Injected into ``node.peers`` when the node is wired (``hutong.wiring``); the oth
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from hutong.auth import Authenticator, Principal
 from hutong.errors import FailedPrecondition, PermissionDenied
 from hutong.node import Node
+from hutong.peers import RepresentativeBinding
 from identity_svc import orgs
 from identity_svc.authn import TokenAuthenticator
 from identity_svc.core import Identity
@@ -45,11 +47,9 @@ class IdentityPeer:
                 raise FailedPrecondition("HOLDER_UNKNOWN", "the caller's account has no verified ID number")
             return person.id_index
 
-    def bind_legal_representative(self, *, uscc: str, org_name: str, representative_id_number: str, source: str,
-                                  actor: str, session: Session) -> None:
-        orgs.bind_legal_representative(Identity.of(self.node), uscc=uscc, org_name=org_name,
-                                       representative_id_number=representative_id_number, source=source,
-                                       actor=actor, session=session)
+    def bind_legal_representatives(self, bindings: Sequence[RepresentativeBinding], *, actor: str,
+                                   session: Session) -> None:
+        orgs.bind_legal_representatives(Identity.of(self.node), bindings, actor=actor, session=session)
 
     def end_binding(self, *, uscc: str, source: str, suspend: bool, actor: str, session: Session) -> None:
         orgs.end_binding(Identity.of(self.node), uscc=uscc, source=source, suspend=suspend, actor=actor,

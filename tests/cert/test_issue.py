@@ -4,6 +4,7 @@ character, and every bad input gets its own status and reason with nothing store
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 
 import grpc
 import pytest
@@ -139,3 +140,45 @@ def test_batch_reports_each_row(env: Env) -> None:
                                                      "BATCH_INVALID", ""]
     assert rows[1].identifier and rows[5].identifier
     assert env.count() == before + 2
+
+
+def test_a_row_refused_while_written_leaves_the_others_issued(env: Env) -> None:
+    """A batch's rows are written together; when that joint write refuses (here a status listener refusing one
+    row, as the legal-person binding may), it is undone and the rows are written one by one: the refused row
+    leaves no certificate, audit event or binding, the others are issued with theirs."""
+    from sqlalchemy import func, select
+
+    from cert_svc import lifecycle
+    from hutong.audit import AuditRecord
+    from hutong.errors import InvalidArgument
+    from hutong_client.cert import CertClient
+
+    def refuse_yi(changes: Sequence[lifecycle.StatusChange]) -> None:
+        if any(c.holder.name == "乙公司" for c in changes):
+            raise InvalidArgument("FIELD_INVALID", "refused by a listener")
+
+    def events(action: str) -> int:
+        with env.node.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.action == action))
+                       or 0)
+
+    fields = licence_fields()
+    csv = "\n".join(["holder_id,holder_name," + ",".join(fields)] + [
+        f"{uscc},{name},{','.join(fields.values())}"
+        for uscc, name in ((COMPANY_USCC, "甲公司"), ("91110000600037341L", "乙公司"), ("121200004013590816", "丙单位"))
+    ]).encode()
+    before, issued_before, bound_before = env.count(), events("cert.issue"), events("identity.org.bind")
+    lifecycle.listeners.append(refuse_yi)
+    try:
+        responses = list(CertClient(env.channel, metadata=env.issuer).issue_batch(catalogue.BUSINESS_LICENCE, csv))
+    finally:
+        lifecycle.listeners.remove(refuse_yi)
+    rows = {r.row: r for resp in responses for r in resp.results}
+    assert [rows[n].reason for n in (1, 2, 3)] == ["", "FIELD_INVALID", ""]
+    assert rows[1].identifier and rows[3].identifier and not rows[2].identifier
+    assert responses[-1].summary.issued == 2 and responses[-1].summary.failed == 1
+    assert env.count() == before + 2
+    assert events("cert.issue") == issued_before + 2 and events("identity.org.bind") == bound_before + 2
+    for n in (1, 3):
+        assert env.stub.GetCertificate(pb.GetCertificateRequest(identifier=rows[n].identifier),
+                                       metadata=env.issuer).certificate.identifier == rows[n].identifier

@@ -18,15 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy
+from prometheus_client.parser import text_string_to_metric_families
 
 from hutong.config import load_config
 from hutong.identifiers import uscc_check_character
 from hutong.seal.v1 import seal_pb2
 from hutong_client import Hutong
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
-from tests.conftest import _create_database
+from tests.conftest import _create_database, _free_port
 from tests.keys.conftest import REPO, Served, build_node, clean_env, hutong, wait_until
 
 INDIVIDUAL = ("92350100MA2Y3K4P5" + uscc_check_character("92350100MA2Y3K4P5"), "福州市鼓楼区张三小吃店")
@@ -113,6 +115,16 @@ def _prepare_business(served: Served) -> None:
         company.seal.create_seal(org_uscc=INDIVIDUAL[0], type=seal_pb2.SEAL_TYPE_OFFICIAL)
 
 
+def _metric(port: int, name: str) -> float:
+    """One sample of the node's /metrics (the workers added up), read with prometheus-client's own parser."""
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    return -1.0
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "sqlite":
@@ -131,7 +143,9 @@ def _rows_done(engine: sqlalchemy.Engine) -> int:
 def test_data_key_rolls_over_under_load_and_resumes_after_kill(
         database_url: str, tmp_path: Path, served_factory: Callable[..., Served]) -> None:
     data = tmp_path / "node"
-    secrets = build_node(data, database_url=database_url)
+    metrics_port = _free_port()
+    secrets = build_node(data, f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\nsample_seconds = 0.2\n',
+                         database_url=database_url)
     orgs = tmp_path / "business.csv"
     orgs.write_text(f"name,uscc,representative_name,representative_id_number\n{INDIVIDUAL[1]},{INDIVIDUAL[0]},"
                     f"张三,{ZHANG}\n", encoding="utf-8")
@@ -171,13 +185,19 @@ def test_data_key_rolls_over_under_load_and_resumes_after_kill(
         load.progress()
         halfway = _records(data)
         assert halfway["bad"] == [] and 0 < halfway["by_label"].get(first, 0) < old_records  # some moved, not all
-        assert "records re-encrypted" in hutong(*rotate, "--dry-run").stdout  # the progress, for the officer
+        # The progress, for the officer and the monitoring.
+        assert "records re-encrypted" in hutong(*rotate, "--dry-run").stdout
+        assert "data-key re-encryption pending" in hutong("node", "keys", "--data-dir", str(data)).stdout
+        wait_until(lambda: _metric(metrics_port, "hutong_rekey_pending") == 1
+                   and _metric(metrics_port, "hutong_rekey_records_done") >= 2, "the re-encryption's metrics")
         hutong(*rotate, "--batch-size", "3")  # resumes: step reencrypt
         load.progress()
     finally:
         load.finish()
         engine.dispose()
     assert load.failures == [], load.failures[:5]
+    wait_until(lambda: _metric(metrics_port, "hutong_rekey_pending") == 0, "the metrics to show it finished")
+    assert "re-encryption pending" not in hutong("node", "keys", "--data-dir", str(data)).stdout
     after = _records(data)
     assert after["bad"] == [] and set(after["by_label"]) == {new}  # all under the new key, every tag good
     assert sum(after["progress"].values()) == old_records  # each record re-encrypted exactly once
