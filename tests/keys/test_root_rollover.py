@@ -18,16 +18,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
+from cert_svc import catalogue, issuance, issuers
+from cert_svc.records import Holder
 from hutong import pki, rollover
 from hutong.audit import AuditRecord
+from hutong.auth import Principal
+from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
+from hutong.common.v1.common_pb2 import VERDICT_VALID
 from hutong.errors import HutongError
 from hutong.federation import hub
 from hutong.node import Node
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
+from hutong.verify import jose
 from hutong.verify.pdf import Verdict
+from hutong_client import OfflineVerifier
 from hutong_client.seal import OfflinePdfVerifier, trust_material
 from seal_svc.seals import SealService
-from tests.federation.conftest import install_trust_list
+from tests.federation.conftest import FAST_IDENTITY, install_trust_list
+from tests.federation.test_cross_node_certs import CITIZEN, DIPLOMA, OPERATOR
 from tests.keys.test_rollover_federation import FAST_CRLS, _seal, _sign, _verify_at
 from tests.seal.conftest import USCC_A, admin_of
 
@@ -74,6 +82,15 @@ def _pdfsig(nss: Path, pdf: bytes, tmp: Path) -> str:
                           timeout=120).stdout.decode("utf-8", "replace")
 
 
+def _licence(node: Node, uscc: str, platform: str) -> str:
+    """A diploma from a department registered now (its certificate from the issuer CA active now)."""
+    issuers.register(node, OPERATOR, uscc=uscc, name="某省教育厅", type_codes=[catalogue.DIPLOMA],
+                     platform_client_id=platform)
+    department = Principal(kind="platform", subject=platform, platform=platform)
+    return issuance.issue(node, department, issuance.IssueRequest(
+        type_code=catalogue.DIPLOMA, holder=Holder(kind="person", id=CITIZEN, name="张三"), fields=DIPLOMA)).jws
+
+
 def _seal_certificate(seals: SealService, seal_id: str) -> x509.Certificate:
     cert = seals.get_seal(admin_of(USCC_A), seal_id).certificate
     assert cert is not None
@@ -82,15 +99,17 @@ def _seal_certificate(seals: SealService, seal_id: str) -> x509.Certificate:
 
 def test_root_rolls_over_cross_signed_and_everything_keeps_verifying(
         tmp_path: Path, hub_node: Node, node_factory: Any, serve: Any) -> None:
-    a: Node = node_factory("prov-a")
+    a: Node = node_factory("prov-a", config=FAST_IDENTITY)
     b: Node = node_factory("prov-b", config=FAST_CRLS)
     a_channel = serve(a)
+    b_certs = cert_pb2_grpc.CertServiceStub(serve(b))
     endpoint = a_channel.hutong_target
     hub.add_member(hub_node, hub.describe_node(a, endpoints=[endpoint]))
     hub.add_member(hub_node, hub.describe_node(b))
     install_trust_list(hub_node, hub.publish(hub_node), [a, b], tmp_path)
     seals = SealService(a)
     old_seal, before = _seal(seals)
+    licence_before = _licence(a, "91110000600037341L", "edu-platform")
     old_root = a.pki.certificate(pki.ROOT)
     crls_before = seal_pb2_grpc.SealServiceStub(a_channel).GetCrl(seal_pb2.GetCrlRequest(), timeout=60)
 
@@ -129,6 +148,7 @@ def test_root_rolls_over_cross_signed_and_everything_keeps_verifying(
     assert a.pki.chain(pki.SEAL_CA)[1] == new_root
 
     new_seal, after = _seal(seals)
+    licence_after = _licence(a, "91350100M000100Y43", "edu-platform-2")
     after_old_seal = _sign(seals, old_seal)  # an existing seal keeps its certificate from the old seal CA
     new_seal_cert = _seal_certificate(seals, new_seal)
     new_seal_ca = a.pki.certificate(pki.SEAL_CA)
@@ -144,6 +164,19 @@ def test_root_rolls_over_cross_signed_and_everything_keeps_verifying(
     offline = OfflinePdfVerifier(trust_material(crls), temp_dir=str(tmp_path))
     for pdf in (before, after, after_old_seal):
         assert offline.verify(pdf).verdict.value == "valid"
+
+    # Licences issued before and after: at member B through the trust list (A's status lists fetched from A),
+    # and offline with the SDK from A's trust bundle.
+    a_certs = cert_pb2_grpc.CertServiceStub(a_channel)
+    bundle = a_certs.GetTrustBundle(cert_pb2.GetTrustBundleRequest(), timeout=60)
+    licences = OfflineVerifier.from_bundle(bundle, fetch=lambda list_id: a_certs.GetStatusList(
+        cert_pb2.GetStatusListRequest(list_id=list_id), timeout=60).token)
+    new_issuer = jose.x5c_chain(jose.unverified_header(licence_after))[0]
+    new_issuer.verify_directly_issued_by(a.pki.certificate(pki.ISSUER_CA))  # the issuer CA under the new root
+    a.pki.certificate(pki.ISSUER_CA).verify_directly_issued_by(new_root)
+    for jws in (licence_before, licence_after):
+        assert b_certs.Verify(cert_pb2.VerifyRequest(jws=jws), timeout=60).verdict == VERDICT_VALID
+        assert licences.verify(jws).verdict == "valid"
 
     # An independent verifier that trusts only the OLD root still accepts what was sealed before ...
     nss = _nss_trusting(tmp_path, old_root, [crls_before.crl_der, crls_before.root_crl_der])
