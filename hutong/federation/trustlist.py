@@ -143,7 +143,6 @@ class TrustList:
         except (KeyError, TypeError, ValueError):
             raise InvalidArgument("TRUST_LIST_MALFORMED", "the trust list's content is malformed") from None
 
-
     def announced_signers(self) -> list[x509.Certificate]:
         """The successor signing certificates this list announces (malformed ones are ignored: never trusted)."""
         return self._certificates(self.next_signers)
