@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -34,8 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, text
 
 from bench.core import Mode, Row, not_measured, percentile, ratio_row
 from hutong import audit
@@ -55,7 +55,7 @@ _DDL = [
 ]
 
 
-def linear_chain_append(s: Session, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
+def linear_chain_append(s: Connection, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
     """The baseline: the former audit.append (lock the tail, read it, link to it)."""
     s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BASELINE_LOCK})
     row = s.execute(text("SELECT seq, hash FROM bench_linear_chain ORDER BY seq DESC LIMIT 1")).first()
@@ -71,12 +71,12 @@ def linear_chain_append(s: Session, *, actor: str, action: str, target: str, det
                "hash": hashlib.sha256(prev.encode() + body).hexdigest()})
 
 
-def merkle_append(s: Session, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
+def merkle_append(s: Connection, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
     audit.append(s, actor=actor, action=action, target=target, details=details)
 
 
 Appender = Callable[..., None]
-def no_log(s: Session, **_: object) -> None:
+def no_log(s: Connection, **_: object) -> None:
     """The ceiling: the act alone, no audit record (``--ceiling``): what the harness itself allows."""
 
 
@@ -95,7 +95,7 @@ def _threads(db: Database, append: Appender, seconds: float, writers: int) -> tu
         n = 0
         while time.perf_counter() < deadline[0]:
             t0 = time.perf_counter()
-            with db.session() as s:
+            with db.transaction() as s:  # the act's transaction, as the node's hot paths open it
                 s.execute(text("INSERT INTO bench_acts (payload) VALUES (:p)"), {"p": f"w{i}-{n}"})
                 append(s, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
             latencies[i].append(time.perf_counter() - t0)
@@ -127,6 +127,8 @@ class Load:
     p99_ms: float
     writes: int
     writer_cpu_ms: float  # the writer processes' CPU per audited write (start-up excluded)
+    server_cpu_ms: float  # the PostgreSQL server's CPU per audited write (NaN: not readable)
+    parent_cpu_ms: float  # this process's CPU per audited write: the integrator thread, on the log's side
 
 
 def writer_pool() -> ProcessPoolExecutor:
@@ -136,19 +138,55 @@ def writer_pool() -> ProcessPoolExecutor:
 
 
 def load(url: str, which: str, seconds: float, *, pool: ProcessPoolExecutor | None = None,
-         delay: float = 3.0) -> Load:
+         delay: float = 3.0, server_cpu: Callable[[], float] | None = None) -> Load:
     """WRITERS writers spread over the pool's PROCESSES processes, writing for ``seconds`` from ``delay``
     seconds on (time for every child to start, connect and wait: less once the pool's processes run)."""
     if pool is None:
         with writer_pool() as own:
-            return load(url, which, seconds, pool=own, delay=delay)
+            return load(url, which, seconds, pool=own, delay=delay, server_cpu=server_cpu)
     start_at = time.time() + delay
+    server0, parent0 = server_cpu() if server_cpu else math.nan, time.process_time()
     futures = [pool.submit(_child, url, which, seconds, WRITERS // PROCESSES, start_at) for _ in range(PROCESSES)]
     results = [f.result() for f in futures]
+    server, parent = (server_cpu() if server_cpu else math.nan) - server0, time.process_time() - parent0
     flat = [x for _, lat, _ in results for x in lat]
     elapsed = max(e for e, _, _ in results)
     cpu = sum(c for _, _, c in results)
-    return Load(len(flat) / elapsed, percentile(flat, 99) * 1000, len(flat), cpu * 1000 / max(1, len(flat)))
+    per = 1000 / max(1, len(flat))
+    return Load(len(flat) / elapsed, percentile(flat, 99) * 1000, len(flat), cpu * per, server * per, parent * per)
+
+
+def server_cpu_reader(url: str) -> Callable[[], float] | None:
+    """CPU seconds the PostgreSQL server has used so far -- postmaster, live children, and the children it has
+    reaped (its cutime/cstime) -- when the cluster runs on this machine, as the bench's own does; else None."""
+    db = Database(url)
+    try:
+        with db.transaction(readonly=True) as c:
+            data = str(c.scalar(text("SHOW data_directory")))
+    except Exception:  # not allowed to read the setting: not our cluster
+        return None
+    finally:
+        db.dispose()
+    try:
+        pid = int((Path(data) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, ... (after the command)
+            except OSError:
+                continue  # the process ended meanwhile
+            if stat.parent.name == str(pid):
+                total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+            elif fields[1] == str(pid):
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+
+    return read
 
 
 # -- a throw-away PostgreSQL cluster ------------------------------------------------------------------
@@ -203,25 +241,25 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = Fals
             for ddl in _DDL:
                 s.execute(text(ddl))
         node.tlog.integrate_all()
+        cpu = server_cpu_reader(url)
         subject: list[Load] = []
         baseline: list[Load] = []
         lags: list[float] = []
         unlogged: list[Load] = []
         with writer_pool() as pool:
             for i in range(rounds):
-                baseline.append(load(url, "linear", seconds, pool=pool, delay=3.0 if i == 0 else 1.0))
+                baseline.append(load(url, "linear", seconds, pool=pool, delay=3.0 if i == 0 else 1.0,
+                                     server_cpu=cpu))
                 stop = node.tlog.start()
-                subject.append(load(url, "merkle", seconds, pool=pool, delay=1.0))
+                subject.append(load(url, "merkle", seconds, pool=pool, delay=1.0, server_cpu=cpu))
                 t0 = time.perf_counter()
                 node.tlog.integrate_all()  # what the integrator had not sequenced yet when the load stopped
                 lags.append(time.perf_counter() - t0)
                 stop.set()
                 if ceiling:
-                    unlogged.append(load(url, "none", seconds, pool=pool, delay=1.0))
-        with node.db.session(readonly=True) as s:
-            pending = s.scalar(select(func.count()).select_from(audit.AuditRecord)
-                               .where(audit.AuditRecord.leaf_index.is_(None)))
+                    unlogged.append(load(url, "none", seconds, pool=pool, delay=1.0, server_cpu=cpu))
         report = node.audit.verify()
+        pending = report.pending
     finally:
         node.close()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -232,15 +270,21 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = Fals
     p99_value, p99_base = med(subject, "p99_ms"), med(baseline, "p99_ms")
     cpu_value, cpu_base = med(subject, "writer_cpu_ms"), med(baseline, "writer_cpu_ms")
     per_round = ", ".join(f"{s.rate:.0f}/{b.rate:.0f}" for s, b in zip(subject, baseline, strict=True))
+    server_value, server_base = med(subject, "server_cpu_ms"), med(baseline, "server_cpu_ms")
+    integrator = med(subject, "parent_cpu_ms")
     if unlogged:
-        per_round += f"; the act alone, no log: {med(unlogged, 'rate'):.0f}/s"
-    note = (f"p99 {p99_value:.1f} ms vs {p99_base:.1f} ms (linear chain); writer CPU {cpu_value:.2f} vs "
-            f"{cpu_base:.2f} ms per write; rounds (log/chain) {per_round}; integrator drained the rest in "
+        per_round += (f"; the act alone, no log: {med(unlogged, 'rate'):.0f}/s (writer CPU "
+                      f"{med(unlogged, 'writer_cpu_ms'):.2f}, server CPU {med(unlogged, 'server_cpu_ms'):.2f} ms)")
+    note = (f"p99 {p99_value:.1f} ms vs {p99_base:.1f} ms (linear chain); CPU per write, log vs chain: writers "
+            f"{cpu_value:.2f} vs {cpu_base:.2f} ms, PostgreSQL {server_value:.2f} vs {server_base:.2f} ms, "
+            f"integrator {integrator:.2f} ms; rounds (log/chain) {per_round}; integrator drained the rest in "
             f"{max(lags):.2f} s; log verified: {report.ok} ({report.records} records, "
             f"{report.checkpoints} checkpoints)")
     row = ratio_row(FIGURE, value, base, minimum=TARGET_RATIO, unit="/s", note=note, fairness=FAIRNESS)
     extra: dict[str, object] = {"p99_ms": p99_value, "baseline_p99_ms": p99_base, "writer_cpu_ms": cpu_value,
-                                "baseline_writer_cpu_ms": cpu_base, "drain_s": max(lags),
+                                "baseline_writer_cpu_ms": cpu_base, "server_cpu_ms": server_value,
+                                "baseline_server_cpu_ms": server_base, "integrator_cpu_ms": integrator,
+                                "drain_s": max(lags),
                                 "pending_after": pending, "verified": report.ok}
     return row, extra
 

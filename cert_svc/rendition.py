@@ -9,17 +9,19 @@ be verified as a certificate, not only as a sealed document.
 from __future__ import annotations
 
 import io
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
-import qrcode
 from PIL import Image
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import PdfFileWriter
 
-from cert_svc import catalogue, issuers, reasons
+from cert_svc import catalogue, issuers, qr, reasons
 from cert_svc.catalogue import CertTypeSpec
 from cert_svc.records import CertView
 from hutong import peers
@@ -38,22 +40,19 @@ QR_SIZE = 150.0
 BOTTOM = 260.0
 CHUNK = 256 * 1024  # lowest text line
 SEAL_BOX = (PAGE_W - MARGIN - 160.0, 90.0, 150.0, 150.0)  # x, y, width, height of the visible seal
-QR_MASK = 0  # fixed mask pattern (ISO/IEC 18004 §7.8): any of the 8 decodes alike; see qr_image
+CACHE_SIZE, CACHE_SECONDS = 64, 600.0  # renditions kept per process for repeated downloads (``Renditions.build``)
+QR_BOX = 10  # pixels per module in the embedded image (qrcode's default)
 
 
 def qr_image(content: str) -> Any:
-    """The QR as a greyscale PIL image. The mask pattern is fixed: choosing the "best" one makes qrcode build
-    the symbol 8 times and score each in pure Python (about 85% of the time of a rendition's QR, profiled);
-    every conforming reader decodes any of the 8 masks, so the choice only shaves penalty points."""
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2, mask_pattern=QR_MASK)
-    qr.add_data(content)
-    qr.make(fit=True)
-    # The same pixels as qrcode's PIL image factory (box_size per module), without drawing module by module,
-    # in grey rather than RGB (black and white either way; a third of the image data to compress and embed).
-    matrix = qr.get_matrix()
-    n = len(matrix)
-    modules = Image.frombytes("L", (n, n), bytes(0 if dark else 255 for row in matrix for dark in row))
-    return modules.resize((n * qr.box_size, n * qr.box_size), Image.Resampling.NEAREST)
+    """The QR as a greyscale PIL image (``cert_svc.qr``: a fixed mask, one byte-mode segment; profiled, qrcode's
+    mask choice, bit-by-bit encoding and polynomial error correction were nearly all of this image's time).
+    The pixels are drawn from the module matrix in one go, in grey rather than RGB (black and white either way;
+    a third of the image data to compress and embed)."""
+    modules = qr.matrix(content)
+    n = len(modules)
+    image = Image.frombytes("L", (n, n), bytes(0 if dark else 255 for row in modules for dark in row))
+    return image.resize((n * QR_BOX, n * QR_BOX), Image.Resampling.NEAREST)
 
 
 def _field_lines(cert: CertView, spec: CertTypeSpec) -> list[tuple[str, str]]:
@@ -116,8 +115,28 @@ class Renditions:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self._made: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()  # see ``build``
+        self._lock = threading.Lock()
 
     def build(self, cert: CertView) -> bytes:
+        """The sealed rendition; one made in the last ``CACHE_SECONDS`` for the same signed certificate is
+        answered again (a second download does not seal again; kept in this process, ``CACHE_SIZE`` at most,
+        so a seal revoked or replaced since shows within minutes)."""
+        key, now = (cert.identifier, cert.jws), time.monotonic()
+        with self._lock:
+            found = self._made.get(key)
+            if found is not None and now - found[0] < CACHE_SECONDS:
+                self._made.move_to_end(key)
+                return found[1]
+        data = self._seal(cert)
+        with self._lock:
+            self._made[key] = (now, data)
+            self._made.move_to_end(key)
+            while len(self._made) > CACHE_SIZE:
+                self._made.popitem(last=False)
+        return data
+
+    def _seal(self, cert: CertView) -> bytes:
         with self.node.db.session() as s:
             spec = catalogue.get_type(s, cert.type_code)
             issuer = issuers.get(s, cert.issuer_uscc)
@@ -129,8 +148,8 @@ class Renditions:
             raise FailedPrecondition(reasons.ISSUER_SEAL_MISSING, "this node has no seal service for renditions")
         sealer = service_principal(PRINCIPAL, on_behalf_of=issuer.platform_client_id)
         # A phone camera opens the node's public verification page with the token in the fragment.
-        qr = verify_url(base_url(self.node.config), cert.qr)
-        return seal.seal_pdf(seal_id=issuer.seal_id, pdf=render(cert, spec, qr), principal=sealer, box=SEAL_BOX,
+        link = verify_url(base_url(self.node.config), cert.qr)
+        return seal.seal_pdf(seal_id=issuer.seal_id, pdf=render(cert, spec, link), principal=sealer, box=SEAL_BOX,
                              reason=f"{spec.name} {cert.identifier}", location=issuer.name)
 
     def chunks(self, cert: CertView) -> Iterator[bytes]:

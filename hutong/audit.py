@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Table, Text, insert, text
+from sqlalchemy import BigInteger, Connection, DateTime, FetchedValue, Index, Integer, String, Table, Text, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import logs
@@ -39,9 +39,11 @@ class AuditRecord(Base):
 
     # Insertion order, assigned by the database without reading the log (not the log position).
     seq: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
-    # Position in the Merkle log (0-based), NULL until the integrator sequences the event.
-    leaf_index: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    leaf_hash: Mapped[str | None] = mapped_column(String(64))  # hex RFC 9162 leaf hash, set with leaf_index
+    # The writing transaction, stamped by the database (``server_default``, set per dialect by the migration):
+    # on PostgreSQL its top-level transaction id, so the integrator can tell which events can no longer be
+    # joined by an older, still running transaction (``hutong.tlog.integrator``); on SQLite, whose writers take
+    # turns, a constant. Events carried over from before the leaf table hold 0 (sequenced) or 1 (waiting).
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue())
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100))  # not indexed: every audited act would pay for it
@@ -52,10 +54,9 @@ class AuditRecord(Base):
     # Records carried over from the linear hash chain keep their chain hash (committed in their leaf).
     legacy_hash: Mapped[str | None] = mapped_column(String(64))
 
-    # The integrator's queue: only unsequenced events, so taking the oldest ones costs the same in a log
-    # of a thousand records or a billion (a scan of the primary key would pass every sequenced one).
-    __table_args__ = (Index("ix_audit_events_unsequenced", "seq", postgresql_where=text("leaf_index IS NULL"),
-                            sqlite_where=text("leaf_index IS NULL")),)
+    # The integrator's queue, in the order it sequences: events after the last one it sequenced. An event is
+    # written once and never updated: its position in the log is a row of ``hutong.tlog.models.LogLeaf``.
+    __table_args__ = (Index("ix_audit_events_queue", "txid", "seq"),)
 
 
 def _iso(at: datetime) -> str:
@@ -133,7 +134,7 @@ def _values(actor: str, action: str, target: str, outcome: str, details: Mapping
 
 
 def append(
-    session: Session,
+    session: Session | Connection,
     *,
     actor: str,
     action: str,
@@ -141,19 +142,21 @@ def append(
     outcome: str = "ok",
     details: Mapping[str, object] | None = None,
     request_id: str | None = None,
-) -> AuditRecord:
-    """Record one event in the caller's transaction (an insert; nothing is read or locked).
+) -> int:
+    """Record one event in the caller's transaction (an insert; nothing is read or locked); returns its
+    insertion number (``seq``). ``session``: the act's ORM session, or its plain connection on hot paths
+    (``Database.transaction``).
 
     Never put raw ID numbers, PINs or key material in ``details``: they are stored in clear.
     """
     values = _values(actor, action, target, outcome, details, request_id)
-    # One INSERT ... RETURNING, without the ORM's unit of work: this runs in every audited act. The statement is
-    # built once and the values bound as parameters (``.values(...)`` per call cost more than the insert itself).
-    seq = session.execute(_APPEND, values).scalar_one()
-    return AuditRecord(seq=seq, **values)
+    # One INSERT ... RETURNING, without the ORM's unit of work and no mapped object built for the answer: this
+    # runs in every audited act. The statement is built once and the values bound as parameters (``.values(...)``
+    # per call cost more than the insert itself).
+    return int(session.execute(_APPEND, values).scalar_one())
 
 
-def append_many(session: Session, events: Sequence[Event]) -> None:
+def append_many(session: Session | Connection, events: Sequence[Event]) -> None:
     """Record several events in the caller's transaction with one executemany INSERT (a batch's acts: one
     statement for the chunk instead of one round trip per event); as ``append``, nothing is read or locked."""
     if events:

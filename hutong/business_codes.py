@@ -5,9 +5,10 @@ identifies that person as surely as a citizen ID number. So wherever a table kee
 ``BusinessCode`` column stores a 92-code encrypted with the node's data-protection key (in the HSM),
 deterministically (``NodePki.protect_deterministic``: the IV is the blind-index HMAC of the code): the
 same code always gives the same stored value, so equality lookups, primary and foreign keys work as
-with the clear code, and the stored value is its own blind index. Other codes (companies, public
-bodies) are public and stay in clear. Reading decrypts transparently, so domain code handles clear
-codes only.
+with the clear code, and the stored value is its own blind index. That is why these values stay under the
+data key's first key when the data key rolls over (``hutong.rekey`` re-encrypts every other blob).
+Other codes (companies, public bodies) are public and stay in clear. Reading decrypts transparently, so
+domain code handles clear codes only.
 
 The column type finds the node's key through the engine's dialect (``use_node_keys``), set when the
 node opens; a 92-code met without it is a programming error, never silently stored in clear.

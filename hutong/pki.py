@@ -356,14 +356,15 @@ class NodePki:
         return signer
 
     def check_keys(self) -> None:
-        """Readiness: the token answers and every key the node uses or publishes (active, pending) is on it.
+        """Readiness: the token answers and every key the node uses or publishes (active, pending) -- and a
+        retired data key still needed to decrypt -- is on it.
 
         Raises HSM_UNAVAILABLE otherwise; each look-up lets the key manager re-open the module when the
         token has come back.
         """
         for e in self.registry.snapshot().entries:
-            if e.state == "retired":
-                continue
+            if e.state == "retired" and not (e.role == DATA_KEY and e.still_needed()):
+                continue  # a retired data key still decrypts what it protected (until re-encrypted)
             if e.role in (BLIND_INDEX, DATA_KEY):
                 self.keys.get_secret_key(e.label, required=True)
             else:

@@ -36,13 +36,15 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hutong import audit, business_codes, keyring, pki
 from hutong.db import Base, Database, load_models
-from hutong.errors import FailedPrecondition
+from hutong.errors import FailedPrecondition, InvalidArgument
 
 if TYPE_CHECKING:
     from hutong.node import Node
 
 PROTECTED = "protected_aad"  # Column.info key: the associated data of a raw protected blob, a str.format template
 BATCH = 200
+MAX_BATCH = 10_000  # one transaction's worth
+MAX_PAUSE = 3600.0
 SETTLE_SECONDS = 2 * keyring.REFRESH_SECONDS + 1.0  # every worker has seen the activation after this
 
 
@@ -177,6 +179,9 @@ def reencrypt(node: Node, *, actor: str = "officer", batch: int = BATCH, pause: 
 
     ``pause`` seconds between batches spare the HSM of a busy node. ``max_batches`` stops early (an
     officer's bounded run); the next run goes on from there."""
+    if not 1 <= batch <= MAX_BATCH or not 0 <= pause <= MAX_PAUSE:
+        raise InvalidArgument("REKEY_PACE_INVALID", f"--batch-size is 1 to {MAX_BATCH} records and --pause 0 to "
+                              f"{MAX_PAUSE:g} seconds")
     st = status(node)
     if st is None:
         raise FailedPrecondition("REKEY_NOT_NEEDED", "no retired data-protection key awaits re-encryption: "
@@ -216,32 +221,54 @@ def _select(t: Target) -> str:
     return f"SELECT {t.key}, {t.column}{extra} FROM {t.table}"
 
 
-def _redo(node: Node, s: Session, t: Target, row: dict[str, object], target_label: str) -> bool:
-    """Re-encrypt one row's blob to ``target_label`` unless that key made it; True if the row changed."""
-    stored = row[t.column]
-    blob = t.decode(stored)
+def _reencrypted(node: Node, t: Target, row: dict[str, object], target_label: str) -> object | None:
+    """The row's value re-encrypted to ``target_label`` (HSM work, outside any transaction); None when that
+    key made it already or it is stored in clear."""
+    blob = t.decode(row[t.column])
     if blob is None or node.pki.data_key_of(blob)[0] == target_label:
-        return False
+        return None
     aad = t.aad(row)
-    new = t.encode(node.pki.protect_with(target_label, node.pki.unprotect(blob, aad=aad), aad=aad))
-    result = s.execute(text(f"UPDATE {t.table} SET {t.column} = :new WHERE {t.key} = :key AND {t.column} = :old"),
-                       {"new": new, "key": row[t.key], "old": stored})
-    return bool(result.rowcount)  # type: ignore[attr-defined]  # 0: the node changed the row meanwhile
+    return t.encode(node.pki.protect_with(target_label, node.pki.unprotect(blob, aad=aad), aad=aad))
+
+
+def _write(s: Session, t: Target, rows: list[dict[str, object]], new: list[object | None]) -> int:
+    """Compare-and-set each new value (a row the node changed meanwhile is left alone); rows changed."""
+    changed = 0
+    sql = text(f"UPDATE {t.table} SET {t.column} = :new WHERE {t.key} = :key AND {t.column} = :old")
+    for row, value in zip(rows, new, strict=True):
+        if value is not None:
+            result = s.execute(sql, {"new": value, "key": row[t.key], "old": row[t.column]})
+            changed += int(result.rowcount)  # type: ignore[attr-defined]
+    return changed
+
+
+def _read(node: Node, t: Target, after: str | None, size: int) -> list[dict[str, object]]:
+    where = "" if after is None else f" WHERE {t.key} > :after"
+    with node.db.session(readonly=True) as s:
+        return [dict(r._mapping) for r in s.execute(text(f"{_select(t)}{where} ORDER BY {t.key} LIMIT :n"),
+                                                   {"after": after, "n": size})]
 
 
 def _batch(node: Node, t: Target, target_label: str, size: int, actor: str) -> bool:
-    """One batch of ``t`` after its cursor, committed with the cursor; True when the column is done."""
+    """One batch of ``t`` after its cursor, committed with the cursor; True when the column is done.
+
+    The HSM work happens between reading the batch and the short write transaction (SQLite has one writer:
+    the node's own writes wait no longer than a few row updates)."""
+    with node.db.session(readonly=True) as s:
+        prog = s.get(RekeyProgress, (target_label, t.name))
+        if prog is not None and prog.finished_at is not None:
+            return True
+        cursor = prog.last_key if prog is not None else None
+    rows = _read(node, t, cursor, size)
+    new = [_reencrypted(node, t, row, target_label) for row in rows]
     with node.db.session() as s:
         prog = s.get(RekeyProgress, (target_label, t.name))
         if prog is None:
             prog = RekeyProgress(key_label=target_label, target=t.name, rows_done=0, started_at=datetime.now(UTC))
             s.add(prog)
-        if prog.finished_at is not None:
-            return True
-        after = "" if prog.last_key is None else f" WHERE {t.key} > :after"
-        rows = [dict(r._mapping) for r in s.execute(text(f"{_select(t)}{after} ORDER BY {t.key} LIMIT :n"),
-                                                       {"after": prog.last_key, "n": size})]
-        prog.rows_done += sum(_redo(node, s, t, row, target_label) for row in rows)
+        if prog.finished_at is not None or prog.last_key != cursor:
+            return prog.finished_at is not None  # another run moved the cursor meanwhile: read again from it
+        prog.rows_done += _write(s, t, rows, new)
         now = datetime.now(UTC)
         prog.updated_at = now
         if rows:
@@ -257,27 +284,23 @@ def _sweep(node: Node, t: Target, target_label: str, size: int) -> int:
     """Every row of ``t`` again (a value written with the old key behind the cursor); rows re-encrypted."""
     done = 0
     for rows in _pages(node, t, size):
+        new = [_reencrypted(node, t, row, target_label) for row in rows]
+        if not any(v is not None for v in new):
+            continue
         with node.db.session() as s:
-            changed = sum(_redo(node, s, t, row, target_label) for row in rows)
-            if changed:
-                prog = s.get(RekeyProgress, (target_label, t.name))
-                if prog is not None:
-                    prog.rows_done += changed
-            done += changed
+            changed = _write(s, t, rows, new)
+            prog = s.get(RekeyProgress, (target_label, t.name))
+            if prog is not None:
+                prog.rows_done += changed
+        done += changed
     return done
 
 
 def _pages(node: Node, t: Target, size: int) -> Iterator[list[dict[str, object]]]:
-    after: object = None
-    while True:
-        where = "" if after is None else f" WHERE {t.key} > :after"
-        with node.db.session(readonly=True) as s:
-            rows = [dict(r._mapping) for r in s.execute(text(f"{_select(t)}{where} ORDER BY {t.key} LIMIT :n"),
-                                                           {"after": after, "n": size})]
-        if not rows:
-            return
+    after: str | None = None
+    while rows := _read(node, t, after, size):
         yield rows
-        after = rows[-1][t.key]
+        after = str(rows[-1][t.key])
 
 
 def _finish(node: Node, target_label: str, retired: list[str], swept: int, actor: str) -> None:

@@ -1,10 +1,23 @@
 """The integrator: gives committed events their leaf index in batches and signs one checkpoint per batch.
 
-One batch is one database transaction: take the log's lock, read the newest checkpoint's frontier,
-number the oldest unsequenced events after it with one set-based UPDATE, hash them into the tree
-(storing the perfect subtrees the batch completes, for proofs), sign the new checkpoint in the HSM
-and store it. Killed half-way, the transaction rolls back: no event is lost (they stay unsequenced
-and the next batch takes them) and no half batch is left.
+One batch is one database transaction: take the log's lock, read the newest checkpoint (its frontier
+and where the queue resumes), take the next committed events, insert their leaf rows (``LogLeaf``:
+leaf index, event, leaf hash) with one multi-row statement, hash them into the tree (storing the
+perfect subtrees the batch completes, for proofs), sign the new checkpoint in the HSM and store it.
+Event rows are never updated. Killed half-way, the transaction rolls back: no event is lost (the
+queue resumes after the last *checkpoint*) and no half batch is left.
+
+The queue is ordered by ``(txid, seq)`` -- the writing transaction, then the insertion number -- and
+resumes after the last event sequenced. Why that loses nothing although transactions commit out of
+order: on PostgreSQL a batch only takes events whose transaction id is below the xmin of the
+statement's own snapshot. Every transaction below xmin has ended -- committed and visible in that
+snapshot, or rolled back for good -- and every transaction that starts later gets a larger id, so
+no event can ever appear behind the point the queue resumes from; an event of a transaction still
+running (id >= xmin) is above it and is taken by a later batch. ``seq`` alone would not do: a
+transaction can take an insertion number, commit after a larger number was sequenced, and be
+skipped. On SQLite writers take the database's write lock in turn, so commit order is ``seq`` order
+and every event carries the same ``txid``. The price on PostgreSQL: a transaction left open delays
+(never loses) the sequencing of events committed after it began.
 
 Several server processes each run an integrator thread; the lock makes them take turns
 (PostgreSQL: a transaction-scoped advisory lock, tried, not waited for; SQLite: the write lock
@@ -16,9 +29,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import ColumnElement, insert, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
@@ -26,7 +41,7 @@ from hutong import keyring
 from hutong.audit import EVENTS, AuditRecord, leaf_entry
 from hutong.db import Database
 from hutong.tlog import merkle
-from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, LogKey, TreeNode
+from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, LogKey, LogLeaf, TreeNode
 from hutong.tlog.note import Checkpoint, origin_for, sign, signer_key
 
 log = logging.getLogger("hutong.tlog")
@@ -42,29 +57,48 @@ def latest_checkpoint(s: Session) -> LogCheckpoint | None:
     return s.scalars(select(LogCheckpoint).order_by(LogCheckpoint.tree_size.desc()).limit(1)).first()
 
 
-# What a leaf commits to, plus the event's insertion number: selected as plain rows, not ORM objects.
-_EVENT_COLUMNS = (AuditRecord.seq, AuditRecord.at, AuditRecord.actor, AuditRecord.action, AuditRecord.target,
-                  AuditRecord.outcome, AuditRecord.details, AuditRecord.request_id, AuditRecord.legacy_hash)
-
-# The seq range bounds the join to the batch's rows (an index range), never the whole table.
-_NUMBER_PG = text("UPDATE audit_events AS e SET leaf_index = v.leaf_index, leaf_hash = v.leaf_hash "
-                  "FROM unnest(CAST(:seqs AS bigint[]), CAST(:indexes AS bigint[]), CAST(:hashes AS varchar[])) "
-                  "AS v(seq, leaf_index, leaf_hash) WHERE e.seq = v.seq AND e.seq BETWEEN :lo AND :hi")
-
-_NUMBER_ONE = (update(EVENTS).where(EVENTS.c.seq == bindparam("s"))
-               .values(leaf_index=bindparam("i"), leaf_hash=bindparam("h")))
+def queue_position(cp: LogCheckpoint | None) -> tuple[int, int]:
+    """The (txid, seq) the queue resumes after: the last event the newest checkpoint's batch sequenced."""
+    return (cp.last_txid, cp.last_seq) if cp else (-1, 0)
 
 
-def _number(s: Session, seqs: list[int], first: int, leaves: list[bytes]) -> None:
-    """Give events ``seqs`` leaf indexes ``first``, ``first + 1``, ... and their leaf hashes, set-based:
-    one UPDATE for the whole batch on PostgreSQL, one prepared statement run per row on SQLite."""
-    indexes = list(range(first, first + len(seqs)))
+def after(position: tuple[int, int]) -> ColumnElement[bool]:
+    """Events after ``position`` in the integrator's order (a range of ``ix_audit_events_queue``)."""
+    return tuple_(EVENTS.c.txid, EVENTS.c.seq) > tuple_(literal(position[0]), literal(position[1]))
+
+
+# What a leaf commits to, plus the event's place in the queue: selected as plain rows, not ORM objects.
+_EVENT_COLUMNS = (AuditRecord.seq, AuditRecord.txid, AuditRecord.at, AuditRecord.actor, AuditRecord.action,
+                  AuditRecord.target, AuditRecord.outcome, AuditRecord.details, AuditRecord.request_id,
+                  AuditRecord.legacy_hash)
+
+# PostgreSQL: the oldest transaction still running when this statement's snapshot was taken (see above).
+_HORIZON_PG = text("CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint)")
+
+# The batch's numbers and hashes travel as two comma-separated strings: adapting Python lists to arrays, element
+# by element, cost the integrator more than the statement itself. Leaf indexes are counted from :first.
+_LEAVES_PG = text("INSERT INTO audit_leaves (leaf_index, seq, leaf_hash) SELECT :first + v.n - 1, v.seq, v.hash "
+                  "FROM unnest(CAST(string_to_array(:seqs, ',') AS bigint[]), string_to_array(:hashes, ',')) "
+                  "WITH ORDINALITY AS v(seq, hash, n)")
+
+
+def _take(s: Session, position: tuple[int, int], limit: int) -> Sequence[Any]:
+    """The next ``limit`` events after ``position`` that no running transaction can precede any more."""
+    q = select(*_EVENT_COLUMNS).where(after(position))
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.where(EVENTS.c.txid < _HORIZON_PG)
+    return s.execute(q.order_by(EVENTS.c.txid, EVENTS.c.seq).limit(limit)).all()
+
+
+def _insert_leaves(s: Session, seqs: list[int], first: int, leaves: list[bytes]) -> None:
+    """Leaf rows ``first``, ``first + 1``, ... for events ``seqs``: one statement for the batch on PostgreSQL,
+    one prepared statement run per row on SQLite."""
     hashes = [leaf.hex() for leaf in leaves]
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(_NUMBER_PG, {"seqs": seqs, "indexes": indexes, "hashes": hashes, "lo": seqs[0], "hi": seqs[-1]})
+        s.execute(_LEAVES_PG, {"first": first, "seqs": ",".join(map(str, seqs)), "hashes": ",".join(hashes)})
     else:
-        s.connection().execute(_NUMBER_ONE, [{"s": q, "i": i, "h": h}
-                                             for q, i, h in zip(seqs, indexes, hashes, strict=True)])
+        s.execute(insert(LogLeaf), [{"leaf_index": first + i, "seq": q, "leaf_hash": h}
+                                    for i, (q, h) in enumerate(zip(seqs, hashes, strict=True))])
 
 
 def _try_lock(s: Session) -> bool:
@@ -114,7 +148,8 @@ class Integrator:
     def integrate_once(self) -> int:
         """One batch; returns how many events it sequenced (0: nothing pending or another process is at it)."""
         with self.db.session(readonly=True) as s:  # cheap look first: idle polls take no write lock
-            if s.scalar(select(AuditRecord.seq).where(AuditRecord.leaf_index.is_(None)).limit(1)) is None:
+            position = queue_position(latest_checkpoint(s))
+            if s.scalar(select(EVENTS.c.seq).where(after(position)).limit(1)) is None:
                 return 0
         with self.db.session() as s:
             if not _try_lock(s):
@@ -123,12 +158,11 @@ class Integrator:
             last = latest_checkpoint(s)
             size = last.tree_size if last else 0
             frontier = [bytes.fromhex(h) for h in json.loads(last.frontier)] if last else []
-            rows = s.execute(select(*_EVENT_COLUMNS).where(AuditRecord.leaf_index.is_(None))
-                             .order_by(AuditRecord.seq).limit(self.batch)).all()
+            rows = _take(s, queue_position(last), self.batch)
             if not rows:
                 return 0
             leaves = [merkle.leaf_hash(leaf_entry(row, size + i)) for i, row in enumerate(rows)]
-            _number(s, [row.seq for row in rows], size, leaves)
+            _insert_leaves(s, [row.seq for row in rows], size, leaves)
             completed: list[merkle.Node] = []
             frontier = merkle.frontier_extend(frontier, size, leaves, completed, TILE_LEVEL)
             if completed:
@@ -138,7 +172,7 @@ class Integrator:
             note = sign(Checkpoint(self.origin, new_size, root), self.origin, signer)
             s.add(LogCheckpoint(tree_size=new_size, root_hash=root.hex(),
                                 frontier=json.dumps([h.hex() for h in frontier]), note=note.render(),
-                                created_at=datetime.now(UTC)))
+                                created_at=datetime.now(UTC), last_txid=rows[-1].txid, last_seq=rows[-1].seq))
             vkey = signer_key(self.origin, signer)
             if s.get(LogKey, vkey.key_id.hex()) is None:
                 s.add(LogKey(key_id=vkey.key_id.hex(), vkey=vkey.encode(), created_at=datetime.now(UTC)))

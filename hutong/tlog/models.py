@@ -20,6 +20,25 @@ class LogCheckpoint(Base):
     frontier: Mapped[str] = mapped_column(Text)  # JSON list of hex roots of the right-edge perfect subtrees
     note: Mapped[str] = mapped_column(Text)  # the signed note
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Where the integrator's queue resumes: the (txid, seq) of the last event this batch sequenced, in the
+    # order it takes events (``hutong.audit.AuditRecord.txid``).
+    last_txid: Mapped[int] = mapped_column(BigInteger)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class LogLeaf(Base):
+    """Leaf ``leaf_index`` of the log is event ``seq``: the log's order, kept apart from the events.
+
+    The integrator only inserts here (one multi-row statement per batch): the event rows, written by every
+    audited act, are never updated, so sequencing costs no second version of each event, no dead rows to
+    vacuum and no lock a writer could meet. No foreign key: a deleted event must show in ``audit verify``.
+    """
+
+    __tablename__ = "audit_leaves"
+
+    leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)  # the event (``AuditRecord.seq``)
+    leaf_hash: Mapped[str] = mapped_column(String(64))  # hex RFC 9162 leaf hash
 
 
 class LogKey(Base):

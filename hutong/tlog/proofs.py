@@ -20,7 +20,7 @@ from hutong.db import Database
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
 from hutong.tlog import merkle
 from hutong.tlog.integrator import latest_checkpoint
-from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, TreeNode
+from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, LogLeaf, TreeNode
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,8 @@ def _roots(s: Session, ranges: list[tuple[int, int]], size: int) -> list[bytes]:
         stored = {(r.level, r.idx): bytes.fromhex(r.hash) for r in rows}
     leaves: dict[int, bytes] = {}
     if leaf_indexes:
-        rows = s.execute(select(AuditRecord.leaf_index, AuditRecord.leaf_hash)
-                         .where(AuditRecord.leaf_index.in_(leaf_indexes)))
-        leaves = {r.leaf_index: bytes.fromhex(r.leaf_hash) for r in rows if r.leaf_hash}
+        rows = s.execute(select(LogLeaf.leaf_index, LogLeaf.leaf_hash).where(LogLeaf.leaf_index.in_(leaf_indexes)))
+        leaves = {r.leaf_index: bytes.fromhex(r.leaf_hash) for r in rows}
 
     def piece(level: int, idx: int) -> bytes:
         if level >= TILE_LEVEL:
@@ -87,7 +86,7 @@ def _roots(s: Session, ranges: list[tuple[int, int]], size: int) -> list[bytes]:
 
 
 def _leaf(s: Session, leaf_index: int, size: int) -> bytes:
-    value = s.scalar(select(AuditRecord.leaf_hash).where(AuditRecord.leaf_index == leaf_index))
+    value = s.scalar(select(LogLeaf.leaf_hash).where(LogLeaf.leaf_index == leaf_index))
     try:
         return bytes.fromhex(value or "")
     except ValueError:
@@ -126,12 +125,13 @@ def consistency(db: Database, first: int, second: int = 0) -> ConsistencyProof:
 def leaf_of_event(db: Database, seq: int) -> int:
     """The leaf index of audit event ``seq`` (its insertion number)."""
     with db.session(readonly=True) as s:
-        rec = s.get(AuditRecord, seq)
-    if rec is None:
+        index = s.scalar(select(LogLeaf.leaf_index).where(LogLeaf.seq == seq))
+        exists = index is not None or s.scalar(select(AuditRecord.seq).where(AuditRecord.seq == seq)) is not None
+    if not exists:
         raise NotFound("AUDIT_EVENT_NOT_FOUND", f"no audit event {seq}")
-    if rec.leaf_index is None:
+    if index is None:
         raise FailedPrecondition("AUDIT_EVENT_PENDING", f"audit event {seq} is not sequenced yet; try again shortly")
-    return rec.leaf_index
+    return index
 
 
 def latest_note(db: Database) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, tuple_
 
@@ -20,7 +21,8 @@ from hutong.audit import AuditRecord, leaf_entry
 from hutong.db import Database
 from hutong.errors import HutongError
 from hutong.tlog import merkle
-from hutong.tlog.models import TILE_LEVEL, CosignedCheckpoint, LogCheckpoint, LogKey, TreeNode
+from hutong.tlog.integrator import after, latest_checkpoint, queue_position
+from hutong.tlog.models import TILE_LEVEL, CosignedCheckpoint, LogCheckpoint, LogKey, LogLeaf, TreeNode
 from hutong.tlog.note import Note, VerifierKey, parse_note
 
 
@@ -51,16 +53,22 @@ class _Signed:
     note: str
 
 
-def _leaves(db: Database, batch: int) -> Iterator[AuditRecord]:
-    after = -1
+# A leaf row with the fields of its event; the event's columns are all NULL when the event row is gone.
+_LEAF_ROW = (LogLeaf.leaf_index, LogLeaf.leaf_hash, LogLeaf.seq, AuditRecord.at, AuditRecord.actor,
+             AuditRecord.action, AuditRecord.target, AuditRecord.outcome, AuditRecord.details, AuditRecord.request_id,
+             AuditRecord.legacy_hash)
+
+
+def _leaves(db: Database, batch: int) -> Iterator[Any]:  # rows of _LEAF_ROW
+    last = -1
     while True:
         with db.session(readonly=True) as s:
-            rows = list(s.scalars(select(AuditRecord).where(AuditRecord.leaf_index > after)
-                                  .order_by(AuditRecord.leaf_index).limit(batch)))
+            rows = s.execute(select(*_LEAF_ROW).outerjoin(AuditRecord, AuditRecord.seq == LogLeaf.seq)
+                             .where(LogLeaf.leaf_index > last).order_by(LogLeaf.leaf_index).limit(batch)).all()
         if not rows:
             return
         yield from rows
-        after = rows[-1].leaf_index  # type: ignore[assignment]
+        last = rows[-1].leaf_index
 
 
 def _newest_checkpoint_size(db: Database) -> int:
@@ -108,7 +116,8 @@ def verify_log(db: Database, *, keys: Sequence[VerifierKey] | None = None, batch
         cosigned = [_Signed(c.tree_size, bytes.fromhex(c.root_hash), "cosigned checkpoint", c.note)
                     for c in s.scalars(select(CosignedCheckpoint).where(CosignedCheckpoint.origin == origin)
                                        .order_by(CosignedCheckpoint.tree_size))] if origin else []
-        pending = s.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.leaf_index.is_(None))) or 0
+        pending = s.scalar(select(func.count()).select_from(AuditRecord)
+                           .where(after(queue_position(latest_checkpoint(s))))) or 0
     marks = sorted([*signed, *cosigned], key=lambda m: (m.size, m.label))
     counts = dict(records=0, pending=pending, checkpoints=len(signed), cosigned=len(cosigned))
 
@@ -145,9 +154,10 @@ def verify_log(db: Database, *, keys: Sequence[VerifierKey] | None = None, batch
 
     for rec in _leaves(db, batch):
         index = rec.leaf_index
-        assert index is not None
         if index != size:
             return bad(size, f"record {size} is missing (the next record is {index})")
+        if rec.at is None:
+            return bad(index, f"record {index} is missing (its event {rec.seq} was deleted)")
         leaf = merkle.leaf_hash(leaf_entry(rec, index))
         if rec.leaf_hash != leaf.hex():
             return bad(index, f"record {index} was altered or moved after it was logged")

@@ -49,3 +49,51 @@ def test_sealed_rendition(env: Env, tmp_path: Path) -> None:
         actors = set(s.scalars(select(AuditRecord.actor).where(AuditRecord.action == "seal.use",
                                                                AuditRecord.target == seal.seal_id)))
     assert actors == {"service:cert_svc via uni-platform"}
+    # Downloaded again: the same sealed bytes, not sealed a second time (one use of the seal for the certificate)
+    assert client.rendition(cert.identifier) == pdf
+    with env.node.db.session() as s:
+        uses = s.scalars(select(AuditRecord.details).where(AuditRecord.action == "seal.use",
+                                                           AuditRecord.target == seal.seal_id)).all()
+    assert len(uses) == 1
+
+
+@pytest.mark.skipif(shutil.which("zbarimg") is None or shutil.which("pdftoppm") is None,
+                    reason="zbar-tools (zbarimg) or poppler-utils (pdftoppm) not installed")
+def test_the_qr_decodes_and_is_qrcodes_own_symbol(env: Env, tmp_path: Path) -> None:
+    """``cert_svc.qr`` encodes faster than qrcode but makes the very symbol qrcode makes of the same segment and
+    mask (module by module, for sizes across versions and the byte-count boundary at version 10); the page's QR,
+    rasterised by poppler, decodes with zbarimg to the content."""
+    import random
+
+    import qrcode
+    from qrcode import util
+
+    from cert_svc import qr
+    from cert_svc.records import CertView, Holder
+
+    rng = random.Random(7)
+    for n in (1, 14, 100, 213, 214, 215, 300, 500, 700, 1200):
+        content = "".join(rng.choice("abcXYZ0123-_.#/:测") for _ in range(n))
+        ref = qrcode.QRCode(error_correction=qr.ERROR_CORRECTION, border=qr.BORDER, mask_pattern=qr.MASK)
+        ref.add_data(util.QRData(content.encode(), mode=util.MODE_8BIT_BYTE))
+        ref.make(fit=True)
+        assert qr.version_for(content.encode()) == ref.version
+        assert qr.matrix(content) == [[bool(m) for m in row] for row in ref.get_matrix()], n
+
+    from datetime import UTC, date, datetime
+
+    from cert_svc import rendition
+
+    with env.node.db.session() as s:
+        spec = catalogue.get_type(s, catalogue.DIPLOMA)
+    link = "https://verify.example.cn/v#" + "eyJhbGciOiJFUzI1NiJ9." + "x" * 380 + "." + "y" * 86
+    now = datetime.now(UTC)
+    view = CertView("1.2.156.3005.2.x", catalogue.DIPLOMA, "学位证书", SEALED_ISSUER, "某某大学",
+                    Holder("person", "", "张三"), {}, date(2020, 1, 1), None, "valid", "", 1, now, now, "a.b.c",
+                    "q.r.s")
+    (tmp_path / "r.pdf").write_bytes(rendition.render(view, spec, link))
+    subprocess.run(["pdftoppm", "-r", "200", "-png", "-f", "1", "-l", "1", str(tmp_path / "r.pdf"),
+                    str(tmp_path / "page")], check=True)
+    out = subprocess.run(["zbarimg", "--raw", "-q", str(next(tmp_path.glob("page*.png")))], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == link

@@ -18,8 +18,9 @@ from hutong.auditlog import AuditLog
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
 from hutong.node import Node
 from hutong.tlog import merkle, proofs
-from hutong.tlog.models import LogCheckpoint
+from hutong.tlog.models import LogCheckpoint, LogLeaf
 from hutong.tlog.note import VerifierKey, parse_note
+from tests.audit_helpers import entries, event_at, leaf_count
 
 
 def _fill(node: Node, n: int, *, batches: int = 1) -> None:
@@ -32,10 +33,7 @@ def _fill(node: Node, n: int, *, batches: int = 1) -> None:
 
 
 def _entries(node: Node) -> list[bytes]:
-    with node.db.session(readonly=True) as s:
-        rows = list(s.scalars(select(AuditRecord).where(AuditRecord.leaf_index.is_not(None))
-                              .order_by(AuditRecord.leaf_index)))
-    return [audit.leaf_entry(r, r.leaf_index) for r in rows]  # type: ignore[arg-type]
+    return entries(node.db)
 
 
 def _pymerkle(entries: list[bytes]) -> InmemoryTree:
@@ -110,16 +108,16 @@ def test_event_is_written_in_the_callers_transaction(any_node: Node) -> None:
 
 
 def _leaf_count(node: Node) -> int:
+    """The index of the newest leaf (all pending events sequenced first)."""
     node.tlog.integrate_all()
-    with node.db.session(readonly=True) as s:
-        return s.scalar(select(func.max(AuditRecord.leaf_index))) or 0
+    return leaf_count(node.db) - 1
 
 
 def test_altered_record_is_named(any_node: Node) -> None:
     _fill(any_node, 6, batches=2)
     n = _leaf_count(any_node)
     with any_node.db.session() as s:
-        s.execute(update(AuditRecord).where(AuditRecord.leaf_index == n - 2).values(target="forged"))
+        s.execute(update(AuditRecord).where(event_at(n - 2)).values(target="forged"))
     report = AuditLog(any_node.db).verify()
     assert report.first_bad == n - 2 and "altered" in report.problem
 
@@ -128,7 +126,7 @@ def test_deleted_record_is_named(any_node: Node) -> None:
     _fill(any_node, 6, batches=2)
     n = _leaf_count(any_node)
     with any_node.db.session() as s:
-        s.execute(delete(AuditRecord).where(AuditRecord.leaf_index == n - 3))
+        s.execute(delete(AuditRecord).where(event_at(n - 3)))
     report = AuditLog(any_node.db).verify()
     assert report.first_bad == n - 3 and "missing" in report.problem
 
@@ -138,7 +136,7 @@ def test_deleted_tail_is_named(any_node: Node) -> None:
     _fill(any_node, 4)
     n = _leaf_count(any_node)
     with any_node.db.session() as s:
-        s.execute(delete(AuditRecord).where(AuditRecord.leaf_index >= n - 1))
+        s.execute(delete(AuditRecord).where(event_at(n - 1, n)))
     report = AuditLog(any_node.db).verify()
     assert report.first_bad == n - 1 and "missing" in report.problem
 
@@ -148,12 +146,11 @@ def test_reordered_records_are_named(any_node: Node) -> None:
     n = _leaf_count(any_node)
     a, b = n - 4, n - 2
     with any_node.db.session() as s:
-        ra = s.scalars(select(AuditRecord).where(AuditRecord.leaf_index == a)).one()
-        rb = s.scalars(select(AuditRecord).where(AuditRecord.leaf_index == b)).one()
-        for rec, idx in ((ra, -1), (rb, a), (ra, b)):  # swap positions (and their stored leaf hashes)
-            rec.leaf_index = idx
-            rec.leaf_hash = {a: rb.leaf_hash, b: ra.leaf_hash}.get(idx, rec.leaf_hash)
+        la, lb = s.get_one(LogLeaf, a), s.get_one(LogLeaf, b)
+        for leaf, idx in ((la, -1), (lb, a), (la, b)):  # swap positions (and their stored leaf hashes)
+            leaf.leaf_index = idx
             s.flush()
+        la.leaf_hash, lb.leaf_hash = lb.leaf_hash, la.leaf_hash
     report = AuditLog(any_node.db).verify()
     assert report.first_bad == a and "moved" in report.problem
 
@@ -162,9 +159,9 @@ def test_rewritten_leaf_hashes_are_caught_by_the_signed_checkpoint(any_node: Nod
     _fill(any_node, 8, batches=2)
     n = _leaf_count(any_node)
     with any_node.db.session() as s:
-        rec = s.scalars(select(AuditRecord).where(AuditRecord.leaf_index == n - 1)).one()
+        rec = s.scalars(select(AuditRecord).where(event_at(n - 1))).one()
         rec.target = "forged"
-        rec.leaf_hash = merkle.leaf_hash(audit.leaf_entry(rec, n - 1)).hex()
+        s.get_one(LogLeaf, n - 1).leaf_hash = merkle.leaf_hash(audit.leaf_entry(rec, n - 1)).hex()
     report = AuditLog(any_node.db).verify()
     assert report.first_bad == n - 3  # the batch of 4 that holds the forged record
     assert "does not match its checkpoint" in report.problem
@@ -208,7 +205,7 @@ def test_bad_proof_requests(node: Node, call, error, reason) -> None:  # type: i
 def test_proof_from_a_damaged_log_is_refused(node: Node) -> None:
     _fill(node, 3)
     with node.db.session() as s:
-        s.execute(update(AuditRecord).where(AuditRecord.leaf_index == 0).values(leaf_hash="00" * 32))
+        s.execute(update(LogLeaf).where(LogLeaf.leaf_index == 0).values(leaf_hash="00" * 32))
     with pytest.raises(FailedPrecondition) as exc:
         proofs.inclusion(node.db, 1)
     assert exc.value.reason == "AUDIT_LOG_INCONSISTENT"
@@ -216,7 +213,7 @@ def test_proof_from_a_damaged_log_is_refused(node: Node) -> None:
 
 def test_pending_event_has_no_proof_yet(node: Node) -> None:
     with node.db.session() as s:
-        seq = audit.append(s, actor="a", action="x.y").seq
+        seq = audit.append(s, actor="a", action="x.y")
     with pytest.raises(FailedPrecondition) as exc:
         proofs.leaf_of_event(node.db, seq)
     assert exc.value.reason == "AUDIT_EVENT_PENDING"

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 
 from hutong.audit import AuditRecord
 from hutong.cli import main
+from tests.audit_helpers import event_at
 
 
 def test_audit_verify_names_the_edited_record(node, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -17,7 +18,7 @@ def test_audit_verify_names_the_edited_record(node, capsys) -> None:  # type: ig
     assert main(["audit", "verify", "--data-dir", data_dir]) == 0
     assert "intact" in capsys.readouterr().out
     with node.db.session() as s:
-        s.execute(update(AuditRecord).where(AuditRecord.leaf_index == 2).values(actor="mallory"))
+        s.execute(update(AuditRecord).where(event_at(2)).values(actor="mallory"))
     assert main(["audit", "verify", "--data-dir", data_dir]) == 1
     assert "BROKEN at record 2" in capsys.readouterr().out
 

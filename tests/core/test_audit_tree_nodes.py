@@ -14,21 +14,19 @@ from pymerkle import InmemoryTree
 from pymerkle.proof import InclusionProof
 from sqlalchemy import delete, event, func, select, update
 
-from hutong.audit import AuditRecord, leaf_entry
+from hutong.audit import AuditRecord
 from hutong.auditlog import AuditLog
 from hutong.db import Database, alembic_config
 from hutong.errors import FailedPrecondition
 from hutong.node import Node
 from hutong.tlog import merkle, proofs
 from hutong.tlog.integrator import Integrator
-from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, TreeNode
+from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, LogLeaf, TreeNode
+from tests.audit_helpers import entries
 
 
 def _entries(db: Database) -> list[bytes]:
-    with db.session(readonly=True) as s:
-        rows = list(s.scalars(select(AuditRecord).where(AuditRecord.leaf_index.is_not(None))
-                              .order_by(AuditRecord.leaf_index)))
-    return [leaf_entry(r, r.leaf_index) for r in rows]  # type: ignore[arg-type]
+    return entries(db)
 
 
 def _tree(entries: list[bytes]) -> InmemoryTree:
@@ -87,7 +85,7 @@ def test_a_proof_reads_its_path_not_the_log(any_node: Node) -> None:
     index = 100
     tile = range(index & ~15, (index & ~15) + 16)
     with any_node.db.session() as s:
-        s.execute(update(AuditRecord).where(AuditRecord.leaf_index.not_in(tile)).values(leaf_hash="00" * 32))
+        s.execute(update(LogLeaf).where(LogLeaf.leaf_index.not_in(tile)).values(leaf_hash="00" * 32))
     statements: list[str] = []
 
     def count(conn, cursor, statement, *_a) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from hutong.audit import AuditRecord
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 from hutong.node import Node
 from hutong.tlog import witness
-from hutong.tlog.models import CosignedCheckpoint, LogCheckpoint
+from hutong.tlog.models import CosignedCheckpoint, LogCheckpoint, LogLeaf
 from hutong.tlog.note import Checkpoint, VerifierKey, cosign, origin_for, parse_note, sign
 from hutong.tlog.service import GrpcWitness
 from hutong.tlog.verify import verify_log
@@ -77,7 +77,7 @@ def test_rewritten_history_is_refused_reported_and_found_locally(fed: GrpcWitnes
     # The node rewrites its own history and re-signs it with its own key: same size, another record.
     with province.db.session() as s:
         s.execute(delete(LogCheckpoint))
-        s.execute(update(AuditRecord).values(leaf_index=None, leaf_hash=None))
+        s.execute(delete(LogLeaf))
         s.execute(update(AuditRecord).where(AuditRecord.action == "thing.do", AuditRecord.target == "t1")
                   .values(target="rewritten"))
     province.tlog.batch = witnessed

@@ -24,7 +24,7 @@ from hutong.federation import hub
 from hutong.federation.models import FederationMember
 from hutong.node import Node
 from hutong.tlog import witness
-from hutong.tlog.models import CosignedCheckpoint, LogCheckpoint, TreeNode
+from hutong.tlog.models import CosignedCheckpoint, LogCheckpoint, LogLeaf, TreeNode
 from hutong.tlog.note import Checkpoint, origin_for, parse_note, sign
 from hutong.tlog.service import GrpcWitness
 from tests.federation.conftest import install_trust_list
@@ -49,7 +49,7 @@ def _rewrite_history(node: Node, new_target: str = "rewritten") -> None:
         size = int(s.scalar(select(func.max(LogCheckpoint.tree_size))) or 0)
         s.execute(delete(LogCheckpoint))
         s.execute(delete(TreeNode))
-        s.execute(update(AuditRecord).values(leaf_index=None, leaf_hash=None))
+        s.execute(delete(LogLeaf))
         s.execute(update(AuditRecord).where(AuditRecord.action == "thing.do", AuditRecord.seq == _seq_of_t1(s))
                   .values(target=new_target))
     node.tlog.batch = size

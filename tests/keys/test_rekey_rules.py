@@ -210,8 +210,25 @@ def test_data_key_cli_steps_and_refusals(world: World,
     assert "would reencrypt" in capsys.readouterr().out
     assert main(["hsm", "destroy", "--data-dir", data, "--key", pki.key_label(pki.DATA_KEY), "--yes"]) == 2
     assert "NODE_KEY_STILL_NEEDED" in capsys.readouterr().err
+    for pace in (["--batch-size", "0"], ["--batch-size", "-3"], ["--pause", "-1"]):
+        assert main([*rotate, *pace]) == 2
+        assert "REKEY_PACE_INVALID" in capsys.readouterr().err
+    assert rekey.status(node) is not None  # refused before anything was done
     assert main([*rotate, "--batch-size", "3", "--pause", "0"]) == 0
     assert "done: reencrypt" in capsys.readouterr().out
     assert rekey.status(node) is None
     _check_everything_readable(world)
     assert _reason(rollover.rotate, node, "node.blind-index") == "ROLLOVER_UNSUPPORTED"
+
+
+def test_every_protected_attribute_is_declared_for_reencryption() -> None:
+    """``*_protected`` / ``protected_*`` attributes (the naming rule for pki.protect output) are all found by
+    the rollover: a column it missed would keep blobs of a key later released and destroyed."""
+    from hutong.db import Base
+
+    found = {t.name for t in rekey.targets()}
+    attributes = [(m.local_table.name, p.key, p.columns[0].name) for m in Base.registry.mappers
+                  for p in m.column_attrs if p.key.endswith("_protected") or p.key.startswith("protected_")]
+    assert len(attributes) >= 4  # the rule is in use (people's ID number, name, TOTP secret; licences' forms)
+    missing = [f"{table}.{key}" for table, key, column in attributes if f"{table}.{column}" not in found]
+    assert missing == []

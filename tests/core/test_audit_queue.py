@@ -1,0 +1,144 @@
+"""The integrator's queue skips no committed event, whatever order transactions commit in.
+
+Events are numbered (``seq``) when inserted but transactions commit in any order, and a transaction that
+rolls back leaves a hole in the numbering for good. The queue takes events in ``(txid, seq)`` order, only
+those of transactions older than every running one (PostgreSQL): these cases pin that down with real
+concurrent transactions, and the carry-over of an existing log (sequenced and waiting events, checkpoints)
+from the schema where the leaf index was a column of the event.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from hutong import audit
+from hutong.auditlog import AuditLog
+from hutong.db import alembic_config
+from hutong.node import Node
+from hutong.tlog import proofs
+from hutong.tlog.models import LogLeaf
+from tests.audit_helpers import entries
+
+
+def _leaf_of(node: Node, seq: int) -> int | None:
+    with node.db.session(readonly=True) as s:
+        return s.scalar(select(LogLeaf.leaf_index).where(LogLeaf.seq == seq))
+
+
+def test_an_older_event_committed_after_a_newer_one_is_sequenced(pg_node: Node) -> None:
+    node = pg_node
+    node.tlog.integrate_all()
+    slow = Session(node.db.engine)  # an act still running: its event has the smaller number
+    try:
+        older = audit.append(slow, actor="slow", action="queue.older")
+        with node.db.session() as s:
+            newer = audit.append(s, actor="fast", action="queue.newer")
+        assert older < newer
+        node.tlog.integrate_all()
+        # Neither is sequenced yet: the newer one waits for the transaction that began before it.
+        assert _leaf_of(node, newer) is None and _leaf_of(node, older) is None
+        assert AuditLog(node.db).verify().pending == 1  # the committed one (the other is invisible)
+        slow.commit()
+    finally:
+        slow.close()
+    node.tlog.integrate_all()
+    a, b = _leaf_of(node, older), _leaf_of(node, newer)
+    assert a is not None and b is not None and a + 1 == b
+    report = AuditLog(node.db).verify()
+    assert report.ok and report.pending == 0
+
+
+def test_a_rolled_back_event_leaves_a_hole_that_does_not_stall_the_queue(any_node: Node) -> None:
+    node = any_node
+    with pytest.raises(RuntimeError), node.db.session() as s:
+        audit.append(s, actor="a", action="queue.rolled-back")
+        raise RuntimeError("the act failed")
+    with node.db.session() as s:
+        kept = audit.append(s, actor="a", action="queue.kept")
+    node.tlog.integrate_all()
+    assert proofs.leaf_of_event(node.db, kept) >= 0
+    report = AuditLog(node.db).verify()
+    assert report.ok and report.pending == 0
+
+
+def test_concurrent_writers_with_the_integrator_running_lose_nothing(pg_node: Node) -> None:
+    """8 writers x 40 audited acts, some rolled back, while the integrator thread sequences batches."""
+    node = pg_node
+    node.tlog.batch = 7  # many small batches, each racing the writers
+    running = set(threading.enumerate())
+    stop = node.tlog.start(interval=0.001)
+    integrator = next(t for t in threading.enumerate() if t not in running and t.name == "audit-integrator")
+    committed: list[list[int]] = [[] for _ in range(8)]
+
+    def writer(w: int) -> None:
+        for i in range(40):
+            try:
+                with node.db.session() as s:
+                    s.execute(text("SELECT pg_sleep(0.001 * :n)"), {"n": (w * 7 + i) % 4})  # vary the overlap
+                    seq = audit.append(s, actor=f"w{w}", action="queue.write", target=str(i))
+                    if i % 9 == 4:
+                        raise RuntimeError("rolled back")
+                committed[w].append(seq)
+            except RuntimeError:
+                pass
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    stop.set()
+    integrator.join(timeout=60)  # its last round (it holds the log's lock meanwhile), then it ends
+    node.tlog.integrate_all()
+    with node.db.session(readonly=True) as s:
+        sequenced = set(s.scalars(select(LogLeaf.seq)))
+    want = {seq for seqs in committed for seq in seqs}
+    assert len(want) == 8 * 40 - 8 * 4  # i = 4, 13, 22, 31 rolled back in each writer
+    assert want <= sequenced
+    report = AuditLog(node.db).verify()
+    assert report.ok and report.pending == 0
+
+
+def _columns_before(node: Node) -> list[tuple[int, int | None]]:
+    with node.db.session(readonly=True) as s:
+        return [(r[0], r[1]) for r in s.execute(text("SELECT seq, leaf_index FROM audit_events ORDER BY seq"))]
+
+
+def test_an_existing_log_is_carried_into_the_leaf_table(any_node: Node) -> None:
+    """Down to the schema where events held their leaf index, and back: every leaf, checkpoint and waiting
+    event kept; the waiting ones are sequenced next, in insertion order, and the log verifies."""
+    node = any_node
+    log = AuditLog(node.db)
+    for i in range(5):
+        log.record(actor="t", action="carry.do", target=str(i))
+    node.tlog.integrate_all()
+    for i in range(3):
+        log.record(actor="t", action="carry.wait", target=str(i))
+    before = log.verify()
+    leaves_before = entries(node.db)
+    assert before.ok and before.pending == 3
+    cfg = alembic_config(node.db.url)
+    ours = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.path.endswith("_audit_leaves.py"))
+    command.downgrade(cfg, str(ours.down_revision))
+    old = _columns_before(node)
+    assert [index for _, index in old] == [*range(len(leaves_before)), None, None, None]
+    node.db.dispose()
+    command.upgrade(cfg, "head")
+    node.db.dispose()  # pooled connections may hold the old table's statements
+    after = log.verify()
+    assert (after.ok, after.records, after.pending, after.checkpoints) == \
+        (True, before.records, 3, before.checkpoints)
+    assert entries(node.db) == leaves_before
+    with node.db.session() as s:
+        newest = audit.append(s, actor="t", action="carry.new")
+    node.tlog.integrate_all()
+    waiting = [seq for seq, index in old if index is None]
+    assert [_leaf_of(node, seq) for seq in [*waiting, newest]] == list(range(len(leaves_before), len(old) + 1))
+    report = log.verify()
+    assert report.ok and report.pending == 0
