@@ -94,7 +94,7 @@ MODES = {
     "tiny": Mode("tiny", seconds=0.4, rounds=1, client_procs=1, client_threads=2, repo_small=200, repo_large=600,
                  pdf_small_mb=0.05, pdf_large_mb=0.5, lookups=50, batch_rows=20, workers=(2,)),
     "quick": Mode("quick", seconds=2.0, rounds=2, client_procs=2, client_threads=4, repo_small=10_000,
-                  repo_large=100_000, pdf_small_mb=0.5, pdf_large_mb=5.0, lookups=300, batch_rows=200),
+                  repo_large=100_000, pdf_small_mb=0.5, pdf_large_mb=5.0, lookups=1000, batch_rows=200),
     "full": Mode("full", seconds=6.0, rounds=3, client_procs=2, client_threads=6, repo_small=10_000,
                  repo_large=1_000_000, pdf_small_mb=5.0, pdf_large_mb=50.0, lookups=2000, batch_rows=500,
                  workers=(1, 2, 3)),
@@ -150,6 +150,7 @@ class LoadResult:
     seconds: float
     latencies: list[float]
     first_error: str = ""
+    cpu_seconds: float = 0.0  # CPU the load processes spent in the timed window (all their threads)
 
     @property
     def rate(self) -> float:
@@ -176,7 +177,7 @@ def _load_child(setup: Setup, args: Any, threads: int, seconds: float, barrier: 
     errors = [0] * threads
     lat: list[list[float]] = [[] for _ in range(threads)]
     first: list[str] = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     deadline = start + seconds
 
     def loop(i: int) -> None:
@@ -199,8 +200,9 @@ def _load_child(setup: Setup, args: Any, threads: int, seconds: float, barrier: 
         w.start()
     for w in workers:
         w.join(seconds + 120)
-    elapsed = time.perf_counter() - start
-    out.put(("ok", sum(counts), sum(errors), elapsed, [x for part in lat for x in part], first[0] if first else ""))
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    out.put(("ok", sum(counts), sum(errors), elapsed, [x for part in lat for x in part], first[0] if first else "",
+             cpu))
 
 
 def run_load(setup: Setup, args: Any, *, procs: int, threads: int, seconds: float, keep_latencies: bool = False,
@@ -237,7 +239,8 @@ def run_load(setup: Setup, args: Any, *, procs: int, threads: int, seconds: floa
     if len(oks) < procs:
         raise RuntimeError(f"only {len(oks)} of {procs} load processes reported")
     return LoadResult(ops=sum(r[1] for r in oks), errors=sum(r[2] for r in oks), seconds=max(r[3] for r in oks),
-                      latencies=[x for r in oks for x in r[4]], first_error=next((r[5] for r in oks if r[5]), ""))
+                      latencies=[x for r in oks for x in r[4]], first_error=next((r[5] for r in oks if r[5]), ""),
+                      cpu_seconds=sum(r[6] for r in oks))
 
 
 def load_rate(setup: Setup, args: Any, *, procs: int, threads: int, seconds: float) -> float:

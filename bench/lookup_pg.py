@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             client = fig_cert._client(server.target, prep)
             cert = client.issue(prep.type_code, ORG_USCC, ORG_NAME, fig_cert.licence_fields(prep))
             latency: dict[str, list[tuple[float, float]]] = {}
-            row = fig_cert.lookup_row(mode, server.target, prep, cert, latency)
+            row = fig_cert.lookup_row(mode, server.target, prep, cert, latency, server.cpu_seconds)
     row.figure += " [PostgreSQL]"
     print(json.dumps({**row.as_dict(), "series": latency}, ensure_ascii=False, indent=1))
     return 0 if row.met is not None else 1

@@ -113,12 +113,12 @@ class Run:
 
             def identity() -> list[Row]:
                 fig_identity.register_people(target, prep)
-                refresh[2] = fig_identity.refresh_rate(mode, target, prep)
+                refresh[2] = fig_identity.refresh_rate(mode, target, prep, server.cpu_seconds)
                 return fig_identity.run(mode, target, prep, refresh)
 
             self.phase("identity", identity)
             self.phase("seal", lambda: fig_seal.run(mode, target, prep, self.work))
-            self.phase("cert", lambda: fig_cert.run(mode, target, prep, self.series))
+            self.phase("cert", lambda: fig_cert.run(mode, target, prep, self.series, server.cpu_seconds))
             if "mixed" in phases and "identity" not in phases:
                 fig_identity.register_people(target, prep)
             self.phase("mixed", lambda: fig_mixed.run(mode, target, prep, self.work))

@@ -146,7 +146,10 @@ class Server:
         self._ready = threading.Event()
         cmd = [sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(data_dir),
                "--listen", self.target, "--workers", str(workers)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, start_new_session=True,
+        # A process group of its own (so ``stop`` can end exactly it), but the bench's session: Linux gives each
+        # session its own scheduling group (sched_autogroup), so a server in a new session would get a CPU share
+        # of its own beside the baselines' on a busy machine, and every per-core ratio would flatter it.
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, process_group=0,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         threading.Thread(target=self._watch, daemon=True).start()
 
@@ -175,6 +178,24 @@ class Server:
                 raise RuntimeError(f"server health is {status}")
         finally:
             ch.close()
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server and its worker processes so far: per-operation server CPU
+        is the difference around a measurement divided by its operations (Linux /proc; 0.0 elsewhere)."""
+        total, pids, seen = 0, [self.proc.pid], set()
+        while pids:
+            pid = pids.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError, IndexError):
+                continue
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from cert_svc import reasons
 from cert_svc.models import CertificateRow, IssuerRow
-from hutong import identifiers
+from hutong import identifiers, prepared
 from hutong.db import Database
 from hutong.errors import NotFound
 from hutong.node import Node
@@ -96,14 +96,13 @@ class Read:
 
 
 def read(db: Database, identifier: str) -> Read:
-    """A certificate and its issuing department, by a well-formed identifier, in one read-only statement without
-    an ORM session: the lookup every GetCertificate of an issuer or holder makes."""
+    """A certificate and its issuing department, by a well-formed identifier, in one prepared read-only statement
+    (``hutong.prepared``: no ORM session, no transaction around it): the lookup every GetCertificate of an issuer
+    or holder makes."""
     canonical = str(identifiers.parse_certificate_id(identifier))
-    with db.transaction(readonly=True) as conn:
-        found = conn.execute(_READ, {"wanted": canonical}).first()
-    if found is None:
+    values = prepared.read_one(db, _READ, {"wanted": canonical})
+    if values is None:
         raise NotFound(reasons.CERT_NOT_FOUND, "no certificate has this identifier")
-    values = dict(found._mapping)
     issuer_uscc, platform = values.pop("registered_issuer"), values.pop("issuer_platform")
     return Read(CertificateRow(**{_ATTRIBUTE[k]: v for k, v in values.items()}), issuer_uscc, platform)
 

@@ -38,6 +38,26 @@ _CURVES: dict[str, ec.EllipticCurve] = {
 }  # fmt: skip
 
 
+def try_sign(s: Session, handle: Handle, data: bytes, mechanism: Any, size: int) -> bytes | None:
+    """``sign`` for the common case, or None: any return code but CKR_OK (a stale session or handle, a token
+    error) leaves the caller to take its full path, which re-opens, looks up, retries and maps errors.
+
+    Nothing is left half done: a failed C_SignInit starts no operation, a failed C_Sign ends it (PKCS#11
+    5.2), and CKR_BUFFER_TOO_SMALL (the one code that keeps it open) is finished here the two-call way.
+    """
+    low, session = s.lib, s.session
+    if low.C_SignInit(session, mechanism.to_native(), handle) != L.CKR_OK:
+        return None
+    message, out = L.ckbytelist(data), L.ckbytelist(size)
+    rv = low.C_Sign(session, message, out)
+    if rv == L.CKR_BUFFER_TOO_SMALL:
+        out = L.ckbytelist()
+        rv = low.C_Sign(session, message, out)  # the length
+        if rv == L.CKR_OK:
+            rv = low.C_Sign(session, message, out)
+    return as_bytes(out) if rv == L.CKR_OK else None
+
+
 def sign(s: Session, handle: Handle, data: bytes, mechanism: Any, size: int = 0) -> bytes:
     """C_SignInit and C_Sign with ``mechanism``.
 

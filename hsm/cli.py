@@ -414,7 +414,8 @@ def register(
     p.add_argument("--cert", type=Path, required=True, help="PEM or DER file")
     p = add("rotate", _rotate_any, "roll a key over: a node key (node.ROLE, with --data-dir) in two audited "
             "steps, prepare (successor published, not used) then activate (used; the old key kept until what "
-            "it signed expires); any other key: new key under LABEL, the old one becomes LABEL.retired-<UTC time>",
+            "it signed expires; node.data-key: a third step, reencrypt, moves what the old key protected); "
+            "any other key: new key under LABEL, the old one becomes LABEL.retired-<UTC time>",
             needs_token=False)
     p.add_argument("--label", required=True, help="e.g. node.token-signing, node.seal-ca, node.issuer-ca, node.tsa, "
                    "node.trust-list, node.federation-enc, node.data-key, or a key of your own")

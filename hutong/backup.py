@@ -245,6 +245,7 @@ def verify(data_dir: Path) -> VerifyReport:
     try:
         _check_schema(node.db, report)
         _check_keys(node, report)
+        _check_protected(node, report)
         log = AuditLog(node.db).verify()
         if log.ok:
             report.checked.append(f"audit log intact ({log.records} records)")
@@ -268,6 +269,22 @@ def _check_schema(db: Database, report: VerifyReport) -> None:
         report.problems.append(f"database schema at revision {current}, this version expects {head}")
     else:
         report.checked.append(f"database schema current ({head})")
+
+
+def _check_protected(node: object, report: VerifyReport) -> None:
+    """Every data key a stored record names is one the registry keeps (it decrypts; hsm destroy refuses it)."""
+    from hutong import rekey
+    from hutong.node import Node
+
+    assert isinstance(node, Node)
+    snap = node.pki.registry.snapshot()
+    counts = rekey.referenced_keys(node)
+    for label, n in sorted(counts.items()):
+        entry = snap.entry(label)
+        if entry is None or not entry.still_needed():
+            report.problems.append(f"{n} protected records name data key {label}, which the registry no longer "
+                                   "keeps: they cannot be decrypted once it is destroyed")
+    report.checked.append(f"{sum(counts.values())} protected records, under {len(counts)} data key(s)")
 
 
 def _check_keys(node: object, report: VerifyReport) -> None:

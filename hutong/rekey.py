@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import DateTime, Integer, String, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from hsm.errors import HsmError
 from hutong import audit, business_codes, keyring, pki
 from hutong.db import Base, Database, load_models
 from hutong.errors import FailedPrecondition, InvalidArgument
@@ -323,6 +324,27 @@ def _finish(node: Node, target_label: str, retired: list[str], swept: int, actor
                      details={"label": target_label, "rows": rows, "swept": swept, "released": released,
                               "kept": [first] if first in retired else []})
     node.pki.registry.invalidate()
+
+
+def referenced_keys(node: Node) -> dict[str, int]:
+    """How many stored blobs name each data key (``UNKNOWN_KEY``: an id no key of the registry has), for
+    ``hutong node verify``: every key a record needs must still be kept."""
+    counts: dict[str, int] = {}
+    for t in targets():
+        for rows in _pages(node, t, 1000):
+            for row in rows:
+                blob = t.decode(row[t.column])
+                if blob is None:
+                    continue
+                try:
+                    label = node.pki.data_key_of(blob)[0]
+                except HsmError:
+                    label = UNKNOWN_KEY
+                counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+UNKNOWN_KEY = "(a key the registry does not know)"
 
 
 def why_kept(node_keys: keyring.Snapshot, label: str) -> str | None:

@@ -23,7 +23,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from hutong import logs, observe
+from hutong import logs, observe, profiling
 from hutong.auth import PEER_CERT_SHA256
 from hutong.errors import HutongError, InvalidArgument, lift
 from hutong.idempotency import HEADER, check_key
@@ -145,7 +145,7 @@ def _wrap_unary(fn: Callable[..., Any], method: str, kind: str = "unary", observ
         with _observed(context, method, kind, observed):
             return fn(_request(request), context)
 
-    return handler
+    return _profiled(handler)
 
 
 def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str, kind: str = "server_stream",
@@ -154,7 +154,18 @@ def _wrap_stream(fn: Callable[..., Iterator[Any]], method: str, kind: str = "ser
         with _observed(context, method, kind, observed):  # a generator: the call lasts until the last message
             yield from fn(_request(request), context)
 
-    return handler
+    if profiling.PROFILER is None:
+        return handler
+    profiler = profiling.PROFILER
+    return lambda request, context: profiler.stream(handler(request, context))
+
+
+def _profiled(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """The handler itself, or (``HUTONG_PROFILE_DIR`` set: benchmarks) the handler under the call profiler."""
+    if profiling.PROFILER is None:
+        return handler
+    profiler = profiling.PROFILER
+    return lambda request, context: profiler.call(handler, request, context)
 
 
 def _is_abort(exc: BaseException) -> bool:

@@ -28,7 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cert_svc import service as cert_rpc
-from hutong import buckets, logs, metrics
+from hutong import buckets, logs, metrics, profiling
 from hutong.config import load_config, settings_of
 from hutong.edge.handlers import capture
 from hutong.errors import ConfigError
@@ -205,6 +205,7 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
         edge.stop()
     running.stop()
     node.close()
+    profiling.dump()  # HUTONG_PROFILE_DIR set: this worker's handler profile
 
 
 def _start_metrics_endpoint(data_dir: Path, settings: metrics.MetricsSettings) -> None:

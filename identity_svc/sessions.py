@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, prepared
 from hutong.errors import HutongError, NotFound, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_uscc
 from hutong.verify.tokens import verify_token
@@ -247,25 +247,24 @@ _STORE = insert(_RT)
 
 def _fast_refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet | None:
     """The common refresh (a local session without organisation context, its token unspent, the session live)
-    in three statements on plain connections: one read, the access token signed with no lock held, then one
+    in three prepared statements (``hutong.prepared``): one read, the access token signed with no lock held, then one
     write transaction that spends the old token only if it is still unspent and its session still live, and
     stores the new one. None: anything else (unknown, spent, revoked, expired, another platform's, an
     organisation session, or a race lost), which ``_rotate`` then decides with every check and reuse detection.
     The ORM is avoided here on purpose: its identity map and unit of work cost more than the statements."""
     token_hash = hash_token(token)
-    with idn.node.db.transaction(readonly=True) as conn:
-        row = conn.execute(_READ, {"token_hash": token_hash}).first()
+    row = prepared.read_one(idn.node.db, _READ, {"token_hash": token_hash})
     if (row is None or row.used_at is not None or row.client_id != platform.client_id or row.org_uscc is not None
             or row.revoked_at is not None or row.expires_at <= idn.now()):
         return None
-    family = TokenFamily(**{k: v for k, v in row._mapping.items() if k != "used_at"})
+    # The session's columns as read, used read-only (attribute access like the ORM object's, without building one).
+    family = cast(TokenFamily, row)
     minted = _sign_with(idn, family, platform, _subject(idn, family, platform), org={}, personal=None)
-    with idn.node.db.transaction() as conn:
-        spent = conn.execute(_SPEND, {"spent_hash": token_hash, "session": family.id, "now": idn.now()})
-        if spent.rowcount != 1:
+    with prepared.write(idn.node.db) as tx:
+        if tx.run(_SPEND, {"spent_hash": token_hash, "session": family.id, "now": idn.now()}) != 1:
             return None  # nothing was written: the full check decides
-        conn.execute(_STORE, {"token_hash": hash_token(minted.tokens.refresh_token), "family_id": family.id,
-                              "issued_at": minted.issued_at, "used_at": None})
+        tx.run(_STORE, {"token_hash": hash_token(minted.tokens.refresh_token), "family_id": family.id,
+                        "issued_at": minted.issued_at, "used_at": None})
     return minted.tokens
 
 

@@ -19,7 +19,7 @@ from cert_svc import catalogue, issuance, issuers, records
 from cert_svc.models import CertificateRow
 from cert_svc.records import Holder
 from hsm.errors import HsmError
-from hutong import pki, rekey, rollover
+from hutong import backup, pki, rekey, rollover
 from hutong.audit import AuditRecord
 from hutong.auth import Principal
 from hutong.cli import main
@@ -193,6 +193,15 @@ def test_data_key_rollover_reencrypts_every_record_once_and_resumes(world: World
     assert snap.entry(new) is not None and not snap.entry(new).still_needed()  # type: ignore[union-attr]
     assert {label for label, _, _ in _stored(node).values()} == {second}
     _check_everything_readable(world)
+    assert backup.verify(node.config.data_dir).ok
+    # node verify names a record still under a released key (as if a column had been missed).
+    person = next(k for t, k in _stored(node) if t == "identity_persons.name_sealed")
+    with node.db.engine.begin() as conn:
+        conn.execute(text("UPDATE identity_persons SET name_sealed = :v WHERE id = :k"),
+                     {"v": node.pki.protect_with(new, "张三".encode(), aad=f"name|{person}".encode()), "k": person})
+    report = backup.verify(node.config.data_dir)
+    assert not report.ok and any(f"name data key {new}, which the registry no longer keeps" in p
+                                 for p in report.problems), report.problems
 
 
 def test_data_key_cli_steps_and_refusals(world: World,
