@@ -37,6 +37,7 @@ from sqlalchemy import ColumnElement, insert, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
+from hutong import keyring
 from hutong.audit import EVENTS, AuditRecord, leaf_entry
 from hutong.db import Database
 from hutong.tlog import merkle
@@ -46,6 +47,7 @@ from hutong.tlog.note import Checkpoint, origin_for, sign, signer_key
 log = logging.getLogger("hutong.tlog")
 
 LOG_KEY_LABEL = "node.audit-log"
+LOG_KEY_ROLE = "audit-log"  # its role in the node key registry once it has rolled over (hutong.rollover)
 _LOCK_ID = 7364823  # PostgreSQL advisory lock of the log's sequencer
 DEFAULT_BATCH = 2000
 # Seconds between rounds (each round sequences everything pending). Writers never wait for it; what it sets is
@@ -111,23 +113,41 @@ def _try_lock(s: Session) -> bool:
 class Integrator:
     """Sequences the node's audit events; ``start`` runs it in a background thread."""
 
-    def __init__(self, db: Database, keys: KeyManager, node_id: str, *, batch: int = DEFAULT_BATCH) -> None:
+    def __init__(self, db: Database, keys: KeyManager, node_id: str, *, batch: int = DEFAULT_BATCH,
+                 registry: keyring.KeyRegistry | None = None) -> None:
         self.db = db
         self.keys = keys
         self.origin = origin_for(node_id)
         self.batch = batch
-        self._signer: HsmSigner | None = None
+        self.registry = registry or keyring.KeyRegistry(db)  # the node's: a rollover there is seen at once
+        self._signers: dict[str, HsmSigner] = {}
         self._recorded_for: HsmSigner | None = None  # the signer whose key row is known stored (checked once)
 
     def signer(self) -> HsmSigner:
-        """The node log key (ECDSA P-256 in the HSM), created on first use."""
-        if self._signer is None:
-            self.keys.get_or_create_key(CreateKeyRequest(label=LOG_KEY_LABEL, algorithm=KeyAlgorithm.EC_P256))
-            self._signer = self.keys.signer(LOG_KEY_LABEL)
-        return self._signer
+        """The active node log key (ECDSA P-256 in the HSM): ``node.audit-log``, created on first use, until a
+        rollover registers a successor (every process follows the key registry without a restart)."""
+        entry = self.registry.snapshot().active(LOG_KEY_ROLE)
+        return self._signer_for(entry.label if entry else LOG_KEY_LABEL)
+
+    def _signer_for(self, label: str) -> HsmSigner:
+        signer = self._signers.get(label)
+        if signer is None:
+            if label == LOG_KEY_LABEL:
+                self.keys.get_or_create_key(CreateKeyRequest(label=LOG_KEY_LABEL, algorithm=KeyAlgorithm.EC_P256))
+            signer = self._signers[label] = self.keys.signer(label)
+        return signer
 
     def vkey(self) -> str:
+        """The verifier key of the active log key."""
         return signer_key(self.origin, self.signer()).encode()
+
+    def vkeys(self) -> list[str]:
+        """Every log key verifiers must accept, active first: during a rollover also the pending successor
+        (announced before it signs) and the retired ones (the checkpoints they signed stay valid)."""
+        labels = [e.label for e in self.registry.snapshot().published(LOG_KEY_ROLE)]
+        active = self.vkey()
+        return [active, *(v for v in (signer_key(self.origin, self._signer_for(lb)).encode() for lb in labels)
+                          if v != active)]
 
     def integrate_once(self) -> int:
         """One batch; returns how many events it sequenced (0: nothing pending or another process is at it)."""
