@@ -18,7 +18,6 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,9 +76,11 @@ class CertificateRow(Base):
     """One version of one certificate."""
 
     __tablename__ = "certificates"
+    # Hash-partitioned by identifier on PostgreSQL (migration 0015): a partitioned table's unique keys must hold
+    # the identifier, so the status slot is a plain index and its uniqueness the list's row lock (statuslist).
     __table_args__ = (
-        UniqueConstraint("status_list_id", "status_index"),
         Index("ix_certificates_series", "series"),
+        Index("ix_certificates_status_slot", "status_list_id", "status_index"),
     )
 
     identifier: Mapped[str] = mapped_column(String(96), primary_key=True)

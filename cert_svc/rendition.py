@@ -29,6 +29,7 @@ from hutong.auth import service_principal
 from hutong.edge.settings import base_url, verify_url
 from hutong.errors import FailedPrecondition, InvalidArgument
 from hutong.node import Node
+from hutong.pdffont import shared_face
 from hutong.pdfpage import A4, Page
 from hutong.verify.findings import Finding
 from hutong.verify.pdfreport import Verdict
@@ -117,6 +118,12 @@ class Renditions:
         self.node = node
         self._made: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()  # see ``build``
         self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        """Load the shared CJK font in the background (``hutong.pdffont.shared_face``, about a second of CPU):
+        profiled in a served worker, the first downloads waited on that load (and on each other behind its
+        lock) for seconds. Called where the node serves; in-process callers load it on first use."""
+        threading.Thread(target=shared_face, name="rendition-font", daemon=True).start()
 
     def build(self, cert: CertView) -> bytes:
         """The sealed rendition; one made in the last ``CACHE_SECONDS`` for the same signed certificate is

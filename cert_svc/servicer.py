@@ -108,6 +108,7 @@ def _issuer(i: Issuer, chain_der: list[bytes]) -> pb.Issuer:
 class CertServicer(pb_grpc.CertServiceServicer):
     def __init__(self, certs: CertService, authn: Authenticator) -> None:
         self.certs, self.authn = certs, authn
+        certs.renditions.warm()  # a served worker loads the rendition font at start, not in its first download
 
     def _who(self, context: Ctx) -> Principal:
         return self.authn.authenticate(metadata_dict(context))

@@ -35,7 +35,10 @@ def ttl_seconds(node: Node) -> int:
 
 
 def _open_list(s: Session, issuer_uscc: str) -> StatusListRow:
-    rows = list(s.scalars(select(StatusListRow).where(StatusListRow.issuer_uscc == issuer_uscc)))
+    # The issuer's lists locked until commit: picking free indexes and counting them is one writer at a time,
+    # which is what keeps a (list, index) pair unique (no unique key: see migration 0015).
+    rows = list(s.scalars(select(StatusListRow).where(StatusListRow.issuer_uscc == issuer_uscc)
+                          .order_by(StatusListRow.list_id).with_for_update()))
     for row in rows:
         if row.used < row.size * FILL:
             return row

@@ -54,7 +54,7 @@ class Node:
     @functools.cached_property
     def tlog(self) -> Integrator:
         """Sequences this node's audit events into its Merkle log and signs checkpoints (node log key)."""
-        return Integrator(self.db, self.keys, self.id)
+        return Integrator(self.db, self.keys, self.id, registry=self.pki.registry)
 
     def check(self) -> None:
         """Fail fast at start-up: the database answers and the token opens with the PIN. Then (once, before

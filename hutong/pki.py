@@ -221,12 +221,42 @@ class NodePki:
             extensions=[*_extensions(profile, public_key, issuer_key), *extra],
         )
 
-    def certify(self, name: str, public_key: PublicKeyTypes) -> x509.Certificate:
-        """A certificate under the active root for a new key of the subordinate role ``name`` (rollover)."""
+    def certify(self, name: str, public_key: PublicKeyTypes, *, root_label: str | None = None) -> x509.Certificate:
+        """A certificate for a new key of the subordinate role ``name`` (rollover), under the active root or
+        the root key ``root_label`` (a pending root: its successors of every subordinate)."""
         profile, years = _SUBORDINATES[name]
         now = datetime.now(UTC) - timedelta(minutes=5)
         return self._sign(subject=node_name(self.node_id, self.node_name, name), public_key=public_key,
-                          issuer=ROOT, profile=profile, not_before=now, not_after=now + timedelta(days=365 * years))
+                          issuer=ROOT, profile=profile, not_before=now, not_after=now + timedelta(days=365 * years),
+                          issuer_label=root_label)
+
+    def new_root(self, label: str, public_key: PublicKeyTypes) -> tuple[x509.Certificate, x509.Certificate]:
+        """A successor root (key ``label``, already in the HSM): its self-signed certificate and the cross
+        certificate by which the active root vouches for it (same subject and key, valid no longer than the
+        active root). A verifier that knows only the old root reaches the new one through the cross certificate.
+        The subject names the generation so that the two roots never share a name."""
+        now = datetime.now(UTC) - timedelta(minutes=5)
+        subject = node_name(self.node_id, self.node_name, f"{ROOT} {label.rsplit('.', 1)[-1]}")
+        exts = _extensions(CA_PROFILE, public_key, public_key)
+        self_signed = issue_certificate(issuer_signer=self.signer_for_label(label), issuer_name=None, subject=subject,
+                                        subject_public_key=public_key, serial=secrets.randbits(127) | 1,
+                                        not_before=now, not_after=now + timedelta(days=365 * 20), extensions=exts)
+        signer, old = self.signing_pair(ROOT)
+        cross = issue_certificate(issuer_signer=signer, issuer_name=old.subject, subject=subject,
+                                  subject_public_key=public_key, serial=secrets.randbits(127) | 1, not_before=now,
+                                  not_after=min(now + timedelta(days=365 * 20), old.not_valid_after_utc),
+                                  extensions=_extensions(CA_PROFILE, public_key, old.public_key()))
+        return self_signed, cross
+
+    def cross_certificates(self) -> list[x509.Certificate]:
+        """Cross certificates between this node's roots (old root vouching for its successor) of the roots
+        still published: verifiers that know only one root build a path to the other through them."""
+        published = {e.label for e in self.registry.snapshot().published(ROOT)}
+        with self.db.session(readonly=True) as s:
+            rows = s.scalars(select(NodeCertificate).where(NodeCertificate.name.like(f"{ROOT}.cross.%"))).all()
+        now = datetime.now(UTC)
+        certs = [load_pem(r.pem) for r in rows if r.key_label in published]
+        return [c for c in certs if c.not_valid_after_utc > now]
 
     def _audit(self, action: str, target: str) -> None:
         with self.db.session() as s:
@@ -285,12 +315,22 @@ class NodePki:
 
         After a CA rollover, an end-entity certificate issued by the previous key still needs the previous
         CA certificate in its chain."""
+        ca = self._issuer_of(cert)
+        if ca is None:
+            raise NotFound("NODE_CERTIFICATE_NOT_FOUND", "no certificate of this node issued that certificate")
+        if ca.subject == ca.issuer:
+            return [ca]
+        root = self._issuer_of(ca)  # after a root rollover: the root that certified this CA, not the active one
+        return [ca, root or self.certificate(ROOT)]
+
+    def _issuer_of(self, cert: x509.Certificate) -> x509.Certificate | None:
+        """The node certificate (any role, any state) whose name and key identifier issued ``cert``."""
         aki = _aki(cert)
         for e in self.registry.snapshot().entries:
             ca = e.certificate
             if ca is not None and ca.subject == cert.issuer and (aki is None or aki == _ski(ca)):
-                return [ca] if e.role == ROOT else [ca, self.certificate(ROOT)]
-        raise NotFound("NODE_CERTIFICATE_NOT_FOUND", "no certificate of this node issued that certificate")
+                return ca
+        return None
 
     def signer(self, name: str) -> HsmSigner:
         return self.signer_for_label(self.label(name))
@@ -331,8 +371,9 @@ class NodePki:
                 raise hsm_errors.unavailable(f"the token has no {kind} key labelled {e.label!r}")
 
     def chain(self, name: str) -> list[x509.Certificate]:
-        """The certificate of ``name`` followed by the root (leaf first)."""
-        return [self.certificate(name)] if name == ROOT else [self.certificate(name), self.certificate(ROOT)]
+        """The certificate of ``name`` followed by the root that certified it (leaf first)."""
+        cert = self.certificate(name)
+        return [cert] if name == ROOT else [cert, self._issuer_of(cert) or self.certificate(ROOT)]
 
     def issue(
         self,

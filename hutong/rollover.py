@@ -13,15 +13,29 @@ Activation is refused while the node is federated and the trust list in force do
 successor: members would otherwise reject what the node makes. ``hutong hsm destroy`` refuses keys the
 registry still needs. ``plan`` says what the next step would do (``--dry-run``) without doing it.
 
-Supported roles: token signing, seal CA, issuer CA, TSA, trust-list signing (the hub; members pin the hub's
-root, so a successor certified by it is accepted as soon as it signs), federation decryption, and the
-data-protection key, which has a third step, **reencrypt** (``hutong.rekey``: every protected record
-re-encrypted in the background, resumable). The root and the blind-index key need re-certification /
-re-indexing of what depends on them; they are refused with ROLLOVER_UNSUPPORTED.
+On the hub, the trust-list signing key pivots: while its successor is pending every published list
+announces it (``next_signers``); activation is refused until the latest published list does, and members
+that fetched it accept lists signed by the successor -- and by no other new key.
+
+The root rolls over with everything it certifies: prepare makes the new root (self-signed, and cross-certified
+by the current root so that a verifier knowing only the old root reaches the new one) and a pending successor
+of every subordinate (seal CA, issuer CA, TSA, token signing, trust-list signing) certified by the new root;
+activate switches all of them in one transaction. The old root stays published (retired) as long as its
+certificate lives: what its subordinates signed before keeps verifying.
+
+The transparency-log key (``node.audit-log``, signing the audit log's checkpoints) rolls over like a
+token key: its successor is announced in the trust-list descriptor (``previous_log_keys``) before it signs;
+retired log keys stay published for good, since every checkpoint they signed must keep verifying.
+
+Supported roles: root, token signing, seal CA, issuer CA, TSA, trust-list signing (the hub), federation
+decryption, audit log, and the data-protection key, which has a third step, **reencrypt** (``hutong.rekey``: every
+protected record re-encrypted in the background, resumable). The blind-index key needs re-indexing of what
+depends on it; it is refused with ROLLOVER_UNSUPPORTED.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -30,16 +44,20 @@ from sqlalchemy import select
 
 from hsm import CreateKeyRequest, CreateSecretKeyRequest, KeyAlgorithm
 from hutong import audit, keyring, peers, pki, rekey
-from hutong.errors import FailedPrecondition, InvalidArgument
+from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
+from hutong.federation import hub
+from hutong.federation.trustlist import TrustList
 from hutong.keyring import NodeKey
 from hutong.node import Node
+from hutong.tlog.integrator import LOG_KEY_LABEL, LOG_KEY_ROLE
+from hutong.tlog.note import signer_key
+from hutong.verify import jose
 
 Step = Literal["auto", "prepare", "activate", "reencrypt"]
 
 CERTIFIED = (pki.SEAL_CA, pki.ISSUER_CA, pki.TSA, pki.TOKEN, pki.TRUST_LIST)
-SUPPORTED = (*CERTIFIED, pki.FEDERATION_ENC, pki.DATA_KEY)
+SUPPORTED = (pki.ROOT, *CERTIFIED, pki.FEDERATION_ENC, LOG_KEY_ROLE, pki.DATA_KEY)
 UNSUPPORTED = {
-    pki.ROOT: "a new root must be cross-certified by the old one and announced through the trust list",
     pki.BLIND_INDEX: "every blind index must be recomputed with the new key first",
 }
 # How long a retired federation decryption key stays accepted: senders encrypt to the key their copy of the
@@ -58,6 +76,7 @@ class Plan:
     label: str = ""  # the key made (prepare) or activated (activate)
     retired: str = ""  # activate: the key that was active before
     needed_until: datetime | None = None  # activate: until when the retired key stays published
+    follows: list[Plan] = field(default_factory=list)  # root: the subordinates' steps done with it
 
 
 def role_of(name: str) -> str:
@@ -90,16 +109,30 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
         p = Plan(role, "prepare", label=label)
         kind = "AES-256 secret" if role == pki.DATA_KEY else _algorithm(role).value
         p.actions.append(f"generate {kind} key {label} in the HSM")
+        if role == pki.ROOT:
+            return _plan_root_prepare(snap, p, now)
         if role in CERTIFIED:
             p.actions.append(f"certify it under the node root ({_what(role)})")
         p.actions.append("register it as pending: published (JWKS, trust anchors, trust-list descriptor), "
                          "not yet used")
+        if role == LOG_KEY_ROLE:
+            p.actions.append("it signs checkpoints only once activated; publish this node's descriptor first "
+                             "(previous_log_keys), so that the hub's witness and members accept them")
+        if role == pki.TRUST_LIST:
+            p.actions.append("announce it as the next signer in every trust list published from now on: publish "
+                             "one (hutong federation publish) and let members refresh before activating")
         return p
     if pending is None:
         raise FailedPrecondition("ROLLOVER_NOT_PREPARED", f"no pending {role} key: prepare one first "
                                  "(hutong hsm rotate without --step, or --step prepare)")
+    if role == pki.ROOT:
+        return _plan_root_activate(node, snap, pending, active, now)
     _require_published(node, role, pending)
+    announced_in = _require_announced_by_hub(node, pending) if role == pki.TRUST_LIST else None
     p = Plan(role, "activate", label=pending.label, retired=active.label if active else "")
+    if announced_in is not None:
+        p.actions.append(f"sign the next trust lists with it: members holding list #{announced_in} or later "
+                         "follow; a member still holding an older list refuses them (TRUST_LIST_SIGNER_NOT_ANNOUNCED)")
     p.needed_until = _needed_until(node, role, active, now) if active else None
     p.actions.append(f"make {pending.label} the active {role} key: every worker uses it from its next call")
     if active:
@@ -136,20 +169,29 @@ def rotate(node: Node, name: str, step: Step = "auto", *, dry_run: bool = False,
     return _prepare(node, p, actor) if p.step == "prepare" else _activate(node, p, actor)
 
 
-def _prepare(node: Node, p: Plan, actor: str) -> Plan:
+def _prepare(node: Node, p: Plan, actor: str, *, root_label: str | None = None) -> Plan:
     role = p.role
+    if role == pki.ROOT:
+        return _prepare_root(node, p, actor)
     if role == pki.DATA_KEY:
         node.keys.create_secret_key(CreateSecretKeyRequest(label=p.label, kind="aes"))
         pem = None
     elif role == pki.FEDERATION_ENC:
         node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.RSA_2048, usage="decrypt"))
         pem = None
+    elif role == LOG_KEY_ROLE:  # uncertified: checkpoints name the key by its id, verifiers hold its vkey
+        node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.EC_P256))
+        pem = None
     else:
         info = node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=_algorithm(role)))
-        cert = node.pki.certify(role, info.public_key)
+        cert = node.pki.certify(role, info.public_key, root_label=root_label)
         node.keys.import_certificate(p.label, cert)
         pem = pki.pem(cert)
     with node.db.session() as s:
+        if role == LOG_KEY_ROLE and not keyring.rows(s, LOG_KEY_ROLE, ("active",)):
+            # The log key predates the registry: register it as the active key it is, with its successor.
+            node.tlog.signer()
+            keyring.add(s, label=LOG_KEY_LABEL, role=LOG_KEY_ROLE, state="active", activated=True)
         keyring.add(s, label=p.label, role=role, state="pending", certificate_pem=pem)
         audit.append(s, actor=actor, action="pki.rollover.prepare", target=role,
                      details={"label": p.label, **({"certificate_serial": format(
@@ -159,21 +201,79 @@ def _prepare(node: Node, p: Plan, actor: str) -> Plan:
 
 
 def _activate(node: Node, p: Plan, actor: str) -> Plan:
+    """Activate the step's key and, for the root, its subordinates' successors: all in one transaction, so
+    every worker switches from a consistent old set to a consistent new set."""
     now = datetime.now(UTC)
     with node.db.session() as s:
-        new = s.get(NodeKey, p.label)
-        if new is None or new.state != "pending":
-            raise FailedPrecondition("ROLLOVER_NOT_PREPARED", f"{p.label} is no longer pending")
-        for old in s.scalars(select(NodeKey).where(NodeKey.role == p.role, NodeKey.state == "active")):
-            old.state, old.retired_at, old.needed_until = "retired", now, p.needed_until
-        new.state, new.activated_at = "active", now
-        if p.role in CERTIFIED and new.certificate:
-            pki.record_current_certificate(s, p.role, p.label, new.certificate)
+        for step in (p, *p.follows):
+            new = s.get(NodeKey, step.label)
+            if new is None or new.state != "pending":
+                raise FailedPrecondition("ROLLOVER_NOT_PREPARED", f"{step.label} is no longer pending")
+            for old in s.scalars(select(NodeKey).where(NodeKey.role == step.role, NodeKey.state == "active")):
+                old.state, old.retired_at, old.needed_until = "retired", now, step.needed_until
+            new.state, new.activated_at = "active", now
+            if step.role in (pki.ROOT, *CERTIFIED) and new.certificate:
+                pki.record_current_certificate(s, step.role, step.label, new.certificate)
+            audit.append(s, actor=actor, action="pki.rollover.activate", target=step.role,
+                         details={"label": step.label, "retired": step.retired,
+                                  "needed_until": step.needed_until.isoformat() if step.needed_until else None})
         keyring.bump(s)
-        audit.append(s, actor=actor, action="pki.rollover.activate", target=p.role,
-                     details={"label": p.label, "retired": p.retired,
-                              "needed_until": p.needed_until.isoformat() if p.needed_until else None})
     node.pki.registry.invalidate()
+    return p
+
+
+# -- the root ---------------------------------------------------------------------------------------------
+def _plan_root_prepare(snap: keyring.Snapshot, p: Plan, now: datetime) -> Plan:
+    busy = [r for r in CERTIFIED if snap.pending(r)]
+    if busy:
+        raise FailedPrecondition("ROLLOVER_IN_PROGRESS", "finish the pending rollover of " + ", ".join(busy)
+                                 + " first: a root rollover makes a successor of every key the root certifies")
+    p.actions.append(f"self-sign it as the new root and cross-certify it with the current root "
+                     f"(a {pki.ROOT}.cross.{p.label} certificate: verifiers that know only the old root reach the "
+                     "new one)")
+    for role in CERTIFIED:
+        sub = Plan(role, "prepare", label=_new_label(role, now))
+        p.follows.append(sub)
+        p.actions.append(f"generate {sub.label} and certify it under the new root ({_what(role)})")
+    p.actions.append("register them all as pending: the new root, its cross certificate and the successors are "
+                     "published (trust anchors, JWKS, trust-list descriptor), not yet used")
+    return p
+
+
+def _plan_root_activate(node: Node, snap: keyring.Snapshot, pending: keyring.KeyEntry,
+                        active: keyring.KeyEntry | None, now: datetime) -> Plan:
+    _require_published(node, pki.ROOT, pending)
+    p = Plan(pki.ROOT, "activate", label=pending.label, retired=active.label if active else "")
+    p.needed_until = _needed_until(node, pki.ROOT, active, now) if active else None
+    new_root = pending.certificate
+    for role in CERTIFIED:
+        sub = snap.pending(role)
+        if sub is None or sub.certificate is None or new_root is None or sub.certificate.issuer != new_root.subject:
+            continue  # not made by this root rollover (destroyed, or never made): the role keeps its key
+        p.follows.append(plan(node, role, "activate", now=now))
+    p.actions.append(f"make {pending.label} the active root and, with it, "
+                     + ", ".join(f.label for f in p.follows) + ": every worker uses them from its next call")
+    if active:
+        until = p.needed_until.isoformat(timespec="seconds") if p.needed_until else "as long as it exists"
+        p.actions.append(f"retire {active.label} and the subordinates it certified: still published and trusted "
+                         f"until {until}, so what they signed keeps verifying")
+    return p
+
+
+def _prepare_root(node: Node, p: Plan, actor: str) -> Plan:
+    info = node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.EC_P256))
+    self_signed, cross = node.pki.new_root(p.label, info.public_key)
+    node.keys.import_certificate(p.label, self_signed)
+    with node.db.session() as s:
+        keyring.add(s, label=p.label, role=pki.ROOT, state="pending", certificate_pem=pki.pem(self_signed))
+        s.add(pki.NodeCertificate(name=f"{pki.ROOT}.cross.{p.label}", key_label=p.label, pem=pki.pem(cross),
+                                  created_at=datetime.now(UTC)))
+        audit.append(s, actor=actor, action="pki.rollover.prepare", target=pki.ROOT,
+                     details={"label": p.label, "certificate_serial": format(self_signed.serial_number, "x"),
+                              "cross_certificate_serial": format(cross.serial_number, "x")})
+    node.pki.registry.invalidate()
+    for sub in p.follows:  # each a prepare of its own, certified by the new root
+        _prepare(node, sub, actor, root_label=p.label)
     return p
 
 
@@ -193,6 +293,22 @@ def check_destroy(snapshot: keyring.Snapshot, label: str, *, now: datetime | Non
     raise FailedPrecondition("NODE_KEY_STILL_NEEDED", f"key '{label}' is kept: {why}")
 
 
+def _require_announced_by_hub(node: Node, pending: keyring.KeyEntry) -> int | None:
+    """The hub switches trust-list keys only once its latest list announces the successor (the pivot).
+    Returns that list's sequence (None: nothing published yet, so no member to strand)."""
+    try:
+        token = hub.latest(node)
+    except NotFound:
+        return None
+    tl = TrustList.from_claims(json.loads(jose.decode_payload(token)))  # our own publication, from our database
+    if pending.certificate_pem not in tl.next_signers:
+        raise FailedPrecondition(
+            "ROLLOVER_NOT_PUBLISHED",
+            f"trust list #{tl.sequence} does not announce {pending.label} as the next signer yet: publish a list "
+            "(hutong federation publish), let members refresh, then activate")
+    return tl.sequence
+
+
 # -- helpers ----------------------------------------------------------------------------------------------
 def _new_label(role: str, now: datetime) -> str:
     return f"{pki.key_label(role)}.{now.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
@@ -205,7 +321,7 @@ def _algorithm(role: str) -> KeyAlgorithm:
 def _what(role: str) -> str:
     return {pki.SEAL_CA: "issues seal certificates", pki.ISSUER_CA: "issues department certificates",
             pki.TSA: "signs timestamps", pki.TOKEN: "signs ID and access tokens",
-            pki.TRUST_LIST: "signs trust lists"}.get(role, role)
+            pki.TRUST_LIST: "signs trust lists", LOG_KEY_ROLE: "signs the audit log's checkpoints"}.get(role, role)
 
 
 def _needed_until(node: Node, role: str, active: keyring.KeyEntry, now: datetime) -> datetime | None:
@@ -219,6 +335,8 @@ def _needed_until(node: Node, role: str, active: keyring.KeyEntry, now: datetime
         return now + timedelta(seconds=identity.token_lifetime_seconds()) + CLOCK_SKEW
     if role == pki.FEDERATION_ENC:
         return now + FEDERATION_ENC_OVERLAP
+    if role == LOG_KEY_ROLE:
+        return None  # every checkpoint it signed must keep verifying: published as long as it exists
     cert = active.certificate
     # What a CA or the TSA certified lives at most as long as its own certificate.
     return cert.not_valid_after_utc if cert is not None else None
@@ -226,7 +344,8 @@ def _needed_until(node: Node, role: str, active: keyring.KeyEntry, now: datetime
 
 def _require_published(node: Node, role: str, pending: keyring.KeyEntry) -> None:
     """A federated node activates a successor only once the trust list in force announces it."""
-    if not node.trust.federated or role not in (pki.TOKEN, pki.SEAL_CA, pki.ISSUER_CA, pki.TSA):
+    if not node.trust.federated or role not in (pki.ROOT, pki.TOKEN, pki.SEAL_CA, pki.ISSUER_CA, pki.TSA,
+                                                LOG_KEY_ROLE):
         return
     tl = node.trust.trust_list()
     assert tl is not None
@@ -234,7 +353,10 @@ def _require_published(node: Node, role: str, pending: keyring.KeyEntry) -> None
         entry = tl.member(node.id)
     except Exception:  # noqa: BLE001 - not listed at all: nothing to break yet
         return
-    if role == pki.TOKEN:
+    if role == LOG_KEY_ROLE:
+        vkey = signer_key(node.tlog.origin, node.keys.signer(pending.label)).encode()
+        announced = vkey in entry.log_keys()
+    elif role == pki.TOKEN:
         cert = pending.certificate
         assert cert is not None
         from hutong.verify import jose
@@ -242,7 +364,7 @@ def _require_published(node: Node, role: str, pending: keyring.KeyEntry) -> None
         kid = jose.public_jwk(cert.public_key())["kid"]  # type: ignore[arg-type]
         announced = any(k.get("kid") == kid for k in entry.jwks.get("keys", []))
     else:
-        trust_role = {pki.SEAL_CA: "seal", pki.ISSUER_CA: "issuer", pki.TSA: "tsa"}[role]
+        trust_role = {pki.ROOT: "root", pki.SEAL_CA: "seal", pki.ISSUER_CA: "issuer", pki.TSA: "tsa"}[role]
         announced = pending.certificate in entry.certificates(trust_role)
     if not announced:
         raise FailedPrecondition(

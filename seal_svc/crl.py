@@ -45,6 +45,12 @@ def seal_ca_crls(node: Node, *, hours: int = 24) -> list[CrlInfo]:
             for label in node.pki.published_labels(pki.SEAL_CA)]
 
 
+def root_crls(node: Node, *, hours: int = 24) -> list[CrlInfo]:
+    """The CRLs of every root key still published (active first): after a root rollover the old root's
+    covers the subordinates it certified."""
+    return [current_crl(node, pki.ROOT, hours=hours, label=label) for label in node.pki.published_labels(pki.ROOT)]
+
+
 def current_crl(node: Node, ca: str = pki.SEAL_CA, *, hours: int = 24, label: str | None = None) -> CrlInfo:
     """The newest CRL of ``ca`` (seal CA or root) signed by its key ``label`` (default: the active one),
     issuing a new one if needed."""

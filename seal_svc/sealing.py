@@ -248,7 +248,7 @@ class Sealer:
         timestamper = None
         if level is not PadesLevel.B_B:
             tsa_signer, tsa_cert = self.node.pki.signing_pair(pki.TSA)  # the active TSA key (rollover); cached
-            timestamper = HsmTimeStamper(tsa_signer, tsa_cert, [self.node.pki.certificate(pki.ROOT)])
+            timestamper = HsmTimeStamper(tsa_signer, tsa_cert, self.node.pki.issuer_chain(tsa_cert))  # its root
         stamp = UprightStampStyle(
             rotation=rotation, background=image.StampImage(info.image_png), border_width=0, background_opacity=1.0,
             background_layout=layout.SimpleBoxLayoutRule(

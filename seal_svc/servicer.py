@@ -17,7 +17,7 @@ from hutong.rpc import idempotency_key, metadata_dict
 from hutong.seal.v1 import seal_pb2, seal_pb2_grpc
 from hutong.verify.pdf import SignatureReport, Verdict, VerificationReport, verify_chunks
 from hutong.verify.pdfio import too_large
-from seal_svc.crl import current_crl, seal_ca_crls
+from seal_svc.crl import root_crls, seal_ca_crls
 from seal_svc.sealing import Certification, PadesLevel, Placement, Sealer, SealOptions
 from seal_svc.seals import GrantInfo, SealInfo, SealService, SealStatus, SealType
 
@@ -164,11 +164,16 @@ class SealServicer(seal_pb2_grpc.SealServiceServicer):
     def GetCrl(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         node, hours = self.seals.node, self.seals.settings.crl_hours
         crl, *others = seal_ca_crls(node, hours=hours)
-        root_crl = current_crl(node, pki.ROOT, hours=hours)
+        root_crl, *other_roots = root_crls(node, hours=hours)
+        # The active seal CA and its root first, then (during a rollover) the other published ones.
+        cas = node.pki.chain(pki.SEAL_CA)
+        cas += [c for c in (*node.pki.with_retired(pki.SEAL_CA), *node.pki.with_retired(pki.ROOT),
+                            *node.pki.cross_certificates()) if c not in cas]
         return seal_pb2.GetCrlResponse(
             crl_der=crl.der, crl_number=crl.number, this_update=timestamp(crl.this_update),
-            next_update=timestamp(crl.next_update), root_crl_der=root_crl.der, other_crl_der=[c.der for c in others],
-            ca_certificates_der=[c.public_bytes(serialization.Encoding.DER) for c in node.pki.chain(pki.SEAL_CA)])
+            next_update=timestamp(crl.next_update), root_crl_der=root_crl.der,
+            other_crl_der=[c.der for c in (*others, *other_roots)],
+            ca_certificates_der=[c.public_bytes(serialization.Encoding.DER) for c in cas])
 
     def SignPdf(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
         principal = self._who(context)

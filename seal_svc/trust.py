@@ -20,7 +20,7 @@ from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
 from hutong.verify.trust import TrustMaterial, TrustSource, combine
-from seal_svc.crl import current_crl, seal_ca_crls
+from seal_svc.crl import root_crls, seal_ca_crls
 
 log = logging.getLogger("hutong.seal")
 
@@ -31,9 +31,10 @@ def local_trust(node: Node, *, crl_hours: int = 24) -> TrustSource:
     def source() -> TrustMaterial:
         return TrustMaterial(
             roots=tuple(node.pki.with_retired(pki.ROOT)),
-            intermediates=(*node.pki.with_retired(pki.SEAL_CA), *node.pki.with_retired(pki.TSA)),
+            intermediates=(*node.pki.with_retired(pki.SEAL_CA), *node.pki.with_retired(pki.TSA),
+                           *node.pki.cross_certificates()),
             crls_der=(*(c.der for c in seal_ca_crls(node, hours=crl_hours)),
-                      current_crl(node, pki.ROOT, hours=crl_hours).der),
+                      *(c.der for c in root_crls(node, hours=crl_hours))),
             seal_cas=tuple(node.pki.with_retired(pki.SEAL_CA)),
         )
 
@@ -85,7 +86,8 @@ def member_trust(node: Node, crls: MemberCrls | None = None) -> TrustSource:
         members = [m for m in (tl.members if tl else ()) if m.node_id != node.id]
         return TrustMaterial(
             roots=tuple(c for m in members for c in m.certificates("root")),
-            intermediates=tuple(c for m in members for role in ("seal", "tsa") for c in m.certificates(role)),
+            intermediates=tuple([c for m in members for role in ("seal", "tsa") for c in m.certificates(role)]
+                                + [c for m in members for c in m.cross()]),
             crls_der=tuple(d for m in members for d in cache.crls(m)),
             seal_cas=tuple(c for m in members for c in m.certificates("seal")),
         )

@@ -50,8 +50,11 @@ def trust_material(crl: seal_pb2.GetCrlResponse) -> TrustMaterial:
     certs = [x509.load_der_x509_certificate(d) for d in crl.ca_certificates_der]
     roots = tuple(c for c in certs if c.subject == c.issuer)
     cas = tuple(c for c in certs if c not in roots)  # GetCrl names the seal CA and the root
-    return TrustMaterial(roots=roots, intermediates=cas, seal_cas=cas,
-                         crls_der=tuple(d for d in (crl.crl_der, crl.root_crl_der) if d))
+    # After a root rollover GetCrl also names the cross certificate (old root -> new root): a path to follow,
+    # never a CA of seals.
+    seal_cas = tuple(c for c in cas if all(c.subject != r.subject for r in roots))
+    return TrustMaterial(roots=roots, intermediates=cas, seal_cas=seal_cas,
+                         crls_der=tuple(d for d in (crl.crl_der, crl.root_crl_der, *crl.other_crl_der) if d))
 
 
 class OfflinePdfVerifier:

@@ -74,13 +74,14 @@ def trust_list_summary(node: Node) -> dict[str, Any] | None:
             return {"sequence": 0, "stale": True, "reason": err.reason}
         from hutong.federation.trustlist import verify_trust_list
 
-        tl, stale = verify_trust_list(store.token, store.hub_roots), True
+        tl, stale = verify_trust_list(store.token, store.known_roots()), True
     return {
         "sequence": tl.sequence, "hub": tl.hub_id, "issued_at": int(tl.issued_at.timestamp()),
         "next_update": int(tl.next_update.timestamp()), "grace_seconds": int(store.grace.total_seconds()),
         "stale": stale,
-        # The hub roots this node was configured with: the page checks the list's signature against them.
-        "hub_roots": [_b64(r.public_bytes(Encoding.DER)) for r in store.hub_roots],
+        # The hub roots this node was configured with (and, after a hub root rollover, those its list names):
+        # the page checks the list's signature against them.
+        "hub_roots": [_b64(r.public_bytes(Encoding.DER)) for r in store.known_roots()],
         "members": [{"node_id": m.node_id, "name": m.name,
                      "issuer_ca_sha256": fingerprint(m.certificates("issuer")[0].public_bytes(Encoding.DER))}
                     for m in tl.members],
@@ -147,10 +148,10 @@ def routes(node: Node, settings: EdgeSettings) -> list[BaseRoute]:
         from seal_svc.settings import load_settings
 
         name = request.path_params["name"]
-        ca = CRL_NAMES.get(name)
-        # After a seal CA rollover each seal CA key still published has a CRL of its own (pki.crl_name).
-        label = next((lb for lb in node.pki.published_labels(pki.SEAL_CA) if pki.crl_name(pki.SEAL_CA, lb) == name),
-                     None) if ca != pki.ROOT else None
+        # After a seal CA or root rollover each key still published has a CRL of its own (pki.crl_name): the
+        # role's name for its first key, the key's label for a successor.
+        label, ca = next(((lb, role) for role in (pki.SEAL_CA, pki.ROOT) for lb in node.pki.published_labels(role)
+                          if pki.crl_name(role, lb) == name), (None, CRL_NAMES.get(name)))
         if ca is None and label is None:
             raise NotFound("CRL_NOT_FOUND", "CRLs are published for seal-ca, root-ca and the seal CA keys of a "
                            "rollover (the name in a seal certificate's CRL distribution point)")

@@ -64,7 +64,7 @@ def stamp(node: Node, body: bytes) -> tuple[int, bytes]:
     if policy is not None and policy != TSA_POLICY_OID:
         return 200, rejection("unaccepted_policy", f"this TSA issues tokens under policy {TSA_POLICY_OID} only")
     signer, cert = node.pki.signing_pair(pki.TSA)  # the active TSA key and its certificate (rollover)
-    stamper = HsmTimeStamper(signer, cert, [node.pki.certificate(pki.ROOT)])
+    stamper = HsmTimeStamper(signer, cert, node.pki.issuer_chain(cert))  # the root that certified it
     return 200, _der(stamper.request_tsa_response(req))
 
 

@@ -2,7 +2,8 @@
 
 A node describes itself (``describe_node``: CA certificates, token-signing JWKS, endpoints, type
 mapping); the hub operator adds that descriptor; ``publish`` signs a new list with the next
-sequence number. Every change is audited.
+sequence number. Every change is audited. While a successor trust-list key is pending, every list
+announces it (``next_signers``): members then accept lists signed by it once the hub switches.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def describe_node(node: Node, *, endpoints: list[str] | None = None, jwks: dict[
         previous={role: [pem(c) for c in node.pki.with_retired(name)[1:]]
                   for role, name in _ROLES.items() if len(node.pki.with_retired(name)) > 1},
         log_key=node.tlog.vkey(),
+        previous_log_keys=node.tlog.vkeys()[1:],
+        cross_certificates=[pem(c) for c in node.pki.cross_certificates()],
     )
 
 
@@ -95,12 +98,20 @@ def publish(node: Node, *, validity: timedelta = DEFAULT_VALIDITY, actor: str = 
     with node.db.session() as s:
         seq = (s.scalar(select(func.max(TrustListPublication.sequence))) or 0) + 1
         tl = TrustList(sequence=seq, hub_id=node.id, issued_at=now, next_update=now + validity,
-                       members=tuple(member_entries(s)), witness_key=witness_vkey(node))
+                       members=tuple(member_entries(s)), witness_key=witness_vkey(node),
+                       next_signers=tuple(announced_signers(node)),
+                       hub_roots=tuple(pem(c) for c in node.pki.with_retired(pki.ROOT)))
         token = sign_trust_list(tl, node.pki.signer(pki.TRUST_LIST), node.pki.chain(pki.TRUST_LIST))
         s.add(TrustListPublication(sequence=seq, token=token, issued_at=now, next_update=tl.next_update))
         audit.append(s, actor=actor, action="federation.trust-list.publish", target=str(seq),
                      details={"members": [m.node_id for m in tl.members]})
     return token
+
+
+def announced_signers(node: Node) -> list[str]:
+    """The pivot: certificates (PEM) of pending trust-list keys, announced by the list the current key signs."""
+    return [e.certificate_pem for e in node.pki.registry.snapshot().of(pki.TRUST_LIST, "pending")
+            if e.certificate_pem]
 
 
 def latest(node: Node) -> str:

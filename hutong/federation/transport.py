@@ -171,7 +171,7 @@ def known_peers(node: Node) -> dict[str, list[x509.Certificate]]:
     store = node.trust.store
     if store is not None and store.token is not None:
         tl = store.current()
-        peers.setdefault(tl.hub_id, []).extend(store.hub_roots)
+        peers.setdefault(tl.hub_id, []).extend(store.known_roots())
         for m in tl.members:
             peers.setdefault(m.node_id, []).extend(m.certificates("root"))
     peers.pop(node.id, None)
@@ -263,8 +263,8 @@ def open_to_hub(node: Node) -> grpc.Channel:
         raise FailedPrecondition("NOT_FEDERATED", "this node has not joined a federation (hutong federation join)")
     name = None
     if store.token is not None:
-        name = verify_trust_list(store.token, store.hub_roots).hub_id
-    return _channel(node, node.trust.hub_target, store.hub_roots, name)
+        name = verify_trust_list(store.token, store.known_roots()).hub_id
+    return _channel(node, node.trust.hub_target, store.known_roots(), name)
 
 
 def call(channel: grpc.Channel, stub: Callable[[grpc.Channel], Any], method: str, request: Any, *,

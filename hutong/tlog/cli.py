@@ -50,7 +50,7 @@ def _keys(args: argparse.Namespace) -> tuple[Any, str]:
                                hub_roots=TrustListStore.load_roots(root))
         entry = next((m for m in store.current().members if m.node_id == cfg.node.id), None)
         if entry is not None and entry.log_key:
-            return [VerifierKey.decode(entry.log_key)], "the log key in the trust list"
+            return [VerifierKey.decode(k) for k in entry.log_keys()], "the log keys in the trust list"
     return None, "the log keys recorded in the node's database"
 
 

@@ -66,13 +66,14 @@ def _latest_cosigned(s: Session, origin: str) -> CosignedCheckpoint | None:
                      .order_by(CosignedCheckpoint.tree_size.desc()).limit(1)).first()
 
 
-def _member_key(hub: Node, origin: str) -> tuple[str, VerifierKey]:
+def _member_key(hub: Node, origin: str) -> tuple[str, list[VerifierKey]]:
+    """The member keeping ``origin`` and its log keys (during a log key rollover: the successor and the old)."""
     for m in members(hub):
         if origin_for(m.node_id) == origin:
             if not m.log_key:
                 raise FailedPrecondition("LOG_KEY_UNKNOWN", f"member {m.node_id!r} has no log key in its descriptor: "
                                          "describe the node again and update the member")
-            return m.node_id, VerifierKey.decode(m.log_key)
+            return m.node_id, [VerifierKey.decode(k) for k in m.log_keys()]
     raise NotFound("LOG_ORIGIN_UNKNOWN", f"no member of the federation keeps the log {origin!r}")
 
 
@@ -125,8 +126,8 @@ def add_checkpoint(hub: Node, checkpoint: str, old_size: int, proof: list[bytes]
     """The hub's side: check a member's checkpoint and cosign it (returns the cosigned note)."""
     note = parse_note(checkpoint)
     cp = note.checkpoint
-    node_id, key = _member_key(hub, cp.origin)
-    if not key.verifies(note):
+    node_id, keys = _member_key(hub, cp.origin)
+    if not any(k.verifies(note) for k in keys):
         raise InvalidArgument("CHECKPOINT_SIGNATURE_INVALID",
                               f"the checkpoint is not signed by {node_id}'s log key in the trust list")
     fork = ""
@@ -182,10 +183,10 @@ def accept_cosigned(node: Node, raw: str) -> Accepted:
         raise FailedPrecondition("NOT_FEDERATED", "this node has no trust list: it cannot check cosignatures")
     note = parse_note(raw)
     cp = note.checkpoint
-    log_key = next((m.log_key for m in tl.members if origin_for(m.node_id) == cp.origin), "")
-    if not log_key:
+    log_keys = next((m.log_keys() for m in tl.members if origin_for(m.node_id) == cp.origin), [])
+    if not log_keys:
         raise NotFound("LOG_ORIGIN_UNKNOWN", f"no member in the trust list keeps the log {cp.origin!r}")
-    if not VerifierKey.decode(log_key).verifies(note):
+    if not any(VerifierKey.decode(k).verifies(note) for k in log_keys):
         raise InvalidArgument("CHECKPOINT_SIGNATURE_INVALID", "the checkpoint is not signed by its log's key")
     if not tl.witness_key:
         raise FailedPrecondition("WITNESS_KEY_UNKNOWN", "the trust list names no witness key")
@@ -199,7 +200,7 @@ def accept_cosigned(node: Node, raw: str) -> Accepted:
         else:
             if held is None:
                 s.add(CosignedCheckpoint(origin=cp.origin, tree_size=cp.size, root_hash=cp.root.hex(),
-                                         note=_only(note, log_key, tl.witness_key).render(),
+                                         note=_only(note, *log_keys, tl.witness_key).render(),
                                          received_at=datetime.now(UTC)))
             return Accepted(cp.origin, cp.size, at)
     _report_fork(node, cp.origin, held.note, raw, fork)

@@ -101,10 +101,11 @@ def test_hub_signing_key_rollover_keeps_verification(tmp_path, hub_node, provinc
 
     old = hub_node.pki.certificate(pki.TRUST_LIST)
     rollover.rotate(hub_node, pki.TRUST_LIST)  # prepare
+    store.accept(hub.publish(hub_node))  # #2, signed by the current key, announces the successor (the pivot)
     rollover.rotate(hub_node, pki.TRUST_LIST)  # activate
     assert hub_node.pki.certificate(pki.TRUST_LIST) != old
-    tl = store.accept(hub.publish(hub_node))  # signed by the successor, certified by the root members pin
-    assert tl.sequence == 2
+    tl = store.accept(hub.publish(hub_node))  # signed by the announced successor, certified by the pinned root
+    assert tl.sequence == 3
 
 
 def test_assertion_from_a_to_b_is_accepted_once(tmp_path, hub_node, province, prov_b) -> None:  # type: ignore[no-untyped-def]

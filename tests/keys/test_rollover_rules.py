@@ -55,7 +55,7 @@ def test_token_key_is_published_before_it_signs_and_kept_after(node: Node) -> No
 
 
 def test_unsupported_and_unknown_roles_are_refused(node: Node) -> None:
-    assert _reason(rollover.rotate, node, "node.root-ca") == "ROLLOVER_UNSUPPORTED"
+    assert _reason(rollover.rotate, node, "node.blind-index") == "ROLLOVER_UNSUPPORTED"
     assert _reason(rollover.rotate, node, "blind-index") == "ROLLOVER_UNSUPPORTED"
     assert _reason(rollover.rotate, node, "node.something") == "NODE_KEY_ROLE_UNKNOWN"
 
