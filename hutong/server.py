@@ -230,6 +230,9 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
     node = open_node(data_dir)
     try:
         node.check()
+        # The audit log's key is made on first use; made here, once, before the workers start, so that two
+        # workers never both find it missing and each generate one under the same label.
+        node.tlog.signer()
         level, msettings = _observability(node)
         logs.setup_logging(level, node_id=node.id)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -81,6 +82,11 @@ def test_serve_initialises_an_empty_data_dir_and_stops_gracefully(tmp_path: Path
     out, err = "".join(lines), "".join(errors)
     assert proc.returncode == 0, err
     assert out.count("listening on") == 2
+    keys = subprocess.run([sys.executable, "-m", "hutong.cli", "hsm", "list", "--data-dir", str(data), "--json"],
+                          env=_clean_env(), capture_output=True, text=True, timeout=120)
+    assert keys.returncode == 0, keys.stderr
+    labels = [k["label"] for k in json.loads(keys.stdout)]
+    assert labels.count("node.audit-log") == 1, "the workers must not each make the audit log's key"
     secrets = data / "secrets"
     assert (secrets / "hsm-pin").stat().st_mode & 0o077 == 0
     pin = (secrets / "hsm-pin").read_text().strip()
