@@ -102,13 +102,13 @@ def register(node: Node, principal: Principal, *, uscc: str, name: str, type_cod
         raise InvalidArgument(reasons.ISSUER_INVALID, "an issuer needs a name")
     with node.db.session() as s:
         codes = _check_types(s, type_codes)
-        if s.get(IssuerRow, uscc) is not None:
-            raise AlreadyExists(reasons.ISSUER_EXISTS, "this department is already registered as an issuer")
+        _check_free(s, uscc, platform_client_id)
     label = KEY_PREFIX + uscc
     info = _issuer_key(node, label)
     cert = _certify(node, uscc, name.strip(), info.public_key, codes)
     with node.db.session() as s:
-        row = IssuerRow(uscc=uscc, name=name.strip(), key_label=label, kid=kid_of(cert),
+        _check_free(s, uscc, platform_client_id)  # again in the writing transaction: a registration may have
+        row = IssuerRow(uscc=uscc, name=name.strip(), key_label=label, kid=kid_of(cert),  # landed meanwhile
                         cert_pem=cert.public_bytes(Encoding.PEM).decode(), type_codes=",".join(codes),
                         platform_client_id=platform_client_id or None, seal_id=seal_id or None,
                         created_at=datetime.now(UTC))
@@ -116,6 +116,16 @@ def register(node: Node, principal: Principal, *, uscc: str, name: str, type_cod
         audit.append(s, actor=principal.actor, action="cert.issuer.register", target=uscc,
                      details={"types": list(codes), "platform": platform_client_id or ""})
         return Issuer.of(row)
+
+
+def _check_free(s: Session, uscc: str, platform_client_id: str | None) -> None:
+    """The department is not registered yet, and the platform (if any) issues for no other department."""
+    if s.get(IssuerRow, uscc) is not None:
+        raise AlreadyExists(reasons.ISSUER_EXISTS, "this department is already registered as an issuer")
+    if platform_client_id and s.scalar(
+            select(IssuerRow.uscc).where(IssuerRow.platform_client_id == platform_client_id)) is not None:
+        raise AlreadyExists(reasons.ISSUER_PLATFORM_TAKEN,
+                            "this platform already issues for another department: one platform, one issuer")
 
 
 def _issuer_key(node: Node, label: str) -> KeyInfo:

@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from cert_svc import catalogue
+from hutong import identifiers
 from hutong.auth import CLIENT_ID, CLIENT_SECRET
 from hutong.cert.v1 import cert_pb2 as pb
 
@@ -85,3 +86,18 @@ def test_catalogue_reads_are_public_and_show_no_internal_ids(env: Env) -> None:
                                                             "CLIENT_AUTHENTICATION_FAILED")
     types = env.stub.ListTypes(pb.ListTypesRequest()).types
     assert types and env.stub.GetType(pb.GetTypeRequest(code=types[0].code)).type.code == types[0].code
+
+
+def test_a_platform_issues_for_one_department_only(env: Env) -> None:
+    """Registering a second department under a platform that already issues for one is refused with a reason
+    (it used to fail on the database's unique key as an internal error), and nothing is stored."""
+    before = _state(env)
+    new_department = "11350000MB0000001" + identifiers.uscc_check_character("11350000MB0000001")
+    req = pb.RegisterIssuerRequest(uscc=new_department, name="某某局", type_codes=[catalogue.DIPLOMA],
+                                   platform_client_id="amr-platform")
+    assert reason_of(lambda: env.stub.RegisterIssuer(req, metadata=env.operator)) == (
+        grpc.StatusCode.ALREADY_EXISTS, "ISSUER_PLATFORM_TAKEN")
+    assert _state(env) == before
+    again = pb.RegisterIssuerRequest(uscc=ISSUER_USCC, name="again", type_codes=[catalogue.DIPLOMA])
+    assert reason_of(lambda: env.stub.RegisterIssuer(again, metadata=env.operator)) == (
+        grpc.StatusCode.ALREADY_EXISTS, "ISSUER_EXISTS")
