@@ -165,7 +165,24 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
     logs.setup_logging(level, node_id=node.id, capture_stderr=True)
     if msettings.listen:
         metrics.enable()
+    # The signals are handled before the port is open: a SIGUSR1 (drain) or SIGTERM sent as soon as the port
+    # answers, while the edge is still starting, must not meet the default action (which ends the process).
+    stop = threading.Event()
+    serving: list[RunningServer] = []
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    def on_drain(_signum: int, _frame: FrameType | None) -> None:
+        for running in serving:
+            running.drain.toggle()
+            threading.Thread(target=running.monitor.check_now, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, on_drain)
     running = start_server(node, listen, reuse_port=reuse_port, federation=federation_listen(node))
+    serving.append(running)
     refresher = start_trust_refresher(node)
     witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
     sampler = metrics.start_sampler(node, msettings.sample_seconds) if msettings.listen else None
@@ -178,18 +195,6 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
     if edge:
         log.info("HTTP edge on port %d, public at %s", edge.port, edge.base_url)
         print(f"HTTP edge on {host}:{edge.port}", flush=True)
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    def on_drain(_signum: int, _frame: FrameType | None) -> None:
-        running.drain.toggle()
-        threading.Thread(target=running.monitor.check_now, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGUSR1, on_drain)
     stop.wait()
     drain_seconds = node.config.server.drain_seconds
     if drain_seconds > 0:  # out of the balancer's rotation first, still serving, then stop taking calls
