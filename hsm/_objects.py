@@ -45,9 +45,17 @@ def try_sign(s: Session, handle: Handle, data: bytes, mechanism: Any, size: int)
     Nothing is left half done: a failed C_SignInit starts no operation, a failed C_Sign ends it (PKCS#11
     5.2), and CKR_BUFFER_TOO_SMALL (the one code that keeps it open) is finished here the two-call way.
     """
+    rv, out = _sign_sized(s, handle, data, mechanism, size)
+    return as_bytes(out) if rv == L.CKR_OK else None
+
+
+def _sign_sized(s: Session, handle: Handle, data: bytes, mechanism: Any, size: int) -> tuple[int, Any]:
+    """C_SignInit, then one C_Sign into a buffer of ``size`` bytes: (return code, output buffer). A module that
+    answers CKR_BUFFER_TOO_SMALL keeps the operation open (PKCS#11 5.2), so it is finished the two-call way."""
     low, session = s.lib, s.session
-    if low.C_SignInit(session, mechanism.to_native(), handle) != L.CKR_OK:
-        return None
+    rv = low.C_SignInit(session, mechanism.to_native(), handle)
+    if rv != L.CKR_OK:
+        return rv, None
     message, out = L.ckbytelist(data), L.ckbytelist(size)
     rv = low.C_Sign(session, message, out)
     if rv == L.CKR_BUFFER_TOO_SMALL:
@@ -55,7 +63,7 @@ def try_sign(s: Session, handle: Handle, data: bytes, mechanism: Any, size: int)
         rv = low.C_Sign(session, message, out)  # the length
         if rv == L.CKR_OK:
             rv = low.C_Sign(session, message, out)
-    return as_bytes(out) if rv == L.CKR_OK else None
+    return rv, out
 
 
 def sign(s: Session, handle: Handle, data: bytes, mechanism: Any, size: int = 0) -> bytes:
@@ -68,17 +76,7 @@ def sign(s: Session, handle: Handle, data: bytes, mechanism: Any, size: int = 0)
     """
     if not size:
         return as_bytes(s.sign(handle, data, mechanism))
-    low, session = s.lib, s.session
-    rv = low.C_SignInit(session, mechanism.to_native(), handle)
-    if rv != L.CKR_OK:
-        raise PyKCS11.PyKCS11Error(rv)
-    message, out = L.ckbytelist(data), L.ckbytelist(size)
-    rv = low.C_Sign(session, message, out)
-    if rv == L.CKR_BUFFER_TOO_SMALL:
-        out = L.ckbytelist()
-        rv = low.C_Sign(session, message, out)  # the length
-        if rv == L.CKR_OK:
-            rv = low.C_Sign(session, message, out)
+    rv, out = _sign_sized(s, handle, data, mechanism, size)
     if rv != L.CKR_OK:
         raise PyKCS11.PyKCS11Error(rv)
     return as_bytes(out)
