@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,47 @@ class Served:
             self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+# Background load on a served node: bounded in count and time even if something hangs.
+MAX_ITERATIONS = 3000  # per load thread
+MAX_LOAD_SECONDS = 900.0
+
+
+class LoadThreads:
+    """Callers in threads against ``self.served``; every failure is kept in ``self.failures`` (the tests want
+    none) and each loop's count in ``self.done``. The dataclasses using it declare ``served``, ``stop``,
+    ``failures``, ``done`` and ``threads``."""
+
+    served: Served
+    stop: threading.Event
+    failures: list[str]
+    done: dict[str, int]
+    threads: list[threading.Thread]
+
+    def client(self, who: str) -> Any:
+        from hutong_client import Hutong
+
+        s = self.served.secrets
+        secret = {"portal": s["portal_secret"], "amr-platform": s["regulator_secret"]}[who]
+        return Hutong(self.served.target, client_id=who, client_secret=secret)
+
+    def run(self, name: str, body: Callable[[Any], None], who: str) -> None:
+        def loop() -> None:
+            until = time.monotonic() + MAX_LOAD_SECONDS
+            with self.client(who) as h:
+                for _ in range(MAX_ITERATIONS):
+                    if self.stop.is_set() or time.monotonic() > until:
+                        return
+                    try:
+                        body(h)
+                    except Exception as exc:  # noqa: BLE001 - the test reports every failure
+                        self.failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                    self.done[name] = self.done.get(name, 0) + 1
+
+        t = threading.Thread(target=loop, name=name, daemon=True)
+        self.threads.append(t)
+        t.start()
 
 
 def start_serving(data_dir: Path, *, workers: int = 1, env: dict[str, str] | None = None) -> Served:

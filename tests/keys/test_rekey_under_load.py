@@ -29,44 +29,20 @@ from hutong.seal.v1 import seal_pb2
 from hutong_client import Hutong
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
 from tests.conftest import _create_database, _free_port
-from tests.keys.conftest import REPO, Served, build_node, clean_env, hutong, wait_until
+from tests.keys.conftest import REPO, LoadThreads, Served, build_node, clean_env, hutong, wait_until
 
 INDIVIDUAL = ("92350100MA2Y3K4P5" + uscc_check_character("92350100MA2Y3K4P5"), "福州市鼓楼区张三小吃店")
-MAX_ITERATIONS = 3000  # per load thread: the load is bounded in count and time even if something hangs
-MAX_LOAD_SECONDS = 900.0
 LOADS = ("login", "business", "licence")
 
 
 @dataclass
-class Load:
+class Load(LoadThreads):
     served: Served
     first_licence: str
     stop: threading.Event = field(default_factory=threading.Event)
     failures: list[str] = field(default_factory=list)
     done: dict[str, int] = field(default_factory=dict)
     threads: list[threading.Thread] = field(default_factory=list)
-
-    def client(self, who: str) -> Hutong:
-        s = self.served.secrets
-        secret = {"portal": s["portal_secret"], "amr-platform": s["regulator_secret"]}[who]
-        return Hutong(self.served.target, client_id=who, client_secret=secret)
-
-    def run(self, name: str, body: Callable[[Hutong], None], who: str) -> None:
-        def loop() -> None:
-            until = time.monotonic() + MAX_LOAD_SECONDS
-            with self.client(who) as h:
-                for _ in range(MAX_ITERATIONS):
-                    if self.stop.is_set() or time.monotonic() > until:
-                        return
-                    try:
-                        body(h)
-                    except Exception as exc:  # noqa: BLE001 - the test reports every failure
-                        self.failures.append(f"{name}: {type(exc).__name__}: {exc}")
-                    self.done[name] = self.done.get(name, 0) + 1
-
-        t = threading.Thread(target=loop, name=name, daemon=True)
-        self.threads.append(t)
-        t.start()
 
     def login(self, h: Hutong) -> None:
         """Found by the blind index of the ID number; the name decrypted into the ID token."""

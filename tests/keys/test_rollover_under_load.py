@@ -26,7 +26,7 @@ from hutong.seal.v1 import seal_pb2
 from hutong.verify.tokens import verify_token
 from hutong_client import Hutong, OfflineVerifier
 from tests.clients.sdk_world import ACME, LI, PASSWORD, REGULATOR, ZHANG, licence_fields
-from tests.keys.conftest import Served, build_node, hutong, wait_until
+from tests.keys.conftest import LoadThreads, Served, build_node, hutong, wait_until
 
 # The root last: its rollover replaces every key it certifies once more (tokens, seals, licences, timestamps then
 # chain to the new root), so what was made under each earlier generation must still verify at the end.
@@ -36,13 +36,11 @@ ROLES = ("token-signing", "seal-ca", "issuer-ca", "tsa", "federation-enc", "trus
 STEPS: dict[str, int] = {}
 # Per load thread, the load is bounded in count and time even if something hangs; the count is generous so that a
 # fast machine does not use it up before every role has rolled over (the loops stop when the test is done).
-MAX_ITERATIONS = 3000
-MAX_LOAD_SECONDS = 900.0
 PLACE = seal_pb2.Placement(page=1, x=400, y=60, width=100, height=100)
 
 
 @dataclass
-class Load:
+class Load(LoadThreads):
     """Background callers; every failure is kept (the test wants none), every artefact too."""
 
     served: Served
@@ -54,28 +52,6 @@ class Load:
     sealed: list[bytes] = field(default_factory=list)
     licences: list[str] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
-
-    def client(self, who: str) -> Hutong:
-        s = self.served.secrets
-        secret = {"portal": s["portal_secret"], "amr-platform": s["regulator_secret"]}[who]
-        return Hutong(self.served.target, client_id=who, client_secret=secret)
-
-    def run(self, name: str, body: Callable[[Hutong], None], who: str) -> None:
-        def loop() -> None:
-            until = time.monotonic() + MAX_LOAD_SECONDS
-            with self.client(who) as h:
-                for _ in range(MAX_ITERATIONS):
-                    if self.stop.is_set() or time.monotonic() > until:
-                        return
-                    try:
-                        body(h)
-                    except Exception as exc:  # noqa: BLE001 - the test reports every failure
-                        self.failures.append(f"{name}: {type(exc).__name__}: {exc}")
-                    self.done[name] = self.done.get(name, 0) + 1
-
-        t = threading.Thread(target=loop, name=name, daemon=True)
-        self.threads.append(t)
-        t.start()
 
     def tokens(self, h: Hutong) -> None:
         jwks, issuer = h.identity.jwks(refresh=True)  # what a platform holds when it asks for a token
