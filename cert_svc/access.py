@@ -24,19 +24,19 @@ class Reader:
     node: Node
     holder_of: HolderResolver
 
-    def _holder_index(self, principal: Principal) -> str | None:
+    def _holder_indexes(self, principal: Principal) -> tuple[str, ...]:
         if principal.kind == "platform":
-            return None
+            return ()
         try:
             return self.holder_of(principal)
         except HutongError:
-            return None
+            return ()
 
     def get(self, principal: Principal, identifier: str, purpose: str, action: str = "read") -> CertView:
-        holder = self._holder_index(principal)  # outside the write transaction: the resolver reads on its own
+        holder = self._holder_indexes(principal)  # outside the write transaction: the resolver reads on its own
         # The issuer and the holder read without the write lock (nothing is recorded for them) ...
         read = records.read(self.node.db, identifier)
-        if issuers.acts_for(principal, read.issuer_uscc, read.issuer_platform) or holder == read.row.holder_index:
+        if issuers.acts_for(principal, read.issuer_uscc, read.issuer_platform) or read.row.holder_index in holder:
             return records.view(self.node, read.row)
         if principal.kind != "platform":
             raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the holder or the issuer may read this")
@@ -46,7 +46,8 @@ class Reader:
             with self.node.db.session() as s:
                 row = records.find(s, identifier)
                 holder_index, found = row.holder_index, row.identifier
-                granted = consent.in_force(s, principal.subject, row.holder_index, row.series, purpose=purpose)[0]
+                granted = consent.in_force(s, principal.subject, records.holder_indexes(self.node, row), row.series,
+                                           purpose=purpose)[0]
                 current = records.latest(s, row.series) or row
                 consent.record_access(s, principal, granted, current.identifier, purpose, action)
                 return records.view(self.node, current)
@@ -56,9 +57,9 @@ class Reader:
             raise
 
     def list_own(self, principal: Principal, offset: int, limit: int) -> tuple[list[CertView], bool]:
-        index = self.holder_of(principal)
+        holder = self.holder_of(principal)
         with self.node.db.session() as s:
-            query = select(CertificateRow).where(CertificateRow.holder_index == index)
+            query = select(CertificateRow).where(CertificateRow.holder_index.in_(holder))
             return self._page(s, query, offset, limit)
 
     def list_issued(self, principal: Principal, type_code: str, offset: int, limit: int) -> tuple[list[CertView], bool]:
@@ -79,11 +80,11 @@ class Reader:
         if principal.kind != "platform":
             raise PermissionDenied(reasons.NO_CONSENT, "only platforms read others' certificates within a consent")
         purpose = consent.require_purpose(purpose)
-        index = self.node.pki.blind_index(records.holder_key(holder.kind or "person", holder.id))
+        indexes = self.node.pki.blind_indexes(records.holder_key(holder.kind or "person", holder.id))
         out: list[CertView] = []
         try:
             with self.node.db.session() as s:
-                for granted in consent.in_force(s, principal.subject, index, purpose=purpose):
+                for granted in consent.in_force(s, principal.subject, indexes, purpose=purpose):
                     for series in granted.series.split(","):
                         row = records.latest(s, series)
                         if row is not None and all(v.identifier != row.identifier for v in out):
@@ -91,6 +92,6 @@ class Reader:
                             out.append(records.view(self.node, row))
         except PermissionDenied as refused:
             if refused.reason in consent.REFUSALS:  # no consent at all is a refusal the holder sees too
-                consent.record_refusal(self.node, principal, index, "", purpose, refused.reason)
+                consent.record_refusal(self.node, principal, indexes[0], "", purpose, refused.reason)
             raise
         return out

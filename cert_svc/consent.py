@@ -21,22 +21,23 @@ from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from hutong.node import Node
 
-# principal -> blind index of the holder the caller is (pluggable: tests, other identity sources)
-HolderResolver = Callable[[Principal], str]
+# principal -> blind indexes of the holder the caller is, under every blind-index key in use (the active key's
+# first: what is stored), so a row under either key of a rollover is found (pluggable: other identity sources)
+HolderResolver = Callable[[Principal], tuple[str, ...]]
 ORG_CONSENT_ROLES = frozenset({"legal_representative", "administrator"})
 
 
 def identity_holder_resolver(node: Node) -> HolderResolver:
     """A person's blind index from their identity account; an organisation context's from its USCC
-    (``hutong.peers.IdentityPeer.holder_index``)."""
+    (``hutong.peers.IdentityPeer.holder_indexes``)."""
     identity = peers.identity(node)
 
-    def resolve(principal: Principal) -> str:
+    def resolve(principal: Principal) -> tuple[str, ...]:
         if principal.org_uscc:
-            return node.pki.blind_index(principal.org_uscc)
+            return node.pki.blind_indexes(principal.org_uscc)
         if identity is None:
             raise FailedPrecondition(reasons.HOLDER_UNKNOWN, "this node has no identity service to know holders")
-        return identity.holder_index(principal)
+        return identity.holder_indexes(principal)
 
     return resolve
 
@@ -68,7 +69,7 @@ def require_purpose(purpose: str) -> str:
     return purpose[:500]
 
 
-def grant(node: Node, principal: Principal, holder_index: str, *, platform: str, identifiers: Sequence[str],
+def grant(node: Node, principal: Principal, holder: tuple[str, ...], *, platform: str, identifiers: Sequence[str],
           purpose: str, expires_at: datetime) -> Consent:
     if principal.org_uscc and not ORG_CONSENT_ROLES & set(principal.roles):
         raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the organisation's administrators may consent")
@@ -79,10 +80,10 @@ def grant(node: Node, principal: Principal, holder_index: str, *, platform: str,
         series = []
         for identifier in identifiers:
             row = records.find(s, identifier)
-            if row.holder_index != holder_index:
+            if row.holder_index not in holder:
                 raise PermissionDenied(reasons.NOT_CERT_HOLDER, "a consent covers only the holder's certificates")
             series.append(row.series)
-        row_c = ConsentRow(consent_id=str(uuid.uuid4()), holder_index=holder_index, platform=platform.strip(),
+        row_c = ConsentRow(consent_id=str(uuid.uuid4()), holder_index=holder[0], platform=platform.strip(),
                            series=",".join(dict.fromkeys(series)), purpose=purpose, expires_at=_aware(expires_at),
                            created_at=datetime.now(UTC))
         s.add(row_c)
@@ -92,10 +93,10 @@ def grant(node: Node, principal: Principal, holder_index: str, *, platform: str,
         return Consent.of(row_c)
 
 
-def withdraw(node: Node, principal: Principal, holder_index: str, consent_id: str) -> Consent:
+def withdraw(node: Node, principal: Principal, holder: tuple[str, ...], consent_id: str) -> Consent:
     with node.db.session() as s:
         row = s.get(ConsentRow, consent_id)
-        if row is None or row.holder_index != holder_index:
+        if row is None or row.holder_index not in holder:
             raise NotFound(reasons.CONSENT_NOT_FOUND, "the caller has no consent with this id")
         if row.withdrawn_at is None:
             row.withdrawn_at = datetime.now(UTC)
@@ -104,20 +105,20 @@ def withdraw(node: Node, principal: Principal, holder_index: str, consent_id: st
         return Consent.of(row)
 
 
-def list_consents(node: Node, holder_index: str) -> list[Consent]:
+def list_consents(node: Node, holder: tuple[str, ...]) -> list[Consent]:
     with node.db.session() as s:
-        rows = s.scalars(select(ConsentRow).where(ConsentRow.holder_index == holder_index)
+        rows = s.scalars(select(ConsentRow).where(ConsentRow.holder_index.in_(holder))
                          .order_by(ConsentRow.created_at.desc()))
         return [Consent.of(r) for r in rows]
 
 
-def in_force(s: Session, platform: str, holder_index: str, series: str | None = None, *,
+def in_force(s: Session, platform: str, holder: tuple[str, ...], series: str | None = None, *,
              purpose: str | None = None) -> list[ConsentRow]:
-    """The platform's consents in force for this holder (covering ``series`` if given, for ``purpose`` if
-    given: a consent is for the purpose the holder stated, no other); otherwise NO_CONSENT,
+    """The platform's consents in force for this holder (``holder``: their blind indexes; covering ``series``
+    if given, for ``purpose`` if given: a consent is for the purpose the holder stated, no other); otherwise NO_CONSENT,
     PURPOSE_NOT_CONSENTED, CONSENT_WITHDRAWN or CONSENT_EXPIRED, whichever describes the latest one."""
     rows = [r for r in s.scalars(select(ConsentRow).where(ConsentRow.platform == platform,
-                                                          ConsentRow.holder_index == holder_index)
+                                                          ConsentRow.holder_index.in_(holder))
                                  .order_by(ConsentRow.created_at.desc()))
             if series is None or series in r.series.split(",")]
     if not rows:
@@ -170,9 +171,9 @@ class Access:
     reason: str = ""  # for a refused attempt: the reason the platform was given
 
 
-def access_log(node: Node, holder_index: str, offset: int, limit: int) -> tuple[list[Access], bool]:
+def access_log(node: Node, holder: tuple[str, ...], offset: int, limit: int) -> tuple[list[Access], bool]:
     with node.db.session() as s:
-        rows = list(s.scalars(select(AccessRow).where(AccessRow.holder_index == holder_index)
+        rows = list(s.scalars(select(AccessRow).where(AccessRow.holder_index.in_(holder))
                               .order_by(AccessRow.id.desc()).offset(offset).limit(limit + 1)))
     return ([Access(_aware(r.at), r.platform, r.identifier, r.purpose, r.consent_id, r.action, r.reason or "")
              for r in rows[:limit]], len(rows) > limit)

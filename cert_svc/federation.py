@@ -85,10 +85,11 @@ def serve_predecessor(node: Node, request: Assertion) -> Mapping[str, Any]:
     if row is None:
         return {"found": False}
     try:
-        index = node.pki.blind_index(holder_key(str(raw.get("kind", "")), str(raw.get("id", ""))))
+        indexes = node.pki.blind_indexes(holder_key(str(raw.get("kind", "")), str(raw.get("id", ""))))
     except HutongError:
-        index = ""
-    return {"found": True, "transferred_out": row.status == "transferred_out", "same_holder": index == row.holder_index}
+        indexes = ()
+    return {"found": True, "transferred_out": row.status == "transferred_out",
+            "same_holder": row.holder_index in indexes}
 
 
 def register() -> None:

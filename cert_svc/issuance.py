@@ -238,7 +238,7 @@ def _store(node: Node, s: Session, m: _Made, principal: Principal) -> Certificat
     row = CertificateRow(**m.values)
     s.add(row)
     if m.p.predecessor:
-        _link_predecessor(s, row)
+        _link_predecessor(node, s, row)
     s.flush()
     audit.append_many(s, [_issued_event(principal, m)])
     lifecycle.notify(_issued_change(node, s, principal, m))
@@ -263,13 +263,13 @@ def _check_predecessor_elsewhere(node: Node, p: Prepared) -> None:
     check_remote_predecessor(node, p.predecessor, p.holder)
 
 
-def _link_predecessor(s: Session, row: CertificateRow) -> None:
+def _link_predecessor(node: Node, s: Session, row: CertificateRow) -> None:
     """A successor may follow only a transferred-out certificate of the same holder."""
     assert row.predecessor
     pred = s.get(CertificateRow, row.predecessor)
     if pred is None:
         return  # held at another member: checked there before this transaction (_check_predecessor_elsewhere)
-    if pred.status != "transferred_out" or pred.holder_index != row.holder_index:
+    if pred.status != "transferred_out" or row.holder_index not in records.holder_indexes(node, pred):
         raise FailedPrecondition(reasons.PREDECESSOR_INVALID,
                                  "the predecessor must be a transferred-out certificate of the same holder")
     pred.successor = row.identifier

@@ -56,6 +56,23 @@ def holder_key(kind: str, holder_id: str) -> str:
     return identifiers.normalise_citizen_id(holder_id) if kind == "person" else identifiers.normalise_uscc(holder_id)
 
 
+def holder_of(node: Node, row: CertificateRow) -> tuple[str, str]:
+    """The holder's (kind, normalised ID number or USCC) a row's protected forms name: the original of its
+    blind index (``hutong.reindex`` recomputes the index from it)."""
+    stored = json.loads(node.pki.unprotect(row.protected_forms, aad=aad(row.identifier)))
+    h = jose.Compact(stored["jws"]).payload["holder"]
+    kind = str(h.get("kind") or row.holder_kind)
+    return kind, holder_key(kind, str(h.get("id") or stored.get("private", {}).get("holder_id", "")))
+
+
+def holder_indexes(node: Node, row: CertificateRow) -> tuple[str, ...]:
+    """The row's holder under every blind-index key in use: the stored index, and during a rollover the others
+    (a consent or a predecessor may be under the other key), recomputed from the forms. Else no HSM call."""
+    if len(node.pki.blind_index_labels()) == 1:
+        return (row.holder_index,)
+    return node.pki.blind_indexes(holder_of(node, row)[1])
+
+
 def aad(identifier: str) -> bytes:
     # Binds the ciphertext to its row: a blob copied onto another certificate does not decrypt.
     return b"cert:" + identifier.encode()

@@ -43,8 +43,9 @@ class IdentityPeer(Protocol):
     def person_account(self, id_number: str) -> str | None:
         """The account id of the person registered here with this citizen ID number, else None."""
 
-    def holder_index(self, principal: Principal) -> str:
-        """The blind index of the certificate holder a caller stands for (a person, or an organisation context)."""
+    def holder_indexes(self, principal: Principal) -> tuple[str, ...]:
+        """The blind indexes of the certificate holder a caller stands for (a person, or an organisation
+        context) under every blind-index key in use, the active key's first."""
 
     def bind_legal_representatives(self, bindings: Sequence[RepresentativeBinding], *, actor: str,
                                    session: Session) -> None:

@@ -364,8 +364,8 @@ class NodePki:
         """
         present = self.keys.key_labels(required=True)  # two searches, not a look-up per key (~2 ms each)
         for e in self.registry.snapshot().entries:
-            if e.state == "retired" and not (e.role == DATA_KEY and e.still_needed()):
-                continue  # a retired data key still decrypts what it protected (until re-encrypted)
+            if e.state == "retired" and not (e.role in (DATA_KEY, BLIND_INDEX) and e.still_needed()):
+                continue  # a retired data key still decrypts (blind-index key: finds) what it made (until redone)
             kind = "secret" if e.role in (BLIND_INDEX, DATA_KEY) else "private"
             if (kind, e.label) not in present:
                 raise hsm_errors.unavailable(f"the token has no {kind} key labelled {e.label!r}")
@@ -429,8 +429,31 @@ class NodePki:
         return x509.load_der_x509_crl(crl.dump())
 
     def blind_index(self, value: str) -> str:
-        """Deterministic keyed hash of a personal identifier (HMAC key in the HSM)."""
-        return self.keys.hmac_sha256(self.label(BLIND_INDEX), value.encode(), required=True).hex()
+        """Deterministic keyed hash of a personal identifier (HMAC key in the HSM), under the active key: what
+        is stored. Look-ups take ``blind_indexes`` (every key in use during a rollover)."""
+        return self.blind_index_with(self.label(BLIND_INDEX), value)
+
+    def blind_index_with(self, label: str, value: str) -> str:
+        return blind_index_value(label, self.keys.hmac_sha256(label, value.encode(), required=True))
+
+    def blind_indexes(self, value: str) -> tuple[str, ...]:
+        """``value``'s index under every blind-index key a stored row may be under (the active key first, then
+        a pending and a retired one still in use): look-ups match ``IN`` these, so a row indexed under either key
+        is found during a rollover (``hutong.reindex``). One HSM call per key; one outside rollovers."""
+        return tuple(self.blind_index_with(label, value) for label in self.blind_index_labels())
+
+    def blind_index_labels(self) -> list[str]:
+        snap = self.registry.snapshot()
+        active = snap.active(BLIND_INDEX)
+        if active is None:
+            raise NotFound("NODE_CERTIFICATE_NOT_FOUND", f"this node has no active {BLIND_INDEX} key")
+        return [active.label, *(e.label for e in snap.published(BLIND_INDEX) if e.label != active.label)]
+
+    def pseudonym(self, value: str) -> str:
+        """A keyed hash that never changes (the blind-index role's first key, whatever key is active): what
+        is shown outside the node as an identifier (the pairwise ``sub`` a platform keeps) must survive a
+        rollover, so it is not a blind index; that key is kept for it (and for ``protect_deterministic``)."""
+        return self.blind_index_with(key_label(BLIND_INDEX), value)
 
     def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes:
         """AES-GCM with the active data-protection key; the blob names that key (``data_key_blob``)."""
@@ -466,6 +489,33 @@ class NodePki:
         re-encrypts every other blob but keeps the first key for these (see ``hutong.rekey``)."""
         iv = self.keys.hmac_sha256(key_label(BLIND_INDEX), b"siv:" + aad + b":" + value.encode(), required=True)[:12]
         return self.keys.encrypt(key_label(DATA_KEY), value.encode(), aad=aad, iv=iv, required=True)
+
+
+# A blind index under the role's first key is the HMAC in hex (64 characters, as always); under a successor it is
+# BLIND_INDEX_MARK, the key's id (7 hex) and the HMAC's first 224 bits in hex: the same 64 characters, so it fits
+# every index column, and never equal to a first-key value ("k" is no hex digit). The value names its key.
+BLIND_INDEX_MARK = "k"
+BLIND_INDEX_ID_LEN = 7
+
+
+def blind_index_id(label: str) -> str:
+    return hashlib.sha256(label.encode()).hexdigest()[:BLIND_INDEX_ID_LEN]
+
+
+def blind_index_prefix(label: str) -> str:
+    """What every index made by ``label`` starts with ("" for the first key: its values are bare hex)."""
+    return "" if label == key_label(BLIND_INDEX) else BLIND_INDEX_MARK + blind_index_id(label)
+
+
+def blind_index_value(label: str, mac: bytes) -> str:
+    prefix = blind_index_prefix(label)
+    return mac.hex() if not prefix else prefix + mac.hex()[:64 - len(prefix)]
+
+
+def made_by(index: str, label: str) -> bool:
+    """Whether the stored blind index ``index`` was made by the key ``label``."""
+    prefix = blind_index_prefix(label)
+    return index.startswith(prefix) if prefix else not index.startswith(BLIND_INDEX_MARK)
 
 
 # A blob made by a data key other than the role's first one: 0x02 || key id || the HSM's blob (0x01 || IV || ...).

@@ -78,12 +78,23 @@ class Identity:
 
     # -- personal data: protected at rest, found by blind index (both keys in the HSM) -----------
     def person_index(self, citizen_id: str) -> str:
-        """Blind index of a normalised citizen ID number (the same value every service computes)."""
+        """Blind index of a normalised citizen ID number (the same value every service computes), under the
+        active key: what is stored. Look-ups match ``person_indexes`` (during a rollover, every key in use)."""
         return self.node.pki.blind_index(citizen_id)
 
+    def person_indexes(self, citizen_id: str) -> tuple[str, ...]:
+        return self.node.pki.blind_indexes(citizen_id)
+
     def keyed_hash(self, purpose: str, value: str) -> str:
-        """A blind index for something other than a bare ID number, separated by purpose."""
+        """A blind index for something other than a bare ID number, separated by purpose (active key)."""
         return self.node.pki.blind_index(f"{purpose}:{value}")
+
+    def keyed_hashes(self, purpose: str, value: str) -> tuple[str, ...]:
+        return self.node.pki.blind_indexes(f"{purpose}:{value}")
+
+    def pseudonym(self, purpose: str, value: str) -> str:
+        """A keyed hash shown outside the node (pairwise subjects): the same under every blind-index key."""
+        return self.node.pki.pseudonym(f"{purpose}:{value}")
 
     def protect(self, purpose: str, value: str) -> bytes:
         return self.node.pki.protect(value.encode(), aad=purpose.encode())

@@ -27,7 +27,7 @@ from identity_svc.core import LEVELS, Identity, level_rank, new_id
 from identity_svc.login import granted_scopes
 from identity_svc.models import Organisation, Person
 from identity_svc.orgs import ADMINISTRATOR, LEGAL_REPRESENTATIVE, STAFF
-from identity_svc.persons import citizen_id_of, find_person, get_person, name_of, new_person
+from identity_svc.persons import citizen_id_of, find_person, get_person, indexes_of, name_of, new_person
 from identity_svc.platforms import PlatformInfo
 from identity_svc.sessions import AccessCheck, Authentication, FederatedOrg, TokenSet, start_session
 
@@ -50,7 +50,7 @@ def issue_for(idn: Identity, person_id: str, *, acr: str, amr: tuple[str, ...], 
     node"); ``extra`` binds the assertion to the visited node's pending request."""
     with idn.node.db.session(readonly=True) as s:
         person = get_person(s, person_id)
-        if (home := homes.home_of_person(s, person.id_index)) is not None:  # a person linked from elsewhere
+        if (home := homes.home_of_person(s, indexes_of(idn, person))) is not None:  # a person linked from elsewhere
             raise PermissionDenied("NOT_HOME_NODE", f"this node is not the person's home: ask node {home!r} for an "
                                    "assertion")
         id_number, name = citizen_id_of(idn, person), name_of(idn, person)
@@ -113,11 +113,11 @@ def admit(idn: Identity, s: Session, token: str, *, required_acr: str) -> Admitt
     org = _federated_org(claims, a.issuer_node)
     amr = tuple(str(m) for m in claims.get("amr", [])) + ("fed",)
     # The home-node rule, before the caller's transaction has done anything (a refusal is audited on its own).
-    index, org_uscc = idn.person_index(number), org.uscc if org else None
-    links = homes.check(idn, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node,  # NOT_HOME_NODE
+    indexes, org_uscc = idn.person_indexes(number), org.uscc if org else None
+    links = homes.check(idn, person_index=indexes, org_uscc=org_uscc, issuer=a.issuer_node,  # NOT_HOME_NODE
                         citizen_id=number)
     person = find_person(idn, s, number)
-    homes.link(idn, s, links, person_index=index, org_uscc=org_uscc, issuer=a.issuer_node)
+    homes.link(idn, s, links, person_index=indexes[0], org_uscc=org_uscc, issuer=a.issuer_node)
     if person is None:
         person = _link_person(idn, number, str(claims.get("name", "")), home=a.issuer_node)
         s.add(person)

@@ -48,6 +48,10 @@ def org_index(idn: Identity, uscc: str) -> str:
     return idn.keyed_hash("org-home", uscc)
 
 
+def org_indexes(idn: Identity, uscc: str) -> tuple[str, ...]:
+    return idn.keyed_hashes("org-home", uscc)
+
+
 def region_home(idn: Identity, uscc: str) -> str | None:
     """The member the trust list binds this USCC's region code to (longest matching prefix), if any."""
     return _bound(idn, uscc[2:8], lambda m: m.home_regions)
@@ -69,10 +73,11 @@ def _bound(idn: Identity, region: str, ranges: Callable[[MemberEntry], list[str]
     return best[1] if best else None
 
 
-def _person_home(s: Session, index: str, bound: str | None) -> tuple[str | None, bool]:
-    """The person's home here (None: registered here; FIRST: not known yet), and whether a link is recorded."""
-    row = s.get(HomeNode, (PERSON, index))
-    if row is None and s.scalars(select(Person.id).where(Person.id_index == index)).first() is not None:
+def _person_home(s: Session, indexes: tuple[str, ...], bound: str | None) -> tuple[str | None, bool]:
+    """The person's home here (None: registered here; FIRST: not known yet), and whether a link is recorded.
+    ``indexes``: the person's under every blind-index key in use (a link or account under either counts)."""
+    row = _home_row(s, PERSON, indexes)
+    if row is None and s.scalars(select(Person.id).where(Person.id_index.in_(indexes))).first() is not None:
         return None, False  # registered here
     if bound is not None:  # the hub's binding beats a link made from elsewhere
         return bound, row is not None and row.home_node == bound
@@ -84,11 +89,16 @@ def _org_home(idn: Identity, s: Session, uscc: str) -> str | None:
         return None  # registered (or licensed) here
     if (bound := region_home(idn, uscc)) is not None:
         return bound
-    row = s.get(HomeNode, (ORG, org_index(idn, uscc)))
+    row = _home_row(s, ORG, org_indexes(idn, uscc))
     return row.home_node if row is not None else FIRST
 
 
-def check(idn: Identity, *, person_index: str, org_uscc: str | None, issuer: str, citizen_id: str = "") -> Links:
+def _home_row(s: Session, kind: str, indexes: tuple[str, ...]) -> HomeNode | None:
+    return s.scalars(select(HomeNode).where(HomeNode.kind == kind, HomeNode.subject_index.in_(indexes))).first()
+
+
+def check(idn: Identity, *, person_index: tuple[str, ...], org_uscc: str | None, issuer: str,
+          citizen_id: str = "") -> Links:
     """May ``issuer`` assert about this person (and organisation)? Refusals are audited and raised."""
     bound = person_region_home(idn, citizen_id) if citizen_id else None
     with idn.node.db.session(readonly=True) as s:
@@ -110,7 +120,8 @@ def check(idn: Identity, *, person_index: str, org_uscc: str | None, issuer: str
 
 
 def link(idn: Identity, s: Session, links: Links, *, person_index: str, org_uscc: str | None, issuer: str) -> None:
-    """Record ``issuer`` as home of what it asserted first (in the transaction that accepts the assertion)."""
+    """Record ``issuer`` as home of what it asserted first (in the transaction that accepts the assertion), under
+    the active blind-index key (``person_index``)."""
     now = datetime.now(UTC)
     if links.person:
         s.merge(HomeNode(kind=PERSON, subject_index=person_index, home_node=issuer, linked_at=now))
@@ -118,7 +129,8 @@ def link(idn: Identity, s: Session, links: Links, *, person_index: str, org_uscc
         s.merge(HomeNode(kind=ORG, subject_index=org_index(idn, org_uscc), home_node=issuer, linked_at=now))
 
 
-def home_of_person(s: Session, index: str) -> str | None:
-    """Another node, when this node's account of the person was linked from there (None: registered here)."""
-    row = s.get(HomeNode, (PERSON, index))
+def home_of_person(s: Session, indexes: tuple[str, ...]) -> str | None:
+    """Another node, when this node's account of the person was linked from there (None: registered here).
+    ``indexes``: the person's under every blind-index key in use (``persons.indexes_of``)."""
+    row = _home_row(s, PERSON, indexes)
     return row.home_node if row else None

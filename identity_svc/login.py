@@ -66,18 +66,19 @@ def create_challenge(idn: Identity, platform: PlatformInfo, id_number: str) -> C
     return Challenge(cid, to_sign, expires)
 
 
-def _consume_challenge(idn: Identity, s: Session, req: LoginRequest, id_index: str, client_id: str) -> bytes:
+def _consume_challenge(idn: Identity, s: Session, req: LoginRequest, number: str, client_id: str) -> bytes:
     ch = s.get(LoginChallenge, req.challenge_id, with_for_update=True)
-    if ch is None or ch.used or ch.id_index != id_index or ch.client_id != client_id or ch.expires_at <= idn.now():
+    if ch is None or ch.used or ch.client_id != client_id or ch.expires_at <= idn.now() \
+            or ch.id_index not in idn.person_indexes(number):  # made before a blind-index key switch: found too
         raise Unauthenticated("CHALLENGE_INVALID", "the login challenge is unknown, used or expired")
     ch.used = True
     return ch.to_sign
 
 
-def _consume_challenge_now(idn: Identity, req: LoginRequest, id_index: str, client_id: str) -> bytes:
+def _consume_challenge_now(idn: Identity, req: LoginRequest, number: str, client_id: str) -> bytes:
     # Spent in its own transaction so that a failed attempt cannot retry the same challenge.
     with idn.node.db.session() as s:
-        return _consume_challenge(idn, s, req, id_index, client_id)
+        return _consume_challenge(idn, s, req, number, client_id)
 
 
 def _second_factor(idn: Identity, person: Person, req: LoginRequest, signed: bytes | None) -> tuple[str, ...]:
@@ -165,7 +166,7 @@ def _guarded(idn: Identity, platform: PlatformInfo, req: LoginRequest,
             logs.security_event("login_refused", reason=err.reason, platform=platform.client_id)
             raise
     try:
-        signed = _consume_challenge_now(idn, req, id_index, platform.client_id) if req.challenge_id else None
+        signed = _consume_challenge_now(idn, req, number, platform.client_id) if req.challenge_id else None
         person_id = _check_password(idn, number, req.password)
         with idn.node.db.session() as s:
             person = get_person(s, person_id)

@@ -32,7 +32,7 @@ from hutong.identifiers import normalise_citizen_id, normalise_uscc
 from hutong.peers import RepresentativeBinding
 from identity_svc.core import Identity, new_id
 from identity_svc.models import Organisation, OrgGrant, Person
-from identity_svc.persons import citizen_id_of, find_person, get_person, summary
+from identity_svc.persons import citizen_id_of, find_person, get_person, indexes_of, summary
 from identity_svc.registers import clean_name, register_for
 
 LEGAL_REPRESENTATIVE, ADMINISTRATOR, STAFF = "legal_representative", "administrator", "staff"
@@ -84,18 +84,18 @@ def _grant_roles(g: OrgGrant) -> list[str]:
     return [STAFF, *(f"matter:{m}" for m in g.matters.split("\n"))]
 
 
-def _person_index(s: Session, person_id: str) -> str | None:
+def _person_indexes(idn: Identity, s: Session, person_id: str) -> tuple[str, ...]:
     person = s.get(Person, person_id)
-    return person.id_index if person is not None else None
+    return indexes_of(idn, person) if person is not None else ()
 
 
-def roles_in_force(s: Session, uscc: str, person_id: str, now: float) -> tuple[str, ...]:
+def roles_in_force(idn: Identity, s: Session, uscc: str, person_id: str, now: float) -> tuple[str, ...]:
     """Every role the person holds in the organisation right now (empty: none)."""
     org = s.get(Organisation, uscc)
     if org is None:
         return ()
     roles: list[str] = []
-    if org.binding_state == BOUND and org.representative_index == _person_index(s, person_id):
+    if org.binding_state == BOUND and org.representative_index in _person_indexes(idn, s, person_id):
         roles += [LEGAL_REPRESENTATIVE, ADMINISTRATOR, f"matter:{ALL_MATTERS}"]
     grants = s.scalars(select(OrgGrant).where(OrgGrant.org_uscc == uscc, OrgGrant.person_id == person_id))
     for g in grants:
@@ -104,10 +104,10 @@ def roles_in_force(s: Session, uscc: str, person_id: str, now: float) -> tuple[s
     return tuple(dict.fromkeys(roles))  # de-duplicated, order kept
 
 
-def binding_lapsed(s: Session, uscc: str, person_id: str) -> PermissionDenied | None:
+def binding_lapsed(idn: Identity, s: Session, uscc: str, person_id: str) -> PermissionDenied | None:
     """Why the person, bound as the organisation's legal representative, no longer acts as such (None: not that)."""
     org = s.get(Organisation, uscc)
-    if org is None or org.binding_state == BOUND or org.representative_index != _person_index(s, person_id):
+    if org is None or org.binding_state == BOUND or org.representative_index not in _person_indexes(idn, s, person_id):
         return None
     if org.binding_state == SUSPENDED:
         return PermissionDenied("REPRESENTATION_SUSPENDED", "the business licence binding this person as the "
@@ -116,11 +116,11 @@ def binding_lapsed(s: Session, uscc: str, person_id: str) -> PermissionDenied | 
                             "representative (the business licence is no longer valid)")
 
 
-def roles_required(s: Session, uscc: str, person_id: str, now: float) -> tuple[str, ...]:
+def roles_required(idn: Identity, s: Session, uscc: str, person_id: str, now: float) -> tuple[str, ...]:
     """``roles_in_force`` for an organisation-context token: none left is refused, with the reason."""
-    roles = roles_in_force(s, uscc, person_id, now)
+    roles = roles_in_force(idn, s, uscc, person_id, now)
     if not roles:
-        raise binding_lapsed(s, uscc, person_id) or PermissionDenied(
+        raise binding_lapsed(idn, s, uscc, person_id) or PermissionDenied(
             "GRANT_REVOKED", "the person no longer holds a role in this organisation")
     return roles
 
@@ -177,15 +177,18 @@ def bind_legal_representatives(idn: Identity, bindings: Sequence[RepresentativeB
     organisations and one of the people, one bulk INSERT and one bulk UPDATE, whatever its size, instead of
     an ORM load, flush and query per licence (most of a JWS batch's time, profiled)."""
     now = datetime.now(UTC)
-    wanted = [(normalise_uscc(b.uscc), clean_name(b.org_name),
-               idn.person_index(normalise_citizen_id(b.representative_id_number)), b.source) for b in bindings]
+    # each representative's index under every blind-index key in use (the first: the active one, stored)
+    every = [idn.person_indexes(normalise_citizen_id(b.representative_id_number)) for b in bindings]
+    wanted = [(normalise_uscc(b.uscc), clean_name(b.org_name), indexes[0], b.source)
+              for b, indexes in zip(bindings, every, strict=True)]
     if not wanted:
         return
     with idn.transaction(session) as s:
         codes = {code for code, *_ in wanted}
         known = set(s.scalars(select(Organisation.uscc).where(Organisation.uscc.in_(codes))))
-        people = {index: pid for index, pid in s.execute(
-            select(Person.id_index, Person.id).where(Person.id_index.in_({index for _, _, index, _ in wanted})))}
+        found = {index: pid for index, pid in s.execute(select(Person.id_index, Person.id).where(
+            Person.id_index.in_({i for indexes in every for i in indexes})))}
+        people = {indexes[0]: next((found[i] for i in indexes if i in found), None) for indexes in every}
         final: dict[str, dict[str, object]] = {}  # each organisation's state after the last of its bindings
         created: set[str] = set()
         events = []
@@ -254,7 +257,7 @@ def create_grant(idn: Identity, actor_id: str, spec: GrantSpec) -> GrantView:
     number = normalise_citizen_id(spec.id_number)
     with idn.node.db.session() as s:
         org = _org(s, spec.uscc)
-        _require(roles_in_force(s, org.uscc, actor_id, idn.now()),
+        _require(roles_in_force(idn, s, org.uscc, actor_id, idn.now()),
                  LEGAL_REPRESENTATIVE if spec.role == ADMINISTRATOR else ADMINISTRATOR)
         grantee = find_person(idn, s, number)
         if grantee is None:
@@ -274,7 +277,7 @@ def revoke_grant(idn: Identity, actor_id: str, *, uscc: str, grant_id: str) -> G
         g = s.get(OrgGrant, grant_id)
         if g is None or g.org_uscc != org.uscc:
             raise NotFound("GRANT_NOT_FOUND", "no such grant in this organisation")
-        _require(roles_in_force(s, org.uscc, actor_id, idn.now()),
+        _require(roles_in_force(idn, s, org.uscc, actor_id, idn.now()),
                  LEGAL_REPRESENTATIVE if g.role == ADMINISTRATOR else ADMINISTRATOR)
         if g.revoked_at is None:
             g.revoked_at = idn.now()
@@ -287,7 +290,7 @@ def list_grants(idn: Identity, actor_id: str, *, uscc: str, offset: int, limit: 
     """A page of the organisation's grants, newest first; the flag says whether more follow."""
     with idn.node.db.session() as s:
         org = _org(s, uscc)
-        _require(roles_in_force(s, org.uscc, actor_id, idn.now()), ADMINISTRATOR)
+        _require(roles_in_force(idn, s, org.uscc, actor_id, idn.now()), ADMINISTRATOR)
         rows = list(s.scalars(select(OrgGrant).where(OrgGrant.org_uscc == org.uscc)
                               .order_by(OrgGrant.created_at.desc(), OrgGrant.id).offset(offset).limit(limit + 1)))
         return [_view(idn, s, g) for g in rows[:limit]], len(rows) > limit
@@ -297,9 +300,10 @@ def my_organisations(idn: Identity, person_id: str) -> list[OrgView]:
     now = idn.now()
     with idn.node.db.session() as s:
         granted = select(OrgGrant.org_uscc).where(OrgGrant.person_id == person_id)
+        mine = _person_indexes(idn, s, person_id)
         orgs = s.scalars(select(Organisation).where(
-            or_(Organisation.representative_index == _person_index(s, person_id), Organisation.uscc.in_(granted))))
-        views = [OrgView(o.uscc, o.name, roles_in_force(s, o.uscc, person_id, now)) for o in orgs]
+            or_(Organisation.representative_index.in_(mine), Organisation.uscc.in_(granted))))
+        views = [OrgView(o.uscc, o.name, roles_in_force(idn, s, o.uscc, person_id, now)) for o in orgs]
     return [v for v in views if v.roles]
 
 

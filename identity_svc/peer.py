@@ -18,7 +18,7 @@ from identity_svc import orgs
 from identity_svc.authn import TokenAuthenticator
 from identity_svc.core import Identity
 from identity_svc.models import Organisation, Person
-from identity_svc.persons import find_person
+from identity_svc.persons import find_person, indexes_of
 
 
 @dataclass(frozen=True)
@@ -35,17 +35,17 @@ class IdentityPeer:
             person = find_person(Identity.of(self.node), s, id_number)
             return person.id if person is not None else None
 
-    def holder_index(self, principal: Principal) -> str:
-        """A person's blind index from their account; an organisation context's from its USCC."""
+    def holder_indexes(self, principal: Principal) -> tuple[str, ...]:
+        """A person's blind indexes from their account; an organisation context's from its USCC."""
         if principal.org_uscc:
-            return self.node.pki.blind_index(principal.org_uscc)
+            return self.node.pki.blind_indexes(principal.org_uscc)
         if principal.kind != "person":
             raise PermissionDenied("NOT_CERT_HOLDER", "only persons and organisations hold certificates")
         with self.node.db.session(readonly=True) as s:
             person = s.get(Person, principal.subject)
             if person is None:
                 raise FailedPrecondition("HOLDER_UNKNOWN", "the caller's account has no verified ID number")
-            return person.id_index
+            return indexes_of(Identity.of(self.node), person)
 
     def bind_legal_representatives(self, bindings: Sequence[RepresentativeBinding], *, actor: str,
                                    session: Session) -> None:

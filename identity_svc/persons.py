@@ -35,9 +35,19 @@ def name_of(idn: Identity, person: Person) -> str:
     return idn.unprotect(_aad("name", person.id), person.name_protected)
 
 
+def indexes_of(idn: Identity, person: Person) -> tuple[str, ...]:
+    """The person's blind indexes under every key in use: their row's, and during a blind-index rollover the
+    others too (what refers to them -- a binding, a home link -- may be under the other key), from the protected
+    number. Outside a rollover no HSM call."""
+    if len(idn.node.pki.blind_index_labels()) == 1:
+        return (person.id_index,)
+    return idn.person_indexes(citizen_id_of(idn, person))
+
+
 def find_person(idn: Identity, s: Session, citizen_id: str) -> Person | None:
-    """The person with this (normalised) citizen ID number, if registered."""
-    return s.scalars(select(Person).where(Person.id_index == idn.person_index(citizen_id))).first()
+    """The person with this (normalised) citizen ID number, if registered (under any blind-index key in use:
+    the unique index and this look-up together never let one number register twice across a rollover)."""
+    return s.scalars(select(Person).where(Person.id_index.in_(idn.person_indexes(citizen_id)))).first()
 
 
 def get_person(s: Session, person_id: str) -> Person:

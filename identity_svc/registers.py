@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hutong import audit
@@ -58,9 +59,22 @@ class TableRegister:
         return self.idn.keyed_hash("register-match", f"{citizen_id}|{clean_name(name)}")
 
     def person_matches(self, citizen_id: str, name: str) -> bool:
+        """Whether the register lists this (number, name) pair. During a blind-index rollover the row may be
+        under the old key: it is found, and -- the pair being presented -- re-indexed under the active one here
+        (the node keeps no original of a register row, so this and a re-import are what re-index it)."""
+        indexes = self.idn.person_indexes(citizen_id)
         with self.idn.node.db.session() as s:
-            row = s.get(RegisterPerson, self.idn.person_index(citizen_id))
-        return row is not None and row.match_index == self._match_index(citizen_id, name)
+            row = s.scalars(select(RegisterPerson).where(RegisterPerson.id_index.in_(indexes))).first()
+            if row is None:
+                return False
+            matches = self.idn.keyed_hashes("register-match", f"{citizen_id}|{clean_name(name)}")
+            if row.match_index not in matches:
+                return False
+            if row.id_index != indexes[0] or row.match_index != matches[0]:
+                s.delete(row)
+                s.flush()
+                s.add(RegisterPerson(id_index=indexes[0], match_index=matches[0], loaded_at=row.loaded_at))
+        return True
 
     def organisation_matches(self, uscc: str, name: str) -> bool:
         with self.idn.node.db.session() as s:
@@ -70,12 +84,17 @@ class TableRegister:
     def is_representative(self, uscc: str, citizen_id: str) -> bool:
         with self.idn.node.db.session() as s:
             row = s.get(RegisterOrganisation, uscc)
-        return row is not None and row.representative_index == self.idn.person_index(citizen_id)
+        return row is not None and row.representative_index in self.idn.person_indexes(citizen_id)
 
     # -- loading -------------------------------------------------------------------------------
     def add_person(self, s: Session, citizen_id: str, name: str) -> None:
-        s.merge(RegisterPerson(id_index=self.idn.person_index(citizen_id),
-                               match_index=self._match_index(citizen_id, name), loaded_at=datetime.now(UTC)))
+        """Load one person under the active key; a row of the same number under an older blind-index key is
+        replaced (a re-import re-indexes the register)."""
+        active, *older = self.idn.person_indexes(citizen_id)
+        if older:
+            s.execute(delete(RegisterPerson).where(RegisterPerson.id_index.in_(older)))
+        s.merge(RegisterPerson(id_index=active, match_index=self._match_index(citizen_id, name),
+                               loaded_at=datetime.now(UTC)))
 
     def add_organisation(self, s: Session, uscc: str, name: str, representative_id: str) -> None:
         s.merge(RegisterOrganisation(uscc=uscc, name=clean_name(name),

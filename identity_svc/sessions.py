@@ -67,7 +67,7 @@ def subject_for(idn: Identity, person_id: str, platform: PlatformInfo) -> str:
     """``sub`` as ``platform`` sees the person: pairwise (unlinkable across platforms) by default."""
     if not platform.pairwise:
         return person_id
-    return idn.keyed_hash("pairwise-sub", f"{platform.client_id}|{person_id}")[:40]
+    return idn.pseudonym("pairwise-sub", f"{platform.client_id}|{person_id}")[:40]
 
 
 # -- issuing ----------------------------------------------------------------------------------------
@@ -111,19 +111,19 @@ def _subject(idn: Identity, family: TokenFamily, platform: PlatformInfo) -> str:
     return subject_for(idn, family.person_id, platform)
 
 
-def session_roles(s: Session, family: TokenFamily, now: float) -> tuple[str, ...]:
+def session_roles(idn: Identity, s: Session, family: TokenFamily, now: float) -> tuple[str, ...]:
     """Roles of an organisation-context session: this node's grants, or what the home node asserted."""
     if family.org_uscc is None:
         return ()
     if family.federated_roles is not None:
         return tuple(family.federated_roles.split())
-    return roles_required(s, family.org_uscc, family.person_id, now)
+    return roles_required(idn, s, family.org_uscc, family.person_id, now)
 
 
-def _org_claims(s: Session, family: TokenFamily, subject: str, now: float) -> dict[str, Any]:
+def _org_claims(idn: Identity, s: Session, family: TokenFamily, subject: str, now: float) -> dict[str, Any]:
     if family.org_uscc is None:
         return {}
-    roles = session_roles(s, family, now)
+    roles = session_roles(idn, s, family, now)
     if family.federated_org_name is not None:
         name = family.federated_org_name
     else:
@@ -173,7 +173,7 @@ def _sign_tokens(idn: Identity, s: Session, family: TokenFamily, platform: Platf
                  person: Person | None = None, nonce: str = "") -> _Minted:
     scopes = set(family.scopes.split())
     sub = _subject(idn, family, platform)
-    return _sign_with(idn, family, platform, sub, org=_org_claims(s, family, sub, idn.now()),
+    return _sign_with(idn, family, platform, sub, org=_org_claims(idn, s, family, sub, idn.now()),
                       personal=id_claims(idn, s, family, person, scopes), nonce=nonce)
 
 
@@ -217,7 +217,7 @@ def verify_access_token(idn: Identity, token: str, *, audience: str | None) -> A
                           leeway=0)
     with idn.node.db.session(readonly=True) as s:
         family = _live_family(idn, s, str(claims.get("sid", "")))
-        roles = session_roles(s, family, idn.now())
+        roles = session_roles(idn, s, family, idn.now())
     return AccessCheck(claims=claims, family=family, roles=roles)
 
 
@@ -285,7 +285,7 @@ def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str) -> To
     family = _live_family(idn, s, family.id)
     rt.used_at = idn.now()
     sub = _subject(idn, family, platform)
-    minted = _sign_with(idn, family, platform, sub, org=_org_claims(s, family, sub, idn.now()), personal=None)
+    minted = _sign_with(idn, family, platform, sub, org=_org_claims(idn, s, family, sub, idn.now()), personal=None)
     _store_refresh(s, minted)
     return minted.tokens
 
@@ -386,8 +386,8 @@ def switch_organisation(idn: Identity, check: AccessCheck, uscc: str) -> TokenSe
     base = check.family
     platform = get_platform(idn, base.client_id)
     with idn.node.db.session() as s:
-        if not roles_in_force(s, code, base.person_id, idn.now()):
-            raise binding_lapsed(s, code, base.person_id) or PermissionDenied(
+        if not roles_in_force(idn, s, code, base.person_id, idn.now()):
+            raise binding_lapsed(idn, s, code, base.person_id) or PermissionDenied(
                 "NOT_A_MEMBER", "the person holds no role in force in this organisation")
         auth = Authentication(acr=base.acr, amr=tuple(base.amr.split()), scopes=frozenset(base.scopes.split()))
         tokens = start_session(idn, s, get_person(s, base.person_id), platform, auth, org_uscc=code,

@@ -172,9 +172,9 @@ def check_organisation(idn: Identity, person_id: str, uscc: str) -> str:
 def organisation_claim(idn: Identity, person_id: str, uscc: str) -> dict[str, Any]:
     """The organisation the person chose, with the roles in force now (what a home node asserts for it)."""
     with idn.node.db.session(readonly=True) as s:
-        roles = orgs.roles_in_force(s, uscc, person_id, idn.now())
+        roles = orgs.roles_in_force(idn, s, uscc, person_id, idn.now())
         if not roles:
-            raise orgs.binding_lapsed(s, uscc, person_id) or PermissionDenied(
+            raise orgs.binding_lapsed(idn, s, uscc, person_id) or PermissionDenied(
                 "NOT_A_MEMBER", "the person holds no role in force in this organisation")
         org = s.get(Organisation, uscc)
         return {"uscc": uscc, "name": org.name if org else "", "roles": list(roles)}
@@ -274,7 +274,7 @@ def exchange(idn: Identity, code: CodeRecord) -> dict[str, Any]:
         raise PermissionDenied("STEP_UP_REQUIRED", f"this platform requires level {platform.required_acr}")
     scopes = granted_scopes(platform, tuple(code.scope.split()))
     with idn.node.db.session() as s:
-        if code.org_uscc is not None and not orgs.roles_in_force(s, code.org_uscc, code.person_id, idn.now()):
+        if code.org_uscc is not None and not orgs.roles_in_force(idn, s, code.org_uscc, code.person_id, idn.now()):
             raise PermissionDenied("GRANT_REVOKED", "the person no longer holds a role in this organisation")
         tokens = start_session(idn, s, get_person(s, code.person_id), platform,
                                Authentication(code.acr, code.amr, scopes, code.nonce), org_uscc=code.org_uscc,
