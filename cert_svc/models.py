@@ -6,7 +6,9 @@ encrypted under the node's data key (HSM); holders are found through the HMAC bl
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Boolean,
@@ -21,8 +23,27 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from hutong import identifiers
 from hutong.db import Base
+from hutong.reindex import INDEXED, Indexed
 from hutong.rekey import PROTECTED
+from hutong.verify import jose
+
+if TYPE_CHECKING:
+    from hutong.node import Node
+
+
+def _holder_original(node: Node, row: dict[str, object]) -> str | None:
+    """What a certificate's holder index is the HMAC of (the normalised ID number or USCC), from its protected
+    forms: the person holder's number is kept out of the JWS, in the forms' private part."""
+    blob = bytes(row["sealed_forms"])  # type: ignore[call-overload]  # bytes or memoryview
+    stored = json.loads(node.pki.unprotect(blob, aad=b"cert:" + str(row["identifier"]).encode()))
+    holder = jose.Compact(stored["jws"]).payload.get("holder", {})
+    value = str(holder.get("id") or stored.get("private", {}).get("holder_id", ""))
+    if not value:
+        return None
+    person = (holder.get("kind") or row["holder_kind"]) == "person"
+    return identifiers.normalise_citizen_id(value) if person else identifiers.normalise_uscc(value)
 
 
 class CertTypeRow(Base):
@@ -89,7 +110,8 @@ class CertificateRow(Base):
     type_code: Mapped[str] = mapped_column(ForeignKey("cert_types.code"))
     issuer_uscc: Mapped[str] = mapped_column(ForeignKey("cert_issuers.uscc"), index=True)
     holder_kind: Mapped[str] = mapped_column(String(16))
-    holder_index: Mapped[str] = mapped_column(String(64), index=True)
+    holder_index: Mapped[str] = mapped_column(String(64), index=True, info={INDEXED: Indexed(
+        recover=_holder_original, needs=("holder_kind", "sealed_forms"))})
     # Encrypted JSON {"jws": ..., "qr": ...} (pki.protect); the column keeps its first name: no data migration.
     protected_forms: Mapped[bytes] = mapped_column("sealed_forms", LargeBinary,
                                                    info={PROTECTED: "cert:{identifier}"})
@@ -111,7 +133,7 @@ class ConsentRow(Base):
     __tablename__ = "cert_consents"
 
     consent_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    holder_index: Mapped[str] = mapped_column(String(64), index=True)
+    holder_index: Mapped[str] = mapped_column(String(64), index=True, info={INDEXED: Indexed()})
     platform: Mapped[str] = mapped_column(String(200), index=True)
     series: Mapped[str] = mapped_column(Text)  # comma-separated certificate series
     purpose: Mapped[str] = mapped_column(String(500))
@@ -126,7 +148,7 @@ class AccessRow(Base):
     __tablename__ = "cert_access_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    holder_index: Mapped[str] = mapped_column(String(64), index=True)
+    holder_index: Mapped[str] = mapped_column(String(64), index=True, info={INDEXED: Indexed()})
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     platform: Mapped[str] = mapped_column(String(200))
     identifier: Mapped[str] = mapped_column(String(96))

@@ -418,13 +418,15 @@ def register(
             "any other key: new key under LABEL, the old one becomes LABEL.retired-<UTC time>",
             needs_token=False)
     p.add_argument("--label", required=True, help="e.g. node.token-signing, node.seal-ca, node.issuer-ca, node.tsa, "
-                   "node.trust-list, node.federation-enc, node.data-key, or a key of your own")
+                   "node.trust-list, node.federation-enc, node.data-key, node.blind-index, or a key of your own")
     p.add_argument("--algorithm", choices=algorithms, help="default: the old key's algorithm")
-    p.add_argument("--step", choices=("auto", "prepare", "activate", "reencrypt"), default="auto",
+    p.add_argument("--step", choices=("auto", "prepare", "activate", "reencrypt", "reindex"), default="auto",
                    help="node keys: auto (default) prepares if nothing is pending, else activates the pending key; "
-                   "node.data-key then re-encrypts what the old key protected (resumable)")
-    p.add_argument("--batch-size", type=int, default=200, help="reencrypt: records per transaction")
-    p.add_argument("--pause", type=float, default=0.0, help="reencrypt: seconds between batches (spare the HSM)")
+                   "node.data-key then re-encrypts what the old key protected, node.blind-index re-indexes what "
+                   "it indexed (both resumable)")
+    p.add_argument("--batch-size", type=int, default=200, help="reencrypt/reindex: records per transaction")
+    p.add_argument("--pause", type=float, default=0.0, help="reencrypt/reindex: seconds between batches "
+                   "(spare the HSM)")
     p.add_argument("--dry-run", action="store_true", help="say what the step would do; change nothing")
     p.set_defaults(node_rotate=node_rotate, config_factory=config_factory)
     p = add("destroy", _destroy, "destroy a key (asks for the label to be typed); a node key still needed is kept")

@@ -246,6 +246,7 @@ def verify(data_dir: Path) -> VerifyReport:
         _check_schema(node.db, report)
         _check_keys(node, report)
         _check_protected(node, report)
+        _check_blind_indexes(node, report)
         log = AuditLog(node.db).verify()
         if log.ok:
             report.checked.append(f"audit log intact ({log.records} records)")
@@ -285,6 +286,25 @@ def _check_protected(node: object, report: VerifyReport) -> None:
             report.problems.append(f"{n} protected records name data key {label}, which the registry no longer "
                                    "keeps: they cannot be decrypted once it is destroyed")
     report.checked.append(f"{sum(counts.values())} protected records, under {len(counts)} data key(s)")
+
+
+def _check_blind_indexes(node: object, report: VerifyReport) -> None:
+    """Every blind-index key a stored index was made by is one the registry keeps (look-ups still find it)."""
+    from hutong import reindex
+    from hutong.node import Node
+
+    assert isinstance(node, Node)
+    snap = node.pki.registry.snapshot()
+    counts = reindex.referenced_keys(node.db, snap)
+    for label, n in sorted(counts.items()):
+        entry = snap.entry(label)
+        if entry is None or not entry.still_needed():
+            report.problems.append(f"{n} stored blind indexes were made by {label}, which the registry no longer "
+                                   "keeps: look-ups no longer find those rows")
+    report.checked.append(f"{sum(counts.values())} stored blind indexes, under {len(counts)} blind-index key(s)")
+    st = reindex.status_of(node.db, snap)
+    if st is not None:
+        report.checked.append(f"blind-index re-indexing pending: {st.describe()}")
 
 
 def _check_keys(node: object, report: VerifyReport) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hutong import rekey
+from hutong import reindex, rekey
 from hutong.errors import ConfigError
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -93,6 +93,11 @@ class _Metrics:
                                    "re-encryption of the records it protects.", multiprocess_mode="max")
         self.rekey_done = Gauge("hutong_rekey_records_done", "Records re-encrypted to the active data-protection "
                                 "key so far (while one is pending).", multiprocess_mode="max")
+        self.reindex_waiting = Gauge("hutong_reindex_waiting", "Stored blind indexes still under a retired "
+                                     "blind-index key (while one is in use; 0 otherwise): its release waits for "
+                                     "them.", multiprocess_mode="max")
+        self.reindex_done = Gauge("hutong_reindex_rows_done", "Blind indexes recomputed with the active "
+                                  "blind-index key so far (while a retired one is in use).", multiprocess_mode="max")
 
 
 _m: _Metrics | None = None
@@ -188,6 +193,9 @@ def sample_node(node: Any) -> None:
     reencryption = rekey.status(node)
     _m.rekey_pending.set(1 if reencryption is not None else 0)
     _m.rekey_done.set(reencryption.rows_done if reencryption is not None else 0)
+    reindexing = reindex.status(node)  # counts rows only while a retired blind-index key is in use
+    _m.reindex_waiting.set(reindexing.waiting if reindexing is not None else 0)
+    _m.reindex_done.set(reindexing.rows_done if reindexing is not None else 0)
     trust = node.trust
     store = getattr(trust, "store", None)
     if store is not None:

@@ -37,6 +37,8 @@ def node_rotate(args: argparse.Namespace, audit: dict[str, str], *,
                  "activate") if plan.step == "prepare" and not args.dry_run else ""
     if plan.step == "activate" and plan.role == "data-key" and not args.dry_run:
         following = "run this command again to re-encrypt every protected record (step reencrypt; resumable)"
+    if plan.step == "activate" and plan.role == "blind-index" and not args.dry_run:
+        following = "run this command again to re-index every stored blind index (step reindex; resumable)"
     if getattr(args, "json", False):
         from hutong.cli import print_json
 
@@ -64,13 +66,13 @@ def destroy_guard(args: argparse.Namespace, label: str) -> None:
 
     db = Database(load_config(data_dir).effective_database_url)
     try:
-        rollover.check_destroy(KeyRegistry(db).snapshot(), label)
+        rollover.check_destroy(KeyRegistry(db).snapshot(), label, db=db)
     finally:
         db.dispose()
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from hutong import rekey
+    from hutong import reindex, rekey
     from hutong.cli import print_json, print_table
     from hutong.config import load_config
     from hutong.db import Database
@@ -80,6 +82,7 @@ def _keys(args: argparse.Namespace) -> int:
     try:
         snap = KeyRegistry(db).snapshot()
         reencryption = rekey.status_of(db, snap)
+        reindexing = reindex.status_of(db, snap)
     finally:
         db.dispose()
     rows: list[dict[str, Any]] = [
@@ -95,6 +98,9 @@ def _keys(args: argparse.Namespace) -> int:
         if reencryption is not None:
             print(f"data-key re-encryption pending ({', '.join(reencryption.retired)} still needed): "
                   f"{reencryption.describe()}")
+        if reindexing is not None:
+            print(f"blind-index re-indexing pending ({', '.join(reindexing.retired)} still in use): "
+                  f"{reindexing.describe()}")
     return EXIT_OK
 
 

@@ -74,6 +74,7 @@ class Target:
     needs: tuple[str, ...]  # other columns the associated data is made of
     decode: Callable[[object], bytes | None]  # stored value -> blob (None: stored in clear)
     encode: Callable[[bytes], object]
+    int_key: bool = False  # an integer primary key (the cursor is kept as text)
 
     @property
     def name(self) -> str:
@@ -245,13 +246,21 @@ def _write(s: Session, t: Target, rows: list[dict[str, object]], new: list[objec
 
 def _read(node: Node, t: Target, after: str | None, size: int) -> list[dict[str, object]]:
     where = "" if after is None else f" WHERE {t.key} > :after"
+    cursor = int(after) if t.int_key and after is not None else after
     with node.db.session(readonly=True) as s:
         return [dict(r._mapping) for r in s.execute(text(f"{_select(t)}{where} ORDER BY {t.key} LIMIT :n"),
-                                                   {"after": after, "n": size})]
+                                                   {"after": cursor, "n": size})]
 
 
-def _batch(node: Node, t: Target, target_label: str, size: int, actor: str) -> bool:
+# What a batch does to one row: its new value under ``target_label`` (HSM work), None to leave it as it is.
+Convert = Callable[["Node", Target, dict[str, object], str], object | None]
+
+
+def _batch(node: Node, t: Target, target_label: str, size: int, actor: str, convert: Convert | None = None,
+           role: str = pki.DATA_KEY) -> bool:
     """One batch of ``t`` after its cursor, committed with the cursor; True when the column is done.
+    ``convert`` (default: re-encryption) and ``role`` let the blind-index key's re-indexing (``hutong.reindex``)
+    run on the same machinery.
 
     The HSM work happens between reading the batch and the short write transaction (SQLite has one writer:
     the node's own writes wait no longer than a few row updates)."""
@@ -261,7 +270,7 @@ def _batch(node: Node, t: Target, target_label: str, size: int, actor: str) -> b
             return True
         cursor = prog.last_key if prog is not None else None
     rows = _read(node, t, cursor, size)
-    new = [_reencrypted(node, t, row, target_label) for row in rows]
+    new = [(convert or _reencrypted)(node, t, row, target_label) for row in rows]
     with node.db.session() as s:
         prog = s.get(RekeyProgress, (target_label, t.name))
         if prog is None:
@@ -276,16 +285,17 @@ def _batch(node: Node, t: Target, target_label: str, size: int, actor: str) -> b
             prog.last_key = str(rows[-1][t.key])
         if len(rows) < size:
             prog.finished_at = now
-            audit.append(s, actor=actor, action="pki.rekey.progress", target=pki.DATA_KEY,
+            audit.append(s, actor=actor, action="pki.rekey.progress" if role == pki.DATA_KEY else
+                         "pki.reindex.progress", target=role,
                          details={"label": target_label, "column": t.name, "rows": prog.rows_done})
         return prog.finished_at is not None
 
 
-def _sweep(node: Node, t: Target, target_label: str, size: int) -> int:
+def _sweep(node: Node, t: Target, target_label: str, size: int, convert: Convert | None = None) -> int:
     """Every row of ``t`` again (a value written with the old key behind the cursor); rows re-encrypted."""
     done = 0
     for rows in _pages(node, t, size):
-        new = [_reencrypted(node, t, row, target_label) for row in rows]
+        new = [(convert or _reencrypted)(node, t, row, target_label) for row in rows]
         if not any(v is not None for v in new):
             continue
         with node.db.session() as s:

@@ -29,8 +29,9 @@ retired log keys stay published for good, since every checkpoint they signed mus
 
 Supported roles: root, token signing, seal CA, issuer CA, TSA, trust-list signing (the hub), federation
 decryption, audit log, and the data-protection key, which has a third step, **reencrypt** (``hutong.rekey``: every
-protected record re-encrypted in the background, resumable). The blind-index key needs re-indexing of what
-depends on it; it is refused with ROLLOVER_UNSUPPORTED.
+protected record re-encrypted in the background, resumable), and the blind-index key, whose third step is
+**reindex** (``hutong.reindex``: every stored blind index recomputed with the new key on the same machinery;
+look-ups match both keys meanwhile).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from typing import Literal
 from sqlalchemy import select
 
 from hsm import CreateKeyRequest, CreateSecretKeyRequest, KeyAlgorithm
-from hutong import audit, keyring, peers, pki, rekey
+from hutong import audit, keyring, peers, pki, reindex, rekey
+from hutong.db import Database
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound
 from hutong.federation import hub
 from hutong.federation.trustlist import TrustList
@@ -53,13 +55,10 @@ from hutong.tlog.integrator import LOG_KEY_LABEL, LOG_KEY_ROLE
 from hutong.tlog.note import signer_key
 from hutong.verify import jose
 
-Step = Literal["auto", "prepare", "activate", "reencrypt"]
+Step = Literal["auto", "prepare", "activate", "reencrypt", "reindex"]
 
 CERTIFIED = (pki.SEAL_CA, pki.ISSUER_CA, pki.TSA, pki.TOKEN, pki.TRUST_LIST)
-SUPPORTED = (pki.ROOT, *CERTIFIED, pki.FEDERATION_ENC, LOG_KEY_ROLE, pki.DATA_KEY)
-UNSUPPORTED = {
-    pki.BLIND_INDEX: "every blind index must be recomputed with the new key first",
-}
+SUPPORTED = (pki.ROOT, *CERTIFIED, pki.FEDERATION_ENC, LOG_KEY_ROLE, pki.DATA_KEY, pki.BLIND_INDEX)
 # How long a retired federation decryption key stays accepted: senders encrypt to the key their copy of the
 # trust list names until they fetch the next list.
 FEDERATION_ENC_OVERLAP = timedelta(days=7)
@@ -71,7 +70,7 @@ class Plan:
     """What a rollover step does (or did), in words an officer reads."""
 
     role: str
-    step: Literal["prepare", "activate", "reencrypt"]
+    step: Literal["prepare", "activate", "reencrypt", "reindex"]
     actions: list[str] = field(default_factory=list)
     label: str = ""  # the key made (prepare) or activated (activate)
     retired: str = ""  # activate: the key that was active before
@@ -84,11 +83,8 @@ def role_of(name: str) -> str:
     role = name.removeprefix(pki.KEY_PREFIX)
     if role in SUPPORTED:
         return role
-    if role in UNSUPPORTED:
-        raise FailedPrecondition("ROLLOVER_UNSUPPORTED", f"the {role} key cannot be rolled over yet: "
-                                 f"{UNSUPPORTED[role]}")
     raise InvalidArgument("NODE_KEY_ROLE_UNKNOWN", f"'{name}' is not a node key role; roles: "
-                          + ", ".join((*SUPPORTED, *UNSUPPORTED)))
+                          + ", ".join(SUPPORTED))
 
 
 def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = None) -> Plan:
@@ -98,16 +94,20 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
     snap = node.pki.registry.snapshot()
     pending, active = snap.pending(role), snap.active(role)
     if step == "auto":
-        step = "activate" if pending else "reencrypt" if role == pki.DATA_KEY and rekey.status(node) else "prepare"
+        step = ("activate" if pending else "reencrypt" if role == pki.DATA_KEY and rekey.status(node)
+                else "reindex" if role == pki.BLIND_INDEX and reindex.status(node) else "prepare")
     if step == "reencrypt":
         return _reencrypt_plan(node, role)
+    if step == "reindex":
+        return _reindex_plan(node, role)
     if step == "prepare":
         if pending:
             raise FailedPrecondition("ROLLOVER_IN_PROGRESS", f"{pending.label} is already pending for {role}: "
                                      "activate it (or destroy it) before preparing another")
         label = _new_label(role, now)
         p = Plan(role, "prepare", label=label)
-        kind = "AES-256 secret" if role == pki.DATA_KEY else _algorithm(role).value
+        kind = ("AES-256 secret" if role == pki.DATA_KEY else "HMAC-SHA256 secret" if role == pki.BLIND_INDEX
+                else _algorithm(role).value)
         p.actions.append(f"generate {kind} key {label} in the HSM")
         if role == pki.ROOT:
             return _plan_root_prepare(snap, p, now)
@@ -140,6 +140,24 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
         p.actions.append(f"retire {active.label}: still published and accepted until {until}")
     if role == pki.DATA_KEY:
         p.actions.append("then re-encrypt every protected record (run this command again: step reencrypt)")
+    if role == pki.BLIND_INDEX:
+        p.actions.append("new blind indexes are stored under it; look-ups match both keys until the old one is "
+                         "released")
+        p.actions.append("then re-index every stored blind index (run this command again: step reindex)")
+    return p
+
+
+def _reindex_plan(node: Node, role: str) -> Plan:
+    st = reindex.status(node) if role == pki.BLIND_INDEX else None
+    if st is None:
+        raise FailedPrecondition("REINDEX_NOT_NEEDED", f"nothing to re-index for {role}: only the blind-index key "
+                                 "has this step, after a new key was activated")
+    p = Plan(role, "reindex", label=st.key_label)
+    p.actions.append(f"recompute with {st.key_label}, in batches while the node serves, every stored blind index "
+                     f"still under {', '.join(st.retired)} whose original the node holds (a protected ID number, "
+                     f"certificate forms, or such a row under the same index): {st.describe()}")
+    p.actions.append("then release the retired keys if no stored index is under them any more; otherwise they "
+                     "stay in use until what waits is re-imported or presented again, and this step is run again")
     return p
 
 
@@ -166,6 +184,14 @@ def rotate(node: Node, name: str, step: Step = "auto", *, dry_run: bool = False,
         st = rekey.reencrypt(node, actor=actor, batch=batch, pause=pause)
         p.actions.append(f"done: {st.rows_done} records re-encrypted")
         return p
+    if p.step == "reindex":
+        before = reindex.status(node)
+        done = reindex.reindex(node, actor=actor, batch=batch, pause=pause)
+        p.actions.append(f"done: {done.rows_done} blind indexes recomputed; " + (
+            f"{', '.join(before.retired if before else [])} released" if done.waiting == 0 else
+            f"{done.waiting} stored indexes still wait for their value to be presented or re-imported: the old key "
+            "stays in use"))
+        return p
     return _prepare(node, p, actor) if p.step == "prepare" else _activate(node, p, actor)
 
 
@@ -173,8 +199,9 @@ def _prepare(node: Node, p: Plan, actor: str, *, root_label: str | None = None) 
     role = p.role
     if role == pki.ROOT:
         return _prepare_root(node, p, actor)
-    if role == pki.DATA_KEY:
-        node.keys.create_secret_key(CreateSecretKeyRequest(label=p.label, kind="aes"))
+    if role in (pki.DATA_KEY, pki.BLIND_INDEX):
+        node.keys.create_secret_key(CreateSecretKeyRequest(label=p.label,
+                                                           kind="aes" if role == pki.DATA_KEY else "hmac"))
         pem = None
     elif role == pki.FEDERATION_ENC:
         node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.RSA_2048, usage="decrypt"))
@@ -277,9 +304,14 @@ def _prepare_root(node: Node, p: Plan, actor: str) -> Plan:
     return p
 
 
-def check_destroy(snapshot: keyring.Snapshot, label: str, *, now: datetime | None = None) -> None:
-    """Refuse to destroy a node key that is active, pending, or retired but still needed for verification."""
+def check_destroy(snapshot: keyring.Snapshot, label: str, *, now: datetime | None = None,
+                  db: Database | None = None) -> None:
+    """Refuse to destroy a node key that is active, pending, or retired but still needed for verification
+    (a blind-index key: while stored indexes are under it, counted in ``db``)."""
     entry = snapshot.entry(label)
+    blind = reindex.why_kept(db, snapshot, label) if entry is not None and entry.state == "retired" else None
+    if blind is not None:
+        raise FailedPrecondition(blind[0], f"key '{label}' is kept: {blind[1]}")
     if entry is None or not entry.still_needed(now):
         return
     kept = rekey.why_kept(snapshot, label)

@@ -117,7 +117,7 @@ def admit(idn: Identity, s: Session, token: str, *, required_acr: str) -> Admitt
     links = homes.check(idn, person_index=indexes, org_uscc=org_uscc, issuer=a.issuer_node,  # NOT_HOME_NODE
                         citizen_id=number)
     person = find_person(idn, s, number)
-    homes.link(idn, s, links, person_index=indexes[0], org_uscc=org_uscc, issuer=a.issuer_node)
+    homes.link(idn, s, links, person_index=indexes, org_uscc=org_uscc, issuer=a.issuer_node)
     if person is None:
         person = _link_person(idn, number, str(claims.get("name", "")), home=a.issuer_node)
         s.add(person)

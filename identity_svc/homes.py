@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hutong import audit
@@ -119,14 +119,25 @@ def check(idn: Identity, *, person_index: tuple[str, ...], org_uscc: str | None,
     return Links(person=person_home is not None and not linked, org=len(homes) > 1 and homes[1][1] == FIRST)
 
 
-def link(idn: Identity, s: Session, links: Links, *, person_index: str, org_uscc: str | None, issuer: str) -> None:
+def link(idn: Identity, s: Session, links: Links, *, person_index: tuple[str, ...], org_uscc: str | None,
+         issuer: str) -> None:
     """Record ``issuer`` as home of what it asserted first (in the transaction that accepts the assertion), under
-    the active blind-index key (``person_index``)."""
+    the active blind-index key (``person_index[0]``). A link under an older key moves to the active one here: the
+    subject was presented (an organisation's link has no other way to be re-indexed, ``hutong.reindex``)."""
     now = datetime.now(UTC)
+    _reindex_home(s, PERSON, person_index)
+    if org_uscc is not None and len(person_index) > 1:
+        _reindex_home(s, ORG, org_indexes(idn, org_uscc))
     if links.person:
-        s.merge(HomeNode(kind=PERSON, subject_index=person_index, home_node=issuer, linked_at=now))
+        s.merge(HomeNode(kind=PERSON, subject_index=person_index[0], home_node=issuer, linked_at=now))
     if links.org and org_uscc is not None:
         s.merge(HomeNode(kind=ORG, subject_index=org_index(idn, org_uscc), home_node=issuer, linked_at=now))
+
+
+def _reindex_home(s: Session, kind: str, indexes: tuple[str, ...]) -> None:
+    if len(indexes) > 1:
+        s.execute(update(HomeNode).where(HomeNode.kind == kind, HomeNode.subject_index.in_(indexes[1:]))
+                  .values(subject_index=indexes[0]))
 
 
 def home_of_person(s: Session, indexes: tuple[str, ...]) -> str | None:

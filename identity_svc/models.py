@@ -10,15 +10,26 @@ USCCs and organisation names are public (printed on business licences) and store
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hutong.business_codes import BusinessCode
 from hutong.db import Base
+from hutong.reindex import INDEXED, Indexed
 from hutong.rekey import PROTECTED
 
-INDEX = String(64)  # hex HMAC-SHA256
+if TYPE_CHECKING:
+    from hutong.node import Node
+
+INDEX = String(64)  # hex HMAC-SHA256 (a successor blind-index key's: its id and 224 bits, the same length)
+
+
+def _citizen_id(node: Node, row: dict[str, object]) -> str:
+    """A person's ID number from their row (what ``id_index`` is the HMAC of): ``hutong.reindex``."""
+    blob = bytes(row["id_sealed"])  # type: ignore[call-overload]  # bytes or memoryview
+    return node.pki.unprotect(blob, aad=f"citizen-id|{row['id']}".encode()).decode()
 
 
 class RegisterPerson(Base):
@@ -26,8 +37,10 @@ class RegisterPerson(Base):
 
     __tablename__ = "identity_register_people"
 
-    id_index: Mapped[str] = mapped_column(INDEX, primary_key=True)
-    match_index: Mapped[str] = mapped_column(INDEX)  # blind index of "ID number | name"
+    # No original is kept: a row is re-indexed through the person (or a certificate) under the same index, or
+    # when re-imported or matched again; the match index only then (hutong.reindex).
+    id_index: Mapped[str] = mapped_column(INDEX, primary_key=True, info={INDEXED: Indexed()})
+    match_index: Mapped[str] = mapped_column(INDEX, info={INDEXED: Indexed(via_sources=False)})  # "ID number|name"
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -38,7 +51,7 @@ class RegisterOrganisation(Base):
 
     uscc: Mapped[str] = mapped_column(BusinessCode, primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
-    representative_index: Mapped[str] = mapped_column(INDEX)  # blind index of the representative's ID
+    representative_index: Mapped[str] = mapped_column(INDEX, info={INDEXED: Indexed()})  # the representative's ID
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -46,7 +59,8 @@ class Person(Base):
     __tablename__ = "identity_persons"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # local account id, never an ID number
-    id_index: Mapped[str] = mapped_column(INDEX, unique=True)
+    id_index: Mapped[str] = mapped_column(INDEX, unique=True, info={INDEXED: Indexed(recover=_citizen_id,
+                                                                                     needs=("id_sealed",))})
     id_protected: Mapped[bytes] = mapped_column("id_sealed", LargeBinary,
                                                 info={PROTECTED: "citizen-id|{id}"})  # column names predate "protect"
     name_protected: Mapped[bytes] = mapped_column("name_sealed", LargeBinary,
@@ -146,7 +160,8 @@ class Organisation(Base):
 
     uscc: Mapped[str] = mapped_column(BusinessCode, primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
-    representative_index: Mapped[str] = mapped_column(INDEX, index=True)  # blind index of the representative's ID
+    representative_index: Mapped[str] = mapped_column(INDEX, index=True,  # blind index of the representative's ID
+                                                      info={INDEXED: Indexed()})
     binding_source: Mapped[str] = mapped_column(String(120))  # "register" or "licence:<e-certificate identifier>"
     binding_state: Mapped[str] = mapped_column(String(20))  # bound | suspended | ended
     binding_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -181,6 +196,7 @@ class HomeNode(Base):
     __tablename__ = "identity_home_nodes"
 
     kind: Mapped[str] = mapped_column(String(12), primary_key=True)  # person | org
-    subject_index: Mapped[str] = mapped_column(INDEX, primary_key=True)  # blind index of the ID number / USCC
+    # blind index of the ID number / keyed hash of the USCC (an organisation's: re-indexed when asserted again)
+    subject_index: Mapped[str] = mapped_column(INDEX, primary_key=True, info={INDEXED: Indexed(key="subject_index")})
     home_node: Mapped[str] = mapped_column(String(100))
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -60,7 +60,7 @@ def fed(tmp_path: Path, hub_node: Node, node_factory: Any, serve: Any) -> dict[s
 
 
 def _consent(fed: dict[str, Any], platform: str) -> str:
-    return consent.grant(fed["b"], HOLDER, fed["b"].pki.blind_index(CITIZEN), platform=platform,
+    return consent.grant(fed["b"], HOLDER, fed["b"].pki.blind_indexes(CITIZEN), platform=platform,
                          identifiers=[fed["diploma"]], purpose="办理落户",
                          expires_at=datetime.now(UTC) + timedelta(days=30)).consent_id
 
@@ -86,7 +86,7 @@ def test_platform_at_a_fetches_through_the_hub_within_consent_and_verifies(fed: 
     result = _verify_at_a(fed, token)
     assert result.verdict == VERDICT_VALID and result.certificate.status == pb.CERT_STATUS_VALID, result
     # The holder at B sees who used it, when and why.
-    log = consent.access_log(fed["b"], fed["b"].pki.blind_index(CITIZEN), 0, 10)[0]
+    log = consent.access_log(fed["b"], fed["b"].pki.blind_indexes(CITIZEN), 0, 10)[0]
     assert any(e.platform == "prov-a/portal-a" and e.purpose == "办理落户" for e in log)
 
 

@@ -138,7 +138,7 @@ def test_codes_stored_in_clear_before_are_reprotected_once(world: tuple[Node, Id
         grants, _ = orgs.list_grants(idn, rep.subject, uscc=INDIVIDUAL, offset=0, limit=10)
         assert [g.uscc for g in grants] == [INDIVIDUAL]
         with again.db.session() as s:
-            assert orgs.roles_in_force(s, INDIVIDUAL, rep.subject, idn.now())
+            assert orgs.roles_in_force(idn, s, INDIVIDUAL, rep.subject, idn.now())
     finally:
         again.close()
 

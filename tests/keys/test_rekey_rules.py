@@ -227,7 +227,6 @@ def test_data_key_cli_steps_and_refusals(world: World,
     assert "done: reencrypt" in capsys.readouterr().out
     assert rekey.status(node) is None
     _check_everything_readable(world)
-    assert _reason(rollover.rotate, node, "node.blind-index") == "ROLLOVER_UNSUPPORTED"
 
 
 def test_every_protected_attribute_is_declared_for_reencryption() -> None:

@@ -54,10 +54,9 @@ def test_token_key_is_published_before_it_signs_and_kept_after(node: Node) -> No
     assert [e.label for e in node.pki.registry.snapshot().published(pki.TOKEN, later)] == [activated.label]
 
 
-def test_unsupported_and_unknown_roles_are_refused(node: Node) -> None:
-    assert _reason(rollover.rotate, node, "node.blind-index") == "ROLLOVER_UNSUPPORTED"
-    assert _reason(rollover.rotate, node, "blind-index") == "ROLLOVER_UNSUPPORTED"
+def test_unknown_roles_are_refused(node: Node) -> None:
     assert _reason(rollover.rotate, node, "node.something") == "NODE_KEY_ROLE_UNKNOWN"
+    assert _reason(rollover.rotate, node, "blind") == "NODE_KEY_ROLE_UNKNOWN"
 
 
 def test_officers_cli_keeps_needed_keys_and_refuses_raw_swaps(node: Node, capsys: pytest.CaptureFixture[str]) -> None:
