@@ -169,6 +169,7 @@ def test_blind_index_rollover_finds_everything_reindexes_once_and_releases(world
     assert node.pki.blind_index(citizen_id(1)) == _hmac(node, first, citizen_id(1))
     assert node.pki.blind_indexes(citizen_id(1)) == (_hmac(node, first, citizen_id(1)),
                                                     _hmac(node, new, citizen_id(1)))
+    _check_lookups(world)
     activated = rollover.rotate(node, pki.BLIND_INDEX)
     assert activated.step == "activate" and activated.retired == first and activated.needed_until is None
     assert any("step reindex" in a for a in activated.actions)
