@@ -14,7 +14,7 @@ from hutong.node import open_node
 from hutong.verify.pdf import Revocation, Verdict, verify_pdf
 from hutong.wiring import wire
 from seal_svc.crl import current_crl
-from seal_svc.sealing import PadesLevel, Placement, SealOptions, Sealer, seal_pdf
+from seal_svc.sealing import PadesLevel, Placement, Sealer, SealOptions, seal_pdf
 from seal_svc.seals import SealService
 from tests.seal.conftest import USCC_A, SealEnv, admin_of, staff
 
