@@ -3,8 +3,10 @@
 An audited write is one transaction holding an act (a row) and its audit record. The baseline is the
 linear hash chain the audit log used to be, kept here only as a baseline: every writer takes the
 chain's lock, reads the tail and links its record to it, so writers queue on the tail. The subject is
-``hutong.audit.append`` (an insert) with the node's integrator thread sequencing and signing batches
-in the benchmark's parent process meanwhile (writers: 2 processes x 8 threads); after the load, the
+the hot audited act as the node writes it -- the act and ``hutong.audit.record`` (an insert) in one
+``hutong.prepared.write`` transaction, on PostgreSQL one round trip -- with the node's integrator thread
+sequencing and signing batches in the benchmark's parent process meanwhile (writers: 2 processes x 8
+threads); ``--connection`` also measures ``audit.append`` in a ``Database.transaction``. After the load, the
 time the integrator needs to drain what is left is reported too. Both run in the same run on the same
 throw-away PostgreSQL cluster, interleaved.
 
