@@ -12,6 +12,7 @@ import csv
 import json
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -27,6 +28,7 @@ from cert_svc.issuers import Issuer
 from cert_svc.models import CertificateRow
 from cert_svc.records import CertView, Holder
 from hsm import HsmError
+from hsm.signer import HsmSigner
 from hutong import audit, idempotency, identifiers, metrics
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, Internal, InvalidArgument, Kind, error_for, lift
@@ -175,7 +177,7 @@ class _Signer:
     """Signs a certificate's two forms with the issuer key: the full JWS and the QR JWS."""
 
     def __init__(self, node: Node, issuer: Issuer) -> None:
-        self._hsm = node.keys.signer(issuer.key_label)
+        self._hsm = _issuer_signer(node, issuer)
         self._x5c = jose.x5c_value(issuers.chain(node, issuer)[:2])  # issuer certificate + issuer CA
         self._kid = issuer.kid
 
@@ -186,6 +188,20 @@ class _Signer:
         qr_claims["hn"] = masked_name(str(claims["holder"]["name"]))  # to compare with the paper, masked
         qr = jose.sign_compact(self._hsm, {**qr_claims, "dig": jose.digest(token)}, typ=QR_TYP, kid=self._kid)
         return token, qr
+
+
+# Issuer signers per key manager (a node's token), by key label and kid: building one searches the token (three
+# object searches and the key's attributes: profiled, a third of an IssueCertificate's CPU). A re-keyed issuer has
+# a new kid, so a new signer.
+_SIGNERS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], HsmSigner]] = weakref.WeakKeyDictionary()
+
+
+def _issuer_signer(node: Node, issuer: Issuer) -> HsmSigner:
+    signers = _SIGNERS.setdefault(node.keys, {})
+    found = signers.get((issuer.key_label, issuer.kid))
+    if found is None:
+        found = signers[(issuer.key_label, issuer.kid)] = node.keys.signer(issuer.key_label)
+    return found
 
 
 def masked_name(name: str) -> str:
