@@ -17,9 +17,9 @@ straight on a pooled DBAPI connection; the types come out as the ORM would give 
   ends, rolled back on any exception. On PostgreSQL what ``add`` takes is held back and sent with the end of
   the transaction as one query: an act and its record are one round trip (an implicit transaction: both or
   neither), where one statement at a time made four (``BEGIN``, act, record, ``COMMIT``), each a wake-up of
-  the server and of the writer. Measured with 16 writers: ~0.2 ms less client CPU and ~0.1 ms less server CPU
-  per audited write. (The driver's pipeline mode also sends one round trip, but cost more client CPU than the
-  four round trips did.)
+  the server and of the writer (measured: bench/README.md, "Run H — tlog"). The driver's pipeline mode also
+  sends one round trip, but cost more client CPU than the four round trips did; the statements joined into one
+  ``WITH ... INSERT`` cost more on both sides through this path than the one multi-statement query.
 - ``on_connection(conn, stmt, params)``: one statement on the driver connection of a transaction SQLAlchemy
   already began (an ORM session's or ``Database.transaction``'s): ``audit.append`` in every audited act.
 
