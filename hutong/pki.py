@@ -457,15 +457,35 @@ class NodePki:
                 self.registry.invalidate()
         raise hsm_errors.decrypt_failed("the encrypted data names a data-protection key this node does not have")
 
-    def protect_deterministic(self, value: str, *, aad: bytes) -> bytes:
-        """``protect`` with a synthetic IV (HMAC of the value, blind-index key): equal values give equal blobs,
-        so the blob is its own blind index (equality lookups, unique keys) and still decrypts to the value.
+    def protect_deterministic(self, value: str, *, aad: bytes, labels: Sequence[str] | None = None) -> list[bytes]:
+        """``protect`` with a synthetic IV (HMAC of the value, blind-index key): equal values give equal blobs
+        under one data key, so the blob is its own blind index (equality lookups, unique keys) and still
+        decrypts to the value. One blob per label of ``labels`` (default: the active data key), each the HSM's
+        blob (it does not name its key: ``hutong.business_codes`` stores which key made it).
 
-        Always under the roles' first keys (``node.data-key``, ``node.blind-index``): a value stored under one
-        key would no longer be found by the same value under another. Rolling the data key over therefore
-        re-encrypts every other blob but keeps the first key for these (see ``hutong.rekey``)."""
+        The IV is always made with the blind-index role's first key: a value must encrypt the same way under a
+        data key whatever the blind-index key of the day is. Lookups during a data key rollover try the value
+        under every live data key (``deterministic_keys``); ``hutong.rekey`` moves the stored values on."""
         iv = self.keys.hmac_sha256(key_label(BLIND_INDEX), b"siv:" + aad + b":" + value.encode(), required=True)[:12]
-        return self.keys.encrypt(key_label(DATA_KEY), value.encode(), aad=aad, iv=iv, required=True)
+        return [self.keys.encrypt(label, value.encode(), aad=aad, iv=iv, required=True)
+                for label in (labels if labels is not None else [self.label(DATA_KEY)])]
+
+    def deterministic_keys(self) -> list[str]:
+        """The data keys a deterministically protected value may be stored under now: the active key first,
+        then the pending one (another worker may already use it) and the retired ones still needed."""
+        return [e.label for e in self.registry.snapshot().published(DATA_KEY)] or [key_label(DATA_KEY)]
+
+    def data_keys(self) -> list[str]:
+        """Every data key the registry knows (any state): what a stored value may name."""
+        return [e.label for e in self.registry.snapshot().of(DATA_KEY)] or [key_label(DATA_KEY)]
+
+    def refresh_keys(self) -> None:
+        """Re-read the key registry at the next use (a value names a key this process has not seen yet)."""
+        self.registry.invalidate()
+
+    def decrypt_with(self, label: str, blob: bytes, *, aad: bytes) -> bytes:
+        """The HSM's AES-GCM decryption of ``blob`` (the HSM's format) under the data key ``label``."""
+        return self.keys.decrypt(label, blob, aad=aad, required=True)
 
 
 # A blob made by a data key other than the role's first one: 0x02 || key id || the HSM's blob (0x01 || IV || ...).

@@ -151,8 +151,9 @@ def _reencrypt_plan(node: Node, role: str) -> Plan:
     p = Plan(role, "reencrypt", label=st.key_label)
     p.actions.append(f"re-encrypt, in batches while the node serves, every record still protected by "
                      f"{', '.join(st.retired)}: {st.describe()}")
-    p.actions.append("then release the retired keys (hsm destroy may remove them), except the first, which "
-                     "keeps individual-business codes")
+    p.actions.append("individual-business codes too: each primary key moves with the rows referring to it, "
+                     "and lookups by code try every live key meanwhile")
+    p.actions.append("then release the retired keys (hsm destroy may remove them)")
     return p
 
 
