@@ -27,9 +27,12 @@ for a raw blob whose associated data is ``template`` filled with the row's colum
 from __future__ import annotations
 
 import base64
+import fcntl
+import os
 import string
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -223,15 +226,40 @@ def status_of(db: Database, snap: keyring.Snapshot) -> Status | None:
 FINISHED = "*"  # the progress row that says the whole re-encryption to a key is done
 
 
+REKEY_RUNNING = "REKEY_RUNNING"
+
+
+@contextmanager
+def _one_runner(node: Node) -> Iterator[None]:
+    """Hold the node's re-encryption lock (a lock file in the data directory: the server's processes and an
+    officer's command alike; released by the system if the holder dies) or refuse, ``REKEY_RUNNING``."""
+    fd = os.open(node.config.data_dir / "rekey.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FailedPrecondition(REKEY_RUNNING, "a re-encryption is already running on this node (started by "
+                                     "the node itself or by another officer); its progress: hutong node keys") \
+                from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def reencrypt(node: Node, *, actor: str = "officer", batch: int = BATCH, pause: float = 0.0,
               max_batches: int | None = None) -> Status:
     """Re-encrypt every protected record to the active data key; resumes where an earlier run stopped.
 
     ``pause`` seconds between batches spare the HSM of a busy node. ``max_batches`` stops early (an
-    officer's bounded run); the next run goes on from there."""
+    officer's bounded run); the next run goes on from there. One run at a time (``REKEY_RUNNING``)."""
     if not 1 <= batch <= MAX_BATCH or not 0 <= pause <= MAX_PAUSE:
         raise InvalidArgument("REKEY_PACE_INVALID", f"--batch-size is 1 to {MAX_BATCH} records and --pause 0 to "
                               f"{MAX_PAUSE:g} seconds")
+    with _one_runner(node):
+        return _reencrypt(node, actor, batch, pause, max_batches)
+
+
+def _reencrypt(node: Node, actor: str, batch: int, pause: float, max_batches: int | None) -> Status:
     st = status(node)
     if st is None:
         raise FailedPrecondition("REKEY_NOT_NEEDED", "no retired data-protection key awaits re-encryption: "
