@@ -135,6 +135,7 @@ class NodePki:
         self.node_name = node_name
         self.registry = keyring.KeyRegistry(db)
         self._signers: dict[str, HsmSigner] = {}
+        self._cross: tuple[int, list[x509.Certificate]] = (-1, [])  # registry version -> its cross certificates
 
     # -- bootstrap -------------------------------------------------------------------------
     def bootstrap(self) -> bool:
@@ -203,9 +204,14 @@ class NodePki:
         not_after: datetime,
         extra: Sequence[x509.Extension[x509.ExtensionType]] = (),
         issuer_label: str | None = None,
+        issuer_certificate: x509.Certificate | None = None,
     ) -> x509.Certificate:
         if issuer is None:  # self-signed: the root being made
             signer, issuer_name, issuer_key = self.signer_for_label(key_label(ROOT)), None, public_key
+        elif issuer_label is not None and issuer_certificate is not None:  # a root not registered yet
+            signer, issuer_name, issuer_key = self.signer_for_label(issuer_label), issuer_certificate.subject, \
+                issuer_certificate.public_key()
+            not_after = min(not_after, issuer_certificate.not_valid_after_utc)
         else:
             signer, ca = self.signing_pair_of(issuer, issuer_label)  # key and certificate agree
             issuer_name, issuer_key = ca.subject, ca.public_key()
@@ -221,14 +227,15 @@ class NodePki:
             extensions=[*_extensions(profile, public_key, issuer_key), *extra],
         )
 
-    def certify(self, name: str, public_key: PublicKeyTypes, *, root_label: str | None = None) -> x509.Certificate:
+    def certify(self, name: str, public_key: PublicKeyTypes, *,
+                root: tuple[str, x509.Certificate] | None = None) -> x509.Certificate:
         """A certificate for a new key of the subordinate role ``name`` (rollover), under the active root or
-        the root key ``root_label`` (a pending root: its successors of every subordinate)."""
+        ``root`` (the label and certificate of a root being prepared: its successors of every subordinate)."""
         profile, years = _SUBORDINATES[name]
         now = datetime.now(UTC) - timedelta(minutes=5)
         return self._sign(subject=node_name(self.node_id, self.node_name, name), public_key=public_key,
                           issuer=ROOT, profile=profile, not_before=now, not_after=now + timedelta(days=365 * years),
-                          issuer_label=root_label)
+                          issuer_label=root[0] if root else None, issuer_certificate=root[1] if root else None)
 
     def new_root(self, label: str, public_key: PublicKeyTypes) -> tuple[x509.Certificate, x509.Certificate]:
         """A successor root (key ``label``, already in the HSM): its self-signed certificate and the cross
@@ -251,11 +258,15 @@ class NodePki:
     def cross_certificates(self) -> list[x509.Certificate]:
         """Cross certificates between this node's roots (old root vouching for its successor) of the roots
         still published: verifiers that know only one root build a path to the other through them."""
-        published = {e.label for e in self.registry.snapshot().published(ROOT)}
-        with self.db.session(readonly=True) as s:
-            rows = s.scalars(select(NodeCertificate).where(NodeCertificate.name.like(f"{ROOT}.cross.%"))).all()
+        snap = self.registry.snapshot()
+        version, certs = self._cross
+        if version != snap.version:  # read once per registry version: sealing embeds them (a root overlap)
+            published = {e.label for e in snap.published(ROOT)}
+            with self.db.session(readonly=True) as s:
+                rows = s.scalars(select(NodeCertificate).where(NodeCertificate.name.like(f"{ROOT}.cross.%"))).all()
+            certs = [load_pem(r.pem) for r in rows if r.key_label in published]
+            self._cross = (snap.version, certs)
         now = datetime.now(UTC)
-        certs = [load_pem(r.pem) for r in rows if r.key_label in published]
         return [c for c in certs if c.not_valid_after_utc > now]
 
     def _audit(self, action: str, target: str) -> None:
