@@ -1,8 +1,9 @@
 """Issuing certificates (single, batch, new versions): check, number, sign, store, audit.
 
-Every row is checked completely before anything is written. A batch is processed in chunks, one
-transaction per chunk with a savepoint per row, so a row that fails at any step leaves no trace
-and never affects the others.
+Every row is checked completely before anything is written. A batch is processed in chunks: the rows are
+signed outside any transaction (only their status-list slots are reserved first), then written in one
+transaction per chunk with a savepoint per row, so a row that fails at any step leaves no trace (beyond an
+unused status slot) and never affects the others.
 """
 
 from __future__ import annotations
@@ -356,9 +357,11 @@ def issue_batch(node: Node, principal: Principal, type_code: str, rows: Iterable
 
 def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: Issuer, signer: _Signer,
                  chunk: list[BatchRow], on_commit: OnCommit | None = None) -> list[RowOutcome]:
-    """Check every row, then in one transaction: number them, sign and encrypt each (a row the HSM refuses is
-    refused alone), and write the rest together; should the joint write refuse (a listener refusing one row),
-    it is undone and the rows are written one by one, each in its savepoint, so only the bad row is refused."""
+    """Check every row; reserve their status slots (``statuslist.reserve``); number, sign and encrypt each with no
+    transaction open (a row the HSM refuses is refused alone); then in one transaction: keep the slots (a row whose
+    slot a concurrent writer took is signed again), and write the rows together; should the joint write refuse (a
+    listener refusing one row), it is undone and the rows are written one by one, each in its savepoint, so only
+    the bad row is refused."""
     outcomes: dict[int, RowOutcome] = {}
     ready: list[tuple[int, Prepared]] = []
     for n, item in chunk:
@@ -372,16 +375,11 @@ def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: I
         except HutongError as exc:
             outcomes[n] = RowOutcome(n, error=exc)
     if ready:
+        refs = statuslist.reserve(node, issuer.uscc, len(ready))
+        made = _make_all(node, issuer, signer, [(n, p, ref) for (n, p), ref in zip(ready, refs, strict=True)],
+                         outcomes)
         with node.db.session() as s:
-            serials = _serials(len(ready))
-            refs = statuslist.assign(s, issuer.uscc, len(ready))
-            made: list[_Made] = []
-            for (n, p), serial, ref in zip(ready, serials, refs, strict=True):
-                cid = identifiers.build_certificate_id(p.spec.code, issuer.uscc, serial, 1)
-                try:
-                    made.append(_make(node, n, p, issuer, cid, ref, signer))
-                except (HutongError, HsmError) as exc:
-                    outcomes[n] = _refused(n, exc)
+            made = _keep_slots(node, s, issuer, signer, made, outcomes)
             together = [m for m in made if not m.p.predecessor]  # a successor updates its predecessor: alone
             try:
                 if together:
@@ -395,6 +393,39 @@ def _issue_chunk(node: Node, principal: Principal, spec: CertTypeSpec, issuer: I
                 on_commit(s, [outcomes[n] for n, _ in chunk])
         metrics.certificate_issued(spec.code, sum(1 for n, _ in ready if outcomes[n].error is None))
     return [outcomes[n] for n, _ in chunk]
+
+
+def _make_all(node: Node, issuer: Issuer, signer: _Signer, rows: list[tuple[int, Prepared, tuple[str, int]]],
+              outcomes: dict[int, RowOutcome]) -> list[_Made]:
+    """Number, sign and encrypt rows (no transaction open: the HSM's part of a batch, each worker on its own);
+    a row the HSM or a check refuses gets its outcome and is left out."""
+    made: list[_Made] = []
+    for (n, p, ref), serial in zip(rows, _serials(len(rows)), strict=True):
+        try:
+            cid = identifiers.build_certificate_id(p.spec.code, issuer.uscc, serial, 1)
+            made.append(_make(node, n, p, issuer, cid, ref, signer))
+        except (HutongError, HsmError) as exc:
+            outcomes[n] = _refused(n, exc)
+    return made
+
+
+def _keep_slots(node: Node, s: Session, issuer: Issuer, signer: _Signer, made: list[_Made],
+                outcomes: dict[int, RowOutcome]) -> list[_Made]:
+    """In the storing transaction (the issuer's status lists locked from here to commit): rows whose reserved
+    status slot a concurrent writer stored meanwhile (two reservations may pick the same random index) get a fresh
+    slot and are numbered and signed again; the rest are kept as signed."""
+    clash = statuslist.taken(s, issuer.uscc, [_ref(m) for m in made])
+    if not clash:
+        return made
+    keep = [m for m in made if _ref(m) not in clash]
+    again = [m for m in made if _ref(m) in clash]
+    refs = statuslist.assign(s, issuer.uscc, len(again), exclude=[_ref(m) for m in keep])
+    return keep + _make_all(node, issuer, signer, [(m.n, m.p, ref) for m, ref in zip(again, refs, strict=True)],
+                            outcomes)
+
+
+def _ref(m: _Made) -> tuple[str, int]:
+    return str(m.values["status_list_id"]), int(m.values["status_index"])
 
 
 def _refused(n: int, exc: HutongError | HsmError) -> RowOutcome:

@@ -7,9 +7,16 @@ found by arithmetic, the data codewords are built from an integer, and the error
 table-driven polynomial division over GF(256). qrcode still places the modules (its function patterns, format
 and version information, mask), so the symbol is exactly what ``qrcode`` makes of the same segment, version
 and mask (``tests/cert/test_rendition.py`` compares them module by module and decodes the PDF with zbarimg).
+
+Placing the modules is cached too: a version's function patterns, format and version information, and the
+positions its data modules take (in placement order, with the mask's value at each) depend on the version alone,
+so qrcode lays out each version once per process and a symbol is its codeword bits dropped into those positions
+(qrcode's own placement tests the mask module by module in Python: about half of a rendition's QR time, profiled).
 """
 
 from __future__ import annotations
+
+import functools
 
 import qrcode
 from qrcode import base, util
@@ -60,26 +67,70 @@ def codewords(data: bytes, version: int) -> list[int]:
 
 
 def _remainder(data: list[int], ec_count: int) -> list[int]:
-    """Reed-Solomon: the remainder of data(x)·x^ec_count divided by the generator polynomial (§7.5.2)."""
+    """Reed-Solomon: the remainder of data(x)·x^ec_count divided by the generator polynomial (§7.5.2), the
+    remainder held as one integer (a byte a coefficient): a step is a shift and one XOR with the generator times
+    the leading factor, looked up (``_products``), instead of a Python loop over the coefficients."""
+    products, top, keep = _products(ec_count), 8 * (ec_count - 1), (1 << 8 * ec_count) - 1
+    rem = 0
+    for d in data:
+        rem = ((rem << 8) & keep) ^ products[(rem >> top) ^ d]
+    return list(rem.to_bytes(ec_count, "big"))
+
+
+@functools.lru_cache(maxsize=32)
+def _products(ec_count: int) -> tuple[int, ...]:
+    """The generator polynomial of ``ec_count`` error correction codewords (leading 1 left out) times each
+    factor 0-255 over GF(256), each as an integer of ``ec_count`` bytes."""
     exp, log = base.EXP_TABLE, base.LOG_TABLE
     generator = [log[c] for c in rsPoly_LUT[ec_count][1:]]  # monic: the leading 1 is implied
-    rem = [0] * ec_count
-    for d in data:
-        factor = d ^ rem[0]
-        rem = rem[1:]
-        rem.append(0)
-        if factor:
-            lf = log[factor]
-            rem = [r ^ exp[(g + lf) % 255] for r, g in zip(rem, generator, strict=True)]
-    return rem
+    return (0, *(int.from_bytes(bytes(exp[(g + log[f]) % 255] for g in generator), "big") for f in range(1, 256)))
+
+
+class _Layout(qrcode.QRCode):  # type: ignore[misc]
+    """qrcode's own layout of a version, with the data left out: ``map_data`` records where each data bit goes
+    (qrcode's traversal, ISO/IEC 18004 §7.7.3) instead of placing it."""
+
+    def map_data(self, data: list[int], mask_pattern: int) -> None:
+        mask, n = util.mask_func(mask_pattern), self.modules_count
+        self.positions: list[tuple[int, int]] = []
+        self.mask_bits: list[bool] = []
+        row, inc = n - 1, -1
+        for col in range(n - 1, 0, -2):
+            if col <= 6:
+                col -= 1
+            while True:
+                for c in (col, col - 1):
+                    if self.modules[row][c] is None:
+                        self.positions.append((row + BORDER, c + BORDER))
+                        self.mask_bits.append(bool(mask(row, c)))
+                        self.modules[row][c] = False
+                row += inc
+                if row < 0 or n <= row:
+                    row -= inc
+                    inc = -inc
+                    break
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(version: int) -> tuple[tuple[tuple[bool, ...], ...], tuple[tuple[int, int], ...], int]:
+    """A version's modules without data (function patterns, format and version information, quiet zone), its data
+    modules' positions in placement order, and the mask over them as an integer (first position: highest bit)."""
+    q = _Layout(version=version, error_correction=ERROR_CORRECTION, border=BORDER, mask_pattern=MASK)
+    q.data_cache = []  # nothing to encode: only the layout is wanted
+    q.makeImpl(False, MASK)
+    mask = int("".join("1" if m else "0" for m in q.mask_bits) or "0", 2)
+    return tuple(tuple(bool(m) for m in row) for row in q.get_matrix()), tuple(q.positions), mask
 
 
 def matrix(content: str) -> list[list[bool]]:
     """The symbol's modules (True: dark), with a ``BORDER``-module quiet zone."""
     data = content.encode("utf-8")
     version = version_for(data)
-    qr = qrcode.QRCode(version=version, error_correction=ERROR_CORRECTION, border=BORDER, mask_pattern=MASK)
-    qr.add_data(util.QRData(data, mode=_BYTE_MODE))
-    qr.data_cache = codewords(data, version)  # what makeImpl would compute with util.create_data
-    qr.makeImpl(False, MASK)
-    return [[bool(m) for m in row] for row in qr.get_matrix()]
+    blank, positions, mask = _layout(version)
+    words = codewords(data, version)
+    spare = len(positions) - 8 * len(words)  # remainder bits (§7.6): zero, then masked like the rest
+    bits = format((int.from_bytes(bytes(words), "big") << spare) ^ mask, f"0{len(positions)}b")
+    grid = [list(row) for row in blank]
+    for (r, c), bit in zip(positions, bits, strict=True):
+        grid[r][c] = bit == "1"
+    return grid

@@ -12,6 +12,7 @@ identifier itself: callers may log them.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -133,8 +134,12 @@ def uscc_check_character(first17: str) -> str:
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_uscc(value: str) -> Uscc:
-    """Validate a GB 32100 unified social credit code and take it apart."""
+    """Validate a GB 32100 unified social credit code and take it apart.
+
+    Cached (the result is immutable; a refusal is raised again, never cached): every certificate identifier
+    carries two USCCs, the same few issuers' over and over, and each lookup parses its identifier."""
     code = value.strip().upper()
     if len(code) != 18 or any(c not in _USCC_VALUE for c in code):
         raise InvalidArgument(

@@ -81,6 +81,10 @@ class Page:
         self.xobjects[pdf_name("/" + name)] = pil_image(png_image, self.writer)
         self.ops.append(b"q %g 0 0 %g %g %g cm /%s Do Q" % (w, h, x, y, name.encode()))
 
+    def draw(self, ops: bytes) -> None:
+        """Content-stream operators the caller built (vector graphics: a QR symbol's modules as rectangles)."""
+        self.ops.append(ops)
+
     def _scale_widths(self) -> None:
         # pyHanko writes /W in font units; PDF wants 1/1000 em (WenQuanYi has 2048 units per em).
         scale = 1000 / self.font.units_per_em

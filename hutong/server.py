@@ -8,6 +8,7 @@ initialises its own PKCS#11 library and database pool.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -114,8 +115,10 @@ def _bind(address: str, setting: str, add_port: Callable[[], int]) -> int:
 
 
 def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False,
-                 federation: str | None = None) -> RunningServer:
-    """Serve on ``listen`` (platforms) and, when given, on ``federation`` (other nodes, mutual TLS only)."""
+                 federation: str | None = None, integrate: bool = True) -> RunningServer:
+    """Serve on ``listen`` (platforms) and, when given, on ``federation`` (other nodes, mutual TLS only).
+    ``integrate``: run the audit log's integrator in this process (``serve --workers N`` runs it in the parent
+    instead, see ``serve``)."""
     limit = node.config.server.max_message_bytes
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", limit),
@@ -146,7 +149,7 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
     server.start()
     return RunningServer(server=server, port=port, health=health_servicer, services=names, monitor=monitor,
                          drain=drain, federation_port=fed_port,
-                         integrator=node.tlog.start())
+                         integrator=node.tlog.start() if integrate else None)
 
 
 def _observability(node: Node) -> tuple[int, metrics.MetricsSettings]:
@@ -155,9 +158,11 @@ def _observability(node: Node) -> tuple[int, metrics.MetricsSettings]:
             settings_of(node.config, metrics.MetricsSettings, "metrics"))
 
 
-def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Buckets | None = None) -> None:
+def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Buckets | None = None,
+               integrate: bool = True) -> None:
     """Run one server process until SIGTERM/SIGINT, then stop gracefully. ``shared``: the rate-limit table
-    every worker of the node uses (made by the parent)."""
+    every worker of the node uses (made by the parent); ``integrate``: run the audit log's integrator here
+    (a single process) or not (a worker of ``serve --workers N``: the parent runs it)."""
     if shared is not None:
         buckets.install(shared)
     node = open_node(data_dir)
@@ -181,7 +186,8 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGUSR1, on_drain)
-    running = start_server(node, listen, reuse_port=reuse_port, federation=federation_listen(node))
+    running = start_server(node, listen, reuse_port=reuse_port, federation=federation_listen(node),
+                           integrate=integrate)
     serving.append(running)
     refresher = start_trust_refresher(node)
     witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
@@ -196,6 +202,7 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
     if edge:
         log.info("HTTP edge on port %d, public at %s", edge.port, edge.base_url)
         print(f"HTTP edge on {host}:{edge.port}", flush=True)
+    settle_heap()
     stop.wait()
     drain_seconds = node.config.server.drain_seconds
     if drain_seconds > 0:  # out of the balancer's rotation first, still serving, then stop taking calls
@@ -212,6 +219,45 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
     running.stop()
     node.close()
     profiling.dump()  # HUTONG_PROFILE_DIR set: this worker's handler profile
+
+
+def settle_heap() -> None:
+    """Once a worker has started: collect, then move everything alive into the permanent generation.
+
+    Why: start-up leaves a few hundred thousand long-lived objects (grpc, SQLAlchemy, pyHanko, the protobuf
+    descriptors). Python's full (generation 2) collection walks all of them -- tens of milliseconds on this
+    heap, holding the GIL, so whichever call is being served waits that long. Frozen, they are never walked
+    again; collections see only what calls allocate."""
+    gc.collect()
+    gc.freeze()
+
+
+def _integrate_while_serving(data_dir: Path, procs: list[Any]) -> None:
+    """``serve --workers N``: the parent runs the node's audit log integrator until every worker has ended,
+    then one last round, so every event the workers committed is sequenced before ``serve`` returns.
+
+    Why here and not in every worker: a worker's integrator thread polled the queue twice a second (~2 ms of
+    Python under the GIL even with nothing pending) and ran its batches (~10 ms: statements, the signature) in
+    the very process whose calls then waited for the GIL -- the slowest lookups were those. With N workers
+    the node also polled N times for nothing (they take turns on the log's lock). The parent serves no calls."""
+    from multiprocessing.connection import wait
+
+    from hutong.tlog.integrator import DEFAULT_INTERVAL
+
+    node = open_node(data_dir)
+    try:
+        while alive := [p.sentinel for p in procs if p.is_alive()]:
+            wait(alive, timeout=DEFAULT_INTERVAL)
+            _integrate_round(node)
+    finally:
+        node.close()
+
+
+def _integrate_round(node: Node) -> None:
+    try:
+        node.tlog.integrate_all()
+    except Exception:  # the database or HSM is away: events wait, committed, for the next round
+        log.exception("audit log integration failed; will retry")
 
 
 def _start_metrics_endpoint(data_dir: Path, settings: metrics.MetricsSettings) -> None:
@@ -260,7 +306,7 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
         return
     ctx = multiprocessing.get_context("spawn")
     shared = buckets.Buckets.shared(ctx)  # per-caller limits hold for the node, not per worker
-    procs = [ctx.Process(target=_serve_one, args=(data_dir, listen, True, shared), daemon=False)
+    procs = [ctx.Process(target=_serve_one, args=(data_dir, listen, True, shared, False), daemon=False)
              for _ in range(workers)]
     for p in procs:
         p.start()
@@ -278,6 +324,7 @@ def serve(data_dir: Path, *, listen: str | None = None, workers: int | None = No
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGUSR1, forward_drain)
+    _integrate_while_serving(data_dir, procs)
     for p in procs:
         p.join()
         if p.pid is not None:

@@ -97,3 +97,48 @@ def test_the_qr_decodes_and_is_qrcodes_own_symbol(env: Env, tmp_path: Path) -> N
     out = subprocess.run(["zbarimg", "--raw", "-q", str(next(tmp_path.glob("page*.png")))], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == link
+
+
+@pytest.mark.skipif(shutil.which("qpdf") is None, reason="qpdf not installed")
+def test_the_token_is_an_object_of_its_own_and_older_renditions_still_read(env: Env, tmp_path: Path) -> None:
+    """The JWS sits in the catalogue as an indirect object (sealing rewrites the catalogue, not the token); qpdf
+    finds the file sound and reads the same token back; a rendition of the older form (the JWS a direct string in
+    the catalogue) still gives its token."""
+    import io
+    import re
+    from datetime import UTC, date, datetime
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+    from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+    from cert_svc import rendition
+    from cert_svc.records import CertView, Holder
+
+    with env.node.db.session() as s:
+        spec = catalogue.get_type(s, catalogue.DIPLOMA)
+    now = datetime.now(UTC)
+    jws = "eyJhbGciOiJFUzI1NiJ9.eyJqdGkiOiIxLjIifQ.c2ln-_0"
+    view = CertView("1.2.156.3005.2.x", catalogue.DIPLOMA, "学位证书", SEALED_ISSUER, "某某大学",
+                    Holder("person", "", "张三"), {}, date(2020, 1, 1), None, "valid", "", 1, now, now, jws, "q.r.s")
+    pdf = rendition.render(view, spec, "https://verify.example.cn/v#q.r.s")
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    subprocess.run(["qpdf", "--check", str(tmp_path / "r.pdf")], check=True, capture_output=True)
+    def show(obj: str) -> str:
+        return subprocess.run(["qpdf", f"--show-object={obj}", str(tmp_path / "r.pdf")], check=True,
+                              capture_output=True, text=True).stdout
+
+    root = re.search(r"/Root (\d+) 0 R", show("trailer"))
+    assert root is not None
+    entry = re.search(re.escape(rendition.CATALOG_KEY) + r" (\d+) 0 R", show(root[1]))
+    assert entry is not None, show(root[1])  # a reference, not the string itself
+    assert show(entry[1]).strip() == "(" + jws + ")"  # qpdf reads the token (written with octal escapes)
+    assert rendition.embedded_token(pdf) == jws
+
+    older = PdfFileWriter()
+    older.insert_page(PageObject(contents=older.add_object(generic.StreamObject(stream_data=b"")),
+                                         media_box=[0, 0, 100, 100]))
+    older.root[pdf_name(rendition.CATALOG_KEY)] = generic.TextStringObject(jws)
+    out = io.BytesIO()
+    older.write(out)
+    assert rendition.embedded_token(out.getvalue()) == jws

@@ -82,6 +82,12 @@ def test_serve_initialises_an_empty_data_dir_and_stops_gracefully(tmp_path: Path
     out, err = "".join(lines), "".join(errors)
     assert proc.returncode == 0, err
     assert out.count("listening on") == 2
+    # The parent, not each worker, integrates the audit log; its last round follows the workers' end, so
+    # nothing the node recorded is left unsequenced when serve returns.
+    audit = subprocess.run([sys.executable, "-m", "hutong.cli", "audit", "verify", "--data-dir", str(data), "--json"],
+                           env=_clean_env(), capture_output=True, text=True, timeout=120)
+    report = json.loads(audit.stdout)
+    assert report["ok"] and report["records"] > 0 and report["pending"] == 0, report
     keys = subprocess.run([sys.executable, "-m", "hutong.cli", "hsm", "list", "--data-dir", str(data), "--json"],
                           env=_clean_env(), capture_output=True, text=True, timeout=120)
     assert keys.returncode == 0, keys.stderr
