@@ -65,6 +65,8 @@ class NodeKeys(Protocol):
 
     def refresh_keys(self) -> None: ...
 
+    def data_key_tag(self, label: str) -> int: ...
+
     def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes: ...
 
     def unprotect(self, blob: bytes, *, aad: bytes = b"") -> bytes: ...
@@ -89,26 +91,17 @@ def _keys(dialect: Dialect) -> NodeKeys:
 _HSM_VERSION = b"\x01"  # the first byte of every AES-GCM blob the HSM makes (hsm.keys), stored as the key's tag
 
 
-def key_tag(label: str) -> int:
-    """The byte a stored value carries to say which data key made it: the first key's is the HSM blob's own
-    version byte (values stored before rollovers existed name it already); another key's is the first byte of
-    its id. Two keys may share a tag: reading tries each (AES-GCM's tag tells which one made the value)."""
-    from hutong import pki
-
-    return _HSM_VERSION[0] if label == pki.key_label(pki.DATA_KEY) else pki.data_key_id(label)[0]
-
-
-def _encode(label: str, blob: bytes) -> str:
+def _encode(keys: NodeKeys, label: str, blob: bytes) -> str:
     if blob[:1] != _HSM_VERSION:
         raise ValueError("not an AES-GCM blob of the HSM's version 1")
-    raw = bytes([key_tag(label)]) + blob[1:]
+    raw = bytes([keys.data_key_tag(label)]) + blob[1:]
     return MARK + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def protect(keys: NodeKeys, code: str, *, label: str | None = None) -> str:
     """``code`` as stored: protected under the active data key (or ``label``), naming it."""
     labels = [label] if label is not None else keys.deterministic_keys()[:1]
-    return _encode(labels[0], keys.protect_deterministic(code, aad=AAD, labels=labels)[0])
+    return _encode(keys, labels[0], keys.protect_deterministic(code, aad=AAD, labels=labels)[0])
 
 
 def candidates(keys: NodeKeys, code: str) -> list[str]:
@@ -118,7 +111,7 @@ def candidates(keys: NodeKeys, code: str) -> list[str]:
     if not is_individual_business(code):
         return [code]
     labels = keys.deterministic_keys()
-    return [_encode(label, blob) for label, blob in
+    return [_encode(keys, label, blob) for label, blob in
             zip(labels, keys.protect_deterministic(code, aad=AAD, labels=labels), strict=True)]
 
 
@@ -128,7 +121,7 @@ def revealed(keys: NodeKeys, stored: str) -> tuple[str, str]:
     raw = base64.urlsafe_b64decode(raw_text + "=" * (-len(raw_text) % 4))
     blob = _HSM_VERSION + raw[1:]
     for attempt in range(2):
-        for label in (k for k in keys.data_keys() if key_tag(k) == raw[0]):
+        for label in (k for k in keys.data_keys() if keys.data_key_tag(k) == raw[0]):
             try:
                 return label, keys.decrypt_with(label, blob, aad=AAD).decode()
             except HsmError:

@@ -490,6 +490,13 @@ class NodePki:
         """Every data key the registry knows (any state): what a stored value may name."""
         return [e.label for e in self.registry.snapshot().of(DATA_KEY)] or [key_label(DATA_KEY)]
 
+    def data_key_tag(self, label: str) -> int:
+        """The byte a deterministically protected value stores to say which data key made it (see
+        ``hutong.business_codes``): the first key's is the HSM blob's own version byte (values stored before
+        rollovers existed name it already), another key's the first byte of its id. Two keys may share a tag:
+        reading tries each, and AES-GCM's tag tells which one made the value."""
+        return 1 if label == key_label(DATA_KEY) else data_key_id(label)[0]
+
     def refresh_keys(self) -> None:
         """Re-read the key registry at the next use (a value names a key this process has not seen yet)."""
         self.registry.invalidate()
