@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from PyKCS11 import LowLevel as L
 
+from hsm import _direct as direct
 from hsm import _objects as objects
 from hsm import errors
 from hsm._bytes import as_bytes
@@ -100,6 +101,8 @@ class KeyManager:
         self._generation = -1
         self._slot: int | None = None
         self._handles: dict[tuple[int, bytes, str], Handle] = {}
+        # For the direct signing path: (session, handle, their integer values) by the key of ``_handles``.
+        self._ids: dict[tuple[int, bytes, str], tuple[Session, Handle, int, int]] = {}
         self._closed = False
         # Open and log in now, so that a wrong module, token or PIN is reported at start-up.
         self._call(f"opening HSM token '{config.token_label}'", lambda s: None)
@@ -169,6 +172,7 @@ class KeyManager:
                     if self._session is None or self._generation != mod.generation:
                         self._session, self._generation = None, mod.generation
                         self._handles.clear()
+                        self._ids.clear()
                         self._session = self._open(mod)
                     return fn(self._session)
                 except PyKCS11.PyKCS11Error as exc:
@@ -205,6 +209,7 @@ class KeyManager:
                     self._session.closeSession()
             self._session = None
             self._handles.clear()
+            self._ids.clear()
 
     def __enter__(self) -> KeyManager:
         return self
@@ -400,14 +405,23 @@ class KeyManager:
         """The steady state in one step: the session open in this module generation, the key's handle cached,
         the token answering CKR_OK. Anything else is None, and ``_sign`` takes the general path (open, look
         up, retry, recover, map errors). Every signature of a busy node comes here: the general path's layers
-        of closures cost some 10 % of an ECDSA signature on SoftHSM (issue 19, hsm vs a bare PyKCS11 loop)."""
+        of closures cost some 10 % of an ECDSA signature on SoftHSM (issue 19, hsm vs a bare PyKCS11 loop).
+        Mechanisms without parameters go through ``_direct`` (ctypes, no SWIG vectors), others through PyKCS11."""
         mod = get_module(self.config.module_path)
         with mod.lock:  # the handle is read under the lock too: one of another generation may name another key
             session = self._session
-            handle = self._handles.get((L.CKO_PRIVATE_KEY, ref.id or b"", ref.label or ""))
+            key = (L.CKO_PRIVATE_KEY, ref.id or b"", ref.label or "")
+            handle = self._handles.get(key)
             if handle is None or session is None or self._generation != mod.generation or not mod.initialised:
                 return None
-            return objects.try_sign(session, handle, data, mechanism, size)
+            ckm = direct.TYPES.get(mechanism)
+            signer = direct.for_module(mod.path)
+            if signer is None or ckm is None:
+                return objects.try_sign(session, handle, data, mechanism, size)
+            ids = self._ids.get(key)  # the two handles as integers (a SWIG call each) for this session and handle
+            if ids is None or ids[0] is not session or ids[1] is not handle:
+                ids = self._ids[key] = (session, handle, session.session.value(), handle.value())
+            return signer.sign(ids[2], ids[3], ckm, data, size)
 
     # -- secret keys ---------------------------------------------------------------------------
     def create_secret_key(self, req: CreateSecretKeyRequest) -> SecretKeyInfo:
@@ -565,6 +579,7 @@ class KeyManager:
             for obj in objects.companions(s, handle):
                 s.destroyObject(obj)
             self._handles.clear()
+            self._ids.clear()
 
         self._call(f"destroying key {key.describe()}", run)
 
@@ -579,6 +594,7 @@ class KeyManager:
             for obj in objects.companions(s, handle):
                 s.setAttributeValue(obj, [(L.CKA_LABEL, new_label)])
             self._handles.clear()
+            self._ids.clear()
 
         self._call(f"renaming key {key.describe()}", run)
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from PyKCS11 import LowLevel as L
 
+from hsm import _direct as direct
 from hsm import errors
 from hsm.model import KeyAlgorithm, KeyInfo, PublicKey
 from hsm.uri import KeyRef
@@ -75,8 +76,8 @@ def _hash(name: str) -> _Hash:
 
 
 # Shared: a mechanism without parameters is read-only once built (building one costs a SWIG object per call).
-_ECDSA = PyKCS11.Mechanism(L.CKM_ECDSA)
-_RSA_PKCS = PyKCS11.Mechanism(L.CKM_RSA_PKCS)
+_ECDSA = direct.param_free(L.CKM_ECDSA)
+_RSA_PKCS = direct.param_free(L.CKM_RSA_PKCS)
 _DIGESTS = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 
 

@@ -135,7 +135,7 @@ class NodePki:
         self.node_name = node_name
         self.registry = keyring.KeyRegistry(db)
         self._signers: dict[str, HsmSigner] = {}
-        self._cross: tuple[int, list[x509.Certificate]] = (-1, [])  # registry version -> its cross certificates
+        self._cross: tuple[keyring.Snapshot, list[x509.Certificate]] | None = None  # see cross_certificates
 
     # -- bootstrap -------------------------------------------------------------------------
     def bootstrap(self) -> bool:
@@ -258,16 +258,15 @@ class NodePki:
     def cross_certificates(self) -> list[x509.Certificate]:
         """Cross certificates between this node's roots (old root vouching for its successor) of the roots
         still published: verifiers that know only one root build a path to the other through them."""
-        snap = self.registry.snapshot()
-        version, certs = self._cross
-        if version != snap.version:  # read once per registry version: sealing embeds them (a root overlap)
-            published = {e.label for e in snap.published(ROOT)}
+        snapshot = self.registry.snapshot()
+        held = self._cross
+        if held is None or held[0] is not snapshot:  # a cross certificate is written with the registry change
+            published = {e.label for e in snapshot.published(ROOT)}  # (a new root) that makes a new snapshot
             with self.db.session(readonly=True) as s:
                 rows = s.scalars(select(NodeCertificate).where(NodeCertificate.name.like(f"{ROOT}.cross.%"))).all()
-            certs = [load_pem(r.pem) for r in rows if r.key_label in published]
-            self._cross = (snap.version, certs)
+            held = self._cross = (snapshot, [load_pem(r.pem) for r in rows if r.key_label in published])
         now = datetime.now(UTC)
-        return [c for c in certs if c.not_valid_after_utc > now]
+        return [c for c in held[1] if c.not_valid_after_utc > now]
 
     def _audit(self, action: str, target: str) -> None:
         with self.db.session() as s:

@@ -1,0 +1,106 @@
+"""C_SignInit and C_Sign called straight into the PKCS#11 module PyKCS11 loaded, for the steady state.
+
+Every signature of a busy node is one C_SignInit and one C_Sign with a mechanism without parameters on a
+session and key handle already known good. Through PyKCS11 each such call builds SWIG vectors for the input
+and output (``ckbytelist(bytes)`` converts element by element, ~4 µs for a 32-byte digest), and the result is
+a vector to copy out again: together some 15 % of an ECDSA P-256 signature on SoftHSM (issue 19, hsm/ vs a
+bare PyKCS11 loop). Here the same two functions of the same loaded module are called with ctypes: the digest
+is passed as the ``bytes`` it is, and the signature lands in a buffer reused for every call.
+
+Only the already-loaded module is opened (``RTLD_NOLOAD``): this adds no second copy of the module, and its
+state (``C_Initialize``, sessions, login) is the one PyKCS11 set up. The caller holds the module's lock, as
+for any call into the module (see ``_module``); ctypes releases the GIL during the call, so other threads run
+Python meanwhile. Anything unusual -- a module that does not export the functions, a return code other than
+CKR_OK -- answers None and the caller takes its general PyKCS11 path, which retries and maps errors.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from typing import Any
+
+import PyKCS11
+from PyKCS11 import LowLevel as L
+
+_ULONG = ctypes.c_ulong  # CK_ULONG: unsigned long on the Unix ABI of PKCS#11 (structures unpacked)
+
+
+class _Mechanism(ctypes.Structure):
+    _fields_ = [("mechanism", _ULONG), ("pParameter", ctypes.c_void_p), ("ulParameterLen", _ULONG)]
+
+
+# Shared PyKCS11 mechanisms without parameters, and their CKM_ type: only these take the direct path.
+TYPES: dict[Any, int] = {}
+
+
+def param_free(ckm: int) -> Any:
+    """A shared ``PyKCS11.Mechanism`` for ``ckm`` (which takes no parameter), known to the direct path."""
+    mechanism = PyKCS11.Mechanism(ckm)
+    TYPES[mechanism] = ckm
+    return mechanism
+
+
+class DirectSigner:
+    """C_SignInit + C_Sign of one loaded module; one caller at a time (the module's lock)."""
+
+    def __init__(self, library: ctypes.CDLL) -> None:
+        self._init = library.C_SignInit
+        self._init.argtypes = [_ULONG, ctypes.POINTER(_Mechanism), _ULONG]
+        self._init.restype = _ULONG
+        self._sign = library.C_Sign
+        self._sign.argtypes = [_ULONG, ctypes.c_char_p, _ULONG, ctypes.c_char_p, ctypes.POINTER(_ULONG)]
+        self._sign.restype = _ULONG
+        self._library = library  # keeps the module mapped for as long as the functions are used
+        self._mechanisms: dict[int, Any] = {}  # byref(_Mechanism) by CKM_ type
+        self._buffers: dict[int, Any] = {}  # output buffers by size, reused
+        self._length = _ULONG(0)
+        self._length_ref = ctypes.byref(self._length)
+
+    def sign(self, session: int, handle: int, ckm: int, data: bytes, size: int) -> bytes | None:
+        """The signature (``size`` bytes expected), or None if the module answered anything but CKR_OK.
+
+        Nothing is left half done: a failed C_SignInit starts no operation, a failed C_Sign ends it (PKCS#11
+        5.2), and CKR_BUFFER_TOO_SMALL (the one code that keeps it open) is finished here with a larger buffer.
+        """
+        mechanism = self._mechanisms.get(ckm)
+        if mechanism is None:
+            mechanism = self._mechanisms[ckm] = ctypes.byref(_Mechanism(ckm, None, 0))
+        if self._init(session, mechanism, handle) != L.CKR_OK:
+            return None
+        out = self._buffer(size)
+        self._length.value = size
+        rv = self._sign(session, data, len(data), out, self._length_ref)
+        if rv == L.CKR_BUFFER_TOO_SMALL:  # the length needed is in _length now
+            out = self._buffer(self._length.value)
+            rv = self._sign(session, data, len(data), out, self._length_ref)
+        if rv != L.CKR_OK:
+            return None
+        return out.raw[: self._length.value]  # type: ignore[no-any-return]
+
+    def _buffer(self, size: int) -> Any:
+        out = self._buffers.get(size)
+        if out is None:
+            out = self._buffers[size] = ctypes.create_string_buffer(size)
+        return out
+
+
+_loaded: dict[str, DirectSigner | None] = {}
+_lock = threading.Lock()
+
+
+def for_module(path: str) -> DirectSigner | None:
+    """The direct path into the module already loaded from ``path``, or None where there is none."""
+    try:
+        return _loaded[path]
+    except KeyError:
+        pass
+    with _lock:
+        if path not in _loaded:
+            noload = getattr(os, "RTLD_NOLOAD", 0)  # without it, CDLL could load a second, uninitialised copy
+            try:
+                _loaded[path] = DirectSigner(ctypes.CDLL(path, mode=os.RTLD_NOW | noload)) if noload else None
+            except (OSError, AttributeError):  # not loaded, not a shared object, or no such exported function
+                _loaded[path] = None
+        return _loaded[path]
