@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, business_codes
 from hutong.errors import PermissionDenied
 from hutong.federation.trustlist import MemberEntry
 from identity_svc.core import Identity
@@ -85,7 +85,7 @@ def _person_home(s: Session, indexes: tuple[str, ...], bound: str | None) -> tup
 
 
 def _org_home(idn: Identity, s: Session, uscc: str) -> str | None:
-    if s.get(Organisation, uscc) is not None:
+    if business_codes.get(s, Organisation, uscc) is not None:
         return None  # registered (or licensed) here
     if (bound := region_home(idn, uscc)) is not None:
         return bound
