@@ -128,7 +128,7 @@ def _check_everything_readable(w: World) -> None:
     with node.db.session(readonly=True) as s:
         org = business_codes.get(s, Organisation, INDIVIDUAL)  # the primary key: the code's protected form
         assert org is not None and org.uscc == INDIVIDUAL
-        assert orgs.roles_in_force(s, INDIVIDUAL, w.staff.subject, idn.now()) == (orgs.ADMINISTRATOR,)
+        assert orgs.roles_in_force(idn, s, INDIVIDUAL, w.staff.subject, idn.now()) == (orgs.ADMINISTRATOR,)
     assert registers.TableRegister(idn).organisation_matches(INDIVIDUAL, "福州市鼓楼区张三小吃店")
     assert INDIVIDUAL in {o.uscc for o in orgs.my_organisations(idn, w.staff.subject)}  # grants join the business
 
