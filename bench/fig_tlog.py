@@ -3,8 +3,10 @@
 An audited write is one transaction holding an act (a row) and its audit record. The baseline is the
 linear hash chain the audit log used to be, kept here only as a baseline: every writer takes the
 chain's lock, reads the tail and links its record to it, so writers queue on the tail. The subject is
-``hutong.audit.append`` (an insert) with the node's integrator thread sequencing and signing batches
-in the benchmark's parent process meanwhile (writers: 2 processes x 8 threads); after the load, the
+the hot audited act as the node writes it -- the act and ``hutong.audit.record`` (an insert) in one
+``hutong.prepared.write`` transaction, on PostgreSQL one round trip -- with the node's integrator thread
+sequencing and signing batches in the benchmark's parent process meanwhile (writers: 2 processes x 8
+threads); ``--connection`` also measures ``audit.append`` in a ``Database.transaction``. After the load, the
 time the integrator needs to drain what is left is reported too. Both run in the same run on the same
 throw-away PostgreSQL cluster, interleaved.
 
@@ -35,10 +37,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, Text, bindparam, insert, text
 
 from bench.core import Mode, Row, not_measured, percentile, ratio_row
-from hutong import audit
+from hutong import audit, prepared
 from hutong.db import Database
 
 FIGURE = "audited writes/s, 16 writers on PostgreSQL: Merkle log vs linear chain"
@@ -71,20 +73,51 @@ def linear_chain_append(s: Connection, *, actor: str, action: str, target: str, 
                "hash": hashlib.sha256(prev.encode() + body).hexdigest()})
 
 
-def merkle_append(s: Connection, *, actor: str, action: str, target: str, details: dict[str, object]) -> None:
-    audit.append(s, actor=actor, action=action, target=target, details=details)
+# The act: one row, the same on every side.
+_ACTS = Table("bench_acts", MetaData(), Column("id", BigInteger, primary_key=True), Column("payload", Text))
+_ACT = insert(_ACTS).values(payload=bindparam("payload"))
+_ACT_SQL = text("INSERT INTO bench_acts (payload) VALUES (:payload)")
+
+# One audited write of writer ``i``, its ``n``-th: the act and its record in one transaction.
+AuditedWrite = Callable[[Database, int, int], None]
 
 
-Appender = Callable[..., None]
-def no_log(s: Connection, **_: object) -> None:
-    """The ceiling: the act alone, no audit record (``--ceiling``): what the harness itself allows."""
+def linear_write(db: Database, i: int, n: int) -> None:
+    """The baseline, as it ran when the node kept the chain: the act and the chain's record on the act's
+    connection (``Database.transaction``)."""
+    with db.transaction() as s:
+        s.execute(_ACT_SQL, {"payload": f"w{i}-{n}"})
+        linear_chain_append(s, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
 
 
-APPENDERS: dict[str, Appender] = {"linear": linear_chain_append, "merkle": merkle_append, "none": no_log}
+def merkle_write(db: Database, i: int, n: int) -> None:
+    """The subject, as the node's hot audited acts write: the act and ``audit.record`` in one prepared
+    transaction (``hutong.prepared.write``; on PostgreSQL one round trip)."""
+    with prepared.write(db) as tx:
+        tx.add(_ACT, {"payload": f"w{i}-{n}"})
+        audit.record(tx, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
+
+
+def merkle_connection_write(db: Database, i: int, n: int) -> None:
+    """``audit.append`` in a transaction opened as an ORM-free act opens one (``--connection``): the other way
+    the services record, for comparison."""
+    with db.transaction() as s:
+        s.execute(_ACT_SQL, {"payload": f"w{i}-{n}"})
+        audit.append(s, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
+
+
+def no_log(db: Database, i: int, n: int) -> None:
+    """The ceiling: the subject's act alone, no audit record (``--ceiling``): what the harness itself allows."""
+    with prepared.write(db) as tx:
+        tx.add(_ACT, {"payload": f"w{i}-{n}"})
+
+
+APPENDERS: dict[str, AuditedWrite] = {"linear": linear_write, "merkle": merkle_write,
+                                      "merkle-connection": merkle_connection_write, "none": no_log}
 PROCESSES = 2
 
 
-def _threads(db: Database, append: Appender, seconds: float, writers: int) -> tuple[float, list[float], float]:
+def _threads(db: Database, write: AuditedWrite, seconds: float, writers: int) -> tuple[float, list[float], float]:
     """(elapsed seconds, latencies, this process's CPU seconds) of ``writers`` threads writing for ``seconds``."""
     latencies: list[list[float]] = [[] for _ in range(writers)]
     start = threading.Barrier(writers + 1)
@@ -95,9 +128,7 @@ def _threads(db: Database, append: Appender, seconds: float, writers: int) -> tu
         n = 0
         while time.perf_counter() < deadline[0]:
             t0 = time.perf_counter()
-            with db.transaction() as s:  # the act's transaction, as the node's hot paths open it
-                s.execute(text("INSERT INTO bench_acts (payload) VALUES (:p)"), {"p": f"w{i}-{n}"})
-                append(s, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
+            write(db, i, n)
             latencies[i].append(time.perf_counter() - t0)
             n += 1
 
@@ -228,7 +259,8 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = False) -> tuple[Row, dict[str, object]]:
+def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = False,
+        connection: bool = False) -> tuple[Row, dict[str, object]]:
     from hutong.node import init_node
 
     data_dir = Path(tempfile.mkdtemp(prefix="hutong-bench-tlog-"))
@@ -246,6 +278,7 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = Fals
         baseline: list[Load] = []
         lags: list[float] = []
         unlogged: list[Load] = []
+        on_connection: list[Load] = []
         with writer_pool() as pool:
             for i in range(rounds):
                 baseline.append(load(url, "linear", seconds, pool=pool, delay=3.0 if i == 0 else 1.0,
@@ -258,6 +291,12 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = Fals
                 stop.set()
                 if ceiling:
                     unlogged.append(load(url, "none", seconds, pool=pool, delay=1.0, server_cpu=cpu))
+                if connection:
+                    stop = node.tlog.start()
+                    on_connection.append(load(url, "merkle-connection", seconds, pool=pool, delay=1.0,
+                                              server_cpu=cpu))
+                    node.tlog.integrate_all()
+                    stop.set()
         report = node.audit.verify()
         pending = report.pending
     finally:
@@ -275,6 +314,10 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = Fals
     if unlogged:
         per_round += (f"; the act alone, no log: {med(unlogged, 'rate'):.0f}/s (writer CPU "
                       f"{med(unlogged, 'writer_cpu_ms'):.2f}, server CPU {med(unlogged, 'server_cpu_ms'):.2f} ms)")
+    if on_connection:
+        per_round += (f"; audit.append on Database.transaction: {med(on_connection, 'rate'):.0f}/s (writer CPU "
+                      f"{med(on_connection, 'writer_cpu_ms'):.2f}, server CPU "
+                      f"{med(on_connection, 'server_cpu_ms'):.2f} ms)")
     note = (f"p99 {p99_value:.1f} ms vs {p99_base:.1f} ms (linear chain); CPU per write, log vs chain: writers "
             f"{cpu_value:.2f} vs {cpu_base:.2f} ms, PostgreSQL {server_value:.2f} vs {server_base:.2f} ms, "
             f"integrator {integrator:.2f} ms; rounds (log/chain) {per_round}; integrator drained the rest in "
@@ -312,12 +355,16 @@ def main() -> None:
     parser.add_argument("--url", default=None, help="PostgreSQL database URL (default: a throw-away cluster)")
     parser.add_argument("--ceiling", action="store_true",
                         help="also measure the act without any audit record each round (the harness's own limit)")
+    parser.add_argument("--connection", action="store_true",
+                        help="also measure audit.append in a Database.transaction each round (the services' other way)")
     args = parser.parse_args()
     if args.url:
-        row, extra = run(args.url, seconds=args.seconds, rounds=args.rounds, ceiling=args.ceiling)
+        row, extra = run(args.url, seconds=args.seconds, rounds=args.rounds, ceiling=args.ceiling,
+                         connection=args.connection)
     else:
         with postgres() as url:
-            row, extra = run(url, seconds=args.seconds, rounds=args.rounds, ceiling=args.ceiling)
+            row, extra = run(url, seconds=args.seconds, rounds=args.rounds, ceiling=args.ceiling,
+                             connection=args.connection)
     print(json.dumps({**row.as_dict(), **extra}, indent=2))
 
 

@@ -23,10 +23,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
-from sqlalchemy import BigInteger, Connection, DateTime, FetchedValue, Index, Integer, String, Table, Text, insert
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    FetchedValue,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from hutong import logs
+from hutong import logs, prepared
 from hutong.business_codes import mask_codes
 from hutong.db import Base
 
@@ -104,8 +116,12 @@ def leaf_entry(rec: EventFields, index: int) -> bytes:
 
 # The table itself, for Core statements on hot paths (appending here, numbering in the integrator).
 EVENTS = cast(Table, AuditRecord.__table__)
-_APPEND = insert(EVENTS).returning(EVENTS.c.seq)
 _INSERT = insert(EVENTS)
+# The columns a writer gives (``seq`` and ``txid`` are the database's), as named parameters: compiled once and
+# run on the driver connection (``hutong.prepared``).
+_RECORD = insert(EVENTS).values({name: bindparam(name) for name in
+                                 ("at", "actor", "action", "target", "outcome", "details", "request_id")})
+_APPEND = _RECORD.returning(EVENTS.c.seq)
 
 
 @dataclass(frozen=True)
@@ -151,9 +167,28 @@ def append(
     """
     values = _values(actor, action, target, outcome, details, request_id)
     # One INSERT ... RETURNING, without the ORM's unit of work and no mapped object built for the answer: this
-    # runs in every audited act. The statement is built once and the values bound as parameters (``.values(...)``
-    # per call cost more than the insert itself).
-    return int(session.execute(_APPEND, values).scalar_one())
+    # runs in every audited act. The statement is compiled once and run on the transaction's driver connection
+    # (``Connection.execute`` around it cost more than the insert itself).
+    conn = session.connection() if isinstance(session, Session) else session
+    row = prepared.on_connection(conn, _APPEND, values)
+    assert row is not None  # an INSERT ... RETURNING returns its row
+    return int(row["seq"])
+
+
+def record(
+    tx: prepared.Writer,
+    *,
+    actor: str,
+    action: str,
+    target: str = "",
+    outcome: str = "ok",
+    details: Mapping[str, object] | None = None,
+    request_id: str | None = None,
+) -> None:
+    """``append`` for an act written with ``hutong.prepared.write`` (the hottest audited acts): the record is
+    queued in the act's transaction, and on PostgreSQL sent with the act and the ``COMMIT`` in one round trip.
+    Committed with the act or not at all, as ``append``; nothing is read or locked."""
+    tx.add(_RECORD, _values(actor, action, target, outcome, details, request_id))
 
 
 def append_many(session: Session | Connection, events: Sequence[Event]) -> None:

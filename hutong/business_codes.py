@@ -4,11 +4,20 @@ An individual business is one person trading under their own name; its unified s
 identifies that person as surely as a citizen ID number. So wherever a table keeps a USCC, a
 ``BusinessCode`` column stores a 92-code encrypted with the node's data-protection key (in the HSM),
 deterministically (``NodePki.protect_deterministic``: the IV is the blind-index HMAC of the code): the
-same code always gives the same stored value, so equality lookups, primary and foreign keys work as
-with the clear code, and the stored value is its own blind index. That is why these values stay under the
-data key's first key when the data key rolls over (``hutong.rekey`` re-encrypts every other blob).
-Other codes (companies, public bodies) are public and stay in clear. Reading decrypts transparently, so
-domain code handles clear codes only.
+same code always gives the same stored value under one data key, so equality lookups, primary and foreign
+keys work as with the clear code, and the stored value is its own blind index. Other codes (companies,
+public bodies) are public and stay in clear. Reading decrypts transparently, so domain code handles clear
+codes only.
+
+The data key rolls over (``hutong.rekey``): a stored value says which key made it (a one-byte tag in place of
+the HSM blob's constant version byte, so the value keeps its 64 characters and every value stored before
+rollovers existed stays valid: the first key's tag is that version byte), new values are made with the
+active key, and while older ones remain a lookup by code must try the code under every live key: that is
+``candidates`` (and ``matching``, ``get`` built on it), the one way every lookup by code is written. The
+re-encryption job moves stored values to the active key, a primary key together with the rows referring
+to it, in one transaction (``move_key``); then the old key holds nothing and may be destroyed. A code read
+from a referenced primary key (``ReferencedBusinessCode``) remembers its stored form, so a row written to
+refer to it names the parent exactly as stored, whichever key made it.
 
 The column type finds the node's key through the engine's dialect (``use_node_keys``), set when the
 node opens; a 92-code met without it is a programming error, never silently stored in clear.
@@ -25,22 +34,38 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import LargeBinary, String, Text, text
+from sqlalchemy import ColumnElement, LargeBinary, String, Table, Text, inspect, select, text
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
+
+from hsm.errors import HsmError
 
 INDIVIDUAL_PREFIX = "92"
 MARK = "~"  # protected values start with it (no USCC does: not in the GB 32100 alphabet)
 AAD = b"uscc"
 STORED_LENGTH = 64  # "~" + base64url(version 1 + IV 12 + code 18 + tag 16 = 47 bytes) = 64 characters
 _ATTR = "hutong_node_keys"
+_T = TypeVar("_T")
 _CODE_RE = re.compile(r"92[0-9A-HJ-NPQRTUWXY]{16}")
 
 
 class NodeKeys(Protocol):
-    def protect_deterministic(self, value: str, *, aad: bytes) -> bytes: ...
+    def protect_deterministic(self, value: str, *, aad: bytes, labels: Sequence[str] | None = None) -> list[bytes]:
+        ...
+
+    def deterministic_keys(self) -> list[str]: ...
+
+    def data_keys(self) -> list[str]: ...
+
+    def decrypt_with(self, label: str, blob: bytes, *, aad: bytes) -> bytes: ...
+
+    def refresh_keys(self) -> None: ...
+
+    def data_key_tag(self, label: str) -> int: ...
 
     def protect(self, plaintext: bytes, *, aad: bytes = b"") -> bytes: ...
 
@@ -63,13 +88,107 @@ def _keys(dialect: Dialect) -> NodeKeys:
     return keys
 
 
-def protect(keys: NodeKeys, code: str) -> str:
-    return MARK + base64.urlsafe_b64encode(keys.protect_deterministic(code, aad=AAD)).decode().rstrip("=")
+_HSM_VERSION = b"\x01"  # the first byte of every AES-GCM blob the HSM makes (hsm.keys), stored as the key's tag
+
+
+def _encode(keys: NodeKeys, label: str, blob: bytes) -> str:
+    if blob[:1] != _HSM_VERSION:
+        raise ValueError("not an AES-GCM blob of the HSM's version 1")
+    raw = bytes([keys.data_key_tag(label)]) + blob[1:]
+    return MARK + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def protect(keys: NodeKeys, code: str, *, label: str | None = None) -> str:
+    """``code`` as stored: protected under the active data key (or ``label``), naming it."""
+    labels = [label] if label is not None else keys.deterministic_keys()[:1]
+    return _encode(keys, labels[0], keys.protect_deterministic(code, aad=AAD, labels=labels)[0])
+
+
+def candidates(keys: NodeKeys, code: str) -> list[str]:
+    """Every form ``code`` may be stored in right now: one per live data key (one outside a rollover). A lookup
+    by code matches any of them (``matching``); a clear code (not an individual business) is its only form."""
+    code = str(code)
+    if not is_individual_business(code):
+        return [code]
+    labels = keys.deterministic_keys()
+    return [_encode(keys, label, blob) for label, blob in
+            zip(labels, keys.protect_deterministic(code, aad=AAD, labels=labels), strict=True)]
+
+
+def revealed(keys: NodeKeys, stored: str) -> tuple[str, str]:
+    """The data key that made a stored 92-code, and the code."""
+    raw_text = stored[len(MARK):]
+    raw = base64.urlsafe_b64decode(raw_text + "=" * (-len(raw_text) % 4))
+    blob = _HSM_VERSION + raw[1:]
+    for attempt in range(2):
+        for label in (k for k in keys.data_keys() if keys.data_key_tag(k) == raw[0]):
+            try:
+                return label, keys.decrypt_with(label, blob, aad=AAD).decode()
+            except HsmError:
+                continue  # another key with the same tag, or not this node's value
+        if attempt == 0:  # made by a key this process has not seen yet (another worker's newer snapshot)
+            keys.refresh_keys()
+    from hsm import errors as hsm_errors
+
+    raise hsm_errors.decrypt_failed("a protected individual-business code names no data key this node has")
 
 
 def reveal(keys: NodeKeys, stored: str) -> str:
-    raw = stored[len(MARK):]
-    return keys.unprotect(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), aad=AAD).decode()
+    return revealed(keys, stored)[1]
+
+
+def recoded(keys: NodeKeys, stored: str, label: str) -> str | None:
+    """A stored 92-code re-made under the data key ``label`` (None: that key made it already)."""
+    made_by, code = revealed(keys, stored)
+    return None if made_by == label else protect(keys, code, label=label)
+
+
+def recoded_text(keys: NodeKeys, value: str, label: str) -> str | None:
+    """``recoded`` for each 92-code in a ``CodesInText`` value (None: nothing to change)."""
+    new = _STORED_RE.sub(lambda m: recoded(keys, m.group(0), label) or m.group(0), value)
+    return None if new == value else new
+
+
+def stored_codes(value: str) -> list[str]:
+    """The protected 92-codes in a stored value (a ``BusinessCode`` or a ``CodesInText``)."""
+    return _STORED_RE.findall(value) if MARK in value else []
+
+
+def _session_keys(s: Session) -> NodeKeys:
+    return _keys(s.get_bind().dialect)
+
+
+def matching(s: Session, column: Any, codes: str | Iterable[str]) -> ColumnElement[bool]:
+    """``column`` equal to any of ``codes`` (clear), in whichever form each is stored (``candidates``)."""
+    wanted = [codes] if isinstance(codes, str) else list(codes)
+    forms: list[str] = []
+    for code in wanted:
+        forms += candidates(_session_keys(s), code) if is_individual_business(str(code)) else [str(code)]
+    found: ColumnElement[bool] = column.in_(forms)  # a mapped attribute or a Column
+    return found
+
+
+def get(s: Session, entity: type[_T], code: str) -> _T | None:
+    """``Session.get`` of a row whose primary key is a ``BusinessCode`` column, by the clear code."""
+    if not is_individual_business(str(code)):
+        return s.get(entity, code)
+    key = inspect(entity).primary_key[0]
+    return s.scalars(select(entity).where(matching(s, key, code))).first()
+
+
+class Stored(str):
+    """A code read from a referenced primary key: equal to the clear code, and it remembers the stored form,
+    so a row referring to it (a foreign key) is written with exactly that form."""
+
+    stored: str
+
+    def __new__(cls, code: str, stored: str) -> Stored:
+        made = super().__new__(cls, code)
+        made.stored = stored
+        return made
+
+    def __reduce__(self) -> tuple[type[str], tuple[str]]:  # pickled (remembered answers) as the plain code
+        return str, (str(self),)
 
 
 class BusinessCode(TypeDecorator[str]):
@@ -79,6 +198,8 @@ class BusinessCode(TypeDecorator[str]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, Stored):
+            return value.stored if value.stored.startswith(MARK) else str(value)
         if isinstance(value, str) and is_individual_business(value):
             return protect(_keys(dialect), value)
         return value
@@ -86,6 +207,17 @@ class BusinessCode(TypeDecorator[str]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if isinstance(value, str) and value.startswith(MARK):
             return reveal(_keys(dialect), value)
+        return value
+
+
+class ReferencedBusinessCode(BusinessCode):
+    """A ``BusinessCode`` primary key other rows refer to: read as ``Stored`` (see there)."""
+
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, str) and value.startswith(MARK):
+            return Stored(reveal(_keys(dialect), value), value)
         return value
 
 
@@ -185,35 +317,55 @@ def reprotect(engine: Engine, keys: NodeKeys) -> int:
 
     load_models()
     columns = [(t, c) for t in Base.metadata.sorted_tables for c in t.columns if isinstance(c.type, BusinessCode)]
-    referring: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for t in Base.metadata.sorted_tables:
-        for fk in t.foreign_keys:
-            referring.setdefault((fk.column.table.name, fk.column.name), []).append((fk.parent.table.name,
-                                                                                    fk.parent.name))
+    referring = referring_columns()
     done = 0
     with engine.begin() as conn:
         for table, column in columns:
             name, col = table.name, column.name
             olds = conn.execute(text(f"SELECT DISTINCT {col} FROM {name} WHERE {col} LIKE '92%'")).scalars().all()
             for old in olds:
-                new = {"old": old, "new": protect(keys, old)}
                 children = referring.get((name, col), [])
                 if not children:
-                    conn.execute(text(f"UPDATE {name} SET {col} = :new WHERE {col} = :old"), new)
+                    conn.execute(text(f"UPDATE {name} SET {col} = :new WHERE {col} = :old"),
+                                 {"old": old, "new": protect(keys, old)})
                 else:
-                    names = [c.name for c in table.columns]
-                    values = ", ".join("CAST(:new AS VARCHAR)" if n == col else n for n in names)
-                    conn.execute(text(f"INSERT INTO {name} ({', '.join(names)}) SELECT {values} FROM {name} "
-                                      f"WHERE {col} = :old"), new)
-                    for child, child_col in children:
-                        conn.execute(text(f"UPDATE {child} SET {child_col} = :new WHERE {child_col} = :old"), new)
-                    conn.execute(text(f"DELETE FROM {name} WHERE {col} = :old"), new)
+                    move_key(conn, table, col, children, old=old, new=protect(keys, old))
                 done += 1
         if done:  # an older version's data: its certificates naming individual businesses too
             done += _reprotect_certificates(conn, keys)
     if done:
         _erase_old_pages(engine, {t.name for t, _ in columns})
     return done
+
+
+def referring_columns() -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(table, column) -> the (table, column)s whose foreign keys refer to it."""
+    from hutong.db import Base, load_models
+
+    load_models()
+    referring: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for t in Base.metadata.sorted_tables:
+        for fk in t.foreign_keys:
+            referring.setdefault((fk.column.table.name, fk.column.name), []).append((fk.parent.table.name,
+                                                                                    fk.parent.name))
+    return referring
+
+
+def move_key(conn: Any, table: Table, column: str, children: Iterable[tuple[str, str]], *, old: str,
+             new: str) -> int:
+    """Change a primary key ``column`` from ``old`` to ``new`` and every row referring to it, in the caller's
+    transaction (``conn``: a Connection or Session): the row is copied under ``new`` (unless a row has it
+    already), the referring rows follow, the old row goes. Returns the rows removed under ``old`` (0: another
+    run moved it first)."""
+    name, values = table.name, {"old": old, "new": new}
+    if conn.execute(text(f"SELECT 1 FROM {name} WHERE {column} = :new"), values).first() is None:
+        names = [c.name for c in table.columns]
+        copied = ", ".join("CAST(:new AS VARCHAR)" if n == column else n for n in names)
+        conn.execute(text(f"INSERT INTO {name} ({', '.join(names)}) SELECT {copied} FROM {name} "
+                          f"WHERE {column} = :old"), values)
+    for child, child_col in children:
+        conn.execute(text(f"UPDATE {child} SET {child_col} = :new WHERE {child_col} = :old"), values)
+    return int(conn.execute(text(f"DELETE FROM {name} WHERE {column} = :old"), values).rowcount)
 
 
 def _reprotect_certificates(conn: Any, keys: NodeKeys) -> int:

@@ -204,9 +204,14 @@ class NodePki:
         not_after: datetime,
         extra: Sequence[x509.Extension[x509.ExtensionType]] = (),
         issuer_label: str | None = None,
+        issuer_certificate: x509.Certificate | None = None,
     ) -> x509.Certificate:
         if issuer is None:  # self-signed: the root being made
             signer, issuer_name, issuer_key = self.signer_for_label(key_label(ROOT)), None, public_key
+        elif issuer_label is not None and issuer_certificate is not None:  # a root not registered yet
+            signer, issuer_name, issuer_key = self.signer_for_label(issuer_label), issuer_certificate.subject, \
+                issuer_certificate.public_key()
+            not_after = min(not_after, issuer_certificate.not_valid_after_utc)
         else:
             signer, ca = self.signing_pair_of(issuer, issuer_label)  # key and certificate agree
             issuer_name, issuer_key = ca.subject, ca.public_key()
@@ -222,14 +227,15 @@ class NodePki:
             extensions=[*_extensions(profile, public_key, issuer_key), *extra],
         )
 
-    def certify(self, name: str, public_key: PublicKeyTypes, *, root_label: str | None = None) -> x509.Certificate:
+    def certify(self, name: str, public_key: PublicKeyTypes, *,
+                root: tuple[str, x509.Certificate] | None = None) -> x509.Certificate:
         """A certificate for a new key of the subordinate role ``name`` (rollover), under the active root or
-        the root key ``root_label`` (a pending root: its successors of every subordinate)."""
+        ``root`` (the label and certificate of a root being prepared: its successors of every subordinate)."""
         profile, years = _SUBORDINATES[name]
         now = datetime.now(UTC) - timedelta(minutes=5)
         return self._sign(subject=node_name(self.node_id, self.node_name, name), public_key=public_key,
                           issuer=ROOT, profile=profile, not_before=now, not_after=now + timedelta(days=365 * years),
-                          issuer_label=root_label)
+                          issuer_label=root[0] if root else None, issuer_certificate=root[1] if root else None)
 
     def new_root(self, label: str, public_key: PublicKeyTypes) -> tuple[x509.Certificate, x509.Certificate]:
         """A successor root (key ``label``, already in the HSM): its self-signed certificate and the cross
@@ -461,15 +467,42 @@ class NodePki:
                 self.registry.invalidate()
         raise hsm_errors.decrypt_failed("the encrypted data names a data-protection key this node does not have")
 
-    def protect_deterministic(self, value: str, *, aad: bytes) -> bytes:
-        """``protect`` with a synthetic IV (HMAC of the value, blind-index key): equal values give equal blobs,
-        so the blob is its own blind index (equality lookups, unique keys) and still decrypts to the value.
+    def protect_deterministic(self, value: str, *, aad: bytes, labels: Sequence[str] | None = None) -> list[bytes]:
+        """``protect`` with a synthetic IV (HMAC of the value, blind-index key): equal values give equal blobs
+        under one data key, so the blob is its own blind index (equality lookups, unique keys) and still
+        decrypts to the value. One blob per label of ``labels`` (default: the active data key), each the HSM's
+        blob (it does not name its key: ``hutong.business_codes`` stores which key made it).
 
-        Always under the roles' first keys (``node.data-key``, ``node.blind-index``): a value stored under one
-        key would no longer be found by the same value under another. Rolling the data key over therefore
-        re-encrypts every other blob but keeps the first key for these (see ``hutong.rekey``)."""
+        The IV is always made with the blind-index role's first key: a value must encrypt the same way under a
+        data key whatever the blind-index key of the day is. Lookups during a data key rollover try the value
+        under every live data key (``deterministic_keys``); ``hutong.rekey`` moves the stored values on."""
         iv = self.keys.hmac_sha256(key_label(BLIND_INDEX), b"siv:" + aad + b":" + value.encode(), required=True)[:12]
-        return self.keys.encrypt(key_label(DATA_KEY), value.encode(), aad=aad, iv=iv, required=True)
+        return [self.keys.encrypt(label, value.encode(), aad=aad, iv=iv, required=True)
+                for label in (labels if labels is not None else [self.label(DATA_KEY)])]
+
+    def deterministic_keys(self) -> list[str]:
+        """The data keys a deterministically protected value may be stored under now: the active key first,
+        then the pending one (another worker may already use it) and the retired ones still needed."""
+        return [e.label for e in self.registry.snapshot().published(DATA_KEY)] or [key_label(DATA_KEY)]
+
+    def data_keys(self) -> list[str]:
+        """Every data key the registry knows (any state): what a stored value may name."""
+        return [e.label for e in self.registry.snapshot().of(DATA_KEY)] or [key_label(DATA_KEY)]
+
+    def data_key_tag(self, label: str) -> int:
+        """The byte a deterministically protected value stores to say which data key made it (see
+        ``hutong.business_codes``): the first key's is the HSM blob's own version byte (values stored before
+        rollovers existed name it already), another key's the first byte of its id. Two keys may share a tag:
+        reading tries each, and AES-GCM's tag tells which one made the value."""
+        return 1 if label == key_label(DATA_KEY) else data_key_id(label)[0]
+
+    def refresh_keys(self) -> None:
+        """Re-read the key registry at the next use (a value names a key this process has not seen yet)."""
+        self.registry.invalidate()
+
+    def decrypt_with(self, label: str, blob: bytes, *, aad: bytes) -> bytes:
+        """The HSM's AES-GCM decryption of ``blob`` (the HSM's format) under the data key ``label``."""
+        return self.keys.decrypt(label, blob, aad=aad, required=True)
 
 
 # A blob made by a data key other than the role's first one: 0x02 || key id || the HSM's blob (0x01 || IV || ...).

@@ -12,7 +12,16 @@ straight on a pooled DBAPI connection; the types come out as the ORM would give 
   statement is its own read transaction, consistent, never taking SQLite's write lock, and on PostgreSQL one
   round trip (no transaction left for the pool to roll back).
 - ``write(db)``: a write transaction (SQLite ``BEGIN IMMEDIATE``, as ``Database`` takes it) whose ``run(stmt,
-  params)`` returns the affected row count; committed when the block ends, rolled back on any exception.
+  params)`` returns the affected row count and whose ``add(stmt, params)`` takes a statement whose outcome the
+  caller does not read (an audited act and its audit record, ``hutong.audit.record``); committed when the block
+  ends, rolled back on any exception. On PostgreSQL what ``add`` takes is held back and sent with the end of
+  the transaction as one query: an act and its record are one round trip (an implicit transaction: both or
+  neither), where one statement at a time made four (``BEGIN``, act, record, ``COMMIT``), each a wake-up of
+  the server and of the writer (measured: bench/README.md, "Run H — tlog"). The driver's pipeline mode also
+  sends one round trip, but cost more client CPU than the four round trips did; the statements joined into one
+  ``WITH ... INSERT`` cost more on both sides through this path than the one multi-statement query.
+- ``on_connection(conn, stmt, params)``: one statement on the driver connection of a transaction SQLAlchemy
+  already began (an ORM session's or ``Database.transaction``'s): ``audit.append`` in every audited act.
 
 Only for statements built once at import time (the cache is keyed by the statement object) and whose bound
 parameters are all given by the caller or built into the statement (``limit``). Database errors become
@@ -28,6 +37,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 from hutong.db import Database
@@ -58,7 +69,10 @@ def _compile(db: Database, stmt: Executable) -> _Compiled:
     found = _CACHE.get(key)
     if found is not None:
         return found
-    dialect = db.engine.dialect
+    return _compile_for(db.engine.dialect, stmt, key)
+
+
+def _compile_for(dialect: Dialect, stmt: Executable, key: tuple[int, str]) -> _Compiled:
     compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]  # every Core statement has it
     binds = {}
     for name, param in compiled.binds.items():
@@ -100,8 +114,11 @@ class Record(dict[str, Any]):
 
 
 def _row(db: Database, c: _Compiled, cursor: Any, raw: Any) -> Record:
+    return _record(db.engine.dialect, c, cursor, raw)
+
+
+def _record(dialect: Dialect, c: _Compiled, cursor: Any, raw: Any) -> Record:
     if c.results is None:
-        dialect = db.engine.dialect
         c.results = tuple(t.result_processor(dialect, d[1]) for t, d in zip(c.types, cursor.description, strict=True))
     return Record(zip(c.keys, [p(v) if p is not None else v for p, v in zip(c.results, raw, strict=True)],
                       strict=True))
@@ -115,14 +132,45 @@ def _unavailable(db: Database) -> tuple[type[BaseException], ...]:
 class Writer:
     """The statements of one write transaction (see ``write``)."""
 
-    def __init__(self, db: Database, cursor: Any) -> None:
-        self._db, self._cursor = db, cursor
+    def __init__(self, db: Database, cursor: Any, held: Any = None) -> None:
+        # held: PostgreSQL's client-side binding cursor; ``add`` keeps its statements, bound, until they are sent
+        self._db, self._cursor, self._held, self._queue = db, cursor, held, list[str]()
 
     def run(self, stmt: Executable, params: Mapping[str, Any]) -> int:
         """Execute ``stmt``; the number of rows it changed."""
+        self._send_held()
         c = _compile(self._db, stmt)
         self._cursor.execute(c.sql, _parameters(c, params))
         return int(self._cursor.rowcount)
+
+    def add(self, stmt: Executable, params: Mapping[str, Any]) -> None:
+        """Execute ``stmt`` without reading its outcome: on PostgreSQL it is sent with the end of the transaction
+        (or before the next ``run``); if it fails, the transaction is rolled back and the error raised then."""
+        c = _compile(self._db, stmt)
+        if self._held is None:
+            self._cursor.execute(c.sql, _parameters(c, params))
+        else:
+            # bound by the driver's client-side binding (its quoting of every value), not by string formatting
+            self._queue.append(self._held.mogrify(c.sql, _parameters(c, params)))
+
+    def _send_held(self, *, last: bool = False) -> None:
+        if not self._queue:
+            return
+        held, self._queue = ";".join(self._queue), []
+        conn = self._held.connection
+        if last and conn.info.transaction_status == _PG_IDLE:
+            # nothing sent before: the statements alone, one simple query in autocommit, which PostgreSQL runs
+            # as one implicit transaction (any error rolls all of them back); no BEGIN, no COMMIT
+            conn.autocommit = True
+            try:
+                self._held.execute(held, prepare=False)
+            finally:
+                conn.autocommit = False
+        else:
+            self._held.execute(held, prepare=False)
+
+
+_PG_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
 
 
 @contextmanager
@@ -167,6 +215,11 @@ def read_one(db: Database, stmt: Executable, params: Mapping[str, Any]) -> Recor
 # SQLite: this process's writers on this path take turns on a lock of their own before asking for SQLite's. A
 # writer that finds the database locked waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms between
 # tries, for a lock held ~0.1 ms: under a refresh load most of a grant's latency was that sleeping.
+
+
+# SQLite: this process's writers on this path take turns on a lock of their own before asking for SQLite's. A
+# writer that finds the database locked waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms between
+# tries, for a lock held ~0.1 ms: under a refresh load most of a grant's latency was that sleeping.
 _SQLITE_WRITERS: dict[str, threading.Lock] = {}
 
 
@@ -191,14 +244,53 @@ def _write(db: Database) -> Iterator[Writer]:
             cursor = conn.cursor()
             if db.is_sqlite:
                 cursor.execute("BEGIN IMMEDIATE")  # the write lock up front, as Database's write transactions
+                writer = Writer(db, cursor)
+            else:
+                writer = Writer(db, cursor, _client_cursor(conn.dbapi_connection))
             try:
-                yield Writer(db, cursor)
+                yield writer
+                writer._send_held(last=True)  # noqa: SLF001 - the end of the writer's transaction
             except BaseException:
                 conn.rollback()
                 raise
-            conn.commit()
+            conn.commit()  # nothing to do when the held statements were the transaction
             cursor.close()
         finally:
             conn.close()
     except _unavailable(db) as exc:
         raise Unavailable("DATABASE_UNAVAILABLE", "the database cannot be reached") from exc
+
+
+def _client_cursor(dbapi: Any) -> Any:
+    import psycopg  # the PostgreSQL driver, present whenever a PostgreSQL database is
+
+    return psycopg.ClientCursor(dbapi)
+
+
+def on_connection(conn: Connection, stmt: Executable, params: Mapping[str, Any]) -> Record | None:
+    """Run ``stmt`` on the driver connection under ``conn`` -- in the transaction SQLAlchemy began there, so it
+    commits or rolls back with the rest -- without ``Connection.execute``'s machinery (~100 us, more than the
+    statement); its first row (None: none). A connection not in a transaction yet takes the ordinary way, which
+    begins one as SQLAlchemy does. Database errors as ``Connection.execute`` raises them (wrapped)."""
+    if not conn.in_transaction() or conn.closed:
+        result = conn.execute(stmt, dict(params))
+        first = result.first() if result.returns_rows else None
+        return None if first is None else Record(first._mapping)
+    dialect = conn.dialect
+    key = (id(stmt), dialect.name)
+    c = _CACHE.get(key) or _compile_for(dialect, stmt, key)
+    dbapi = conn.connection
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(c.sql, _parameters(c, params))
+        raw = cursor.fetchone() if c.keys else None
+        row = None if raw is None else _record(dialect, c, cursor, raw)
+    except Exception as exc:
+        dbapi_errors = dialect.loaded_dbapi.Error
+        if isinstance(exc, dbapi_errors):
+            raise DBAPIError.instance(c.sql, params, exc, dbapi_errors, hide_parameters=True,  # audit details
+                                      dialect=dialect) from exc
+        raise
+    finally:
+        cursor.close()
+    return row

@@ -11,10 +11,13 @@ Resumable: each batch's updates and its cursor (``node_rekey_progress``: the las
 column, rows re-encrypted) commit in one transaction, so after a crash (kill -9) the next run goes on
 after the last committed batch, and a row is re-encrypted exactly once. A final sweep of every column
 catches a value a worker wrote with the old key in the moment before it saw the activation. Then the
-retired keys are no longer needed (``needed_until`` = now: ``hsm destroy`` may remove them), except the
-role's first key: it keeps the deterministic individual-business codes (``pki.protect_deterministic``),
-whose stored value is their own index and cannot change under a serving node. Audited: start, each
-column finished, finish.
+retired keys are no longer needed (``needed_until`` = now: ``hsm destroy`` may remove them), the role's
+first key included. Audited: start, each column finished, finish.
+
+Individual-business codes (``hutong.business_codes``) are deterministic, their stored value is their own
+index, and some are primary keys other rows refer to. They are re-made under the new key (``code_targets``)
+in the same batches: a primary key moves together with the rows referring to it (``business_codes.move_key``)
+in the batch's transaction; lookups by code meanwhile try every live key (``business_codes.candidates``).
 
 Which columns hold protected blobs is declared on the columns themselves: ``info={PROTECTED: template}``
 for a raw blob whose associated data is ``template`` filled with the row's columns, and the column types
@@ -24,9 +27,12 @@ for a raw blob whose associated data is ``template`` filled with the row's colum
 from __future__ import annotations
 
 import base64
+import fcntl
+import os
 import string
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -74,6 +80,9 @@ class Target:
     needs: tuple[str, ...]  # other columns the associated data is made of
     decode: Callable[[object], bytes | None]  # stored value -> blob (None: stored in clear)
     encode: Callable[[bytes], object]
+    # Deterministic values (codes) instead: the stored value re-made under a key label (None: made by it).
+    recode: Callable[[Node, object, str], object | None] | None = None
+    children: tuple[tuple[str, str], ...] = ()  # (table, column)s referring to this primary key column
 
     @property
     def name(self) -> str:
@@ -121,6 +130,53 @@ def targets() -> list[Target]:
     return found
 
 
+def code_targets() -> list[Target]:
+    """Every column holding individual-business codes (``BusinessCode``, ``CodesInText``), but those referring
+    to another's primary key: they move with it. A referenced primary key names the columns referring to it."""
+    load_models()
+    referring = business_codes.referring_columns()
+    followers = {c for cs in referring.values() for c in cs}
+    found: list[Target] = []
+    for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name):
+        keys = [c.name for c in table.primary_key.columns]
+        for c in table.columns:
+            recode: Callable[[Node, object, str], object | None]
+            if isinstance(c.type, business_codes.BusinessCode):
+                recode = _recode_code
+            elif isinstance(c.type, business_codes.CodesInText):
+                recode = _recode_text
+            else:
+                continue
+            if (table.name, c.name) in followers:
+                continue
+            if len(keys) != 1:
+                raise RuntimeError(f"{table.name}.{c.name}: code columns need a single-column primary key")
+            found.append(Target(table.name, keys[0], c.name, lambda _: business_codes.AAD, (), _no_blob, _no_blob,
+                                recode, tuple(referring.get((table.name, c.name), ()))))
+    return found
+
+
+def _no_blob(value: object) -> None:
+    return None
+
+
+def _recode_code(node: Node, value: object, label: str) -> object | None:
+    if isinstance(value, str) and value.startswith(business_codes.MARK):
+        return business_codes.recoded(node.pki, value, label)
+    return None
+
+
+def _recode_text(node: Node, value: object, label: str) -> object | None:
+    if isinstance(value, str) and business_codes.MARK in value:
+        return business_codes.recoded_text(node.pki, value, label)
+    return None
+
+
+def all_targets() -> list[Target]:
+    """What the re-encryption walks: protected blobs, then individual-business codes."""
+    return [*targets(), *code_targets()]
+
+
 def _template(template: str) -> Callable[[dict[str, object]], bytes]:
     return lambda row: template.format(**row).encode()
 
@@ -145,7 +201,7 @@ class Status:
     def describe(self) -> str:
         done = sum(1 for _, f in self.columns.values() if f)
         return (f"{self.rows_done} records re-encrypted to {self.key_label} so far; {done} of "
-                f"{len(targets())} protected columns done")
+                f"{len(all_targets())} protected columns done")
 
 
 def status(node: Node) -> Status | None:
@@ -158,14 +214,10 @@ def status_of(db: Database, snap: keyring.Snapshot) -> Status | None:
     active = snap.active(pki.DATA_KEY)
     if active is None:
         return None
-    waiting = [e.label for e in snap.of(pki.DATA_KEY, "retired") if e.needed_until is None
-               and e.label != pki.key_label(pki.DATA_KEY)]
-    first = snap.entry(pki.key_label(pki.DATA_KEY))
+    waiting = [e.label for e in snap.of(pki.DATA_KEY, "retired") if e.needed_until is None]
+    if not waiting:
+        return None
     with db.session(readonly=True) as s:
-        if first is not None and first.state == "retired" and s.get(RekeyProgress, (active.label, FINISHED)) is None:
-            waiting.append(first.label)
-        if not waiting:
-            return None
         rows = s.scalars(select(RekeyProgress).where(RekeyProgress.key_label == active.label)).all()
         columns = {r.target: (r.rows_done, r.finished_at is not None) for r in rows if r.target != FINISHED}
     return Status(active.label, waiting, columns)
@@ -174,15 +226,40 @@ def status_of(db: Database, snap: keyring.Snapshot) -> Status | None:
 FINISHED = "*"  # the progress row that says the whole re-encryption to a key is done
 
 
+REKEY_RUNNING = "REKEY_RUNNING"
+
+
+@contextmanager
+def _one_runner(node: Node) -> Iterator[None]:
+    """Hold the node's re-encryption lock (a lock file in the data directory: the server's processes and an
+    officer's command alike; released by the system if the holder dies) or refuse, ``REKEY_RUNNING``."""
+    fd = os.open(node.config.data_dir / "rekey.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FailedPrecondition(REKEY_RUNNING, "a re-encryption is already running on this node (started by "
+                                     "the node itself or by another officer); its progress: hutong node keys") \
+                from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def reencrypt(node: Node, *, actor: str = "officer", batch: int = BATCH, pause: float = 0.0,
               max_batches: int | None = None) -> Status:
     """Re-encrypt every protected record to the active data key; resumes where an earlier run stopped.
 
     ``pause`` seconds between batches spare the HSM of a busy node. ``max_batches`` stops early (an
-    officer's bounded run); the next run goes on from there."""
+    officer's bounded run); the next run goes on from there. One run at a time (``REKEY_RUNNING``)."""
     if not 1 <= batch <= MAX_BATCH or not 0 <= pause <= MAX_PAUSE:
         raise InvalidArgument("REKEY_PACE_INVALID", f"--batch-size is 1 to {MAX_BATCH} records and --pause 0 to "
                               f"{MAX_PAUSE:g} seconds")
+    with _one_runner(node):
+        return _reencrypt(node, actor, batch, pause, max_batches)
+
+
+def _reencrypt(node: Node, actor: str, batch: int, pause: float, max_batches: int | None) -> Status:
     st = status(node)
     if st is None:
         raise FailedPrecondition("REKEY_NOT_NEEDED", "no retired data-protection key awaits re-encryption: "
@@ -196,14 +273,14 @@ def reencrypt(node: Node, *, actor: str = "officer", batch: int = BATCH, pause: 
     now = datetime.now(UTC)
     with node.db.session() as s:
         if not s.scalars(select(RekeyProgress).where(RekeyProgress.key_label == target_label)).first():
-            for t in targets():
+            for t in all_targets():
                 s.add(RekeyProgress(key_label=target_label, target=t.name, rows_done=0, started_at=now,
                                     updated_at=now))
             audit.append(s, actor=actor, action="pki.rekey.start", target=pki.DATA_KEY,
                          details={"label": target_label, "retired": st.retired,
-                                  "columns": [t.name for t in targets()]})
+                                  "columns": [t.name for t in all_targets()]})
     batches = 0
-    for t in targets():
+    for t in all_targets():
         while max_batches is None or batches < max_batches:
             if _batch(node, t, target_label, batch, actor):
                 break
@@ -212,7 +289,7 @@ def reencrypt(node: Node, *, actor: str = "officer", batch: int = BATCH, pause: 
                 time.sleep(pause)
         else:
             return status(node) or st
-    swept = sum(_sweep(node, t, target_label, batch) for t in targets())
+    swept = sum(_sweep(node, t, target_label, batch) for t in all_targets())
     _finish(node, target_label, st.retired, swept, actor)
     return Status(target_label, [], st.columns)
 
@@ -225,6 +302,8 @@ def _select(t: Target) -> str:
 def _reencrypted(node: Node, t: Target, row: dict[str, object], target_label: str) -> object | None:
     """The row's value re-encrypted to ``target_label`` (HSM work, outside any transaction); None when that
     key made it already or it is stored in clear."""
+    if t.recode is not None:
+        return t.recode(node, row[t.column], target_label)
     blob = t.decode(row[t.column])
     if blob is None or node.pki.data_key_of(blob)[0] == target_label:
         return None
@@ -233,11 +312,15 @@ def _reencrypted(node: Node, t: Target, row: dict[str, object], target_label: st
 
 
 def _write(s: Session, t: Target, rows: list[dict[str, object]], new: list[object | None]) -> int:
-    """Compare-and-set each new value (a row the node changed meanwhile is left alone); rows changed."""
+    """Compare-and-set each new value (a row the node changed meanwhile is left alone); rows changed. A primary
+    key column moves with the rows referring to it."""
     changed = 0
     sql = text(f"UPDATE {t.table} SET {t.column} = :new WHERE {t.key} = :key AND {t.column} = :old")
     for row, value in zip(rows, new, strict=True):
-        if value is not None:
+        if value is not None and t.key == t.column:
+            changed += business_codes.move_key(s, Base.metadata.tables[t.table], t.column, t.children,
+                                               old=str(row[t.column]), new=str(value))
+        elif value is not None:
             result = s.execute(sql, {"new": value, "key": row[t.key], "old": row[t.column]})
             changed += int(result.rowcount)  # type: ignore[attr-defined]
     return changed
@@ -305,24 +388,22 @@ def _pages(node: Node, t: Target, size: int) -> Iterator[list[dict[str, object]]
 
 
 def _finish(node: Node, target_label: str, retired: list[str], swept: int, actor: str) -> None:
-    """Every record is under ``target_label``: the retired keys are no longer needed (but the first one)."""
+    """Every record is under ``target_label``: the retired keys are no longer needed."""
     now = datetime.now(UTC)
-    first = pki.key_label(pki.DATA_KEY)
     with node.db.session() as s:
         if s.get(RekeyProgress, (target_label, FINISHED)) is None:
             s.add(RekeyProgress(key_label=target_label, target=FINISHED, rows_done=0, started_at=now,
                                 updated_at=now, finished_at=now))
         released = []
         for row in keyring.rows(s, pki.DATA_KEY, ["retired"]):
-            if row.label in retired and row.label != first and row.needed_until is None:
+            if row.label in retired and row.needed_until is None:
                 row.needed_until = now
                 released.append(row.label)
         keyring.bump(s)
         rows = sum(p.rows_done for p in s.scalars(select(RekeyProgress).where(
             RekeyProgress.key_label == target_label)))
         audit.append(s, actor=actor, action="pki.rekey.finish", target=pki.DATA_KEY,
-                     details={"label": target_label, "rows": rows, "swept": swept, "released": released,
-                              "kept": [first] if first in retired else []})
+                     details={"label": target_label, "rows": rows, "swept": swept, "released": released})
     node.pki.registry.invalidate()
 
 
@@ -341,6 +422,16 @@ def referenced_keys(node: Node) -> dict[str, int]:
                 except HsmError:
                     label = UNKNOWN_KEY
                 counts[label] = counts.get(label, 0) + 1
+    for t in code_targets():
+        for rows in _pages(node, t, 1000):
+            for row in rows:
+                value = row[t.column]
+                for stored in business_codes.stored_codes(value) if isinstance(value, str) else ():
+                    try:
+                        label = business_codes.revealed(node.pki, stored)[0]
+                    except HsmError:
+                        label = UNKNOWN_KEY
+                    counts[label] = counts.get(label, 0) + 1
     return counts
 
 
@@ -352,8 +443,5 @@ def why_kept(node_keys: keyring.Snapshot, label: str) -> str | None:
     entry = node_keys.entry(label)
     if entry is None or entry.role != pki.DATA_KEY or entry.state != "retired" or not entry.still_needed():
         return None
-    if label == pki.key_label(pki.DATA_KEY):
-        return ("it is the data-protection key's first key, which keeps individual-business codes "
-                "(deterministically protected, their own index)")
     return "it still decrypts records not yet re-encrypted: run hutong hsm rotate --label node.data-key " \
            "--step reencrypt"

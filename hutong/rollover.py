@@ -40,7 +40,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from cryptography import x509
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, CreateSecretKeyRequest, KeyAlgorithm
 from hutong import audit, keyring, peers, pki, rekey
@@ -151,8 +153,9 @@ def _reencrypt_plan(node: Node, role: str) -> Plan:
     p = Plan(role, "reencrypt", label=st.key_label)
     p.actions.append(f"re-encrypt, in batches while the node serves, every record still protected by "
                      f"{', '.join(st.retired)}: {st.describe()}")
-    p.actions.append("then release the retired keys (hsm destroy may remove them), except the first, which "
-                     "keeps individual-business codes")
+    p.actions.append("individual-business codes too: each primary key moves with the rows referring to it, "
+                     "and lookups by code try every live key meanwhile")
+    p.actions.append("then release the retired keys (hsm destroy may remove them)")
     return p
 
 
@@ -169,10 +172,20 @@ def rotate(node: Node, name: str, step: Step = "auto", *, dry_run: bool = False,
     return _prepare(node, p, actor) if p.step == "prepare" else _activate(node, p, actor)
 
 
-def _prepare(node: Node, p: Plan, actor: str, *, root_label: str | None = None) -> Plan:
-    role = p.role
-    if role == pki.ROOT:
+def _prepare(node: Node, p: Plan, actor: str) -> Plan:
+    if p.role == pki.ROOT:
         return _prepare_root(node, p, actor)
+    pem = _make(node, p)
+    with node.db.session() as s:
+        _register(s, node, p, pem, actor)
+    node.pki.registry.invalidate()
+    return p
+
+
+def _make(node: Node, p: Plan, *, root: tuple[str, x509.Certificate] | None = None) -> str | None:
+    """The HSM side of a prepare: the key, and its certificate (PEM) for a certified role -- under the active
+    root, or ``root`` (label, certificate: a root being prepared, not registered yet). Nothing registered."""
+    role = p.role
     if role == pki.DATA_KEY:
         node.keys.create_secret_key(CreateSecretKeyRequest(label=p.label, kind="aes"))
         pem = None
@@ -184,20 +197,23 @@ def _prepare(node: Node, p: Plan, actor: str, *, root_label: str | None = None) 
         pem = None
     else:
         info = node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=_algorithm(role)))
-        cert = node.pki.certify(role, info.public_key, root_label=root_label)
+        cert = node.pki.certify(role, info.public_key, root=root)
         node.keys.import_certificate(p.label, cert)
         pem = pki.pem(cert)
-    with node.db.session() as s:
-        if role == LOG_KEY_ROLE and not keyring.rows(s, LOG_KEY_ROLE, ("active",)):
-            # The log key predates the registry: register it as the active key it is, with its successor.
-            node.tlog.signer()
-            keyring.add(s, label=LOG_KEY_LABEL, role=LOG_KEY_ROLE, state="active", activated=True)
-        keyring.add(s, label=p.label, role=role, state="pending", certificate_pem=pem)
-        audit.append(s, actor=actor, action="pki.rollover.prepare", target=role,
-                     details={"label": p.label, **({"certificate_serial": format(
-                         pki.load_pem(pem).serial_number, "x")} if pem else {})})
-    node.pki.registry.invalidate()
-    return p
+    return pem
+
+
+def _register(s: Session, node: Node, p: Plan, pem: str | None, actor: str) -> None:
+    """The database side of a prepare, in the caller's transaction: the key pending, audited."""
+    role = p.role
+    if role == LOG_KEY_ROLE and not keyring.rows(s, LOG_KEY_ROLE, ("active",)):
+        # The log key predates the registry: register it as the active key it is, with its successor.
+        node.tlog.signer()
+        keyring.add(s, label=LOG_KEY_LABEL, role=LOG_KEY_ROLE, state="active", activated=True)
+    keyring.add(s, label=p.label, role=role, state="pending", certificate_pem=pem)
+    audit.append(s, actor=actor, action="pki.rollover.prepare", target=role,
+                 details={"label": p.label, **({"certificate_serial": format(
+                     pki.load_pem(pem).serial_number, "x")} if pem else {})})
 
 
 def _activate(node: Node, p: Plan, actor: str) -> Plan:
@@ -261,9 +277,14 @@ def _plan_root_activate(node: Node, snap: keyring.Snapshot, pending: keyring.Key
 
 
 def _prepare_root(node: Node, p: Plan, actor: str) -> Plan:
+    """Atomic: every key and certificate is made in the HSM first (the new root, its cross certificate, a
+    successor of every subordinate certified by it), then all are registered in one transaction. A crash or
+    an HSM failure in the middle leaves nothing registered (the run can simply be repeated; keys it made are
+    unused, under labels nothing names), never a pending root with only some successors."""
     info = node.keys.create_key(CreateKeyRequest(label=p.label, algorithm=KeyAlgorithm.EC_P256))
     self_signed, cross = node.pki.new_root(p.label, info.public_key)
     node.keys.import_certificate(p.label, self_signed)
+    made = [(sub, _make(node, sub, root=(p.label, self_signed))) for sub in p.follows]
     with node.db.session() as s:
         keyring.add(s, label=p.label, role=pki.ROOT, state="pending", certificate_pem=pki.pem(self_signed))
         s.add(pki.NodeCertificate(name=f"{pki.ROOT}.cross.{p.label}", key_label=p.label, pem=pki.pem(cross),
@@ -271,9 +292,9 @@ def _prepare_root(node: Node, p: Plan, actor: str) -> Plan:
         audit.append(s, actor=actor, action="pki.rollover.prepare", target=pki.ROOT,
                      details={"label": p.label, "certificate_serial": format(self_signed.serial_number, "x"),
                               "cross_certificate_serial": format(cross.serial_number, "x")})
+        for sub, pem in made:
+            _register(s, node, sub, pem, actor)
     node.pki.registry.invalidate()
-    for sub in p.follows:  # each a prepare of its own, certified by the new root
-        _prepare(node, sub, actor, root_label=p.label)
     return p
 
 

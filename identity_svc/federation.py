@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, business_codes
 from hutong.errors import InvalidArgument, PermissionDenied
 from hutong.federation import assertion
 from hutong.identifiers import normalise_citizen_id, normalise_uscc
@@ -68,7 +68,7 @@ def _org_claim(s: Session, check: AccessCheck) -> dict[str, Any] | None:
     """The organisation context of a home-node session, with the roles in force now (never a stale grant)."""
     if check.family.org_uscc is None or check.family.home_node is not None:
         return None  # a context asserted by yet another node is not passed on
-    org = s.get(Organisation, check.family.org_uscc)
+    org = business_codes.get(s, Organisation, check.family.org_uscc)
     return {"uscc": check.family.org_uscc, "name": org.name if org else "", "roles": list(check.roles)}
 
 

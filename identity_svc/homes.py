@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, business_codes
 from hutong.errors import PermissionDenied
 from hutong.federation.trustlist import MemberEntry
 from identity_svc.core import Identity
@@ -80,7 +80,7 @@ def _person_home(s: Session, index: str, bound: str | None) -> tuple[str | None,
 
 
 def _org_home(idn: Identity, s: Session, uscc: str) -> str | None:
-    if s.get(Organisation, uscc) is not None:
+    if business_codes.get(s, Organisation, uscc) is not None:
         return None  # registered (or licensed) here
     if (bound := region_home(idn, uscc)) is not None:
         return bound

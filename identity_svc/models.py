@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hutong.business_codes import BusinessCode
+from hutong.business_codes import BusinessCode, ReferencedBusinessCode
 from hutong.db import Base
 from hutong.rekey import PROTECTED
 
@@ -144,7 +144,7 @@ class Organisation(Base):
 
     __tablename__ = "identity_orgs"
 
-    uscc: Mapped[str] = mapped_column(BusinessCode, primary_key=True)
+    uscc: Mapped[str] = mapped_column(ReferencedBusinessCode, primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
     representative_index: Mapped[str] = mapped_column(INDEX, index=True)  # blind index of the representative's ID
     binding_source: Mapped[str] = mapped_column(String(120))  # "register" or "licence:<e-certificate identifier>"

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, business_codes
 from hutong.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from hutong.identifiers import normalise_citizen_id, normalise_uscc
 from hutong.peers import RepresentativeBinding
@@ -91,13 +91,14 @@ def _person_index(s: Session, person_id: str) -> str | None:
 
 def roles_in_force(s: Session, uscc: str, person_id: str, now: float) -> tuple[str, ...]:
     """Every role the person holds in the organisation right now (empty: none)."""
-    org = s.get(Organisation, uscc)
+    org = business_codes.get(s, Organisation, uscc)
     if org is None:
         return ()
     roles: list[str] = []
     if org.binding_state == BOUND and org.representative_index == _person_index(s, person_id):
         roles += [LEGAL_REPRESENTATIVE, ADMINISTRATOR, f"matter:{ALL_MATTERS}"]
-    grants = s.scalars(select(OrgGrant).where(OrgGrant.org_uscc == uscc, OrgGrant.person_id == person_id))
+    grants = s.scalars(select(OrgGrant).where(business_codes.matching(s, OrgGrant.org_uscc, uscc),
+                                               OrgGrant.person_id == person_id))
     for g in grants:
         if _in_force(g, now):
             roles += _grant_roles(g)
@@ -106,7 +107,7 @@ def roles_in_force(s: Session, uscc: str, person_id: str, now: float) -> tuple[s
 
 def binding_lapsed(s: Session, uscc: str, person_id: str) -> PermissionDenied | None:
     """Why the person, bound as the organisation's legal representative, no longer acts as such (None: not that)."""
-    org = s.get(Organisation, uscc)
+    org = business_codes.get(s, Organisation, uscc)
     if org is None or org.binding_state == BOUND or org.representative_index != _person_index(s, person_id):
         return None
     if org.binding_state == SUSPENDED:
@@ -126,7 +127,7 @@ def roles_required(s: Session, uscc: str, person_id: str, now: float) -> tuple[s
 
 
 def _org(s: Session, uscc: str) -> Organisation:
-    org = s.get(Organisation, normalise_uscc(uscc))
+    org = business_codes.get(s, Organisation, normalise_uscc(uscc))
     if org is None:
         raise NotFound("ORGANISATION_NOT_FOUND", "this organisation is not registered on this node")
     return org
@@ -151,7 +152,7 @@ def register_organisation(idn: Identity, person_id: str, *, uscc: str, name: str
         raise PermissionDenied("NOT_LEGAL_REPRESENTATIVE",
                                "only the legal representative in the register may register the organisation")
     with idn.node.db.session() as s:
-        if s.get(Organisation, code) is not None:
+        if business_codes.get(s, Organisation, code) is not None:
             raise AlreadyExists("ORGANISATION_ALREADY_REGISTERED", "this organisation is already registered")
         now = datetime.now(UTC)
         s.add(Organisation(uscc=code, name=name, representative_index=idn.person_index(citizen_id),
@@ -183,7 +184,9 @@ def bind_legal_representatives(idn: Identity, bindings: Sequence[RepresentativeB
         return
     with idn.transaction(session) as s:
         codes = {code for code, *_ in wanted}
-        known = set(s.scalars(select(Organisation.uscc).where(Organisation.uscc.in_(codes))))
+        # as stored (under whichever data key made each: the bulk UPDATE below finds rows by that form)
+        known = {c: c for c in s.scalars(select(Organisation.uscc).where(
+            business_codes.matching(s, Organisation.uscc, codes)))}
         people = {index: pid for index, pid in s.execute(
             select(Person.id_index, Person.id).where(Person.id_index.in_({index for _, _, index, _ in wanted})))}
         final: dict[str, dict[str, object]] = {}  # each organisation's state after the last of its bindings
@@ -206,7 +209,7 @@ def bind_legal_representatives(idn: Identity, bindings: Sequence[RepresentativeB
                                                "representative": f"person:{person}" if person
                                                else "not registered yet"}))
         inserts = [{**row, "registered_at": now} for code, row in final.items() if code in created]
-        updates = [row for code, row in final.items() if code not in created]
+        updates = [{**row, "uscc": known[code]} for code, row in final.items() if code not in created]
         if inserts:
             s.execute(insert(Organisation), inserts)
         for keys in {tuple(sorted(row)) for row in updates}:  # an executemany needs the same columns in each row
@@ -221,7 +224,7 @@ def end_binding(idn: Identity, *, uscc: str, source: str, suspend: bool = False,
     whether anything changed."""
     code, state = normalise_uscc(uscc), SUSPENDED if suspend else ENDED
     with idn.transaction(session) as s:
-        org = s.get(Organisation, code)
+        org = business_codes.get(s, Organisation, code)
         if org is None or org.binding_source != source or org.binding_state in (state, ENDED):
             return False
         org.binding_state, org.binding_changed_at = state, datetime.now(UTC)
@@ -288,7 +291,7 @@ def list_grants(idn: Identity, actor_id: str, *, uscc: str, offset: int, limit: 
     with idn.node.db.session() as s:
         org = _org(s, uscc)
         _require(roles_in_force(s, org.uscc, actor_id, idn.now()), ADMINISTRATOR)
-        rows = list(s.scalars(select(OrgGrant).where(OrgGrant.org_uscc == org.uscc)
+        rows = list(s.scalars(select(OrgGrant).where(business_codes.matching(s, OrgGrant.org_uscc, org.uscc))
                               .order_by(OrgGrant.created_at.desc(), OrgGrant.id).offset(offset).limit(limit + 1)))
         return [_view(idn, s, g) for g in rows[:limit]], len(rows) > limit
 

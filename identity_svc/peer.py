@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from hutong import business_codes
 from hutong.auth import Authenticator, Principal
 from hutong.errors import FailedPrecondition, PermissionDenied
 from hutong.node import Node
@@ -27,7 +28,7 @@ class IdentityPeer:
 
     def organisation_name(self, uscc: str) -> str | None:
         with self.node.db.session(readonly=True) as s:
-            org = s.get(Organisation, uscc)
+            org = business_codes.get(s, Organisation, uscc)
             return org.name if org is not None else None
 
     def person_account(self, id_number: str) -> str | None:

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, business_codes
 from hutong.errors import ConfigError, HutongError, InvalidArgument
 from hutong.identifiers import normalise_citizen_id, normalise_uscc
 from identity_svc.core import Identity
@@ -64,12 +64,12 @@ class TableRegister:
 
     def organisation_matches(self, uscc: str, name: str) -> bool:
         with self.idn.node.db.session() as s:
-            row = s.get(RegisterOrganisation, uscc)
+            row = business_codes.get(s, RegisterOrganisation, uscc)
         return row is not None and row.name == clean_name(name)
 
     def is_representative(self, uscc: str, citizen_id: str) -> bool:
         with self.idn.node.db.session() as s:
-            row = s.get(RegisterOrganisation, uscc)
+            row = business_codes.get(s, RegisterOrganisation, uscc)
         return row is not None and row.representative_index == self.idn.person_index(citizen_id)
 
     # -- loading -------------------------------------------------------------------------------
@@ -78,9 +78,12 @@ class TableRegister:
                                match_index=self._match_index(citizen_id, name), loaded_at=datetime.now(UTC)))
 
     def add_organisation(self, s: Session, uscc: str, name: str, representative_id: str) -> None:
-        s.merge(RegisterOrganisation(uscc=uscc, name=clean_name(name),
-                                     representative_index=self.idn.person_index(representative_id),
-                                     loaded_at=datetime.now(UTC)))
+        row = business_codes.get(s, RegisterOrganisation, uscc)  # under whichever data key made it
+        if row is None:
+            row = RegisterOrganisation(uscc=uscc)
+            s.add(row)
+        row.name, row.representative_index = clean_name(name), self.idn.person_index(representative_id)
+        row.loaded_at = datetime.now(UTC)
 
 
 def register_for(idn: Identity) -> RealNameRegister:

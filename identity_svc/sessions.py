@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from hutong import audit, prepared
+from hutong import audit, business_codes, prepared
 from hutong.errors import HutongError, NotFound, PermissionDenied, Unauthenticated
 from hutong.identifiers import normalise_uscc
 from hutong.verify.tokens import verify_token
@@ -127,7 +127,7 @@ def _org_claims(s: Session, family: TokenFamily, subject: str, now: float) -> di
     if family.federated_org_name is not None:
         name = family.federated_org_name
     else:
-        org = s.get(Organisation, family.org_uscc)
+        org = business_codes.get(s, Organisation, family.org_uscc)
         assert org is not None  # roles imply the organisation
         name = org.name
     claims = {"org_uscc": family.org_uscc, "org_name": name, "roles": list(roles), "act": {"sub": subject}}

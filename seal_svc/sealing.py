@@ -221,6 +221,14 @@ class Sealer:
             size += _cms_bound([self.node.pki.certificate(pki.TSA), self.node.pki.certificate(pki.ROOT)])
         return 2 * size
 
+    def _with_cross(self, chain: list[x509.Certificate]) -> list[x509.Certificate]:
+        """During a root overlap a chain ending at the new root carries the cross certificate (the old root
+        vouching for the new root's key) in its place: a verifier that trusts only the old root builds the path
+        from the PDF alone, and one that trusts the new root has it as its anchor (the self-signed copy beside
+        the cross certificate would make some path builders, NSS's, stop at the untrusted copy)."""
+        cross = [c for c in self.node.pki.cross_certificates() if c.subject == chain[-1].subject]
+        return [*chain[:-1], *cross] if cross else chain
+
     def _signer(self, label: str, cert: x509.Certificate) -> HsmSigner:
         """The HSM signer of ``label``, built once per key and certificate (building one searches the token and
         reads the key's attributes). Keyed by the certificate too: a seal re-keyed elsewhere gets a new one."""
@@ -245,6 +253,7 @@ class Sealer:
         )
         hsm = self._signer(use.key_label, info.certificate)
         chain = [info.certificate, *self.node.pki.issuer_chain(info.certificate)]  # the seal CA that issued it
+        chain = self._with_cross(chain)
         timestamper = None
         if level is not PadesLevel.B_B:
             tsa_signer, tsa_cert = self.node.pki.signing_pair(pki.TSA)  # the active TSA key (rollover); cached

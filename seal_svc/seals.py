@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, KeyAlgorithm
-from hutong import audit, peers, pki
+from hutong import audit, business_codes, peers, pki
 from hutong.auth import Principal
 from hutong.business_codes import is_individual_business, mask_codes
 from hutong.convert import DEFAULT_PAGE, MAX_PAGE
@@ -283,10 +283,11 @@ class SealService:
         if not principal.is_operator and principal.org_uscc != org:
             raise PermissionDenied("NOT_ORG_MEMBER", "only the organisation's members may list its seals")
         size = min(page_size or DEFAULT_PAGE, MAX_PAGE)  # what convert.page gives an RPC; in-process callers alike
-        stmt = select(SealRow).where(SealRow.org_uscc == org).order_by(SealRow.id).limit(size + 1)
+        stmt = select(SealRow).order_by(SealRow.id).limit(size + 1)
         if page_token:
             stmt = stmt.where(SealRow.id > page_token)
         with self.node.db.session() as s:
+            stmt = stmt.where(business_codes.matching(s, SealRow.org_uscc, org))
             rows = list(s.scalars(stmt))
         more = len(rows) > size
         rows = rows[:size]

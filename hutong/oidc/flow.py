@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hutong import audit
+from hutong import audit, business_codes
 from hutong.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from hutong.verify.jose import decode_payload
 from identity_svc import backchannel, orgs
@@ -176,7 +176,7 @@ def organisation_claim(idn: Identity, person_id: str, uscc: str) -> dict[str, An
         if not roles:
             raise orgs.binding_lapsed(s, uscc, person_id) or PermissionDenied(
                 "NOT_A_MEMBER", "the person holds no role in force in this organisation")
-        org = s.get(Organisation, uscc)
+        org = business_codes.get(s, Organisation, uscc)
         return {"uscc": uscc, "name": org.name if org else "", "roles": list(roles)}
 
 

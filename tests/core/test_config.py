@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hutong import logs, metrics
+from hutong import logs, metrics, rekey_task
 from hutong.config import load_config, settings_of
 from hutong.errors import ConfigError
 
@@ -49,12 +49,16 @@ def test_bad_values_name_what_to_fix(tmp_path: Path, text: str, reason: str, nam
         ("[log]\nverbose = true\n", "LogSettings", "log", "verbose"),
         ('[metrics]\nlisten = "9100"\n', "MetricsSettings", "metrics", "HOST:PORT"),
         ('[metrics]\nsample_seconds = "often"\n', "MetricsSettings", "metrics", "sample_seconds"),
+        ("[rekey]\nbatch = 0\n", "RekeySettings", "rekey", "batch is 1 to"),
+        ("[rekey]\ncheck_seconds = 0\n", "RekeySettings", "rekey", "check_seconds"),
+        ("[rekey]\nby_hand = true\n", "RekeySettings", "rekey", "by_hand"),
     ],
 )
 def test_log_and_metrics_sections_read_like_every_other(tmp_path: Path, text: str, cls_name: str, section: str,
                                                         names: str) -> None:
     """``[log]`` and ``[metrics]`` go through ``settings_of`` like every section: bad values name what to fix."""
-    cls = {"LogSettings": logs.LogSettings, "MetricsSettings": metrics.MetricsSettings}[cls_name]
+    cls = {"LogSettings": logs.LogSettings, "MetricsSettings": metrics.MetricsSettings,
+           "RekeySettings": rekey_task.RekeySettings}[cls_name]
     (tmp_path / "hutong.toml").write_text(text)
     config = load_config(tmp_path, env={})
     with pytest.raises(ConfigError) as err:

@@ -2,8 +2,9 @@
 its own (the node's token lives in its data directory: a clean environment opens it as the node does).
 
 Usage: ``python -m tests.keys.rekey_proc DATA_DIR``. Prints one JSON object: how many blobs each data key made,
-the records that did not decrypt under the key they name ("bad"), the re-encryption's progress rows and the
-audit actions of the rollover.
+the records that did not decrypt under the key they name ("bad"), which key made each stored individual-business
+code ("codes", per column: ``tests.keys.codes``), the re-encryption's progress rows and the audit actions of the
+rollover.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hsm.errors import HsmError
 from hutong import rekey
 from hutong.audit import AuditRecord
 from hutong.node import open_node
+from tests.keys import codes
 
 
 def main() -> None:
@@ -41,13 +43,17 @@ def main() -> None:
                         bad.append(f"{t.name} {values[t.key]}: {err.reason}")
         with node.db.session(readonly=True) as s:
             progress = {f"{p.key_label} {p.target}": p.rows_done for p in s.scalars(select(rekey.RekeyProgress))}
-            actions = [r.action for r in s.scalars(select(AuditRecord).order_by(AuditRecord.seq))
+            records = [r for r in s.scalars(select(AuditRecord).order_by(AuditRecord.seq))
                        if r.action.startswith(("pki.rekey", "pki.rollover"))]
+            actions = [r.action for r in records]
+            rekey_actors = [r.actor for r in records if r.action.startswith("pki.rekey")]
         active = node.pki.label("data-key")
+        stored_codes = codes.stored_codes(node)
     finally:
         node.close()
     print(json.dumps({"by_label": by_label, "bad": bad, "progress": progress, "actions": actions,
-                      "active": active}))
+                      "active": active, "codes": stored_codes,
+                      "rekey_actors": rekey_actors}))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """Data-protection key rollover in process: prepare, activate, re-encrypt in batches (stopped and resumed),
 every record readable and found throughout, each re-encrypted exactly once, what is refused and audited.
+Individual-business codes (deterministic, primary and foreign keys) move too: looked up by code before, during
+(stopped after every batch) and after; then the first data key is released and destroyed, and everything
+still reads. On SQLite, and on PostgreSQL with ``--db postgresql``.
 
 The stored values are read as raw rows (SQL, not the models) and decrypted with the HSM's own AES-GCM under
 the key the rollover made, so a record the job missed or garbled fails here whatever ``pki`` believes."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 from collections.abc import Callable
@@ -19,7 +23,7 @@ from cert_svc import catalogue, issuance, issuers, records
 from cert_svc.models import CertificateRow
 from cert_svc.records import Holder
 from hsm.errors import HsmError
-from hutong import backup, pki, rekey, rollover
+from hutong import backup, business_codes, pki, rekey, rollover
 from hutong.audit import AuditRecord
 from hutong.auth import Principal
 from hutong.cli import main
@@ -27,14 +31,17 @@ from hutong.errors import HutongError
 from hutong.idempotency import IdempotencyRecord
 from hutong.identifiers import uscc_check_character
 from hutong.node import Node
+from identity_svc import orgs, registers
 from identity_svc.core import Identity
 from identity_svc.models import Organisation
 from identity_svc.persons import citizen_id_of, find_person, name_of
 from seal_svc.seals import SealService, SealType
 from tests.cert.conftest import licence_fields
 from tests.identity_fixtures import IDENTITY_CONFIG, Caller, Identities, citizen_id
+from tests.keys import codes
 
 INDIVIDUAL = "92350100MA2Y3K4P5" + uscc_check_character("92350100MA2Y3K4P5")
+SECOND = "92350100MA2Y3K4Q5" + uscc_check_character("92350100MA2Y3K4Q5")  # registered during the overlap
 REGULATOR = "11430000006122244L"
 PEOPLE = 7
 
@@ -45,6 +52,7 @@ class World:
     people: Identities
     owner: Caller  # the individual business's owner, acting for it
     identifier: str  # the licence issued to the business
+    staff: Caller  # granted administrator in the business (a foreign key to its code)
 
 
 def _reason(fn: Callable[..., object], *args: object, **kwargs: object) -> str:
@@ -63,6 +71,8 @@ def world(node_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture) ->
     owner = people.organisation(INDIVIDUAL, "福州市鼓楼区张三小吃店", citizen_id(1))
     for n in range(2, PEOPLE + 1):
         people.person(citizen_id(n))
+    staff = people.member(owner, citizen_id(2), orgs.ADMINISTRATOR)  # a grant: a foreign key to the business's
+    # (protected) code; the licence below binds another legal representative, the administrator stays
     SealService(node).create_seal(owner.principal, org_uscc=INDIVIDUAL, org_name="福州市鼓楼区张三小吃店",
                                   seal_type=SealType.OFFICIAL)
     issuers.register(node, people.operator().principal, uscc=REGULATOR, name="福州市市场监督管理局",
@@ -75,7 +85,7 @@ def world(node_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture) ->
     with node.db.session() as s:
         s.add(IdempotencyRecord(id="r" * 64, operation="test", request_sha256="0" * 64, done=True,
                                 result=f"answer for {INDIVIDUAL}".encode(), created_at=0.0, touched_at=0.0))
-    return World(node, people, owner, issued.identifier)
+    return World(node, people, owner, issued.identifier, staff)
 
 
 def _stored(node: Node) -> dict[tuple[str, str], tuple[str, bytes, bytes]]:
@@ -114,9 +124,13 @@ def _check_everything_readable(w: World) -> None:
         assert INDIVIDUAL in forms["jws"] or forms["jws"].count(".") == 2
     seals, _ = SealService(node).list_seals(w.owner.principal, org_uscc=INDIVIDUAL)
     assert seals and INDIVIDUAL in seals[0].certificate.subject.rfc4514_string()  # found by the 92-code, read
+    idn = Identity.of(node)
     with node.db.session(readonly=True) as s:
-        org = s.get(Organisation, INDIVIDUAL)  # the primary key is the code's deterministic protected form
+        org = business_codes.get(s, Organisation, INDIVIDUAL)  # the primary key: the code's protected form
         assert org is not None and org.uscc == INDIVIDUAL
+        assert orgs.roles_in_force(s, INDIVIDUAL, w.staff.subject, idn.now()) == (orgs.ADMINISTRATOR,)
+    assert registers.TableRegister(idn).organisation_matches(INDIVIDUAL, "福州市鼓楼区张三小吃店")
+    assert INDIVIDUAL in {o.uscc for o in orgs.my_organisations(idn, w.staff.subject)}  # grants join the business
 
 
 def test_data_key_rollover_reencrypts_every_record_once_and_resumes(world: World) -> None:
@@ -127,6 +141,10 @@ def test_data_key_rollover_reencrypts_every_record_once_and_resumes(world: World
     assert {"identity_persons.id_sealed", "identity_persons.name_sealed", "certificates.sealed_forms",
             "idempotency_keys.result", "seals.cert_pem"} <= targets, targets
     assert {label for label, _, _ in before.values()} == {first}
+    codes_before = codes.stored_codes(node)
+    assert codes.labels(codes_before) == {first}
+    assert {"identity_orgs.uscc", "identity_org_grants.org_uscc", "identity_register_orgs.uscc",
+            "seals.org_uscc"} <= {c for c, n in codes_before.items() if n}
 
     dry = rollover.rotate(node, "node.data-key", dry_run=True)
     assert dry.step == "prepare" and "AES-256 secret" in dry.actions[0]
@@ -145,6 +163,16 @@ def test_data_key_rollover_reencrypts_every_record_once_and_resumes(world: World
     assert {label for label, _, _ in during.values()} == {first, new}
     made_new = {k for k, (label, _, _) in during.items() if label == new}
     assert made_new and all(t.startswith("identity_persons.") for t, _ in made_new)
+    # A new business is stored under the new key; a grant in the old one names it as stored (the old key);
+    # registering the old one again is refused (found under the old key), not a second row.
+    people.organisation(SECOND, "福州市鼓楼区李四小吃店", citizen_id(3))
+    people.member(world.staff, citizen_id(4))
+    assert _reason(orgs.register_organisation, Identity.of(node), world.owner.subject, uscc=INDIVIDUAL,
+                   name="福州市鼓楼区张三小吃店") == "ORGANISATION_ALREADY_REGISTERED"
+    codes_during = codes.stored_codes(node)
+    assert codes_during["identity_orgs.uscc"] == {first: 1, new: 1}
+    assert codes_during["identity_org_grants.org_uscc"] == {first: 2}
+    old_codes = sum(n.get(first, 0) for c, n in codes_during.items() if c != "identity_org_grants.org_uscc")
     # Destroying a key still needed is refused with its reason, at the CLI too.
     snap = node.pki.registry.snapshot()
     for label in (first, new):
@@ -156,8 +184,15 @@ def test_data_key_rollover_reencrypts_every_record_once_and_resumes(world: World
     assert not partial.finished and partial.rows_done == 1
     assert "1 records re-encrypted" in rollover.rotate(node, pki.DATA_KEY, dry_run=True).actions[0]
     _check_everything_readable(world)
-    done = rollover.rotate(node, pki.DATA_KEY, batch=2)
-    assert done.step == "reencrypt"
+    # Stopped after every further batch of two: everything found by code and read at each stop, codes partly
+    # moved at some (a primary key and the rows referring to it always together).
+    mixed = False
+    while not rekey.reencrypt(node, batch=2, max_batches=1).finished:
+        _check_everything_readable(world)
+        now = codes.stored_codes(node)
+        mixed |= len(codes.labels(now)) > 1 and now["identity_orgs.uscc"].get(new, 0) > 1
+        assert now["identity_org_grants.org_uscc"] in ({first: 2}, {new: 2}), now
+    assert mixed  # some stop saw the business moved while other codes were not yet
 
     after = _stored(node)
     assert set(after) == set(during)  # no row lost, none added
@@ -169,18 +204,23 @@ def test_data_key_rollover_reencrypts_every_record_once_and_resumes(world: World
     with node.db.session(readonly=True) as s:
         progress = {p.target: p.rows_done for p in s.scalars(select(rekey.RekeyProgress))}
     old_rows = sum(1 for label, _, _ in during.values() if label == first)
-    assert sum(progress.values()) == old_rows  # each record re-encrypted exactly once
+    assert sum(progress.values()) == old_rows + old_codes  # each record re-encrypted exactly once
+    codes_after = codes.stored_codes(node)
+    assert codes.labels(codes_after) == {new}
+    assert codes_after["identity_orgs.uscc"] == {new: 2} and codes_after["identity_org_grants.org_uscc"] == {new: 2}
     _check_everything_readable(world)
     assert rekey.status(node) is None
     assert _reason(rollover.rotate, node, pki.DATA_KEY, "reencrypt") == "REKEY_NOT_NEEDED"
     actions = [a for a in _actions(node) if a.startswith(("pki.rollover", "pki.rekey"))]
     assert actions[:3] == ["pki.rollover.prepare", "pki.rollover.activate", "pki.rekey.start"]
-    assert actions[-1] == "pki.rekey.finish" and actions.count("pki.rekey.progress") == len(rekey.targets())
+    assert actions[-1] == "pki.rekey.finish" and actions.count("pki.rekey.progress") == len(rekey.all_targets())
 
-    # The first key keeps the deterministic individual-business codes: never released, never destroyed.
+    # Nothing is left under the first key: released, and destroyed; everything reads without it.
     snap = node.pki.registry.snapshot()
-    assert _reason(rollover.check_destroy, snap, first) == "NODE_KEY_STILL_NEEDED"
-    assert "individual-business codes" in (rekey.why_kept(snap, first) or "")
+    rollover.check_destroy(snap, first)
+    node.keys.destroy_key(first)
+    _check_everything_readable(world)
+    assert backup.verify(node.config.data_dir).ok
 
     # A second rollover releases the key of the first one once its records moved on: then it may go.
     second = rollover.rotate(node, pki.DATA_KEY).label
@@ -223,6 +263,11 @@ def test_data_key_cli_steps_and_refusals(world: World,
         assert main([*rotate, *pace]) == 2
         assert "REKEY_PACE_INVALID" in capsys.readouterr().err
     assert rekey.status(node) is not None  # refused before anything was done
+    # Another runner (a serving worker, another officer) holds the node's re-encryption lock: refused.
+    with open(node.config.data_dir / "rekey.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert main(rotate) == 2
+        assert "REKEY_RUNNING" in capsys.readouterr().err
     assert main([*rotate, "--batch-size", "3", "--pause", "0"]) == 0
     assert "done: reencrypt" in capsys.readouterr().out
     assert rekey.status(node) is None

@@ -2,7 +2,8 @@
 act for an individual business (found by its 92-code), list its seal (certificate stored encrypted) and
 licences are issued and read: no failed call. The re-encryption is killed (-9) half-way and run again: then
 every protected record decrypts under the new key -- checked with the HSM's own AES-GCM, none with a bad tag
--- and each was re-encrypted exactly once. On SQLite and on PostgreSQL.
+-- and each was re-encrypted exactly once; the 92-codes (primary and foreign keys) moved too, so the first key
+is destroyed while the load goes on, still without a failed call. On SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 import sqlalchemy
 from prometheus_client.parser import text_string_to_metric_families
 
+from hutong import rekey
 from hutong.config import load_config
 from hutong.identifiers import uscc_check_character
 from hutong.seal.v1 import seal_pb2
@@ -120,7 +122,8 @@ def test_data_key_rolls_over_under_load_and_resumes_after_kill(
         database_url: str, tmp_path: Path, served_factory: Callable[..., Served]) -> None:
     data = tmp_path / "node"
     metrics_port = _free_port()
-    secrets = build_node(data, f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\nsample_seconds = 0.2\n',
+    secrets = build_node(data, f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\nsample_seconds = 0.2\n'
+                         '\n[rekey]\nautomatic = false\n',  # the officer's step, killed and resumed
                          database_url=database_url)
     orgs = tmp_path / "business.csv"
     orgs.write_text(f"name,uscc,representative_name,representative_id_number\n{INDIVIDUAL[1]},{INDIVIDUAL[0]},"
@@ -147,6 +150,7 @@ def test_data_key_rolls_over_under_load_and_resumes_after_kill(
         before = _records(data)
         new = before["active"]
         assert new != first and before["bad"] == [] and before["by_label"].get(new, 0) > 0
+        assert before["codes"]["identity_orgs.uscc"] == {first: 1}  # the business, under the old key
         old_records = before["by_label"][first]
         # Re-encryption in slow batches of one, killed (-9) once some batches committed.
         job = subprocess.Popen([sys.executable, "-m", "hutong.cli", *rotate, "--step", "reencrypt", "--batch-size",
@@ -168,6 +172,9 @@ def test_data_key_rolls_over_under_load_and_resumes_after_kill(
                    and _metric(metrics_port, "hutong_rekey_records_done") >= 2, "the re-encryption's metrics")
         hutong(*rotate, "--batch-size", "3")  # resumes: step reencrypt
         load.progress()
+        # Nothing needs the first key any more (the 92-codes moved): it is destroyed while the node serves.
+        hutong("hsm", "destroy", "--data-dir", str(data), "--key", first, "--yes")
+        load.progress()
     finally:
         load.finish()
         engine.dispose()
@@ -176,11 +183,57 @@ def test_data_key_rolls_over_under_load_and_resumes_after_kill(
     assert "re-encryption pending" not in hutong("node", "keys", "--data-dir", str(data)).stdout
     after = _records(data)
     assert after["bad"] == [] and set(after["by_label"]) == {new}  # all under the new key, every tag good
-    assert sum(after["progress"].values()) == old_records  # each record re-encrypted exactly once
+    blobs = {t.name for t in rekey.targets()}
+    assert sum(n for k, n in after["progress"].items() if k.split(" ")[1] in blobs) == old_records  # each once
+    assert {label for counts in after["codes"].values() for label in counts} == {new}, after["codes"]
+    assert after["codes"]["identity_orgs.uscc"] == {new: 1}
     actions = after["actions"]
     assert actions[:3] == ["pki.rollover.prepare", "pki.rollover.activate", "pki.rekey.start"]
     assert actions[-1] == "pki.rekey.finish" and actions.count("pki.rekey.start") == 1
-    refused = hutong("hsm", "destroy", "--data-dir", str(data), "--key", first, "--yes", check=False)
-    assert refused.returncode == 2 and "NODE_KEY_STILL_NEEDED" in refused.stderr  # keeps the 92-codes
+    labels = {k["label"] for k in json.loads(hutong("hsm", "list", "--data-dir", str(data), "--json").stdout)}
+    assert first not in labels and new in labels
     served.stop()
     assert "audit log intact" in hutong("audit", "verify", "--data-dir", str(data)).stdout
+
+
+@pytest.mark.timeout(900)
+def test_the_node_reencrypts_by_itself_after_activation(tmp_path: Path,
+                                                         served_factory: Callable[..., Served]) -> None:
+    """No officer's ``--step reencrypt``: the serving workers notice the activation, one of them re-encrypts
+    (the others find the lock taken), under load, with no failed call; the first key may then go."""
+    data = tmp_path / "node"
+    secrets = build_node(data, "\n[rekey]\ncheck_seconds = 0.5\nbatch = 5\npause = 0.05\n")
+    orgs = tmp_path / "business.csv"
+    orgs.write_text(f"name,uscc,representative_name,representative_id_number\n{INDIVIDUAL[1]},{INDIVIDUAL[0]},"
+                    f"张三,{ZHANG}\n", encoding="utf-8")
+    hutong("registry", "import", "--data-dir", str(data), str(orgs))
+    served = served_factory(data, workers=2)
+    served.secrets = secrets
+    _prepare_business(served)
+    first = "node.data-key"
+    rotate = ("hsm", "rotate", "--data-dir", str(data), "--label", first)
+    load = Load(served, secrets["certificate_id"])
+    load.run("login", load.login, "portal")
+    load.run("business", load.business, "portal")
+    load.run("licence", load.licence, "amr-platform")
+    try:
+        load.progress()
+        hutong(*rotate)  # prepare
+        hutong(*rotate)  # activate: nothing more from the officer
+        deadline = time.monotonic() + 300
+        while "re-encryption pending" in hutong("node", "keys", "--data-dir", str(data)).stdout:
+            assert time.monotonic() < deadline, "the node did not finish re-encrypting by itself"
+            time.sleep(1.0)
+        load.progress()
+        hutong("hsm", "destroy", "--data-dir", str(data), "--key", first, "--yes")
+        load.progress()
+    finally:
+        load.finish()
+    assert load.failures == [], load.failures[:5]
+    after = _records(data)
+    new = after["active"]
+    assert after["bad"] == [] and set(after["by_label"]) == {new}
+    assert {label for counts in after["codes"].values() for label in counts} == {new}, after["codes"]
+    actions = after["actions"]
+    assert actions.count("pki.rekey.start") == 1 and actions[-1] == "pki.rekey.finish"
+    assert set(after["rekey_actors"]) == {"node"}  # started by the node itself, no officer

@@ -60,9 +60,10 @@ def _openssl_verify(tmp: Path, trusted: x509.Certificate, untrusted: list[x509.C
                           timeout=60)
 
 
-def _nss_trusting(tmp: Path, root: x509.Certificate, crls: list[bytes]) -> Path:
-    """An NSS database trusting ``root`` only (``C,C,C``), with CRLs (pdfsig wants revocation data)."""
-    nss = tmp / "nss"
+def _nss_trusting(tmp: Path, root: x509.Certificate, crls: list[bytes], name: str = "nss") -> Path:
+    """An NSS database trusting ``root`` only (``C,C,C``), with CRLs (pdfsig wants revocation data; NSS keeps
+    one CRL per issuer name, and a CA's successor has its name: one database per generation of CRLs)."""
+    nss = tmp / name
     nss.mkdir()
     (nss / "root.pem").write_bytes(_pem(root))
     subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True, capture_output=True)
@@ -178,10 +179,14 @@ def test_root_rolls_over_cross_signed_and_everything_keeps_verifying(
         assert b_certs.Verify(cert_pb2.VerifyRequest(jws=jws), timeout=60).verdict == VERDICT_VALID
         assert licences.verify(jws).verdict == "valid"
 
-    # An independent verifier that trusts only the OLD root still accepts what was sealed before ...
-    nss = _nss_trusting(tmp_path, old_root, [crls_before.crl_der, crls_before.root_crl_der])
-    old_out = _pdfsig(nss, before, tmp_path)
-    assert "Signature Validation: Signature is Valid." in old_out and "Certificate is Trusted." in old_out, old_out
+    # An independent verifier that trusts only the OLD root still accepts what was sealed before, and what is
+    # sealed now: a new seal carries the cross certificate, so the path to the old root is in the PDF itself.
+    old_crls = _nss_trusting(tmp_path, old_root, [crls_before.crl_der, crls_before.root_crl_der])
+    new_crls = _nss_trusting(tmp_path, old_root, [crls.crl_der, crls.root_crl_der, crls_before.root_crl_der],
+                             "nss-after")  # the new seal CA's, the new root's, the old root's (the cross's issuer)
+    for nss, pdf in ((old_crls, before), (new_crls, after)):
+        out = _pdfsig(nss, pdf, tmp_path)
+        assert "Signature Validation: Signature is Valid." in out and "Certificate is Trusted." in out, out
     # ... and openssl reaches the old root from a new seal through the cross certificate, and only through it.
     check = tmp_path / "openssl"
     check.mkdir()
@@ -198,3 +203,44 @@ def test_root_rolls_over_cross_signed_and_everything_keeps_verifying(
                  if r.action.startswith("pki.rollover")]
     for role in (pki.ROOT, *SUBORDINATES):
         assert ("pki.rollover.prepare", role) in steps and ("pki.rollover.activate", role) in steps
+
+
+def test_root_prepare_is_all_or_nothing(node_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HSM fails in the middle of a root prepare (the third successor's key): nothing is registered -- no
+    pending root, no cross certificate, no successor, no audit record -- so no activation can switch a partial
+    set; the prepare run again makes the complete set."""
+    from hsm import errors as hsm_errors
+    from hutong.keyring import NodeKey
+
+    a: Node = node_factory("prov-a", config=FAST_IDENTITY)
+    create_key = a.keys.create_key
+    made: list[str] = []
+
+    def failing_third_successor(req: Any) -> Any:
+        if len(made) == 3:  # the root and two successors were made
+            raise hsm_errors.unavailable("the token went away")
+        made.append(req.label)
+        return create_key(req)
+
+    monkeypatch.setattr(a.keys, "create_key", failing_third_successor)
+    with pytest.raises(hsm_errors.HsmError) as failed:
+        rollover.rotate(a, "node.root-ca")
+    assert failed.value.reason == "HSM_UNAVAILABLE" and len(made) == 3
+
+    def registered() -> tuple[list[tuple[str, str]], list[str], list[str]]:
+        with a.db.session(readonly=True) as s:
+            pending = [(k.role, k.label) for k in s.scalars(select(NodeKey).where(NodeKey.state == "pending"))]
+            cross = [c.name for c in pki.certificates_in(s) if c.name.startswith(f"{pki.ROOT}.cross.")]
+            prepared = [r.target for r in s.scalars(select(AuditRecord)) if r.action == "pki.rollover.prepare"]
+        return pending, cross, prepared
+
+    assert registered() == ([], [], [])
+    assert a.pki.cross_certificates() == []
+    assert rollover.plan(a, "node.root-ca").step == "prepare"  # not "activate": nothing half-made to switch
+
+    monkeypatch.setattr(a.keys, "create_key", create_key)  # the token is back: the prepare is simply run again
+    p = rollover.rotate(a, "node.root-ca")
+    pending, cross, prepared = registered()
+    assert sorted(role for role, _ in pending) == sorted((pki.ROOT, *SUBORDINATES))
+    assert cross == [f"{pki.ROOT}.cross.{p.label}"] and sorted(prepared) == sorted((pki.ROOT, *SUBORDINATES))
+    assert not set(made) & {label for _, label in pending}  # the failed run's keys are named by nothing
