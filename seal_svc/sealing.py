@@ -40,10 +40,10 @@ from hutong.verify.pdfio import (
     Spooled,
     finish,
     open_pdf,
+    scratch_file,
     signing_permissions,
     spool,
     spool_bytes,
-    temp_file,
     too_large,
 )
 from hutong.verify.trust import TrustSource
@@ -188,7 +188,7 @@ class Sealer:
         seal_id = use.seal.seal_id
         reader = open_pdf(upload)
         field_name, spec, rotation = _field_for(reader, seal_id, options)
-        out = temp_file(self.settings.temp_dir)
+        out = scratch_file(self.settings.temp_dir, upload.size)
         try:
             signing_time = self._sign(use, reader, upload, out, field_name, spec, options, rotation)
             output = finish(out)

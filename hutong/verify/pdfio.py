@@ -1,7 +1,7 @@
 """Taking PDFs in: spool a chunked upload to an anonymous temporary file under a size limit, then
 open it with pyHanko only after the cheap checks (header, trailer) passed.
 
-Uploads never sit in memory whole: a 50 MB document costs disk, not RAM.
+Uploads over 1 MiB never sit in memory whole: a 50 MB document costs disk, not RAM.
 """
 
 from __future__ import annotations
@@ -98,9 +98,24 @@ def temp_file(temp_dir: str) -> BinaryIO:
     return tempfile.TemporaryFile(dir=temp_dir)  # noqa: SIM115 - owned by the Spooled that wraps it
 
 
+IN_MEMORY = COPY_CHUNK  # uploads up to this size stay in memory: no file to create, no system call per seek
+
+
+def scratch_file(temp_dir: str, size_hint: int) -> BinaryIO:
+    """Where to write a document of about ``size_hint`` bytes (a sealed copy of an upload): in memory up to
+    ``IN_MEMORY``, like ``spool``, else an anonymous temporary file."""
+    return io.BytesIO() if size_hint <= IN_MEMORY else temp_file(temp_dir)
+
+
 def spool(chunks: Iterable[bytes], *, limit: int, temp_dir: str) -> Spooled:
-    """Write ``chunks`` to a temporary file, hashing as they come; refuse more than ``limit`` bytes."""
-    f = temp_file(temp_dir)
+    """Take ``chunks`` in, hashing as they come; refuse more than ``limit`` bytes.
+
+    Up to ``IN_MEMORY`` bytes the document stays in memory (most sealed forms are tens of kilobytes: pyHanko
+    seeks and reads a file in many small steps, each a system call on a real file); past that it goes to an
+    anonymous temporary file, so a large upload costs disk, not RAM.
+    """
+    f: BinaryIO | None = None
+    held: list[bytes] = []
     digest, size = hashlib.sha256(), 0
     try:
         for block in chunks:
@@ -108,10 +123,21 @@ def spool(chunks: Iterable[bytes], *, limit: int, temp_dir: str) -> Spooled:
             if size > limit:
                 raise too_large(limit)
             digest.update(block)
+            if f is None and size <= IN_MEMORY:
+                held.append(block)
+                continue
+            if f is None:
+                f = temp_file(temp_dir)
+                for kept in held:
+                    f.write(kept)
+                held.clear()
             f.write(block)
+        if f is None:
+            f = io.BytesIO(held[0] if len(held) == 1 else b"".join(held))
         f.flush()
     except BaseException:
-        f.close()
+        if f is not None:
+            f.close()
         raise
     return Spooled(file=f, size=size, sha256=digest.hexdigest())
 

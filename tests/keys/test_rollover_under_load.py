@@ -30,8 +30,10 @@ from tests.keys.conftest import LoadThreads, Served, build_node, hutong, wait_un
 
 # The root last: its rollover replaces every key it certifies once more (tokens, seals, licences, timestamps then
 # chain to the new root), so what was made under each earlier generation must still verify at the end.
-ROLES = ("token-signing", "seal-ca", "issuer-ca", "tsa", "federation-enc", "trust-list", "root-ca")
-# Hook for roles with a step beyond activate (the data-protection key's reencrypt, the blind index's re-index):
+# The data-protection key: prepare and activate by the officer, then the serving node re-encrypts by itself (checked
+# at the end: nothing left under the first key, which may then be destroyed).
+ROLES = ("token-signing", "seal-ca", "issuer-ca", "tsa", "federation-enc", "trust-list", "data-key", "root-ca")
+# Hook for roles with a step beyond activate done by the officer (the blind index's re-index, once it rolls over):
 # add them here with the extra steps their rollover needs; the loop below runs ``STEPS.get(role, 2)`` steps.
 STEPS: dict[str, int] = {}
 # Per load thread, the load is bounded in count and time even if something hangs; the count is generous so that a
@@ -127,6 +129,13 @@ def test_roles_roll_over_under_load_without_a_failed_call(
             for _step in range(STEPS.get(role, 2)):  # prepare (published, not used), activate (used)
                 hutong("hsm", "rotate", "--data-dir", str(data), "--label", f"node.{role}")
                 load.progress()  # calls go on
+        if "data-key" in roles:  # the node re-encrypts by itself, under the load
+            deadline = time.monotonic() + 300
+            while "re-encryption pending" in hutong("node", "keys", "--data-dir", str(data)).stdout:
+                assert time.monotonic() < deadline, "the node did not finish re-encrypting by itself"
+                time.sleep(1.0)
+            hutong("hsm", "destroy", "--data-dir", str(data), "--key", "node.data-key", "--yes")  # nothing needs it
+            load.progress()
     finally:
         load.finish()
     assert load.failures == [], load.failures[:5]
