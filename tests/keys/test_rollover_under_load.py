@@ -32,10 +32,11 @@ from tests.keys.conftest import LoadThreads, Served, build_node, hutong, wait_un
 # chain to the new root), so what was made under each earlier generation must still verify at the end.
 # The data-protection key: prepare and activate by the officer, then the serving node re-encrypts by itself (checked
 # at the end: nothing left under the first key, which may then be destroyed).
-ROLES = ("token-signing", "seal-ca", "issuer-ca", "tsa", "federation-enc", "trust-list", "data-key", "root-ca")
-# Hook for roles with a step beyond activate done by the officer (the blind index's re-index, once it rolls over):
-# add them here with the extra steps their rollover needs; the loop below runs ``STEPS.get(role, 2)`` steps.
-STEPS: dict[str, int] = {}
+# The blind-index key: prepare, activate, then the officer's re-index (a third step), all under the load.
+ROLES = ("token-signing", "seal-ca", "issuer-ca", "tsa", "federation-enc", "trust-list", "data-key", "blind-index",
+         "root-ca")
+# Roles with a step beyond activate done by the officer; the loop below runs ``STEPS.get(role, 2)`` steps.
+STEPS: dict[str, int] = {"blind-index": 3}
 # Per load thread, the load is bounded in count and time even if something hangs; the count is generous so that a
 # fast machine does not use it up before every role has rolled over (the loops stop when the test is done).
 PLACE = seal_pb2.Placement(page=1, x=400, y=60, width=100, height=100)
