@@ -9,7 +9,10 @@ from the schema where the leaf index was a column of the event.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from alembic import command
@@ -22,6 +25,7 @@ from hutong.auditlog import AuditLog
 from hutong.db import alembic_config
 from hutong.node import Node
 from hutong.tlog import proofs
+from hutong.tlog.integrator import Integrator
 from hutong.tlog.models import LogLeaf
 from tests.audit_helpers import entries
 
@@ -141,4 +145,72 @@ def test_an_existing_log_is_carried_into_the_leaf_table(any_node: Node) -> None:
     waiting = [seq for seq, index in old if index is None]
     assert [_leaf_of(node, seq) for seq in [*waiting, newest]] == list(range(len(leaves_before), len(old) + 1))
     report = log.verify()
+    assert report.ok and report.pending == 0
+
+
+def _during_signature(node: Node, act: Callable[[], None]) -> None:
+    """Run ``act`` once, while the integrator signs its next checkpoint (the batch made, not yet stored)."""
+    signer = node.tlog.signer()
+    original = signer.sign
+    done: list[bool] = []
+
+    def sign(data: bytes, **kw: Any) -> bytes:
+        if not done:
+            done.append(True)
+            act()
+        return original(data, **kw)
+
+    signer.sign = sign  # type: ignore[method-assign]
+    try:
+        node.tlog.integrate_once()
+    finally:
+        signer.sign = original  # type: ignore[method-assign]
+    assert done
+
+
+def test_sqlite_writes_do_not_wait_for_a_batch_being_made(node: Node) -> None:
+    """The batch is hashed and signed before the write lock is taken: a write in another connection with no
+    patience for the lock (busy timeout 0) commits while the integrator signs."""
+    if not node.db.is_sqlite:
+        pytest.skip("SQLite's write lock")
+    with node.db.session() as s:
+        first = audit.append(s, actor="a", action="queue.first")
+    written: list[int] = []
+
+    def write_now() -> None:
+        raw = sqlite3.connect(node.db.engine.url.database or "", timeout=0, isolation_level=None)
+        try:
+            raw.execute("BEGIN IMMEDIATE")  # "database is locked" at once if the integrator held the lock
+            raw.execute("COMMIT")
+            written.append(1)
+        finally:
+            raw.close()
+        with node.db.session() as s2:
+            written.append(audit.append(s2, actor="b", action="queue.during"))
+
+    _during_signature(node, write_now)
+    assert proofs.leaf_of_event(node.db, first) >= 0  # the batch was stored after the write
+    node.tlog.integrate_all()
+    assert proofs.leaf_of_event(node.db, written[1]) >= 0
+    report = AuditLog(node.db).verify()
+    assert report.ok and report.pending == 0
+
+
+def test_a_batch_made_while_another_was_stored_is_dropped_not_duplicated(any_node: Node) -> None:
+    """Two integrators of one node (say, a CLI's and the server's): the one that finds the tree grown since it
+    made its batch stores nothing; the next round carries on from the newer checkpoint."""
+    node = any_node
+    node.tlog.integrate_all()  # what setting the node up recorded
+    with node.db.session() as s:
+        seqs = [audit.append(s, actor="a", action=f"queue.{i}") for i in range(3)]
+    other = Integrator(node.db, node.keys, node.id, registry=node.pki.registry)
+    stored: list[int] = []
+    _during_signature(node, lambda: stored.append(other.integrate_once()))
+    # SQLite: the other stored the three first; PostgreSQL: its advisory lock kept the other out meanwhile.
+    assert stored == ([3] if node.db.is_sqlite else [0])
+    node.tlog.integrate_all()
+    with node.db.session(readonly=True) as s:
+        leaves = s.scalars(select(LogLeaf.seq).order_by(LogLeaf.leaf_index)).all()
+    assert [q for q in leaves if q in seqs] == seqs  # each event once, in order
+    report = AuditLog(node.db).verify()
     assert report.ok and report.pending == 0
