@@ -70,6 +70,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Reads through a memory map of the file (its first GiB) rather than a read() into each connection's small page
+    # cache: at 100,000 stored certificates a lookup's server CPU fell 2.8 -> 2.1 ms and its p99 9 -> 5 ms
+    # (bench, lookup figure). The price is SQLite's documented one: an I/O error on a mapped page is a signal, not an
+    # error code -- acceptable for the embedded default, whose file is local.
+    cur.execute("PRAGMA mmap_size=1073741824")
     cur.close()
 
 
