@@ -107,8 +107,9 @@ def verify_op(args: tuple[str, Prepared, str]) -> Callable[[], object]:
 
     def op() -> None:
         report = stub.VerifyPdf(requests(), metadata=md, timeout=600)
-        if not report.signatures:
-            raise RuntimeError("VerifyPdf found no signature")
+        if not report.signatures or report.verdict != common_pb2.VERDICT_VALID:  # a fast wrong answer counts not
+            raise RuntimeError(f"VerifyPdf answered {common_pb2.Verdict.Name(report.verdict)} with "
+                               f"{len(report.signatures)} signature(s), not a valid seal")
 
     return op
 
