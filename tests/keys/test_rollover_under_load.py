@@ -1,6 +1,8 @@
 """Every supported node key role rolls over on a running ``serve --workers 2`` node under continuous load
 (login, refresh, sealing, issuance, verification) with no failed call; everything made before, during and
-after verifies at the node and offline with the SDK.
+after verifies at the node and offline with the SDK. In the every-role case the node is a member of a federation:
+each successor is announced through the hub's trust list before it is activated (the node refuses otherwise), and
+at the end another member verifies everything the node sealed and issued, before and after, through the list.
 
 The load checks the rule that makes a rollover safe: each new ID token must verify against the JWKS the
 platform fetched *before* asking for it -- a successor is published before anything is signed with it.
@@ -18,15 +20,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from bench.pdfgen import make_pdf
-from hutong.cert.v1 import cert_pb2
+from hutong import pki
+from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
 from hutong.common.v1 import common_pb2
+from hutong.federation import hub
+from hutong.federation.trustlist import MemberEntry
+from hutong.node import Node
 from hutong.seal.v1 import seal_pb2
+from hutong.verify.pdf import Verdict
 from hutong.verify.tokens import verify_token
 from hutong_client import Hutong, OfflineVerifier
 from tests.clients.sdk_world import ACME, LI, PASSWORD, REGULATOR, ZHANG, licence_fields
+from tests.conftest import _free_port
+from tests.federation.conftest import install_trust_list
 from tests.keys.conftest import LoadThreads, Served, build_node, hutong, wait_until
+from tests.keys.test_rollover_federation import FAST_CRLS, _verify_at
 
 # The root last: its rollover replaces every key it certifies once more (tokens, seals, licences, timestamps then
 # chain to the new root), so what was made under each earlier generation must still verify at the end.
@@ -99,20 +110,68 @@ def _prepare_seal(served: Served) -> str:
         return str(seal.seal_id)
 
 
+@dataclass
+class Federation:
+    """An in-process hub and a second member around the served node; the node fetches the hub's list itself."""
+
+    hub: Node
+    member: Node
+    data: Path
+    tmp: Path
+
+    @staticmethod
+    def config(hub_target: str, hub_root: Path) -> str:
+        port = _free_port()  # the node's mutual-TLS port, where the other member fetches its CRLs and status lists
+        return (f'\n[federation]\nhub = "{hub_target}"\nhub_root_file = "{hub_root}"\nlisten = "127.0.0.1:{port}"\n'
+                f'endpoints = ["127.0.0.1:{port}"]\nrefresh_seconds = 1\ncrl_refresh_seconds = 0\n')
+
+    def publish(self) -> None:
+        """The node's descriptor as it is now (from its own CLI), the other member's, in the next list."""
+        raw = json.loads(hutong("federation", "describe", "--data-dir", str(self.data)).stdout)
+        hub.add_member(self.hub, MemberEntry.from_dict(raw))
+        hub.add_member(self.hub, hub.describe_node(self.member))
+        install_trust_list(self.hub, hub.publish(self.hub), [self.member], self.tmp)
+
+
+def _rotate(data: Path, role: str, fed: Federation | None) -> None:
+    """One step of ``hsm rotate``. Federated, the list is published after each step; the node refuses to activate
+    a successor until its own copy of the list (fetched every second) announces it, so that refusal is waited out."""
+    deadline = time.monotonic() + 120
+    while True:
+        proc = hutong("hsm", "rotate", "--data-dir", str(data), "--label", f"node.{role}", check=False)
+        if proc.returncode == 0:
+            break
+        assert fed is not None and "ROLLOVER_NOT_PUBLISHED" in proc.stderr, proc.stderr
+        assert time.monotonic() < deadline, "the node did not fetch the list announcing its successor"
+        time.sleep(0.5)
+    if fed is not None:
+        fed.publish()
+
+
 def _registry(data: Path) -> list[dict[str, Any]]:
     return list(json.loads(hutong("node", "keys", "--data-dir", str(data), "--json").stdout))
 
 
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("roles", [
-    pytest.param(("token-signing", "seal-ca"), id="token-and-seal-ca"),
-    pytest.param(ROLES, id="every-role", marks=pytest.mark.slow),
+@pytest.mark.parametrize("roles, federated", [
+    pytest.param(("token-signing", "seal-ca"), False, id="token-and-seal-ca"),
+    pytest.param(ROLES, True, id="every-role", marks=pytest.mark.slow),
 ])
 def test_roles_roll_over_under_load_without_a_failed_call(
-        roles: tuple[str, ...], tmp_path: Path, served_factory: Callable[..., Served]) -> None:
+        roles: tuple[str, ...], federated: bool, tmp_path: Path, served_factory: Callable[..., Served],
+        request: pytest.FixtureRequest) -> None:
     started = time.monotonic()
     data = tmp_path / "node"
     secrets = build_node(data)
+    fed: Federation | None = None
+    if federated:  # the node joins: its configuration names the hub; both members listed before it starts
+        node_factory, serve = request.getfixturevalue("node_factory"), request.getfixturevalue("serve")
+        fed = Federation(node_factory("hub"), node_factory("prov-m", config=FAST_CRLS), data, tmp_path)
+        root = tmp_path / "hub-root.pem"
+        root.write_bytes(fed.hub.pki.certificate(pki.ROOT).public_bytes(serialization.Encoding.PEM))
+        with (data / "hutong.toml").open("a", encoding="utf-8") as toml:
+            toml.write(Federation.config(serve(fed.hub).hutong_target, root))
+        fed.publish()
     served = served_factory(data, workers=2)
     served.secrets = secrets
     load = Load(served, _prepare_seal(served))
@@ -128,7 +187,7 @@ def test_roles_roll_over_under_load_without_a_failed_call(
                 assert "dry run, nothing changed: would prepare" in dry.stdout
                 assert not [r for r in _registry(data) if r["state"] == "pending"]
             for _step in range(STEPS.get(role, 2)):  # prepare (published, not used), activate (used)
-                hutong("hsm", "rotate", "--data-dir", str(data), "--label", f"node.{role}")
+                _rotate(data, role, fed)
                 load.progress()  # calls go on
         if "data-key" in roles:  # the node re-encrypts by itself, under the load
             deadline = time.monotonic() + 300
@@ -174,6 +233,14 @@ def test_roles_roll_over_under_load_without_a_failed_call(
         for licence in load.licences[:3] + load.licences[-3:]:
             assert portal.cert.verify(jws_token=licence).verdict == common_pb2.VERDICT_VALID
             assert verifier.verify(licence).verdict == "valid"
+    if fed is not None:  # at the other member, through the trust list: seals and licences, before and after
+        fed.publish()
+        member_certs = cert_pb2_grpc.CertServiceStub(request.getfixturevalue("serve")(fed.member))
+        for pdf in load.sealed[:3] + load.sealed[-3:]:
+            assert _verify_at(fed.member, pdf).verdict == Verdict.VALID
+        for licence in load.licences[:3] + load.licences[-3:]:
+            answer = member_certs.Verify(cert_pb2.VerifyRequest(jws=licence), timeout=60)
+            assert answer.verdict == common_pb2.VERDICT_VALID, answer
     served.stop()
     audit = hutong("audit", "verify", "--data-dir", str(data))
     assert "audit log intact" in audit.stdout
