@@ -3,10 +3,11 @@
 An audited write is one transaction holding an act (a row) and its audit record. The baseline is the
 linear hash chain the audit log used to be, kept here only as a baseline: every writer takes the
 chain's lock, reads the tail and links its record to it, so writers queue on the tail. The subject is
-the hot audited act as the node writes it -- the act and ``hutong.audit.record`` (an insert) in one
-``hutong.prepared.write`` transaction, on PostgreSQL one round trip -- with the node's integrator thread
-sequencing and signing batches in the benchmark's parent process meanwhile (writers: 2 processes x 8
-threads); ``--connection`` also measures ``audit.append`` in a ``Database.transaction``. After the load, the
+an audited act written the cheapest way the node offers -- the act and ``hutong.audit.record`` (an insert)
+in one ``hutong.prepared.write`` transaction, on PostgreSQL one round trip; no service's act is written this
+way yet: theirs use ``audit.append`` in their session, which ``--connection`` measures -- with the node's
+integrator thread sequencing and signing batches in the benchmark's parent process meanwhile (writers: 2
+processes x 8 threads). After the load, the
 time the integrator needs to drain what is left is reported too. Both run in the same run on the same
 throw-away PostgreSQL cluster, interleaved.
 
@@ -91,8 +92,8 @@ def linear_write(db: Database, i: int, n: int) -> None:
 
 
 def merkle_write(db: Database, i: int, n: int) -> None:
-    """The subject, as the node's hot audited acts write: the act and ``audit.record`` in one prepared
-    transaction (``hutong.prepared.write``; on PostgreSQL one round trip)."""
+    """The subject: the act and ``audit.record`` in one prepared transaction (``hutong.prepared.write``; on
+    PostgreSQL one round trip)."""
     with prepared.write(db) as tx:
         tx.add(_ACT, {"payload": f"w{i}-{n}"})
         audit.record(tx, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
