@@ -41,7 +41,9 @@ def indexes_of(idn: Identity, person: Person) -> tuple[str, ...]:
     number. Outside a rollover no HSM call."""
     if len(idn.node.pki.blind_index_labels()) == 1:
         return (person.id_index,)
-    return idn.person_indexes(citizen_id_of(idn, person))
+    # The row's own index always among them, whatever the recomputation gives: what was bound to the person with it
+    # (a binding, a home link) must never stop matching because a worker's view of the keys is a moment behind.
+    return tuple(dict.fromkeys((person.id_index, *idn.person_indexes(citizen_id_of(idn, person)))))
 
 
 def find_person(idn: Identity, s: Session, citizen_id: str) -> Person | None:
