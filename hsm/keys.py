@@ -271,7 +271,17 @@ class KeyManager:
                 priv += [(L.CKA_KEY_TYPE, L.CKK_RSA)]
                 mech = PyKCS11.Mechanism(L.CKM_RSA_PKCS_KEY_PAIR_GEN)
             _pub_h, priv_h = s.generateKeyPair(pub, priv, mecha=mech)
-            return self._pair_info(s, priv_h)
+            try:
+                return self._pair_info(s, priv_h)
+            except PyKCS11.PyKCS11Error as exc:
+                # SoftHSM reloads its object store when another process changed the token, and the handle it gave
+                # a moment ago can be gone although the key is stored: find it again by its id (never generate
+                # twice: a retry of ``run`` would make a second key under the same label).
+                found = s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY), (L.CKA_ID, key_id)]) \
+                    if exc.value == L.CKR_OBJECT_HANDLE_INVALID else []
+                if len(found) != 1:
+                    raise
+                return self._pair_info(s, found[0])
 
         return self._call(f"generating {req.algorithm.value} key '{req.label}'", run)
 
