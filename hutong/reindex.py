@@ -115,16 +115,11 @@ def status(node: Node) -> Status | None:
 
 def status_of(db: Database, snap: keyring.Snapshot) -> Status | None:
     """None when no retired blind-index key is still in use (nothing to re-index)."""
-    active = snap.active(pki.BLIND_INDEX)
-    if active is None:
+    found = rekey.progress_of(db, snap, pki.BLIND_INDEX)
+    if found is None:
         return None
-    retired = [e.label for e in snap.of(pki.BLIND_INDEX, "retired") if e.needed_until is None]
-    if not retired:
-        return None
-    with db.session(readonly=True) as s:
-        rows = s.scalars(select(RekeyProgress).where(RekeyProgress.key_label == active.label)).all()
-        progress = {r.target: (r.rows_done, r.finished_at is not None) for r in rows if r.target != FINISHED}
-    return Status(active.label, retired, progress, waiting(db, active.label))
+    label, retired, progress = found
+    return Status(label, retired, progress, waiting(db, label))
 
 
 def waiting(db: Database, active_label: str) -> int:

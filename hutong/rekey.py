@@ -212,16 +212,25 @@ def status(node: Node) -> Status | None:
 
 def status_of(db: Database, snap: keyring.Snapshot) -> Status | None:
     """``status`` from a database and a registry snapshot (for commands that do not open the HSM)."""
-    active = snap.active(pki.DATA_KEY)
+    found = progress_of(db, snap, pki.DATA_KEY)
+    return Status(*found) if found else None
+
+
+def progress_of(db: Database, snap: keyring.Snapshot,
+                role: str) -> tuple[str, list[str], dict[str, tuple[int, bool]]] | None:
+    """For a role whose stored values move to its active key (data key, blind index): the active key's label, the
+    retired keys stored values may still be under, and each column's (rows done, finished) so far; None when no
+    such retired key is left (nothing to do)."""
+    active = snap.active(role)
     if active is None:
         return None
-    waiting = [e.label for e in snap.of(pki.DATA_KEY, "retired") if e.needed_until is None]
-    if not waiting:
+    retired = [e.label for e in snap.of(role, "retired") if e.needed_until is None]
+    if not retired:
         return None
     with db.session(readonly=True) as s:
         rows = s.scalars(select(RekeyProgress).where(RekeyProgress.key_label == active.label)).all()
         columns = {r.target: (r.rows_done, r.finished_at is not None) for r in rows if r.target != FINISHED}
-    return Status(active.label, waiting, columns)
+    return active.label, retired, columns
 
 
 FINISHED = "*"  # the progress row that says the whole re-encryption to a key is done
