@@ -117,6 +117,23 @@ def _rows_done(engine: sqlalchemy.Engine) -> int:
                    .scalar_one())
 
 
+def _serve_under_load(tmp_path: Path, data: Path, secrets: dict[str, Any],
+                      served_factory: Callable[..., Served]) -> tuple[Served, Load]:
+    """The individual business registered, the node served by two workers, the three load threads running."""
+    orgs = tmp_path / "business.csv"
+    orgs.write_text(f"name,uscc,representative_name,representative_id_number\n{INDIVIDUAL[1]},{INDIVIDUAL[0]},"
+                    f"张三,{ZHANG}\n", encoding="utf-8")
+    hutong("registry", "import", "--data-dir", str(data), str(orgs))
+    served = served_factory(data, workers=2)
+    served.secrets = secrets
+    _prepare_business(served)
+    load = Load(served, secrets["certificate_id"])
+    load.run("login", load.login, "portal")
+    load.run("business", load.business, "portal")
+    load.run("licence", load.licence, "amr-platform")
+    return served, load
+
+
 @pytest.mark.timeout(1800)
 def test_data_key_rolls_over_under_load_and_resumes_after_kill(
         database_url: str, tmp_path: Path, served_factory: Callable[..., Served]) -> None:
@@ -125,19 +142,9 @@ def test_data_key_rolls_over_under_load_and_resumes_after_kill(
     secrets = build_node(data, f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\nsample_seconds = 0.2\n'
                          '\n[rekey]\nautomatic = false\n',  # the officer's step, killed and resumed
                          database_url=database_url)
-    orgs = tmp_path / "business.csv"
-    orgs.write_text(f"name,uscc,representative_name,representative_id_number\n{INDIVIDUAL[1]},{INDIVIDUAL[0]},"
-                    f"张三,{ZHANG}\n", encoding="utf-8")
-    hutong("registry", "import", "--data-dir", str(data), str(orgs))
-    served = served_factory(data, workers=2)
-    served.secrets = secrets
-    _prepare_business(served)
+    served, load = _serve_under_load(tmp_path, data, secrets, served_factory)
     first = "node.data-key"
     rotate = ("hsm", "rotate", "--data-dir", str(data), "--label", first)
-    load = Load(served, secrets["certificate_id"])
-    load.run("login", load.login, "portal")
-    load.run("business", load.business, "portal")
-    load.run("licence", load.licence, "amr-platform")
     engine = sqlalchemy.create_engine(load_config(data).effective_database_url)
     try:
         load.progress()
@@ -203,19 +210,9 @@ def test_the_node_reencrypts_by_itself_after_activation(tmp_path: Path,
     (the others find the lock taken), under load, with no failed call; the first key may then go."""
     data = tmp_path / "node"
     secrets = build_node(data, "\n[rekey]\ncheck_seconds = 0.5\nbatch = 5\npause = 0.05\n")
-    orgs = tmp_path / "business.csv"
-    orgs.write_text(f"name,uscc,representative_name,representative_id_number\n{INDIVIDUAL[1]},{INDIVIDUAL[0]},"
-                    f"张三,{ZHANG}\n", encoding="utf-8")
-    hutong("registry", "import", "--data-dir", str(data), str(orgs))
-    served = served_factory(data, workers=2)
-    served.secrets = secrets
-    _prepare_business(served)
+    served, load = _serve_under_load(tmp_path, data, secrets, served_factory)
     first = "node.data-key"
     rotate = ("hsm", "rotate", "--data-dir", str(data), "--label", first)
-    load = Load(served, secrets["certificate_id"])
-    load.run("login", load.login, "portal")
-    load.run("business", load.business, "portal")
-    load.run("licence", load.licence, "amr-platform")
     try:
         load.progress()
         hutong(*rotate)  # prepare
