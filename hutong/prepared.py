@@ -17,9 +17,10 @@ straight on a pooled DBAPI connection; the types come out as the ORM would give 
   ends, rolled back on any exception. On PostgreSQL what ``add`` takes is held back and sent with the end of
   the transaction as one query: an act and its record are one round trip (an implicit transaction: both or
   neither), where one statement at a time made four (``BEGIN``, act, record, ``COMMIT``), each a wake-up of
-  the server and of the writer (measured: bench/README.md, "Run H — tlog"). The driver's pipeline mode also
-  sends one round trip, but cost more client CPU than the four round trips did; the statements joined into one
-  ``WITH ... INSERT`` cost more on both sides through this path than the one multi-statement query.
+  the server and of the writer (measured: bench/README.md, "Run H — tlog"); after a ``run`` (whose outcome must
+  be read, so it is sent at once) what ``add`` held goes with the ``COMMIT`` in one query. The driver's pipeline
+  mode also sends one round trip, but cost more client CPU than the four round trips did; the statements joined
+  into one ``WITH ... INSERT`` cost more on both sides through this path than the one multi-statement query.
 - ``on_connection(conn, stmt, params)``: one statement on the driver connection of a transaction SQLAlchemy
   already began (an ORM session's or ``Database.transaction``'s): ``audit.append`` in every audited act.
 
@@ -166,6 +167,11 @@ class Writer:
                 self._held.execute(held, prepare=False)
             finally:
                 conn.autocommit = False
+        elif last:
+            # a transaction is open (a ``run`` before): the held statements and its COMMIT in one query, one round
+            # trip instead of two; on an error the rest is skipped, the transaction stays aborted and is rolled
+            # back; the driver's own commit then finds the connection idle and sends nothing
+            self._held.execute(held + ";COMMIT", prepare=False)
         else:
             self._held.execute(held, prepare=False)
 
@@ -210,11 +216,6 @@ def read_one(db: Database, stmt: Executable, params: Mapping[str, Any]) -> Recor
     except _unavailable(db) as exc:
         raise Unavailable("DATABASE_UNAVAILABLE", "the database cannot be reached") from exc
     return row
-
-
-# SQLite: this process's writers on this path take turns on a lock of their own before asking for SQLite's. A
-# writer that finds the database locked waits in SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms between
-# tries, for a lock held ~0.1 ms: under a refresh load most of a grant's latency was that sleeping.
 
 
 # SQLite: this process's writers on this path take turns on a lock of their own before asking for SQLite's. A

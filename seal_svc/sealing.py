@@ -192,13 +192,16 @@ class Sealer:
         try:
             signing_time = self._sign(use, reader, upload, out, field_name, spec, options, rotation)
             output = finish(out)
-            with self.node.db.session() as s:
-                self.seals.record_use(s, principal, seal_id, {
-                    "document_sha256": upload.sha256, "sealed_sha256": output.sha256, "size": upload.size,
-                    "field": field_name, "level": options.level.value,
-                    "certification": options.certification.name if options.certification else None,
-                }, use=use)
-                if remember is not None:
+            details: dict[str, object] = {
+                "document_sha256": upload.sha256, "sealed_sha256": output.sha256, "size": upload.size,
+                "field": field_name, "level": options.level.value,
+                "certification": options.certification.name if options.certification else None,
+            }
+            if remember is None:
+                self.seals.record_use_now(principal, seal_id, details, use=use)
+            else:  # the sealed document remembered in the transaction that charges the grant
+                with self.node.db.session() as s:
+                    self.seals.record_use(s, principal, seal_id, details, use=use)
                     meta = {"field": field_name, "level": options.level.value, "signing_time": signing_time.isoformat()}
                     idempotency.save(s, remember, json.dumps(meta).encode() + b"\n" + _contents(output), done=True)
         except BaseException:

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hsm import CreateKeyRequest, KeyAlgorithm
-from hutong import audit, business_codes, peers, pki
+from hutong import audit, business_codes, peers, pki, prepared
 from hutong.auth import Principal
 from hutong.business_codes import is_individual_business, mask_codes
 from hutong.convert import DEFAULT_PAGE, MAX_PAGE
@@ -429,22 +429,26 @@ class SealService:
         audit.append(session, actor=principal.actor, action="seal.use", target=seal_id,
                      details={"grant": grant_id, **details})
 
+    def record_use_now(self, principal: Principal, seal_id: str, details: dict[str, object], *,
+                       use: SealUse) -> None:
+        """``record_use`` in a transaction of its own (a sealing that remembers nothing for an idempotency key):
+        the charge of ``use``'s grant and the audit record go the audit log's one-round-trip way
+        (``hutong.prepared.write`` and ``hutong.audit.record``; on PostgreSQL the charge is one round trip, the
+        record and the ``COMMIT`` one more). When the charge changes nothing, ``record_use``'s full check runs in
+        a session and says why, or charges another usable grant."""
+        with prepared.write(self.node.db) as tx:
+            charged = tx.run(_CHARGE, {"grant": use.grant_id, "seal": use.seal.seal_id, "now": datetime.now(UTC)})
+            if charged == 1:
+                audit.record(tx, actor=principal.actor, action="seal.use", target=seal_id,
+                             details={"grant": use.grant_id, **details})
+        if charged != 1:
+            with self.node.db.session() as s:
+                self.record_use(s, principal, seal_id, details)
+
     @staticmethod
     def _charge(session: Session, use: SealUse, now: datetime) -> bool:
-        """One use charged to ``use.grant_id`` if it is still usable and the seal still active (one statement,
-        so two concurrent uses of a one-use grant cannot both succeed)."""
-        seal_active = select(SealRow.id).where(SealRow.id == use.seal.seal_id,
-                                               SealRow.status == SealStatus.ACTIVE.value).exists()
-        charged = session.execute(
-            update(SealGrantRow)
-            .where(SealGrantRow.id == use.grant_id, SealGrantRow.seal_id == use.seal.seal_id,
-                   SealGrantRow.revoked_at.is_(None),
-                   (SealGrantRow.max_uses.is_(None)) | (SealGrantRow.uses < SealGrantRow.max_uses),
-                   (SealGrantRow.not_after.is_(None)) | (SealGrantRow.not_after > now),
-                   seal_active)
-            .values(uses=SealGrantRow.uses + 1)
-            .execution_options(synchronize_session=False)
-        )
+        """One use charged to ``use.grant_id`` if it is still usable and the seal still active (``_CHARGE``)."""
+        charged = session.execute(_CHARGE, {"grant": use.grant_id, "seal": use.seal.seal_id, "now": now})
         return bool(charged.rowcount == 1)  # type: ignore[attr-defined]
 
     @staticmethod
@@ -456,5 +460,19 @@ class SealService:
             SealGrantRow.seal_id == seal_id, SealGrantRow.revoked_at.is_(None),
             SealGrantRow.grantee_kind == grantee[0], SealGrantRow.grantee == grantee[1])))
 
+
+# One use charged to a grant if it is still usable and its seal still active: one statement, so two concurrent
+# uses of a one-use grant cannot both succeed. Built once (``hutong.prepared`` keys its compiled form by it).
+_CHARGE = (
+    update(SealGrantRow)
+    .where(SealGrantRow.id == bindparam("grant"), SealGrantRow.seal_id == bindparam("seal"),
+           SealGrantRow.revoked_at.is_(None),
+           (SealGrantRow.max_uses.is_(None)) | (SealGrantRow.uses < SealGrantRow.max_uses),
+           (SealGrantRow.not_after.is_(None)) | (SealGrantRow.not_after > bindparam("now")),
+           select(SealRow.id).where(SealRow.id == bindparam("seal"),
+                                    SealRow.status == SealStatus.ACTIVE.value).exists())
+    .values(uses=SealGrantRow.uses + 1)
+    .execution_options(synchronize_session=False)
+)
 
 _VERB = {SealStatus.SUSPENDED: "suspend", SealStatus.ACTIVE: "reactivate", SealStatus.REVOKED: "revoke"}

@@ -124,6 +124,29 @@ def test_a_run_sees_what_was_added_before_it_and_all_commit_together(any_node: N
     assert _stored(db, "h7") is None and [e.action for e in _events(db)] == ["test.spent"]
 
 
+def test_after_a_run_a_failing_held_statement_undoes_the_run_and_the_record(any_node: Node) -> None:
+    """After a ``run`` PostgreSQL gets what ``add`` held and the ``COMMIT`` as one query: a failure in it skips
+    the ``COMMIT``, so the run's change is rolled back with the record, and the connection serves the next
+    transaction, which commits."""
+    db = any_node.db
+    _seed(db)
+    dbapi = db.engine.dialect.dbapi
+    assert dbapi is not None
+    with pytest.raises(dbapi.IntegrityError), prepared.write(db) as tx:
+        assert tx.run(_SPEND, {"h": "h1", "now": 40.0}) == 1
+        audit.record(tx, actor="platform:p1", action="test.failed-after-run")
+        tx.add(_STORE, _token("h1"))  # already stored
+    spent = _stored(db, "h1")
+    assert spent is not None and spent.used_at is None and _events(db) == []
+    with prepared.write(db) as tx:
+        assert tx.run(_SPEND, {"h": "h1", "now": 41.0}) == 1
+        tx.add(_STORE, _token("h9"))
+        audit.record(tx, actor="platform:p1", action="test.after-run")
+    spent, new = _stored(db, "h1"), _stored(db, "h9")
+    assert spent is not None and spent.used_at == 41.0 and new is not None
+    assert [e.action for e in _events(db)] == ["test.after-run"]
+
+
 def test_the_pooled_connection_goes_back_as_it_came(any_node: Node) -> None:
     """PostgreSQL sends held statements in autocommit; the connection returns to the pool out of it, so the
     next user's transaction is one (its rollback undoes its write)."""
@@ -134,6 +157,9 @@ def test_the_pooled_connection_goes_back_as_it_came(any_node: Node) -> None:
         with prepared.write(db) as tx:
             tx.add(_STORE, _token("h8"))
             audit.record(tx, actor="platform:p1", action="test.pool")
+        with prepared.write(db) as tx:  # a run, then the held record sent with the COMMIT
+            assert tx.run(_SPEND, {"h": "h1", "now": 4.0}) == 1
+            audit.record(tx, actor="platform:p1", action="test.pool-after-run")
         assert db.engine.pool.checkedin() == 1
         if not db.is_sqlite:
             raw = db.engine.pool.connect()

@@ -102,3 +102,36 @@ def test_a_grant_that_expired_meanwhile_is_refused_uncharged(env: SealEnv) -> No
     with pytest.raises(PermissionDenied) as e, env.node.db.session() as s:  # type: ignore[attr-defined]
         env.service.record_use(s, staff(), info.seal_id, {"document_sha256": "00"}, use=use)
     assert e.value.reason == "GRANT_EXPIRED" and _uses(env, info.seal_id) == 0
+
+
+def _use_events(env: SealEnv, seal_id: str) -> list[str]:
+    from hutong.audit import AuditRecord
+
+    with env.node.db.session() as s:  # type: ignore[attr-defined]
+        return list(s.scalars(select(AuditRecord.details).where(AuditRecord.action == "seal.use",
+                                                                 AuditRecord.target == seal_id)))
+
+
+def test_a_use_recorded_on_its_own_charges_and_audits_once_and_a_refused_one_neither(env: SealEnv) -> None:
+    """``record_use_now`` (a sealing without an idempotency key: the charge and ``seal.use`` in one prepared
+    transaction): charged and recorded once; a use whose grant is used up, or whose seal was suspended
+    meanwhile, is refused with the full check's reason, nothing charged and nothing recorded."""
+    info = env.seal_for(max_uses=1)
+    first, second = env.service.authorise(staff(), info.seal_id), env.service.authorise(staff(), info.seal_id)
+    env.service.record_use_now(staff(), info.seal_id, {"document_sha256": "00"}, use=first)
+    [details] = _use_events(env, info.seal_id)
+    assert '"grant": "' + first.grant_id + '"' in details and '"document_sha256": "00"' in details
+    with pytest.raises(ResourceExhausted) as e:
+        env.service.record_use_now(staff(), info.seal_id, {"document_sha256": "01"}, use=second)
+    assert e.value.reason == "GRANT_EXHAUSTED" and _uses(env, info.seal_id) == 1
+    assert len(_use_events(env, info.seal_id)) == 1
+
+    other = env.seal_for()
+    use = env.service.authorise(staff(), other.seal_id)
+    env.service.suspend_seal(admin_of(USCC_A), other.seal_id, "lost")
+    with pytest.raises(FailedPrecondition) as e2:
+        env.service.record_use_now(staff(), other.seal_id, {"document_sha256": "00"}, use=use)
+    assert e2.value.reason == "SEAL_SUSPENDED" and _uses(env, other.seal_id) == 0
+    assert _use_events(env, other.seal_id) == []
+    env.node.tlog.integrate_all()  # type: ignore[attr-defined]
+    assert env.node.audit.verify().ok  # type: ignore[attr-defined]
