@@ -17,8 +17,10 @@ straight on a pooled DBAPI connection; the types come out as the ORM would give 
   ends, rolled back on any exception. On PostgreSQL what ``add`` takes is held back and sent with the end of
   the transaction as one query: an act and its record are one round trip (an implicit transaction: both or
   neither), where one statement at a time made four (``BEGIN``, act, record, ``COMMIT``), each a wake-up of
-  the server and of the writer (measured: bench/README.md, "Run H — tlog"); after a ``run`` (whose outcome must
-  be read, so it is sent at once) what ``add`` held goes with the ``COMMIT`` in one query. The driver's pipeline
+  the server and of the writer (measured: bench/README.md, "Run H — tlog"). A ``run`` (whose outcome must be read)
+  is sent at once, in one query with what ``add`` held before it and with the ``BEGIN`` when the transaction
+  begins there; what ``add`` holds after it goes with the ``COMMIT``: a refresh's spend, then its new token, its
+  record and the ``COMMIT``, are two round trips (were four: ``BEGIN``, spend, store, ``COMMIT``). The driver's pipeline
   mode also sends one round trip, but cost more client CPU than the four round trips did; the statements joined
   into one ``WITH ... INSERT`` cost more on both sides through this path than the one multi-statement query.
 - ``on_connection(conn, stmt, params)``: one statement on the driver connection of a transaction SQLAlchemy
@@ -139,10 +141,22 @@ class Writer:
 
     def run(self, stmt: Executable, params: Mapping[str, Any]) -> int:
         """Execute ``stmt``; the number of rows it changed."""
-        self._send_held()
         c = _compile(self._db, stmt)
-        self._cursor.execute(c.sql, _parameters(c, params))
-        return int(self._cursor.rowcount)
+        if self._held is None:
+            self._cursor.execute(c.sql, _parameters(c, params))
+            return int(self._cursor.rowcount)
+        # PostgreSQL: what ``add`` held and the statement in one query, and the transaction's BEGIN with them when
+        # it begins here (the driver would send its own BEGIN as a round trip of its own: the connection is put in
+        # autocommit for the rest of the transaction, and ``write`` puts it back)
+        parts, self._queue = [*self._queue, self._held.mogrify(c.sql, _parameters(c, params))], []
+        conn = self._held.connection
+        if conn.info.transaction_status == _PG_IDLE:
+            conn.autocommit = True
+            parts.insert(0, "BEGIN")
+        self._held.execute(";".join(parts), prepare=False)
+        while self._held.nextset():  # the statement's own result is the last
+            pass
+        return int(self._held.rowcount)
 
     def add(self, stmt: Executable, params: Mapping[str, Any]) -> None:
         """Execute ``stmt`` without reading its outcome: on PostgreSQL it is sent with the end of the transaction
@@ -154,7 +168,7 @@ class Writer:
             # bound by the driver's client-side binding (its quoting of every value), not by string formatting
             self._queue.append(self._held.mogrify(c.sql, _parameters(c, params)))
 
-    def _send_held(self, *, last: bool = False) -> None:
+    def _send_held(self, *, last: bool) -> None:
         if not self._queue:
             return
         held, self._queue = ";".join(self._queue), []
@@ -172,8 +186,6 @@ class Writer:
             # trip instead of two; on an error the rest is skipped, the transaction stays aborted and is rolled
             # back; the driver's own commit then finds the connection idle and sends nothing
             self._held.execute(held + ";COMMIT", prepare=False)
-        else:
-            self._held.execute(held, prepare=False)
 
 
 _PG_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection
@@ -242,24 +254,36 @@ def _write(db: Database) -> Iterator[Writer]:
     try:
         conn = db.engine.pool.connect()
         try:
-            cursor = conn.cursor()
             if db.is_sqlite:
+                cursor = conn.cursor()
                 cursor.execute("BEGIN IMMEDIATE")  # the write lock up front, as Database's write transactions
                 writer = Writer(db, cursor)
             else:
-                writer = Writer(db, cursor, _client_cursor(conn.dbapi_connection))
+                cursor = _client_cursor(conn.dbapi_connection)
+                writer = Writer(db, cursor, cursor)
             try:
                 yield writer
                 writer._send_held(last=True)  # noqa: SLF001 - the end of the writer's transaction
             except BaseException:
                 conn.rollback()
                 raise
-            conn.commit()  # nothing to do when the held statements were the transaction
+            conn.commit()  # nothing to do when the held statements were the transaction (or ended it)
             cursor.close()
         finally:
+            if not db.is_sqlite and conn.dbapi_connection is not None and conn.dbapi_connection.autocommit:
+                _out_of_autocommit(conn)  # ``run`` began the transaction itself
             conn.close()
     except _unavailable(db) as exc:
         raise Unavailable("DATABASE_UNAVAILABLE", "the database cannot be reached") from exc
+
+
+def _out_of_autocommit(conn: Any) -> None:
+    """The driver's setting put back before the connection goes back to the pool (the next user expects a
+    transaction); a connection that cannot (broken, or still in a transaction) is not handed out again."""
+    try:
+        conn.dbapi_connection.autocommit = False
+    except Exception:  # noqa: BLE001 - see the docstring
+        conn.invalidate()
 
 
 def _client_cursor(dbapi: Any) -> Any:
