@@ -259,7 +259,9 @@ class SharedFontAccumulator(GlyphAccumulator):
         glyphs and ToUnicode entries on every page, and a rendition sets mostly the same strings each time (the
         type's labels, title and footer; dates, issuers). HarfBuzz and the marked-content string written byte by
         byte per line were a sixth of a rendition page's CPU, profiled. A remembered text still registers its
-        glyphs and ToUnicode entries with this document, so the subset and the CMap are what shaping gives."""
+        glyphs and ToUnicode entries with this document, so the subset and the CMap are what shaping gives (one
+        difference: for a cluster of several glyphs pyHanko keeps a CID's first ToUnicode entry in a document and
+        a replay sets it again; the CJK font's clusters are single glyphs)."""
         key = (txt, with_actual_text, self.font_size)
         found = _SHAPED.get(key)
         if found is None:
