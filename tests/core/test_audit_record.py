@@ -147,6 +147,32 @@ def test_after_a_run_a_failing_held_statement_undoes_the_run_and_the_record(any_
     assert [e.action for e in _events(db)] == ["test.after-run"]
 
 
+def test_a_failing_run_that_began_the_transaction_undoes_what_was_held_before_it(any_node: Node) -> None:
+    """On PostgreSQL the ``BEGIN``, what ``add`` held and the ``run`` are one query: the run fails (a duplicate
+    key), nothing held before it is stored, and the connection goes back to the pool out of autocommit."""
+    db = Database(any_node.db.url)  # a pool of its own: the next checkout gets the same connection
+    try:
+        _seed(db)
+        db.engine.dispose()
+        dbapi = db.engine.dialect.dbapi
+        assert dbapi is not None
+        with pytest.raises(dbapi.IntegrityError), prepared.write(db) as tx:
+            tx.add(_STORE, _token("h10"))
+            audit.record(tx, actor="platform:p1", action="test.before-failed-run")
+            tx.run(_STORE, _token("h1"))  # already stored
+        assert _stored(db, "h10") is None and _events(db) == []
+        if not db.is_sqlite:
+            raw = db.engine.pool.connect()
+            assert raw.dbapi_connection is not None and raw.dbapi_connection.autocommit is False
+            raw.close()
+        with prepared.write(db) as tx:
+            assert tx.run(_SPEND, {"h": "h1", "now": 50.0}) == 1
+            audit.record(tx, actor="platform:p1", action="test.after-failed-run")
+        assert [e.action for e in _events(db)] == ["test.after-failed-run"]
+    finally:
+        db.dispose()
+
+
 def test_the_pooled_connection_goes_back_as_it_came(any_node: Node) -> None:
     """PostgreSQL sends held statements in autocommit; the connection returns to the pool out of it, so the
     next user's transaction is one (its rollback undoes its write)."""
