@@ -104,6 +104,9 @@ class KeyManager:
         # For the direct signing path: (session, handle, their integer values) by the key of ``_handles``.
         self._ids: dict[tuple[int, bytes, str], tuple[Session, Handle, int, int]] = {}
         self._closed = False
+        # When the token last answered an operation (time.monotonic()): readiness checks skip their key search
+        # while the token keeps answering (``answered_since``).
+        self.answered_at = 0.0
         # Open and log in now, so that a wrong module, token or PIN is reported at start-up.
         self._call(f"opening HSM token '{config.token_label}'", lambda s: None)
 
@@ -174,7 +177,9 @@ class KeyManager:
                         self._handles.clear()
                         self._ids.clear()
                         self._session = self._open(mod)
-                    return fn(self._session)
+                    result = fn(self._session)
+                    self.answered_at = time.monotonic()
+                    return result
                 except PyKCS11.PyKCS11Error as exc:
                     if attempt == 1 and exc.value in _STALE_SESSION and mod.initialised:
                         self._session = None
@@ -428,7 +433,7 @@ class KeyManager:
             signer = direct.for_module(mod.path)
             if signer is None or ckm is None:
                 return objects.try_sign(session, handle, data, mechanism, size)
-            return signer.sign(*self._as_ints(key, session, handle), ckm, data, size)
+            return self._answered(signer.sign(*self._as_ints(key, session, handle), ckm, data, size))
 
     def _gcm_ready(self, ref: KeyRef, encrypt: bool, iv: bytes, aad: bytes, data: bytes) -> bytes | None:
         """AES-GCM in the steady state, as ``_sign_ready`` signs: the session open in this module generation,
@@ -445,7 +450,19 @@ class KeyManager:
             cipher = direct.for_module(mod.path)
             if cipher is None:
                 return None
-            return cipher.aes_gcm(*self._as_ints(key, session, handle), encrypt, iv, aad, _GCM_TAG_BITS, data)
+            return self._answered(cipher.aes_gcm(*self._as_ints(key, session, handle), encrypt, iv, aad,
+                                                 _GCM_TAG_BITS, data))
+
+    def _answered(self, result: bytes | None) -> bytes | None:
+        if result is not None:
+            self.answered_at = time.monotonic()
+        return result
+
+    def answered_since(self, moment: float) -> bool:
+        """The token answered an operation with one of this manager's cached key handles (or any operation)
+        after ``moment`` (``time.monotonic()``): its session and store were there. A token taken away makes
+        every cached handle fail (CKR_OBJECT_HANDLE_INVALID), so this stays false once it is gone."""
+        return self.answered_at > moment
 
     def _as_ints(self, key: tuple[int, bytes, str], session: Session, handle: Handle) -> tuple[int, int]:
         """The session and key handles as integers for ``_direct`` (a SWIG call each), kept per cached handle;
