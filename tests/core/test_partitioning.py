@@ -244,3 +244,27 @@ def test_audit_log_partitions_made_ahead_proved_and_verified(small_partitions_no
         walk = _scanned(c, f"SELECT leaf_index FROM audit_leaves WHERE leaf_index > {2 * SIZE} "
                            "ORDER BY leaf_index LIMIT 5000")  # audit verify's walk: older ranges skipped
         assert "audit_leaves_p0" not in walk and f"audit_leaves_p{SIZE}" not in walk and walk
+
+
+def test_audit_log_partition_maintenance_gives_way_to_a_long_transaction(small_partitions_node: Node,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Behind a transaction holding the DEFAULT partition, maintenance gives up after its lock timeout instead of
+    queueing every reader behind it; events are written and sequenced meanwhile, and the next round catches up."""
+    node = small_partitions_node
+    log = AuditLog(node.db)
+    node.tlog.integrate_all()
+    with node.db.engine.connect() as reader:
+        reader.execute(text("SELECT count(*) FROM audit_events_default"))  # left open: holds its lock
+        for i in range(2 * SIZE):
+            log.record(actor="tester", action="thing.do", target=f"t{i}")
+        node.tlog.partitions_due = 0
+        assert node.tlog.integrate_all() == 2 * SIZE  # the batch is made, maintenance is not
+        assert "audit log partition maintenance failed" in caplog.text and "lock timeout" in caplog.text
+        with node.db.engine.connect() as c:
+            assert c.execute(text("SELECT count(*) FROM audit_events_default")).scalar_one() > 0
+        reader.rollback()
+    node.tlog.partitions_due = 0
+    node.tlog.integrate_all()
+    with node.db.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM audit_events_default")).scalar_one() == 0
+    assert AuditLog(node.db).verify().ok
