@@ -122,6 +122,17 @@ def status_of(db: Database, snap: keyring.Snapshot) -> Status | None:
     return Status(label, retired, progress, waiting(db, label))
 
 
+def walk_pending(node: Node) -> bool:
+    """Whether the job has index columns left to walk for the active key (what the node's own runs look for,
+    ``hutong.rekey_task``). Once every column is walked, what still waits for its value is re-indexed when the
+    value is presented again, and the run after a re-import releases the old key. No query outside a rollover."""
+    found = rekey.progress_of(node.db, node.pki.registry.snapshot(), pki.BLIND_INDEX)
+    if found is None:
+        return False
+    progress = found[2]
+    return len(progress) < len(columns()) or not all(walked for _, walked in progress.values())
+
+
 def waiting(db: Database, active_label: str) -> int:
     """How many stored blind indexes are not under ``active_label`` (every declared column counted)."""
     prefix = pki.blind_index_prefix(active_label)
@@ -172,10 +183,16 @@ def waiting_on(db: Database, snap: keyring.Snapshot, label: str) -> int:
 def reindex(node: Node, *, actor: str = "officer", batch: int = rekey.BATCH, pause: float = 0.0,
             max_batches: int | None = None) -> Status:
     """Recompute every recoverable blind index with the active key; resumes where an earlier run stopped.
-    Releases the retired keys when nothing stored is under them any more (else says how much waits)."""
+    Releases the retired keys when nothing stored is under them any more (else says how much waits). One run at
+    a time on the node, re-encryption included (``REKEY_RUNNING``)."""
     if not 1 <= batch <= rekey.MAX_BATCH or not 0 <= pause <= rekey.MAX_PAUSE:
         raise InvalidArgument("REKEY_PACE_INVALID", f"--batch-size is 1 to {rekey.MAX_BATCH} records and --pause 0 "
                               f"to {rekey.MAX_PAUSE:g} seconds")
+    with rekey._one_runner(node):  # the node's own run (hutong.rekey_task) or an officer's: one at a time
+        return _reindex(node, actor, batch, pause, max_batches)
+
+
+def _reindex(node: Node, actor: str, batch: int, pause: float, max_batches: int | None) -> Status:
     st = status(node)
     if st is None:
         raise FailedPrecondition("REINDEX_NOT_NEEDED", "no retired blind-index key is still in use: prepare and "

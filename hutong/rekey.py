@@ -242,14 +242,16 @@ REKEY_RUNNING = "REKEY_RUNNING"
 @contextmanager
 def _one_runner(node: Node) -> Iterator[None]:
     """Hold the node's re-encryption lock (a lock file in the data directory: the server's processes and an
-    officer's command alike; released by the system if the holder dies) or refuse, ``REKEY_RUNNING``."""
+    officer's command alike; released by the system if the holder dies) or refuse, ``REKEY_RUNNING``. The
+    blind index's re-indexing (``hutong.reindex``) takes the same lock: one background job at a time."""
     fd = os.open(node.config.data_dir / "rekey.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FailedPrecondition(REKEY_RUNNING, "a re-encryption is already running on this node (started by "
-                                     "the node itself or by another officer); its progress: hutong node keys") \
+            raise FailedPrecondition(REKEY_RUNNING, "a re-encryption or re-indexing is already running on this node "
+                                     "(started by the node itself or by another officer); its progress: hutong node "
+                                     "keys") \
                 from None
         yield
     finally:

@@ -145,7 +145,8 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
     if role == pki.BLIND_INDEX:
         p.actions.append("new blind indexes are stored under it; look-ups match both keys until the old one is "
                          "released")
-        p.actions.append("then re-index every stored blind index (run this command again: step reindex)")
+        p.actions.append("then re-index every stored blind index: the serving node starts it by itself ([rekey] "
+                         "automatic); otherwise run this command again (step reindex)")
     return p
 
 

@@ -192,7 +192,7 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
     refresher = start_trust_refresher(node)
     witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
     sampler = metrics.start_sampler(node, msettings.sample_seconds) if msettings.listen else None
-    rekeying = rekey_task.start(node)  # after a data key activation, re-encryption without the officer
+    rekeying = rekey_task.start(node)  # after a key activation, re-encryption / re-indexing without the officer
     host = listen.rpartition(":")[0]
     log.info("serving %s on %s:%d", ", ".join(running.services), host, running.port)
     print(f"listening on {host}:{running.port}", flush=True)

@@ -4,7 +4,7 @@ of its own (the node's token lives in its data directory: a clean environment op
 Usage: ``python -m tests.keys.blindidx_proc DATA_DIR``. Prints one JSON object: per column, how many indexes each
 key made; the indexes that are not what the HSM's HMAC of their original gives under the key they name ("bad":
 a source row's from its own original; a dependent's must equal some source row's index under the same key); the
-re-indexing's progress rows and the audit actions of the rollover; the active key.
+re-indexing's progress rows, the audit actions of the rollover and who ran the re-indexing; the active key.
 """
 
 from __future__ import annotations
@@ -55,13 +55,15 @@ def main() -> None:
         orphans = [where for where, value in dependents if value not in recomputed]
         with node.db.session(readonly=True) as s:
             progress = {f"{p.key_label} {p.target}": p.rows_done for p in s.scalars(select(rekey.RekeyProgress))}
-            actions = [r.action for r in s.scalars(select(AuditRecord).order_by(AuditRecord.seq))
+            records = [r for r in s.scalars(select(AuditRecord).order_by(AuditRecord.seq))
                        if r.action.startswith(("pki.reindex", "pki.rollover"))]
+            actions = [r.action for r in records]
+            reindex_actors = [r.actor for r in records if r.action.startswith("pki.reindex")]
         active = node.pki.label(pki.BLIND_INDEX)
     finally:
         node.close()
     print(json.dumps({"by_column": by_column, "bad": bad, "orphans": orphans, "progress": progress,
-                      "actions": actions, "active": active}))
+                      "actions": actions, "reindex_actors": reindex_actors, "active": active}))
 
 
 if __name__ == "__main__":

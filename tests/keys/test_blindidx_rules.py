@@ -21,7 +21,7 @@ from cert_svc import catalogue, issuance, issuers
 from cert_svc.consent import identity_holder_resolver
 from cert_svc.facade import CertService
 from cert_svc.records import Holder
-from hutong import backup, pki, reindex, rekey, rollover
+from hutong import backup, pki, reindex, rekey, rekey_task, rollover
 from hutong.audit import AuditRecord
 from hutong.auth import Principal
 from hutong.cli import main
@@ -311,6 +311,36 @@ def test_blind_index_cli_steps_and_refusals(world: World, capsys: pytest.Capture
     assert main([*rotate, "--batch-size", "3", "--pause", "0"]) == 0
     assert "done: reindex" in capsys.readouterr().out
     _check_lookups(world)
+
+
+def test_the_node_reindexes_by_itself_one_runner_at_a_time(world: World) -> None:
+    """The server's background look (``rekey_task.run_once``) walks every index column after the activation, as
+    the node (audited), not while another runner holds the lock, and not again once walked; the officer's step
+    still releases the old key once what waited was presented (here: nothing outside the register waits)."""
+    node = world.node
+    task = rekey_task.RekeySettings(batch=2, pause=0)
+    assert not rekey_task.run_once(node, task) and not reindex.walk_pending(node)  # nothing to do
+    rollover.rotate(node, pki.BLIND_INDEX)  # prepare: nothing to re-index yet
+    assert not reindex.walk_pending(node) and not rekey_task.run_once(node, task)
+    rollover.rotate(node, pki.BLIND_INDEX)  # activate
+    assert reindex.walk_pending(node)
+    with rekey._one_runner(node):  # another process (an officer, another worker) runs a job: the look waits
+        assert not rekey_task.run_once(node, task)
+        assert _reason(reindex.reindex, node) == rekey.REKEY_RUNNING
+    assert reindex.status(node) is not None and reindex.status(node).rows_done == 0  # type: ignore[union-attr]
+    assert rekey_task.run_once(node, task)
+    assert not reindex.walk_pending(node)
+    st = reindex.status(node)
+    assert st is not None and st.waiting > 0  # the register's match indexes: no original here
+    new = st.key_label
+    still = {c for (c, _), v in _stored(node).items() if not pki.made_by(v, new)}
+    assert still and all(c.startswith("identity_register_people.") for c in still), still
+    _check_lookups(world)
+    actions = _actions(node)
+    assert not rekey_task.run_once(node, task) and _actions(node) == actions  # walked: the looks do nothing more
+    with node.db.session(readonly=True) as s:
+        actors = {r.actor for r in s.scalars(select(AuditRecord).where(AuditRecord.action.like("pki.reindex.%")))}
+    assert actors == {"node"} and actions.count("pki.reindex.start") == 1
 
 
 def test_every_index_column_is_declared_for_reindexing() -> None:
