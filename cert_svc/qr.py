@@ -17,6 +17,8 @@ so qrcode lays out each version once per process and a symbol is its codeword bi
 from __future__ import annotations
 
 import functools
+import operator
+from collections.abc import Callable
 
 import qrcode
 from qrcode import base, util
@@ -122,15 +124,42 @@ def _layout(version: int) -> tuple[tuple[tuple[bool, ...], ...], tuple[tuple[int
     return tuple(tuple(bool(m) for m in row) for row in q.get_matrix()), tuple(q.positions), mask
 
 
-def matrix(content: str) -> list[list[bool]]:
-    """The symbol's modules (True: dark), with a ``BORDER``-module quiet zone."""
+ROW_END = 2  # the byte after each row in ``rows``
+
+
+def rows(content: str) -> tuple[bytes, int]:
+    """The symbol's modules as bytes, 1 dark and 0 light, row after row, each row followed by ``ROW_END``, with a
+    ``BORDER``-module quiet zone; and the modules a row (the rows are ``size + 1`` bytes apart).
+
+    The codeword bits are dropped into their positions by one C-level gather (``_gather``): the former loop over
+    the positions, a module at a time, was most of the symbol's time, profiled."""
     data = content.encode("utf-8")
     version = version_for(data)
-    blank, positions, mask = _layout(version)
+    _, positions, mask = _layout(version)
+    blank, gather, size = _gather(version)
     words = codewords(data, version)
     spare = len(positions) - 8 * len(words)  # remainder bits (§7.6): zero, then masked like the rest
     bits = format((int.from_bytes(bytes(words), "big") << spare) ^ mask, f"0{len(positions)}b")
-    grid = [list(row) for row in blank]
-    for (r, c), bit in zip(positions, bits, strict=True):
-        grid[r][c] = bit == "1"
-    return grid
+    return bytes(gather(blank + bits.encode("ascii").translate(_BITS))), size
+
+
+_BITS = bytes.maketrans(b"01", b"\x00\x01")
+
+
+@functools.lru_cache(maxsize=8)
+def _gather(version: int) -> tuple[bytes, Callable[[bytes], tuple[int, ...]], int]:
+    """A version's layout as a gather: the source is the blank symbol (rows, each followed by ``ROW_END``) with
+    the data bits appended; the gather picks each output byte from the blank, or for a data module from its bit."""
+    blank, positions, _ = _layout(version)
+    size = len(blank)
+    source = bytes(b for row in blank for b in (*row, ROW_END))
+    picks = list(range(len(source)))
+    for k, (r, c) in enumerate(positions):
+        picks[r * (size + 1) + c] = len(source) + k
+    return source, operator.itemgetter(*picks), size
+
+
+def matrix(content: str) -> list[list[bool]]:
+    """The symbol's modules (True: dark), with a ``BORDER``-module quiet zone."""
+    flat, size = rows(content)
+    return [[b == 1 for b in flat[r * (size + 1):r * (size + 1) + size]] for r in range(size)]

@@ -49,12 +49,12 @@ def qr_drawing(content: str, x: float, y: float, size: float) -> bytes:
     of ``size`` points at (``x``, ``y``). Profiled, the former image (10 pixels a module, ~800x800) cost more to
     draw, compress and embed than the symbol to encode; rectangles are a few kilobytes, need no compression, and
     print sharp at any resolution (one path: no seams between modules where a renderer anti-aliases)."""
-    modules = qr.matrix(content)
-    n = len(modules)
+    modules, n = qr.rows(content)
     rects = []
-    for r, row in enumerate(modules):
-        rects += [b"%d %d %d 1 re" % (run.start(), n - 1 - r, run.end() - run.start())
-                  for run in _DARK_RUN.finditer(bytes(row))]  # a row as bytes 0/1: the runs found by re, in C
+    for r in range(n):  # each row's runs of dark modules (bytes 0/1) found by re, in C
+        start, row_y = r * (n + 1), b" %d " % (n - 1 - r)
+        rects += [b"%d%s%d 1 re" % (s - start, row_y, e - s)
+                  for s, e in map(re.Match.span, _DARK_RUN.finditer(modules, start, start + n))]
     scale = size / n
     return b"q 0 g %g 0 0 %g %g %g cm\n%s\nf Q" % (scale, scale, x, y, b"\n".join(rects))
 
