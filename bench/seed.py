@@ -2,10 +2,9 @@
 
 Rows are stored exactly as issuance stores them: the forms (a real certificate's JWS and QR) protected with the
 node's data key in the HSM (AES-256-GCM, the row's identifier as associated data), so the server's lookups
-decrypt and read them as usual. Encryption goes through PyKCS11 directly in worker processes with the key handle
-found once and the result copied out of PyKCS11's byte vector without iterating it (``hsm.KeyManager.encrypt``
-costs ~0.6 ms a call plus ~0.8 us a byte for those two reasons; see the benchmark note). The blob format is
-``hsm.KeyManager``'s, and ``check`` proves each seeded batch opens with ``NodePki.unprotect``.
+decrypt and read them as usual. Encryption is ``hsm.KeyManager.encrypt`` (its steady state
+calls the module through ctypes: ~0.08 ms for a 4 KB row) in a few worker processes, while this process inserts
+the rows in bulk (``_BulkInsert``). ``check`` proves the last seeded row opens with ``NodePki.unprotect``.
 """
 
 from __future__ import annotations
@@ -69,10 +68,8 @@ class Repository:
         self.forms = json.dumps({"jws": jws, "qr": qr}).encode()
         self.count = 0
 
-    def grow_to(self, total: int, *, procs: int = 2, chunk: int = 2000) -> None:
-        from sqlalchemy import insert
-
-        from cert_svc.models import CertificateRow, StatusListRow
+    def grow_to(self, total: int, *, procs: int = 2, chunk: int = 5000) -> None:
+        from cert_svc.models import StatusListRow
         from hutong.node import open_node
 
         if total <= self.count:
@@ -83,10 +80,13 @@ class Repository:
                 if s.get(StatusListRow, SEED_LIST) is None:
                     s.add(StatusListRow(list_id=SEED_LIST, issuer_uscc=self.issuer_uscc, size=10_000_000, used=0,
                                         changed_at=datetime.now(UTC)))
-            holder_index = node.pki.blind_index(self.issuer_uscc)
-            now, today = datetime.now(UTC), date.today()
-            table = CertificateRow
-            with ProcessPoolExecutor(max_workers=procs, mp_context=get_context("spawn")) as pool:
+            now = datetime.now(UTC)
+            same = {"version": 1, "type_code": self.type_code, "issuer_uscc": self.issuer_uscc,
+                    "holder_kind": "organisation", "holder_index": node.pki.blind_index(self.issuer_uscc),
+                    "valid_from": date.today(), "valid_until": None, "status": "valid", "status_reason": "",
+                    "status_changed_at": now, "status_list_id": SEED_LIST, "issued_at": now}
+            with ProcessPoolExecutor(max_workers=procs, mp_context=get_context("spawn")) as pool, \
+                    _BulkInsert(node.db, same) as bulk:
                 # A few chunks in flight, not all: a million protected rows (~4 KB each) would otherwise wait in memory.
                 pending = (pool.submit(_protect_range, str(self.data_dir), self.type_code, self.issuer_uscc,
                                        self.forms, a, b) for a, b in _chunks(self.count, total, chunk))
@@ -94,14 +94,7 @@ class Repository:
                 while window:
                     protected = window.popleft().result(timeout=600)
                     window.extend(itertools.islice(pending, 1))
-                    rows = [{"identifier": ident, "series": ident.rsplit(".", 2)[0], "version": 1,
-                             "type_code": self.type_code, "issuer_uscc": self.issuer_uscc,
-                             "holder_kind": "organisation", "holder_index": holder_index, "protected_forms": blob,
-                             "valid_from": today, "valid_until": None, "status": "valid", "status_reason": "",
-                             "status_changed_at": now, "status_list_id": SEED_LIST, "status_index": n,
-                             "issued_at": now} for n, ident, blob in protected]
-                    with node.db.session() as s:
-                        s.execute(insert(table), rows)
+                    bulk.add(protected)
             self.check(node, total - 1)
             settle(node)
             self.count = total
@@ -114,6 +107,59 @@ class Repository:
 
         with node.db.session() as s:
             records.view(node, records.find(s, identifier(self.type_code, self.issuer_uscc, n)))
+
+
+class _BulkInsert:
+    """Certificate rows inserted in bulk on the driver's own connection, one transaction per chunk: ``executemany``
+    on SQLite, ``COPY`` on PostgreSQL. The ORM's per-row work (a dict per row, each value through its column
+    type) cost as much CPU as the encryption; here the columns alike in every seeded row go through their
+    column type's bind processor (the product's own encoding: what the ORM would have stored) once, and only
+    the identifier, series, status slot and protected forms change from row to row."""
+
+    VARYING = ("identifier", "series", "status_index", "protected_forms")
+
+    def __init__(self, db: Any, same: dict[str, Any]) -> None:
+        from cert_svc.models import CertificateRow
+
+        table = CertificateRow.__tablename__
+        self.sqlite = db.is_sqlite
+        dialect = db.engine.dialect
+        keys = [*self.VARYING, *same]
+        by_attribute = CertificateRow.__mapper__.columns  # the stored names may differ (sealed_forms)
+        columns = [by_attribute[k] for k in keys]
+        constants = []
+        for key, value in same.items():
+            process = by_attribute[key].type._cached_bind_processor(dialect)
+            constants.append(process(value) if process else value)
+        self._constants = tuple(constants)
+        names = ", ".join(c.name for c in columns)
+        self._sql = (f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})" if self.sqlite
+                     else f"COPY {table} ({names}) FROM STDIN")
+        self._raw = db.engine.raw_connection()
+
+    def add(self, protected: list[tuple[int, str, bytes]]) -> None:
+        rows = [(ident, ident.rsplit(".", 2)[0], n, blob, *self._constants) for n, ident, blob in protected]
+        cursor = self._raw.cursor()
+        try:
+            if self.sqlite:  # the node's connections leave transactions to the caller (isolation_level None)
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.executemany(self._sql, rows)
+            else:
+                with cursor.copy(self._sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            self._raw.commit()
+        except BaseException:
+            self._raw.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def __enter__(self) -> _BulkInsert:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
 
 
 def settle(node: Any) -> None:

@@ -104,6 +104,9 @@ class KeyManager:
         # For the direct signing path: (session, handle, their integer values) by the key of ``_handles``.
         self._ids: dict[tuple[int, bytes, str], tuple[Session, Handle, int, int]] = {}
         self._closed = False
+        # When the token last answered an operation (time.monotonic()): readiness checks skip their key search
+        # while the token keeps answering (``answered_since``).
+        self.answered_at = 0.0
         # Open and log in now, so that a wrong module, token or PIN is reported at start-up.
         self._call(f"opening HSM token '{config.token_label}'", lambda s: None)
 
@@ -174,7 +177,9 @@ class KeyManager:
                         self._handles.clear()
                         self._ids.clear()
                         self._session = self._open(mod)
-                    return fn(self._session)
+                    result = fn(self._session)
+                    self.answered_at = time.monotonic()
+                    return result
                 except PyKCS11.PyKCS11Error as exc:
                     if attempt == 1 and exc.value in _STALE_SESSION and mod.initialised:
                         self._session = None
@@ -428,10 +433,44 @@ class KeyManager:
             signer = direct.for_module(mod.path)
             if signer is None or ckm is None:
                 return objects.try_sign(session, handle, data, mechanism, size)
-            ids = self._ids.get(key)  # the two handles as integers (a SWIG call each) for this session and handle
-            if ids is None or ids[0] is not session or ids[1] is not handle:
-                ids = self._ids[key] = (session, handle, session.session.value(), handle.value())
-            return signer.sign(ids[2], ids[3], ckm, data, size)
+            return self._answered(signer.sign(*self._as_ints(key, session, handle), ckm, data, size))
+
+    def _gcm_ready(self, ref: KeyRef, encrypt: bool, iv: bytes, aad: bytes, data: bytes) -> bytes | None:
+        """AES-GCM in the steady state, as ``_sign_ready`` signs: the session open in this module generation,
+        the key's handle cached, the data passed through ``_direct`` without SWIG vectors. Anything else --
+        no handle yet, another generation, a tag that does not verify, any other return code -- is None, and
+        the caller takes its general path (look up, retry, recover, map errors: HSM_DECRYPT_FAILED)."""
+        mod = get_module(self.config.module_path)
+        with mod.lock:
+            session = self._session
+            key = (L.CKO_SECRET_KEY, ref.id or b"", ref.label or "")
+            handle = self._handles.get(key)
+            if handle is None or session is None or self._generation != mod.generation or not mod.initialised:
+                return None
+            cipher = direct.for_module(mod.path)
+            if cipher is None:
+                return None
+            return self._answered(cipher.aes_gcm(*self._as_ints(key, session, handle), encrypt, iv, aad,
+                                                 _GCM_TAG_BITS, data))
+
+    def _answered(self, result: bytes | None) -> bytes | None:
+        if result is not None:
+            self.answered_at = time.monotonic()
+        return result
+
+    def answered_since(self, moment: float) -> bool:
+        """The token answered an operation with one of this manager's cached key handles (or any operation)
+        after ``moment`` (``time.monotonic()``): its session and store were there. A token taken away makes
+        every cached handle fail (CKR_OBJECT_HANDLE_INVALID), so this stays false once it is gone."""
+        return self.answered_at > moment
+
+    def _as_ints(self, key: tuple[int, bytes, str], session: Session, handle: Handle) -> tuple[int, int]:
+        """The session and key handles as integers for ``_direct`` (a SWIG call each), kept per cached handle;
+        caller holds the module's lock."""
+        ids = self._ids.get(key)
+        if ids is None or ids[0] is not session or ids[1] is not handle:
+            ids = self._ids[key] = (session, handle, session.session.value(), handle.value())
+        return ids[2], ids[3]
 
     # -- secret keys ---------------------------------------------------------------------------
     def create_secret_key(self, req: CreateSecretKeyRequest) -> SecretKeyInfo:
@@ -502,6 +541,10 @@ class KeyManager:
         if iv is not None and len(iv) != _GCM_IV_LEN:
             raise ValueError(f"a GCM IV is {_GCM_IV_LEN} bytes")
         iv = iv if iv is not None else os.urandom(_GCM_IV_LEN)
+        if plaintext and OBSERVER is None and not self._closed:
+            sealed = self._gcm_ready(key, True, iv, _GCM_VERSION + aad, plaintext)
+            if sealed is not None:
+                return _GCM_VERSION + iv + sealed
 
         def run(s: Session) -> bytes:
             mech = PyKCS11.AES_GCM_Mechanism(iv, _GCM_VERSION + aad, _GCM_TAG_BITS)
@@ -523,6 +566,10 @@ class KeyManager:
         if len(blob) < 1 + _GCM_IV_LEN + _GCM_TAG_BITS // 8 or blob[:1] != _GCM_VERSION:
             raise errors.decrypt_failed("not an encrypted blob of a known version")
         iv, body = blob[1 : 1 + _GCM_IV_LEN], blob[1 + _GCM_IV_LEN :]
+        if OBSERVER is None and not self._closed:
+            opened = self._gcm_ready(key, False, iv, _GCM_VERSION + aad, body)
+            if opened is not None:
+                return opened
 
         def run(s: Session) -> bytes:
             mech = PyKCS11.AES_GCM_Mechanism(iv, _GCM_VERSION + aad, _GCM_TAG_BITS)

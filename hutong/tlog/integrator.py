@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ from hsm import CreateKeyRequest, HsmSigner, KeyAlgorithm, KeyManager
 from hutong import keyring
 from hutong.audit import EVENTS, AuditRecord, leaf_entry
 from hutong.db import Database
-from hutong.tlog import merkle
+from hutong.tlog import merkle, partitions
 from hutong.tlog.models import TILE_LEVEL, LogCheckpoint, LogKey, LogLeaf, TreeNode
 from hutong.tlog.note import Checkpoint, origin_for, sign, signer_key
 
@@ -137,6 +138,7 @@ class Integrator:
         self.registry = registry or keyring.KeyRegistry(db)  # the node's: a rollover there is seen at once
         self._signers: dict[str, HsmSigner] = {}
         self._recorded_for: HsmSigner | None = None  # the signer whose key row is known stored (checked once)
+        self.partitions_due = 0.0  # monotonic time of the next partition maintenance (``hutong.tlog.partitions``)
 
     def signer(self) -> HsmSigner:
         """The active node log key (ECDSA P-256 in the HSM): ``node.audit-log``, created on first use, until a
@@ -228,11 +230,25 @@ class Integrator:
                 s.add(LogKey(key_id=vkey.key_id.hex(), vkey=vkey.encode(), created_at=datetime.now(UTC)))
 
     def integrate_all(self) -> int:
-        """Sequence everything pending now (tests, the CLI, shutdown)."""
+        """Sequence everything pending now (tests, the CLI, shutdown); first, every ``partitions.CHECK_EVERY``
+        seconds, make the log's next partitions ahead (PostgreSQL)."""
+        self.maintain_partitions()
         total = 0
         while n := self.integrate_once():
             total += n
         return total
+
+    def maintain_partitions(self) -> None:
+        """``partitions.maintain`` when due; a failure is logged and retried next time (inserts go on meanwhile,
+        into the DEFAULT partition at worst)."""
+        now = time.monotonic()
+        if now < self.partitions_due:
+            return
+        self.partitions_due = now + partitions.CHECK_EVERY
+        try:
+            partitions.maintain(self.db)
+        except Exception:
+            log.exception("audit log partition maintenance failed; will retry")
 
     def start(self, *, interval: float = DEFAULT_INTERVAL) -> threading.Event:
         """Run batches in a daemon thread until the returned event is set (then one last batch)."""

@@ -2,6 +2,8 @@
 
 It must sign with exactly the key the cached handle names (signatures checked with ``cryptography``), leave no
 operation open when the token refuses, finish a too-small buffer, and not exist where the module is not loaded.
+AES-GCM takes the same route (C_EncryptInit/C_Encrypt, C_DecryptInit/C_Decrypt): its blobs must be the ones the
+PyKCS11 path makes and opens, and a blob that does not verify must still be HSM_DECRYPT_FAILED.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from pathlib import Path
 import pytest
 from PyKCS11 import LowLevel as L
 
-from hsm import CreateKeyRequest, KeyAlgorithm, KeyManager
+from hsm import CreateKeyRequest, CreateSecretKeyRequest, HsmConfig, KeyAlgorithm, KeyManager
 from hsm import _direct as direct
 from hsm._module import get_module
+from hsm.errors import HsmError
 from hsm.signer import _ECDSA, raw_to_der
 
 
@@ -66,6 +69,44 @@ def test_refusal_leaves_no_operation_open_and_a_small_buffer_is_finished(
     assert raw is not None and len(raw) == 64
     verify(info.public_key, raw_to_der(raw), b"edge")
     verify(info.public_key, signer.sign(b"still fine"), b"still fine")  # nothing was left open
+
+
+@pytest.mark.parametrize("size", [1, 4096, 1 << 20])
+def test_aes_gcm_direct_and_pykcs11_paths_open_each_others_blobs(km: KeyManager, token: HsmConfig,
+                                                                  size: int) -> None:
+    km.create_secret_key(CreateSecretKeyRequest(label="gcm-direct", kind="aes"))
+    data, aad = bytes(range(256)) * (size // 256) + b"x" * (size % 256), b"record-42"
+    general = km.encrypt("gcm-direct", data, aad=aad)  # the first use finds the handle: PyKCS11
+    assert not km._ids
+    fast = km.encrypt("gcm-direct", data, aad=aad)  # then the direct path
+    assert km._ids and len(fast) == len(general) == 1 + 12 + size + 16 and fast[1:13] != general[1:13]
+    with KeyManager(token) as other:  # another manager: its first decryption is PyKCS11's, the rest direct
+        assert other.decrypt("gcm-direct", fast, aad=aad) == data and not other._ids
+        assert other.decrypt("gcm-direct", general, aad=aad) == data and other._ids
+        assert other.decrypt("gcm-direct", fast, aad=aad) == data
+    assert km.decrypt("gcm-direct", general, aad=aad) == data  # direct decryption of PyKCS11's blob
+    for bad, bad_aad in ((fast[:-1] + bytes([fast[-1] ^ 1]), aad), (fast, b"record-43"),
+                         (fast[:14] + bytes([fast[14] ^ 1]) + fast[15:], aad)):
+        with pytest.raises(HsmError) as exc:  # the direct path refuses, the general one names the reason
+            km.decrypt("gcm-direct", bad, aad=bad_aad)
+        assert exc.value.reason == "HSM_DECRYPT_FAILED"
+    assert km.decrypt("gcm-direct", fast, aad=aad) == data  # nothing was left open by the failures
+
+
+def test_aes_gcm_refusals_leave_no_operation_open(km: KeyManager) -> None:
+    km.create_secret_key(CreateSecretKeyRequest(label="gcm-edges", kind="aes"))
+    blob = km.encrypt("gcm-edges", b"warm", aad=b"a")
+    ds = direct.for_module(km.config.module_path)
+    assert ds is not None and km._session is not None
+    session = km._session.session.value()
+    handle = km._handles[(L.CKO_SECRET_KEY, b"", "gcm-edges")].value()
+    iv, body = blob[1:13], blob[13:]
+    with km_lock(km):
+        assert ds.aes_gcm(session, 0, False, iv, b"\x01a", 128, body) is None  # no such key
+        assert ds.aes_gcm(session + 1000, handle, True, iv, b"\x01a", 128, b"x") is None  # no such session
+        assert ds.aes_gcm(session, handle, False, iv, b"\x01b", 128, body) is None  # wrong associated data
+        assert ds.aes_gcm(session, handle, False, iv, b"\x01a", 128, body) == b"warm"
+    assert km.decrypt("gcm-edges", km.encrypt("gcm-edges", b"still fine", aad=b"a"), aad=b"a") == b"still fine"
 
 
 def test_no_direct_path_without_the_loaded_module(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ Create Date: 2026-11-29 18:30:00.000000
 """
 from alembic import op
 
+from hutong.migrations.partitioning import Layout, rebuild
+
 revision = '0015'
 down_revision = '0014'
 branch_labels = None
@@ -58,31 +60,7 @@ def downgrade() -> None:
 def _rebuild(table: str, *, partitioned: bool) -> None:
     """``table`` rebuilt (partitioned by hash of its key, or plain again) with its rows, keys and indexes."""
     key, primary, foreign, indexes = TABLES[table]
-    old = f'{table}_unpartitioned' if partitioned else f'{table}_partitioned'
-    sequences = [r[0] for r in op.get_bind().exec_driver_sql(
-        "SELECT s.relname FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' "
-        f"WHERE d.refobjid = '{table}'::regclass AND d.deptype = 'a'")]
-    for seq in sequences:  # the id's sequence outlives the old table: the new one's default uses it
-        op.execute(f'ALTER SEQUENCE {seq} OWNED BY NONE')
-    op.execute(f'ALTER TABLE {table} RENAME TO {old}')
-    op.execute(f'ALTER TABLE {old} RENAME CONSTRAINT pk_{table} TO pk_{old}')
-    for name, _ in indexes:
-        op.execute(f'DROP INDEX IF EXISTS {name}')
-    for name, *_ in foreign:
-        op.execute(f'ALTER TABLE {old} DROP CONSTRAINT {name}')
-    op.execute(f'CREATE TABLE {table} (LIKE {old} INCLUDING DEFAULTS)'
-               + (f' PARTITION BY HASH ({key})' if partitioned else ''))
-    if partitioned:
-        for i in range(PARTITIONS):
-            op.execute(f'CREATE TABLE {table}_p{i:02d} PARTITION OF {table} '
-                       f'FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {i})')
-    op.execute(f'ALTER TABLE {table} ADD CONSTRAINT pk_{table} PRIMARY KEY '
-               f'({primary if partitioned else primary.split(",")[0]})')
-    op.execute(f'INSERT INTO {table} SELECT * FROM {old}')
-    op.execute(f'DROP TABLE {old}')
-    for seq in sequences:
-        op.execute(f'ALTER SEQUENCE {seq} OWNED BY {table}.id')
-    for name, columns, referred in foreign:
-        op.execute(f'ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY ({columns}) REFERENCES {referred}')
-    for name, columns in indexes:
-        op.execute(f'CREATE INDEX {name} ON {table} ({columns})')
+    rebuild(table, Layout(primary if partitioned else primary.split(",")[0], foreign, indexes),
+            partition_by=f"HASH ({key})" if partitioned else None,
+            partitions=[(f"{table}_p{i:02d}", f"FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {i})")
+                        for i in range(PARTITIONS)] if partitioned else [])
