@@ -39,7 +39,7 @@ class LogLeaf(Base):
     leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     # The event (``AuditRecord.seq``). Indexed, not unique: on PostgreSQL the table is partitioned by leaf index
     # (migration 0016), and a unique key must hold the partition key; an event has one leaf because one
-    # sequencer, under the log's lock, takes the queue in strictly increasing order.
+    # sequencer, under the log's lock, takes the queue in strictly increasing order (and verify names a repeat).
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
     leaf_hash: Mapped[str] = mapped_column(String(64))  # hex RFC 9162 leaf hash
 

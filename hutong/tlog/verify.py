@@ -76,6 +76,28 @@ def _newest_checkpoint_size(db: Database) -> int:
         return s.scalar(select(func.max(LogCheckpoint.tree_size))) or 0
 
 
+def _repeated_events(db: Database) -> dict[int, int]:
+    """Each leaf that logs an event an earlier leaf already logs, by index, with the earlier leaf's index.
+
+    The leaf table cannot declare its event number unique (on PostgreSQL it is range-partitioned by leaf index,
+    and a partitioned table's unique key must hold the partition key), so only the single sequencer keeps one
+    leaf per event; this is where a second leaf for an event, whoever wrote it, is found. One pass over the
+    event-number index; empty in a sound log.
+    """
+    with db.session(readonly=True) as s:
+        twice = select(LogLeaf.seq).group_by(LogLeaf.seq).having(func.count() > 1).subquery()
+        rows = s.execute(select(LogLeaf.seq, LogLeaf.leaf_index).where(LogLeaf.seq.in_(select(twice.c.seq)))
+                         .order_by(LogLeaf.seq, LogLeaf.leaf_index)).all()
+    first: dict[int, int] = {}
+    repeated: dict[int, int] = {}
+    for seq, index in rows:
+        if seq in first:
+            repeated[index] = first[seq]
+        else:
+            first[seq] = index
+    return repeated
+
+
 def _signed_problem(raw: str, size: int, root: bytes, keys: Sequence[VerifierKey], origin: str | None) -> str:
     try:
         note: Note = parse_note(raw)
@@ -126,6 +148,7 @@ def verify_log(db: Database, *, keys: Sequence[VerifierKey] | None = None, batch
 
     frontier: list[bytes] = []
     size, mark_i, batch_start = 0, 0, 0
+    repeated = _repeated_events(db)
 
     def check_marks() -> LogReport | None:
         nonlocal mark_i, batch_start
@@ -158,6 +181,9 @@ def verify_log(db: Database, *, keys: Sequence[VerifierKey] | None = None, batch
             return bad(size, f"record {size} is missing (the next record is {index})")
         if rec.at is None:
             return bad(index, f"record {index} is missing (its event {rec.seq} was deleted)")
+        if index in repeated:
+            return bad(index, f"record {index} logs event {rec.seq} a second time (record {repeated[index]} "
+                       "already logs it)")
         leaf = merkle.leaf_hash(leaf_entry(rec, index))
         if rec.leaf_hash != leaf.hex():
             return bad(index, f"record {index} was altered or moved after it was logged")

@@ -155,6 +155,20 @@ def test_reordered_records_are_named(any_node: Node) -> None:
     assert report.first_bad == a and "moved" in report.problem
 
 
+def test_an_event_logged_twice_is_named(any_node: Node) -> None:
+    """A second leaf for one event (the leaf table's event number is not a unique key: see verify) is named,
+    even with its leaf hash made to match, before the checkpoint's root would only name its batch."""
+    _fill(any_node, 8, batches=2)
+    n = _leaf_count(any_node)
+    with any_node.db.session() as s:
+        leaf = s.get_one(LogLeaf, n - 1)
+        leaf.seq = s.get_one(LogLeaf, n - 3).seq
+        rec = s.scalars(select(AuditRecord).where(AuditRecord.seq == leaf.seq)).one()
+        leaf.leaf_hash = merkle.leaf_hash(audit.leaf_entry(rec, n - 1)).hex()
+    report = AuditLog(any_node.db).verify()
+    assert report.first_bad == n - 1 and "a second time" in report.problem and f"record {n - 3}" in report.problem
+
+
 def test_rewritten_leaf_hashes_are_caught_by_the_signed_checkpoint(any_node: Node) -> None:
     _fill(any_node, 8, batches=2)
     n = _leaf_count(any_node)
