@@ -1,16 +1,16 @@
 """Audited writes per second with 16 concurrent writers on PostgreSQL: the Merkle log against the linear chain.
 
-An audited write is one transaction holding an act and its audit record; the act is a product act, a token
-refresh's write (spend the current refresh token if unspent and its session live, store the next), each writer
-refreshing a session of its own. The baseline is the linear hash chain the audit log used to be, kept here only
-as a baseline: the same act, then every writer takes the chain's lock, reads the tail and links its record to it,
-so writers queue on the tail. The subject is the product's own refresh write,
-``identity_svc.sessions.store_rotation`` (the act and ``hutong.audit.record`` in one ``hutong.prepared.write``:
-on PostgreSQL the spend, then the new token, the record and the COMMIT in one query), with the node's integrator
-thread sequencing and signing batches in the benchmark's parent process meanwhile (writers: 2 processes x 8
-threads). ``--connection`` also measures the same act with ``audit.append`` in a ``Database.transaction`` (how
-the services' other audited acts record). After the load, the time the integrator needs to drain what is left
-is reported too. Both run in the same run on the same throw-away PostgreSQL cluster, interleaved.
+An audited write is one transaction holding an act (a row) and its audit record. The baseline is the
+linear hash chain the audit log used to be, kept here only as a baseline: every writer takes the
+chain's lock, reads the tail and links its record to it, so writers queue on the tail. The subject is
+an audited act written the way the node's one-statement acts are (a seal's use: the grant's charge and
+``hutong.audit.record`` in one ``hutong.prepared.write``, ``SealService.record_use_now``) -- here the act is
+one inserted row, so that the figure is the log's cost, not an act's -- on PostgreSQL one round trip; acts
+written in an ORM session use ``audit.append``, which ``--connection`` measures -- with the node's
+integrator thread sequencing and signing batches in the benchmark's parent process meanwhile (writers: 2
+processes x 8 threads). After the load, the
+time the integrator needs to drain what is left is reported too. Both run in the same run on the same
+throw-away PostgreSQL cluster, interleaved.
 
     .venv/bin/python -m bench.fig_tlog [--seconds 5] [--rounds 3] [--url postgresql://...]
     hutong bench --only tlog [--quick]
@@ -38,24 +38,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
-from sqlalchemy import Connection, Table, insert, text
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, Text, bindparam, insert, text
 
 from bench.core import Mode, Row, not_measured, percentile, ratio_row
 from hutong import audit, prepared
 from hutong.db import Database
-from identity_svc import sessions
-from identity_svc.models import Person, TokenFamily
 
 FIGURE = "audited writes/s, 16 writers on PostgreSQL: Merkle log vs linear chain"
 WRITERS = 16
 TARGET_RATIO = 4.0
 FAIRNESS = "same run, same cluster, interleaved rounds: 16 writers in 2 processes on both sides, medians"
 _BASELINE_LOCK = 991_337
-_PERSON = "bench-person"  # the sessions' person (one row: the act never reads it)
 
 _DDL = [
+    "CREATE TABLE IF NOT EXISTS bench_acts (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS bench_linear_chain (seq BIGINT PRIMARY KEY, at TIMESTAMPTZ NOT NULL, "
     "actor VARCHAR(200) NOT NULL, action VARCHAR(100) NOT NULL, target VARCHAR(300) NOT NULL, "
     "outcome VARCHAR(40) NOT NULL, details TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL, hash VARCHAR(64) NOT NULL)",
@@ -78,80 +75,43 @@ def linear_chain_append(s: Connection, *, actor: str, action: str, target: str, 
                "hash": hashlib.sha256(prev.encode() + body).hexdigest()})
 
 
-# The act: a token refresh's write (spend the writer's current refresh token if unspent and its session live,
-# store the next one), the same statements on every side; each writer refreshes a session of its own.
-_FAMILIES = cast(Table, TokenFamily.__table__)
-_CLIENT = "bench-platform"
+# The act: one row, the same on every side.
+_ACTS = Table("bench_acts", MetaData(), Column("id", BigInteger, primary_key=True), Column("payload", Text))
+_ACT = insert(_ACTS).values(payload=bindparam("payload"))
+_ACT_SQL = text("INSERT INTO bench_acts (payload) VALUES (:payload)")
+
+# One audited write of writer ``i``, its ``n``-th: the act and its record in one transaction.
+AuditedWrite = Callable[[Database, int, int], None]
 
 
-def _token(key: str, n: int) -> str:
-    return hashlib.sha256(f"{key}/{n}".encode()).hexdigest()
-
-
-def _rotation(key: str, n: int) -> dict[str, object]:
-    return {"client_id": _CLIENT, "session": key, "spent_hash": _token(key, n), "new_hash": _token(key, n + 1),
-            "issued_at": time.time(), "now": time.time()}
-
-
-def seed_writer(db: Database, key: str) -> None:
-    """A live session of the writer's own (``key``) and its first refresh token, before the load starts."""
-    with db.transaction() as c:
-        c.execute(insert(_FAMILIES), {"id": key, "person_id": _PERSON, "client_id": _CLIENT, "acr": "substantial",
-                                      "amr": "pwd", "scopes": "openid", "auth_time": time.time(),
-                                      "expires_at": time.time() + 86400})
-        c.execute(sessions._STORE, {"token_hash": _token(key, 0), "family_id": key,  # noqa: SLF001 - the same act
-                                    "issued_at": time.time(), "used_at": None})
-
-
-def _rotate_on(c: Connection, key: str, n: int) -> dict[str, object]:
-    """The refresh's statements on a ``Database.transaction`` connection (the sides that are not the product's)."""
-    r = _rotation(key, n)
-    spent = c.execute(sessions._SPEND, {"spent_hash": r["spent_hash"], "session": key,  # noqa: SLF001
-                                        "now": r["now"]})
-    if spent.rowcount != 1:
-        raise RuntimeError(f"writer {key}: token {n} could not be spent")
-    c.execute(sessions._STORE, {"token_hash": r["new_hash"], "family_id": key,  # noqa: SLF001
-                                "issued_at": r["issued_at"], "used_at": None})
-    return r
-
-
-# One audited write of a writer (its session ``key``), its ``n``-th: the act and its record in one transaction.
-AuditedWrite = Callable[[Database, str, int], None]
-
-
-def linear_write(db: Database, key: str, n: int) -> None:
+def linear_write(db: Database, i: int, n: int) -> None:
     """The baseline, as it ran when the node kept the chain: the act and the chain's record on the act's
     connection (``Database.transaction``)."""
     with db.transaction() as s:
-        _rotate_on(s, key, n)
-        linear_chain_append(s, actor=f"platform:{_CLIENT}", action="identity.token.refresh",
-                            target=f"session:{key}", details={})
+        s.execute(_ACT_SQL, {"payload": f"w{i}-{n}"})
+        linear_chain_append(s, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
 
 
-def merkle_write(db: Database, key: str, n: int) -> None:
-    """The subject: the product's refresh write, ``identity_svc.sessions.store_rotation`` (the act and
-    ``audit.record`` in one ``hutong.prepared.write``: on PostgreSQL the spend, then the rest with the COMMIT)."""
-    if not sessions.store_rotation(db, **_rotation(key, n)):  # type: ignore[arg-type]
-        raise RuntimeError(f"writer {key}: token {n} could not be spent")
-
-
-def merkle_connection_write(db: Database, key: str, n: int) -> None:
-    """The same act and ``audit.append`` in a ``Database.transaction`` (``--connection``): the way the services'
-    other audited acts record, for comparison."""
-    with db.transaction() as s:
-        _rotate_on(s, key, n)
-        audit.append(s, actor=f"platform:{_CLIENT}", action="identity.token.refresh", target=f"session:{key}")
-
-
-def no_log(db: Database, key: str, n: int) -> None:
-    """The ceiling: the subject's act alone, no audit record (``--ceiling``): what the harness itself allows."""
-    r = _rotation(key, n)
+def merkle_write(db: Database, i: int, n: int) -> None:
+    """The subject: the act and ``audit.record`` in one prepared transaction (``hutong.prepared.write``; on
+    PostgreSQL one round trip)."""
     with prepared.write(db) as tx:
-        if tx.run(sessions._SPEND, {"spent_hash": r["spent_hash"], "session": key,  # noqa: SLF001
-                                    "now": r["now"]}) != 1:
-            raise RuntimeError(f"writer {key}: token {n} could not be spent")
-        tx.add(sessions._STORE, {"token_hash": r["new_hash"], "family_id": key,  # noqa: SLF001
-                                 "issued_at": r["issued_at"], "used_at": None})
+        tx.add(_ACT, {"payload": f"w{i}-{n}"})
+        audit.record(tx, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
+
+
+def merkle_connection_write(db: Database, i: int, n: int) -> None:
+    """``audit.append`` in a transaction opened as an ORM-free act opens one (``--connection``): the other way
+    the services record, for comparison."""
+    with db.transaction() as s:
+        s.execute(_ACT_SQL, {"payload": f"w{i}-{n}"})
+        audit.append(s, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})
+
+
+def no_log(db: Database, i: int, n: int) -> None:
+    """The ceiling: the subject's act alone, no audit record (``--ceiling``): what the harness itself allows."""
+    with prepared.write(db) as tx:
+        tx.add(_ACT, {"payload": f"w{i}-{n}"})
 
 
 APPENDERS: dict[str, AuditedWrite] = {"linear": linear_write, "merkle": merkle_write,
@@ -165,16 +125,12 @@ def _threads(db: Database, write: AuditedWrite, seconds: float, writers: int) ->
     start = threading.Barrier(writers + 1)
     deadline = [0.0]
 
-    run_id = uuid.uuid4().hex[:12]
-
     def writer(i: int) -> None:
-        key = f"bench-{run_id}-{i}"
-        seed_writer(db, key)
         start.wait()
         n = 0
         while time.perf_counter() < deadline[0]:
             t0 = time.perf_counter()
-            write(db, key, n)
+            write(db, i, n)
             latencies[i].append(time.perf_counter() - t0)
             n += 1
 
@@ -318,8 +274,6 @@ def run(url: str, *, seconds: float = 5.0, rounds: int = 3, ceiling: bool = Fals
         with node.db.session() as s:
             for ddl in _DDL:
                 s.execute(text(ddl))
-            s.add(Person(id=_PERSON, id_index="0" * 64, id_protected=b"-", name_protected=b"-", password_hash="-",
-                         created_at=datetime.now(UTC)))
         node.tlog.integrate_all()
         cpu = server_cpu_reader(url)
         subject: list[Load] = []

@@ -19,8 +19,8 @@ straight on a pooled DBAPI connection; the types come out as the ORM would give 
   neither), where one statement at a time made four (``BEGIN``, act, record, ``COMMIT``), each a wake-up of
   the server and of the writer (measured: bench/README.md, "Run H — tlog"). A ``run`` (whose outcome must be read)
   is sent at once, in one query with what ``add`` held before it and with the ``BEGIN`` when the transaction
-  begins there; what ``add`` holds after it goes with the ``COMMIT``: a refresh's spend, then its new token, its
-  record and the ``COMMIT``, are two round trips (were four: ``BEGIN``, spend, store, ``COMMIT``). The driver's pipeline
+  begins there; what ``add`` holds after it goes with the ``COMMIT``: a refresh's spend, then its new token
+  and the ``COMMIT``, are two round trips (were four: ``BEGIN``, spend, store, ``COMMIT``). The driver's pipeline
   mode also sends one round trip, but cost more client CPU than the four round trips did; the statements joined
   into one ``WITH ... INSERT`` cost more on both sides through this path than the one multi-statement query.
 - ``on_connection(conn, stmt, params)``: one statement on the driver connection of a transaction SQLAlchemy

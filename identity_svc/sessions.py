@@ -261,25 +261,27 @@ def _fast_refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet
     # The session's columns as read, used read-only (attribute access like the ORM object's, without building one).
     family = cast(TokenFamily, row)
     minted = _sign_with(idn, family, platform, _subject(idn, family, platform), org={}, personal=None)
-    if not store_rotation(idn.node.db, client_id=platform.client_id, session=family.id, spent_hash=token_hash,
+    if not store_rotation(idn.node.db, session=family.id, spent_hash=token_hash,
                           new_hash=hash_token(minted.tokens.refresh_token), issued_at=minted.issued_at,
                           now=idn.now()):
         return None  # nothing was written: the full check decides
     return minted.tokens
 
 
-def store_rotation(db: Database, *, client_id: str, session: str, spent_hash: str, new_hash: str, issued_at: float,
+def store_rotation(db: Database, *, session: str, spent_hash: str, new_hash: str, issued_at: float,
                    now: float) -> bool:
-    """A refresh's write, audited (``identity.token.refresh``): in one transaction the old token is spent if it
-    is still unspent and its session still live, the new one stored and the act recorded; False: the old token
-    could not be spent and nothing was written. The act and its record go the audit log's one-round-trip way
-    (``hutong.prepared.write`` and ``hutong.audit.record``): on PostgreSQL the spend is one round trip (its
-    outcome is read) and the new token, the record and the ``COMMIT`` one more."""
+    """A refresh's write: in one transaction the old token is spent if it is still unspent and its session still
+    live, and the new one stored; False: the old token could not be spent and nothing was written. On
+    PostgreSQL two round trips (the spend, whose outcome is read; then the new token with the ``COMMIT``).
+
+    Not audited, as a refresh was not before (a token rotation, like Keycloak's refreshes, which it does not
+    persist by default): the session's login, reuse, revocation and logout are. Recording every refresh cost
+    the refresh figure a third of its rate (bench/README.md, Run J -- tlog and the lead's note after it).
+    """
     with prepared.write(db) as tx:
         if tx.run(_SPEND, {"spent_hash": spent_hash, "session": session, "now": now}) != 1:
             return False
         tx.add(_STORE, {"token_hash": new_hash, "family_id": session, "issued_at": issued_at, "used_at": None})
-        audit.record(tx, actor=f"platform:{client_id}", action="identity.token.refresh", target=f"session:{session}")
     return True
 
 
@@ -302,8 +304,6 @@ def _rotate(idn: Identity, s: Session, platform: PlatformInfo, token: str) -> To
     sub = _subject(idn, family, platform)
     minted = _sign_with(idn, family, platform, sub, org=_org_claims(idn, s, family, sub, idn.now()), personal=None)
     _store_refresh(s, minted)
-    audit.append(s, actor=f"platform:{platform.client_id}", action="identity.token.refresh",
-                 target=f"session:{family.id}")
     return minted.tokens
 
 
