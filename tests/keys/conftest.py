@@ -125,9 +125,14 @@ def start_serving(data_dir: Path, *, workers: int = 1, env: dict[str, str] | Non
                                  f"127.0.0.1:{port}", "--workers", str(workers)], cwd=REPO, env=env or clean_env(),
                                 stdout=subprocess.DEVNULL, stderr=err, text=True)
     served = Served(data_dir=data_dir, target=f"127.0.0.1:{port}", proc=proc, log=log)
-    ch = served.channel()
-    wait_health(ch, SERVING)
-    ch.close()
+    try:  # a server that never became ready is not left running (no fixture knows of it yet)
+        ch = served.channel()
+        wait_health(ch, SERVING)
+        ch.close()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     return served
 
 
