@@ -188,7 +188,7 @@ def reindex(node: Node, *, actor: str = "officer", batch: int = rekey.BATCH, pau
     if not 1 <= batch <= rekey.MAX_BATCH or not 0 <= pause <= rekey.MAX_PAUSE:
         raise InvalidArgument("REKEY_PACE_INVALID", f"--batch-size is 1 to {rekey.MAX_BATCH} records and --pause 0 "
                               f"to {rekey.MAX_PAUSE:g} seconds")
-    with rekey._one_runner(node):  # the node's own run (hutong.rekey_task) or an officer's: one at a time
+    with rekey.one_runner(node):  # the node's own run (hutong.rekey_task) or an officer's: one at a time
         return _reindex(node, actor, batch, pause, max_batches)
 
 

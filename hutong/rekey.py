@@ -240,7 +240,7 @@ REKEY_RUNNING = "REKEY_RUNNING"
 
 
 @contextmanager
-def _one_runner(node: Node) -> Iterator[None]:
+def one_runner(node: Node) -> Iterator[None]:
     """Hold the node's re-encryption lock (a lock file in the data directory: the server's processes and an
     officer's command alike; released by the system if the holder dies) or refuse, ``REKEY_RUNNING``. The
     blind index's re-indexing (``hutong.reindex``) takes the same lock: one background job at a time."""
@@ -267,7 +267,7 @@ def reencrypt(node: Node, *, actor: str = "officer", batch: int = BATCH, pause: 
     if not 1 <= batch <= MAX_BATCH or not 0 <= pause <= MAX_PAUSE:
         raise InvalidArgument("REKEY_PACE_INVALID", f"--batch-size is 1 to {MAX_BATCH} records and --pause 0 to "
                               f"{MAX_PAUSE:g} seconds")
-    with _one_runner(node):
+    with one_runner(node):
         return _reencrypt(node, actor, batch, pause, max_batches)
 
 

@@ -56,6 +56,13 @@ def _rows(c: Connection, table: str) -> list[tuple[object, ...]]:
     return sorted(tuple(r) for r in c.execute(text(f"SELECT * FROM {table}")))  # noqa: S608 - fixed names
 
 
+def _assert_plain_again(c: Connection, before: dict[str, list[tuple[object, ...]]]) -> None:
+    """After a downgrade: each table plain again (not partitioned), with the rows it had before the upgrade."""
+    for table, rows in before.items():
+        assert _rows(c, table) == rows
+        assert c.execute(text("SELECT relkind FROM pg_class WHERE relname = :t"), {"t": table}).scalar_one() == "r"
+
+
 def test_carried_over_partitioned_pruned_and_back(old_node: Database) -> None:
     with old_node.engine.connect() as c:
         before = {t: _rows(c, t) for t in ("certificates", "cert_access_log")}
@@ -79,9 +86,7 @@ def test_carried_over_partitioned_pruned_and_back(old_node: Database) -> None:
         c.execute(text("DELETE FROM cert_access_log WHERE id = :id"), {"id": new_id})
     command.downgrade(alembic_config(old_node.url), "0014")
     with old_node.engine.connect() as c:
-        for table in before:
-            assert _rows(c, table) == before[table]
-            assert c.execute(text("SELECT relkind FROM pg_class WHERE relname = :t"), {"t": table}).scalar_one() == "r"
+        _assert_plain_again(c, before)
 
 
 # -- the audit log (migration 0016): ranges by the log's growing keys, made ahead by the node ------------------
@@ -147,9 +152,7 @@ def test_audit_log_carried_into_ranges_and_back(old_log: Database) -> None:
         c.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": seq})
     command.downgrade(alembic_config(old_log.url), "0015")
     with old_log.engine.connect() as c:
-        for table in tables:
-            assert _rows(c, table) == before[table]
-            assert c.execute(text("SELECT relkind FROM pg_class WHERE relname = :t"), {"t": table}).scalar_one() == "r"
+        _assert_plain_again(c, before)
         assert c.execute(text("SELECT count(*) FROM pg_constraint WHERE conname = 'uq_audit_leaves_seq'")).scalar_one()
 
 

@@ -324,7 +324,7 @@ def test_the_node_reindexes_by_itself_one_runner_at_a_time(world: World) -> None
     assert not reindex.walk_pending(node) and not rekey_task.run_once(node, task)
     rollover.rotate(node, pki.BLIND_INDEX)  # activate
     assert reindex.walk_pending(node)
-    with rekey._one_runner(node):  # another process (an officer, another worker) runs a job: the look waits
+    with rekey.one_runner(node):  # another process (an officer, another worker) runs a job: the look waits
         assert not rekey_task.run_once(node, task)
         assert _reason(reindex.reindex, node) == rekey.REKEY_RUNNING
     assert reindex.status(node) is not None and reindex.status(node).rows_done == 0  # type: ignore[union-attr]
