@@ -1,6 +1,7 @@
 """The lookup figure: GetCertificate p99 as the repository grows (10,000 vs 100,000 stored certificates in quick
 mode, 10,000 / 100,000 / 1,000,000 in full mode), on SQLite (``hutong bench``) or PostgreSQL
-(``python -m bench.lookup_pg``).
+(``python -m bench.lookup_pg``). Alone, on SQLite: ``python -m bench.fig_lookup [--mode quick|full]`` (the row as
+JSON).
 
 Why the sizes are timed interleaved: when each size was timed once, one after the other, the machine's speed
 moved under them -- the client's CPU per lookup, the same work at every size, differed 2x within one run -- and
@@ -213,3 +214,23 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
                             "process for each, sizes timed in alternating rounds")
     except Exception as exc:  # noqa: BLE001 - reported as a row
         return not_measured(figure, TARGET, f"{type(exc).__name__}: {exc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import tempfile
+
+    from bench.core import MODES
+
+    ap = argparse.ArgumentParser(description="the lookup figure alone, on SQLite")
+    ap.add_argument("--mode", default="quick", choices=sorted(MODES))
+    args = ap.parse_args(argv)
+    latency: dict[str, list[tuple[float, float]]] = {}
+    row = lookup_row(MODES[args.mode], Path(tempfile.mkdtemp(prefix="hutong-bench-lookup-")), latency)
+    print(json.dumps({**row.as_dict(), "series": latency}, ensure_ascii=False, indent=1))
+    return 0 if row.met is not None else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
