@@ -15,6 +15,8 @@ each round begins with a collection outside the timing.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import multiprocessing
 import random
 import shutil
@@ -141,6 +143,26 @@ class _Stand:
         return (f"CPU per lookup at {self.size:,}: server {self.server_cpu / n * 1000:.2f} ms, "
                 f"client {self.client_cpu / n * 1000:.2f} ms")
 
+    def handler_note(self, log: Path) -> str:
+        """The server's own time per timed call (the access line's ``latency_ms``: interceptor in to out), beside
+        the client's: what of the tail is the server's handling, what the transport, scheduling and client."""
+        handled = _handler_ms(log)[-len(self.times):] if self.times else []
+        if len(handled) < len(self.times):
+            return ""
+        return (f"in the server's handler at {self.size:,}: p50 {percentile(handled, 50):.2f}, "
+                f"p99 {percentile(handled, 99):.2f} ms")
+
+
+def _handler_ms(log: Path) -> list[float]:
+    """``latency_ms`` of every GetCertificate access line in a server's log, in order."""
+    out = []
+    with log.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if '"hutong.access"' in line and "GetCertificate" in line:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    out.append(float(json.loads(line)["latency_ms"]))
+    return out
+
 
 def _stand(stack: ExitStack, work: Path, size: int, url: str, lookups: int, seed: int) -> _Stand:
     """A node of its own for ``size``: prepared as every bench node, served, one real certificate issued (the one
@@ -148,7 +170,7 @@ def _stand(stack: ExitStack, work: Path, size: int, url: str, lookups: int, seed
     from bench.seed import identifier
 
     prep = prepare_node(work / f"node-{size}", database_url=url)
-    server = stack.enter_context(Server(work / f"node-{size}", SERVER_WORKERS, work / f"server-{size}.log"))
+    server = stack.enter_context(Server(work / f"node-{size}", SERVER_WORKERS, _log(work, size)))
     ch = channel(server.target)
     try:
         cert = _client_on(ch, prep).issue(prep.type_code, ORG_USCC, ORG_NAME, certificate_fields(prep))
@@ -159,6 +181,10 @@ def _stand(stack: ExitStack, work: Path, size: int, url: str, lookups: int, seed
     rng = random.Random(seed)
     wanted = [identifier(prep.type_code, ISSUER_USCC, n) for n in rng.sample(range(size), min(size, lookups + WARM_UP))]
     return _Stand(size, prep, server, wanted, seeded_s=time.monotonic() - started)
+
+
+def _log(work: Path, size: int) -> Path:
+    return work / f"server-{size}.log"
 
 
 def _until_idle(stands: list[_Stand]) -> float:
@@ -201,6 +227,7 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
             p50 = {size: percentile(s.times, 50) * 1000 for size, s in stands.items()}
             seeding = "; ".join(f"{size:,} seeded in {s.seeded_s:.0f} s" for size, s in stands.items())
             cpu = "".join(f"; {s.cpu_note()}" for s in stands.values())
+            handler = "".join(f"; {n}" for size, s in stands.items() if (n := s.handler_note(_log(work, size))))
         latency["lookup p99 ms vs stored certificates"] = sorted(p99.items())
         latency["lookup p50 ms vs stored certificates"] = sorted(p50.items())
         small, large = mode.repo_small, mode.repo_large
@@ -209,7 +236,7 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
         return Row(figure, p99[large], p99[small], ratio, TARGET, met, "ms",
                    f"GetCertificate over gRPC, sequential, {per_round * rounds} timed lookups per size in {rounds} "
                    f"rounds alternating between the sizes (ABBA); p50 {p50[large]:.2f} vs {p50[small]:.2f} ms"
-                   f"{cpu}; {seeding}; timed once every server was idle (after {waited:.0f} s)",
+                   f"{cpu}{handler}; {seeding}; timed once every server was idle (after {waited:.0f} s)",
                    fairness=f"a node and server --workers {SERVER_WORKERS} per size, the same sequential client "
                             "process for each, sizes timed in alternating rounds")
     except Exception as exc:  # noqa: BLE001 - reported as a row
