@@ -128,7 +128,7 @@ def run(mode: Mode, target: str, prep: Prepared, latency: dict[str, list[tuple[f
         return [*rows, not_measured(lookup_figure(mode), fig_lookup.TARGET, why),
                 not_measured(FIG_OFFLINE, ">= 3000/s", why)]
     rows.append(offline_row(mode, client, cert.jws))
-    rows.append(fig_lookup.lookup_row(mode, Path(prep.data_dir).parent / "lookup", latency))
+    rows.append(fig_lookup.lookup_row(mode, Path(prep.data_dir).parent / "lookup", latency, also_idle=server_cpu))
     return rows
 
 

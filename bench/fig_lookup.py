@@ -187,24 +187,40 @@ def _log(work: Path, size: int) -> Path:
     return work / f"server-{size}.log"
 
 
-def _until_idle(stands: list[_Stand]) -> float:
-    """Wait until every server has finished what its seeding and start left it (seconds waited): each using under
-    IDLE_CPU_SHARE of a core for two half-seconds in a row (at most IDLE_WAIT_MAX_S)."""
+def _until_idle(servers: list[Callable[[], float]]) -> float:
+    """Wait until every server (its CPU seconds so far) has finished what its seeding and start left it (seconds
+    waited): each using under IDLE_CPU_SHARE of a core for two half-seconds in a row (at most IDLE_WAIT_MAX_S)."""
     started = time.monotonic()
     calm = 0
-    last = sum(s.server.cpu_seconds() for s in stands)
+    last = sum(cpu() for cpu in servers)
     while calm < 2 and time.monotonic() - started < IDLE_WAIT_MAX_S:
         time.sleep(0.5)
-        now = sum(s.server.cpu_seconds() for s in stands)
-        calm = calm + 1 if now - last < IDLE_CPU_SHARE * 0.5 * len(stands) else 0
+        now = sum(cpu() for cpu in servers)
+        calm = calm + 1 if now - last < IDLE_CPU_SHARE * 0.5 * len(servers) else 0
         last = now
     return time.monotonic() - started
 
 
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, float]]],
-               url_for: Callable[[int], str] = lambda size: "", keep: bool = False) -> Row:
+               url_for: Callable[[int], str] = lambda size: "", keep: bool = False,
+               also_idle: Callable[[], float] | None = None, timing_lock: str = "") -> Row:
     """The figure's row; ``latency`` gets the p50/p99 series by size. ``url_for(size)``: the empty database of that
-    size's node ("" = the embedded SQLite). The nodes live under ``work`` (removed afterwards unless ``keep``)."""
+    size's node ("" = the embedded SQLite). The nodes live under ``work`` (removed afterwards unless ``keep``).
+    ``also_idle``: the CPU seconds of another server still running (the bench's own), waited for as the
+    lookup servers are. ``timing_lock``: a file locked (``flock``) around the timed rounds only, not the seeding,
+    for measurements that take turns on a shared machine."""
     figure = lookup_figure(mode)
     wanted_sizes = sizes(mode)
     rounds = max(1, min(ROUNDS, mode.lookups // 5))
@@ -215,7 +231,10 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
                 stack.callback(shutil.rmtree, work, True)
             stands = {size: _stand(stack, work, size, url_for(size), per_round * rounds, 8 + i)
                       for i, size in enumerate(wanted_sizes)}
-            waited = _until_idle(list(stands.values()))
+            if timing_lock:
+                stack.enter_context(_locked(timing_lock))
+            waited = _until_idle([s.server.cpu_seconds for s in stands.values()]
+                                 + ([also_idle] if also_idle else []))
             ctx = multiprocessing.get_context("spawn")
             for s in stands.values():
                 s.pool = stack.enter_context(ctx.Pool(1))
@@ -252,9 +271,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description="the lookup figure alone, on SQLite")
     ap.add_argument("--mode", default="quick", choices=sorted(MODES))
+    ap.add_argument("--lock", default="", help="a file to flock around the timed rounds only (not the seeding)")
     args = ap.parse_args(argv)
     latency: dict[str, list[tuple[float, float]]] = {}
-    row = lookup_row(MODES[args.mode], Path(tempfile.mkdtemp(prefix="hutong-bench-lookup-")), latency)
+    row = lookup_row(MODES[args.mode], Path(tempfile.mkdtemp(prefix="hutong-bench-lookup-")), latency,
+                     timing_lock=args.lock)
     print(json.dumps({**row.as_dict(), "series": latency}, ensure_ascii=False, indent=1))
     return 0 if row.met is not None else 1
 

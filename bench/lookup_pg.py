@@ -1,7 +1,7 @@
 """Lookup by identifier on PostgreSQL: the full-mode lookup figure (p99 at 1,000,000 stored certificates against
 10,000, 100,000 between) with the nodes on a throw-away PostgreSQL cluster instead of the embedded SQLite.
 
-    .venv/bin/python -m bench.lookup_pg [--sizes 10000,1000000] [--lookups 2000] [--url postgresql://...]
+    .venv/bin/python -m bench.lookup_pg [--sizes 10000,1000000] [--lookups 2000] [--url postgresql://...] [--lock F]
 
 The same measurement as ``hutong bench`` in full mode (``fig_lookup.lookup_row``: a node and
 ``hutong serve --workers 2`` per size, seeded by ``bench.seed``, sizes timed in alternating rounds); only the
@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="10000,1000000", help="the small and the large repository size")
     ap.add_argument("--lookups", type=int, default=2000, help="timed lookups per size")
     ap.add_argument("--url", default="", help="an empty PostgreSQL database (default: a throw-away cluster)")
+    ap.add_argument("--lock", default="", help="a file to flock around the timed rounds only (not the seeding)")
     args = ap.parse_args(argv)
     small, large = (int(x) for x in args.sizes.split(","))
     mode = replace(MODES["full"], repo_small=small, repo_large=large, lookups=args.lookups)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     latency: dict[str, list[tuple[float, float]]] = {}
     with _database(args.url) as url:
         urls = database_per_size(url, fig_lookup.sizes(mode))
-        row = fig_lookup.lookup_row(mode, work, latency, url_for=urls.__getitem__)
+        row = fig_lookup.lookup_row(mode, work, latency, url_for=urls.__getitem__, timing_lock=args.lock)
     row.figure += " [PostgreSQL]"
     print(json.dumps({**row.as_dict(), "series": latency}, ensure_ascii=False, indent=1))
     return 0 if row.met is not None else 1
