@@ -48,6 +48,7 @@ ROUNDS = 10  # rounds per size; each size's timed lookups are split evenly over 
 WARM_UP = 20  # untimed calls when a client process starts: the connection, the server's statement and key caches
 IDLE_CPU_SHARE = 0.05  # of one core: a server is idle below this
 IDLE_WAIT_MAX_S = 120.0
+START_TIMEOUT_S = 300.0  # a server's start (three processes importing everything) took over 90 s at load 30
 
 
 def lookup_figure(mode: Mode) -> str:
@@ -170,7 +171,9 @@ def _stand(stack: ExitStack, work: Path, size: int, url: str, lookups: int, seed
     from bench.seed import identifier
 
     prep = prepare_node(work / f"node-{size}", database_url=url)
-    server = stack.enter_context(Server(work / f"node-{size}", SERVER_WORKERS, _log(work, size)))
+    server = Server(work / f"node-{size}", SERVER_WORKERS, _log(work, size))
+    stack.callback(server.stop)
+    server.wait_ready(START_TIMEOUT_S)
     ch = channel(server.target)
     try:
         cert = _client_on(ch, prep).issue(prep.type_code, ORG_USCC, ORG_NAME, certificate_fields(prep))
