@@ -206,6 +206,25 @@ class Drain:
             raise Unavailable("DRAINING", "this process is draining (restart or maintenance)")
 
 
+class Startup:
+    """Not ready until everything the process serves is listening.
+
+    ``hutong serve`` opens the HTTP edge after the gRPC port (the edge calls the very servicers the gRPC server
+    holds), so for a moment gRPC health could say SERVING while the edge's port still refuses connections: a
+    balancer (or a test) would send browsers to a closed port. The process marks itself started once the edge
+    is up."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+
+    def done(self) -> None:
+        self._done.set()
+
+    def check(self) -> None:
+        if not self._done.is_set():
+            raise Unavailable("STARTING", "this process is still starting (the HTTP edge is not listening yet)")
+
+
 def node_readiness(node: Node, drain: Drain | None = None) -> Readiness:
     """The checks every node runs: database, HSM, trust list (members), and drain."""
     checks: list[tuple[str, Check]] = [("database", database_check(node)), ("hsm", hsm_check(node)),

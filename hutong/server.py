@@ -35,7 +35,7 @@ from hutong.edge.handlers import capture
 from hutong.errors import ConfigError
 from hutong.federation import service as federation_rpc
 from hutong.federation.settings import federation_settings
-from hutong.health import Drain, HealthMonitor, node_readiness
+from hutong.health import Drain, HealthMonitor, Startup, node_readiness
 from hutong.node import Node, init_node, is_initialised, open_node
 from hutong.rpc import ErrorInterceptor
 from hutong.tlog import service as tlog_rpc
@@ -115,10 +115,12 @@ def _bind(address: str, setting: str, add_port: Callable[[], int]) -> int:
 
 
 def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool = False,
-                 federation: str | None = None, integrate: bool = True) -> RunningServer:
+                 federation: str | None = None, integrate: bool = True,
+                 startup: Startup | None = None) -> RunningServer:
     """Serve on ``listen`` (platforms) and, when given, on ``federation`` (other nodes, mutual TLS only).
     ``integrate``: run the audit log's integrator in this process (``serve --workers N`` runs it in the parent
-    instead, see ``serve``)."""
+    instead, see ``serve``). ``startup``: health stays NOT_SERVING until the caller marks it done (what the
+    process serves besides gRPC, the HTTP edge, is up)."""
     limit = node.config.server.max_message_bytes
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", limit),
@@ -143,7 +145,10 @@ def start_server(node: Node, listen: str, *, threads: int = 16, reuse_port: bool
         fed_creds = transport.server_credentials(node)
         fed_port = _bind(federation, "[federation] listen", lambda: server.add_secure_port(federation, fed_creds))
     drain = Drain()
-    monitor = HealthMonitor(node_readiness(node, drain), health_servicer, names,
+    readiness = node_readiness(node, drain)
+    if startup is not None:
+        readiness.add("startup", startup.check)
+    monitor = HealthMonitor(readiness, health_servicer, names,
                             interval=node.config.server.health_interval_seconds)
     monitor.start()  # SERVING once the checks pass (database, HSM keys, trust list, not draining)
     server.start()
@@ -186,8 +191,9 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGUSR1, on_drain)
+    startup = Startup()
     running = start_server(node, listen, reuse_port=reuse_port, federation=federation_listen(node),
-                           integrate=integrate)
+                           integrate=integrate, startup=startup)
     serving.append(running)
     refresher = start_trust_refresher(node)
     witnessing = start_witnessing(node)  # members: the hub cosigns the audit log's checkpoints
@@ -202,6 +208,8 @@ def _serve_one(data_dir: Path, listen: str, reuse_port: bool, shared: buckets.Bu
     if edge:
         log.info("HTTP edge on port %d, public at %s", edge.port, edge.base_url)
         print(f"HTTP edge on {host}:{edge.port}", flush=True)
+    startup.done()
+    running.monitor.check_now()
     settle_heap()
     stop.wait()
     drain_seconds = node.config.server.drain_seconds

@@ -144,3 +144,22 @@ def test_a_member_whose_trust_list_goes_stale_leaves_rotation_until_refreshed(
     assert refreshed is not None and refreshed.sequence == 2
     assert _until(member_channel, SERVING) == SERVING
     assert all(r.ok for r in node_readiness(province).run())
+
+
+def test_a_process_still_starting_is_not_ready_until_marked_started(node: Any) -> None:
+    """``hutong serve`` holds health at NOT_SERVING until its HTTP edge listens (the edge starts after gRPC)."""
+    from hutong.health import Startup
+    from hutong.server import start_server
+
+    startup = Startup()
+    running = start_server(node, "127.0.0.1:0", threads=4, startup=startup)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            assert _status(ch) == NOT_SERVING
+            assert [r.reason for r in running.monitor.check_now() if not r.ok] == ["STARTING"]
+            _jwks(ch)  # the gRPC port already answers
+            startup.done()
+            running.monitor.check_now()
+            assert _status(ch) == SERVING
+    finally:
+        running.stop(grace=0)
