@@ -90,6 +90,22 @@ def destroy_quietly(s: Session, handles: Sequence[Handle], key_id: bytes) -> Non
             s.destroyObject(h)
 
 
+class Failed(Exception):
+    """The token failed one generation in a way worth another try (its objects are already destroyed)."""
+
+
+def generated(s: Session, key_id: bytes, make: Callable[[], Sequence[Handle]]) -> tuple[bytes, Sequence[Handle]]:
+    """``make()`` (C_GenerateKey or C_GenerateKeyPair) with its key's id; CKR_FUNCTION_FAILED -- what SoftHSM2
+    answers when its store changed under the generation -- destroys what carries the id and raises Failed."""
+    try:
+        return key_id, make()
+    except PyKCS11.PyKCS11Error as exc:
+        if exc.value != L.CKR_FUNCTION_FAILED:
+            raise
+        destroy_quietly(s, [], key_id)
+        raise Failed(f"the token failed the generation ({errors.ckr_name(int(exc.value))})") from None
+
+
 def generate_verified(
     open_session: Callable[[], Session],
     generate: Callable[[], tuple[bytes, Sequence[Handle]]],
@@ -98,10 +114,15 @@ def generate_verified(
 ) -> bytes:
     """Run ``generate`` (returns the new key's id and the handles it made) until ``check`` (in a new session
     from ``open_session``, closed afterwards) finds the key as asked; returns its id. After ATTEMPTS failed
-    checks (each one's objects destroyed) HSM_KEYGEN_FAILED. A generation raising is not retried here."""
+    checks or generations (``Failed``; each one's objects destroyed) HSM_KEYGEN_FAILED. Any other error of a
+    generation is raised as it is."""
     problem = ""
     for _ in range(ATTEMPTS):
-        key_id, handles = generate()
+        try:
+            key_id, handles = generate()
+        except Failed as exc:
+            problem = str(exc)
+            continue
         fresh = open_session()
         try:
             try:
@@ -116,7 +137,7 @@ def generate_verified(
             with contextlib.suppress(PyKCS11.PyKCS11Error):
                 fresh.closeSession()
     raise errors.keygen_failed(
-        f"generating {what}: the token stored a key other than the one asked for {ATTEMPTS} times "
+        f"generating {what}: the token failed or stored a key other than the one asked for {ATTEMPTS} times "
         f"(last: {problem}); it was destroyed and nothing was kept -- another process may be changing the "
         "token's store: try again"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -262,7 +262,7 @@ class KeyManager:
         if decrypting and req.algorithm.is_ec:
             raise errors.mechanism_unsupported("decrypting keys are RSA (RSA-OAEP); EC keys only sign here")
 
-        def generate(s: Session) -> tuple[bytes, list[Handle]]:
+        def generate(s: Session) -> tuple[bytes, Sequence[Handle]]:
             key_id = objects.new_id(s, req.key_id, req.label)
             common = [(L.CKA_TOKEN, True), (L.CKA_LABEL, req.label), (L.CKA_ID, key_id)]
             pub = [
@@ -295,8 +295,7 @@ class KeyManager:
                 ]
                 priv += [(L.CKA_KEY_TYPE, L.CKK_RSA)]
                 mech = PyKCS11.Mechanism(L.CKM_RSA_PKCS_KEY_PAIR_GEN)
-            pub_h, priv_h = s.generateKeyPair(pub, priv, mecha=mech)
-            return key_id, [priv_h, pub_h]
+            return keygen.generated(s, key_id, lambda: list(reversed(s.generateKeyPair(pub, priv, mecha=mech))))
 
         def check(fresh: Session, key_id: bytes) -> str | None:
             ec_curve = req.algorithm.curve_name if req.algorithm.is_ec else None
@@ -507,7 +506,7 @@ class KeyManager:
         """A 256-bit HMAC (generic secret) or AES key generated inside the token; never extractable."""
         objects.check_label(req.label)
 
-        def generate(s: Session) -> tuple[bytes, list[Handle]]:
+        def generate(s: Session) -> tuple[bytes, Sequence[Handle]]:
             key_id = objects.new_id(s, req.key_id, req.label)
             template = [
                 (L.CKA_CLASS, L.CKO_SECRET_KEY),
@@ -539,7 +538,7 @@ class KeyManager:
                 mech = PyKCS11.Mechanism(L.CKM_AES_KEY_GEN)
             else:
                 raise errors.mechanism_unsupported(f"unknown secret key kind '{req.kind}' (hmac or aes)")
-            return key_id, [s.generateKey(template, mecha=mech)]
+            return keygen.generated(s, key_id, lambda: [s.generateKey(template, mecha=mech)])
 
         key_type = L.CKK_AES if req.kind == "aes" else L.CKK_GENERIC_SECRET
 
