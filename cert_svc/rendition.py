@@ -75,8 +75,16 @@ def _field_lines(cert: CertView, spec: CertTypeSpec) -> list[tuple[str, str]]:
 
 
 def render(cert: CertView, spec: CertTypeSpec, qr_content: str = "") -> bytes:
-    """The unsealed rendition (the seal is applied afterwards, into the space left for it). The QR
-    carries ``qr_content`` (the verification page's URL, see ``Renditions.build``), else the QR token."""
+    """The unsealed rendition, written out (``page_writer``)."""
+    out = io.BytesIO()
+    page_writer(cert, spec, qr_content).write(out)
+    return out.getvalue()
+
+
+def page_writer(cert: CertView, spec: CertTypeSpec, qr_content: str = "") -> PdfFileWriter:
+    """The unsealed rendition, not yet written: ``Renditions`` seals it in the same write (the seal goes into
+    the space left for it). The QR carries ``qr_content`` (the verification page's URL, see
+    ``Renditions.build``), else the QR token."""
     writer = PdfFileWriter()
     page = Page(writer)
     page.centred(PAGE_H - 110, spec.layout.title or spec.name, 30)
@@ -95,9 +103,7 @@ def render(cert: CertView, spec: CertTypeSpec, qr_content: str = "") -> bytes:
     page.finish()
     writer.root[pdf_name(CATALOG_KEY)] = writer.add_object(_Token(cert.jws))
     writer.document_meta.title = f"{spec.name} {cert.identifier}"  # type: ignore[attr-defined]
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    return writer
 
 
 class _Token(generic.TextStringObject):
@@ -179,8 +185,8 @@ class Renditions:
         sealer = service_principal(PRINCIPAL, on_behalf_of=issuer.platform_client_id)
         # A phone camera opens the node's public verification page with the token in the fragment.
         link = verify_url(base_url(self.node.config), cert.qr)
-        return seal.seal_pdf(seal_id=issuer.seal_id, pdf=render(cert, spec, link), principal=sealer, box=SEAL_BOX,
-                             reason=f"{spec.name} {cert.identifier}", location=issuer.name)
+        return seal.seal_built(seal_id=issuer.seal_id, writer=page_writer(cert, spec, link), principal=sealer,
+                               box=SEAL_BOX, reason=f"{spec.name} {cert.identifier}", location=issuer.name)
 
     def chunks(self, cert: CertView) -> Iterator[bytes]:
         data = self.build(cert)
