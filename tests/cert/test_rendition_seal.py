@@ -93,6 +93,21 @@ def test_two_renditions_differ_only_where_they_must(env: Env, seal: SealInfo) ->
     assert first.count(b"/Type /Sig") == second.count(b"/Type /Sig") == 1
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed")
+def test_a_type_changed_shows_in_the_next_rendition(env: Env, seal: SealInfo, tmp_path: Path) -> None:
+    """The type and the issuer are read for each rendition (not kept by the worker): a new layout shows at once."""
+    from dataclasses import replace
+
+    _rendition(env)
+    with env.node.db.session() as s:
+        spec = catalogue.get_type(s, catalogue.DIPLOMA)
+        catalogue.put_type(s, replace(spec, layout=replace(spec.layout, title="新版学位证书")), actor="test")
+    (tmp_path / "r.pdf").write_bytes(_rendition(env))
+    text = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "新版学位证书" in text.replace(" ", "")
+
+
 def test_a_seal_suspended_or_revoked_after_a_rendition_is_not_used(env: Env, seal: SealInfo) -> None:
     seals, operator = SealService(env.node), env.people.operator().principal
     _rendition(env)  # the sealer has this seal's signer and image at hand
