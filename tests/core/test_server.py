@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,10 @@ def test_serve_initialises_an_empty_data_dir_and_stops_gracefully(tmp_path: Path
     try:
         ch = grpc.insecure_channel(f"127.0.0.1:{port}")
         grpc.channel_ready_future(ch).result(timeout=90)
-        assert _health(ch) == health_pb2.HealthCheckResponse.SERVING
+        deadline = time.monotonic() + 90  # NOT_SERVING (STARTING) until the worker's HTTP edge listens too
+        while _health(ch) != health_pb2.HealthCheckResponse.SERVING:
+            assert time.monotonic() < deadline, "the node never said SERVING"
+            time.sleep(0.05)
         assert _listed_services(ch) >= SERVICES
         ch.close()
         assert listening.acquire(timeout=90) and listening.acquire(timeout=90), "both workers should listen"
