@@ -219,7 +219,7 @@ class Sealer:
     def seal_built(self, principal: Principal, use: SealUse, writer: PdfFileWriter, options: SealOptions) -> bytes:
         """Seal a document this process is building and has not written yet (a certificate's rendition): the
         page and the seal go out in one write, so the page is neither written, spooled and parsed back, nor
-        followed by an incremental update that rewrites its catalogue and page (profiled: about a third of a
+        followed by an incremental update that rewrites its catalogue and page (profiled: about a fifth of a
         rendition's sealing). A new visible seal only (``options.placement``); ``precheck`` ran as for an
         upload, and the grant is charged and audited alike. The audit has no input hash (there was no input
         document), only the sealed one. The writer is used up."""
