@@ -19,8 +19,8 @@ from cert_svc import catalogue, issuers
 from hutong.audit import AuditRecord
 from hutong.errors import InvalidArgument
 from hutong_client.cert import CertClient
+from seal_svc.sealing import Sealer, SealOptions
 from seal_svc.seals import SealInfo, SealService, SealType
-from seal_svc.sealing import SealOptions, Sealer
 
 from .conftest import PERSON_ID, Env, diploma_fields
 from .test_issue import issue, reason_of
