@@ -176,7 +176,7 @@ class Renditions:
     def _facts(self, cert: CertView) -> tuple[CertTypeSpec, issuers.Issuer]:
         """The type (layout) and the issuer (seal, platform, name), read for each rendition so that a change made
         through any worker shows at once: one statement in a read-only transaction (the ORM's two reads, with the
-        catalogue's defaults check, were ~2 ms a rendition, profiled). Neither found: the usual reads say which."""
+        catalogue's defaults check, were ~2 ms a rendition, profiled). One not found: the usual reads say which."""
         with self.node.db.session(readonly=True) as s:
             found = s.execute(_FACTS, {"code": cert.type_code, "uscc": cert.issuer_uscc}).first()
         if found is None:
