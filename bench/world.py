@@ -173,14 +173,14 @@ class Server:
         try:
             grpc.channel_ready_future(ch).result(timeout=timeout)
             health = health_pb2_grpc.HealthStub(ch)
-            # A worker says SERVING only once its HTTP edge listens too (after the gRPC port): poll until it does.
+            # Health stays NOT_SERVING until the worker's HTTP edge listens too (``hutong.health.Startup``).
             deadline = time.monotonic() + timeout
             while (status := health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status) \
                     != health_pb2.HealthCheckResponse.SERVING:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"server health is still {status} after {timeout:.0f} s")
-                time.sleep(0.1)
+                    raise RuntimeError(f"server health is {status} after {timeout:.0f} s")
+                time.sleep(0.05)
         finally:
             ch.close()
 
