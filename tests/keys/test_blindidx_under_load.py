@@ -9,6 +9,7 @@ the HSM's own HMAC over its original and compared, and each was re-indexed by th
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -255,3 +256,57 @@ def test_the_node_reindexes_by_itself_after_activation(tmp_path: Path,
     assert set(after["reindex_actors"]) == {"node"}  # started by the node itself, no officer
     served.stop()
     assert "audit log intact" in hutong("audit", "verify", "--data-dir", str(data)).stdout
+
+
+def _kill_server(served: Served) -> None:
+    """SIGKILL every worker of ``served`` and then the server itself, as a power loss would: nothing finishes."""
+    pid = served.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        os.kill(int(child), signal.SIGKILL)
+    served.proc.send_signal(signal.SIGKILL)
+    served.proc.wait(timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_nodes_own_reindexing_killed_mid_walk_resumes_after_restart(
+        tmp_path: Path, served_factory: Callable[..., Served]) -> None:
+    """The walk the serving workers run by themselves (``rekey_task``), in slow batches of one, is killed (-9, the
+    whole server) once a batch committed; the restarted node resumes after the last committed batch: every
+    index the first key made is re-indexed exactly once, each equal to the HSM's HMAC of its original under the
+    new key, one start and one finish audited, all by the node."""
+    data = tmp_path / "node"
+    build_node(data, "\n[rekey]\ncheck_seconds = 0.5\nbatch = 1\npause = 1.0\n")  # a second a batch: killed mid-walk
+    first = "node.blind-index"
+    rotate = ("hsm", "rotate", "--data-dir", str(data), "--label", first)
+    served = served_factory(data, workers=2)
+    engine = sqlalchemy.create_engine(load_config(data).effective_database_url)
+    try:
+        hutong(*rotate)  # prepare
+        before = _indexes(data)  # nothing is written meanwhile: what the first key made, to be re-indexed
+        hutong(*rotate)  # activate: the node walks by itself
+        new = _indexes(data)["active"]
+        assert new != first
+        wait_until(lambda: _rows_done(engine, new) >= 1, "the node's re-indexing to start")
+        _kill_server(served)
+        halfway = _indexes(data)
+        walked = re.compile(r"(\d+) of \1 index columns walked")
+        assert not walked.search(hutong("node", "keys", "--data-dir", str(data)).stdout), "killed too late"
+        assert halfway["bad"] == [] and sum(_old(halfway, first).values()) < sum(_old(before, first).values())
+        served_factory(data, workers=2)  # restarted: a worker resumes
+        deadline = time.monotonic() + 300
+        while not walked.search(hutong("node", "keys", "--data-dir", str(data)).stdout):
+            assert time.monotonic() < deadline, "the restarted node did not resume the re-indexing"
+            time.sleep(1.0)
+    finally:
+        engine.dispose()
+    after = _indexes(data)
+    assert after["bad"] == []
+    progress = {k.split(" ", 1)[1]: n for k, n in after["progress"].items() if k.startswith(new + " ")}
+    for column, n in _old(before, first).items():
+        if not column.startswith(REGISTER_REINDEXED):  # the register's match indexes wait for a re-import
+            assert progress.get(column, 0) == n, (column, progress.get(column), n)
+            assert after["by_column"][column].get(first, 0) == 0, column
+    assert after["actions"].count("pki.reindex.start") == 1 and after["actions"].count("pki.reindex.finish") == 1
+    assert after["actions"][-1] == "pki.reindex.finish" and set(after["reindex_actors"]) == {"node"}
