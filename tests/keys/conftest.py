@@ -3,6 +3,7 @@ so tests can take the token or the database away, back the node up and restore i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -130,10 +131,21 @@ def start_serving(data_dir: Path, *, workers: int = 1, env: dict[str, str] | Non
         wait_health(ch, SERVING)
         ch.close()
     except BaseException:
-        proc.kill()
-        proc.wait()
+        kill_server(served)
         raise
     return served
+
+
+def kill_server(served: Served) -> None:
+    """SIGKILL the server's workers, then the server, as a power loss would: nothing finishes. The workers first:
+    killed alone, the server leaves its spawned workers running (and serving) without it."""
+    pid = served.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signal.SIGKILL)
+    served.proc.kill()
+    served.proc.wait(timeout=60)
 
 
 def health(ch: grpc.Channel, service: str = "") -> int:

@@ -9,7 +9,6 @@ the HSM's own HMAC over its original and compared, and each was re-indexed by th
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -32,7 +31,7 @@ from hutong_client import Hutong
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
 from tests.conftest import _free_port
 from tests.identity_fixtures import citizen_id
-from tests.keys.conftest import REPO, LoadThreads, Served, build_node, clean_env, hutong, wait_until
+from tests.keys.conftest import REPO, LoadThreads, Served, build_node, clean_env, hutong, kill_server, wait_until
 
 LOADS = ("login", "register", "company", "licence")
 NEWCOMERS = 400  # in the register, registering while the key rolls over (bounded: one per iteration)
@@ -258,16 +257,6 @@ def test_the_node_reindexes_by_itself_after_activation(tmp_path: Path,
     assert "audit log intact" in hutong("audit", "verify", "--data-dir", str(data)).stdout
 
 
-def _kill_server(served: Served) -> None:
-    """SIGKILL every worker of ``served`` and then the server itself, as a power loss would: nothing finishes."""
-    pid = served.proc.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    for child in children:
-        os.kill(int(child), signal.SIGKILL)
-    served.proc.send_signal(signal.SIGKILL)
-    served.proc.wait(timeout=60)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_nodes_own_reindexing_killed_mid_walk_resumes_after_restart(
@@ -289,7 +278,7 @@ def test_the_nodes_own_reindexing_killed_mid_walk_resumes_after_restart(
         new = _indexes(data)["active"]
         assert new != first
         wait_until(lambda: _rows_done(engine, new) >= 1, "the node's re-indexing to start")
-        _kill_server(served)
+        kill_server(served)
         halfway = _indexes(data)
         walked = re.compile(r"(\d+) of \1 index columns walked")
         assert not walked.search(hutong("node", "keys", "--data-dir", str(data)).stdout), "killed too late"
