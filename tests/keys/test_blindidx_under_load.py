@@ -109,10 +109,12 @@ def _metric(port: int, name: str) -> float:
     return -1.0
 
 
-def _rows_done(engine: sqlalchemy.Engine, label: str) -> int:
+def _rows_done(engine: sqlalchemy.Engine, label: str | None, *, but: str = "") -> int:
+    """Rows re-indexed to ``label`` (None: to any key but ``but``)."""
+    where, args = ("key_label = :k", {"k": label}) if label else ("key_label != :k", {"k": but})
     with engine.connect() as conn:
         return int(conn.execute(sqlalchemy.text("SELECT COALESCE(SUM(rows_done), 0) FROM node_rekey_progress "
-                                                "WHERE key_label = :k"), {"k": label}).scalar_one())
+                                                f"WHERE {where}"), args).scalar_one())
 
 
 def _old(report: dict[str, Any], first: str) -> dict[str, int]:
@@ -266,7 +268,7 @@ def test_the_nodes_own_reindexing_killed_mid_walk_resumes_after_restart(
     index the first key made is re-indexed exactly once, each equal to the HSM's HMAC of its original under the
     new key, one start and one finish audited, all by the node."""
     data = tmp_path / "node"
-    build_node(data, "\n[rekey]\ncheck_seconds = 0.5\nbatch = 1\npause = 1.0\n")  # a second a batch: killed mid-walk
+    build_node(data, "\n[rekey]\ncheck_seconds = 0.5\nbatch = 1\npause = 2.0\n")  # slow batches: killed mid-walk
     first = "node.blind-index"
     rotate = ("hsm", "rotate", "--data-dir", str(data), "--label", first)
     served = served_factory(data, workers=2)
@@ -275,10 +277,10 @@ def test_the_nodes_own_reindexing_killed_mid_walk_resumes_after_restart(
         hutong(*rotate)  # prepare
         before = _indexes(data)  # nothing is written meanwhile: what the first key made, to be re-indexed
         hutong(*rotate)  # activate: the node walks by itself
+        wait_until(lambda: _rows_done(engine, None, but=first) >= 1, "the node's re-indexing to start")
+        kill_server(served)
         new = _indexes(data)["active"]
         assert new != first
-        wait_until(lambda: _rows_done(engine, new) >= 1, "the node's re-indexing to start")
-        kill_server(served)
         halfway = _indexes(data)
         walked = re.compile(r"(\d+) of \1 index columns walked")
         assert not walked.search(hutong("node", "keys", "--data-dir", str(data)).stdout), "killed too late"
