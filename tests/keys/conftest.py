@@ -27,6 +27,9 @@ from tests.federation import conftest as federation_conftest
 REPO = Path(__file__).resolve().parents[2]
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 WAIT_SECONDS = 60.0  # an upper bound for a state change to show, never a performance threshold
+# pytest-xdist group of the long under-load cases: the slow step runs them one after another on one worker (each
+# keeps served workers and load threads busy; two at once on two cores would only stretch both).
+UNDER_LOAD = "under_load"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
