@@ -55,6 +55,7 @@ from hutong.keyring import NodeKey
 from hutong.node import Node
 from hutong.tlog.integrator import LOG_KEY_LABEL, LOG_KEY_ROLE
 from hutong.tlog.note import signer_key
+from hutong.tlog.witness import witness_name
 from hutong.verify import jose
 
 Step = Literal["auto", "prepare", "activate", "reencrypt", "reindex"]
@@ -119,7 +120,9 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
                          "not yet used")
         if role == LOG_KEY_ROLE:
             p.actions.append("it signs checkpoints only once activated; publish this node's descriptor first "
-                             "(previous_log_keys), so that the hub's witness and members accept them")
+                             "(previous_log_keys), so that the hub's witness and members accept them; on the hub "
+                             "it also cosigns as the witness: publish a list (it names the successor among the "
+                             "witness keys) and let members refresh before activating")
         if role == pki.TRUST_LIST:
             p.actions.append("announce it as the next signer in every trust list published from now on: publish "
                              "one (hutong federation publish) and let members refresh before activating")
@@ -130,6 +133,8 @@ def plan(node: Node, name: str, step: Step = "auto", *, now: datetime | None = N
     if role == pki.ROOT:
         return _plan_root_activate(node, snap, pending, active, now)
     _require_published(node, role, pending)
+    if role == LOG_KEY_ROLE:
+        _require_witness_announced(node, pending)
     announced_in = _require_announced_by_hub(node, pending) if role == pki.TRUST_LIST else None
     p = Plan(role, "activate", label=pending.label, retired=active.label if active else "")
     if announced_in is not None:
@@ -347,14 +352,35 @@ def check_destroy(snapshot: keyring.Snapshot, label: str, *, now: datetime | Non
     raise FailedPrecondition("NODE_KEY_STILL_NEEDED", f"key '{label}' is kept: {why}")
 
 
-def _require_announced_by_hub(node: Node, pending: keyring.KeyEntry) -> int | None:
-    """The hub switches trust-list keys only once its latest list announces the successor (the pivot).
-    Returns that list's sequence (None: nothing published yet, so no member to strand)."""
+def _latest_published(node: Node) -> TrustList | None:
+    """The newest trust list this node published as a hub (None: it never published one, or is no hub)."""
     try:
         token = hub.latest(node)
     except NotFound:
         return None
-    tl = TrustList.from_claims(json.loads(jose.decode_payload(token)))  # our own publication, from our database
+    return TrustList.from_claims(json.loads(jose.decode_payload(token)))  # our own publication, from our database
+
+
+def _require_witness_announced(node: Node, pending: keyring.KeyEntry) -> None:
+    """On the hub the log key also cosigns members' checkpoints: it switches only once its latest list names the
+    successor as a witness key, so members holding that list accept what the new key cosigns."""
+    tl = _latest_published(node)
+    if tl is None:
+        return
+    vkey = signer_key(witness_name(node.id), node.keys.signer(pending.label)).encode()
+    if vkey not in tl.witness_keys():
+        raise FailedPrecondition(
+            "ROLLOVER_NOT_PUBLISHED",
+            f"trust list #{tl.sequence} does not name {pending.label} as a witness key yet: publish a list "
+            "(hutong federation publish), let members refresh, then activate")
+
+
+def _require_announced_by_hub(node: Node, pending: keyring.KeyEntry) -> int | None:
+    """The hub switches trust-list keys only once its latest list announces the successor (the pivot).
+    Returns that list's sequence (None: nothing published yet, so no member to strand)."""
+    tl = _latest_published(node)
+    if tl is None:
+        return None
     if pending.certificate_pem not in tl.next_signers:
         raise FailedPrecondition(
             "ROLLOVER_NOT_PUBLISHED",

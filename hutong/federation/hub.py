@@ -22,7 +22,7 @@ from hutong.federation.registry import member_entries, members  # noqa: F401 - t
 from hutong.federation.settings import federation_settings
 from hutong.federation.trustlist import DEFAULT_VALIDITY, MemberEntry, TrustList, pem, sign_trust_list
 from hutong.node import Node
-from hutong.tlog.witness import bind_at_join, witness_vkey
+from hutong.tlog.witness import bind_at_join, witness_vkeys
 from hutong.verify import jose
 
 
@@ -95,10 +95,12 @@ def remove_member(node: Node, node_id: str, *, actor: str = "operator") -> None:
 def publish(node: Node, *, validity: timedelta = DEFAULT_VALIDITY, actor: str = "operator") -> str:
     """Sign and record the next trust list (hub key in the HSM, x5c up to the hub root)."""
     now = datetime.now(UTC).replace(microsecond=0)
+    witness = witness_vkeys(node)
     with node.db.session() as s:
         seq = (s.scalar(select(func.max(TrustListPublication.sequence))) or 0) + 1
         tl = TrustList(sequence=seq, hub_id=node.id, issued_at=now, next_update=now + validity,
-                       members=tuple(member_entries(s)), witness_key=witness_vkey(node),
+                       members=tuple(member_entries(s)), witness_key=witness[0],
+                       other_witness_keys=tuple(witness[1:]),
                        next_signers=tuple(announced_signers(node)),
                        hub_roots=tuple(pem(c) for c in node.pki.with_retired(pki.ROOT)))
         token = sign_trust_list(tl, node.pki.signer(pki.TRUST_LIST), node.pki.chain(pki.TRUST_LIST))

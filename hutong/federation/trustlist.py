@@ -105,9 +105,15 @@ class TrustList:
     next_update: datetime
     members: tuple[MemberEntry, ...]
     witness_key: str = ""  # the hub's witness verifier key: cosigns members' audit-log checkpoints
+    # The hub's log key rolling over: its successor (announced before it cosigns) and retired witness keys
+    other_witness_keys: tuple[str, ...] = ()
     # Pivot: certificates (PEM) of the hub's announced successor trust-list signing keys
     next_signers: tuple[str, ...] = ()
     hub_roots: tuple[str, ...] = ()  # the hub's roots in force (PEM), new and old during a hub root rollover
+
+    def witness_keys(self) -> list[str]:
+        """The witness keys whose cosignature a member accepts (none when the list names no witness)."""
+        return [self.witness_key, *self.other_witness_keys] if self.witness_key else []
 
     def member(self, node_id: str) -> MemberEntry:
         for m in self.members:
@@ -123,6 +129,7 @@ class TrustList:
             "next_update": int(self.next_update.timestamp()),
             "members": [asdict(m) for m in self.members],
             **({"witness_key": self.witness_key} if self.witness_key else {}),
+            **({"other_witness_keys": list(self.other_witness_keys)} if self.other_witness_keys else {}),
             **({"next_signers": list(self.next_signers)} if self.next_signers else {}),
             **({"hub_roots": list(self.hub_roots)} if self.hub_roots else {}),
         }
@@ -137,6 +144,7 @@ class TrustList:
                 next_update=datetime.fromtimestamp(int(claims["next_update"]), UTC),
                 members=tuple(MemberEntry.from_dict(m) for m in claims["members"]),
                 witness_key=str(claims.get("witness_key", "")),
+                other_witness_keys=tuple(str(k) for k in claims.get("other_witness_keys", ())),
                 next_signers=tuple(str(p) for p in claims.get("next_signers", ())),
                 hub_roots=tuple(str(p) for p in claims.get("hub_roots", ())),
             )

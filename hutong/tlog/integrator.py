@@ -158,12 +158,14 @@ class Integrator:
         """The verifier key of the active log key."""
         return signer_key(self.origin, self.signer()).encode()
 
-    def vkeys(self) -> list[str]:
+    def vkeys(self, name: str = "") -> list[str]:
         """Every log key verifiers must accept, active first: during a rollover also the pending successor
-        (announced before it signs) and the retired ones (the checkpoints they signed stay valid)."""
+        (announced before it signs) and the retired ones (the checkpoints they signed stay valid). ``name``:
+        the verifier keys' name (default the log's origin; the hub's witness names the same keys its own way)."""
+        name = name or self.origin
         labels = [e.label for e in self.registry.snapshot().published(LOG_KEY_ROLE)]
-        active = self.vkey()
-        return [active, *(v for v in (signer_key(self.origin, self._signer_for(lb)).encode() for lb in labels)
+        active = signer_key(name, self.signer()).encode()
+        return [active, *(v for v in (signer_key(name, self._signer_for(lb)).encode() for lb in labels)
                           if v != active)]
 
     def integrate_once(self) -> int:

@@ -38,7 +38,7 @@ from hutong.federation.registry import members
 from hutong.tlog import merkle, proofs
 from hutong.tlog.integrator import latest_checkpoint
 from hutong.tlog.models import CosignedCheckpoint
-from hutong.tlog.note import Note, VerifierKey, check_origin, cosign, origin_for, parse_note, signer_key
+from hutong.tlog.note import Note, VerifierKey, check_origin, cosign, origin_for, parse_note
 
 if TYPE_CHECKING:
     from hutong.node import Node
@@ -48,9 +48,11 @@ def witness_name(hub_id: str) -> str:
     return f"hutong.witness/{hub_id}"
 
 
-def witness_vkey(hub: Node) -> str:
-    """The hub's witness verifier key (its node log key, under the witness name): published in the trust list."""
-    return signer_key(witness_name(hub.id), hub.tlog.signer()).encode()
+def witness_vkeys(hub: Node) -> list[str]:
+    """The hub's witness verifier keys (its node log keys, under the witness name), published in the trust list:
+    the cosigning one first; while the hub's log key rolls over also its successor (announced before it
+    cosigns) and the retired ones (what they cosigned stays valid)."""
+    return hub.tlog.vkeys(witness_name(hub.id))
 
 
 class Witness(Protocol):
@@ -190,7 +192,8 @@ def accept_cosigned(node: Node, raw: str) -> Accepted:
         raise InvalidArgument("CHECKPOINT_SIGNATURE_INVALID", "the checkpoint is not signed by its log's key")
     if not tl.witness_key:
         raise FailedPrecondition("WITNESS_KEY_UNKNOWN", "the trust list names no witness key")
-    at = VerifierKey.decode(tl.witness_key).cosigned_at(note)
+    at = next((t for t in (VerifierKey.decode(k).cosigned_at(note) for k in tl.witness_keys()) if t is not None),
+              None)
     if at is None:
         raise InvalidArgument("COSIGNATURE_INVALID", "the checkpoint carries no valid cosignature by the hub's witness")
     with node.db.session() as s:
@@ -200,7 +203,7 @@ def accept_cosigned(node: Node, raw: str) -> Accepted:
         else:
             if held is None:
                 s.add(CosignedCheckpoint(origin=cp.origin, tree_size=cp.size, root_hash=cp.root.hex(),
-                                         note=_only(note, *log_keys, tl.witness_key).render(),
+                                         note=_only(note, *log_keys, *tl.witness_keys()).render(),
                                          received_at=datetime.now(UTC)))
             return Accepted(cp.origin, cp.size, at)
     _report_fork(node, cp.origin, held.note, raw, fork)

@@ -18,7 +18,7 @@ from hutong.federation import hub
 from hutong.node import Node
 from hutong.tlog import witness
 from hutong.tlog.integrator import latest_checkpoint
-from hutong.tlog.models import LogCheckpoint
+from hutong.tlog.models import CosignedCheckpoint, LogCheckpoint
 from hutong.tlog.note import Checkpoint, VerifierKey, parse_note, sign, signer_key
 from hutong.tlog.service import GrpcWitness
 from hutong.tlog.verify import verify_log
@@ -92,3 +92,44 @@ def test_log_key_rolls_over_and_the_witness_follows_the_announced_key_only(
     with pytest.raises(HutongError) as err:  # the old key cannot be destroyed: its checkpoints need it
         rollover.check_destroy(province.pki.registry.snapshot(), "node.audit-log")
     assert _reason(err) == "NODE_KEY_STILL_NEEDED"
+
+
+def test_the_hubs_log_key_rolls_over_and_members_accept_both_witness_keys(
+        hub_node: Node, province: Node, prov_b: Node, serve: Any, tmp_path: Path) -> None:
+    """The hub's log key is also its witness key: the successor is named in a published list before it cosigns;
+    a member holding that list accepts the new cosignatures, and what the old key cosigned stays accepted."""
+    federate(hub_node, [province, prov_b], tmp_path)
+    hub_witness = GrpcWitness(serve(hub_node))
+    _events(province, 3)
+    witness.publish(province, hub_witness)
+    assert witness.fetch(prov_b, hub_witness, province.id) is not None
+    old_witness = prov_b.trust.trust_list().witness_key
+
+    prepared = rollover.rotate(hub_node, "node.audit-log")
+    new_witness = signer_key(witness.witness_name(hub_node.id), hub_node.keys.signer(prepared.label)).encode()
+    with pytest.raises(HutongError) as refused:  # no published list names the successor as a witness key yet
+        rollover.rotate(hub_node, "node.audit-log")
+    assert _reason(refused) == "ROLLOVER_NOT_PUBLISHED"
+    install_trust_list(hub_node, hub.publish(hub_node), [province, prov_b], tmp_path)
+    held = prov_b.trust.trust_list()
+    assert held.witness_key == old_witness and held.witness_keys() == [old_witness, new_witness]
+    rollover.rotate(hub_node, "node.audit-log")  # the hub now cosigns with the successor
+
+    _events(province, 2)
+    after = witness.publish(province, hub_witness)
+    note = parse_note(witness.cosigned(hub_node, province.tlog.origin))
+    assert VerifierKey.decode(new_witness).cosigned_at(note) is not None
+    assert VerifierKey.decode(old_witness).cosigned_at(note) is None
+    fetched = witness.fetch(prov_b, hub_witness, province.id)  # B still holds the list from before the switch
+    assert fetched is not None and fetched.tree_size == after.tree_size
+
+    # The next list names the successor as the witness key and keeps the old one: what it cosigned stays valid.
+    install_trust_list(hub_node, hub.publish(hub_node), [province, prov_b], tmp_path)
+    held = prov_b.trust.trust_list()
+    assert held.witness_keys() == [new_witness, old_witness]
+    with prov_b.db.session(readonly=True) as s:
+        kept = list(s.scalars(select(CosignedCheckpoint.note).where(CosignedCheckpoint.origin == province.tlog.origin)
+                              .order_by(CosignedCheckpoint.tree_size)))
+    assert [VerifierKey.decode(old_witness).cosigned_at(parse_note(n)) is not None for n in kept] == [True, False]
+    for n in kept:  # both generations are checked again under the newest list
+        assert witness.accept_cosigned(prov_b, n).origin == province.tlog.origin
