@@ -28,6 +28,9 @@ from tests.federation import conftest as federation_conftest
 REPO = Path(__file__).resolve().parents[2]
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 WAIT_SECONDS = 60.0  # an upper bound for a state change to show, never a performance threshold
+# pytest-xdist group of the long under-load cases: the slow step runs them one after another on one worker (each
+# keeps served workers and load threads busy; two at once on two cores would only stretch both).
+UNDER_LOAD = "under_load"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -62,9 +65,21 @@ class Served:
     secrets: dict[str, Any] = field(default_factory=dict)
 
     def channel(self) -> grpc.Channel:
+        """A channel once the server accepts connections; a server that exits meanwhile (its port taken, a
+        start-up error) fails the wait at once, with its log, instead of when the bound runs out."""
         ch = grpc.insecure_channel(self.target)
-        grpc.channel_ready_future(ch).result(timeout=WAIT_SECONDS)
-        return ch
+        ready = grpc.channel_ready_future(ch)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            try:
+                ready.result(timeout=0.5)
+                return ch
+            except grpc.FutureTimeoutError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    ch.close()
+                    state = f"exited with {self.proc.returncode}" if self.proc.poll() is not None else "not ready"
+                    log = self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                    raise AssertionError(f"server at {self.target} {state}:\n{log}") from None
 
     def stop(self) -> str:
         """Stop the server; its log."""

@@ -31,7 +31,17 @@ from hutong_client import Hutong
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
 from tests.conftest import _free_port
 from tests.identity_fixtures import citizen_id
-from tests.keys.conftest import REPO, LoadThreads, Served, build_node, clean_env, hutong, kill_server, wait_until
+from tests.keys.conftest import (
+    REPO,
+    UNDER_LOAD,
+    LoadThreads,
+    Served,
+    build_node,
+    clean_env,
+    hutong,
+    kill_server,
+    wait_until,
+)
 
 LOADS = ("login", "register", "company", "licence")
 NEWCOMERS = 400  # in the register, registering while the key rolls over (bounded: one per iteration)
@@ -122,6 +132,7 @@ def _old(report: dict[str, Any], first: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(UNDER_LOAD)
 @pytest.mark.timeout(1800)
 def test_blind_index_rolls_over_under_load_and_resumes_after_kill(
         tmp_path: Path, served_factory: Callable[..., Served]) -> None:
@@ -216,6 +227,7 @@ def test_blind_index_rolls_over_under_load_and_resumes_after_kill(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(UNDER_LOAD)
 @pytest.mark.timeout(900)
 def test_the_node_reindexes_by_itself_after_activation(tmp_path: Path,
                                                       served_factory: Callable[..., Served]) -> None:
@@ -260,6 +272,7 @@ def test_the_node_reindexes_by_itself_after_activation(tmp_path: Path,
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(UNDER_LOAD)
 @pytest.mark.timeout(900)
 def test_the_nodes_own_reindexing_killed_mid_walk_resumes_after_restart(
         tmp_path: Path, served_factory: Callable[..., Served]) -> None:
