@@ -75,6 +75,7 @@ HSM_DECRYPT_FAILED = "HSM_DECRYPT_FAILED"
 HSM_CERTIFICATE_MISMATCH = "HSM_CERTIFICATE_MISMATCH"
 HSM_LABEL_INVALID = "HSM_LABEL_INVALID"
 HSM_UNAVAILABLE = "HSM_UNAVAILABLE"
+HSM_KEYGEN_FAILED = "HSM_KEYGEN_FAILED"
 INVALID_KEY_URI = "INVALID_KEY_URI"
 
 
@@ -128,6 +129,11 @@ def label_invalid(message: str) -> InvalidArgument:
 
 def unavailable(message: str) -> Unavailable:
     return Unavailable(HSM_UNAVAILABLE, message)
+
+
+def keygen_failed(message: str) -> Unavailable:
+    """A generated key was not stored as asked (see ``hsm._keygen``); it was destroyed, nothing was kept."""
+    return Unavailable(HSM_KEYGEN_FAILED, message)
 
 
 def invalid_key_uri(message: str) -> InvalidArgument:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives import serialization
 from PyKCS11 import LowLevel as L
 
 from hsm import _direct as direct
+from hsm import _keygen as keygen
 from hsm import _objects as objects
 from hsm import errors
 from hsm._bytes import as_bytes
-from hsm._module import Module, clean_label, find_slot, get_module, recover
+from hsm._module import RECOVER_INTERVAL, Module, clean_label, find_slot, get_module, recover
 from hsm._objects import Handle, Session
 from hsm.config import HsmConfig
 from hsm.model import (
@@ -82,6 +83,7 @@ _DECRYPT_FAILED = {L.CKR_ENCRYPTED_DATA_INVALID, L.CKR_ENCRYPTED_DATA_LEN_RANGE,
 _GCM_VERSION = b"\x01"
 _GCM_IV_LEN, _GCM_TAG_BITS = 12, 128
 _UNAVAILABLE = 0xFFFFFFFFFFFFFFFF  # CK_UNAVAILABLE_INFORMATION
+START_TRIES = 4  # first opens of a token not found (see KeyManager._open_at_start), a second apart
 _ANY_KEY = (L.CKO_PRIVATE_KEY, L.CKO_SECRET_KEY)
 _PRIVATE_ONLY = [
     (L.CKA_TOKEN, True),
@@ -108,7 +110,25 @@ class KeyManager:
         # while the token keeps answering (``answered_since``).
         self.answered_at = 0.0
         # Open and log in now, so that a wrong module, token or PIN is reported at start-up.
-        self._call(f"opening HSM token '{config.token_label}'", lambda s: None)
+        self._open_at_start()
+
+    def _open_at_start(self) -> None:
+        """The first open, retried for a few seconds while the token is not found.
+
+        A process starting while others use the token (a node's workers starting while the officer's CLI or
+        the other workers log in) can read SoftHSM2's token file while another process rewrites it, and see no
+        token with that label for a moment (issue 13: a worker failing to start with "no HSM token labelled"
+        right after an activation). A token that is really not there is still reported, START_TRIES later;
+        later calls keep their own single re-open (``_call_unobserved``), so a token taken away from a serving
+        node is reported at once."""
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                self._call(f"opening HSM token '{self.config.token_label}'", lambda s: None)
+                return
+            except errors.HsmError as exc:
+                if exc.reason != errors.HSM_TOKEN_NOT_FOUND or attempt == START_TRIES:
+                    raise
+            time.sleep(RECOVER_INTERVAL)  # the next try may re-initialise the module (at most once a second)
 
     # -- sessions ------------------------------------------------------------------------------
     def _pin_source(self) -> str:
@@ -242,7 +262,7 @@ class KeyManager:
         if decrypting and req.algorithm.is_ec:
             raise errors.mechanism_unsupported("decrypting keys are RSA (RSA-OAEP); EC keys only sign here")
 
-        def run(s: Session) -> KeyInfo:
+        def generate(s: Session) -> tuple[bytes, Sequence[Handle]]:
             key_id = objects.new_id(s, req.key_id, req.label)
             common = [(L.CKA_TOKEN, True), (L.CKA_LABEL, req.label), (L.CKA_ID, key_id)]
             pub = [
@@ -275,20 +295,29 @@ class KeyManager:
                 ]
                 priv += [(L.CKA_KEY_TYPE, L.CKK_RSA)]
                 mech = PyKCS11.Mechanism(L.CKM_RSA_PKCS_KEY_PAIR_GEN)
-            _pub_h, priv_h = s.generateKeyPair(pub, priv, mecha=mech)
-            try:
-                return self._pair_info(s, priv_h)
-            except PyKCS11.PyKCS11Error as exc:
-                # SoftHSM reloads its object store when another process changed the token, and the handle it gave
-                # a moment ago can be gone although the key is stored: find it again by its id (never generate
-                # twice: a retry of ``run`` would make a second key under the same label).
-                found = s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY), (L.CKA_ID, key_id)]) \
-                    if exc.value == L.CKR_OBJECT_HANDLE_INVALID else []
-                if len(found) != 1:
-                    raise
-                return self._pair_info(s, found[0])
+            return keygen.generated(s, key_id, lambda: list(reversed(s.generateKeyPair(pub, priv, mecha=mech))))
+
+        def check(fresh: Session, key_id: bytes) -> str | None:
+            ec_curve = req.algorithm.curve_name if req.algorithm.is_ec else None
+            rsa_bits = None if req.algorithm.is_ec else req.algorithm.rsa_bits
+            key_type = L.CKK_EC if req.algorithm.is_ec else L.CKK_RSA
+            private, public = keygen.expected_pair(req.label, key_id, key_type, ec_curve=ec_curve, rsa_bits=rsa_bits)
+            return (keygen.mismatch(fresh, L.CKO_PRIVATE_KEY, key_id, private)
+                    or keygen.mismatch(fresh, L.CKO_PUBLIC_KEY, key_id, public))
+
+        def run(s: Session) -> KeyInfo:
+            # Verified from a new session before it is returned (``hsm._keygen``): SoftHSM's store may have lost
+            # the new key's attributes to another process. Its handle may be stale too (the store reloads when
+            # another process changed the token): the key is found again by its id.
+            key_id = keygen.generate_verified(lambda: self._fresh_session(), lambda: generate(s), check,
+                                              f"{req.algorithm.value} key '{req.label}'")
+            return self._pair_info(s, s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY), (L.CKA_ID, key_id)])[0])
 
         return self._call(f"generating {req.algorithm.value} key '{req.label}'", run)
+
+    def _fresh_session(self) -> Session:
+        """A second session on the token (the user login is the process's); caller holds the module lock."""
+        return get_module(self.config.module_path).lib.openSession(self._slot, L.CKF_RW_SESSION)
 
     def decrypt_rsa_oaep(self, ref: str | KeyRef, ciphertext: bytes, *, required: bool = False) -> bytes:
         """RSA-OAEP (SHA-1, MGF1-SHA-1: what SoftHSM 2.6 offers; JWE "RSA-OAEP") decryption inside the token.
@@ -358,24 +387,24 @@ class KeyManager:
 
         return self._call("listing keys", run)
 
-    def key_labels(self, *, required: bool = False) -> set[tuple[str, str]]:
-        """("private" or "secret", label) of every private and secret key on the token, in one search per class.
+    def labels_present(self, wanted: Iterable[tuple[str, str]], *, required: bool = False) -> set[tuple[str, str]]:
+        """Which of ``wanted`` -- ("private" or "secret", label) pairs -- have a key on the token: one search per
+        pair, no attribute read.
 
-        For readiness checks run every few seconds: a search per key (``get_key``) costs ~2 ms on SoftHSM2 and
-        holds the module lock meanwhile, so the calls that need the token (a lookup decrypting, a refresh
-        signing) waited behind a ~30 ms check. A search still makes the token re-read its objects, so a token
-        taken away is noticed as before."""
-        kinds = {L.CKO_PRIVATE_KEY: "private", L.CKO_SECRET_KEY: "secret"}
+        For readiness checks. Reading every key's label instead (one search per class, then C_GetAttributeValue
+        on each object found) also reads objects another process is still writing, and SoftHSM2's file store
+        then writes this process's half-read copy back: a key being generated by ``hsm rotate`` was left with
+        no label, id or CKA_SENSITIVE (issue 13; ``tests/hsm/test_hsm_multiprocess.py``). A search compares
+        attributes without that write. A search still makes the token re-read its objects, so a token taken
+        away is noticed as before."""
+        classes = {"private": L.CKO_PRIVATE_KEY, "secret": L.CKO_SECRET_KEY}
+        pairs = sorted(set(wanted))
 
         def run(s: Session) -> set[tuple[str, str]]:
-            found = set()
-            for cls, kind in kinds.items():
-                for h in s.findObjects([(L.CKA_CLASS, cls)]):
-                    label = s.getAttributeValue(h, [L.CKA_LABEL])[0]
-                    found.add((kind, label if isinstance(label, str) else bytes(label or b"").decode()))
-            return found
+            return {(kind, label) for kind, label in pairs
+                    if s.findObjects([(L.CKA_CLASS, classes[kind]), (L.CKA_LABEL, label)])}
 
-        return self._call("listing key labels", run, required=required)
+        return self._call("searching the node's keys", run, required=required)
 
     def signer(self, ref: str | KeyRef, *, required: bool = False) -> HsmSigner:
         info = self.get_key(ref, required=required)
@@ -477,7 +506,7 @@ class KeyManager:
         """A 256-bit HMAC (generic secret) or AES key generated inside the token; never extractable."""
         objects.check_label(req.label)
 
-        def run(s: Session) -> SecretKeyInfo:
+        def generate(s: Session) -> tuple[bytes, Sequence[Handle]]:
             key_id = objects.new_id(s, req.key_id, req.label)
             template = [
                 (L.CKA_CLASS, L.CKO_SECRET_KEY),
@@ -509,7 +538,17 @@ class KeyManager:
                 mech = PyKCS11.Mechanism(L.CKM_AES_KEY_GEN)
             else:
                 raise errors.mechanism_unsupported(f"unknown secret key kind '{req.kind}' (hmac or aes)")
-            return self._secret_info(s, s.generateKey(template, mecha=mech))
+            return keygen.generated(s, key_id, lambda: [s.generateKey(template, mecha=mech)])
+
+        key_type = L.CKK_AES if req.kind == "aes" else L.CKK_GENERIC_SECRET
+
+        def run(s: Session) -> SecretKeyInfo:
+            key_id = keygen.generate_verified(
+                lambda: self._fresh_session(), lambda: generate(s),
+                lambda fresh, key_id: keygen.mismatch(fresh, L.CKO_SECRET_KEY, key_id,
+                                                      keygen.expected_secret(req.label, key_id, key_type, 32)),
+                f"{req.kind} key '{req.label}'")
+            return self._secret_info(s, s.findObjects([(L.CKA_CLASS, L.CKO_SECRET_KEY), (L.CKA_ID, key_id)])[0])
 
         return self._call(f"generating {req.kind} key '{req.label}'", run)
 

@@ -155,7 +155,10 @@ class NodePki:
             if name not in have:
                 self._make(name, profile, issuer=ROOT, years=years, not_before=now)
                 created = True
-        existing = {k.label for k in self.keys.list_keys()}
+        # Searches, not list_keys(): reading every key's attributes can corrupt one another process is generating.
+        wanted = [("private", key_label(FEDERATION_ENC)), ("secret", key_label(BLIND_INDEX)),
+                  ("secret", key_label(DATA_KEY))]
+        existing = {label for _, label in self.keys.labels_present(wanted)}
         if FEDERATION_ENC not in have:
             if key_label(FEDERATION_ENC) not in existing:
                 self.keys.create_key(CreateKeyRequest(label=key_label(FEDERATION_ENC),
@@ -375,11 +378,12 @@ class NodePki:
         retired data key still needed to decrypt -- is on it.
 
         Raises HSM_UNAVAILABLE otherwise; the search lets the key manager re-open the module when the token has
-        come back. The search (two, ~3 ms of CPU with the GIL held: a stall of every call in the worker, every
-        2 s) is skipped while nothing can have changed: the last search passed less than KEY_SEARCH_EVERY ago,
-        the node's key registry is the version it checked, and the token has answered an operation since the
-        previous check. A token taken away answers nothing (its cached handles fail), so the next check
-        searches and fails as before; an idle node searches every time.
+        come back. The search (one per key, ~9 ms of CPU for 13 keys with the GIL held: a stall of every call in
+        the worker, every 2 s; reading every key's label instead took ~3.6 ms but corrupted keys another process
+        was generating, see KeyManager.labels_present) is skipped while nothing can have changed: the last
+        search passed less than KEY_SEARCH_EVERY ago, the node's key registry is the version it checked, and the
+        token has answered an operation since the previous check. A token taken away answers nothing (its cached
+        handles fail), so the next check searches and fails as before; an idle node searches every time.
         """
         now, version = time.monotonic(), self.registry.snapshot().version
         seen = self._keys_seen
@@ -392,13 +396,17 @@ class NodePki:
         self._keys_seen = (now, version, time.monotonic())  # the search's own answers do not count
 
     def _search_keys(self) -> None:
-        present = self.keys.key_labels(required=True)  # two searches, not a look-up per key (~2 ms each)
+        wanted = []
         for e in self.registry.snapshot().entries:
             if e.state == "retired" and not (e.role in (DATA_KEY, BLIND_INDEX) and e.still_needed()):
                 continue  # a retired data key still decrypts (blind-index key: finds) what it made (until redone)
-            kind = "secret" if e.role in (BLIND_INDEX, DATA_KEY) else "private"
-            if (kind, e.label) not in present:
-                raise hsm_errors.unavailable(f"the token has no {kind} key labelled {e.label!r}")
+            wanted.append(("secret" if e.role in (BLIND_INDEX, DATA_KEY) else "private", e.label))
+        # A search per key, never reading every key's attributes (that can corrupt a key another process is
+        # generating: see KeyManager.labels_present).
+        present = self.keys.labels_present(wanted, required=True)
+        for kind, label in wanted:
+            if (kind, label) not in present:
+                raise hsm_errors.unavailable(f"the token has no {kind} key labelled {label!r}")
 
     def chain(self, name: str) -> list[x509.Certificate]:
         """The certificate of ``name`` followed by the root that certified it (leaf first)."""

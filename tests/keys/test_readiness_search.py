@@ -1,7 +1,7 @@
 """The readiness check's token search (``NodePki.check_keys``) runs only when something may have changed: the
 token answered nothing since the previous check (idle, or gone), the key registry changed, or the last search is
-KEY_SEARCH_EVERY old. Otherwise the two PKCS#11 searches (~3 ms with the GIL held) stalled every call of the
-worker every 2 s. The token taken away from a serving node is ``test_recovery``'s (real server, real move)."""
+KEY_SEARCH_EVERY old. Otherwise the PKCS#11 searches (one per key, ~9 ms with the GIL held) stalled every call
+of the worker every 2 s. The token taken away from a serving node is ``test_recovery``'s (real server, real move)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from hutong.pki import DATA_KEY, key_label
 def _count_searches(node: Any) -> list[int]:
     """Counts the check's searches; each still runs for real against the token."""
     calls = [0]
-    search = node.pki.keys.key_labels
+    search = node.pki.keys.labels_present
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
         return search(*args, **kwargs)
 
-    node.pki.keys.key_labels = counted
+    node.pki.keys.labels_present = counted
     return calls
 
 
@@ -58,11 +58,11 @@ def test_a_missing_key_is_found_by_the_next_search(node: Any, monkeypatch: pytes
     assert searches[0] == 2
     empty = [0]
 
-    def nothing(**_: Any) -> set[tuple[str, str]]:  # the token no longer lists the node's keys
+    def nothing(*_: Any, **__: Any) -> set[tuple[str, str]]:  # the token no longer lists the node's keys
         empty[0] += 1
         return set()
 
-    node.pki.keys.key_labels = nothing
+    node.pki.keys.labels_present = nothing
     _use_the_token(node)
     with pytest.raises(HsmError) as exc:
         node.pki.check_keys()
