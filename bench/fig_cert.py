@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import io
 import itertools
-import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.core import LoadResult, Mode, Row, not_measured, percentile, rate_row, run_load, timed_rate
-from bench.seed import Repository
+from bench import fig_lookup
+from bench.core import LoadResult, Mode, Row, not_measured, rate_row, run_load, timed_rate
+from bench.fig_lookup import lookup_figure
 from bench.world import (
     ISSUER_PLATFORM,
-    ISSUER_USCC,
     ORG_NAME,
     ORG_USCC,
     SERVER_WORKERS,
@@ -127,10 +125,10 @@ def run(mode: Mode, target: str, prep: Prepared, latency: dict[str, list[tuple[f
         cert = client.issue(prep.type_code, ORG_USCC, ORG_NAME, licence_fields(prep))
     except Exception as exc:  # noqa: BLE001
         why = f"cannot issue a certificate: {exc}"
-        return [*rows, not_measured(lookup_figure(mode), "<= 1.5x and <= 5 ms", why),
+        return [*rows, not_measured(lookup_figure(mode), fig_lookup.TARGET, why),
                 not_measured(FIG_OFFLINE, ">= 3000/s", why)]
     rows.append(offline_row(mode, client, cert.jws))
-    rows.append(lookup_row(mode, target, prep, cert, latency, server_cpu))
+    rows.append(fig_lookup.lookup_row(mode, Path(prep.data_dir).parent / "lookup", latency, also_idle=server_cpu))
     return rows
 
 
@@ -153,107 +151,3 @@ def offline_row(mode: Mode, client: Any, token: str) -> Row:
                         fairness="one thread of the SDK, absolute")
     except Exception as exc:  # noqa: BLE001
         return not_measured(FIG_OFFLINE, ">= 3000/s", str(exc))
-
-
-def lookup_figure(mode: Mode) -> str:
-    name = f"lookup by identifier p99, {mode.repo_large:,} vs {mode.repo_small:,} stored certificates"
-    return name if mode.name == "full" else name + " [1,000,000 in full mode only]"
-
-
-def _sizes(mode: Mode) -> list[int]:
-    small, large = mode.repo_small, mode.repo_large
-    if mode.name != "full":
-        return [small, large]
-    return sorted({small, int((small * large) ** 0.5), large})
-
-
-def _timed_lookups(args: tuple[str, Prepared, int, int, int]) -> tuple[list[float], float]:
-    """In a fresh process of its own: ``count`` sequential GetCertificate calls of random stored identifiers;
-    their latencies and the CPU this client spent on them.
-
-    The client is kept cheap and alike for every repository size: a new small process (not the bench's, whose
-    heap holds everything the earlier figures built, so its garbage collections land inside timed calls), one
-    channel and stub reused, warm-up calls first, then the heap frozen (``gc.freeze``) before timing."""
-    import gc
-
-    from bench.seed import identifier
-
-    target, prep, size, count, seed = args
-    client = _client(target, prep)
-    rng = random.Random(seed)
-    wanted = [identifier(prep.type_code, ISSUER_USCC, n) for n in rng.sample(range(size), min(size, count + 20))]
-    for ident in wanted[:20]:  # warm-up: the connection, the server's statement and key caches
-        client.get(ident)
-    gc.collect()
-    gc.freeze()
-    times = []
-    cpu = time.process_time()
-    for ident in wanted[20:]:
-        t0 = time.perf_counter()
-        client.get(ident)
-        times.append(time.perf_counter() - t0)
-    return times, time.process_time() - cpu
-
-
-IDLE_CPU_SHARE = 0.05  # of one core: the server is idle below this
-IDLE_WAIT_MAX_S = 120.0
-
-
-def _until_idle(server_cpu: Callable[[], float]) -> float:
-    """Wait until the server has finished what earlier figures and the seeding left it (seconds waited).
-
-    The first size's p99 was the worst in every run (10,000 worse than 100,000 and 1,000,000), and it was timed
-    right after the issuance figures, whose aftermath (the audit log's integrator catching up on their events,
-    SQLite's WAL) could still be running. Every size now starts the same way: the server using under
-    IDLE_CPU_SHARE of a core for two half-seconds in a row (at most IDLE_WAIT_MAX_S); the wait is in the note.
-    In the loaded runs so far the server was already idle within a second, so this rules the aftermath out as
-    the cause of that first-size tail rather than removing it."""
-    started = time.monotonic()
-    calm = 0
-    last = server_cpu()
-    while calm < 2 and time.monotonic() - started < IDLE_WAIT_MAX_S:
-        time.sleep(0.5)
-        now = server_cpu()
-        calm = calm + 1 if now - last < IDLE_CPU_SHARE * 0.5 else 0
-        last = now
-    return time.monotonic() - started
-
-
-def lookup_row(mode: Mode, target: str, prep: Prepared, cert: Any,
-               latency: dict[str, list[tuple[float, float]]], server_cpu: Callable[[], float] | None = None) -> Row:
-    """GetCertificate (issuer platform) of random stored identifiers, one client, sequential; ``server_cpu`` (the
-    server's CPU seconds so far) adds the server's and the client's CPU per lookup to the note."""
-    import multiprocessing
-
-    figure = lookup_figure(mode)
-    try:
-        repo = Repository(Path(prep.data_dir), prep.type_code, ISSUER_USCC, cert.jws, cert.qr)
-        p99: dict[int, float] = {}
-        p50: dict[int, float] = {}
-        cpu: dict[int, str] = {}
-        waited: list[str] = []
-        for i, size in enumerate(_sizes(mode)):
-            seeding = time.monotonic()
-            repo.grow_to(size)
-            seeded = time.monotonic() - seeding
-            if server_cpu:
-                waited.append(f"{size:,} seeded in {seeded:.0f} s, timed after {_until_idle(server_cpu):.0f} s")
-            with multiprocessing.get_context("spawn").Pool(1) as pool:
-                before = server_cpu() if server_cpu else 0.0
-                times, client_cpu = pool.apply(_timed_lookups, ((target, prep, size, mode.lookups, 8 + i),))
-                if server_cpu:
-                    cpu[size] = (f"CPU per lookup at {size:,}: server {(server_cpu() - before) / len(times) * 1000:.2f}"
-                                 f" ms, client {client_cpu / len(times) * 1000:.2f} ms")
-            p99[size], p50[size] = percentile(times, 99) * 1000, percentile(times, 50) * 1000
-        latency["lookup p99 ms vs stored certificates"] = sorted(p99.items())
-        latency["lookup p50 ms vs stored certificates"] = sorted(p50.items())
-        small, large = mode.repo_small, mode.repo_large
-        ratio = p99[large] / p99[small]
-        met = ratio <= 1.5 and p99[large] <= 5.0
-        return Row(figure, p99[large], p99[small], ratio, "<= 1.5x and <= 5 ms", met, "ms",
-                   f"GetCertificate over gRPC, sequential, {mode.lookups} timed lookups per size; p50 "
-                   f"{p50[large]:.2f} vs {p50[small]:.2f} ms" + "".join(f"; {c}" for c in cpu.values())
-                   + (f"; once the server was idle ({'; '.join(waited)})" if waited else ""),
-                   fairness="the same server, sequential client, two repository sizes")
-    except Exception as exc:  # noqa: BLE001
-        return not_measured(figure, "<= 1.5x and <= 5 ms", f"{type(exc).__name__}: {exc}")

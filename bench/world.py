@@ -173,9 +173,14 @@ class Server:
         try:
             grpc.channel_ready_future(ch).result(timeout=timeout)
             health = health_pb2_grpc.HealthStub(ch)
-            status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status
-            if status != health_pb2.HealthCheckResponse.SERVING:
-                raise RuntimeError(f"server health is {status}")
+            # Health stays NOT_SERVING until the worker's HTTP edge listens too (``hutong.health.Startup``).
+            deadline = time.monotonic() + timeout
+            while (status := health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status) \
+                    != health_pb2.HealthCheckResponse.SERVING:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"server health is {status} after {timeout:.0f} s")
+                time.sleep(0.05)
         finally:
             ch.close()
 

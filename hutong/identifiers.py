@@ -182,13 +182,23 @@ class CertificateId:
         return ".".join((CERT_ID_PREFIX, self.type_code, self.issuer_uscc, self.serial, self.version, self.check))
 
 
+_MOD37_36_VALUE = {c: i for i, c in enumerate(_MOD37_36_ALPHABET)}  # a dict probe, not a scan, per character
+
+
 def mod37_36_check_character(data: str) -> str:
-    """ISO/IEC 7064 MOD 37,36 (hybrid system) check character over 0-9A-Z."""
+    """ISO/IEC 7064 MOD 37,36 (hybrid system) check character over 0-9A-Z (ValueError for any other character).
+
+    Every lookup computes it over the identifier's 50-odd characters, so the alphabet position is a dict probe
+    rather than ``str.index`` (a scan of the alphabet per character: ~40 % of the function)."""
     m = 36
     p = m
-    for ch in data:
-        s = (p + _MOD37_36_ALPHABET.index(ch)) % m or m
-        p = (s * 2) % (m + 1)
+    value = _MOD37_36_VALUE
+    try:
+        for ch in data:
+            s = (p + value[ch]) % m or m
+            p = (s * 2) % (m + 1)
+    except KeyError as exc:
+        raise ValueError(f"{exc.args[0]!r} is not in 0-9A-Z") from None
     return _MOD37_36_ALPHABET[(m + 1 - p) % m]
 
 

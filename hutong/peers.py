@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from hutong.errors import Unauthenticated
 
 if TYPE_CHECKING:
+    from pyhanko.pdf_utils.writer import PdfFileWriter
     from sqlalchemy.orm import Session
 
     from hutong.auth import Authenticator, Principal
@@ -65,9 +66,10 @@ class IdentityPeer(Protocol):
 class SealPeer(Protocol):
     """What cert needs of seal: its renditions sealed with the department's e-seal, and checked."""
 
-    def seal_pdf(self, *, seal_id: str, pdf: bytes, principal: Principal, box: tuple[float, float, float, float],
-                 reason: str, location: str) -> bytes:
-        """``pdf`` sealed on page 1 in ``box`` (x, y, width, height) by ``principal``'s use of ``seal_id``."""
+    def seal_built(self, *, seal_id: str, writer: PdfFileWriter, principal: Principal,
+                   box: tuple[float, float, float, float], reason: str, location: str) -> bytes:
+        """The document being built in ``writer`` (not yet written) sealed on page 1 in ``box`` (x, y, width,
+        height) by ``principal``'s use of ``seal_id``, page and seal written in one pass: the sealed bytes."""
 
     def verify_pdf(self, pdf: bytes) -> VerificationReport:
         """The node's verdict on a sealed PDF (its own trust material)."""

@@ -179,12 +179,23 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
     def __init__(self, observe: bool = True) -> None:
         self.observe = observe
+        # grpcio asks the interceptor on every call; the method's registered handler is the same object each time,
+        # so its wrapping (closures, a new handler tuple) is made once per method and handler, not per call
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     def intercept_service(self, continuation: Callable[..., Any], handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
+        found = self._wrapped.get(method)
+        if found is not None and found[0] is handler:
+            return found[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: Any, method: str) -> Any:
         handler = handler._replace(request_deserializer=_safe_deserializer(handler.request_deserializer))
         obs = self.observe
         if handler.unary_unary:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from pyhanko.pdf_utils.writer import PdfFileWriter
+
 from hutong.auth import Principal
 from hutong.node import Node
 from hutong.verify.pdf import verify_pdf
 from hutong.verify.pdfreport import VerificationReport
-from seal_svc.sealing import Placement, Sealer, SealOptions, seal_pdf
+from seal_svc.sealing import Placement, Sealer, SealOptions, seal_built
 from seal_svc.seals import SealService
 from seal_svc.settings import load_settings
 from seal_svc.trust import local_trust
@@ -23,13 +25,13 @@ from seal_svc.trust import local_trust
 class SealPeer:
     node: Node
 
-    def seal_pdf(self, *, seal_id: str, pdf: bytes, principal: Principal, box: tuple[float, float, float, float],
-                 reason: str, location: str) -> bytes:
+    def seal_built(self, *, seal_id: str, writer: PdfFileWriter, principal: Principal,
+                   box: tuple[float, float, float, float], reason: str, location: str) -> bytes:
         x, y, w, h = box
         options = SealOptions(placement=Placement(page=1, x=x, y=y, width=w, height=h), reason=reason,
                               location=location)
-        return seal_pdf(self.node, seal_id=seal_id, pdf=pdf, principal=principal, options=options,
-                        sealer=self._sealer)
+        return seal_built(self.node, seal_id=seal_id, writer=writer, principal=principal, options=options,
+                          sealer=self._sealer)
 
     @cached_property
     def _sealer(self) -> Sealer:

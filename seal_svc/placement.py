@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyhanko.pdf_utils import generic, layout
-from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.rw_common import PdfHandler
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.stamp import StaticStampStyle
 from pyhanko.stamp.static import StaticContentStamp
@@ -56,8 +56,9 @@ def _box(value: object) -> Box | None:
     return box if box[2] > box[0] and box[3] > box[1] else None
 
 
-def page_geometry(reader: PdfFileReader, page_ix: int) -> PageGeometry:
-    """The visible box and the viewer's rotation of page ``page_ix`` (from 0)."""
+def page_geometry(reader: PdfHandler, page_ix: int) -> PageGeometry:
+    """The visible box and the viewer's rotation of page ``page_ix`` (from 0) of a document read or being
+    built."""
     page_ref, _ = reader.find_page_for_modification(page_ix)
     page = page_ref.get_object()
     media = _box(_inherited(page, "/MediaBox")) or US_LETTER

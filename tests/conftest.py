@@ -33,6 +33,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="database of the nodes tests create by default (scripts/test runs the services on both)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _group_by_file(config, items)
+    _only_what_the_database_changes(config, items)
+
+
+def _group_by_file(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` (the slow step): a test without an ``xdist_group`` of its own goes with its file, as
+    under ``--dist loadfile`` (module fixtures are made once); a group a test names (the under-load cases) may
+    span files and runs on one worker, one test after the other."""
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+def _only_what_the_database_changes(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--db postgresql`` re-runs tests for what changes with the database: only a node the factory makes
+    (``node``, ``served`` and the rest built on ``node_factory``) takes ``--db``. A test that never reaches the
+    factory (a PDF, CMS or JOSE check, argument parsing, a document) runs exactly as in the SQLite pass, so the
+    PostgreSQL pass leaves it out (one that asks for ``postgres_server`` itself ran on PostgreSQL in the first
+    pass already)."""
+    if config.getoption("--db") != "postgresql":
+        return
+    keep, dropped = [], []
+    for item in items:
+        (keep if "node_factory" in getattr(item, "fixturenames", ()) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SOFTHSM_ROOT, ignore_errors=True)
 
@@ -85,15 +118,53 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _create_database(base_url: str) -> str:
+def _create_database(base_url: str, *, template: str = "") -> str:
+    """A new database on the server (empty, or a copy of ``template``); returns its URL."""
     import sqlalchemy
 
     name = "t_" + uuid.uuid4().hex[:12]
     engine = sqlalchemy.create_engine(f"{base_url}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as c:
-        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     engine.dispose()
     return f"{base_url}/{name}"
+
+
+class _MigratedSchemas:
+    """One database per backend migrated to the newest revision once per test process; a node the factory
+    makes starts from a copy of it (a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL)
+    instead of running every migration again (~0.7 s a node, and the suite makes well over a thousand).
+
+    ``init_node`` still runs ``upgrade head`` on the copy (a no-op there), so what a node sees is what a fresh
+    migration gives. Tests of the migrations themselves make their own empty databases."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._sqlite: Path | None = None
+        self._pg_name = ""
+
+    def sqlite_file(self) -> Path:
+        if self._sqlite is None:
+            from hutong.db import Database
+
+            path = self._root / "migrated.db"
+            db = Database(f"sqlite:///{path}")
+            db.migrate()
+            db.dispose()
+            assert not path.with_name(path.name + "-wal").exists(), "the template must be one self-contained file"
+            self._sqlite = path
+        return self._sqlite
+
+    def postgres_database(self, base_url: str) -> str:
+        if not self._pg_name:
+            from hutong.db import Database
+
+            url = _create_database(base_url)
+            db = Database(url)
+            db.migrate()
+            db.dispose()  # a template database takes no copies while anyone is connected to it
+            self._pg_name = url.rsplit("/", 1)[1]
+        return _create_database(base_url, template=self._pg_name)
 
 
 # -- nodes ------------------------------------------------------------------------------------
@@ -110,7 +181,7 @@ def node_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
     from hutong.wiring import wire
 
     made = []
-
+    schemas = _MigratedSchemas(tmp_path_factory.mktemp("migrated"))
     default_backend = request.config.getoption("--db")
 
     def make(node_id: str | None = None, *, backend: str = "", config: str = "") -> object:
@@ -120,8 +191,10 @@ def node_factory(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
         token = f"{node_id}-{uuid.uuid4().hex[:8]}"
         lines = [f'[node]\nid = "{node_id}"\nname = "Node {node_id}"\n', f'[hsm]\ntoken_label = "{token}"\n']
         if backend == "postgresql":
-            url = _create_database(request.getfixturevalue("postgres_server"))
+            url = schemas.postgres_database(request.getfixturevalue("postgres_server"))
             lines.insert(0, f'database_url = "{url}"\n')
+        elif "database_url" not in config:
+            shutil.copyfile(schemas.sqlite_file(), data_dir / "hutong.db")
         (data_dir / "hutong.toml").write_text("".join(lines) + config)
         node = wire(init_node(data_dir))
         made.append(node)

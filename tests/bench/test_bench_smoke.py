@@ -26,6 +26,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[s
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the module's run is set up here: every phase at tiny sizes, ~5 min on a loaded machine
 def test_every_figure_has_a_well_formed_row(results: tuple[Path, list[dict[str, object]]]) -> None:
     _, rows = results
     assert isinstance(rows, list) and len(rows) == 18  # 13 figures + mixed load + 3 CLI start-up + audit log

@@ -3,6 +3,7 @@ so tests can take the token or the database away, back the node up and restore i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +28,9 @@ from tests.federation import conftest as federation_conftest
 REPO = Path(__file__).resolve().parents[2]
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 WAIT_SECONDS = 60.0  # an upper bound for a state change to show, never a performance threshold
+# pytest-xdist group of the long under-load cases: the slow step runs them one after another on one worker (each
+# keeps served workers and load threads busy; two at once on two cores would only stretch both).
+UNDER_LOAD = "under_load"
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -61,9 +65,21 @@ class Served:
     secrets: dict[str, Any] = field(default_factory=dict)
 
     def channel(self) -> grpc.Channel:
+        """A channel once the server accepts connections; a server that exits meanwhile (its port taken, a
+        start-up error) fails the wait at once, with its log, instead of when the bound runs out."""
         ch = grpc.insecure_channel(self.target)
-        grpc.channel_ready_future(ch).result(timeout=WAIT_SECONDS)
-        return ch
+        ready = grpc.channel_ready_future(ch)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            try:
+                ready.result(timeout=0.5)
+                return ch
+            except grpc.FutureTimeoutError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    ch.close()
+                    state = f"exited with {self.proc.returncode}" if self.proc.poll() is not None else "not ready"
+                    log = self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                    raise AssertionError(f"server at {self.target} {state}:\n{log}") from None
 
     def stop(self) -> str:
         """Stop the server; its log."""
@@ -130,10 +146,21 @@ def start_serving(data_dir: Path, *, workers: int = 1, env: dict[str, str] | Non
         wait_health(ch, SERVING)
         ch.close()
     except BaseException:
-        proc.kill()
-        proc.wait()
+        kill_server(served)
         raise
     return served
+
+
+def kill_server(served: Served) -> None:
+    """SIGKILL the server's workers, then the server, as a power loss would: nothing finishes. The workers first:
+    killed alone, the server leaves its spawned workers running (and serving) without it."""
+    pid = served.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signal.SIGKILL)
+    served.proc.kill()
+    served.proc.wait(timeout=60)
 
 
 def health(ch: grpc.Channel, service: str = "") -> int:

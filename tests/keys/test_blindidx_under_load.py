@@ -31,7 +31,17 @@ from hutong_client import Hutong
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
 from tests.conftest import _free_port
 from tests.identity_fixtures import citizen_id
-from tests.keys.conftest import REPO, LoadThreads, Served, build_node, clean_env, hutong, wait_until
+from tests.keys.conftest import (
+    REPO,
+    UNDER_LOAD,
+    LoadThreads,
+    Served,
+    build_node,
+    clean_env,
+    hutong,
+    kill_server,
+    wait_until,
+)
 
 LOADS = ("login", "register", "company", "licence")
 NEWCOMERS = 400  # in the register, registering while the key rolls over (bounded: one per iteration)
@@ -109,10 +119,12 @@ def _metric(port: int, name: str) -> float:
     return -1.0
 
 
-def _rows_done(engine: sqlalchemy.Engine, label: str) -> int:
+def _rows_done(engine: sqlalchemy.Engine, label: str | None, *, but: str = "") -> int:
+    """Rows re-indexed to ``label`` (None: to any key but ``but``)."""
+    where, args = ("key_label = :k", {"k": label}) if label else ("key_label != :k", {"k": but})
     with engine.connect() as conn:
         return int(conn.execute(sqlalchemy.text("SELECT COALESCE(SUM(rows_done), 0) FROM node_rekey_progress "
-                                                "WHERE key_label = :k"), {"k": label}).scalar_one())
+                                                f"WHERE {where}"), args).scalar_one())
 
 
 def _old(report: dict[str, Any], first: str) -> dict[str, int]:
@@ -120,6 +132,7 @@ def _old(report: dict[str, Any], first: str) -> dict[str, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(UNDER_LOAD)
 @pytest.mark.timeout(1800)
 def test_blind_index_rolls_over_under_load_and_resumes_after_kill(
         tmp_path: Path, served_factory: Callable[..., Served]) -> None:
@@ -214,6 +227,7 @@ def test_blind_index_rolls_over_under_load_and_resumes_after_kill(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(UNDER_LOAD)
 @pytest.mark.timeout(900)
 def test_the_node_reindexes_by_itself_after_activation(tmp_path: Path,
                                                       served_factory: Callable[..., Served]) -> None:
@@ -255,3 +269,48 @@ def test_the_node_reindexes_by_itself_after_activation(tmp_path: Path,
     assert set(after["reindex_actors"]) == {"node"}  # started by the node itself, no officer
     served.stop()
     assert "audit log intact" in hutong("audit", "verify", "--data-dir", str(data)).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group(UNDER_LOAD)
+@pytest.mark.timeout(900)
+def test_the_nodes_own_reindexing_killed_mid_walk_resumes_after_restart(
+        tmp_path: Path, served_factory: Callable[..., Served]) -> None:
+    """The walk the serving workers run by themselves (``rekey_task``), in slow batches of one, is killed (-9, the
+    whole server) once a batch committed; the restarted node resumes after the last committed batch: every
+    index the first key made is re-indexed exactly once, each equal to the HSM's HMAC of its original under the
+    new key, one start and one finish audited, all by the node."""
+    data = tmp_path / "node"
+    build_node(data, "\n[rekey]\ncheck_seconds = 0.5\nbatch = 1\npause = 2.0\n")  # slow batches: killed mid-walk
+    first = "node.blind-index"
+    rotate = ("hsm", "rotate", "--data-dir", str(data), "--label", first)
+    served = served_factory(data, workers=2)
+    engine = sqlalchemy.create_engine(load_config(data).effective_database_url)
+    try:
+        hutong(*rotate)  # prepare
+        before = _indexes(data)  # nothing is written meanwhile: what the first key made, to be re-indexed
+        hutong(*rotate)  # activate: the node walks by itself
+        wait_until(lambda: _rows_done(engine, None, but=first) >= 1, "the node's re-indexing to start")
+        kill_server(served)
+        new = _indexes(data)["active"]
+        assert new != first
+        halfway = _indexes(data)
+        walked = re.compile(r"(\d+) of \1 index columns walked")
+        assert not walked.search(hutong("node", "keys", "--data-dir", str(data)).stdout), "killed too late"
+        assert halfway["bad"] == [] and sum(_old(halfway, first).values()) < sum(_old(before, first).values())
+        served_factory(data, workers=2)  # restarted: a worker resumes
+        deadline = time.monotonic() + 300
+        while not walked.search(hutong("node", "keys", "--data-dir", str(data)).stdout):
+            assert time.monotonic() < deadline, "the restarted node did not resume the re-indexing"
+            time.sleep(1.0)
+    finally:
+        engine.dispose()
+    after = _indexes(data)
+    assert after["bad"] == []
+    progress = {k.split(" ", 1)[1]: n for k, n in after["progress"].items() if k.startswith(new + " ")}
+    for column, n in _old(before, first).items():
+        if not column.startswith(REGISTER_REINDEXED):  # the register's match indexes wait for a re-import
+            assert progress.get(column, 0) == n, (column, progress.get(column), n)
+            assert after["by_column"][column].get(first, 0) == 0, column
+    assert after["actions"].count("pki.reindex.start") == 1 and after["actions"].count("pki.reindex.finish") == 1
+    assert after["actions"][-1] == "pki.reindex.finish" and set(after["reindex_actors"]) == {"node"}

@@ -31,7 +31,7 @@ from hutong.seal.v1 import seal_pb2
 from hutong_client import Hutong
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
 from tests.conftest import _create_database, _free_port
-from tests.keys.conftest import REPO, LoadThreads, Served, build_node, clean_env, hutong, wait_until
+from tests.keys.conftest import REPO, UNDER_LOAD, LoadThreads, Served, build_node, clean_env, hutong, wait_until
 
 INDIVIDUAL = ("92350100MA2Y3K4P5" + uscc_check_character("92350100MA2Y3K4P5"), "福州市鼓楼区张三小吃店")
 LOADS = ("login", "business", "licence")
@@ -103,7 +103,8 @@ def _metric(port: int, name: str) -> float:
     return -1.0
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])  # the long case
+@pytest.fixture(params=["sqlite", pytest.param("postgresql",  # the long case
+                                               marks=[pytest.mark.slow, pytest.mark.xdist_group(UNDER_LOAD)])])
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "sqlite":
         yield ""

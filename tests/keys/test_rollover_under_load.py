@@ -37,7 +37,7 @@ from hutong_client import Hutong, OfflineVerifier
 from tests.clients.sdk_world import ACME, LI, PASSWORD, REGULATOR, ZHANG, licence_fields
 from tests.conftest import _free_port
 from tests.federation.conftest import install_trust_list
-from tests.keys.conftest import LoadThreads, Served, build_node, hutong, wait_until
+from tests.keys.conftest import UNDER_LOAD, LoadThreads, Served, build_node, hutong, wait_until
 from tests.keys.test_rollover_federation import FAST_CRLS, _verify_at
 
 # The root last: its rollover replaces every key it certifies once more (tokens, seals, licences, timestamps then
@@ -155,7 +155,8 @@ def _registry(data: Path) -> list[dict[str, Any]]:
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("roles, federated", [
     pytest.param(("token-signing", "seal-ca"), False, id="token-and-seal-ca"),
-    pytest.param(ROLES, True, id="every-role", marks=pytest.mark.slow),
+    pytest.param(ROLES, True, id="every-role",
+                 marks=[pytest.mark.slow, pytest.mark.xdist_group(UNDER_LOAD)]),
 ])
 def test_roles_roll_over_under_load_without_a_failed_call(
         roles: tuple[str, ...], federated: bool, tmp_path: Path, served_factory: Callable[..., Served],
