@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from hutong.errors import InvalidArgument
 from hutong.node import Node
+from identity_svc.rotations import RecentRotations
 from identity_svc.settings import IdentitySettings, load_settings
 from identity_svc.signing import TokenSigner
 from identity_svc.vocabulary import LEVELS as LEVELS  # re-exported
@@ -57,6 +58,11 @@ class Identity:
     @cached_property
     def signer(self) -> TokenSigner:
         return TokenSigner(self.node)
+
+    @cached_property
+    def rotations(self) -> RecentRotations:
+        """The refresh tokens this process issued lately and their sessions (``identity_svc.rotations``)."""
+        return RecentRotations()
 
     @cached_property
     def dummy_password_hash(self) -> str:

@@ -252,19 +252,27 @@ def _fast_refresh(idn: Identity, platform: PlatformInfo, token: str) -> TokenSet
     write transaction that spends the old token only if it is still unspent and its session still live, and
     stores the new one. None: anything else (unknown, spent, revoked, expired, another platform's, an
     organisation session, or a race lost), which ``_rotate`` then decides with every check and reuse detection.
-    The ORM is avoided here on purpose: its identity map and unit of work cost more than the statements."""
+    The ORM is avoided here on purpose: its identity map and unit of work cost more than the statements.
+
+    The read is skipped when this process issued the token at the session's previous rotation
+    (``identity_svc.rotations``): the write's own checks are the ones that decide, read or not."""
     token_hash = hash_token(token)
-    row = prepared.read_one(idn.node.db, _READ, {"token_hash": token_hash})
-    if (row is None or row.used_at is not None or row.client_id != platform.client_id or row.org_uscc is not None
-            or row.revoked_at is not None or row.expires_at <= idn.now()):
+    now = idn.now()
+    row = idn.rotations.take(token_hash)
+    if row is None:
+        row = prepared.read_one(idn.node.db, _READ, {"token_hash": token_hash})
+        if row is None or row.used_at is not None or row.revoked_at is not None:
+            return None
+    if row.client_id != platform.client_id or row.org_uscc is not None or row.expires_at <= now:
         return None
     # The session's columns as read, used read-only (attribute access like the ORM object's, without building one).
     family = cast(TokenFamily, row)
     minted = _sign_with(idn, family, platform, _subject(idn, family, platform), org={}, personal=None)
-    if not store_rotation(idn.node.db, session=family.id, spent_hash=token_hash,
-                          new_hash=hash_token(minted.tokens.refresh_token), issued_at=minted.issued_at,
-                          now=idn.now()):
+    new_hash = hash_token(minted.tokens.refresh_token)
+    if not store_rotation(idn.node.db, session=family.id, spent_hash=token_hash, new_hash=new_hash,
+                          issued_at=minted.issued_at, now=idn.now()):
         return None  # nothing was written: the full check decides
+    idn.rotations.remember(new_hash, row)
     return minted.tokens
 
 

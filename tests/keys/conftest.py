@@ -152,9 +152,12 @@ def start_serving(data_dir: Path, *, workers: int = 1, env: dict[str, str] | Non
 
 
 def kill_server(served: Served) -> None:
-    """SIGKILL the server's workers, then the server, as a power loss would: nothing finishes. The workers first:
-    killed alone, the server leaves its spawned workers running (and serving) without it."""
+    """SIGKILL the server and its workers, as a power loss would: nothing finishes. Killed alone, the server
+    leaves its spawned workers running (and serving) without it; its workers killed first, it starts new ones.
+    So it is stopped (SIGSTOP) first, then every worker and it are killed."""
     pid = served.proc.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGSTOP)
     children = Path(f"/proc/{pid}/task/{pid}/children")
     for child in children.read_text().split() if children.exists() else []:
         with contextlib.suppress(ProcessLookupError):
