@@ -6,6 +6,9 @@ Order of events, so that a failure leaves nothing behind:
 3. write the sealed document to a second temporary file (incremental update: earlier seals stay valid);
 4. in one transaction: re-check, charge the grant one use, audit (who, seal, document hashes);
 5. only then hand the output back. Any failure before 4 commits discards the temporary files.
+
+A document the node builds itself (a certificate's rendition, ``Sealer.seal_built``) skips 2 and 3: the page and
+the seal go out in one write, no upload to spool and no incremental update; 1, 4 and 5 are the same.
 """
 
 from __future__ import annotations
