@@ -309,7 +309,7 @@ class KeyManager:
             # Verified from a new session before it is returned (``hsm._keygen``): SoftHSM's store may have lost
             # the new key's attributes to another process. Its handle may be stale too (the store reloads when
             # another process changed the token): the key is found again by its id.
-            key_id = keygen.generate_verified(lambda: self._fresh_session(), lambda: generate(s), check,
+            key_id = keygen.generate_verified(self._fresh_session, lambda: generate(s), check,
                                               f"{req.algorithm.value} key '{req.label}'")
             return self._pair_info(s, s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY), (L.CKA_ID, key_id)])[0])
 
@@ -544,7 +544,7 @@ class KeyManager:
 
         def run(s: Session) -> SecretKeyInfo:
             key_id = keygen.generate_verified(
-                lambda: self._fresh_session(), lambda: generate(s),
+                self._fresh_session, lambda: generate(s),
                 lambda fresh, key_id: keygen.mismatch(fresh, L.CKO_SECRET_KEY, key_id,
                                                       keygen.expected_secret(req.label, key_id, key_type, 32)),
                 f"{req.kind} key '{req.label}'")

@@ -186,9 +186,9 @@ def record(
     request_id: str | None = None,
 ) -> None:
     """``append`` for an act written with ``hutong.prepared.write``: the hot audited act, a seal's use
-    (``SealService.record_use_now``); the others use
-    ``append`` in their session. The record is queued in the act's transaction, and on PostgreSQL sent with the
-    ``COMMIT`` (and the act, if the act's outcome is not read) in one round trip.
+    (``SealService.record_use_now``); the others use ``append`` in their session. The record is queued in the
+    act's transaction, and on PostgreSQL sent with the ``COMMIT`` (and the act, if the act's outcome is not read)
+    in one round trip.
     Committed with the act or not at all, as ``append``; nothing is read or locked."""
     tx.add(_RECORD, _values(actor, action, target, outcome, details, request_id))
 

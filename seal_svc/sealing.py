@@ -199,11 +199,8 @@ class Sealer:
         try:
             signing_time = self._sign(use, reader, upload, out, field_name, spec, options, rotation)
             output = finish(out)
-            details: dict[str, object] = {
-                "document_sha256": upload.sha256, "sealed_sha256": output.sha256, "size": upload.size,
-                "field": field_name, "level": options.level.value,
-                "certification": options.certification.name if options.certification else None,
-            }
+            details = _use_details(options, field_name, document_sha256=upload.sha256, sealed_sha256=output.sha256,
+                                   size=upload.size)
             if remember is None:
                 self.seals.record_use_now(principal, seal_id, details, use=use)
             else:  # the sealed document remembered in the transaction that charges the grant
@@ -234,11 +231,9 @@ class Sealer:
         try:
             self._sign_into(use, writer, out, field_name, spec, options, rotation, chunk_size=io_chunk(0))
             data = out.getvalue()
-            self.seals.record_use_now(principal, seal_id, {
-                "document_sha256": None, "sealed_sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-                "field": field_name, "level": options.level.value,
-                "certification": options.certification.name if options.certification else None,
-            }, use=use)
+            self.seals.record_use_now(principal, seal_id, _use_details(
+                options, field_name, document_sha256=None, sealed_sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data)), use=use)
         except BaseException:
             metrics.seal_signed("error")
             raise
@@ -383,6 +378,14 @@ def _field_for(reader: PdfFileReader, seal_id: str,
         raise InvalidArgument("PDF_ENCRYPTED", "the document's owner password does not permit adding a signature "
                                                "field (it permits filling existing fields only, or nothing)")
     return _new_field(reader, seal_id, p, existing)
+
+
+def _use_details(options: SealOptions, field_name: str, *, document_sha256: str | None, sealed_sha256: str,
+                 size: int) -> dict[str, object]:
+    """What a seal's use records (``seal.use``): the documents' hashes, the field, the level, the certification."""
+    return {"document_sha256": document_sha256, "sealed_sha256": sealed_sha256, "size": size, "field": field_name,
+            "level": options.level.value,
+            "certification": options.certification.name if options.certification else None}
 
 
 def _new_field(pdf: PdfHandler, seal_id: str, p: Placement,
