@@ -82,6 +82,7 @@ _TROUBLE_REASONS = {errors.HSM_TOKEN_NOT_FOUND, errors.HSM_UNAVAILABLE}
 _DECRYPT_FAILED = {L.CKR_ENCRYPTED_DATA_INVALID, L.CKR_ENCRYPTED_DATA_LEN_RANGE, L.CKR_GENERAL_ERROR}
 _GCM_VERSION = b"\x01"
 _GCM_IV_LEN, _GCM_TAG_BITS = 12, 128
+_PROBE_TEXT = b"hutong readiness probe"  # what ``KeyManager.probe`` HMACs (the result is dropped)
 _UNAVAILABLE = 0xFFFFFFFFFFFFFFFF  # CK_UNAVAILABLE_INFORMATION
 START_TRIES = 4  # first opens of a token not found (see KeyManager._open_at_start), a second apart
 _ANY_KEY = (L.CKO_PRIVATE_KEY, L.CKO_SECRET_KEY)
@@ -481,6 +482,31 @@ class KeyManager:
                 return None
             return self._answered(cipher.aes_gcm(*self._as_ints(key, session, handle), encrypt, iv, aad,
                                                  _GCM_TAG_BITS, data))
+
+    def probe(self, ref: str | KeyRef) -> bool:
+        """Does the token answer an operation with the secret (HMAC) key ``ref``? One HMAC of a fixed text, its
+        result dropped: True moves ``answered_since`` as any answered operation does. In the steady state
+        (session open, the key's handle cached) it is one direct C_Sign; otherwise the general path finds the
+        key once and caches its handle. Any failure is False, never raised: a readiness check then searches,
+        which is what reports and recovers. Unobserved (not a use of the key in the HSM metrics)."""
+        key = to_ref(ref)
+        mod = get_module(self.config.module_path)
+        with mod.lock:
+            session = self._session
+            cache_key = (L.CKO_SECRET_KEY, key.id or b"", key.label or "")
+            handle = self._handles.get(cache_key)
+            signer = direct.for_module(mod.path)
+            if not self._closed and handle is not None and session is not None and signer is not None \
+                    and self._generation == mod.generation and mod.initialised:
+                return self._answered(signer.sign(*self._as_ints(cache_key, session, handle), L.CKM_SHA256_HMAC,
+                                                  _PROBE_TEXT, 32)) is not None
+        mech = PyKCS11.Mechanism(L.CKM_SHA256_HMAC)
+        try:
+            self._call_unobserved("readiness probe", lambda s: self._with_handle(
+                s, L.CKO_SECRET_KEY, key, lambda h: as_bytes(s.sign(h, _PROBE_TEXT, mech))), False)
+        except Exception:  # noqa: BLE001 - any failure: the caller searches, and that reports it
+            return False
+        return True
 
     def _answered(self, result: bytes | None) -> bytes | None:
         if result is not None:

@@ -263,7 +263,7 @@ def _integrate_while_serving(data_dir: Path, procs: list[Any]) -> None:
 
 def _integrate_round(node: Node) -> None:
     try:
-        node.tlog.integrate_all()
+        node.tlog.integrate_round()
     except Exception:  # the database or HSM is away: events wait, committed, for the next round
         log.exception("audit log integration failed; will retry")
 

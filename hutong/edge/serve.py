@@ -10,6 +10,7 @@ give throughput). TLS comes from ``[server] tls_cert_file`` / ``tls_key_file``, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -25,15 +26,43 @@ from hutong.node import Node
 log = logging.getLogger("hutong.edge")
 
 
+TICK_SECONDS = 1.0
+
+
+class _EdgeServer(uvicorn.Server):
+    """uvicorn's server, looking up once a second instead of ten times, and woken at once by ``exit_now``.
+
+    Why: uvicorn's loop wakes every 0.1 s only to refresh the Date header (to the second) and to see whether
+    it should exit. In a worker, each wake-up takes the GIL from the gRPC calls being served: ten a second
+    per worker were a quarter of an idle node's CPU, and idle workers beside a busy one lengthened its tail."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        while not await self.on_tick(0):  # counter 0: the Date header is refreshed on every tick
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), TICK_SECONDS)
+
+    def exit_now(self) -> None:
+        """Stop from another thread: uvicorn's graceful shutdown begins now, not at the next tick."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed already
+                loop.call_soon_threadsafe(wake.set)
+
+
 @dataclass
 class RunningEdge:
-    server: uvicorn.Server
+    server: _EdgeServer
     thread: threading.Thread
     port: int
     base_url: str
 
     def stop(self, timeout: float = 10.0) -> None:
-        self.server.should_exit = True
+        self.server.exit_now()
         self.thread.join(timeout)
 
 
@@ -78,7 +107,7 @@ def start_edge(node: Node, *, grpc_listen: str | None = None, reuse_port: bool =
     # No access log: nothing about who opened the verification page (address, browser, path) is kept.
     # uvicorn logs access whenever "uvicorn.access" reaches a handler, whatever access_log says.
     logging.getLogger("uvicorn.access").disabled = True
-    server = uvicorn.Server(config)
+    server = _EdgeServer(config)
     ready = threading.Event()
 
     def run() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -214,3 +215,46 @@ def test_a_batch_made_while_another_was_stored_is_dropped_not_duplicated(any_nod
     assert [q for q in leaves if q in seqs] == seqs  # each event once, in order
     report = AuditLog(node.db).verify()
     assert report.ok and report.pending == 0
+
+
+def test_an_idle_round_reads_no_checkpoint_and_a_new_event_is_still_sequenced(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Background rounds ask one prepared statement whether anything is queued after where the process last found
+    nothing (``Integrator.pending``); only then do they read the newest checkpoint and make a batch."""
+    from hutong.tlog import integrator
+
+    reads = [0]
+    latest = integrator.latest_checkpoint
+
+    def counted(s: Session) -> Any:
+        reads[0] += 1
+        return latest(s)
+
+    monkeypatch.setattr(integrator, "latest_checkpoint", counted)
+    node.tlog.integrate_all()
+    node.tlog.integrate_round()  # a process's first round is a full one
+    before = reads[0]
+    assert [node.tlog.integrate_round() for _ in range(3)] == [0, 0, 0]
+    assert reads[0] == before  # idle: no checkpoint read, no ORM session
+    with node.db.session() as s:
+        seq = audit.append(s, actor="tester", action="queue.idle.then.one")
+    assert node.tlog.integrate_round() == 1
+    assert _leaf_of(node, seq) is not None
+    assert AuditLog(node.db).verify().ok
+
+
+def test_a_database_put_back_under_a_running_integrator_is_caught_up_within_full_round_every(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hutong.tlog import integrator
+    from hutong.tlog.models import LogCheckpoint
+
+    node.audit.record(actor="tester", action="queue.before.rewind")
+    node.tlog.integrate_round()  # a process's first round is a full one
+    with node.db.session() as s:  # as a restore of an older copy would leave it: nothing sequenced
+        s.execute(LogLeaf.__table__.delete())
+        s.execute(LogCheckpoint.__table__.delete())
+    assert node.tlog.integrate_round() == 0  # the shortcut still believes the queue ends where it saw it end
+    later = integrator.time.monotonic() + integrator.FULL_ROUND_EVERY + 1
+    monkeypatch.setattr(integrator, "time", SimpleNamespace(monotonic=lambda: later))
+    assert node.tlog.integrate_round() >= 1  # a full round: everything sequenced again
+    assert AuditLog(node.db).verify().ok

@@ -72,3 +72,35 @@ def test_edge_speaks_tls_with_the_servers_certificate(node_factory: Any, tmp_pat
         assert edge.base_url.startswith("https://")
     finally:
         edge.stop()
+
+
+def test_the_edge_wakes_once_a_second_keeps_its_date_header_and_stops_when_told(
+        node_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn's own loop woke ten times a second in every worker (each wake-up takes the GIL from the gRPC calls
+    being served); the edge's wakes once a second, refreshes the Date header each time and is woken by ``stop``."""
+    import time
+    from email.utils import parsedate_to_datetime
+
+    from hutong.edge import serve
+
+    ticks = [0]
+    on_tick = serve._EdgeServer.on_tick
+
+    async def counted(self: Any, counter: int) -> bool:
+        ticks[0] += 1
+        return await on_tick(self, counter)
+
+    monkeypatch.setattr(serve._EdgeServer, "on_tick", counted)
+    node = node_factory(config='[edge]\nlisten = "127.0.0.1:0"\n')
+    edge = serve.start_edge(node)
+    assert edge is not None
+    try:
+        started = ticks[0]
+        time.sleep(2.5)
+        assert 1 <= ticks[0] - started <= 4  # uvicorn's default: ~25
+        resp = httpx.post(f"http://127.0.0.1:{edge.port}/hutong.identity.v1.IdentityService/GetJwks", json={})
+        assert resp.status_code == 200
+        assert abs(parsedate_to_datetime(resp.headers["date"]).timestamp() - time.time()) < 3
+    finally:
+        edge.stop(timeout=30)
+    assert not edge.thread.is_alive()
