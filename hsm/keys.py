@@ -82,6 +82,7 @@ _TROUBLE_REASONS = {errors.HSM_TOKEN_NOT_FOUND, errors.HSM_UNAVAILABLE}
 _DECRYPT_FAILED = {L.CKR_ENCRYPTED_DATA_INVALID, L.CKR_ENCRYPTED_DATA_LEN_RANGE, L.CKR_GENERAL_ERROR}
 _GCM_VERSION = b"\x01"
 _GCM_IV_LEN, _GCM_TAG_BITS = 12, 128
+_HMAC_BYTES = 32  # CKM_SHA256_HMAC
 _PROBE_TEXT = b"hutong readiness probe"  # what ``KeyManager.probe`` HMACs (the result is dropped)
 _UNAVAILABLE = 0xFFFFFFFFFFFFFFFF  # CK_UNAVAILABLE_INFORMATION
 START_TRIES = 4  # first opens of a token not found (see KeyManager._open_at_start), a second apart
@@ -490,23 +491,37 @@ class KeyManager:
         key once and caches its handle. Any failure is False, never raised: a readiness check then searches,
         which is what reports and recovers. Unobserved (not a use of the key in the HSM metrics)."""
         key = to_ref(ref)
-        mod = get_module(self.config.module_path)
-        with mod.lock:
-            session = self._session
-            cache_key = (L.CKO_SECRET_KEY, key.id or b"", key.label or "")
-            handle = self._handles.get(cache_key)
-            signer = direct.for_module(mod.path)
-            if not self._closed and handle is not None and session is not None and signer is not None \
-                    and self._generation == mod.generation and mod.initialised:
-                return self._answered(signer.sign(*self._as_ints(cache_key, session, handle), L.CKM_SHA256_HMAC,
-                                                  _PROBE_TEXT, 32)) is not None
-        mech = PyKCS11.Mechanism(L.CKM_SHA256_HMAC)
+        if not self._closed and self._hmac_ready(key, _PROBE_TEXT) is not None:
+            return True
         try:
-            self._call_unobserved("readiness probe", lambda s: self._with_handle(
-                s, L.CKO_SECRET_KEY, key, lambda h: as_bytes(s.sign(h, _PROBE_TEXT, mech))), False)
+            self._call_unobserved("readiness probe", self._hmac_run(key, _PROBE_TEXT), False)
         except Exception:  # noqa: BLE001 - any failure: the caller searches, and that reports it
             return False
         return True
+
+    def _hmac_ready(self, ref: KeyRef, data: bytes) -> bytes | None:
+        """HMAC-SHA256 in the steady state, as ``_sign_ready`` signs: the session open in this module generation,
+        the secret key's handle cached, one direct C_Sign (56 us measured, the general path 85 us; a certificate
+        row makes two, for its holder's blind indexes). Anything else is None, and the caller takes the general
+        path."""
+        mod = get_module(self.config.module_path)
+        with mod.lock:
+            session = self._session
+            key = (L.CKO_SECRET_KEY, ref.id or b"", ref.label or "")
+            handle = self._handles.get(key)
+            signer = direct.for_module(mod.path)
+            if handle is None or session is None or signer is None or self._generation != mod.generation \
+                    or not mod.initialised:
+                return None
+            return self._answered(signer.sign(*self._as_ints(key, session, handle), L.CKM_SHA256_HMAC, data,
+                                              _HMAC_BYTES))
+
+    def _hmac_run(self, key: KeyRef, data: bytes) -> Callable[[Session], bytes]:
+        def run(s: Session) -> bytes:
+            mech = PyKCS11.Mechanism(L.CKM_SHA256_HMAC)
+            return self._with_handle(s, L.CKO_SECRET_KEY, key, lambda h: as_bytes(s.sign(h, data, mech)))
+
+        return run
 
     def _answered(self, result: bytes | None) -> bytes | None:
         if result is not None:
@@ -587,12 +602,11 @@ class KeyManager:
     def hmac_sha256(self, ref: str | KeyRef, data: bytes, *, required: bool = False) -> bytes:
         """HMAC-SHA256 computed inside the token (CKM_SHA256_HMAC)."""
         key = to_ref(ref)
-
-        def run(s: Session) -> bytes:
-            mech = PyKCS11.Mechanism(L.CKM_SHA256_HMAC)
-            return self._with_handle(s, L.CKO_SECRET_KEY, key, lambda h: as_bytes(s.sign(h, data, mech)))
-
-        return self._call(f"HMAC with key {key.describe()}", run, required=required)
+        if OBSERVER is None and not self._closed:
+            mac = self._hmac_ready(key, data)
+            if mac is not None:
+                return mac
+        return self._call(f"HMAC with key {key.describe()}", self._hmac_run(key, data), required=required)
 
     def encrypt(self, ref: str | KeyRef, plaintext: bytes, aad: bytes = b"", *, required: bool = False,
                 iv: bytes | None = None) -> bytes:

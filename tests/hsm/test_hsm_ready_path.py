@@ -82,3 +82,31 @@ def test_as_bytes_copies_exactly(size: int) -> None:
     assert as_bytes(vector) == data == _slow(vector)
     grown = L.ckbytelist(size)  # a buffer the module fills and shrinks, as C_Sign does
     assert as_bytes(grown) == bytes(size)
+
+
+def test_hmac_takes_the_ready_path_once_the_handle_is_cached_with_the_same_mac(km: KeyManager) -> None:
+    """A certificate row makes two HMACs (its holder's blind indexes): after the first, which finds the key, each
+    is one direct C_Sign, never the general path, and the MAC is the general path's to the byte."""
+    from hsm import CreateSecretKeyRequest, KeyRef
+
+    km.create_secret_key(CreateSecretKeyRequest(label="mac-ready", kind="hmac"))
+    ref = KeyRef(label="mac-ready")
+    assert km._hmac_ready(ref, b"x") is None  # no handle cached yet: the general path
+    general = km.hmac_sha256("mac-ready", b"110101199003077777")
+    general_calls = [0]
+    original = km._call
+
+    def counted(*args: object, **kwargs: object) -> object:
+        general_calls[0] += 1
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    km._call = counted  # type: ignore[method-assign,assignment]
+    answered = km.answered_at
+    assert km.hmac_sha256("mac-ready", b"110101199003077777") == general
+    assert km.hmac_sha256("mac-ready", b"110101199003077778") != general
+    assert general_calls[0] == 0 and km.answered_at > answered
+    assert km._session is not None
+    km._session.closeSession()  # the token forgets the session: handed over to the general path, same MAC
+    assert km._hmac_ready(ref, b"x") is None
+    assert km.hmac_sha256("mac-ready", b"110101199003077777") == general
+    assert general_calls[0] == 1
