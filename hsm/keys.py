@@ -95,6 +95,18 @@ _PRIVATE_ONLY = [
 ]
 
 
+def _found_after_check(s: Session, cls: int, key_id: bytes, label: str) -> Handle:
+    """The key just generated and checked (``hsm._keygen``), found by its id to be read. Another process's stale
+    copy can still be written back between the check and this search (SoftHSM2's file store, seen with a process
+    reading every key's attributes): the key has then lost its id and label, and the generation is refused
+    (HSM_KEYGEN_FAILED), not answered with an internal error."""
+    found = s.findObjects([(L.CKA_CLASS, cls), (L.CKA_ID, key_id)])
+    if not found:
+        raise errors.keygen_failed(f"generating key '{label}': it was stored as asked, then changed by another "
+                                   "process before it could be read (its id and label are gone): try again")
+    return found[0]
+
+
 class KeyManager:
     """Keys on one token of one PKCS#11 module. Thread-safe; usable again in a forked child."""
 
@@ -313,7 +325,7 @@ class KeyManager:
             # another process changed the token): the key is found again by its id.
             key_id = keygen.generate_verified(self._fresh_session, lambda: generate(s), check,
                                               f"{req.algorithm.value} key '{req.label}'")
-            return self._pair_info(s, s.findObjects([(L.CKA_CLASS, L.CKO_PRIVATE_KEY), (L.CKA_ID, key_id)])[0])
+            return self._pair_info(s, _found_after_check(s, L.CKO_PRIVATE_KEY, key_id, req.label))
 
         return self._call(f"generating {req.algorithm.value} key '{req.label}'", run)
 
@@ -589,7 +601,7 @@ class KeyManager:
                 lambda fresh, key_id: keygen.mismatch(fresh, L.CKO_SECRET_KEY, key_id,
                                                       keygen.expected_secret(req.label, key_id, key_type, 32)),
                 f"{req.kind} key '{req.label}'")
-            return self._secret_info(s, s.findObjects([(L.CKA_CLASS, L.CKO_SECRET_KEY), (L.CKA_ID, key_id)])[0])
+            return self._secret_info(s, _found_after_check(s, L.CKO_SECRET_KEY, key_id, req.label))
 
         return self._call(f"generating {req.kind} key '{req.label}'", run)
 

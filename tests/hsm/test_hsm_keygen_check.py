@@ -87,3 +87,25 @@ def test_the_check_compares_type_and_size(km: KeyManager) -> None:
     assert right is None
     assert wrong_size is not None and "CKA_MODULUS_BITS" in wrong_size
     assert wrong_type is not None and "CKA_KEY_TYPE" in wrong_type
+
+
+@pytest.mark.parametrize("secret", [False, True])
+def test_a_key_spoiled_after_its_check_is_refused_not_an_internal_error(
+        km: KeyManager, monkeypatch: pytest.MonkeyPatch, secret: bool) -> None:
+    """Between the check and reading the key back, another process's stale copy can strip its id and label (seen
+    once under an attribute-reading process): HSM_KEYGEN_FAILED with the reason, never an IndexError."""
+    real = keygen.generate_verified
+
+    def then_spoiled(*args: Any, **kwargs: Any) -> bytes:
+        key_id = real(*args, **kwargs)
+        km._call("spoiling", lambda s: [s.setAttributeValue(h, [(L.CKA_ID, b""), (L.CKA_LABEL, "")])
+                                        for h in s.findObjects([(L.CKA_ID, key_id)])])
+        return key_id
+
+    monkeypatch.setattr(keygen, "generate_verified", then_spoiled)
+    with pytest.raises(hsm_errors.HsmError) as exc:
+        if secret:
+            km.create_secret_key(CreateSecretKeyRequest(label="spoiled", kind="hmac"))
+        else:
+            km.create_key(CreateKeyRequest(label="spoiled", algorithm=KeyAlgorithm.EC_P256))
+    assert exc.value.reason == hsm_errors.HSM_KEYGEN_FAILED and "changed by another process" in str(exc.value)
