@@ -11,6 +11,11 @@ and the timed lookups are split into rounds that alternate between the sizes (AB
 hits every size alike); a size's p50/p99 is over all its rounds. The client is the same for every size: a fresh
 small process of its own (not the bench's big heap), one channel and stub reused, warm-up calls, the heap frozen;
 each round begins with a collection outside the timing.
+
+The floor beside them: a bare grpcio server (the Health service alone, one process, nothing of Hutong) answers the
+same kind of client process in the same alternating rounds. Its p99 is what a sequential unary call through
+grpcio gets from this machine at that moment -- the part of the lookup's tail no server code can remove -- and is
+reported next to the lookup's (it is not the target's baseline: the target is absolute).
 """
 
 from __future__ import annotations
@@ -101,6 +106,49 @@ def _start_client(target: str, prep: Prepared, warm: list[str]) -> None:
     gc.freeze()
 
 
+class _FloorClient:
+    """The floor's client: a Health check where the lookup client gets a certificate."""
+
+    def __init__(self, ch: Any) -> None:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        self._stub = health_pb2_grpc.HealthStub(ch)
+        self._request = health_pb2.HealthCheckRequest(service="")
+
+    def get(self, _identifier: str) -> None:
+        self._stub.Check(self._request, timeout=300)
+
+
+def _start_floor_client(target: str, calls: int) -> None:
+    """In the floor's client process: as ``_start_client``, with a Health client."""
+    import gc
+
+    global _CLIENT
+    _CLIENT = _FloorClient(channel(target))
+    for _ in range(calls):
+        _CLIENT.get("")
+    gc.collect()
+    gc.freeze()
+
+
+def serve_floor(port: int, ready: Any) -> None:
+    """In a process of its own: a bare grpcio server (a thread pool of 16, as the node's) with only the Health
+    service, on loopback, until the process is ended."""
+    from concurrent import futures
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    ready.set()
+    server.wait_for_termination()
+
+
 def _timed_round(wanted: list[str]) -> tuple[list[float], float]:
     """In the client process: sequential GetCertificate calls of ``wanted``; their latencies (s) and the CPU this
     process spent on them."""
@@ -152,6 +200,40 @@ class _Stand:
             return ""
         return (f"in the server's handler at {self.size:,}: p50 {percentile(handled, 50):.2f}, "
                 f"p99 {percentile(handled, 99):.2f} ms")
+
+
+@dataclass
+class _Floor:
+    """The floor's server process and client process; its times over all its rounds."""
+
+    process: Any
+    pool: Pool
+    times: list[float] = field(default_factory=list)
+
+    def round(self, count: int) -> None:
+        times, _cpu = self.pool.apply(_timed_round, ([""] * count,))
+        self.times += times
+
+    def note(self) -> str:
+        if not self.times:
+            return ""
+        return (f"; the floor, a bare grpcio Health server timed in the same rounds: p50 "
+                f"{percentile(self.times, 50) * 1000:.2f}, p99 {percentile(self.times, 99) * 1000:.2f} ms")
+
+
+def _floor(stack: ExitStack, ctx: Any) -> _Floor:
+    from bench.world import free_port
+
+    port, ready = free_port(), ctx.Event()
+    process = ctx.Process(target=serve_floor, args=(port, ready), daemon=True)
+    process.start()
+    stack.callback(process.join, 10)
+    stack.callback(process.terminate)
+    if not ready.wait(START_TIMEOUT_S):
+        raise RuntimeError("the bare grpcio server did not start")
+    pool = stack.enter_context(ctx.Pool(1))
+    pool.apply(_start_floor_client, (f"127.0.0.1:{port}", WARM_UP))
+    return _Floor(process, pool)
 
 
 def _handler_ms(log: Path) -> list[float]:
@@ -243,13 +325,15 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
                 s.pool = stack.enter_context(ctx.Pool(1))
                 warm, s.wanted = s.wanted[:WARM_UP], s.wanted[WARM_UP:]
                 s.pool.apply(_start_client, (s.server.target, s.prep, warm))
-            for size in round_order(wanted_sizes, rounds):
-                stands[size].round(per_round)
+            floor = _floor(stack, ctx)
+            for size in round_order([*wanted_sizes, 0], rounds):  # 0: the floor
+                (stands[size] if size else floor).round(per_round)
             p99 = {size: percentile(s.times, 99) * 1000 for size, s in stands.items()}
             p50 = {size: percentile(s.times, 50) * 1000 for size, s in stands.items()}
             seeding = "; ".join(f"{size:,} seeded in {s.seeded_s:.0f} s" for size, s in stands.items())
             cpu = "".join(f"; {s.cpu_note()}" for s in stands.values())
             handler = "".join(f"; {n}" for size, s in stands.items() if (n := s.handler_note(_log(work, size))))
+            handler += floor.note()
         latency["lookup p99 ms vs stored certificates"] = sorted(p99.items())
         latency["lookup p50 ms vs stored certificates"] = sorted(p50.items())
         small, large = mode.repo_small, mode.repo_large

@@ -42,6 +42,7 @@ def test_each_size_is_timed_on_its_own_postgresql_database(postgres_server: str,
     assert row.met is not None, row.note  # measured
     assert [s for s, _ in latency["lookup p99 ms vs stored certificates"]] == sizes
     assert f"{mode.lookups} timed lookups per size" in row.note
+    assert "the floor, a bare grpcio Health server timed in the same rounds: p50" in row.note
     for size, url in urls.items():
         engine = sqlalchemy.create_engine(url)
         try:
