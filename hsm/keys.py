@@ -513,9 +513,9 @@ class KeyManager:
 
     def _hmac_ready(self, ref: KeyRef, data: bytes) -> bytes | None:
         """HMAC-SHA256 in the steady state, as ``_sign_ready`` signs: the session open in this module generation,
-        the secret key's handle cached, one direct C_Sign (56 us measured, the general path 85 us; a certificate
-        row makes two, for its holder's blind indexes). Anything else is None, and the caller takes the general
-        path."""
+        the secret key's handle cached, one direct C_Sign (56 us measured, the general path 85 us; a business
+        licence row makes two: its holder's blind index and its legal representative's). Anything else is None,
+        and the caller takes the general path."""
         mod = get_module(self.config.module_path)
         with mod.lock:
             session = self._session

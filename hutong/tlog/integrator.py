@@ -253,8 +253,9 @@ class Integrator:
 
     def integrate_round(self) -> int:
         """A background round (the integrator's thread, ``serve --workers N``'s parent): ``integrate_all`` when
-        ``pending`` says anything may be waiting, else nothing. Callers that want everything sequenced now, what
-        ever happened to the database meanwhile (the CLI, tests, a publication), call ``integrate_all``."""
+        ``pending`` says anything may be waiting, else nothing. Callers that want everything sequenced now,
+        whatever happened to the database meanwhile (the CLI, tests, a publication), call ``integrate_all``; an
+        idle node's partition maintenance waits for the next full round (FULL_ROUND_EVERY at most)."""
         return self.integrate_all() if self.pending() else 0
 
     def pending(self) -> bool:
