@@ -150,8 +150,8 @@ def serve_floor(port: int, ready: Any) -> None:
 
 
 def _timed_round(wanted: list[str]) -> tuple[list[float], float]:
-    """In the client process: sequential GetCertificate calls of ``wanted``; their latencies (s) and the CPU this
-    process spent on them."""
+    """In the client process: sequential calls of ``wanted`` (GetCertificate; a Health check in the floor's
+    process); their latencies (s) and the CPU this process spent on them."""
     import gc
 
     gc.collect()  # what the previous round left, collected outside the timing
