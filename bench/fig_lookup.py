@@ -96,10 +96,14 @@ def _client_on(ch: Any, prep: Prepared) -> Any:
 def _start_client(target: str, prep: Prepared, warm: list[str]) -> None:
     """In the client process: the client, the warm-up calls, then everything alive frozen out of the collector's
     walks (so no collection of start-up objects lands inside a timed call)."""
+    _install(_client_on(channel(target), prep), warm)
+
+
+def _install(client: Any, warm: list[str]) -> None:
     import gc
 
     global _CLIENT
-    _CLIENT = _client_on(channel(target), prep)
+    _CLIENT = client
     for ident in warm:
         _CLIENT.get(ident)
     gc.collect()
@@ -121,14 +125,7 @@ class _FloorClient:
 
 def _start_floor_client(target: str, calls: int) -> None:
     """In the floor's client process: as ``_start_client``, with a Health client."""
-    import gc
-
-    global _CLIENT
-    _CLIENT = _FloorClient(channel(target))
-    for _ in range(calls):
-        _CLIENT.get("")
-    gc.collect()
-    gc.freeze()
+    _install(_FloorClient(channel(target)), [""] * calls)
 
 
 def serve_floor(port: int, ready: Any) -> None:

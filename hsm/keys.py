@@ -459,6 +459,16 @@ class KeyManager:
         return self._call(operation, lambda s: self._with_handle(
             s, L.CKO_PRIVATE_KEY, ref, lambda h: objects.sign(s, h, data, mechanism, size)), required=required)
 
+    def _steady(self, mod: Module, cls: int, ref: KeyRef) -> tuple[tuple[int, bytes, str], Session, Handle] | None:
+        """Under ``mod.lock``: the cache key, session and cached handle of ``ref`` when the session is open in the
+        module's current generation and the handle is cached (the steady state every ``*_ready`` path needs);
+        else None, and the caller takes its general path."""
+        key = (cls, ref.id or b"", ref.label or "")
+        handle, session = self._handles.get(key), self._session
+        if handle is None or session is None or self._generation != mod.generation or not mod.initialised:
+            return None
+        return key, session, handle
+
     def _sign_ready(self, ref: KeyRef, mechanism: Any, data: bytes, size: int) -> bytes | None:
         """The steady state in one step: the session open in this module generation, the key's handle cached,
         the token answering CKR_OK. Anything else is None, and ``_sign`` takes the general path (open, look
@@ -467,11 +477,10 @@ class KeyManager:
         Mechanisms without parameters go through ``_direct`` (ctypes, no SWIG vectors), others through PyKCS11."""
         mod = get_module(self.config.module_path)
         with mod.lock:  # the handle is read under the lock too: one of another generation may name another key
-            session = self._session
-            key = (L.CKO_PRIVATE_KEY, ref.id or b"", ref.label or "")
-            handle = self._handles.get(key)
-            if handle is None or session is None or self._generation != mod.generation or not mod.initialised:
+            steady = self._steady(mod, L.CKO_PRIVATE_KEY, ref)
+            if steady is None:
                 return None
+            key, session, handle = steady
             ckm = direct.TYPES.get(mechanism)
             signer = direct.for_module(mod.path)
             if signer is None or ckm is None:
@@ -485,14 +494,11 @@ class KeyManager:
         the caller takes its general path (look up, retry, recover, map errors: HSM_DECRYPT_FAILED)."""
         mod = get_module(self.config.module_path)
         with mod.lock:
-            session = self._session
-            key = (L.CKO_SECRET_KEY, ref.id or b"", ref.label or "")
-            handle = self._handles.get(key)
-            if handle is None or session is None or self._generation != mod.generation or not mod.initialised:
-                return None
+            steady = self._steady(mod, L.CKO_SECRET_KEY, ref)
             cipher = direct.for_module(mod.path)
-            if cipher is None:
+            if steady is None or cipher is None:
                 return None
+            key, session, handle = steady
             return self._answered(cipher.aes_gcm(*self._as_ints(key, session, handle), encrypt, iv, aad,
                                                  _GCM_TAG_BITS, data))
 
@@ -518,13 +524,11 @@ class KeyManager:
         and the caller takes the general path."""
         mod = get_module(self.config.module_path)
         with mod.lock:
-            session = self._session
-            key = (L.CKO_SECRET_KEY, ref.id or b"", ref.label or "")
-            handle = self._handles.get(key)
+            steady = self._steady(mod, L.CKO_SECRET_KEY, ref)
             signer = direct.for_module(mod.path)
-            if handle is None or session is None or signer is None or self._generation != mod.generation \
-                    or not mod.initialised:
+            if steady is None or signer is None:
                 return None
+            key, session, handle = steady
             return self._answered(signer.sign(*self._as_ints(key, session, handle), L.CKM_SHA256_HMAC, data,
                                               _HMAC_BYTES))
 
