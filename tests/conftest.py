@@ -55,12 +55,13 @@ def _only_what_the_database_changes(config: pytest.Config, items: list[pytest.It
     (``node``, ``served`` and the rest built on ``node_factory``) takes ``--db``. A test that never reaches the
     factory (a PDF, CMS or JOSE check, argument parsing, a document) runs exactly as in the SQLite pass, so the
     PostgreSQL pass leaves it out (one that asks for ``postgres_server`` itself ran on PostgreSQL in the first
-    pass already)."""
+    pass already). A test on ``any_node`` ran once per backend in the first pass, so it is left out too."""
     if config.getoption("--db") != "postgresql":
         return
     keep, dropped = [], []
     for item in items:
-        (keep if "node_factory" in getattr(item, "fixturenames", ()) else dropped).append(item)
+        names = getattr(item, "fixturenames", ())
+        (keep if "node_factory" in names and "any_node" not in names else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
