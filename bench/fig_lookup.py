@@ -265,6 +265,23 @@ def _stand(stack: ExitStack, work: Path, size: int, url: str, lookups: int, seed
     return _Stand(size, prep, server, wanted, seeded_s=time.monotonic() - started)
 
 
+def cpu_times() -> tuple[int, int]:
+    """(all, stolen) CPU time of the machine so far, in clock ticks (Linux ``/proc/stat``; (0, 0) elsewhere).
+    Steal is time the hypervisor ran something else while this virtual machine's CPU had work: a call then
+    waits whatever the code does, so the row reports it beside the tail."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(ticks), ticks[7] if len(ticks) > 7 else 0
+
+
+def _steal_note(before: tuple[int, int]) -> str:
+    total, stolen = (now - then for now, then in zip(cpu_times(), before, strict=True))
+    return f"; the host's steal during the timed rounds: {stolen / total * 100:.1f} % of CPU time" if total else ""
+
+
 def _log(work: Path, size: int) -> Path:
     return work / f"server-{size}.log"
 
@@ -300,9 +317,9 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
                also_idle: Callable[[], float] | None = None, timing_lock: str = "") -> Row:
     """The figure's row; ``latency`` gets the p50/p99 series by size. ``url_for(size)``: the empty database of that
     size's node ("" = the embedded SQLite). The nodes live under ``work`` (removed afterwards unless ``keep``).
-    ``also_idle``: the CPU seconds of another server still running (the bench's own), waited for as the
-    lookup servers are. ``timing_lock``: a file locked (``flock``) around the timed rounds only, not the seeding,
-    for measurements that take turns on a shared machine."""
+    ``also_idle``: the CPU seconds of something else still running (the bench's own server, the PostgreSQL
+    cluster), waited for as the lookup servers are. ``timing_lock``: a file locked (``flock``) around the timed
+    rounds only, not the seeding, for measurements that take turns on a shared machine."""
     figure = lookup_figure(mode)
     wanted_sizes = sizes(mode)
     rounds = max(1, min(ROUNDS, mode.lookups // 5))
@@ -323,14 +340,16 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
                 warm, s.wanted = s.wanted[:WARM_UP], s.wanted[WARM_UP:]
                 s.pool.apply(_start_client, (s.server.target, s.prep, warm))
             floor = _floor(stack, ctx)
+            ticks = cpu_times()
             for size in round_order([*wanted_sizes, 0], rounds):  # 0: the floor
                 (stands[size] if size else floor).round(per_round)
+            steal = _steal_note(ticks)
             p99 = {size: percentile(s.times, 99) * 1000 for size, s in stands.items()}
             p50 = {size: percentile(s.times, 50) * 1000 for size, s in stands.items()}
             seeding = "; ".join(f"{size:,} seeded in {s.seeded_s:.0f} s" for size, s in stands.items())
             cpu = "".join(f"; {s.cpu_note()}" for s in stands.values())
             handler = "".join(f"; {n}" for size, s in stands.items() if (n := s.handler_note(_log(work, size))))
-            handler += floor.note()
+            handler += floor.note() + steal
         latency["lookup p99 ms vs stored certificates"] = sorted(p99.items())
         latency["lookup p50 ms vs stored certificates"] = sorted(p50.items())
         small, large = mode.repo_small, mode.repo_large
