@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from hutong.demo.cluster import free_port
 
 # Keycloak's default Argon2id cost (Keycloak >= 24: Argon2id, 5 iterations, 7168 KiB, parallelism 1).
 KEYCLOAK_ARGON2 = {"argon2_time_cost": 5, "argon2_memory_kib": 7168, "argon2_parallelism": 1}
@@ -55,12 +56,6 @@ class Prepared:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _operator(principal: Any) -> Any:

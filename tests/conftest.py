@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+
+from hutong.demo.cluster import free_port
 
 _SOFTHSM_ROOT = Path(tempfile.mkdtemp(prefix="hutong-softhsm-"))
 (_SOFTHSM_ROOT / "tokens").mkdir()
@@ -79,12 +80,6 @@ def _pg_bin() -> Path | None:
     return versions[-1].parent if versions else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _as_postgres(cmd: list[str]) -> list[str]:
     # PostgreSQL refuses to run as root; CI runs as root.
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
@@ -105,7 +100,7 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(root, "postgres", "postgres")
     subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "hutong",
                                  "--no-sync"]), check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     # Many nodes live in one test session, each with its own pool: allow plenty of connections.
     opts = (f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c full_page_writes=off "
             "-c max_connections=1000")

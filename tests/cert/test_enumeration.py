@@ -17,9 +17,9 @@ from hutong import identifiers
 from hutong.buckets import Buckets
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc
+from hutong.demo.cluster import free_port
 from hutong.errors import ResourceExhausted
 from hutong.status import error_from_rpc
-from tests.edge.conftest import free_port
 
 from .conftest import Env
 from .test_issue import issue, reason_of

@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.conftest import _free_port
+from hutong.demo.cluster import free_port
 
 SERVICES = {"hutong.identity.v1.IdentityService", "hutong.seal.v1.SealService", "hutong.cert.v1.CertService"}
 
@@ -47,7 +47,7 @@ def _clean_env() -> dict[str, str]:
 
 def test_serve_initialises_an_empty_data_dir_and_stops_gracefully(tmp_path: Path) -> None:
     """`hutong serve` on a new directory: token, database, PKI; two workers share the port; SIGTERM drains."""
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "node"
     proc = subprocess.Popen(
         [sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}",
@@ -120,7 +120,7 @@ def test_bad_settings_fail_with_one_clear_line(initialised_dir: Path, setting: d
         wrong.write_text("not-the-pin\n")
         env["HUTONG_HSM_PIN_FILE"] = str(wrong)
     proc = subprocess.run([sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(initialised_dir),
-                           "--listen", f"127.0.0.1:{_free_port()}"], env=env, capture_output=True, text=True,
+                           "--listen", f"127.0.0.1:{free_port()}"], env=env, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from cert_svc import catalogue, issuers
+from hutong.demo.cluster import free_port
 from hutong.edge.serve import RunningEdge, start_edge
 from hutong.node import Node
 from tests.identity_fixtures import IDENTITY_CONFIG, Identities, Metadata
@@ -19,12 +19,6 @@ from tests.identity_fixtures import IDENTITY_CONFIG, Identities, Metadata
 ISSUER_USCC = "11430000006122244L"
 PERSON_ID = "11010519491231002X"
 TTL = 3  # seconds of status-list freshness: the stale case is watched happening
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

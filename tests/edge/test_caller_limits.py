@@ -14,11 +14,11 @@ import pytest
 
 from hutong.cert.v1 import cert_pb2 as pb
 from hutong.cert.v1 import cert_pb2_grpc
+from hutong.demo.cluster import free_port
 from hutong.edge.clients import client_address, parse_networks
 from hutong.edge.serve import start_edge
 from hutong.errors import ConfigError
 from hutong.status import error_from_rpc
-from tests.edge.conftest import free_port
 from tests.edge.test_connect import assert_connect_error
 
 VERIFY = "/hutong.cert.v1.CertService/Verify"

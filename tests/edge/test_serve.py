@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +14,8 @@ import httpx
 import pytest
 
 from hutong.config import load_config
+from hutong.demo.cluster import free_port
 from hutong.edge.settings import edge_settings, listen_address
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_edge_address_derives_from_the_grpc_port(tmp_path: Path) -> None:
@@ -34,8 +28,8 @@ def test_edge_address_derives_from_the_grpc_port(tmp_path: Path) -> None:
 
 
 def test_hutong_serve_serves_the_edge(tmp_path: Path) -> None:
-    port = _free_port()
-    edge_port = _free_port()
+    port = free_port()
+    edge_port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF" and not k.startswith("HUTONG_")}
     env["HUTONG_EDGE_LISTEN"] = f"127.0.0.1:{edge_port}"
     proc = subprocess.Popen([sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(tmp_path / "node"),

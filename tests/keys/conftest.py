@@ -22,7 +22,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.conftest import _as_postgres, _free_port, _pg_bin
+from hutong.demo.cluster import free_port
+from tests.conftest import _as_postgres, _pg_bin
 from tests.federation import conftest as federation_conftest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,7 +135,7 @@ def start_serving(data_dir: Path, *, workers: int = 1, env: dict[str, str] | Non
     """``hutong serve`` in a process of its own. Its stderr goes to a file, never to a pipe read only at the
     end: once a pipe's buffer is full every log write blocks, and with it each worker's logging lock --
     the whole server stops answering (what once looked like a slow call, DEADLINE_EXCEEDED, under load)."""
-    port = _free_port()
+    port = free_port()
     log = data_dir.parent / f"{data_dir.name}.serve.{port}.log"
     with open(log, "w", encoding="utf-8") as err:
         proc = subprocess.Popen([sys.executable, "-m", "hutong.cli", "serve", "--data-dir", str(data_dir), "--listen",
@@ -217,7 +218,7 @@ def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Priva
         shutil.chown(root, "postgres", "postgres")
     subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "hutong",
                                  "--no-sync"]), check=True, capture_output=True, timeout=300)
-    pg = PrivatePostgres(root, _free_port())
+    pg = PrivatePostgres(root, free_port())
     pg.start()
     try:
         yield pg

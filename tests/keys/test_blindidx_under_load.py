@@ -26,10 +26,10 @@ import sqlalchemy
 from prometheus_client.parser import text_string_to_metric_families
 
 from hutong.config import load_config
+from hutong.demo.cluster import free_port
 from hutong.errors import HutongError
 from hutong_client import Hutong
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
-from tests.conftest import _free_port
 from tests.identity_fixtures import citizen_id
 from tests.keys.conftest import (
     REPO,
@@ -137,7 +137,7 @@ def _old(report: dict[str, Any], first: str) -> dict[str, int]:
 def test_blind_index_rolls_over_under_load_and_resumes_after_kill(
         tmp_path: Path, served_factory: Callable[..., Served]) -> None:
     data = tmp_path / "node"
-    metrics_port = _free_port()
+    metrics_port = free_port()
     secrets = build_node(data, f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\nsample_seconds = 0.2\n'
                                '\n[rekey]\nautomatic = false\n')  # the officer's step, killed and resumed
     newcomers = [citizen_id(500 + n) for n in range(NEWCOMERS)]

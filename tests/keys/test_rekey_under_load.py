@@ -26,11 +26,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hutong import rekey
 from hutong.config import load_config
+from hutong.demo.cluster import free_port
 from hutong.identifiers import uscc_check_character
 from hutong.seal.v1 import seal_pb2
 from hutong_client import Hutong
 from tests.clients.sdk_world import ACME, LI, PASSWORD, ZHANG, licence_fields
-from tests.conftest import _create_database, _free_port
+from tests.conftest import _create_database
 from tests.keys.conftest import REPO, UNDER_LOAD, LoadThreads, Served, build_node, clean_env, hutong, wait_until
 
 INDIVIDUAL = ("92350100MA2Y3K4P5" + uscc_check_character("92350100MA2Y3K4P5"), "福州市鼓楼区张三小吃店")
@@ -139,7 +140,7 @@ def _serve_under_load(tmp_path: Path, data: Path, secrets: dict[str, Any],
 def test_data_key_rolls_over_under_load_and_resumes_after_kill(
         database_url: str, tmp_path: Path, served_factory: Callable[..., Served]) -> None:
     data = tmp_path / "node"
-    metrics_port = _free_port()
+    metrics_port = free_port()
     secrets = build_node(data, f'\n[metrics]\nlisten = "127.0.0.1:{metrics_port}"\nsample_seconds = 0.2\n'
                          '\n[rekey]\nautomatic = false\n',  # the officer's step, killed and resumed
                          database_url=database_url)

@@ -27,6 +27,7 @@ from bench.pdfgen import make_pdf
 from hutong import pki
 from hutong.cert.v1 import cert_pb2, cert_pb2_grpc
 from hutong.common.v1 import common_pb2
+from hutong.demo.cluster import free_port
 from hutong.federation import hub
 from hutong.federation.trustlist import MemberEntry
 from hutong.node import Node
@@ -35,7 +36,6 @@ from hutong.verify.pdf import Verdict
 from hutong.verify.tokens import verify_token
 from hutong_client import Hutong, OfflineVerifier
 from tests.clients.sdk_world import ACME, LI, PASSWORD, REGULATOR, ZHANG, licence_fields
-from tests.conftest import _free_port
 from tests.federation.conftest import install_trust_list
 from tests.keys.conftest import UNDER_LOAD, LoadThreads, Served, build_node, hutong, wait_until
 from tests.keys.test_rollover_federation import FAST_CRLS, _verify_at
@@ -121,7 +121,7 @@ class Federation:
 
     @staticmethod
     def config(hub_target: str, hub_root: Path) -> str:
-        port = _free_port()  # the node's mutual-TLS port, where the other member fetches its CRLs and status lists
+        port = free_port()  # the node's mutual-TLS port, where the other member fetches its CRLs and status lists
         return (f'\n[federation]\nhub = "{hub_target}"\nhub_root_file = "{hub_root}"\nlisten = "127.0.0.1:{port}"\n'
                 f'endpoints = ["127.0.0.1:{port}"]\nrefresh_seconds = 1\ncrl_refresh_seconds = 0\n')
 

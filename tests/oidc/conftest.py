@@ -10,7 +10,6 @@ import os
 import queue
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import httpx
 import pytest
 
+from hutong.demo.cluster import free_port
 from hutong.node import Node
 from identity_svc import persons, platforms, registers, totp
 from identity_svc.core import Identity
@@ -30,12 +30,6 @@ from tests.identity_fixtures import IDENTITY_CONFIG, PASSWORD, citizen_id
 
 RP_DIR = os.path.join(os.path.dirname(__file__), "rp")
 RP_READY = os.path.isdir(os.path.join(RP_DIR, "node_modules", "openid-client"))  # scripts/setup runs npm ci
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class BackChannel:

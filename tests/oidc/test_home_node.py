@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from hutong.demo.cluster import free_port
 from hutong.edge.serve import RunningEdge, start_edge
 from hutong.federation import hub
 from hutong.node import Node
@@ -22,7 +23,7 @@ from identity_svc.models import Person as PersonRow
 from identity_svc.sessions import subject_for
 from tests.federation.conftest import install_trust_list
 from tests.identity_fixtures import IDENTITY_CONFIG, PASSWORD, citizen_id
-from tests.oidc.conftest import callback_params, free_port, hidden, pkce_pair
+from tests.oidc.conftest import callback_params, hidden, pkce_pair
 
 
 @dataclass
@@ -151,8 +152,6 @@ def test_level_is_never_raised_and_assertions_are_bound_to_one_login(pair: Pair)
     # A sends people back only to members the trust list names.
     r = httpx.get(f"{pair.url_a}/oidc/federation/start?node=evil&tx=tx_x")
     assert r.status_code == 400 and "location" not in r.headers
-
-
 
 
 def test_acting_for_an_organisation_registered_at_home(pair: Pair) -> None:

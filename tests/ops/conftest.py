@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from hutong.demo.cluster import free_port
 from tests.clients.sdk_world import world  # noqa: F401  (fixture: a served node with platforms and an issuer)
 from tests.federation.conftest import hub_node, province  # noqa: F401  (fixtures: a hub and a member node)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from hutong.audit import AuditRecord
 from hutong.auth import CLIENT_ID, CLIENT_SECRET
+from hutong.demo.cluster import free_port
 from identity_svc import platforms
 from identity_svc.core import Identity
 from tests.identity_fixtures import IDENTITY_CONFIG, citizen_id
-from tests.ops.conftest import free_port
 
 PROMTOOL = shutil.which("promtool")
 IDENTITY = "hutong.identity.v1.IdentityService"

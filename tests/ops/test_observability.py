@@ -21,11 +21,11 @@ from sqlalchemy import select
 
 from hutong.audit import AuditRecord
 from hutong.auth import CLIENT_ID, CLIENT_SECRET
+from hutong.demo.cluster import free_port
 from hutong.identity.v1 import identity_pb2, identity_pb2_grpc
 from identity_svc import platforms
 from identity_svc.core import Identity
 from tests.identity_fixtures import IDENTITY_CONFIG, citizen_id
-from tests.ops.conftest import free_port
 
 PROMETHEUS, PROMTOOL = shutil.which("prometheus"), shutil.which("promtool")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.ops.conftest import free_port
+from hutong.demo.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "quickstart.md"

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import func, select
 
 from hutong.audit import AuditRecord
+from hutong.demo.cluster import free_port
 from hutong.errors import HutongError
 from hutong_client import Hutong
 from tests.identity_fixtures import IDENTITY_CONFIG, PASSWORD, Identities, citizen_id
-from tests.ops.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVOY = ROOT / ".venv" / "bin" / "envoy"
