@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -52,27 +51,10 @@ def database_per_size(url: str, sizes: list[int]) -> dict[int, str]:
     return urls
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds (user + system) of every PostgreSQL process on this machine so far (Linux /proc; 0.0 for a
-    cluster elsewhere): the lookup rounds wait until the cluster is idle too, not only the servers -- an
-    autovacuum worker or a checkpoint left by the seeding would otherwise run during them."""
-    total = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if (proc / "comm").read_text().strip() != "postgres":
-                continue
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def main(argv: list[str] | None = None) -> int:
     from bench import fig_lookup
     from bench.core import MODES
+    from bench.fig_tlog import server_cpu_reader
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,1000000", help="the small and the large repository size")
@@ -86,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     latency: dict[str, list[tuple[float, float]]] = {}
     with _database(args.url) as url:
         urls = database_per_size(url, fig_lookup.sizes(mode))
+        # The rounds wait until the cluster is idle too, not only the servers: an autovacuum worker or a
+        # checkpoint the seeding left would otherwise run during them.
         row = fig_lookup.lookup_row(mode, work, latency, url_for=urls.__getitem__, timing_lock=args.lock,
-                                    also_idle=postgres_cpu_seconds)
+                                    also_idle=server_cpu_reader(url))
     row.figure += " [PostgreSQL]"
     print(json.dumps({**row.as_dict(), "series": latency}, ensure_ascii=False, indent=1))
     return 0 if row.met is not None else 1
