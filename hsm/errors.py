@@ -28,6 +28,12 @@ class HsmError(Exception):
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
 
+    def __reduce__(self) -> tuple[type[HsmError], tuple[str, str]]:
+        # Rebuilt from its reason and message where it crosses a process boundary (a process pool's worker):
+        # the default rebuilds it from ``args`` alone, which lacks the reason, and the pool then reports only
+        # that its worker broke.
+        return type(self), (self.reason, self.message)
+
 
 class InvalidArgument(HsmError):
     kind = "INVALID_ARGUMENT"

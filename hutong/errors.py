@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import Any
 
 ERROR_DOMAIN = "hutong.gov"
 
@@ -46,6 +47,14 @@ class HutongError(Exception):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # As ``hsm.errors.HsmError``: rebuilt whole where it crosses a process boundary.
+        return _rebuild, (type(self), self.reason, self.message, self.metadata)
+
+
+def _rebuild(cls: type[HutongError], reason: str, message: str, metadata: dict[str, str]) -> HutongError:
+    return cls(reason, message, metadata=metadata)
 
 
 class InvalidArgument(HutongError):

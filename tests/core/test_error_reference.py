@@ -53,3 +53,28 @@ def test_every_raised_reason_is_documented_with_its_status() -> None:
 
 def test_documented_statuses_are_real_codes() -> None:
     assert set(_documented().values()) <= {k.value for k in Kind}
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _all_subclasses(sub)
+    return found
+
+
+def test_every_error_crosses_a_process_boundary_whole() -> None:
+    """A process pool's worker (the bench's seeding, a served call's profile) sends its exception to the parent
+    pickled: each error type comes back with its reason, message and metadata, not as a broken pool."""
+    import pickle
+
+    from hsm.errors import HsmError
+    from hutong.errors import HutongError
+
+    for cls in _all_subclasses(HutongError):
+        back = pickle.loads(pickle.dumps(cls("SOME_REASON", "what happened", metadata={"k": "v"})))
+        assert (type(back), back.reason, back.message, back.metadata) == (cls, "SOME_REASON", "what happened",
+                                                                          {"k": "v"})
+    for hcls in _all_subclasses(HsmError):
+        hback = pickle.loads(pickle.dumps(hcls("HSM_SOMETHING", "what happened")))
+        assert (type(hback), hback.reason, hback.message, str(hback)) == (
+            hcls, "HSM_SOMETHING", "what happened", "HSM_SOMETHING: what happened")
