@@ -97,7 +97,10 @@ def test_pyhanko_accepts_the_token_and_the_dummy_has_its_size(node: Node) -> Non
     digest = hashlib.sha256(b"sized").digest()
     real = asyncio.run(stamper.async_timestamp(digest, "sha256"))  # pyHanko checks status and nonce
     dummy = asyncio.run(stamper.async_dummy_response("sha256"))
-    assert abs(len(real.dump()) - len(dummy.dump())) <= 2  # ECDSA DER signatures vary by a byte or two
+    # Within a few bytes, not equal: a real token's DER signature is up to ~3 bytes shorter than the placeholder's
+    # (its integers lose leading bytes), its serial number a byte shorter 1 time in 256, and its time's fraction of
+    # a second drops trailing zeros (up to 6 bytes). pyHanko reserves half as much again as the dummy's size.
+    assert abs(len(real.dump()) - len(dummy.dump())) <= 10
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 255, 256, 2**127 - 1, 2**64 + 5])
