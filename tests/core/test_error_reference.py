@@ -63,7 +63,7 @@ def _all_subclasses(cls: type) -> list[type]:
 
 
 def test_every_error_crosses_a_process_boundary_whole() -> None:
-    """A process pool's worker (the bench's seeding, a served call's profile) sends its exception to the parent
+    """A process pool's worker (the bench's seeding of the lookup figure) sends its exception to the parent
     pickled: each error type comes back with its reason, message and metadata, not as a broken pool."""
     import pickle
 
