@@ -132,9 +132,10 @@ class KeyManager:
         A process starting while others use the token (a node's workers starting while the officer's CLI or
         the other workers log in) can read SoftHSM2's token file while another process rewrites it, and see no
         token with that label for a moment (issue 13: a worker failing to start with "no HSM token labelled"
-        right after an activation). A token that is really not there is still reported, START_TRIES later;
-        later calls keep their own single re-open (``_call_unobserved``), so a token taken away from a serving
-        node is reported at once."""
+        right after an activation), or a token whose user PIN is not initialised (a bench seeding process,
+        opening the token while the node's own process used it). A token that is really not there is still
+        reported, START_TRIES later; later calls keep their own single re-open (``_call_unobserved``), so a token
+        taken away from a serving node is reported at once."""
         for attempt in range(1, START_TRIES + 1):
             try:
                 self._call(f"opening HSM token '{self.config.token_label}'", lambda s: None)
@@ -174,6 +175,11 @@ class KeyManager:
                     raise errors.pin_incorrect(
                         f"HSM token '{label}' rejected the PIN from {self._pin_source()}"
                     ) from None
+                if exc.value == L.CKR_USER_PIN_NOT_INITIALIZED:
+                    # The flags above said otherwise: SoftHSM2 read its token file while another process
+                    # rewrote it. The same answer as the flags', so the first open retries it.
+                    raise errors.token_not_found(
+                        f"HSM token '{label}' has no user PIN yet: initialise it first") from None
                 raise
         self._slot = slot
         return session

@@ -185,3 +185,32 @@ def test_return_code_mapping(code: int, reason: str) -> None:
     err = hsm_errors.from_pkcs11(PyKCS11Error(code), "signing with key 'x'")
     assert err.reason == reason
     assert err.message.startswith("signing with key 'x' failed")
+
+
+def test_a_pin_not_initialised_at_login_is_retried_at_start_then_reported(token: HsmConfig,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """SoftHSM2 can answer CKR_USER_PIN_NOT_INITIALIZED to a login when it read its token file while another
+    process rewrote it (a bench seeding process, once in a suite run). The first open retries it as a token not
+    found; a PIN that stays uninitialised is reported as such, never as an unmapped PKCS#11 error."""
+    import PyKCS11
+
+    real_login = PyKCS11.Session.login
+    failures = [1]
+
+    def login(self: PyKCS11.Session, pin: str, user_type: int = LowLevel.CKU_USER) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise PyKCS11Error(LowLevel.CKR_USER_PIN_NOT_INITIALIZED)
+        real_login(self, pin, user_type)
+
+    monkeypatch.setattr(PyKCS11.Session, "login", login)
+    manager = KeyManager(token)  # the first login fails, the retry logs in on the real token
+    try:
+        assert manager.create_key(CreateKeyRequest(label="after-retry", algorithm=KeyAlgorithm.EC_P256)).label \
+            == "after-retry"
+    finally:
+        manager.close()
+    failures[0] = 100
+    with pytest.raises(hsm_errors.HsmError) as exc:
+        KeyManager(token)
+    assert reason_of(exc) == "HSM_TOKEN_NOT_FOUND" and "no user PIN yet" in exc.value.message
