@@ -154,6 +154,7 @@ class KeyManager:
     def _open(self, mod: Module) -> Session:
         """A new session on the token, logged in as the user; caller holds ``mod.lock``."""
         label = self.config.token_label
+        no_user_pin = errors.token_not_found(f"HSM token '{label}' has no user PIN yet: initialise it first")
         slot = find_slot(mod, label)
         info = mod.lib.getTokenInfo(slot)
         if info.flags & L.CKF_USER_PIN_LOCKED:
@@ -162,7 +163,7 @@ class KeyManager:
                 f"the user PIN of HSM token '{label}' is locked; an officer must unlock it"
             )
         if not info.flags & L.CKF_USER_PIN_INITIALIZED:
-            raise errors.token_not_found(f"HSM token '{label}' has no user PIN yet: initialise it first")
+            raise no_user_pin
         pin = self.config.read_pin()
         session = mod.lib.openSession(slot, L.CKF_RW_SESSION)
         try:
@@ -178,8 +179,7 @@ class KeyManager:
                 if exc.value == L.CKR_USER_PIN_NOT_INITIALIZED:
                     # The flags above said otherwise: SoftHSM2 read its token file while another process
                     # rewrote it. The same answer as the flags', so the first open retries it.
-                    raise errors.token_not_found(
-                        f"HSM token '{label}' has no user PIN yet: initialise it first") from None
+                    raise no_user_pin from None
                 raise
         self._slot = slot
         return session
