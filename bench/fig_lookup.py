@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import Mode, Row, not_measured, percentile
-from bench.seed import Repository
+from bench.seed import Repository, read_into_memory
 from bench.world import (
     ISSUER_PLATFORM,
     ISSUER_USCC,
@@ -174,13 +174,15 @@ class _Stand:
     times: list[float] = field(default_factory=list)
     client_cpu: float = 0.0
     server_cpu: float = 0.0
+    disk_read: int = 0  # bytes the machine's disks read during this size's rounds
 
     def round(self, count: int) -> None:
         assert self.pool is not None
         wanted, self.wanted = self.wanted[:count], self.wanted[count:]
-        before = self.server.cpu_seconds()
+        before, disk = self.server.cpu_seconds(), disk_read_bytes()
         times, cpu = self.pool.apply(_timed_round, (wanted,))
         self.server_cpu += self.server.cpu_seconds() - before
+        self.disk_read += disk_read_bytes() - disk
         self.times += times
         self.client_cpu += cpu
 
@@ -277,6 +279,28 @@ def cpu_times() -> tuple[int, int]:
     return sum(ticks), ticks[7] if len(ticks) > 7 else 0
 
 
+def disk_read_bytes() -> int:
+    """Bytes read from this machine's disks so far (Linux ``/proc/diskstats``, whole disks only: partitions and
+    device-mapper volumes would count the same reads again; 0 elsewhere). A lookup that reads the disk waits for
+    it, so the row reports the disk's reads during each size's rounds beside its tail."""
+    try:
+        with open("/proc/diskstats", encoding="ascii") as f:
+            return sectors_read(f.read(), lambda name: Path(f"/sys/block/{name}/device").exists()) * 512
+    except OSError:
+        return 0
+
+
+def sectors_read(diskstats: str, is_disk: Callable[[str], bool]) -> int:
+    """The sectors read (512 bytes each, whatever the device's own sector size) by the devices ``is_disk`` names
+    in the text of ``/proc/diskstats`` (major, minor, name, reads, reads merged, sectors read, ...)."""
+    total = 0
+    for line in diskstats.splitlines():
+        fields = line.split()
+        if len(fields) > 5 and is_disk(fields[2]):
+            total += int(fields[5])
+    return total
+
+
 def _steal_note(before: tuple[int, int]) -> str:
     total, stolen = (now - then for now, then in zip(cpu_times(), before, strict=True))
     return f"; the host's steal during the timed rounds: {stolen / total * 100:.1f} % of CPU time" if total else ""
@@ -332,6 +356,9 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
                       for i, size in enumerate(wanted_sizes)}
             if timing_lock:
                 stack.enter_context(_locked(timing_lock))
+            # every size's database read through once, after all were seeded (a later seeding's writes would
+            # push an earlier size's rows out of the page cache): ``seed.read_into_memory``
+            cached = sum(read_into_memory(Path(s.prep.data_dir)) for s in stands.values())
             waited = _until_idle([s.server.cpu_seconds for s in stands.values()]
                                  + ([also_idle] if also_idle else []))
             ctx = multiprocessing.get_context("spawn")
@@ -348,6 +375,7 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
             p50 = {size: percentile(s.times, 50) * 1000 for size, s in stands.items()}
             seeding = "; ".join(f"{size:,} seeded in {s.seeded_s:.0f} s" for size, s in stands.items())
             cpu = "".join(f"; {s.cpu_note()}" for s in stands.values())
+            disk = ", ".join(f"{s.disk_read / 1e6:.1f} MB at {size:,}" for size, s in stands.items())
             handler = "".join(f"; {n}" for size, s in stands.items() if (n := s.handler_note(_log(work, size))))
             handler += floor.note() + steal
         latency["lookup p99 ms vs stored certificates"] = sorted(p99.items())
@@ -358,7 +386,9 @@ def lookup_row(mode: Mode, work: Path, latency: dict[str, list[tuple[float, floa
         return Row(figure, p99[large], p99[small], ratio, TARGET, met, "ms",
                    f"GetCertificate over gRPC, sequential, {per_round * rounds} timed lookups per size in {rounds} "
                    f"rounds alternating between the sizes (ABBA); p50 {p50[large]:.2f} vs {p50[small]:.2f} ms"
-                   f"{cpu}{handler}; {seeding}; timed once every server was idle (after {waited:.0f} s)",
+                   f"{cpu}{handler}; {seeding}; every database read into the page cache before the rounds "
+                   f"({cached / 1e9:.2f} GB in all), the disks then read {disk} during the rounds; timed once "
+                   f"every server was idle (after {waited:.0f} s)",
                    fairness=f"a node and server --workers {SERVER_WORKERS} per size, the same sequential client "
                             "process for each, sizes timed in alternating rounds")
     except Exception as exc:  # noqa: BLE001 - reported as a row

@@ -46,6 +46,9 @@ def test_each_size_is_timed_on_its_own_postgresql_database(postgres_server: str,
     assert f"{mode.lookups} timed lookups per size" in row.note
     assert "the floor, a bare grpcio Health server timed in the same rounds: p50" in row.note
     assert "the host's steal during the timed rounds: " in row.note
+    assert "every database read into the page cache before the rounds (" in row.note
+    assert "(0.00 GB in all)" not in row.note
+    assert all(f" MB at {size:,}" in row.note for size in sizes)  # the disks' reads during each size's rounds
     for size, url in urls.items():
         engine = sqlalchemy.create_engine(url)
         try:
@@ -69,7 +72,7 @@ def test_the_machines_steal_is_read_and_reported_as_a_share() -> None:
 def test_the_postgresql_clusters_cpu_counts_a_backend_that_has_ended(postgres_server: str) -> None:
     """What the lookup rounds wait on (``bench.lookup_pg``): the cluster's CPU, ended backends included."""
     cpu = server_cpu_reader(f"{postgres_server}/postgres")
-    assert cpu is not None  # the test cluster runs on this machine
+    assert cpu is not None, "the test cluster runs on this machine, and its data directory is readable"
     before = cpu()
     engine = sqlalchemy.create_engine(f"{postgres_server}/postgres")
     try:
@@ -77,7 +80,8 @@ def test_the_postgresql_clusters_cpu_counts_a_backend_that_has_ended(postgres_se
             c.execute(sqlalchemy.text("SELECT count(*) FROM generate_series(1, 3000000)")).scalar_one()
     finally:
         engine.dispose()  # the backend ends
-    assert cpu() > before
+    after = cpu()
+    assert after > before, f"the cluster's CPU went from {before} s to {after} s"
 
 
 def test_a_settled_postgresql_database_leaves_autovacuum_and_the_checkpointer_nothing_to_do(pg_node) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
@@ -98,3 +102,42 @@ def test_a_settled_postgresql_database_leaves_autovacuum_and_the_checkpointer_no
         checkpointed = c.execute(sqlalchemy.text("SELECT checkpoint_time FROM pg_control_checkpoint()")).scalar_one()
     assert unfrozen == []
     assert checkpointed >= before
+
+
+_DISKSTATS = """\
+ 254       0 vda 142053 8121 9642202 36518 918712 61383 337899424 3147743 0 164864 3219709
+ 254       1 vda1 141000 8000 9600000 36000 918000 61000 337000000 3147000 0 164000 3219000
+ 253       0 dm-0 5000 0 40000 100 0 0 0 0 0 0 0
+   7       0 loop0 12 0 24 0 0 0 0 0 0 0 0
+"""
+
+
+def test_disk_reads_count_whole_disks_once() -> None:
+    """A partition's and a mapped volume's reads are the disk's again: only whole disks are counted."""
+    disks = {"vda"}
+    assert fig_lookup.sectors_read(_DISKSTATS, disks.__contains__) == 9642202
+    assert fig_lookup.sectors_read(_DISKSTATS, lambda name: False) == 0
+    if any(Path("/sys/block").glob("*/device")):  # a machine with a disk of its own (not only loop devices)
+        assert fig_lookup.disk_read_bytes() > 0
+
+
+def test_a_sqlite_node_is_read_into_memory_whole(node) -> None:  # type: ignore[no-untyped-def]
+    from bench.seed import read_into_memory
+
+    database = node.config.data_dir / "hutong.db"
+    assert read_into_memory(node.config.data_dir) == database.stat().st_size > 0
+
+
+def test_a_postgresql_node_is_read_into_memory_with_its_certificates_toast_and_indexes(pg_node) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+    """``pg_prewarm`` read every relation of the node's database, the certificates' partitions with their TOAST
+    tables and indexes among them (the pages a lookup reads)."""
+    from bench.seed import read_into_memory
+
+    with pg_node.db.engine.connect() as c:
+        certificates = c.execute(sqlalchemy.text(
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+            "WHERE inhparent = 'certificates'::regclass")).scalar_one()
+        everything = c.execute(sqlalchemy.text("SELECT pg_database_size(current_database())")).scalar_one()
+    read = read_into_memory(pg_node.config.data_dir)
+    assert certificates > 0
+    assert certificates <= read <= everything
