@@ -42,6 +42,7 @@ from hutong import idempotency, metrics, pki
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, HutongError, InvalidArgument
 from hutong.node import Node
+from hutong.verify import loops
 from hutong.verify.pdf import validation_context
 from hutong.verify.pdfio import (
     Spooled,
@@ -309,9 +310,9 @@ class Sealer:
                                        stamp_style=stamp, new_field_spec=spec)
         signing_time = datetime.now(UTC)
         try:
-            pdf_signer.sign_pdf(writer, existing_fields_only=spec is None,
-                                bytes_reserved=self._bytes_reserved(level, chain, timestamper), output=out,
-                                chunk_size=chunk_size)
+            loops.run(pdf_signer.async_sign_pdf(writer, existing_fields_only=spec is None,
+                                                bytes_reserved=self._bytes_reserved(level, chain, timestamper),
+                                                output=out, chunk_size=chunk_size))
         except HutongError:
             raise
         except SigningError as exc:

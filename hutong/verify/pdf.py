@@ -18,13 +18,13 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.fields import MDPPerm
-from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation import async_validate_pdf_signature, async_validate_pdf_timestamp
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import ModificationInfo, SignatureCoverageLevel, SignatureStatus
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 
-from hutong.verify import pathcache
+from hutong.verify import loops, pathcache
 from hutong.verify.findings import Finding
 from hutong.verify.pdfio import Spooled, open_pdf, spool, spool_bytes
 from hutong.verify.pdfreport import Revocation, SignatureReport, Verdict, VerificationReport
@@ -143,11 +143,12 @@ def _verify_one(sig: EmbeddedPdfSignature, trust: TrustSource) -> SignatureRepor
         vc = validation_context(material, reuse_paths=True)
         status: Any
         if is_ts:
-            status = validate_pdf_timestamp(sig, validation_context=vc)
+            status = loops.run(async_validate_pdf_timestamp(sig, validation_context=vc))
             report.timestamp_time, report.has_timestamp = status.timestamp, True
             report.timestamp_valid = status.trusted
         else:
-            status = validate_pdf_signature(sig, signer_validation_context=vc, ts_validation_context=vc)
+            status = loops.run(async_validate_pdf_signature(sig, signer_validation_context=vc,
+                                                            ts_validation_context=vc))
             report.signing_time = status.signer_reported_dt
             level = sig.docmdp_level
             report.certification = _CERTIFICATION.get(level, "") if level else ""
