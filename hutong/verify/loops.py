@@ -2,10 +2,11 @@
 
 Why: pyHanko's synchronous entry points (``validate_pdf_signature``, ``validate_pdf_timestamp``,
 ``PdfSigner.sign_pdf``) wrap their coroutine in ``asyncio.run``, which makes an event loop for the one call and
-tears it down after it (a selector and its self-pipe made, async generators and the default executor shut down,
-the loop closed): 0.8 ms of a VerifyPdf's 5.5 ms of CPU, measured with cProfile on the service's own path. The
-node calls the coroutines (``async_validate_pdf_signature``, ``PdfSigner.async_sign_pdf``) through ``run``
-instead; a server thread serves call after call, and its loop serves them all.
+tears it down after it (a selector and its self-pipe made, async generators and the default executor shut down, the
+loop closed). Kept instead, a VerifyPdf's CPU on the service's own path went from 5.3 to 5.0 ms and a B-B seal's
+from 5.4 to 5.1 ms (``python -m bench.cpu_seal``; cProfile had put the loop's cost at 0.8 ms). The node calls the
+coroutines (``async_validate_pdf_signature``, ``PdfSigner.async_sign_pdf``) through ``run`` instead; a server thread
+serves call after call, and its loop serves them all.
 
 What ``asyncio.run`` also did and this does not: it cancelled tasks a call left behind, between calls. The
 coroutines run here leave none, and they open no network session to release (the node's validation contexts
