@@ -107,6 +107,12 @@ def _found_after_check(s: Session, cls: int, key_id: bytes, label: str) -> Handl
     return found[0]
 
 
+def _no_user_pin(label: str) -> errors.HsmError:
+    """A token whose user PIN is not initialised, as its flags or its login say: the token not found yet (the first
+    open retries it)."""
+    return errors.token_not_found(f"HSM token '{label}' has no user PIN yet: initialise it first")
+
+
 class KeyManager:
     """Keys on one token of one PKCS#11 module. Thread-safe; usable again in a forked child."""
 
@@ -154,7 +160,6 @@ class KeyManager:
     def _open(self, mod: Module) -> Session:
         """A new session on the token, logged in as the user; caller holds ``mod.lock``."""
         label = self.config.token_label
-        no_user_pin = errors.token_not_found(f"HSM token '{label}' has no user PIN yet: initialise it first")
         slot = find_slot(mod, label)
         info = mod.lib.getTokenInfo(slot)
         if info.flags & L.CKF_USER_PIN_LOCKED:
@@ -163,7 +168,7 @@ class KeyManager:
                 f"the user PIN of HSM token '{label}' is locked; an officer must unlock it"
             )
         if not info.flags & L.CKF_USER_PIN_INITIALIZED:
-            raise no_user_pin
+            raise _no_user_pin(label)
         pin = self.config.read_pin()
         session = mod.lib.openSession(slot, L.CKF_RW_SESSION)
         try:
@@ -179,7 +184,7 @@ class KeyManager:
                 if exc.value == L.CKR_USER_PIN_NOT_INITIALIZED:
                     # The flags above said otherwise: SoftHSM2 read its token file while another process
                     # rewrote it. The same answer as the flags', so the first open retries it.
-                    raise no_user_pin from None
+                    raise _no_user_pin(label) from None
                 raise
         self._slot = slot
         return session
