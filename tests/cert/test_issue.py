@@ -184,23 +184,34 @@ def test_a_row_refused_while_written_leaves_the_others_issued(env: Env) -> None:
                                        metadata=env.issuer).certificate.identifier == rows[n].identifier
 
 
-def test_concurrent_batches_keep_status_slots_unique(env: Env) -> None:
+def test_concurrent_batches_keep_status_slots_unique(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch signs its rows before it stores them (only their status slots reserved first, in a short
     transaction), so two batches of one issuer may reserve the same random slot; the one storing second gives
-    such rows a fresh slot and signs them again. Forced with a status list of 64 entries and two batches started
-    together: every slot is stored once, each certificate's signed slot is the one stored, and more slots were
-    counted than certificates stored (reservations lost to clashes, so the clash path ran)."""
+    such rows a fresh slot and signs them again. Forced with a status list of 64 entries and two batches of 24
+    that both reserve before either signs (held at a barrier): two random draws of 24 from 64 miss each other
+    with a chance of 1 in 4 million. Every slot is stored once, each certificate's signed slot is the one stored,
+    and more slots were counted than certificates stored (reservations lost to clashes, so the clash path ran)."""
     import json
     import threading
     from datetime import UTC, datetime
 
     from sqlalchemy import select
 
-    from cert_svc import issuance
+    from cert_svc import issuance, statuslist
     from cert_svc.models import CertificateRow, StatusListRow
     from cert_svc.records import Holder
+    from hutong.node import Node
 
     list_id = f"{ISSUER_USCC}-0"  # first in list order: both batches draw from it (48 of 64 before it is full)
+    reserved = threading.Barrier(2)
+    reserve = statuslist.reserve
+
+    def reserve_then_wait(node: Node, issuer_uscc: str, count: int) -> list[tuple[str, int]]:
+        refs = reserve(node, issuer_uscc, count)
+        reserved.wait(timeout=30)
+        return refs
+
+    monkeypatch.setattr(statuslist, "reserve", reserve_then_wait)
     with env.node.db.session() as s:
         s.add(StatusListRow(list_id=list_id, issuer_uscc=ISSUER_USCC, size=64, used=0, changed_at=datetime.now(UTC)))
     principal = env.people.platform("amr-platform").principal
@@ -210,7 +221,7 @@ def test_concurrent_batches_keep_status_slots_unique(env: Env) -> None:
     def batch() -> None:
         rows: list[issuance.BatchRow] = [
             (n, issuance.IssueRequest(catalogue.BUSINESS_LICENCE, Holder("", COMPANY_USCC, "甲公司"), licence_fields()))
-            for n in range(1, 21)]
+            for n in range(1, 25)]
         start.wait(timeout=30)
         for chunk in issuance.issue_batch(env.node, principal, catalogue.BUSINESS_LICENCE, rows):
             outcomes.extend(chunk)
@@ -220,13 +231,13 @@ def test_concurrent_batches_keep_status_slots_unique(env: Env) -> None:
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert len(outcomes) == 40 and all(o.error is None for o in outcomes), [o.error for o in outcomes if o.error]
+    assert len(outcomes) == 48 and all(o.error is None for o in outcomes), [o.error for o in outcomes if o.error]
     with env.node.db.session() as s:
         stored = {ident: (lid, idx) for ident, lid, idx in s.execute(
             select(CertificateRow.identifier, CertificateRow.status_list_id, CertificateRow.status_index)
             .where(CertificateRow.identifier.in_([o.identifier for o in outcomes])))}
         used = s.get(StatusListRow, list_id).used  # type: ignore[union-attr]
-    assert len(stored) == 40 and len(set(stored.values())) == 40, (used, stored)  # no slot twice
+    assert len(stored) == 48 and len(set(stored.values())) == 48, (used, stored)  # no slot twice
     assert used > sum(1 for lid, _ in stored.values() if lid == list_id), (used, stored)
     for o in outcomes:
         assert o.issued is not None
