@@ -217,6 +217,41 @@ def test_a_batch_made_while_another_was_stored_is_dropped_not_duplicated(any_nod
     assert report.ok and report.pending == 0
 
 
+def test_a_round_makes_one_batch_while_events_keep_arriving_and_more_only_for_a_backlog(
+        any_node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a steady load an event arrives while each batch is made: a background round still ends after one
+    batch (and waits for the interval), instead of sequencing tiny batches back to back at a fixed CPU cost each.
+    A backlog -- batches that come out full -- is sequenced in the same round."""
+    node = any_node
+    node.tlog.integrate_all()
+    for i in range(5):
+        node.audit.record(actor="tester", action="queue.steady", target=str(i))
+    once = node.tlog.integrate_once
+    batches: list[int] = []
+    arriving = [3]  # an event arrives while each of the next three batches is made
+
+    def integrate_once() -> int:
+        n = once()
+        batches.append(n)
+        if arriving[0]:
+            arriving[0] -= 1
+            node.audit.record(actor="tester", action="queue.arrived", target=str(len(batches)))
+        return n
+
+    monkeypatch.setattr(node.tlog, "integrate_once", integrate_once)
+    assert node.tlog.integrate_round() == 5 and batches == [5]
+    assert node.tlog.integrate_round() == 1 and batches == [5, 1]  # the next round: the one that arrived
+    arriving[0] = 0
+    for i in range(4):
+        node.audit.record(actor="tester", action="queue.backlog", target=str(i))
+    node.tlog.batch = 2
+    assert node.tlog.integrate_round() == 5 and batches[2:] == [2, 2, 1]  # 1 arrived + 4: two full batches first
+    assert node.tlog.integrate_round() == 0  # nothing after the batch it stored last: no batch made
+    assert batches[5:] == []
+    report = AuditLog(node.db).verify()
+    assert report.ok and report.pending == 0
+
+
 def test_an_idle_round_reads_no_checkpoint_and_a_new_event_is_still_sequenced(
         node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     """Background rounds ask one prepared statement whether anything is queued after where the process last found
