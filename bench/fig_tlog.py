@@ -3,11 +3,12 @@
 An audited write is one transaction holding an act (a row) and its audit record. The baseline is the
 linear hash chain the audit log used to be, kept here only as a baseline: every writer takes the
 chain's lock, reads the tail and links its record to it, so writers queue on the tail. The subject is
-an audited act written the way the node's one-statement acts are (a seal's use: the grant's charge and
-``hutong.audit.record`` in one ``hutong.prepared.write``, ``SealService.record_use_now``) -- here the act is
-one inserted row, so that the figure is the log's cost, not an act's -- on PostgreSQL one round trip; acts
-written in an ORM session use ``audit.append``, which ``--connection`` measures -- with the node's
-integrator thread sequencing and signing batches in the benchmark's parent process meanwhile (writers: 2
+an audited act whose outcome nobody reads, written with ``hutong.prepared.write`` (``add`` and
+``hutong.audit.record``) -- here the act is one inserted row, so that the figure is the log's cost, not an
+act's -- on PostgreSQL one prepared statement, one round trip. An act that reads an outcome first (a seal's use,
+``SealService.record_use_now``: the grant's charge, then its row count) sends its record with the ``COMMIT``, a
+round trip more; acts written in an ORM session use ``audit.append``, which ``--connection`` measures. The
+node's integrator thread sequences and signs batches in the benchmark's parent process meanwhile (writers: 2
 processes x 8 threads). After the load, the
 time the integrator needs to drain what is left is reported too. Both run in the same run on the same
 throw-away PostgreSQL cluster, interleaved.
@@ -93,8 +94,8 @@ def linear_write(db: Database, i: int, n: int) -> None:
 
 
 def merkle_write(db: Database, i: int, n: int) -> None:
-    """The subject: the act and ``audit.record`` in one prepared transaction (``hutong.prepared.write``; on
-    PostgreSQL one round trip)."""
+    """The subject: the act and ``audit.record`` in one ``hutong.prepared.write`` (on PostgreSQL one prepared
+    statement, one round trip)."""
     with prepared.write(db) as tx:
         tx.add(_ACT, {"payload": f"w{i}-{n}"})
         audit.record(tx, actor=f"writer-{i}", action="bench.act", target=f"w{i}-{n}", details={"n": n})

@@ -15,14 +15,17 @@ straight on a pooled DBAPI connection; the types come out as the ORM would give 
   params)`` returns the affected row count and whose ``add(stmt, params)`` takes a statement whose outcome the
   caller does not read (an audited act and its audit record, ``hutong.audit.record``); committed when the block
   ends, rolled back on any exception. On PostgreSQL what ``add`` takes is held back and sent with the end of
-  the transaction as one query: an act and its record are one round trip (an implicit transaction: both or
-  neither), where one statement at a time made four (``BEGIN``, act, record, ``COMMIT``), each a wake-up of
-  the server and of the writer (measured: bench/README.md, "Run H — tlog"). A ``run`` (whose outcome must be read)
-  is sent at once, in one query with what ``add`` held before it and with the ``BEGIN`` when the transaction
-  begins there; what ``add`` holds after it goes with the ``COMMIT``: a refresh's spend, then its new token
-  and the ``COMMIT``, are two round trips (were four: ``BEGIN``, spend, store, ``COMMIT``). The driver's pipeline
-  mode also sends one round trip, but cost more client CPU than the four round trips did; the statements joined
-  into one ``WITH ... INSERT`` cost more on both sides through this path than the one multi-statement query.
+  the transaction: an act and its record are one round trip (an implicit transaction: both or neither), where
+  one statement at a time made four (``BEGIN``, act, record, ``COMMIT``), each a wake-up of the server and of
+  the writer (measured: bench/README.md, "Run H — tlog"). When only held writes make the transaction, they go
+  as *one statement* (``WITH w0 AS (act) INSERT INTO audit_events ...``) bound by the server and prepared once
+  per connection, so the server no longer parses and plans them every time (``_joined``; "Run Q"). A ``run``
+  (whose outcome must be read) is sent at once, in one simple query with what ``add`` held before it and with
+  the ``BEGIN`` when the transaction begins there; what ``add`` holds after it goes with the ``COMMIT``: a
+  refresh's spend, then its new token and the ``COMMIT``, are two round trips (were four: ``BEGIN``, spend,
+  store, ``COMMIT``). The driver's pipeline mode also sends one round trip, but cost more client CPU than the
+  four round trips did; the joined statement bound on the client and unprepared cost more on both sides than
+  a simple query of several statements.
 - ``on_connection(conn, stmt, params)``: one statement on the driver connection of a transaction SQLAlchemy
   already began (an ORM session's or ``Database.transaction``'s): ``audit.append`` in every audited act.
 
@@ -34,8 +37,9 @@ parameters are all given by the caller or built into the statement (``limit``). 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +62,8 @@ class _Compiled:
     defaults: dict[str, Any]  # parameters the statement carries itself (a LIMIT's value)
     keys: tuple[str, ...]  # result column names
     types: tuple[Any, ...]  # result column types
+    # an INSERT, UPDATE or DELETE returning nothing: it may be one part of a joined statement (``Writer``)
+    dml: bool = False
     # per result column: the type's result processor for the driver's column type (PostgreSQL's depend on it),
     # found at the first execution from the cursor's description
     results: tuple[Processor | None, ...] | None = None
@@ -77,6 +83,10 @@ def _compile(db: Database, stmt: Executable) -> _Compiled:
 
 def _compile_for(dialect: Dialect, stmt: Executable, key: tuple[int, str]) -> _Compiled:
     compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]  # every Core statement has it
+    if compiled.isinsert and compiled.implicit_returning:
+        # PostgreSQL's implicit RETURNING of the generated key, which nothing here reads (``Writer.add`` reads no
+        # outcome, ``run`` a row count): left out, as in an executemany, so the insert can be part of a joined one
+        compiled = stmt.compile(dialect=dialect, for_executemany=True)  # type: ignore[attr-defined]
     binds = {}
     for name, param in compiled.binds.items():
         proc = param.type.dialect_impl(dialect).bind_processor(dialect)
@@ -90,7 +100,8 @@ def _compile_for(dialect: Dialect, stmt: Executable, key: tuple[int, str]) -> _C
     keys = tuple(str(c.name) for c in columns)
     types = tuple(c.type.dialect_impl(dialect) for c in columns)
     positional = tuple(compiled.positiontup) if compiled.positional else None
-    made = _Compiled(str(compiled), positional, binds, defaults, keys, types)
+    dml = bool(compiled.isinsert or compiled.isupdate or compiled.isdelete) and not returning
+    made = _Compiled(str(compiled), positional, binds, defaults, keys, types, dml)
     _KEEP.append(stmt)
     _CACHE[key] = made
     return made
@@ -136,8 +147,10 @@ class Writer:
     """The statements of one write transaction (see ``write``)."""
 
     def __init__(self, db: Database, cursor: Any, held: Any = None) -> None:
-        # held: PostgreSQL's client-side binding cursor; ``add`` keeps its statements, bound, until they are sent
-        self._db, self._cursor, self._held, self._queue = db, cursor, held, list[str]()
+        # held: PostgreSQL's client-side binding cursor; ``add`` keeps its statements, with their parameters,
+        # until they are sent
+        self._db, self._cursor, self._held = db, cursor, held
+        self._queue: list[tuple[_Compiled, Any]] = []
 
     def run(self, stmt: Executable, params: Mapping[str, Any]) -> int:
         """Execute ``stmt``; the number of rows it changed."""
@@ -148,7 +161,7 @@ class Writer:
         # PostgreSQL: what ``add`` held and the statement in one query, and the transaction's BEGIN with them when
         # it begins here (the driver would send its own BEGIN as a round trip of its own: the connection is put in
         # autocommit for the rest of the transaction, and ``write`` puts it back)
-        parts, self._queue = [*self._queue, self._held.mogrify(c.sql, _parameters(c, params))], []
+        parts = [*self._bound(), self._held.mogrify(c.sql, _parameters(c, params))]
         conn = self._held.connection
         if conn.info.transaction_status == _PG_IDLE:
             conn.autocommit = True
@@ -160,32 +173,77 @@ class Writer:
 
     def add(self, stmt: Executable, params: Mapping[str, Any]) -> None:
         """Execute ``stmt`` without reading its outcome: on PostgreSQL it is sent with the end of the transaction
-        (or before the next ``run``); if it fails, the transaction is rolled back and the error raised then."""
+        (or before the next ``run``); if it fails, the transaction is rolled back and the error raised then.
+        Statements held together may be sent as one (``_send_held``): none may read what another writes."""
         c = _compile(self._db, stmt)
         if self._held is None:
             self._cursor.execute(c.sql, _parameters(c, params))
         else:
-            # bound by the driver's client-side binding (its quoting of every value), not by string formatting
-            self._queue.append(self._held.mogrify(c.sql, _parameters(c, params)))
+            self._queue.append((c, _parameters(c, params)))
+
+    def _bound(self) -> list[str]:
+        """The held statements as SQL text, each bound by the driver's client-side binding (its quoting of every
+        value, not string formatting); the queue emptied."""
+        bound = [self._held.mogrify(c.sql, params) for c, params in self._queue]
+        self._queue = []
+        return bound
 
     def _send_held(self, *, last: bool) -> None:
         if not self._queue:
             return
-        held, self._queue = ";".join(self._queue), []
         conn = self._held.connection
         if last and conn.info.transaction_status == _PG_IDLE:
-            # nothing sent before: the statements alone, one simple query in autocommit, which PostgreSQL runs
-            # as one implicit transaction (any error rolls all of them back); no BEGIN, no COMMIT
+            # nothing sent before: the statements alone are the transaction, sent in autocommit (no BEGIN, no
+            # COMMIT; any error rolls all of them back)
             conn.autocommit = True
             try:
-                self._held.execute(held, prepare=False)
+                joined = _joined(self._queue)
+                if joined is not None:
+                    self._queue = []
+                    conn.execute(joined[0], joined[1], prepare=True)
+                else:
+                    self._held.execute(";".join(self._bound()), prepare=False)  # one simple query
             finally:
                 conn.autocommit = False
         elif last:
             # a transaction is open (a ``run`` before): the held statements and its COMMIT in one query, one round
             # trip instead of two; on an error the rest is skipped, the transaction stays aborted and is rolled
             # back; the driver's own commit then finds the connection idle and sends nothing
-            self._held.execute(held + ";COMMIT", prepare=False)
+            self._held.execute(";".join(self._bound()) + ";COMMIT", prepare=False)
+
+
+# PostgreSQL: held writes joined into one statement, by the compiled statements joined (see ``_joined``).
+_JOINED: dict[tuple[int, ...], str] = {}
+_PLACEHOLDER = re.compile(r"%%|%\(([^)]*)\)s")
+
+
+def _renamed(sql: str, prefix: str) -> str:
+    """``sql`` with every named placeholder's name prefixed (``%(a)s`` to ``%(w0_a)s``; a literal ``%%`` kept)."""
+    return _PLACEHOLDER.sub(lambda m: m[0] if m[0] == "%%" else f"%({prefix}{m[1]})s", sql)
+
+
+def _joined(queue: Sequence[tuple[_Compiled, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """Held writes as one statement and its parameters, run with the server's binding and prepared once per
+    connection (the driver's ``prepare=True``); None when they cannot be (a statement that is not a plain
+    INSERT, UPDATE or DELETE, or not in named style), and are sent as one simple query of several instead.
+
+    Why: an audited act and its record as two statements of one simple query were parsed and planned by the
+    server every time, and each bound on the client (``mogrify``); as one prepared statement -- ``WITH w0 AS
+    (act) INSERT INTO audit_events ...`` -- the server plans it once per connection, and an audited write took
+    ~40 % less CPU on each side (bench/README.md, "Run Q"). The parts of a joined statement run on one
+    snapshot, in no set order: none can see what another writes, which is why ``add`` is only for statements
+    whose outcome nobody in the transaction reads."""
+    if any(not c.dml or c.positional is not None for c, _ in queue):
+        return None
+    if len(queue) == 1:
+        return queue[0][0].sql, queue[0][1]
+    key = tuple(id(c) for c, _ in queue)
+    sql = _JOINED.get(key)
+    if sql is None:
+        parts = [_renamed(c.sql, f"w{k}_") for k, (c, _) in enumerate(queue)]
+        sql = _JOINED[key] = "WITH " + ", ".join(f"w{k} AS ({part})" for k, part in enumerate(parts[:-1])) \
+            + " " + parts[-1]
+    return sql, {f"w{k}_{name}": value for k, (_, params) in enumerate(queue) for name, value in params.items()}
 
 
 _PG_IDLE = 0  # libpq's PQTRANS_IDLE: no transaction open on the connection

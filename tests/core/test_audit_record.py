@@ -6,6 +6,7 @@ given (quotes, backslashes, ``%``, CJK); the log sequences the records and verif
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -28,8 +29,6 @@ _AWKWARD = {"quote": "it's \"quoted\"", "backslash": "a\\b\\\\c", "percent": "10
 
 
 def _seed(db: Database) -> None:
-    from datetime import UTC, datetime
-
     created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     with db.session() as s:
         s.add(Platform(client_id="p1", name="平台一", secret_hash="0" * 64, scopes="openid", required_acr="low",
@@ -199,6 +198,56 @@ def test_the_pooled_connection_goes_back_as_it_came(any_node: Node) -> None:
         assert token is not None and token.used_at is None
     finally:
         db.dispose()
+
+
+def test_held_writes_alone_are_one_prepared_statement_on_postgresql(pg_node: Node,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing sent before the end, what ``add`` held goes as one statement (``WITH w0 AS (act) INSERT INTO
+    audit_events ...``) with the server's binding, prepared: each write's rows and record are stored exactly,
+    and a statement that cannot be part of one (an INSERT with its own RETURNING) sends them as several."""
+    import psycopg
+
+    db = pg_node.db
+    _seed(db)
+    sent: list[tuple[str, bool | None]] = []
+    execute = psycopg.Connection.execute
+
+    def spy(self: psycopg.Connection[Any], query: Any, params: Any = None, *, prepare: bool | None = None,
+            binary: bool = False) -> Any:
+        sent.append((str(query), prepare))
+        return execute(self, query, params, prepare=prepare, binary=binary)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spy)
+    for i in range(3):
+        with prepared.write(db) as tx:
+            tx.add(_STORE, _token(f"j{i}"))
+            audit.record(tx, actor="platform:p1", action="test.joined", target=f"token:j{i}", details=_AWKWARD)
+    assert len(sent) == 3 and all(prepare is True for _, prepare in sent), sent
+    assert all(q.startswith("WITH w0 AS (INSERT INTO identity_refresh_tokens ") and "INSERT INTO audit_events" in q
+               for q, _ in sent), sent
+    assert [e.target for e in _events(db)] == ["token:j0", "token:j1", "token:j2"]
+    assert all(json.loads(e.details) == _AWKWARD for e in _events(db))
+    assert all(_stored(db, f"j{i}") is not None for i in range(3))
+
+    sent.clear()
+    with prepared.write(db) as tx:
+        tx.add(_STORE, _token("j3"))
+        tx.add(audit._APPEND, {"at": datetime.now(UTC), "actor": "platform:p1", "action": "test.not-joined",  # noqa: SLF001
+                               "target": "", "outcome": "ok", "details": "{}", "request_id": None})
+    assert sent == [] and _stored(db, "j3") is not None  # the simple query of two, on the client-side cursor
+    assert [e.action for e in _events(db)][-1] == "test.not-joined"
+    assert _log_verifies(pg_node)
+
+
+def _log_verifies(node: Node) -> bool:
+    node.tlog.integrate_all()
+    report = node.audit.verify()
+    return report.ok and report.pending == 0
+
+
+def test_placeholders_of_joined_statements_are_renamed_and_literal_percents_kept() -> None:
+    assert prepared._renamed("INSERT INTO t (a, b) VALUES (%(a)s, %(b_1)s) -- 50%% '%%(c)s'", "w1_") == \
+        "INSERT INTO t (a, b) VALUES (%(w1_a)s, %(w1_b_1)s) -- 50%% '%%(c)s'"  # noqa: SLF001
 
 
 def test_append_runs_in_the_callers_transaction_on_either_handle(any_node: Node) -> None:
