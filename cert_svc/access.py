@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from cert_svc import consent, issuers, reasons, records
 from cert_svc.consent import HolderResolver
-from cert_svc.models import CertificateRow
+from cert_svc.models import CertificateRow, ConsentRow
 from cert_svc.records import CertView
 from hutong.auth import Principal
 from hutong.errors import HutongError, PermissionDenied
@@ -40,21 +40,22 @@ class Reader:
             return records.view(self.node, read.row)
         if principal.kind != "platform":
             raise PermissionDenied(reasons.NOT_CERT_HOLDER, "only the holder or the issuer may read this")
-        # ... a platform reads within consent, and the access is recorded in the same (write) transaction.
+        # ... a platform reads within consent, and is given the certificate once the access is recorded.
         purpose = consent.require_purpose(purpose)
         try:
-            with self.node.db.session() as s:
+            with self.node.db.session(readonly=True) as s:
                 row = records.find(s, identifier)
                 holder_index, found = row.holder_index, row.identifier
                 granted = consent.in_force(s, principal.subject, records.holder_indexes(self.node, row), row.series,
                                            purpose=purpose)[0]
                 current = records.latest(s, row.series) or row
-                consent.record_access(s, principal, granted, current.identifier, purpose, action)
-                return records.view(self.node, current)
         except PermissionDenied as refused:
             if refused.reason in consent.REFUSALS:  # the holder sees who tried, for what, and was refused
                 consent.record_refusal(self.node, principal, holder_index, found, purpose, refused.reason)
             raise
+        seen = records.view(self.node, current)
+        consent.record_access(self.node, principal, [(granted, current.identifier)], purpose, action)
+        return seen
 
     def list_own(self, principal: Principal, offset: int, limit: int) -> tuple[list[CertView], bool]:
         holder = self.holder_of(principal)
@@ -81,17 +82,19 @@ class Reader:
             raise PermissionDenied(reasons.NO_CONSENT, "only platforms read others' certificates within a consent")
         purpose = consent.require_purpose(purpose)
         indexes = self.node.pki.blind_indexes(records.holder_key(holder.kind or "person", holder.id))
-        out: list[CertView] = []
+        found: dict[str, tuple[ConsentRow, CertificateRow]] = {}  # by identifier: each certificate once
         try:
-            with self.node.db.session() as s:
+            with self.node.db.session(readonly=True) as s:
                 for granted in consent.in_force(s, principal.subject, indexes, purpose=purpose):
                     for series in granted.series.split(","):
                         row = records.latest(s, series)
-                        if row is not None and all(v.identifier != row.identifier for v in out):
-                            consent.record_access(s, principal, granted, row.identifier, purpose, "list")
-                            out.append(records.view(self.node, row))
+                        if row is not None:
+                            found.setdefault(row.identifier, (granted, row))
         except PermissionDenied as refused:
             if refused.reason in consent.REFUSALS:  # no consent at all is a refusal the holder sees too
                 consent.record_refusal(self.node, principal, indexes[0], "", purpose, refused.reason)
             raise
+        out = [records.view(self.node, row) for _, row in found.values()]
+        consent.record_access(self.node, principal, [(granted, ident) for ident, (granted, _) in found.items()],
+                              purpose, "list")
         return out

@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from cert_svc import reasons, records
 from cert_svc.models import AccessRow, ConsentRow
-from hutong import audit, peers
+from hutong import audit, peers, prepared
 from hutong.auth import Principal
 from hutong.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from hutong.node import Node
@@ -137,12 +138,27 @@ def in_force(s: Session, platform: str, holder: tuple[str, ...], series: str | N
     raise PermissionDenied(reasons.CONSENT_EXPIRED, "the holder's consent has expired")
 
 
-def record_access(s: Session, principal: Principal, consent: ConsentRow, identifier: str, purpose: str,
+# A platform's access line, written with its audit record (``record_access``): built once, so it is compiled once.
+_ACCESS = insert(cast(Table, AccessRow.__table__)).values(
+    {name: bindparam(name) for name in ("holder_index", "at", "platform", "identifier", "purpose", "consent_id",
+                                        "action", "reason")})
+
+
+def record_access(node: Node, principal: Principal, accesses: Sequence[tuple[ConsentRow, str]], purpose: str,
                   action: str) -> None:
-    s.add(AccessRow(holder_index=consent.holder_index, at=datetime.now(UTC), platform=consent.platform,
-                    identifier=identifier, purpose=purpose, consent_id=consent.consent_id, action=action))
-    audit.append(s, actor=principal.actor, action=f"cert.access.{action}", target=identifier,
-                 details={"consent": consent.consent_id, "purpose": purpose})
+    """Each (consent, certificate identifier) in the holder's access log, with its audit record, in one write
+    transaction (``hutong.prepared.write``; on PostgreSQL one prepared statement). The caller has read the
+    certificates within those consents, and hands them over only once this returns: an access that could not be
+    recorded is not given."""
+    if not accesses:
+        return
+    with prepared.write(node.db) as tx:
+        for consent, identifier in accesses:
+            tx.add(_ACCESS, {"holder_index": consent.holder_index, "at": datetime.now(UTC),
+                             "platform": consent.platform, "identifier": identifier, "purpose": purpose,
+                             "consent_id": consent.consent_id, "action": action, "reason": ""})
+            audit.record(tx, actor=principal.actor, action=f"cert.access.{action}", target=identifier,
+                         details={"consent": consent.consent_id, "purpose": purpose})
 
 
 def record_refusal(node: Node, principal: Principal, holder_index: str, identifier: str, purpose: str,

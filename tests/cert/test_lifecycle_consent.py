@@ -132,3 +132,42 @@ def test_a_list_without_any_consent_reaches_the_holders_log(env: Env) -> None:
     assert (latest.identifier, latest.purpose, latest.action, latest.reason) == \
         ("", "营销推广", "refused", "NO_CONSENT")
     assert latest.platform and latest.platform != "portal"
+
+
+def test_a_platforms_read_is_given_only_once_recorded_with_its_audit_record(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform's read and list within consent: each certificate given has its access line and its audit record
+    (``cert.access.read`` / ``.list``, naming the consent), written together; when they cannot be written (the
+    database gone at that moment), the platform is given nothing -- UNAVAILABLE -- and neither is stored."""
+    from cert_svc import consent
+    from hutong.errors import Unavailable
+
+    cert = diploma(env)
+    alice, platform = CertClient(env.channel, metadata=env.alice), CertClient(env.channel, metadata=env.portal)
+    granted = alice.grant_consent("portal", [cert.identifier], "recording", datetime.now(UTC) + timedelta(days=1))
+
+    def recorded() -> list[tuple[str, str]]:
+        with env.node.db.session(readonly=True) as s:
+            lines = s.execute(text("SELECT action, consent_id FROM cert_access_log WHERE identifier = :i "
+                                   "AND purpose = 'recording' ORDER BY id"), {"i": cert.identifier}).all()
+            events = s.execute(text("SELECT action, details FROM audit_events WHERE target = :i AND action LIKE "
+                                    "'cert.access.%' AND details LIKE '%recording%' ORDER BY seq"),
+                               {"i": cert.identifier}).all()
+        assert [f"cert.access.{a}" for a, _ in lines] == [a for a, _ in events]
+        assert all(granted.consent_id in d for _, d in events)
+        return [(a, c) for a, c in lines]
+
+    assert platform.get(cert.identifier, "recording").identifier == cert.identifier
+    listed = platform.list(holder_id=PERSON_ID, holder_kind=pb.HOLDER_KIND_PERSON, purpose="recording")
+    assert [c.identifier for c in listed] == [cert.identifier]
+    assert recorded() == [("read", granted.consent_id), ("list", granted.consent_id)]
+
+    def gone(*_: object, **__: object) -> None:
+        raise Unavailable("DATABASE_UNAVAILABLE", "the database cannot be reached")
+
+    monkeypatch.setattr(consent.audit, "record", gone)  # fails after the access line was added
+    for attempt in (lambda: platform.get(cert.identifier, "recording"),
+                    lambda: platform.list(holder_id=PERSON_ID, holder_kind=pb.HOLDER_KIND_PERSON, purpose="recording")):
+        assert reason_of(attempt) == (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE")
+    monkeypatch.undo()
+    assert recorded() == [("read", granted.consent_id), ("list", granted.consent_id)]
