@@ -4,8 +4,9 @@ An audited write is one transaction holding an act (a row) and its audit record.
 linear hash chain the audit log used to be, kept here only as a baseline: every writer takes the
 chain's lock, reads the tail and links its record to it, so writers queue on the tail. The subject is
 an audited act whose outcome nobody reads, written with ``hutong.prepared.write`` (``add`` and
-``hutong.audit.record``) -- here the act is one inserted row, so that the figure is the log's cost, not an
-act's -- on PostgreSQL one prepared statement, one round trip. An act that reads an outcome first (a seal's use,
+``hutong.audit.record``), as a platform's certificate read records its access line (``consent.record_access``)
+-- here the act is one inserted row, so that the figure is the log's cost, not an act's -- on PostgreSQL one
+prepared statement, one round trip. An act that reads an outcome first (a seal's use,
 ``SealService.record_use_now``: the grant's charge, then its row count) sends its record with the ``COMMIT``, a
 round trip more; acts written in an ORM session use ``audit.append``, which ``--connection`` measures. The
 node's integrator thread sequences and signs batches in the benchmark's parent process meanwhile (writers: 2
