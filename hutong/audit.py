@@ -185,10 +185,10 @@ def record(
     details: Mapping[str, object] | None = None,
     request_id: str | None = None,
 ) -> None:
-    """``append`` for an act written with ``hutong.prepared.write``: the hot audited act, a seal's use
-    (``SealService.record_use_now``); the others use ``append`` in their session. The record is queued in the
-    act's transaction, and on PostgreSQL sent with the ``COMMIT`` (and the act, if the act's outcome is not read)
-    in one round trip.
+    """``append`` for an act written with ``hutong.prepared.write``: the hot audited acts, a seal's use
+    (``SealService.record_use_now``) and a platform's certificate read (``consent.record_access``); the others use
+    ``append`` in their session. The record is queued in the act's transaction, and on PostgreSQL sent with the
+    ``COMMIT`` in one round trip -- or, when the act's outcome is not read, with the act as one prepared statement.
     Committed with the act or not at all, as ``append``; nothing is read or locked."""
     tx.add(_RECORD, _values(actor, action, target, outcome, details, request_id))
 
