@@ -200,7 +200,7 @@ class Writer:
                 joined = _joined(self._queue)
                 if joined is not None:
                     self._queue = []
-                    conn.execute(joined[0], joined[1], prepare=True)
+                    conn.execute(joined[0], joined[1], prepare=True).close()
                 else:
                     self._held.execute(";".join(self._bound()), prepare=False)  # one simple query
             finally:
@@ -212,8 +212,11 @@ class Writer:
             self._held.execute(";".join(self._bound()) + ";COMMIT", prepare=False)
 
 
-# PostgreSQL: held writes joined into one statement, by the compiled statements joined (see ``_joined``).
+# PostgreSQL: held writes joined into one statement, by the compiled statements joined (see ``_joined``); at most
+# JOIN_AT_MOST of them (an act and its record are two; a platform's list of many certificates goes as a simple
+# query of many statements rather than as one statement prepared for that count alone).
 _JOINED: dict[tuple[int, ...], str] = {}
+JOIN_AT_MOST = 8
 _PLACEHOLDER = re.compile(r"%%|%\(([^)]*)\)s")
 
 
@@ -225,15 +228,16 @@ def _renamed(sql: str, prefix: str) -> str:
 def _joined(queue: Sequence[tuple[_Compiled, Any]]) -> tuple[str, dict[str, Any]] | None:
     """Held writes as one statement and its parameters, run with the server's binding and prepared once per
     connection (the driver's ``prepare=True``); None when they cannot be (a statement that is not a plain
-    INSERT, UPDATE or DELETE, or not in named style), and are sent as one simple query of several instead.
+    INSERT, UPDATE or DELETE, or not in named style, or more than JOIN_AT_MOST), and are sent as one simple
+    query of several instead.
 
     Why: an audited act and its record as two statements of one simple query were parsed and planned by the
     server every time, and each bound on the client (``mogrify``); as one prepared statement -- ``WITH w0 AS
     (act) INSERT INTO audit_events ...`` -- the server plans it once per connection, and an audited write took
-    ~40 % less CPU on each side (bench/README.md, "Run Q"). The parts of a joined statement run on one
-    snapshot, in no set order: none can see what another writes, which is why ``add`` is only for statements
-    whose outcome nobody in the transaction reads."""
-    if any(not c.dml or c.positional is not None for c, _ in queue):
+    ~30 % less CPU in the writer and ~45 % less in the server (bench/README.md, "Run Q"). The parts of a joined
+    statement run on one snapshot, in no set order: none can see what another writes, which is why ``add`` is
+    only for statements whose outcome nobody in the transaction reads."""
+    if len(queue) > JOIN_AT_MOST or any(not c.dml or c.positional is not None for c, _ in queue):
         return None
     if len(queue) == 1:
         return queue[0][0].sql, queue[0][1]

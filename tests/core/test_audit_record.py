@@ -236,6 +236,13 @@ def test_held_writes_alone_are_one_prepared_statement_on_postgresql(pg_node: Nod
                                "target": "", "outcome": "ok", "details": "{}", "request_id": None})
     assert sent == [] and _stored(db, "j3") is not None  # the simple query of two, on the client-side cursor
     assert [e.action for e in _events(db)][-1] == "test.not-joined"
+
+    with prepared.write(db) as tx:  # more than JOIN_AT_MOST: a simple query of them all
+        for i in range(4, 4 + prepared.JOIN_AT_MOST):
+            tx.add(_STORE, _token(f"j{i}"))
+            audit.record(tx, actor="platform:p1", action="test.many", target=f"token:j{i}")
+    assert sent == [] and all(_stored(db, f"j{i}") is not None for i in range(4, 4 + prepared.JOIN_AT_MOST))
+    assert [e.action for e in _events(db)].count("test.many") == prepared.JOIN_AT_MOST
     assert _log_verifies(pg_node)
 
 
