@@ -188,11 +188,12 @@ class Writer:
         self._queue = []
         return bound
 
-    def _send_held(self, *, last: bool) -> None:
+    def _send_held(self) -> None:
+        """The end of the transaction: what ``add`` still holds is sent (PostgreSQL)."""
         if not self._queue:
             return
         conn = self._held.connection
-        if last and conn.info.transaction_status == _PG_IDLE:
+        if conn.info.transaction_status == _PG_IDLE:
             # nothing sent before: the statements alone are the transaction, sent in autocommit (no BEGIN, no
             # COMMIT; any error rolls all of them back)
             conn.autocommit = True
@@ -205,7 +206,7 @@ class Writer:
                     self._held.execute(";".join(self._bound()), prepare=False)  # one simple query
             finally:
                 conn.autocommit = False
-        elif last:
+        else:
             # a transaction is open (a ``run`` before): the held statements and its COMMIT in one query, one round
             # trip instead of two; on an error the rest is skipped, the transaction stays aborted and is rolled
             # back; the driver's own commit then finds the connection idle and sends nothing
@@ -325,7 +326,7 @@ def _write(db: Database) -> Iterator[Writer]:
                 writer = Writer(db, cursor, cursor)
             try:
                 yield writer
-                writer._send_held(last=True)  # noqa: SLF001 - the end of the writer's transaction
+                writer._send_held()  # noqa: SLF001 - the end of the writer's transaction
             except BaseException:
                 conn.rollback()
                 raise

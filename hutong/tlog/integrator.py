@@ -252,11 +252,7 @@ class Integrator:
     def integrate_all(self) -> int:
         """Sequence everything pending now (tests, the CLI, shutdown); first, every ``partitions.CHECK_EVERY``
         seconds, make the log's next partitions ahead (PostgreSQL)."""
-        self.maintain_partitions()
-        total = 0
-        while n := self.integrate_once():
-            total += n
-        return total
+        return self._batches(backlog_only=False)
 
     def integrate_round(self) -> int:
         """A background round (the integrator's thread, ``serve --workers N``'s parent), when ``pending`` says
@@ -268,21 +264,24 @@ class Integrator:
         everything sequenced now, whatever happened to the database meanwhile (the CLI, tests, a publication),
         call ``integrate_all``; an idle node's partition maintenance waits for the next full round
         (FULL_ROUND_EVERY at most)."""
-        if not self.pending():
-            return 0
+        return self._batches(backlog_only=True) if self.pending() else 0
+
+    def _batches(self, *, backlog_only: bool) -> int:
+        """Partition maintenance when due, then batches until one finds nothing -- or, ``backlog_only``, until
+        one is not full; how many events they sequenced."""
         self.maintain_partitions()
         total = 0
         while n := self.integrate_once():
             total += n
-            if n < self.batch:
+            if backlog_only and n < self.batch:
                 break
         return total
 
     def pending(self) -> bool:
         """May anything be waiting? An idle node's round was an ORM session reading the newest checkpoint, twice
         a second, ~2.7 ms of CPU each -- most of an idle node's CPU after the readiness check. Now one prepared
-        statement: is any event queued after where this process last looked (``_queue_end``)? Another process's batches
-        can only make it answer True once more than needed (positions only grow), never False wrongly; anything
+        statement: is any event queued after where this process last looked (``_queue_end``)? Another process's
+        batches can only make it answer True once more than needed (positions only grow), never False wrongly; anything
         else (the database put back in time under a running server) lasts at most FULL_ROUND_EVERY."""
         now = time.monotonic()
         if self._queue_end is None or now >= self._full_due:
